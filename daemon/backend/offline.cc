@@ -1,0 +1,181 @@
+#include "backend/offline.h"
+
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+
+namespace aers::backend {
+
+namespace {
+
+struct SndfileCloser {
+  void operator()(SNDFILE* f) const { sf_close(f); }
+};
+using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
+
+absl::StatusOr<int> OutputFormat(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (absl::EqualsIgnoreCase(ext, ".wav")) return SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  if (absl::EqualsIgnoreCase(ext, ".flac")) return SF_FORMAT_FLAC | SF_FORMAT_PCM_24;
+  if (absl::EqualsIgnoreCase(ext, ".w64")) return SF_FORMAT_W64 | SF_FORMAT_FLOAT;
+  if (absl::EqualsIgnoreCase(ext, ".caf")) return SF_FORMAT_CAF | SF_FORMAT_FLOAT;
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": unsupported output extension '", ext,
+                   "'; use .wav (32-bit float), .flac, .w64 or .caf"));
+}
+
+// Removes a temporary file unless released.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+  void Release() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
+                                       const model::KindRegistry& kinds,
+                                       const RenderOptions& options) {
+  RenderStats stats;
+  stats.input_channels = graph.TotalInputChannels();
+  stats.output_channels = graph.TotalOutputChannels();
+  if (options.period_frames == 0 || options.period_frames > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("period_frames ", options.period_frames, " is outside 1..65536"));
+  }
+  if (stats.output_channels == 0) {
+    return absl::InvalidArgumentError("the graph has no outputs: nothing to write");
+  }
+
+  SndfilePtr in;
+  SF_INFO in_info{};
+  int64_t total_frames = 0;
+  if (options.input_path.empty()) {
+    if (stats.input_channels != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the graph has ", stats.input_channels, " input channel(s); give an input file"));
+    }
+    if (!(options.duration_s > 0.0)) {
+      return absl::InvalidArgumentError(
+          "without an input file, give a duration (the graph only generates sound)");
+    }
+    stats.sample_rate_hz = options.sample_rate_hz;
+    total_frames = std::llround(options.duration_s * options.sample_rate_hz);
+  } else {
+    in.reset(sf_open(options.input_path.c_str(), SFM_READ, &in_info));
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.input_path, ": cannot read audio: ", sf_strerror(nullptr)));
+    }
+    if (in_info.channels != stats.input_channels) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options.input_path, ": has ", in_info.channels, " channel(s) but the graph's inputs "
+          "take ", stats.input_channels, "; the file's channels map to the inputs in order"));
+    }
+    stats.sample_rate_hz = in_info.samplerate;
+    total_frames = in_info.frames;
+  }
+
+  auto format = OutputFormat(options.output_path);
+  if (!format.ok()) return format.status();
+
+  engine::EngineOptions eopts;
+  eopts.format = {stats.sample_rate_hz, options.period_frames};
+  eopts.crossfade_ms = options.crossfade_ms;
+  engine::Engine engine(kinds, eopts);
+  if (auto st = engine.Apply(graph); !st.ok()) return st.status();
+
+  const std::filesystem::path out_path(options.output_path);
+  const std::filesystem::path dir = out_path.has_parent_path() ? out_path.parent_path() : ".";
+  TempFile tmp((dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid()))
+                   .string());
+  SF_INFO out_info{};
+  out_info.samplerate = static_cast<int>(std::lround(stats.sample_rate_hz));
+  out_info.channels = stats.output_channels;
+  out_info.format = *format;
+  SndfilePtr out(sf_open(tmp.path().c_str(), SFM_WRITE, &out_info));
+  if (!out) {
+    return absl::PermissionDeniedError(absl::StrCat(options.output_path, ": cannot write: ",
+                                                    sf_strerror(nullptr)));
+  }
+
+  const uint32_t period = options.period_frames;
+  const auto in_ch = static_cast<size_t>(stats.input_channels);
+  const auto out_ch = static_cast<size_t>(stats.output_channels);
+  std::vector<float> in_interleaved(period * std::max<size_t>(in_ch, 1));
+  std::vector<float> out_interleaved(period * out_ch);
+  std::vector<float> in_planar(period * std::max<size_t>(in_ch, 1));
+  std::vector<float> out_planar(period * out_ch);
+  std::vector<const float*> in_ptrs(in_ch);
+  std::vector<float*> out_ptrs(out_ch);
+  for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = in_planar.data() + c * period;
+  for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = out_planar.data() + c * period;
+
+  const auto start = std::chrono::steady_clock::now();
+  int64_t done = 0;
+  while (done < total_frames) {
+    const auto want = static_cast<sf_count_t>(std::min<int64_t>(period, total_frames - done));
+    sf_count_t got = want;
+    if (in) {
+      got = sf_readf_float(in.get(), in_interleaved.data(), want);
+      if (got <= 0) break;
+      for (sf_count_t n = 0; n < got; ++n) {
+        for (size_t c = 0; c < in_ch; ++c) {
+          in_planar[c * period + static_cast<size_t>(n)] =
+              in_interleaved[static_cast<size_t>(n) * in_ch + c];
+        }
+      }
+    }
+    engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
+                            static_cast<uint32_t>(out_ch), static_cast<uint32_t>(got));
+    for (sf_count_t n = 0; n < got; ++n) {
+      for (size_t c = 0; c < out_ch; ++c) {
+        out_interleaved[static_cast<size_t>(n) * out_ch + c] =
+            out_planar[c * period + static_cast<size_t>(n)];
+      }
+    }
+    if (sf_writef_float(out.get(), out_interleaved.data(), got) != got) {
+      return absl::ResourceExhaustedError(absl::StrCat(options.output_path, ": write failed: ",
+                                                       sf_strerror(out.get())));
+    }
+    done += got;
+  }
+  if (in && sf_error(in.get()) != SF_ERR_NO_ERROR) {
+    return absl::DataLossError(
+        absl::StrCat(options.input_path, ": read failed: ", sf_strerror(in.get())));
+  }
+  sf_write_sync(out.get());
+  out.reset();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats.frames = static_cast<uint64_t>(done);
+  std::error_code ec;
+  std::filesystem::rename(tmp.path(), out_path, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(options.output_path, ": cannot move the rendered file in place: ",
+                     ec.message()));
+  }
+  tmp.Release();
+  return stats;
+}
+
+}  // namespace aers::backend

@@ -1,0 +1,44 @@
+// Offline rendering: runs a graph over audio files as fast as the CPU allows,
+// through the same engine and plans the live backends use.
+//
+// Thread: the caller's (non-real-time); Process() runs on that thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model/graph.h"
+#include "model/kind.h"
+
+namespace aers::backend {
+
+struct RenderOptions {
+  std::string input_path;   ///< empty: the graph must have no inputs
+  std::string output_path;  ///< .wav (32-bit float), .flac (24-bit), .w64, .caf (float)
+  uint32_t period_frames = 1024;
+  /// Length when there is no input file (graphs of generators only).
+  double duration_s = 0.0;
+  /// Sample rate when there is no input file.
+  double sample_rate_hz = 48000.0;
+  double crossfade_ms = 5.0;
+};
+
+struct RenderStats {
+  uint64_t frames = 0;
+  double sample_rate_hz = 0.0;
+  int input_channels = 0;
+  int output_channels = 0;
+  double seconds = 0.0;  ///< wall time of the render loop (I/O included)
+};
+
+/// Renders `graph` over the input file into the output file. The graph's
+/// external inputs take the file's channels in order (input 1's channels
+/// first), its outputs fill the output file's channels likewise. The output
+/// appears only when the render succeeded (written to a temporary file in
+/// the same directory, then renamed). Errors name the file and what is wrong.
+absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
+                                       const model::KindRegistry& kinds,
+                                       const RenderOptions& options);
+
+}  // namespace aers::backend

@@ -1,0 +1,71 @@
+// YAML <-> configuration. yaml-cpp stays behind this wall: nothing outside
+// daemon/config/ includes it, and its exceptions never leave this layer.
+//
+// Thread: non-real-time.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/graph.h"
+#include "model/kind.h"
+
+namespace aers::config {
+
+/// Where a field was written: 1-based line and column.
+struct Mark {
+  int line = 0;
+  int column = 0;
+};
+
+/// Field path ("nodes[2].params.gain_db") -> where its value starts in the
+/// file. Paths of maps and lists map to the start of the map/list.
+using SourceMap = std::map<std::string, Mark, std::less<>>;
+
+/// `engine:` section.
+struct EngineSettings {
+  double sample_rate_hz = 48000.0;  ///< null/offline backends; JACK imposes its own
+  int period_frames = 256;          ///< null backend period; largest for offline
+  double crossfade_ms = 5.0;
+  friend bool operator==(const EngineSettings&, const EngineSettings&) = default;
+};
+
+/// `backend:` section.
+struct BackendSettings {
+  std::string type = "auto";  ///< auto | jack | null
+  std::string jack_client_name = "aersd";
+  std::string jack_server_name;  ///< empty: the default server
+  friend bool operator==(const BackendSettings&, const BackendSettings&) = default;
+};
+
+/// A whole config file: daemon settings plus the graph.
+struct Config {
+  EngineSettings engine;
+  BackendSettings backend;
+  model::GraphSpec graph;
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+/// Parses YAML text and validates the result as a whole (model::ValidateGraph
+/// plus the settings sections). On failure: INVALID_ARGUMENT whose message
+/// has one line per problem, "FILE:LINE:COLUMN: PATH: MESSAGE", in file order.
+absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
+                                   const model::KindRegistry& kinds,
+                                   SourceMap* where = nullptr);
+
+/// Reads and parses a file (NOT_FOUND / PERMISSION_DENIED name the file).
+absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,
+                                      SourceMap* where = nullptr);
+
+/// YAML for a config; ParseConfig(EmitConfig(c)) == c.
+std::string EmitConfig(const Config& config);
+
+/// Formats issues as "FILE:LINE:COLUMN: PATH: MESSAGE" lines (the longest
+/// known prefix of PATH gives the position; "FILE: PATH: MESSAGE" if none).
+std::string FormatIssues(const std::vector<model::Issue>& issues, const SourceMap& where,
+                         std::string_view filename);
+
+}  // namespace aers::config

@@ -1,0 +1,55 @@
+#include "dsp/builtins.h"
+
+#include <cmath>
+
+#include "dsp/kind_base.h"
+
+namespace aers::dsp {
+
+model::NodeLayout InOutLayout(const model::NodeSpec& spec) {
+  model::NodeLayout l;
+  l.inputs.push_back({"in", spec.channels});
+  l.outputs.push_back({"out", spec.channels});
+  return l;
+}
+
+model::ParamDesc NumberParam(std::string name, double min, double max, double def,
+                             std::string unit, std::string help, bool live) {
+  model::ParamDesc d;
+  d.name = std::move(name);
+  d.type = model::ParamType::kNumber;
+  d.min = min;
+  d.max = max;
+  d.default_value = def;
+  d.unit = std::move(unit);
+  d.help = std::move(help);
+  d.live = live;
+  return d;
+}
+
+double GetNumber(const std::map<std::string, model::ParamValue>& params, const std::string& name) {
+  return std::get<double>(params.at(name));
+}
+
+bool GetBool(const std::map<std::string, model::ParamValue>& params, const std::string& name) {
+  return std::get<bool>(params.at(name));
+}
+
+double DbToGain(double db) { return db <= -120.0 ? 0.0 : std::pow(10.0, db / 20.0); }
+
+absl::Status RegisterBuiltins(model::KindRegistry& registry) {
+  for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),
+                    MakeMeterKind(), MakeToneKind()}) {
+    if (auto st = registry.Add(std::move(kind)); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<model::KindRegistry> MakeBuiltinRegistry() {
+  auto registry = std::make_unique<model::KindRegistry>();
+  // Cannot fail on an empty registry.
+  (void)RegisterBuiltins(*registry);
+  return registry;
+}
+
+}  // namespace aers::dsp

@@ -1,0 +1,46 @@
+// Parameter smoothing for node kinds: a target written by any thread, a
+// current value moved toward it on the audio thread.
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+
+namespace aers::dsp {
+
+/// Linear gain with a one-pole glide (time constant ~5 ms) that snaps to the
+/// target when within 1e-6, so a settled gain is exact.
+class SmoothedGain {
+ public:
+  /// Non-RT.
+  SmoothedGain(float initial, double sample_rate_hz)
+      : target_(initial),
+        current_(initial),
+        coef_(static_cast<float>(1.0 - std::exp(-1.0 / (0.005 * sample_rate_hz)))) {}
+
+  /// Any thread. Wait-free.
+  void Set(float target) noexcept { target_.store(target, std::memory_order_relaxed); }
+  float target() const noexcept { return target_.load(std::memory_order_relaxed); }
+
+  /// Audio thread. Call once per block; true if Next() must be used per sample.
+  bool Moving() noexcept {
+    target_cache_ = target_.load(std::memory_order_relaxed);
+    return current_ != target_cache_;
+  }
+  /// Audio thread. Settled value (valid when !Moving()).
+  float value() const noexcept { return current_; }
+  /// Audio thread. The next per-sample value while Moving().
+  float Next() noexcept {
+    current_ += (target_cache_ - current_) * coef_;
+    if (std::fabs(target_cache_ - current_) < 1e-6f) current_ = target_cache_;
+    return current_;
+  }
+
+ private:
+  std::atomic<float> target_;
+  float current_;
+  float target_cache_ = 0.0f;
+  float coef_;
+};
+
+}  // namespace aers::dsp

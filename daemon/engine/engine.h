@@ -1,0 +1,122 @@
+// Engine: owns the live graph (spec + revision), turns edits into compiled
+// plans, hands them to the audio thread and reclaims the ones it retires.
+//
+// Thread: every public method except runner().Process() is for non-real-time
+// threads and is safe to call from several at once (edits are serialized:
+// applied one at a time). The audio thread only calls runner().Process().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/graph.h"
+#include "model/kind.h"
+#include "rt/processor.h"
+#include "rt/runner.h"
+
+namespace aers::engine {
+
+struct EngineOptions {
+  rt::StreamFormat format;  ///< sample rate and largest period
+  /// Length of the crossfade when routes change (and of the fade-in of new
+  /// nodes): long enough to hide the cut, short enough to feel immediate.
+  double crossfade_ms = 5.0;
+  /// How long an edit waits for the audio thread to finish the previous
+  /// crossfade before publishing anyway (audio stalled or not running).
+  std::chrono::milliseconds settle_timeout{200};
+};
+
+/// Latest reading of one meter node channel.
+struct MeterReading {
+  float peak = 0.0f;  ///< linear, max |x| over the last window
+  float rms = 0.0f;   ///< linear, over the last window
+};
+
+/// What changed in an accepted edit (for events and logs).
+struct EditResult {
+  uint64_t revision = 0;
+  bool replanned = false;  ///< false: only live parameters changed
+};
+
+class Engine {
+ public:
+  /// `kinds` must outlive the engine.
+  Engine(const model::KindRegistry& kinds, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Replaces the whole graph. Validates it as a whole first: an invalid spec
+  /// returns INVALID_ARGUMENT listing every issue as "path: message" lines and
+  /// nothing changes. A stale `expected_revision` returns ABORTED and nothing
+  /// changes. Node instances whose spec did not change (or changed only in
+  /// live parameters) keep their state. Glitch-free: route changes are
+  /// crossfaded, parameter changes smoothed.
+  absl::StatusOr<EditResult> Apply(model::GraphSpec spec,
+                                   std::optional<uint64_t> expected_revision = std::nullopt);
+
+  /// Validates `spec` exactly as Apply would, without applying it.
+  absl::Status Check(const model::GraphSpec& spec) const;
+
+  /// Runs `edit` on a copy of the current spec and applies the result as
+  /// Apply does (all or nothing). The edit function's own error is returned
+  /// as is.
+  absl::StatusOr<EditResult> Edit(const std::function<absl::Status(model::GraphSpec&)>& edit,
+                                  std::optional<uint64_t> expected_revision = std::nullopt);
+
+  /// Sets one parameter of one node (NOT_FOUND: unknown node or parameter;
+  /// INVALID_ARGUMENT: wrong type or out of range). Live parameters reach the
+  /// audio thread without a new plan.
+  absl::StatusOr<EditResult> SetParameter(std::string_view node, std::string_view param,
+                                          const model::ParamValue& value,
+                                          std::optional<uint64_t> expected_revision = std::nullopt);
+
+  /// Recompiles the graph for a new sample rate or period size (fresh
+  /// instances: filter state depends on the rate). Call while the audio
+  /// thread is running or stopped; it swaps at the next period.
+  absl::Status SetFormat(const rt::StreamFormat& format);
+
+  model::GraphSpec spec() const;
+  uint64_t revision() const;
+  rt::StreamFormat format() const;
+  const model::KindRegistry& kinds() const { return kinds_; }
+
+  /// Meter channels of a meter node (NOT_FOUND if there is no such meter).
+  absl::StatusOr<std::vector<MeterReading>> ReadMeter(std::string_view node) const;
+  /// Names of every meter node in the current graph.
+  std::vector<std::string> MeterNodes() const;
+
+  /// Latency in frames from external input `input` to external output
+  /// `output` through the graph (the longest path), nullopt if unconnected.
+  std::optional<uint32_t> LatencyFrames(std::string_view input, std::string_view output) const;
+  /// Largest latency from any external input to `output` (0 if none).
+  uint32_t OutputLatencyFrames(std::string_view output) const;
+
+  /// The audio side. Its Process() is the only thing the audio thread calls.
+  rt::Runner& runner() { return *runner_; }
+
+  /// Frees plans the audio thread retired. Called by every edit and by a
+  /// housekeeping thread of the owner (the daemon calls it periodically).
+  void Reclaim();
+
+ private:
+  struct Impl;
+  absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
+                                         std::optional<uint64_t> expected_revision);
+
+  const model::KindRegistry& kinds_;
+  std::unique_ptr<rt::Runner> runner_;
+  std::unique_ptr<Impl> impl_;
+  mutable std::mutex mutex_;  // serializes edits; never taken by the audio thread
+};
+
+}  // namespace aers::engine

@@ -1,0 +1,143 @@
+#include "model/kind.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace aers::model {
+
+std::string_view ParamTypeName(ParamType type) {
+  switch (type) {
+    case ParamType::kNumber:
+      return "number";
+    case ParamType::kInteger:
+      return "integer";
+    case ParamType::kBool:
+      return "bool";
+    case ParamType::kEnum:
+      return "enum";
+    case ParamType::kNumberList:
+      return "number list";
+  }
+  return "?";
+}
+
+int NodeLayout::TotalInputChannels() const {
+  int n = 0;
+  for (const auto& p : inputs) n += p.channels;
+  return n;
+}
+
+int NodeLayout::TotalOutputChannels() const {
+  int n = 0;
+  for (const auto& p : outputs) n += p.channels;
+  return n;
+}
+
+const PortDesc* NodeLayout::FindInput(std::string_view name) const {
+  if (name.empty()) return inputs.empty() ? nullptr : &inputs.front();
+  for (const auto& p : inputs) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const PortDesc* NodeLayout::FindOutput(std::string_view name) const {
+  if (name.empty()) return outputs.empty() ? nullptr : &outputs.front();
+  for (const auto& p : outputs) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const ParamDesc* NodeKind::FindParam(std::string_view name) const {
+  for (const auto& p : params()) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+int NodeKind::ParamIndex(std::string_view name) const {
+  const auto& ps = params();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (ps[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::map<std::string, ParamValue> NodeKind::ResolveParams(const NodeSpec& spec) const {
+  std::map<std::string, ParamValue> out;
+  for (const auto& p : params()) {
+    auto it = spec.params.find(p.name);
+    out[p.name] = it != spec.params.end() ? it->second : p.default_value;
+  }
+  return out;
+}
+
+double NodeKind::NumericValue(const ParamDesc& desc, const ParamValue& value, size_t element) {
+  if (const auto* b = std::get_if<bool>(&value)) return *b ? 1.0 : 0.0;
+  if (const auto* d = std::get_if<double>(&value)) return *d;
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    const auto it = std::find(desc.choices.begin(), desc.choices.end(), *s);
+    return it == desc.choices.end() ? 0.0 : static_cast<double>(it - desc.choices.begin());
+  }
+  const auto& list = std::get<std::vector<double>>(value);
+  return element < list.size() ? list[element] : 0.0;
+}
+
+bool NodeKind::UpdateLive(rt::Processor* instance, const NodeSpec& before,
+                          const NodeSpec& after) const {
+  if (before.kind != after.kind || before.channels != after.channels) return false;
+  const auto old_params = ResolveParams(before);
+  const auto new_params = ResolveParams(after);
+  const auto& descs = params();
+  // First pass: refuse before touching anything.
+  for (const auto& d : descs) {
+    if (old_params.at(d.name) == new_params.at(d.name)) continue;
+    if (!d.live) return false;
+    if (d.type == ParamType::kNumberList &&
+        std::get<std::vector<double>>(old_params.at(d.name)).size() !=
+            std::get<std::vector<double>>(new_params.at(d.name)).size()) {
+      return false;
+    }
+  }
+  if (instance == nullptr) return true;
+  for (size_t i = 0; i < descs.size(); ++i) {
+    const auto& d = descs[i];
+    const auto& nv = new_params.at(d.name);
+    if (old_params.at(d.name) == nv) continue;
+    if (d.type == ParamType::kNumberList) {
+      const auto& list = std::get<std::vector<double>>(nv);
+      for (size_t e = 0; e < list.size(); ++e) {
+        instance->SetParam(static_cast<uint32_t>(i), static_cast<uint32_t>(e), list[e]);
+      }
+    } else {
+      instance->SetParam(static_cast<uint32_t>(i), 0, NumericValue(d, nv));
+    }
+  }
+  return true;
+}
+
+absl::Status KindRegistry::Add(std::shared_ptr<const NodeKind> kind) {
+  const std::string& name = kind->name();
+  if (kinds_.count(name)) {
+    return absl::AlreadyExistsError(absl::StrCat("node kind '", name, "' is already registered"));
+  }
+  kinds_.emplace(name, std::move(kind));
+  return absl::OkStatus();
+}
+
+const NodeKind* KindRegistry::Find(std::string_view name) const {
+  auto it = kinds_.find(name);
+  return it == kinds_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const NodeKind*> KindRegistry::List() const {
+  std::vector<const NodeKind*> out;
+  out.reserve(kinds_.size());
+  for (const auto& [name, kind] : kinds_) out.push_back(kind.get());
+  return out;
+}
+
+}  // namespace aers::model

@@ -1,0 +1,115 @@
+// Node kinds: what a node of a kind looks like (parameters, ports) and how to
+// make an instance. Built-ins live in dsp/; plugins add their own later.
+//
+// Thread: non-real-time only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/graph.h"
+#include "rt/processor.h"
+
+namespace aers::model {
+
+enum class ParamType {
+  kNumber,      ///< double in [min, max]
+  kInteger,     ///< whole number in [min, max]
+  kBool,        ///< true/false
+  kEnum,        ///< one of `choices`
+  kNumberList,  ///< list of doubles, each in [min, max]
+};
+
+std::string_view ParamTypeName(ParamType type);
+
+struct ParamDesc {
+  std::string name;  ///< with its unit: gain_db, freq_hz, delay_ms
+  ParamType type = ParamType::kNumber;
+  double min = 0.0;
+  double max = 0.0;
+  ParamValue default_value;
+  std::string unit;                  ///< "dB", "Hz", "ms", "" ...
+  std::vector<std::string> choices;  ///< kEnum only
+  bool live = true;  ///< changes reach a running instance without rebuilding it
+  std::string help;
+};
+
+struct PortDesc {
+  std::string name;
+  int channels = 1;
+};
+
+/// The ports of one node, given its spec. The first input (output) is the
+/// default a route uses when it names no port.
+struct NodeLayout {
+  std::vector<PortDesc> inputs;
+  std::vector<PortDesc> outputs;
+  int TotalInputChannels() const;
+  int TotalOutputChannels() const;
+  const PortDesc* FindInput(std::string_view name) const;
+  const PortDesc* FindOutput(std::string_view name) const;
+};
+
+class NodeKind {
+ public:
+  virtual ~NodeKind() = default;
+
+  virtual const std::string& name() const = 0;
+  virtual std::string_view description() const = 0;
+  virtual const std::vector<ParamDesc>& params() const = 0;
+  /// Largest `channels` a node of this kind accepts.
+  virtual int max_channels() const { return kMaxChannels; }
+
+  /// Constraints between parameters beyond each one's type and range (for
+  /// example: a mixer's gains_db has `inputs` entries). `prefix` is the
+  /// node's path ("nodes[3]"); issues use it ("nodes[3].params.gains_db").
+  /// Called only after every parameter passed its own type/range check.
+  virtual void CheckSpec(const NodeSpec& spec, const std::string& prefix,
+                         std::vector<Issue>& issues) const {
+    (void)spec;
+    (void)prefix;
+    (void)issues;
+  }
+
+  /// Ports of a valid node of this kind.
+  virtual NodeLayout Layout(const NodeSpec& spec) const = 0;
+
+  /// Makes an instance of a valid node. `params` has every parameter (the
+  /// spec's values with defaults filled in).
+  virtual absl::StatusOr<std::unique_ptr<rt::Processor>> Instantiate(
+      const NodeSpec& spec, const std::map<std::string, ParamValue>& params,
+      const rt::StreamFormat& format) const = 0;
+
+  /// Brings a running instance from `before` to `after` through SetParam
+  /// when only live parameters differ; returns false when the change needs
+  /// a new instance (channels, a non-live parameter). With a null `instance`
+  /// it only answers whether it could. Wait-free for the audio thread (it
+  /// only stores atomics).
+  bool UpdateLive(rt::Processor* instance, const NodeSpec& before, const NodeSpec& after) const;
+
+  /// The spec's parameters with defaults filled in.
+  std::map<std::string, ParamValue> ResolveParams(const NodeSpec& spec) const;
+  const ParamDesc* FindParam(std::string_view name) const;
+  int ParamIndex(std::string_view name) const;
+
+  /// The numeric form of a value that SetParam takes (enum -> index, bool -> 0/1).
+  static double NumericValue(const ParamDesc& desc, const ParamValue& value, size_t element = 0);
+};
+
+/// Node kinds by name. Built-ins are registered at start; plugins add theirs.
+class KindRegistry {
+ public:
+  /// Fails if a kind of that name exists.
+  absl::Status Add(std::shared_ptr<const NodeKind> kind);
+  const NodeKind* Find(std::string_view name) const;
+  std::vector<const NodeKind*> List() const;
+
+ private:
+  std::map<std::string, std::shared_ptr<const NodeKind>, std::less<>> kinds_;
+};
+
+}  // namespace aers::model

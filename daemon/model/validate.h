@@ -1,0 +1,30 @@
+// Whole-graph validation: everything that can be checked before a graph runs.
+//
+// Thread: non-real-time.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "model/graph.h"
+#include "model/kind.h"
+
+namespace aers::model {
+
+/// Checks a whole graph against the registry and returns every problem found
+/// (empty when the graph is valid). Checks: schema version; names (syntax,
+/// duplicates across inputs/outputs/nodes); channel counts; unknown kinds;
+/// unknown parameters, wrong types, out-of-range values, the kind's own
+/// constraints; routes naming unknown nodes or ports, routes into a source or
+/// out of a sink, channel mismatches between the two ends, duplicate routes;
+/// cycles (the message names the nodes of the cycle in order).
+std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds);
+
+/// The layout of a node or external port, by name, in a graph that passed
+/// ValidateGraph. External inputs have one output port "out"; external
+/// outputs one input port "in". Returns nullopt for unknown names.
+std::optional<NodeLayout> LayoutOf(const GraphSpec& spec, const KindRegistry& kinds,
+                                   std::string_view name);
+
+}  // namespace aers::model

@@ -1,0 +1,98 @@
+// Biquad sections (RBJ Audio EQ Cookbook) with smoothed parameters, and the
+// cascade kernel the plan compiler uses to run chains of biquads fused.
+//
+// Thread: SetTarget*() from any thread (atomics); everything else on the
+// audio thread unless said otherwise.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace aers::rt {
+
+enum class BiquadType : uint8_t {
+  kLowpass,
+  kHighpass,
+  kBandpass,  ///< constant 0 dB peak gain
+  kNotch,
+  kPeaking,
+  kLowshelf,
+  kHighshelf,
+  kAllpass,
+};
+inline constexpr int kBiquadTypeCount = 8;
+
+/// Normalized coefficients (a0 == 1), transposed direct form II.
+struct BiquadCoeffs {
+  double b0 = 1.0, b1 = 0.0, b2 = 0.0, a1 = 0.0, a2 = 0.0;
+};
+
+struct BiquadParams {
+  BiquadType type = BiquadType::kLowpass;
+  double freq_hz = 1000.0;
+  double q = 0.7071;
+  double gain_db = 0.0;
+  friend bool operator==(const BiquadParams&, const BiquadParams&) = default;
+};
+
+/// Any thread. No allocation. The cookbook formulas; freq_hz is clamped
+/// below Nyquist.
+BiquadCoeffs DesignBiquad(const BiquadParams& p, double sample_rate_hz) noexcept;
+
+/// Any thread. |H(e^jw)| in dB at freq_hz (tests, tools).
+double BiquadMagnitudeDb(const BiquadCoeffs& c, double freq_hz, double sample_rate_hz) noexcept;
+
+/// One biquad applied to up to kMaxChannels channels, with its own state per
+/// channel and smoothed parameters.
+class BiquadSection {
+ public:
+  static constexpr int kMaxChannels = 64;
+  /// Frames between coefficient updates while parameters glide.
+  static constexpr uint32_t kSubBlock = 32;
+
+  /// Non-RT. Starts settled at `initial` (no glide).
+  BiquadSection(const BiquadParams& initial, double sample_rate_hz, int channels);
+
+  /// Any thread. Wait-free. The section glides to the new values.
+  void SetType(BiquadType type) noexcept;
+  void SetFreqHz(double freq_hz) noexcept;
+  void SetQ(double q) noexcept;
+  void SetGainDb(double gain_db) noexcept;
+
+  /// Audio thread. Wait-free. Moves the parameters one step of `frames`
+  /// toward their targets and recomputes coefficients if they moved.
+  /// Returns true while still gliding (caller should use sub-blocks).
+  bool Advance(uint32_t frames) noexcept;
+  /// Audio thread. True if a target differs from the current parameters.
+  bool Gliding() const noexcept;
+
+  /// Audio thread. Filters one channel (in and out may alias).
+  void Run(int channel, const float* in, float* out, uint32_t frames) noexcept;
+
+  int channels() const noexcept { return channels_; }
+  const BiquadCoeffs& coeffs() const noexcept { return c_; }
+
+  // State, public for the fused cascade kernel (audio thread only).
+  double z1[kMaxChannels] = {};
+  double z2[kMaxChannels] = {};
+
+ private:
+  double sample_rate_hz_;
+  int channels_;
+  BiquadParams current_;  // audio thread
+  BiquadCoeffs c_;        // audio thread
+  std::atomic<uint8_t> target_type_;
+  std::atomic<double> target_freq_hz_;
+  std::atomic<double> target_q_;
+  std::atomic<double> target_gain_db_;
+};
+
+/// Audio thread. Wait-free. Runs `count` sections in series over `channels`
+/// channels, interleaving sections and channels per sample so the CPU
+/// overlaps their recursions. Advances each section's glide. in and out may
+/// alias. count <= kMaxCascade.
+inline constexpr int kMaxCascade = 32;
+void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
+                float* const* out, uint32_t frames) noexcept;
+
+}  // namespace aers::rt

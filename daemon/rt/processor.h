@@ -1,0 +1,51 @@
+// rt::Processor: one node instance as the audio thread sees it.
+//
+// Only code under daemon/rt/ and the Process()/SetParam() bodies of node
+// kinds run on the audio thread. This header includes nothing outside the
+// standard library (the build checks it).
+#pragma once
+
+#include <cstdint>
+
+namespace aers::rt {
+
+class BiquadSection;
+
+/// The stream a plan is compiled for.
+struct StreamFormat {
+  double sample_rate_hz = 48000.0;
+  uint32_t max_period_frames = 1024;  ///< Process() is never called with more
+  friend bool operator==(const StreamFormat&, const StreamFormat&) = default;
+};
+
+/// A node instance. Created, updated and destroyed on non-real-time threads;
+/// Process() runs on the audio thread only.
+class Processor {
+ public:
+  virtual ~Processor() = default;
+
+  /// Audio thread. Wait-free, no allocation, no syscalls.
+  /// `in` holds one pointer per channel of every input port, ports in layout
+  /// order; `out` likewise for output ports. Inputs and outputs never alias.
+  /// frames <= StreamFormat::max_period_frames.
+  virtual void Process(const float* const* in, float* const* out, uint32_t frames) noexcept = 0;
+
+  /// Any thread. Wait-free: stores a target that Process() moves to smoothly
+  /// (no click). `param` is the index in the kind's parameter table,
+  /// `element` the list index for list parameters (else 0). Enum values are
+  /// passed as their choice index, flags as 0/1.
+  virtual void SetParam(uint32_t param, uint32_t element, double value) noexcept {
+    (void)param;
+    (void)element;
+    (void)value;
+  }
+
+  /// Non-RT. Frames of latency this instance adds between input and output.
+  virtual uint32_t LatencyFrames() const noexcept { return 0; }
+
+  /// Non-RT (compile time). A biquad exposes its section so the plan
+  /// compiler can fuse chains of biquads into one interleaved cascade.
+  virtual BiquadSection* AsBiquad() noexcept { return nullptr; }
+};
+
+}  // namespace aers::rt

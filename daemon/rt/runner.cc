@@ -1,0 +1,68 @@
+#include "rt/runner.h"
+
+#include <cstring>
+
+namespace aers::rt {
+
+namespace {
+constexpr size_t kRetireCapacity = 64;
+}  // namespace
+
+Runner::Runner() : retired_(kRetireCapacity) {}
+
+Runner::~Runner() {
+  delete pending_.exchange(nullptr);
+  delete rt_.current;
+  while (Plan* p = PopRetired()) delete p;
+}
+
+void Runner::Adopt(Plan* plan) noexcept {
+  if (rt_.current != nullptr) {
+    // Space was checked by the caller; the push cannot fail.
+    retired_.TryPush(rt_.current);
+  }
+  rt_.current = plan;
+}
+
+void Runner::Process(const float* const* in, uint32_t in_channels, float* const* out,
+                     uint32_t out_channels, uint32_t frames) noexcept {
+  cycles_.fetch_add(1, std::memory_order_relaxed);
+  if (pending_.load(std::memory_order_relaxed) != nullptr) {
+    if (retired_.FreeSlots() > 0) {
+      Plan* next = pending_.exchange(nullptr, std::memory_order_acq_rel);
+      if (next != nullptr) Adopt(next);
+    } else {
+      deferred_swaps_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  Plan* plan = rt_.current;
+  if (plan != nullptr && plan->successor && plan->RampDone() && retired_.FreeSlots() > 0) {
+    // release() hands over ownership without freeing anything.
+    Plan* next = plan->successor.release();
+    Adopt(next);
+    plan = next;
+  }
+  if (plan == nullptr || frames > plan->format().max_period_frames ||
+      in_channels != plan->input_channels() || out_channels != plan->output_channels()) {
+    for (uint32_t ch = 0; ch < out_channels; ++ch) std::memset(out[ch], 0, frames * sizeof(float));
+    silent_cycles_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  plan->Process(in, out, frames);
+  if (!plan->successor || plan->RampDone()) {
+    if (settled_seq_.load(std::memory_order_relaxed) != plan->seq) {
+      settled_seq_.store(plan->seq, std::memory_order_release);
+    }
+  }
+}
+
+Plan* Runner::Publish(Plan* plan) noexcept {
+  return pending_.exchange(plan, std::memory_order_acq_rel);
+}
+
+Plan* Runner::PopRetired() noexcept {
+  Plan* p = nullptr;
+  return retired_.TryPop(p) ? p : nullptr;
+}
+
+}  // namespace aers::rt

@@ -1,0 +1,65 @@
+// rt::Runner: the audio thread's entry point. Holds the current plan, takes
+// new ones from a lock-free pending slot at the start of a period, and hands
+// replaced ones back to a normal thread through a ring.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "rt/plan.h"
+#include "rt/ring.h"
+
+namespace aers::rt {
+
+class Runner {
+ public:
+  /// Non-RT.
+  Runner();
+  /// Non-RT. The audio thread must have stopped calling Process(). Frees the
+  /// current, pending and retired plans.
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  /// Audio thread. Wait-free, no allocation, no syscalls.
+  /// Adopts a pending plan (or a finished crossfade's successor), then runs
+  /// the current plan. Without a plan, or if `frames` exceeds the plan's
+  /// period or the channel counts differ, writes silence and counts it.
+  void Process(const float* const* in, uint32_t in_channels, float* const* out,
+               uint32_t out_channels, uint32_t frames) noexcept;
+
+  /// Non-RT, one publisher at a time (the engine, under its lock). Takes
+  /// ownership of `plan`. Returns the previously pending plan if the audio
+  /// thread never took it: the caller deletes it.
+  Plan* Publish(Plan* plan) noexcept;
+
+  /// Non-RT, one consumer at a time. A plan the audio thread retired, or
+  /// nullptr; the caller deletes it.
+  Plan* PopRetired() noexcept;
+
+  /// Seq of the plan in use whose crossfade (if any) has finished.
+  uint64_t settled_seq() const noexcept { return settled_seq_.load(std::memory_order_acquire); }
+  /// Periods run.
+  uint64_t cycles() const noexcept { return cycles_.load(std::memory_order_relaxed); }
+  /// Periods that produced silence because no suitable plan was there.
+  uint64_t silent_cycles() const noexcept { return silent_cycles_.load(std::memory_order_relaxed); }
+  /// Times a new plan waited a period because the retire ring was full.
+  uint64_t deferred_swaps() const noexcept {
+    return deferred_swaps_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  void Adopt(Plan* plan) noexcept;
+
+  std::atomic<Plan*> pending_{nullptr};
+  SpscRing<Plan*> retired_;
+  std::atomic<uint64_t> settled_seq_{0};
+  std::atomic<uint64_t> cycles_{0};
+  std::atomic<uint64_t> silent_cycles_{0};
+  std::atomic<uint64_t> deferred_swaps_{0};
+  struct {
+    Plan* current = nullptr;
+  } rt_;  // audio thread only (and the destructor)
+};
+
+}  // namespace aers::rt

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The one list of system packages AERS needs on Debian 12 (bookworm).
+# Idempotent; run as root. Used by the README, .ci/run, the Containerfile
+# and .gitlab-ci.yml.
+#
+#   scripts/install-deps.sh            build + runtime + test packages
+#   scripts/install-deps.sh --runtime  only what the installed daemon needs
+set -euo pipefail
+
+build_pkgs=(
+  build-essential meson ninja-build pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libjack-jackd2-dev libasound2-dev libyaml-cpp-dev libsodium-dev
+  libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+test_pkgs=(
+  jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
+  ladspa-sdk swh-plugins minisign
+)
+runtime_pkgs=(
+  jackd2 libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
+  libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps.sh: must run as root (apt-get install)" >&2
+  exit 1
+fi
+
+want=()
+if [[ ${1:-} == --runtime ]]; then
+  want=("${runtime_pkgs[@]}")
+else
+  want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps.sh: all ${#want[@]} packages present"
+  exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# jackd2 asks whether to enable realtime priority; answer non-interactively.
+echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
