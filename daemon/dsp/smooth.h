@@ -9,7 +9,7 @@
 namespace aers::dsp {
 
 /// Linear gain with a one-pole glide (time constant ~5 ms) that snaps to the
-/// target when within 1e-6, so a settled gain is exact.
+/// target when within 1e-5, so a settled gain is exact.
 class SmoothedGain {
  public:
   /// Non-RT.
@@ -31,8 +31,9 @@ class SmoothedGain {
   float value() const noexcept { return current_; }
   /// Audio thread. The next per-sample value while Moving().
   float Next() noexcept {
-    current_ += (target_cache_ - current_) * coef_;
-    if (std::fabs(target_cache_ - current_) < 1e-6f) current_ = target_cache_;
+    const float next = current_ + (target_cache_ - current_) * coef_;
+    // Snap when within 1e-5 (-100 dB) or when float precision stalls the glide.
+    current_ = (next == current_ || std::fabs(target_cache_ - next) < 1e-5f) ? target_cache_ : next;
     return current_;
   }
 

@@ -1,5 +1,6 @@
 #include "alloc_counter.h"
 
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 
