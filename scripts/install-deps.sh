@@ -20,7 +20,7 @@ test_pkgs=(
 )
 runtime_pkgs=(
   jackd2 libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
-  libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1
+  libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623
 )
 
 if [[ $(id -u) -ne 0 ]]; then

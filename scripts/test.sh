@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds and runs every test AERS has:
+#   build/       release-style build: unit, stress and integration suites
+#   build-tsan/  ThreadSanitizer: the real-time stress tests
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests
+# Ends with one line "tests: N passed, N failed" summed over all three, and
+# exits non-zero if anything failed.
+#
+#   scripts/test.sh [--no-deps] [--no-sanitizers]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+deps=1
+sanitizers=1
+for arg in "$@"; do
+  case $arg in
+    --no-deps) deps=0 ;;
+    --no-sanitizers) sanitizers=0 ;;
+    *) echo "usage: scripts/test.sh [--no-deps] [--no-sanitizers]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $deps -eq 1 ]]; then
+  scripts/install-deps.sh || exit 1
+fi
+
+jobs=${AERS_BUILD_JOBS:-$(nproc)}
+failed_setup=0
+
+setup() {  # setup DIR [meson options...]
+  local dir=$1; shift
+  if [[ ! -f $dir/build.ninja ]]; then
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+  fi
+}
+
+run_suite() {  # run_suite DIR TARGETS... -- MESON_TEST_ARGS...
+  local dir=$1; shift
+  local targets=()
+  while [[ $# -gt 0 && $1 != -- ]]; do targets+=("$1"); shift; done
+  shift
+  ninja -C "$dir" -j"$jobs" "${targets[@]}" || return 1
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --no-rebuild --print-errorlogs "$@"
+}
+
+status=0
+setup build || failed_setup=1
+if [[ $failed_setup -eq 0 ]]; then
+  run_suite build -- || status=1
+fi
+
+if [[ $sanitizers -eq 1 ]]; then
+  if setup build-tsan -Db_sanitize=thread -Dbuildtype=debugoptimized -Db_lundef=false \
+      -Dbenchmarks=false; then
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+      run_suite build-tsan tests/engine_stress_test tests/engine_test -- \
+      engine_stress engine || status=1
+  else
+    failed_setup=1
+  fi
+  if setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false \
+      -Dbenchmarks=false; then
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+      run_suite build-asan daemon/aersd tests/config_test tests/dsp_test tests/engine_test \
+      tests/render_test tests/engine_stress_test -- --suite unit --suite stress || status=1
+  else
+    failed_setup=1
+  fi
+fi
+
+/usr/bin/python3 - "$root" $failed_setup <<'PY'
+import json, os, sys
+root, failed_setup = sys.argv[1], int(sys.argv[2])
+passed = failed = skipped = 0
+for d in ("build", "build-tsan", "build-asan"):
+    log = os.path.join(root, d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    n_p = n_f = 0
+    with open(log) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line).get("result")
+            if r in ("OK", "EXPECTEDFAIL"):
+                n_p += 1
+            elif r == "SKIP":
+                skipped += 1
+            else:
+                n_f += 1
+    print(f"{d}: {n_p} passed, {n_f} failed")
+    passed += n_p
+    failed += n_f
+failed += failed_setup
+print(f"tests: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed or passed == 0 else 0)
+PY
+summary=$?
+[[ $status -ne 0 || $summary -ne 0 ]] && exit 1
+exit 0
