@@ -1,0 +1,717 @@
+// aersctl: the command-line client of aersd's control API.
+//
+// Exit status: 0 success; 1 other error; 2 usage; 3 invalid argument;
+// 4 not found; 5 conflict (revision changed, already exists); 6 refused by
+// the graph (e.g. a cycle); 7 daemon unavailable (not running, timeout);
+// 8 authentication/permission/lock-out.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "control.grpc.pb.h"
+#include "control/paths.h"
+#include "health.grpc.pb.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInvalid = 3;
+constexpr int kExitNotFound = 4;
+constexpr int kExitConflict = 5;
+constexpr int kExitRefused = 6;
+constexpr int kExitUnavailable = 7;
+constexpr int kExitAuth = 8;
+
+const char kUsage[] = R"(usage: aersctl [GLOBAL OPTIONS] COMMAND [ARGS]
+
+Commands:
+  status                         backend, rate, period, DSP load, xruns, uptime
+  graph [--json|--yaml|--dot]    the live graph (--dot: Graphviz)
+  kinds                          node kinds with their parameters and ranges
+  add NAME KIND [--channels N] [--param NAME=VALUE]...
+  rm NAME                        remove a node and its routes
+  connect FROM TO                FROM/TO: node or node.port
+  disconnect FROM TO
+  set NODE PARAM VALUE           VALUE: number, true/false, word, or [n, n, ...]
+  apply FILE [--dry-run]         replace the graph with a config file; prints the diff
+  reset                          back to the daemon's config file graph
+  watch [--count N]              print events as they happen
+  top [--once] [--rate HZ]       live meters and DSP load, refreshed in place
+  health                         SERVING / NOT_SERVING (exit 0 only when serving)
+
+Global options:
+  --socket PATH          Unix socket of aersd (default: the daemon's runtime socket)
+  --target ADDR          any gRPC target instead (e.g. localhost:7000)
+  --token-file FILE      bearer token for TCP targets (first line of the file)
+  --timeout SECONDS      per-call deadline (default 5)
+  --expect-revision N    fail with a conflict unless the graph is at revision N
+  --json                 machine-readable output
+  -h, --help             this text
+
+Exit status: 0 ok, 1 error, 2 usage, 3 invalid argument, 4 not found,
+5 conflict, 6 refused by the graph, 7 daemon unavailable, 8 auth.
+)";
+
+struct Options {
+  std::string socket;
+  std::string target;
+  std::string token_file;
+  double timeout_s = 5.0;
+  std::optional<uint64_t> expect_revision;
+  bool json = false;
+  bool yaml = false;
+  bool dot = false;
+  bool dry_run = false;
+  bool once = false;
+  int count = -1;
+  int channels = 1;
+  double rate_hz = 10.0;
+  std::vector<std::string> params;
+  std::vector<std::string> args;  // command and its positional arguments
+};
+
+bool LooksLikeNumber(const std::string& s) {
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return !s.empty() && end && *end == '\0';
+}
+
+// A small parser: flags may appear anywhere; a word starting with '-' that
+// is a number (set g gain_db -6) is a positional argument.
+std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+      value = a.substr(a.find('=') + 1);
+      a = a.substr(0, a.find('='));
+      has_value = true;
+    }
+    auto need = [&](const char* name) -> std::optional<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= argc) {
+        *error = std::string(name) + " needs a value";
+        return std::nullopt;
+      }
+      return std::string(argv[++i]);
+    };
+    auto number = [&](const char* name, double* out) {
+      auto v = need(name);
+      if (!v) return false;
+      if (!LooksLikeNumber(*v)) {
+        *error = std::string(name) + ": '" + *v + "' is not a number";
+        return false;
+      }
+      *out = std::strtod(v->c_str(), nullptr);
+      return true;
+    };
+    if (a == "-h" || a == "--help") {
+      o.args = {"help"};
+      return o;
+    } else if (a == "--socket") {
+      auto v = need("--socket");
+      if (!v) return std::nullopt;
+      o.socket = *v;
+    } else if (a == "--target") {
+      auto v = need("--target");
+      if (!v) return std::nullopt;
+      o.target = *v;
+    } else if (a == "--token-file") {
+      auto v = need("--token-file");
+      if (!v) return std::nullopt;
+      o.token_file = *v;
+    } else if (a == "--timeout") {
+      if (!number("--timeout", &o.timeout_s)) return std::nullopt;
+    } else if (a == "--expect-revision") {
+      double d = 0;
+      if (!number("--expect-revision", &d)) return std::nullopt;
+      o.expect_revision = static_cast<uint64_t>(d);
+    } else if (a == "--channels") {
+      double d = 0;
+      if (!number("--channels", &d)) return std::nullopt;
+      o.channels = static_cast<int>(d);
+    } else if (a == "--param") {
+      auto v = need("--param");
+      if (!v) return std::nullopt;
+      o.params.push_back(*v);
+    } else if (a == "--rate") {
+      if (!number("--rate", &o.rate_hz)) return std::nullopt;
+    } else if (a == "--count") {
+      double d = 0;
+      if (!number("--count", &d)) return std::nullopt;
+      o.count = static_cast<int>(d);
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--yaml") {
+      o.yaml = true;
+    } else if (a == "--dot") {
+      o.dot = true;
+    } else if (a == "--dry-run") {
+      o.dry_run = true;
+    } else if (a == "--once") {
+      o.once = true;
+    } else if (a.size() > 1 && a[0] == '-' && !LooksLikeNumber(a)) {
+      *error = "unknown option " + a;
+      return std::nullopt;
+    } else {
+      o.args.push_back(argv[i]);
+    }
+  }
+  return o;
+}
+
+int ExitFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return kExitInvalid;
+    case grpc::StatusCode::NOT_FOUND:
+      return kExitNotFound;
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return kExitConflict;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return kExitRefused;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return kExitUnavailable;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return kExitAuth;
+    default:
+      return kExitError;
+  }
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "invalid argument";
+    case grpc::StatusCode::NOT_FOUND:
+      return "not found";
+    case grpc::StatusCode::ABORTED:
+      return "conflict";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "already exists";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "refused";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "unavailable";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "timed out";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "not authenticated";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "permission denied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "locked out";
+    default:
+      return "error";
+  }
+}
+
+class Client {
+ public:
+  explicit Client(const Options& o) : o_(o) {
+    target_ = !o.target.empty() ? o.target
+                                : "unix:" + (o.socket.empty() ? aers::control::DefaultSocketPath()
+                                                               : o.socket);
+    channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+    stub_ = aers::v1::Control::NewStub(channel_);
+    if (!o.token_file.empty()) {
+      std::ifstream in(o.token_file);
+      std::getline(in, token_);
+    }
+  }
+
+  void Prepare(grpc::ClientContext* ctx, bool stream = false) const {
+    if (!stream) {
+      ctx->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(o_.timeout_s * 1000)));
+    }
+    if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
+  }
+
+  int Fail(const grpc::Status& st) const {
+    std::string msg = st.error_message();
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      msg = "cannot reach aersd at " + target_ + " (is it running?): " + msg;
+    }
+    std::fprintf(stderr, "aersctl: %s: %s\n", CodeName(st.error_code()), msg.c_str());
+    return ExitFor(st.error_code());
+  }
+
+  aers::v1::Control::Stub& stub() { return *stub_; }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  const Options& options() const { return o_; }
+
+ private:
+  const Options& o_;
+  std::string target_;
+  std::string token_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<aers::v1::Control::Stub> stub_;
+};
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+std::string FormatValue(const aers::v1::ParamValue& v) {
+  std::ostringstream s;
+  switch (v.value_case()) {
+    case aers::v1::ParamValue::kFlag:
+      return v.flag() ? "true" : "false";
+    case aers::v1::ParamValue::kChoice:
+      return v.choice();
+    case aers::v1::ParamValue::kList: {
+      s << "[";
+      for (int i = 0; i < v.list().values_size(); ++i) s << (i ? ", " : "") << v.list().values(i);
+      s << "]";
+      return s.str();
+    }
+    default:
+      s << v.number();
+      return s.str();
+  }
+}
+
+std::optional<aers::v1::ParamValue> ParseValue(const std::string& text, std::string* error) {
+  aers::v1::ParamValue v;
+  if (text == "true" || text == "false") {
+    v.set_flag(text == "true");
+  } else if (LooksLikeNumber(text)) {
+    v.set_number(std::strtod(text.c_str(), nullptr));
+  } else if (!text.empty() && text.front() == '[' && text.back() == ']') {
+    auto* list = v.mutable_list();
+    std::stringstream ss(text.substr(1, text.size() - 2));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      const auto b = item.find_first_not_of(" \t");
+      const auto e = item.find_last_not_of(" \t");
+      if (b == std::string::npos) continue;
+      item = item.substr(b, e - b + 1);
+      if (!LooksLikeNumber(item)) {
+        *error = "list element '" + item + "' is not a number";
+        return std::nullopt;
+      }
+      list->add_values(std::strtod(item.c_str(), nullptr));
+    }
+  } else if (text.empty()) {
+    *error = "empty value";
+    return std::nullopt;
+  } else {
+    v.set_choice(text);
+  }
+  return v;
+}
+
+int PrintEdit(const Options& o, const aers::v1::EditResponse& r) {
+  if (o.json) {
+    std::cout << ToJson(r) << "\n";
+    return kExitOk;
+  }
+  for (const auto& c : r.changes()) std::cout << c << "\n";
+  if (r.applied()) {
+    std::cout << "revision " << r.revision() << "\n";
+  } else {
+    std::cout << (r.changes().empty() ? "no changes" : "dry run: nothing applied") << " (revision "
+              << r.revision() << ")\n";
+  }
+  return kExitOk;
+}
+
+template <typename Req>
+void SetExpected(const Options& o, Req* req) {
+  if (o.expect_revision) req->set_expected_revision(*o.expect_revision);
+}
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "aersctl: %s\n(see aersctl --help)\n", why.c_str());
+  return kExitUsage;
+}
+
+int CmdStatus(Client& c) {
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::Status s;
+  auto st = c.stub().GetStatus(&ctx, aers::v1::GetStatusRequest(), &s);
+  if (!st.ok()) return c.Fail(st);
+  if (c.options().json) {
+    std::cout << ToJson(s) << "\n";
+    return kExitOk;
+  }
+  std::printf("aersd %s  backend %s (%s)\n", s.version().c_str(), s.backend().c_str(),
+              s.audio_running() ? "running" : "not running");
+  std::printf("rate %.0f Hz  period %u frames  DSP load %.1f%%  xruns %llu\n",
+              s.sample_rate_hz(), s.period_frames(), s.dsp_load() * 100.0,
+              static_cast<unsigned long long>(s.xruns()));
+  std::printf("DSP time per period: mean %.1f us  p99 %.1f us  max %.1f us\n",
+              s.dsp_time().mean_us(), s.dsp_time().p99_us(), s.dsp_time().max_us());
+  std::printf("graph revision %llu, %u nodes  uptime %.0f s  state %s\n",
+              static_cast<unsigned long long>(s.revision()), s.nodes(), s.uptime_s(),
+              s.state_file().c_str());
+  return kExitOk;
+}
+
+int CmdGraph(Client& c) {
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::GetGraphResponse g;
+  auto st = c.stub().GetGraph(&ctx, aers::v1::GetGraphRequest(), &g);
+  if (!st.ok()) return c.Fail(st);
+  const Options& o = c.options();
+  if (o.json) {
+    std::cout << ToJson(g) << "\n";
+  } else if (o.yaml) {
+    std::cout << g.yaml();
+  } else if (o.dot) {
+    std::cout << "digraph aers {\n  rankdir=LR;\n";
+    for (const auto& p : g.graph().inputs()) {
+      std::cout << "  \"" << p.name() << "\" [shape=invhouse, label=\"" << p.name() << "\\n"
+                << p.channels() << " ch in\"];\n";
+    }
+    for (const auto& n : g.graph().nodes()) {
+      std::cout << "  \"" << n.name() << "\" [shape=box, label=\"" << n.name() << "\\n"
+                << n.kind() << "\"];\n";
+    }
+    for (const auto& p : g.graph().outputs()) {
+      std::cout << "  \"" << p.name() << "\" [shape=house, label=\"" << p.name() << "\\n"
+                << p.channels() << " ch out\"];\n";
+    }
+    for (const auto& r : g.graph().routes()) {
+      auto node = [](const std::string& e) { return e.substr(0, e.find('.')); };
+      auto port = [](const std::string& e) {
+        return e.find('.') == std::string::npos ? std::string() : e.substr(e.find('.') + 1);
+      };
+      std::cout << "  \"" << node(r.from()) << "\" -> \"" << node(r.to()) << "\"";
+      if (!port(r.from()).empty() || !port(r.to()).empty()) {
+        std::cout << " [label=\"" << port(r.from()) << (port(r.to()).empty() ? "" : "→")
+                  << port(r.to()) << "\"]";
+      }
+      std::cout << ";\n";
+    }
+    std::cout << "}\n";
+  } else {
+    std::cout << "revision " << g.revision() << "\n";
+    for (const auto& p : g.graph().inputs()) {
+      std::cout << "input  " << p.name() << " (" << p.channels() << " ch)\n";
+    }
+    for (const auto& p : g.graph().outputs()) {
+      std::cout << "output " << p.name() << " (" << p.channels() << " ch)\n";
+    }
+    for (const auto& n : g.graph().nodes()) {
+      std::cout << "node   " << n.name() << " (" << n.kind() << ", " << n.channels() << " ch)";
+      std::map<std::string, std::string> sorted;
+      for (const auto& [k, v] : n.params()) sorted[k] = FormatValue(v);
+      for (const auto& [k, v] : sorted) std::cout << " " << k << "=" << v;
+      std::cout << "\n";
+    }
+    for (const auto& r : g.graph().routes()) {
+      std::cout << "route  " << r.from() << " -> " << r.to() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int CmdKinds(Client& c) {
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::ListKindsResponse r;
+  auto st = c.stub().ListKinds(&ctx, aers::v1::ListKindsRequest(), &r);
+  if (!st.ok()) return c.Fail(st);
+  if (c.options().json) {
+    std::cout << ToJson(r) << "\n";
+    return kExitOk;
+  }
+  for (const auto& k : r.kinds()) {
+    std::cout << k.name() << ": " << k.description() << "\n";
+    for (const auto& p : k.params()) {
+      std::cout << "  " << p.name() << " (" << p.type();
+      if (p.type() == "enum") {
+        std::cout << ":";
+        for (const auto& ch : p.choices()) std::cout << " " << ch;
+      } else if (p.type() != "bool") {
+        std::cout << " " << p.min() << ".." << p.max();
+        if (!p.unit().empty()) std::cout << " " << p.unit();
+      }
+      std::cout << ", default " << FormatValue(p.default_value()) << (p.live() ? "" : ", rebuilds")
+                << ") " << p.help() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int CmdAdd(Client& c) {
+  const Options& o = c.options();
+  if (o.args.size() != 3) return Usage("add NAME KIND [--channels N] [--param NAME=VALUE]...");
+  aers::v1::AddNodeRequest req;
+  req.mutable_node()->set_name(o.args[1]);
+  req.mutable_node()->set_kind(o.args[2]);
+  req.mutable_node()->set_channels(o.channels);
+  for (const auto& p : o.params) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos) return Usage("--param " + p + ": expected NAME=VALUE");
+    std::string err;
+    auto v = ParseValue(p.substr(eq + 1), &err);
+    if (!v) return Usage("--param " + p + ": " + err);
+    (*req.mutable_node()->mutable_params())[p.substr(0, eq)] = *v;
+  }
+  SetExpected(o, &req);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::EditResponse r;
+  auto st = c.stub().AddNode(&ctx, req, &r);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+}
+
+int CmdRm(Client& c) {
+  const Options& o = c.options();
+  if (o.args.size() != 2) return Usage("rm NAME");
+  aers::v1::RemoveNodeRequest req;
+  req.set_name(o.args[1]);
+  SetExpected(o, &req);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::EditResponse r;
+  auto st = c.stub().RemoveNode(&ctx, req, &r);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+}
+
+int CmdConnect(Client& c, bool connect) {
+  const Options& o = c.options();
+  if (o.args.size() != 3) return Usage(std::string(connect ? "connect" : "disconnect") + " FROM TO");
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::EditResponse r;
+  grpc::Status st;
+  if (connect) {
+    aers::v1::ConnectRequest req;
+    req.set_from(o.args[1]);
+    req.set_to(o.args[2]);
+    SetExpected(o, &req);
+    st = c.stub().Connect(&ctx, req, &r);
+  } else {
+    aers::v1::DisconnectRequest req;
+    req.set_from(o.args[1]);
+    req.set_to(o.args[2]);
+    SetExpected(o, &req);
+    st = c.stub().Disconnect(&ctx, req, &r);
+  }
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+}
+
+int CmdSet(Client& c) {
+  const Options& o = c.options();
+  if (o.args.size() != 4) return Usage("set NODE PARAM VALUE");
+  std::string err;
+  auto v = ParseValue(o.args[3], &err);
+  if (!v) return Usage("set: " + err);
+  aers::v1::SetParameterRequest req;
+  req.set_node(o.args[1]);
+  req.set_param(o.args[2]);
+  *req.mutable_value() = *v;
+  SetExpected(o, &req);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::EditResponse r;
+  auto st = c.stub().SetParameter(&ctx, req, &r);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+}
+
+int CmdApply(Client& c) {
+  const Options& o = c.options();
+  if (o.args.size() != 2) return Usage("apply FILE [--dry-run]");
+  std::ifstream in(o.args[1]);
+  if (!in) {
+    std::fprintf(stderr, "aersctl: %s: cannot read file\n", o.args[1].c_str());
+    return kExitInvalid;
+  }
+  aers::v1::ApplyGraphRequest req;
+  req.set_yaml(std::string(std::istreambuf_iterator<char>(in), {}));
+  req.set_source_name(o.args[1]);
+  req.set_dry_run(o.dry_run);
+  SetExpected(o, &req);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::EditResponse r;
+  auto st = c.stub().ApplyGraph(&ctx, req, &r);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+}
+
+int CmdReset(Client& c) {
+  const Options& o = c.options();
+  aers::v1::ResetToConfigRequest req;
+  SetExpected(o, &req);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::EditResponse r;
+  auto st = c.stub().ResetToConfig(&ctx, req, &r);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+}
+
+int CmdWatch(Client& c) {
+  const Options& o = c.options();
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx, /*stream=*/true);
+  auto reader = c.stub().WatchEvents(&ctx, aers::v1::WatchEventsRequest());
+  aers::v1::Event e;
+  int seen = 0;
+  while ((o.count < 0 || seen < o.count) && reader->Read(&e)) {
+    ++seen;
+    if (o.json) {
+      std::cout << ToJson(e) << std::endl;
+      continue;
+    }
+    if (e.dropped_before()) std::cout << "(" << e.dropped_before() << " events dropped)\n";
+    std::cout << "#" << e.seq() << " ";
+    switch (e.kind_case()) {
+      case aers::v1::Event::kGraphChanged:
+        std::cout << "graph changed: revision " << e.graph_changed().revision() << " ("
+                  << e.graph_changed().origin() << ")";
+        for (const auto& ch : e.graph_changed().changes()) std::cout << "\n    " << ch;
+        break;
+      case aers::v1::Event::kXrun:
+        std::cout << "xrun (total " << e.xrun().total() << ")";
+        break;
+      case aers::v1::Event::kBackendLost:
+        std::cout << "backend lost: " << e.backend_lost().reason();
+        break;
+      case aers::v1::Event::kBackendRestored:
+        std::cout << "backend restored: " << e.backend_restored().backend();
+        break;
+      case aers::v1::Event::kConfigReloaded:
+        std::cout << "config reloaded: "
+                  << (e.config_reloaded().ok() ? "ok" : "rejected: " + e.config_reloaded().error());
+        break;
+      default:
+        std::cout << "event";
+    }
+    std::cout << std::endl;
+  }
+  if (o.count >= 0 && seen >= o.count) {
+    ctx.TryCancel();
+    return kExitOk;
+  }
+  auto st = reader->Finish();
+  return st.ok() ? kExitOk : c.Fail(st);
+}
+
+std::string Bar(double db, int width) {
+  const double frac = std::clamp((db + 60.0) / 60.0, 0.0, 1.0);
+  const int n = static_cast<int>(std::lround(frac * width));
+  return std::string(static_cast<size_t>(n), '#') + std::string(static_cast<size_t>(width - n), '.');
+}
+
+int CmdTop(Client& c) {
+  const Options& o = c.options();
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx, /*stream=*/true);
+  aers::v1::StreamMetersRequest req;
+  req.set_rate_hz(o.rate_hz);
+  for (size_t i = 1; i < o.args.size(); ++i) req.add_nodes(o.args[i]);
+  auto reader = c.stub().StreamMeters(&ctx, req);
+  aers::v1::MeterFrame f;
+  const bool tty = ::isatty(STDOUT_FILENO) && !o.once && !o.json;
+  while (reader->Read(&f)) {
+    if (o.json) {
+      std::cout << ToJson(f) << std::endl;
+    } else {
+      std::ostringstream s;
+      if (tty) s << "\x1b[H\x1b[2J";
+      char head[160];
+      std::snprintf(head, sizeof head, "aersd  DSP load %5.1f%%  xruns %llu\n", f.dsp_load() * 100,
+                    static_cast<unsigned long long>(f.xruns()));
+      s << head << "NODE                 CH   PEAK dBFS   RMS dBFS  LEVEL\n";
+      for (const auto& m : f.meters()) {
+        for (int ch = 0; ch < m.peak_size(); ++ch) {
+          const double pk = 20 * std::log10(std::max(1e-9, static_cast<double>(m.peak(ch))));
+          const double rms = 20 * std::log10(std::max(1e-9, static_cast<double>(m.rms(ch))));
+          char line[200];
+          std::snprintf(line, sizeof line, "%-20s %3d %10.1f %10.1f  %s\n",
+                        ch == 0 ? m.node().c_str() : "", ch + 1, std::max(pk, -120.0),
+                        std::max(rms, -120.0), Bar(pk, 30).c_str());
+          s << line;
+        }
+      }
+      std::cout << s.str() << std::flush;
+    }
+    if (o.once) {
+      ctx.TryCancel();
+      return kExitOk;
+    }
+  }
+  auto st = reader->Finish();
+  return st.ok() ? kExitOk : c.Fail(st);
+}
+
+int CmdHealth(Client& c) {
+  auto stub = grpc::health::v1::Health::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  grpc::health::v1::HealthCheckResponse r;
+  auto st = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &r);
+  if (!st.ok()) return c.Fail(st);
+  const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(r.status());
+  if (c.options().json) {
+    std::cout << "{\"status\":\"" << name << "\"}\n";
+  } else {
+    std::cout << name << "\n";
+  }
+  return r.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitUnavailable;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  auto opts = ParseArgs(argc, argv, &error);
+  if (!opts) return Usage(error);
+  if (opts->args.empty()) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string cmd = opts->args[0];
+  if (cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  Client client(*opts);
+  if (cmd == "status") return CmdStatus(client);
+  if (cmd == "graph") return CmdGraph(client);
+  if (cmd == "kinds") return CmdKinds(client);
+  if (cmd == "add") return CmdAdd(client);
+  if (cmd == "rm") return CmdRm(client);
+  if (cmd == "connect") return CmdConnect(client, true);
+  if (cmd == "disconnect") return CmdConnect(client, false);
+  if (cmd == "set") return CmdSet(client);
+  if (cmd == "apply") return CmdApply(client);
+  if (cmd == "reset") return CmdReset(client);
+  if (cmd == "watch") return CmdWatch(client);
+  if (cmd == "top") return CmdTop(client);
+  if (cmd == "health") return CmdHealth(client);
+  return Usage("unknown command '" + cmd + "'");
+}

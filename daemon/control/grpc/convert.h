@@ -1,0 +1,27 @@
+// proto <-> model conversions and status mapping for the gRPC adapter and
+// aersctl. The only place that knows both worlds.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "control.pb.h"
+#include "model/graph.h"
+#include "model/kind.h"
+
+namespace aers::control {
+
+model::ParamValue FromProto(const aers::v1::ParamValue& p);
+aers::v1::ParamValue ToProto(const model::ParamValue& v);
+
+model::NodeSpec FromProto(const aers::v1::Node& n);
+aers::v1::Node ToProto(const model::NodeSpec& n);
+
+model::GraphSpec FromProto(const aers::v1::Graph& g);
+aers::v1::Graph ToProto(const model::GraphSpec& g);
+
+aers::v1::KindInfo ToProto(const model::NodeKind& kind);
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace aers::control

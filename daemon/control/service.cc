@@ -1,0 +1,262 @@
+#include "control/service.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "config/config.h"
+#include "model/validate.h"
+
+namespace aers::control {
+
+namespace {
+
+std::string RouteText(const model::RouteSpec& r) {
+  return r.from.ToString() + " -> " + r.to.ToString();
+}
+
+bool SameRoute(const model::RouteSpec& a, const model::RouteSpec& b) {
+  return a.from == b.from && a.to == b.to;
+}
+
+}  // namespace
+
+std::vector<std::string> DiffGraphs(const model::GraphSpec& before,
+                                    const model::GraphSpec& after) {
+  std::vector<std::string> out;
+  auto ports = [&](const std::vector<model::ExternalPort>& a,
+                   const std::vector<model::ExternalPort>& b, const char* what) {
+    for (const auto& p : a) {
+      auto it = std::find_if(b.begin(), b.end(), [&](const auto& q) { return q.name == p.name; });
+      if (it == b.end()) {
+        out.push_back(absl::StrCat("- ", what, " ", p.name, " (", p.channels, " ch)"));
+      } else if (!(*it == p)) {
+        out.push_back(absl::StrCat("~ ", what, " ", p.name, ": ", p.channels, " ch -> ",
+                                   it->channels, " ch",
+                                   it->connect != p.connect ? ", connections changed" : ""));
+      }
+    }
+    for (const auto& q : b) {
+      if (std::none_of(a.begin(), a.end(), [&](const auto& p) { return p.name == q.name; })) {
+        out.push_back(absl::StrCat("+ ", what, " ", q.name, " (", q.channels, " ch)"));
+      }
+    }
+  };
+  ports(before.inputs, after.inputs, "input");
+  ports(before.outputs, after.outputs, "output");
+  for (const auto& n : before.nodes) {
+    const model::NodeSpec* m = after.FindNode(n.name);
+    if (m == nullptr) {
+      out.push_back(absl::StrCat("- node ", n.name, " (", n.kind, ")"));
+      continue;
+    }
+    if (m->kind != n.kind || m->channels != n.channels) {
+      out.push_back(absl::StrCat("~ node ", n.name, ": ", n.kind, "/", n.channels, " ch -> ",
+                                 m->kind, "/", m->channels, " ch"));
+    }
+    std::set<std::string> keys;
+    for (const auto& [k, v] : n.params) keys.insert(k);
+    for (const auto& [k, v] : m->params) keys.insert(k);
+    for (const auto& k : keys) {
+      auto a = n.params.find(k);
+      auto b = m->params.find(k);
+      const std::string av = a == n.params.end() ? "(default)" : model::FormatParamValue(a->second);
+      const std::string bv = b == m->params.end() ? "(default)" : model::FormatParamValue(b->second);
+      if (av != bv) out.push_back(absl::StrCat("~ node ", n.name, ": ", k, " ", av, " -> ", bv));
+    }
+  }
+  for (const auto& m : after.nodes) {
+    if (before.FindNode(m.name) == nullptr) {
+      out.push_back(absl::StrCat("+ node ", m.name, " (", m.kind, ", ", m.channels, " ch)"));
+    }
+  }
+  for (const auto& r : before.routes) {
+    if (std::none_of(after.routes.begin(), after.routes.end(),
+                     [&](const auto& s) { return SameRoute(r, s); })) {
+      out.push_back("- route " + RouteText(r));
+    }
+  }
+  for (const auto& r : after.routes) {
+    if (std::none_of(before.routes.begin(), before.routes.end(),
+                     [&](const auto& s) { return SameRoute(r, s); })) {
+      out.push_back("+ route " + RouteText(r));
+    }
+  }
+  return out;
+}
+
+absl::Status ApplyOp(model::GraphSpec& spec, const EditOp& op, const model::KindRegistry& kinds,
+                     size_t index) {
+  const std::string where = absl::StrCat("ops[", index, "]");
+  switch (op.type) {
+    case EditOp::Type::kAddNode: {
+      if (op.node.name.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ".add_node.name: must not be empty"));
+      }
+      if (spec.FindNode(op.node.name) || spec.FindInput(op.node.name) ||
+          spec.FindOutput(op.node.name)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat(where, ".add_node.name: '", op.node.name, "' already exists"));
+      }
+      spec.nodes.push_back(op.node);
+      return absl::OkStatus();
+    }
+    case EditOp::Type::kRemoveNode: {
+      const auto it = std::find_if(spec.nodes.begin(), spec.nodes.end(),
+                                   [&](const auto& n) { return n.name == op.name; });
+      if (it == spec.nodes.end()) {
+        return absl::NotFoundError(
+            absl::StrCat(where, ".remove_node: no node named '", op.name, "'"));
+      }
+      spec.nodes.erase(it);
+      std::erase_if(spec.routes, [&](const model::RouteSpec& r) {
+        return r.from.node == op.name || r.to.node == op.name;
+      });
+      return absl::OkStatus();
+    }
+    case EditOp::Type::kConnect: {
+      if (std::any_of(spec.routes.begin(), spec.routes.end(),
+                      [&](const auto& r) { return SameRoute(r, op.route); })) {
+        return absl::AlreadyExistsError(
+            absl::StrCat(where, ".connect: route ", RouteText(op.route), " already exists"));
+      }
+      spec.routes.push_back(op.route);
+      return absl::OkStatus();
+    }
+    case EditOp::Type::kDisconnect: {
+      const auto it = std::find_if(spec.routes.begin(), spec.routes.end(),
+                                   [&](const auto& r) { return SameRoute(r, op.route); });
+      if (it == spec.routes.end()) {
+        return absl::NotFoundError(
+            absl::StrCat(where, ".disconnect: no route ", RouteText(op.route)));
+      }
+      spec.routes.erase(it);
+      return absl::OkStatus();
+    }
+    case EditOp::Type::kSetParameter: {
+      model::NodeSpec* n = spec.FindNode(op.name);
+      if (n == nullptr) {
+        return absl::NotFoundError(
+            absl::StrCat(where, ".set_parameter.node: no node named '", op.name, "'"));
+      }
+      const model::NodeKind* kind = kinds.Find(n->kind);
+      if (kind == nullptr || kind->FindParam(op.param) == nullptr) {
+        std::vector<std::string> names;
+        if (kind) {
+          for (const auto& p : kind->params()) names.push_back(p.name);
+        }
+        return absl::NotFoundError(absl::StrCat(where, ".set_parameter.param: node '", op.name,
+                                                "' (", n->kind, ") has no parameter '", op.param,
+                                                "'; it has: ", absl::StrJoin(names, ", ")));
+      }
+      n->params[op.param] = op.value;
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(where, ": unknown operation"));
+}
+
+GraphService::GraphService(engine::Engine& engine, Applier apply, const state::StateStore* store,
+                           EventBus& events, ConfigGraph config_graph)
+    : engine_(engine),
+      apply_(std::move(apply)),
+      store_(store),
+      events_(events),
+      config_graph_(std::move(config_graph)) {
+  if (!apply_) {
+    apply_ = [this](model::GraphSpec spec) { return engine_.Apply(std::move(spec)).status(); };
+  }
+}
+
+std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
+  std::lock_guard lock(mu_);
+  return {engine_.spec(), engine_.revision()};
+}
+
+absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bool dry_run,
+                                                       std::optional<uint64_t> expected_revision,
+                                                       const std::string& origin) {
+  const uint64_t rev = engine_.revision();
+  if (expected_revision && *expected_revision != rev) {
+    return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
+                                           " but the graph is at revision ", rev,
+                                           "; re-read the graph and retry"));
+  }
+  const model::GraphSpec before = engine_.spec();
+  if (auto st = engine_.Check(spec); !st.ok()) {
+    // A cycle is a well-formed request the graph cannot take.
+    const bool cycle = absl::StrContains(st.message(), ": cycle: ");
+    return absl::Status(cycle ? absl::StatusCode::kFailedPrecondition : st.code(), st.message());
+  }
+  EditOutcome out;
+  out.changes = DiffGraphs(before, spec);
+  out.replanned = std::any_of(out.changes.begin(), out.changes.end(), [](const std::string& c) {
+    return !(c.rfind("~ node ", 0) == 0 && c.find(" -> ") != std::string::npos &&
+             c.find(" ch -> ") == std::string::npos);
+  });
+  if (dry_run) {
+    out.revision = rev;
+    return out;
+  }
+  if (auto st = apply_(spec); !st.ok()) return st;
+  if (store_ != nullptr) {
+    if (auto st = store_->Save(spec); !st.ok()) {
+      // Not persisted: undo, so what runs is what a restart would restore.
+      (void)apply_(before);
+      return absl::Status(st.code(), absl::StrCat("the edit was undone because the state could "
+                                                  "not be saved: ",
+                                                  std::string(st.message())));
+    }
+  }
+  out.applied = true;
+  out.revision = engine_.revision();
+  Event e;
+  e.type = Event::Type::kGraphChanged;
+  e.revision = out.revision;
+  e.changes = out.changes;
+  e.origin = origin;
+  events_.Publish(std::move(e));
+  return out;
+}
+
+absl::StatusOr<EditOutcome> GraphService::ApplyGraph(model::GraphSpec spec, bool dry_run,
+                                                     std::optional<uint64_t> expected_revision,
+                                                     const std::string& origin) {
+  std::lock_guard lock(mu_);
+  return CommitLocked(std::move(spec), dry_run, expected_revision, origin);
+}
+
+absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
+                                                    const std::string& source_name, bool dry_run,
+                                                    std::optional<uint64_t> expected_revision) {
+  auto config = config::ParseConfig(yaml, source_name.empty() ? "<request>" : source_name,
+                                    engine_.kinds());
+  if (!config.ok()) return config.status();
+  std::lock_guard lock(mu_);
+  return CommitLocked(std::move(config->graph), dry_run, expected_revision, "rpc");
+}
+
+absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, bool dry_run,
+                                               std::optional<uint64_t> expected_revision) {
+  std::lock_guard lock(mu_);
+  if (ops.empty()) return absl::InvalidArgumentError("ops: an edit needs at least one operation");
+  model::GraphSpec spec = engine_.spec();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (auto st = ApplyOp(spec, ops[i], engine_.kinds(), i); !st.ok()) return st;
+  }
+  return CommitLocked(std::move(spec), dry_run, expected_revision, "rpc");
+}
+
+absl::StatusOr<EditOutcome> GraphService::ResetToConfig(
+    std::optional<uint64_t> expected_revision) {
+  if (!config_graph_) return absl::FailedPreconditionError("no config file to reset to");
+  auto graph = config_graph_();
+  if (!graph.ok()) return graph.status();
+  std::lock_guard lock(mu_);
+  return CommitLocked(std::move(*graph), false, expected_revision, "reset");
+}
+
+}  // namespace aers::control

@@ -1,0 +1,93 @@
+// GraphService: the control plane's domain API. Every way the live graph
+// changes (RPCs, SIGHUP reloads, resets) goes through here, one edit at a
+// time: check the expected revision, build the new spec, apply it (all or
+// nothing), persist it, tell the watchers. It knows nothing of gRPC.
+//
+// Thread: any non-real-time thread; calls are serialized by an internal lock.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "control/events.h"
+#include "engine/engine.h"
+#include "model/graph.h"
+#include "state/state_store.h"
+
+namespace aers::control {
+
+/// One operation of a multi-operation edit.
+struct EditOp {
+  enum class Type { kAddNode, kRemoveNode, kConnect, kDisconnect, kSetParameter };
+  Type type = Type::kAddNode;
+  model::NodeSpec node;    ///< kAddNode
+  std::string name;        ///< kRemoveNode; kSetParameter: node
+  model::RouteSpec route;  ///< kConnect, kDisconnect
+  std::string param;       ///< kSetParameter
+  model::ParamValue value;
+};
+
+struct EditOutcome {
+  uint64_t revision = 0;
+  bool applied = false;
+  bool replanned = false;
+  std::vector<std::string> changes;  ///< human-readable diff
+};
+
+/// What changed between two graphs, one line each ("+ node eq (biquad)",
+/// "- route a -> b", "~ node g: gain_db -6 -> -3").
+std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model::GraphSpec& after);
+
+class GraphService {
+ public:
+  /// Applies a spec to the running audio (normally the backend's ApplyGraph,
+  /// which also re-registers ports when the external ports change).
+  using Applier = std::function<absl::Status(model::GraphSpec)>;
+  /// The graph of the config file (for ResetToConfig).
+  using ConfigGraph = std::function<absl::StatusOr<model::GraphSpec>()>;
+
+  GraphService(engine::Engine& engine, Applier apply, const state::StateStore* store,
+               EventBus& events, ConfigGraph config_graph);
+
+  /// The current graph and revision, read together.
+  std::pair<model::GraphSpec, uint64_t> Graph() const;
+
+  absl::StatusOr<EditOutcome> ApplyGraph(model::GraphSpec spec, bool dry_run,
+                                         std::optional<uint64_t> expected_revision,
+                                         const std::string& origin = "rpc");
+  /// YAML config text (errors cite source_name:LINE:COLUMN).
+  absl::StatusOr<EditOutcome> ApplyYaml(const std::string& yaml, const std::string& source_name,
+                                        bool dry_run, std::optional<uint64_t> expected_revision);
+  absl::StatusOr<EditOutcome> Edit(const std::vector<EditOp>& ops, bool dry_run,
+                                   std::optional<uint64_t> expected_revision);
+  /// Back to the config file's graph; removes nothing else.
+  absl::StatusOr<EditOutcome> ResetToConfig(std::optional<uint64_t> expected_revision);
+
+  engine::Engine& engine() { return engine_; }
+  EventBus& events() { return events_; }
+  const state::StateStore* store() const { return store_; }
+
+ private:
+  absl::StatusOr<EditOutcome> CommitLocked(model::GraphSpec spec, bool dry_run,
+                                           std::optional<uint64_t> expected_revision,
+                                           const std::string& origin);
+
+  engine::Engine& engine_;
+  Applier apply_;
+  const state::StateStore* store_;
+  EventBus& events_;
+  ConfigGraph config_graph_;
+  mutable std::mutex mu_;
+};
+
+/// Applies one op to a spec (NOT_FOUND for unknown nodes/routes/params,
+/// ALREADY_EXISTS for a duplicate node or route). `index` names the op in
+/// messages ("ops[2]").
+absl::Status ApplyOp(model::GraphSpec& spec, const EditOp& op, const model::KindRegistry& kinds,
+                     size_t index);
+
+}  // namespace aers::control

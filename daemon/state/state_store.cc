@@ -1,0 +1,124 @@
+#include "state/state_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+
+namespace aers::state {
+
+namespace {
+
+absl::Status ErrnoError(const std::string& what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(path, ": ", what, ": ", std::strerror(errno)));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    const int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
+                                 unsigned mode) {
+  const std::filesystem::path p(path);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat(dir.string(), ": cannot create directory: ", ec.message()));
+  }
+  std::string tmpl = (dir / absl::StrCat(".", p.filename().string(), ".XXXXXX")).string();
+  Fd fd(::mkstemp(tmpl.data()));
+  if (fd.get() < 0) return ErrnoError("cannot create temporary file", tmpl);
+  bool ok = false;
+  struct Cleanup {
+    const std::string& name;
+    const bool& done;
+    ~Cleanup() {
+      if (!done) ::unlink(name.c_str());
+    }
+  } cleanup{tmpl, ok};
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return ErrnoError("fchmod", tmpl);
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write", tmpl);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) return ErrnoError("fsync", tmpl);
+  if (::close(fd.release()) != 0) return ErrnoError("close", tmpl);
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) return ErrnoError("rename", path);
+  ok = true;
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0) return ErrnoError("fsync directory", dir.string());
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::Save(const model::GraphSpec& graph) const {
+  config::Config c;
+  c.graph = graph;
+  return WriteFileAtomically(
+      path_, "# aersd live graph state: written on every accepted edit; delete to reset\n" +
+                 config::EmitConfig(c));
+}
+
+absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
+    const model::KindRegistry& kinds) const {
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec)) return std::optional<model::GraphSpec>();
+  auto c = config::LoadConfigFile(path_, kinds);
+  if (!c.ok()) {
+    return absl::DataLossError(absl::StrCat("state file ", path_, " is unusable: ",
+                                            std::string(c.status().message())));
+  }
+  return std::optional<model::GraphSpec>(std::move(c->graph));
+}
+
+absl::Status StateStore::Remove() const {
+  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path_);
+  return absl::OkStatus();
+}
+
+std::string StateStore::DefaultPath() {
+  if (const char* d = std::getenv("STATE_DIRECTORY"); d && *d) {
+    // systemd may pass several, colon-separated: take the first.
+    std::string dir(d);
+    dir = dir.substr(0, dir.find(':'));
+    return dir + "/graph.yaml";
+  }
+  if (::geteuid() == 0) return "/var/lib/aers/graph.yaml";
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) {
+    return std::string(x) + "/aers/graph.yaml";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.local/state/aers/graph.yaml";
+}
+
+}  // namespace aers::state

@@ -1,0 +1,46 @@
+// Crash-safe persistence of the live graph.
+//
+// Save() writes a temporary file in the same directory, fsyncs it, renames
+// it over the state file and fsyncs the directory: after a crash at any
+// moment the file holds either the old or the new graph, never a mix.
+//
+// Thread: non-real-time; one writer at a time (the control service's lock).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model/graph.h"
+#include "model/kind.h"
+
+namespace aers::state {
+
+class StateStore {
+ public:
+  explicit StateStore(std::string path) : path_(std::move(path)) {}
+
+  /// Atomically replaces the state with `graph`.
+  absl::Status Save(const model::GraphSpec& graph) const;
+  /// nullopt when there is no state file; an error naming the file and the
+  /// problem when it is unreadable, corrupt or no longer valid.
+  absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds) const;
+  /// Removes the state file (absent is fine).
+  absl::Status Remove() const;
+
+  const std::string& path() const { return path_; }
+
+  /// Default location: $STATE_DIRECTORY (systemd), else /var/lib/aers as
+  /// root, else $XDG_STATE_HOME/aers or ~/.local/state/aers; file graph.yaml.
+  static std::string DefaultPath();
+
+ private:
+  std::string path_;
+};
+
+/// Writes `contents` to `path` atomically (tmp + fsync + rename + fsync dir),
+/// creating the directory if needed. Mode of the new file: `mode`.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
+                                 unsigned mode = 0640);
+
+}  // namespace aers::state
