@@ -1,6 +1,10 @@
-// aersd: wiring only. Flags, the choice of mode, exit codes.
+// aersd: wiring only. Flags, environment, logging sinks, the choice of mode,
+// exit codes.
 //
+//   aersd --config FILE [--backend auto|jack|null] ...    the daemon (daemon.h)
 //   aersd render --config FILE --input IN.wav --output OUT.wav
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -9,14 +13,38 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "backend/offline.h"
 #include "config/config.h"
+#include "daemon.h"
 #include "dsp/builtins.h"
+#include "logging.h"
 
 ABSL_FLAG(std::string, config, "",
           "Graph/config YAML file (env AERS_CONFIG_PATH; the flag wins).");
 ABSL_FLAG(std::string, input, "", "render: input audio file (any format libsndfile reads).");
 ABSL_FLAG(std::string, output, "", "render: output file (.wav float, .flac, .w64, .caf).");
+ABSL_FLAG(std::string, backend, "",
+          "daemon: audio backend, auto | jack | null (env AERS_BACKEND; default: the "
+          "config's backend.type). auto uses JACK if a server answers, else null.");
+ABSL_FLAG(std::string, jack_server, "",
+          "daemon: JACK server name (env AERS_JACK_SERVER, then the config's "
+          "backend.jack.server_name, then $JACK_DEFAULT_SERVER, then \"default\").");
+ABSL_FLAG(std::string, jack_client_name, "",
+          "daemon: JACK client name (env AERS_JACK_CLIENT_NAME; default: the config's "
+          "backend.jack.client_name, \"aersd\").");
+ABSL_FLAG(std::string, log_level, "",
+          "Log level: trace, debug, info, warn, error, critical, off (env AERS_LOG_LEVEL; "
+          "default info).");
+ABSL_FLAG(std::string, stats_file, "",
+          "daemon: write a small JSON status snapshot (backend, DSP time per period, xruns, "
+          "meter readings) to this file atomically, every --stats_interval_ms (env "
+          "AERS_STATS_FILE). A stop-gap until the gRPC status API.");
+ABSL_FLAG(int32_t, stats_interval_ms, 1000, "daemon: how often to rewrite --stats_file.");
+ABSL_FLAG(bool, mlock, true,
+          "daemon: lock all memory (mlockall MCL_CURRENT|MCL_FUTURE) so the audio path "
+          "never page-faults; logged and skipped if not permitted.");
 ABSL_FLAG(uint32_t, period_frames, 1024, "render: frames per processing period.");
 ABSL_FLAG(double, duration_s, 0.0, "render: length in seconds when there is no --input.");
 ABSL_FLAG(double, sample_rate_hz, 48000.0, "render: sample rate when there is no --input.");
@@ -27,12 +55,65 @@ constexpr int kExitUsage = 2;
 constexpr int kExitConfig = 3;
 constexpr int kExitRender = 4;
 
-std::string ConfigPath() {
-  std::string path = absl::GetFlag(FLAGS_config);
-  if (path.empty()) {
-    if (const char* env = std::getenv("AERS_CONFIG_PATH")) path = env;
+constexpr char kUsage[] =
+    "AERS real-time audio routing daemon.\n"
+    "\n"
+    "  aersd --config FILE [--backend auto|jack|null] [flags]\n"
+    "      Run the graph of FILE live: as a JACK client, or on a clock-driven thread\n"
+    "      with no audio device (null backend). Runs until SIGTERM or SIGINT.\n"
+    "  aersd render --config FILE --input IN.wav --output OUT.wav\n"
+    "      Render audio files through the graph offline, as fast as the CPU allows.\n"
+    "\n"
+    "Environment (a flag given on the command line wins over its variable):\n"
+    "  AERS_CONFIG_PATH       --config\n"
+    "  AERS_BACKEND           --backend\n"
+    "  AERS_JACK_SERVER       --jack_server\n"
+    "  AERS_JACK_CLIENT_NAME  --jack_client_name\n"
+    "  AERS_LOG_LEVEL         --log_level\n"
+    "  AERS_STATS_FILE        --stats_file\n"
+    "  JACK_DEFAULT_SERVER    JACK server when neither --jack_server nor the config names one\n"
+    "  NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID   set by systemd: sd_notify READY=1,\n"
+    "                         RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1\n"
+    "  JOURNAL_STREAM         set by systemd: logs become \"<N>message\" lines\n"
+    "\n"
+    "Signals: SIGHUP reloads the config (an invalid file is logged and the running\n"
+    "graph kept); SIGTERM/SIGINT stop cleanly (exit 0); SIGUSR1 logs DSP time\n"
+    "statistics and restarts them.\n"
+    "\n"
+    "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
+    "5 audio backend failed.";
+
+// A flag given on the command line, else the environment variable.
+std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
+  std::string value = absl::GetFlag(flag);
+  if (value.empty()) {
+    if (const char* v = std::getenv(env)) value = v;
   }
-  return path;
+  return value;
+}
+
+std::string ConfigPath() { return FlagOrEnv(FLAGS_config, "AERS_CONFIG_PATH"); }
+
+int RunDaemonMode() {
+  aers::daemon::DaemonOptions opts;
+  opts.config_path = ConfigPath();
+  opts.backend = FlagOrEnv(FLAGS_backend, "AERS_BACKEND");
+  opts.jack_server = FlagOrEnv(FLAGS_jack_server, "AERS_JACK_SERVER");
+  opts.jack_client_name = FlagOrEnv(FLAGS_jack_client_name, "AERS_JACK_CLIENT_NAME");
+  opts.stats_file = FlagOrEnv(FLAGS_stats_file, "AERS_STATS_FILE");
+  opts.stats_interval = std::chrono::milliseconds(std::max(10, absl::GetFlag(FLAGS_stats_interval_ms)));
+  opts.mlock = absl::GetFlag(FLAGS_mlock);
+  if (opts.config_path.empty()) {
+    std::fprintf(stderr, "aersd: --config FILE (or AERS_CONFIG_PATH) is required; see --help\n");
+    return kExitUsage;
+  }
+  if (!opts.backend.empty() && opts.backend != "auto" && opts.backend != "jack" &&
+      opts.backend != "null") {
+    std::fprintf(stderr, "aersd: unknown backend '%s' (expected auto, jack or null)\n",
+                 opts.backend.c_str());
+    return kExitUsage;
+  }
+  return aers::daemon::RunDaemon(opts);
 }
 
 int RunRender() {
@@ -77,12 +158,26 @@ int RunRender() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "AERS real-time audio routing daemon.\n\n"
-      "  aersd render --config FILE --input IN.wav --output OUT.wav\n"
-      "      Render audio files through the graph offline, as fast as the CPU allows.\n");
+  absl::SetProgramUsageMessage(kUsage);
+  // --help lists the flags defined in this file (they are all of aersd's).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "daemon/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [] { return std::string("aersd ") + AERS_VERSION + "\n"; };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+
+  const std::string level = FlagOrEnv(FLAGS_log_level, "AERS_LOG_LEVEL");
+  if (auto st = aers::logging::Setup(level.empty() ? "info" : level); !st.ok()) {
+    std::fprintf(stderr, "aersd: %s\n", std::string(st.message()).c_str());
+    return kExitUsage;
+  }
   if (args.size() >= 2 && std::string(args[1]) == "render") return RunRender();
-  std::fprintf(stderr, "aersd: unknown command; see aersd --help\n");
-  return kExitUsage;
+  if (args.size() >= 2) {
+    std::fprintf(stderr, "aersd: unknown command '%s'; see aersd --help\n", args[1]);
+    return kExitUsage;
+  }
+  return RunDaemonMode();
 }

@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -48,6 +52,51 @@ class TempFile {
 
  private:
   std::string path_;
+};
+
+// A block of frames on its way through the pipeline (planar channels).
+struct Block {
+  Block(size_t in_channels, size_t out_channels, size_t frames_capacity)
+      : in(in_channels, std::vector<float>(frames_capacity)),
+        out(out_channels, std::vector<float>(frames_capacity)) {}
+  std::vector<std::vector<float>> in;
+  std::vector<std::vector<float>> out;
+  size_t frames = 0;
+};
+
+// Unbounded in principle, bounded in practice: only the pool's blocks (and
+// one nullptr end marker) ever travel through it.
+class BlockQueue {
+ public:
+  void Push(Block* b) {
+    {
+      std::lock_guard lock(mu_);
+      q_.push_back(b);
+    }
+    cv_.notify_one();
+  }
+  /// Blocks until an item arrives; nullptr: end of stream or aborted.
+  Block* Pop() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return aborted_ || !q_.empty(); });
+    if (aborted_ && q_.empty()) return nullptr;
+    Block* b = q_.front();
+    q_.pop_front();
+    return b;
+  }
+  void Abort() {
+    {
+      std::lock_guard lock(mu_);
+      aborted_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Block*> q_;
+  bool aborted_ = false;
 };
 
 }  // namespace
@@ -118,47 +167,85 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
                                                     sf_strerror(nullptr)));
   }
 
+  // Three stages on three threads, so file I/O overlaps the DSP: a reader
+  // (read + deinterleave), this thread (the engine, period by period) and a
+  // writer (interleave + write). Blocks of many periods travel between them
+  // through two small bounded queues; buffers are recycled, not reallocated.
   const uint32_t period = options.period_frames;
   const auto in_ch = static_cast<size_t>(stats.input_channels);
   const auto out_ch = static_cast<size_t>(stats.output_channels);
-  std::vector<float> in_interleaved(period * std::max<size_t>(in_ch, 1));
-  std::vector<float> out_interleaved(period * out_ch);
-  std::vector<float> in_planar(period * std::max<size_t>(in_ch, 1));
-  std::vector<float> out_planar(period * out_ch);
-  std::vector<const float*> in_ptrs(in_ch);
-  std::vector<float*> out_ptrs(out_ch);
-  for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = in_planar.data() + c * period;
-  for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = out_planar.data() + c * period;
+  const size_t block_frames = static_cast<size_t>(period) * std::max<uint32_t>(1, 16384 / period);
+  constexpr size_t kBlocks = 4;
+  std::vector<std::unique_ptr<Block>> pool;
+  for (size_t i = 0; i < kBlocks; ++i) {
+    pool.push_back(std::make_unique<Block>(in_ch, out_ch, block_frames));
+  }
+  BlockQueue free_q, full_q, done_q;
+  for (auto& b : pool) free_q.Push(b.get());
 
   const auto start = std::chrono::steady_clock::now();
-  int64_t done = 0;
-  while (done < total_frames) {
-    const auto want = static_cast<sf_count_t>(std::min<int64_t>(period, total_frames - done));
-    sf_count_t got = want;
-    if (in) {
-      got = sf_readf_float(in.get(), in_interleaved.data(), want);
-      if (got <= 0) break;
-      for (sf_count_t n = 0; n < got; ++n) {
+  absl::Status writer_status;
+  std::thread reader([&] {
+    std::vector<float> inter(block_frames * std::max<size_t>(in_ch, 1));
+    int64_t remaining = total_frames;
+    while (remaining > 0) {
+      Block* b = free_q.Pop();
+      if (b == nullptr) break;  // aborted
+      const auto want = static_cast<sf_count_t>(std::min<int64_t>(
+          static_cast<int64_t>(block_frames), remaining));
+      sf_count_t got = want;
+      if (in) {
+        got = sf_readf_float(in.get(), inter.data(), want);
+        if (got < 0) got = 0;
         for (size_t c = 0; c < in_ch; ++c) {
-          in_planar[c * period + static_cast<size_t>(n)] =
-              in_interleaved[static_cast<size_t>(n) * in_ch + c];
+          float* dst = b->in[c].data();
+          for (sf_count_t n = 0; n < got; ++n) {
+            dst[n] = inter[static_cast<size_t>(n) * in_ch + c];
+          }
         }
       }
+      b->frames = static_cast<size_t>(got);
+      full_q.Push(b);
+      if (got < want) break;  // end of file (or a read error, checked below)
+      remaining -= got;
     }
-    engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
-                            static_cast<uint32_t>(out_ch), static_cast<uint32_t>(got));
-    for (sf_count_t n = 0; n < got; ++n) {
+    full_q.Push(nullptr);
+  });
+  std::thread writer([&] {
+    std::vector<float> inter(block_frames * out_ch);
+    while (Block* b = done_q.Pop()) {
       for (size_t c = 0; c < out_ch; ++c) {
-        out_interleaved[static_cast<size_t>(n) * out_ch + c] =
-            out_planar[c * period + static_cast<size_t>(n)];
+        const float* src = b->out[c].data();
+        for (size_t n = 0; n < b->frames; ++n) inter[n * out_ch + c] = src[n];
       }
+      const auto frames = static_cast<sf_count_t>(b->frames);
+      if (writer_status.ok() && sf_writef_float(out.get(), inter.data(), frames) != frames) {
+        writer_status = absl::ResourceExhaustedError(
+            absl::StrCat(options.output_path, ": write failed: ", sf_strerror(out.get())));
+        free_q.Abort();
+      }
+      free_q.Push(b);
     }
-    if (sf_writef_float(out.get(), out_interleaved.data(), got) != got) {
-      return absl::ResourceExhaustedError(absl::StrCat(options.output_path, ": write failed: ",
-                                                       sf_strerror(out.get())));
+  });
+
+  std::vector<const float*> in_ptrs(in_ch);
+  std::vector<float*> out_ptrs(out_ch);
+  int64_t done = 0;
+  while (Block* b = full_q.Pop()) {
+    for (size_t off = 0; off < b->frames; off += period) {
+      const auto n = static_cast<uint32_t>(std::min<size_t>(period, b->frames - off));
+      for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = b->in[c].data() + off;
+      for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = b->out[c].data() + off;
+      engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
+                              static_cast<uint32_t>(out_ch), n);
     }
-    done += got;
+    done += static_cast<int64_t>(b->frames);
+    done_q.Push(b);
   }
+  done_q.Push(nullptr);
+  reader.join();
+  writer.join();
+  if (!writer_status.ok()) return writer_status;
   if (in && sf_error(in.get()) != SF_ERR_NO_ERROR) {
     return absl::DataLossError(
         absl::StrCat(options.input_path, ": read failed: ", sf_strerror(in.get())));

@@ -10,8 +10,6 @@ std::optional<Event> EventBus::Subscription::Next(std::chrono::milliseconds time
   if (queue_.empty()) return std::nullopt;
   Event e = std::move(queue_.front());
   queue_.pop_front();
-  e.dropped_before = dropped_pending_;
-  dropped_pending_ = 0;
   return e;
 }
 
@@ -38,6 +36,9 @@ void EventBus::Subscription::Push(const Event& e) {
       return;
     }
     queue_.push_back(e);
+    // The drops happened between the previous queued event and this one.
+    queue_.back().dropped_before = dropped_pending_;
+    dropped_pending_ = 0;
   }
   cv_.notify_one();
 }

@@ -55,7 +55,7 @@ class EventBus {
     std::condition_variable cv_;
     std::deque<Event> queue_;
     uint64_t dropped_total_ = 0;
-    uint64_t dropped_pending_ = 0;  // drops since the last delivered event
+    uint64_t dropped_pending_ = 0;  // drops since the last queued event
     bool closed_ = false;
   };
 

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "control/grpc/convert.h"
 #include "control/paths.h"
+#include "rt/hooks.h"
 
 namespace aers::control {
 
@@ -197,6 +198,7 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     resp->mutable_dsp_time()->set_max_us(b.dsp.max_us);
     resp->set_events_dropped(service_.events().dropped());
     resp->set_state_file(state_file_);
+    if (const auto n = rt::AudioThreadAllocations()) resp->set_rt_allocations(*n);
     return grpc::Status::OK;
   }
 

@@ -1,0 +1,73 @@
+// AudioBackend: what drives the engine's audio thread in the daemon (JACK,
+// or the clock-driven null backend), as the daemon sees it.
+//
+// Thread: every method is for non-real-time threads. Each backend runs
+// engine.runner().Process() on its own audio thread and nothing else there.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "backend/dsp_timer.h"
+#include "model/graph.h"
+
+namespace aers::backend {
+
+/// A snapshot of a backend, for logs, sd_notify STATUS and the stats file.
+struct BackendStatus {
+  std::string name;           ///< "jack" or "null"
+  bool running = false;       ///< the audio thread is running the engine
+  double sample_rate_hz = 0.0;
+  uint32_t period_frames = 0;
+  uint64_t xruns = 0;         ///< since start (JACK: reported by the server)
+  double dsp_load_percent = 0.0;  ///< JACK: jack_cpu_load(); null: mean DSP time / period
+  DspTimeSummary dsp;         ///< DSP time per period measured around Process()
+  uint64_t restarts = 0;      ///< times the backend came back after losing its server
+  std::string detail;         ///< one line: server and client name, or what it waits for
+};
+
+/// Something the audio side reported, drained by a normal thread.
+struct BackendEvent {
+  enum class Type : uint8_t {
+    kXrun,     ///< the server reported an xrun; `value` = delay in microseconds
+    kOverrun,  ///< Process() took longer than the period; `value` = microseconds
+  };
+  Type type = Type::kXrun;
+  double value = 0.0;
+  uint64_t count = 1;  ///< events of this type folded into this one (drops included)
+};
+
+class AudioBackend {
+ public:
+  virtual ~AudioBackend() = default;
+
+  /// Starts the audio thread. The engine must hold a graph already.
+  virtual absl::Status Start() = 0;
+
+  /// Stops the audio thread and releases the server connection. Idempotent.
+  virtual void Stop() = 0;
+
+  /// Replaces the engine's graph with `spec` (engine.Apply). When the
+  /// external inputs/outputs keep their names and widths this is glitch-free
+  /// (the engine crossfades); otherwise the audio stops for the few periods it
+  /// takes to re-register ports. Connections and latencies follow the new
+  /// graph. On error nothing changed (the running graph keeps playing).
+  virtual absl::Status ApplyGraph(model::GraphSpec spec) = 0;
+
+  virtual BackendStatus status() const = 0;
+
+  /// Drains what the audio side reported since the last call (consecutive
+  /// events of one type are folded together). One caller at a time.
+  virtual void DrainEvents(const std::function<void(const BackendEvent&)>& sink) = 0;
+
+  /// Asks the audio thread to restart its DSP time statistics.
+  virtual void ResetDspStats() = 0;
+};
+
+/// Sets flush-to-zero and denormals-are-zero for the calling thread (audio
+/// threads call it once: filter tails must not fall into denormal slow paths).
+void EnableFlushToZero() noexcept;
+
+}  // namespace aers::backend

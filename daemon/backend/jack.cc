@@ -1,0 +1,602 @@
+#include "backend/jack.h"
+
+#include <jack/statistics.h>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "spdlog/spdlog.h"
+
+namespace aers::backend {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+constexpr int kPollMs = 250;  // supervisor tick while connected (cpu load sampling)
+
+// True on JACK's process thread (set by the thread-init callback): libjack's
+// error and info hooks must not log from there.
+thread_local bool t_audio_thread = false;
+
+void JackErrorHook(const char* msg) {
+  if (t_audio_thread) return;  // never log on the audio thread
+  spdlog::debug("libjack: {}", msg);
+}
+
+void JackInfoHook(const char* msg) {
+  if (t_audio_thread) return;
+  spdlog::trace("libjack: {}", msg);
+}
+
+std::string StatusText(jack_status_t s) {
+  std::string out;
+  auto add = [&](jack_status_t bit, const char* text) {
+    if (s & bit) absl::StrAppend(&out, out.empty() ? "" : ", ", text);
+  };
+  add(JackFailure, "failure");
+  add(JackInvalidOption, "invalid option");
+  add(JackNameNotUnique, "name not unique");
+  add(JackServerFailed, "no server answered");
+  add(JackServerError, "server error");
+  add(JackNoSuchClient, "no such client");
+  add(JackLoadFailure, "load failure");
+  add(JackInitFailure, "init failure");
+  add(JackShmFailure, "shared memory failure");
+  add(JackVersionError, "protocol version mismatch");
+  add(JackBackendError, "backend error");
+  add(JackClientZombie, "client zombified");
+  return out.empty() ? "unknown" : out;
+}
+
+std::string ServerLabel(const std::string& name) {
+  if (!name.empty()) return name;
+  if (const char* env = std::getenv("JACK_DEFAULT_SERVER"); env && *env) return env;
+  return "default";
+}
+
+}  // namespace
+
+/// Our ports and the graph's latency between port groups, as the latency
+/// callback needs them (a copy: it runs on JACK's notification thread).
+struct JackBackend::LatencyView {
+  std::vector<std::pair<jack_port_t*, size_t>> inputs;   // port, input group
+  std::vector<std::pair<jack_port_t*, size_t>> outputs;  // port, output group
+  std::vector<std::vector<std::optional<uint32_t>>> frames;  // [input group][output group]
+};
+
+JackBackend::JackBackend(engine::Engine& engine, JackOptions options)
+    : engine_(engine), options_(std::move(options)) {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  jack_set_error_function(JackErrorHook);
+  jack_set_info_function(JackInfoHook);
+}
+
+JackBackend::~JackBackend() {
+  Stop();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+std::string JackBackend::PortName(const model::ExternalPort& port, int index) {
+  if (port.channels == 1) return port.name;
+  return absl::StrCat(port.name, "_", index + 1);
+}
+
+void JackBackend::Wake() noexcept {
+  const uint64_t one = 1;
+  // Async-signal-safe; a full counter (cannot happen) would only drop a wake-up.
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+absl::Status JackBackend::Start() {
+  std::unique_lock lock(mu_);
+  if (supervisor_.joinable()) return absl::OkStatus();
+  stop_.store(false);
+  absl::Status st = OpenLocked();
+  if (!st.ok()) {
+    if (!options_.wait_for_server) return st;
+    spdlog::warn("JACK: {}; retrying in the background", std::string(st.message()));
+  }
+  supervisor_ = std::thread([this] { Supervise(); });
+  pthread_setname_np(supervisor_.native_handle(), "aers-jack-sup");
+  return absl::OkStatus();
+}
+
+void JackBackend::Stop() {
+  if (supervisor_.joinable()) {
+    stop_.store(true);
+    Wake();
+    supervisor_.join();
+  }
+  std::lock_guard lock(mu_);
+  CloseLocked(lost_.exchange(false));
+}
+
+absl::Status JackBackend::OpenLocked() {
+  if (client_ != nullptr) return absl::OkStatus();
+  jack_status_t status{};
+  const auto flags = static_cast<jack_options_t>(
+      JackNoStartServer | (options_.server_name.empty() ? 0 : JackServerName));
+  jack_client_t* c = options_.server_name.empty()
+                         ? jack_client_open(options_.client_name.c_str(), flags, &status)
+                         : jack_client_open(options_.client_name.c_str(), flags, &status,
+                                            options_.server_name.c_str());
+  if (c == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to JACK server '",
+                                               ServerLabel(options_.server_name),
+                                               "' (", StatusText(status), ")"));
+  }
+  client_ = c;
+  lost_.store(false);
+  client_name_ = jack_get_client_name(c);
+  if (client_name_ != options_.client_name) {
+    spdlog::warn("JACK: client name '{}' is taken; registered as '{}'", options_.client_name,
+                 client_name_);
+  }
+  // Before the callbacks: jack2 calls the sample-rate callback at once.
+  const double rate = jack_get_sample_rate(c);
+  const uint32_t period = jack_get_buffer_size(c);
+  sample_rate_hz_.store(rate);
+  period_frames_.store(period);
+  ns_per_frame_.store(1e9 / rate);
+  jack_set_process_callback(c, &JackBackend::OnProcess, this);
+  jack_set_thread_init_callback(c, &JackBackend::OnThreadInit, this);
+  jack_set_xrun_callback(c, &JackBackend::OnXrun, this);
+  jack_set_buffer_size_callback(c, &JackBackend::OnBufferSize, this);
+  jack_set_sample_rate_callback(c, &JackBackend::OnSampleRate, this);
+  jack_set_latency_callback(c, &JackBackend::OnLatency, this);
+  jack_set_port_registration_callback(c, &JackBackend::OnPortRegistration, this);
+  jack_on_info_shutdown(c, &JackBackend::OnShutdown, this);
+
+  absl::Status st = engine_.SetFormat({rate, period});
+  const model::GraphSpec spec = engine_.spec();
+  if (st.ok()) st = RegisterPortsLocked(spec);
+  if (st.ok() && jack_activate(c) != 0) st = absl::InternalError("jack_activate failed");
+  if (!st.ok()) {
+    CloseLocked(false);
+    return st;
+  }
+  running_.store(true);
+  desired_ = DesiredConnectionsLocked(spec);
+  waiting_logged_.clear();
+  EnsureConnectionsLocked();
+  UpdateLatencyLocked();
+  if (ever_opened_) restarts_.fetch_add(1);
+  ever_opened_ = true;
+  spdlog::info("JACK: client '{}' on server '{}' at {} Hz, {} frames per period; {} input and "
+               "{} output ports",
+               client_name_, ServerLabel(options_.server_name), rate, period, in_ports_.size(),
+               out_ports_.size());
+  return absl::OkStatus();
+}
+
+void JackBackend::CloseLocked(bool server_dead) {
+  if (client_ == nullptr) return;
+  running_.store(false);
+  {
+    std::lock_guard lock(latency_mu_);
+    latency_.reset();
+  }
+  if (!server_dead) jack_deactivate(client_);
+  // After a shutdown the client is a zombie: closing frees its side only.
+  jack_client_close(client_);
+  client_ = nullptr;
+  in_ports_.clear();
+  out_ports_.clear();
+  rt_.in.clear();
+  rt_.out.clear();
+}
+
+absl::Status JackBackend::RegisterPortsLocked(const model::GraphSpec& spec) {
+  auto reg = [&](const model::ExternalPort& p, unsigned long flags,
+                 std::vector<jack_port_t*>& into) -> absl::Status {
+    for (int ch = 0; ch < p.channels; ++ch) {
+      const std::string name = PortName(p, ch);
+      jack_port_t* port = jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE,
+                                             flags, 0);
+      if (port == nullptr) {
+        return absl::InternalError(absl::StrCat("cannot register JACK port '", name, "'"));
+      }
+      into.push_back(port);
+    }
+    return absl::OkStatus();
+  };
+  for (const auto& p : spec.inputs) {
+    if (auto st = reg(p, JackPortIsInput, in_ports_); !st.ok()) return st;
+  }
+  for (const auto& p : spec.outputs) {
+    if (auto st = reg(p, JackPortIsOutput, out_ports_); !st.ok()) return st;
+  }
+  // Sized here, while the client is inactive: the audio thread only fills them.
+  rt_.in.assign(in_ports_.size(), nullptr);
+  rt_.out.assign(out_ports_.size(), nullptr);
+  return absl::OkStatus();
+}
+
+void JackBackend::UnregisterPortsLocked() {
+  {
+    std::lock_guard lock(latency_mu_);
+    latency_.reset();
+  }
+  for (jack_port_t* p : in_ports_) jack_port_unregister(client_, p);
+  for (jack_port_t* p : out_ports_) jack_port_unregister(client_, p);
+  in_ports_.clear();
+  out_ports_.clear();
+  rt_.in.clear();
+  rt_.out.clear();
+}
+
+std::vector<JackBackend::Connection> JackBackend::DesiredConnectionsLocked(
+    const model::GraphSpec& spec) const {
+  std::vector<Connection> out;
+  for (const auto& p : spec.inputs) {
+    for (size_t ch = 0; ch < p.connect.size() && ch < static_cast<size_t>(p.channels); ++ch) {
+      if (p.connect[ch].empty()) continue;
+      out.emplace_back(p.connect[ch],
+                       absl::StrCat(client_name_, ":", PortName(p, static_cast<int>(ch))));
+    }
+  }
+  for (const auto& p : spec.outputs) {
+    for (size_t ch = 0; ch < p.connect.size() && ch < static_cast<size_t>(p.channels); ++ch) {
+      if (p.connect[ch].empty()) continue;
+      out.emplace_back(absl::StrCat(client_name_, ":", PortName(p, static_cast<int>(ch))),
+                       p.connect[ch]);
+    }
+  }
+  return out;
+}
+
+void JackBackend::EnsureConnectionsLocked() {
+  if (client_ == nullptr || lost_.load()) return;
+  for (const auto& [src, dst] : desired_) {
+    jack_port_t* s = jack_port_by_name(client_, src.c_str());
+    jack_port_t* d = jack_port_by_name(client_, dst.c_str());
+    if (s == nullptr || d == nullptr) {
+      const std::string& missing = s == nullptr ? src : dst;
+      if (waiting_logged_.insert(missing).second) {
+        spdlog::info("JACK: port '{}' does not exist (yet); will connect {} -> {} when it "
+                     "appears",
+                     missing, src, dst);
+      }
+      continue;
+    }
+    if (jack_port_connected_to(s, dst.c_str())) continue;
+    const int err = jack_connect(client_, src.c_str(), dst.c_str());
+    if (err == 0 || err == EEXIST) {
+      spdlog::info("JACK: connected {} -> {}", src, dst);
+      waiting_logged_.erase(src);
+      waiting_logged_.erase(dst);
+    } else {
+      spdlog::warn("JACK: cannot connect {} -> {} (error {})", src, dst, err);
+    }
+  }
+}
+
+void JackBackend::UpdateLatencyLocked() {
+  if (client_ == nullptr) return;
+  const model::GraphSpec spec = engine_.spec();
+  auto view = std::make_unique<LatencyView>();
+  size_t i = 0;
+  for (size_t g = 0; g < spec.inputs.size(); ++g) {
+    for (int ch = 0; ch < spec.inputs[g].channels && i < in_ports_.size(); ++ch) {
+      view->inputs.emplace_back(in_ports_[i++], g);
+    }
+  }
+  i = 0;
+  for (size_t g = 0; g < spec.outputs.size(); ++g) {
+    for (int ch = 0; ch < spec.outputs[g].channels && i < out_ports_.size(); ++ch) {
+      view->outputs.emplace_back(out_ports_[i++], g);
+    }
+  }
+  view->frames.resize(spec.inputs.size());
+  for (size_t a = 0; a < spec.inputs.size(); ++a) {
+    for (const auto& out : spec.outputs) {
+      view->frames[a].push_back(engine_.LatencyFrames(spec.inputs[a].name, out.name));
+    }
+  }
+  {
+    std::lock_guard lock(latency_mu_);
+    latency_ = std::move(view);
+  }
+  jack_recompute_total_latencies(client_);
+}
+
+absl::Status JackBackend::ApplyGraph(model::GraphSpec spec) {
+  std::lock_guard lock(mu_);
+  if (lost_.load() && client_ != nullptr) CloseLocked(true);  // the supervisor reopens it
+  const model::GraphSpec old = engine_.spec();
+  const bool same_ports = old.inputs.size() == spec.inputs.size() &&
+                          old.outputs.size() == spec.outputs.size() &&
+                          std::equal(old.inputs.begin(), old.inputs.end(), spec.inputs.begin(),
+                                     [](const auto& a, const auto& b) {
+                                       return a.name == b.name && a.channels == b.channels;
+                                     }) &&
+                          std::equal(old.outputs.begin(), old.outputs.end(),
+                                     spec.outputs.begin(), [](const auto& a, const auto& b) {
+                                       return a.name == b.name && a.channels == b.channels;
+                                     });
+  if (client_ == nullptr) return engine_.Apply(std::move(spec)).status();
+
+  if (same_ports) {
+    auto result = engine_.Apply(std::move(spec));
+    if (!result.ok()) return result.status();
+  } else {
+    // Port set changes: check first so an invalid graph never stops the audio.
+    if (auto st = engine_.Check(spec); !st.ok()) return st;
+    spdlog::info("JACK: external ports change; re-registering (audio pauses briefly)");
+    jack_deactivate(client_);
+    running_.store(false);
+    auto result = engine_.Apply(std::move(spec));
+    if (result.ok()) {
+      UnregisterPortsLocked();
+      if (auto st = RegisterPortsLocked(engine_.spec()); !st.ok()) {
+        spdlog::error("JACK: {}", std::string(st.message()));
+      }
+    }
+    if (jack_activate(client_) == 0) running_.store(true);
+    if (!result.ok()) return result.status();
+  }
+  // Connections follow the config: drop the ones it no longer lists.
+  const auto next = DesiredConnectionsLocked(engine_.spec());
+  for (const auto& c : desired_) {
+    if (std::find(next.begin(), next.end(), c) != next.end()) continue;
+    if (jack_disconnect(client_, c.first.c_str(), c.second.c_str()) == 0) {
+      spdlog::info("JACK: disconnected {} -> {} (no longer in the config)", c.first, c.second);
+    }
+  }
+  desired_ = next;
+  waiting_logged_.clear();
+  EnsureConnectionsLocked();
+  UpdateLatencyLocked();
+  return absl::OkStatus();
+}
+
+void JackBackend::Supervise() {
+  auto backoff = kFirstBackoff;
+  auto next_try = Clock::now() + backoff;
+  bool waiting_logged = false;
+  while (!stop_.load()) {
+    int timeout_ms = kPollMs;
+    {
+      std::lock_guard lock(mu_);
+      if (client_ == nullptr) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(next_try - Clock::now());
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, kPollMs));
+      }
+    }
+    pollfd pfd{wake_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) > 0) {
+      uint64_t n = 0;
+      [[maybe_unused]] ssize_t r = read(wake_fd_, &n, sizeof(n));
+    }
+    if (stop_.load()) break;
+
+    std::lock_guard lock(mu_);
+    if (lost_.exchange(false)) {
+      if (client_ != nullptr) {
+        spdlog::warn("JACK: server '{}' shut our client down ({}); audio stopped, will "
+                     "reconnect when it is back",
+                     ServerLabel(options_.server_name),
+                     shutdown_reason_[0] ? shutdown_reason_ : "no reason given");
+        CloseLocked(true);
+      }
+      backoff = kFirstBackoff;
+      next_try = Clock::now() + backoff;
+      waiting_logged = false;
+      continue;
+    }
+    if (client_ == nullptr) {
+      if (Clock::now() < next_try) continue;
+      absl::Status st = OpenLocked();
+      if (st.ok()) {
+        backoff = kFirstBackoff;
+        waiting_logged = false;
+        if (restarts_.load() > 0) spdlog::info("JACK: reconnected; audio flows again");
+      } else {
+        if (!waiting_logged) {
+          spdlog::info("JACK: {}; retrying every {} ms at most", std::string(st.message()),
+                       kMaxBackoff.count());
+          waiting_logged = true;
+        } else {
+          spdlog::debug("JACK: {}; next try in {} ms", std::string(st.message()), backoff.count());
+        }
+        next_try = Clock::now() + backoff;
+        backoff = std::min(backoff * 2, kMaxBackoff);
+      }
+      continue;
+    }
+    if (reconnect_.exchange(false)) EnsureConnectionsLocked();
+    cpu_load_.store(jack_cpu_load(client_));
+  }
+}
+
+BackendStatus JackBackend::status() const {
+  BackendStatus s;
+  s.name = "jack";
+  s.running = running_.load();
+  s.sample_rate_hz = sample_rate_hz_.load();
+  s.period_frames = period_frames_.load();
+  s.xruns = xruns_.load();
+  s.dsp_load_percent = cpu_load_.load();
+  s.dsp = timer_.Read();
+  s.restarts = restarts_.load();
+  std::lock_guard lock(mu_);
+  s.detail = client_ != nullptr
+                 ? absl::StrCat("server '", ServerLabel(options_.server_name), "', client '",
+                                client_name_, "'")
+                 : absl::StrCat("waiting for JACK server '", ServerLabel(options_.server_name),
+                                "'");
+  return s;
+}
+
+void JackBackend::DrainEvents(const std::function<void(const BackendEvent&)>& sink) {
+  std::lock_guard lock(drain_mu_);
+  for (auto* ring : {&xrun_events_, &rt_events_}) {
+    BackendEvent e;
+    std::optional<BackendEvent> pending;
+    while (ring->TryPop(e)) {
+      if (pending && pending->type == e.type) {
+        pending->count += e.count;
+        pending->value = std::max(pending->value, e.value);
+        continue;
+      }
+      if (pending) sink(*pending);
+      pending = e;
+    }
+    if (pending) sink(*pending);
+  }
+}
+
+// --- JACK callbacks ---------------------------------------------------------
+
+/// Audio thread. Wait-free: port buffer lookups, two clock reads (vDSO),
+/// Runner::Process, relaxed atomics and a ring push. No locks, no allocation.
+int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  auto& rt = self->rt_;
+  for (size_t i = 0; i < rt.in.size(); ++i) {
+    rt.in[i] = static_cast<const float*>(jack_port_get_buffer(self->in_ports_[i], frames));
+  }
+  for (size_t i = 0; i < rt.out.size(); ++i) {
+    rt.out[i] = static_cast<float*>(jack_port_get_buffer(self->out_ports_[i], frames));
+  }
+  const uint64_t t0 = DspTimer::NowNs();
+  self->engine_.runner().Process(rt.in.data(), static_cast<uint32_t>(rt.in.size()),
+                                 rt.out.data(), static_cast<uint32_t>(rt.out.size()), frames);
+  const uint64_t t1 = DspTimer::NowNs();
+  const auto budget_ns = static_cast<uint64_t>(
+      static_cast<double>(frames) * self->ns_per_frame_.load(std::memory_order_relaxed));
+  if (self->timer_.Record(t1 - t0, budget_ns)) {
+    self->rt_events_.TryPush(
+        {BackendEvent::Type::kOverrun, static_cast<double>(t1 - t0) / 1e3, 1});
+  }
+  return 0;
+}
+
+/// JACK's process thread, once, before its first period. Not real-time yet.
+void JackBackend::OnThreadInit(void*) noexcept {
+  t_audio_thread = true;
+  EnableFlushToZero();
+}
+
+/// JACK's notification thread (jack2: not the audio thread). Wait-free.
+int JackBackend::OnXrun(void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  self->xruns_.fetch_add(1, std::memory_order_relaxed);
+  const float delay_us = self->client_ ? jack_get_xrun_delayed_usecs(self->client_) : 0.0f;
+  self->xrun_events_.TryPush({BackendEvent::Type::kXrun, static_cast<double>(delay_us), 1});
+  return 0;
+}
+
+/// JACK's notification thread. Recompiles the plan for the new period; the
+/// audio thread adopts it at its next period (JACK waits for this callback
+/// before it runs a period of the new size).
+int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  if (frames == self->period_frames_.load()) return 0;
+  self->period_frames_.store(frames);
+  auto st = self->engine_.SetFormat({self->sample_rate_hz_.load(), frames});
+  if (st.ok()) {
+    spdlog::info("JACK: period is now {} frames", frames);
+  } else {
+    spdlog::error("JACK: cannot follow the new period of {} frames: {}", frames, std::string(st.message()));
+  }
+  return st.ok() ? 0 : 1;
+}
+
+/// JACK's notification thread.
+int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  if (static_cast<double>(rate) == self->sample_rate_hz_.load()) return 0;
+  self->sample_rate_hz_.store(rate);
+  self->ns_per_frame_.store(1e9 / rate);
+  auto st = self->engine_.SetFormat({static_cast<double>(rate), self->period_frames_.load()});
+  if (st.ok()) {
+    spdlog::info("JACK: sample rate is now {} Hz", rate);
+  } else {
+    spdlog::error("JACK: cannot follow the new sample rate of {} Hz: {}", rate, std::string(st.message()));
+  }
+  return st.ok() ? 0 : 1;
+}
+
+/// JACK's notification thread. Capture latency of an output = its sources'
+/// capture latency + the graph's; playback latency of an input = its
+/// destinations' playback latency + the graph's.
+void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  std::lock_guard lock(self->latency_mu_);
+  const LatencyView* v = self->latency_.get();
+  if (v == nullptr) return;
+  auto merge = [](std::optional<jack_latency_range_t>& acc, jack_latency_range_t r,
+                  uint32_t add) {
+    r.min += add;
+    r.max += add;
+    if (!acc) {
+      acc = r;
+    } else {
+      acc->min = std::min(acc->min, r.min);
+      acc->max = std::max(acc->max, r.max);
+    }
+  };
+  if (mode == JackCaptureLatency) {
+    for (const auto& [out, og] : v->outputs) {
+      std::optional<jack_latency_range_t> acc;
+      for (const auto& [in, ig] : v->inputs) {
+        const auto frames = v->frames[ig][og];
+        if (!frames) continue;
+        jack_latency_range_t r{};
+        jack_port_get_latency_range(in, JackCaptureLatency, &r);
+        merge(acc, r, *frames);
+      }
+      jack_latency_range_t r = acc.value_or(jack_latency_range_t{0, 0});
+      jack_port_set_latency_range(out, JackCaptureLatency, &r);
+    }
+  } else {
+    for (const auto& [in, ig] : v->inputs) {
+      std::optional<jack_latency_range_t> acc;
+      for (const auto& [out, og] : v->outputs) {
+        const auto frames = v->frames[ig][og];
+        if (!frames) continue;
+        jack_latency_range_t r{};
+        jack_port_get_latency_range(out, JackPlaybackLatency, &r);
+        merge(acc, r, *frames);
+      }
+      jack_latency_range_t r = acc.value_or(jack_latency_range_t{0, 0});
+      jack_port_set_latency_range(in, JackPlaybackLatency, &r);
+    }
+  }
+}
+
+/// JACK's notification thread. A port came or went: the supervisor
+/// re-establishes configured connections (JACK forbids connecting from here).
+void JackBackend::OnPortRegistration(jack_port_id_t, int registered, void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  if (!registered) return;
+  self->reconnect_.store(true);
+  self->Wake();
+}
+
+/// Any thread, like a signal handler: only async-signal-safe work.
+void JackBackend::OnShutdown(jack_status_t, const char* reason, void* arg) noexcept {
+  auto* self = static_cast<JackBackend*>(arg);
+  size_t i = 0;
+  for (; reason != nullptr && reason[i] != '\0' && i + 1 < sizeof(self->shutdown_reason_); ++i) {
+    self->shutdown_reason_[i] = reason[i];
+  }
+  self->shutdown_reason_[i] = '\0';
+  self->running_.store(false);
+  self->lost_.store(true);
+  self->Wake();
+}
+
+}  // namespace aers::backend

@@ -1,0 +1,155 @@
+#include "backend/null.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <optional>
+
+#include "spdlog/spdlog.h"
+
+namespace aers::backend {
+
+namespace {
+
+timespec ToTimespec(uint64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000ull);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000ull);
+  return ts;
+}
+
+}  // namespace
+
+NullBackend::NullBackend(engine::Engine& engine, NullOptions options)
+    : engine_(engine),
+      options_(options),
+      period_ns_(static_cast<uint64_t>(std::llround(static_cast<double>(options.period_frames) *
+                                                    1e9 / options.sample_rate_hz))) {}
+
+NullBackend::~NullBackend() { Stop(); }
+
+absl::Status NullBackend::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return absl::OkStatus();
+  if (auto st = engine_.SetFormat({options_.sample_rate_hz, options_.period_frames}); !st.ok()) {
+    return st;
+  }
+  StartThread();
+  spdlog::info("null backend: running the graph at {} Hz, {} frames per period ({:.2f} ms), "
+               "no audio device",
+               options_.sample_rate_hz, options_.period_frames,
+               static_cast<double>(period_ns_) / 1e6);
+  return absl::OkStatus();
+}
+
+void NullBackend::Stop() {
+  std::lock_guard lock(mu_);
+  StopThread();
+}
+
+void NullBackend::StartThread() {
+  const auto spec = engine_.spec();
+  const size_t nin = static_cast<size_t>(spec.TotalInputChannels());
+  const size_t nout = static_cast<size_t>(spec.TotalOutputChannels());
+  // Allocated and touched here, never on the audio thread.
+  rt_.in_data.assign(nin, std::vector<float>(options_.period_frames, 0.0f));
+  rt_.out_data.assign(nout, std::vector<float>(options_.period_frames, 0.0f));
+  rt_.in.clear();
+  rt_.out.clear();
+  for (auto& b : rt_.in_data) rt_.in.push_back(b.data());
+  for (auto& b : rt_.out_data) rt_.out.push_back(b.data());
+  stop_.store(false);
+  thread_ = std::thread([this] { Run(); });
+  pthread_setname_np(thread_.native_handle(), "aers-null-rt");
+  if (options_.rt_priority > 0) {
+    sched_param sp{};
+    sp.sched_priority = options_.rt_priority;
+    if (int err = pthread_setschedparam(thread_.native_handle(), SCHED_FIFO, &sp); err != 0) {
+      spdlog::debug("null backend: SCHED_FIFO {} not permitted ({}); using the default policy",
+                    options_.rt_priority, std::strerror(err));
+    }
+  }
+}
+
+void NullBackend::StopThread() {
+  if (!thread_.joinable()) return;
+  stop_.store(true);
+  thread_.join();
+  running_.store(false);
+}
+
+absl::Status NullBackend::ApplyGraph(model::GraphSpec spec) {
+  std::lock_guard lock(mu_);
+  const auto old = engine_.spec();
+  const bool same_ports = old.TotalInputChannels() == spec.TotalInputChannels() &&
+                          old.TotalOutputChannels() == spec.TotalOutputChannels();
+  if (same_ports || !thread_.joinable()) return engine_.Apply(std::move(spec)).status();
+  // The audio thread's buffers change size: pause it for the swap.
+  StopThread();
+  auto result = engine_.Apply(std::move(spec));
+  StartThread();
+  return result.status();
+}
+
+void NullBackend::Run() noexcept {
+  EnableFlushToZero();
+  running_.store(true, std::memory_order_release);
+  uint64_t next = DspTimer::NowNs();
+  auto& runner = engine_.runner();
+  const auto nin = static_cast<uint32_t>(rt_.in.size());
+  const auto nout = static_cast<uint32_t>(rt_.out.size());
+  while (!stop_.load(std::memory_order_acquire)) {
+    const uint64_t t0 = DspTimer::NowNs();
+    runner.Process(rt_.in.data(), nin, rt_.out.data(), nout, options_.period_frames);
+    const uint64_t t1 = DspTimer::NowNs();
+    if (timer_.Record(t1 - t0, period_ns_)) {
+      events_.TryPush({BackendEvent::Type::kOverrun, static_cast<double>(t1 - t0) / 1e3, 1});
+    }
+    next += period_ns_;
+    if (t1 > next + period_ns_) {
+      // More than a whole period late: a real device would have dropped out.
+      xruns_.store(xruns_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      events_.TryPush({BackendEvent::Type::kXrun, static_cast<double>(t1 - next) / 1e3, 1});
+      next = t1;
+    }
+    const timespec ts = ToTimespec(next);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+  }
+  running_.store(false, std::memory_order_release);
+}
+
+BackendStatus NullBackend::status() const {
+  BackendStatus s;
+  s.name = "null";
+  s.running = running_.load(std::memory_order_acquire);
+  s.sample_rate_hz = options_.sample_rate_hz;
+  s.period_frames = options_.period_frames;
+  s.xruns = xruns_.load(std::memory_order_relaxed);
+  s.dsp = timer_.Read();
+  s.dsp_load_percent = 100.0 * s.dsp.mean_us * 1e3 / static_cast<double>(period_ns_);
+  s.detail = "clock-driven, no audio device";
+  return s;
+}
+
+void NullBackend::DrainEvents(const std::function<void(const BackendEvent&)>& sink) {
+  BackendEvent e;
+  std::optional<BackendEvent> pending;
+  while (events_.TryPop(e)) {
+    if (pending && pending->type == e.type) {
+      pending->count += e.count;
+      pending->value = std::max(pending->value, e.value);
+      continue;
+    }
+    if (pending) sink(*pending);
+    pending = e;
+  }
+  if (pending) sink(*pending);
+}
+
+}  // namespace aers::backend

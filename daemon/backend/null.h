@@ -1,0 +1,67 @@
+// Null backend: runs the graph on a thread of its own, paced by the monotonic
+// clock (clock_nanosleep TIMER_ABSTIME) at sample_rate_hz / period_frames.
+// Inputs are silence and outputs are discarded, so the daemon, its meters and
+// its control plane run on any machine, without an audio server.
+//
+// Thread: public methods are non-real-time. The audio thread (SCHED_FIFO
+// where permitted) only runs engine.runner().Process().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/engine.h"
+#include "rt/ring.h"
+
+namespace aers::backend {
+
+struct NullOptions {
+  double sample_rate_hz = 48000.0;
+  uint32_t period_frames = 256;
+  /// SCHED_FIFO priority of the audio thread; 0: leave the default policy.
+  int rt_priority = 10;
+};
+
+class NullBackend final : public AudioBackend {
+ public:
+  /// `engine` must outlive the backend. Sets the engine's format.
+  NullBackend(engine::Engine& engine, NullOptions options);
+  ~NullBackend() override;
+
+  absl::Status Start() override;
+  void Stop() override;
+  absl::Status ApplyGraph(model::GraphSpec spec) override;
+  BackendStatus status() const override;
+  void DrainEvents(const std::function<void(const BackendEvent&)>& sink) override;
+  void ResetDspStats() override { timer_.RequestReset(); }
+
+ private:
+  void StartThread();  // mu_ held
+  void StopThread();   // mu_ held
+  /// Audio thread. Paces periods until stop_ is set.
+  void Run() noexcept;
+
+  engine::Engine& engine_;
+  const NullOptions options_;
+  const uint64_t period_ns_;
+  mutable std::mutex mu_;  // Start/Stop/ApplyGraph; never taken by the audio thread
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> xruns_{0};  // periods that started late by more than a period
+  DspTimer timer_;
+  rt::SpscRing<BackendEvent> events_{256};  // audio thread -> DrainEvents
+  // Buffers the audio thread uses; resized only while it is stopped.
+  struct {
+    std::vector<std::vector<float>> in_data, out_data;
+    std::vector<const float*> in;
+    std::vector<float*> out;
+  } rt_;
+};
+
+}  // namespace aers::backend

@@ -1,0 +1,1073 @@
+// YAML <-> Config. The only translation unit that includes yaml-cpp; its
+// exceptions are caught here and turned into absl::Status.
+//
+// Thread: non-real-time.
+#include "config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "model/validate.h"
+#include "yaml-cpp/yaml.h"
+
+namespace aers::config {
+namespace {
+
+using model::Issue;
+using model::ParamValue;
+
+// absl::StrCat without its string_view limits (this Abseil build's
+// absl::string_view is not std::string_view).
+void AppendTo(std::string& out, std::string_view s) {
+  out.append(s);
+}
+template <typename T>
+requires std::is_integral_v<T>
+void AppendTo(std::string& out, T v) {
+  out += std::to_string(v);
+}
+template <typename... Args>
+std::string Cat(const Args&... args) {
+  std::string out;
+  (AppendTo(out, args), ...);
+  return out;
+}
+template <typename Range>
+std::string JoinList(const Range& items, std::string_view separator) {
+  std::string out;
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out.append(separator);
+    first = false;
+    out.append(std::string_view(item));
+  }
+  return out;
+}
+
+// Ranges of the settings sections (documented in docs/config.md).
+constexpr double kMinSampleRateHz = 8000.0;
+constexpr double kMaxSampleRateHz = 384000.0;
+constexpr int kMinPeriodFrames = 16;
+constexpr int kMaxPeriodFrames = 8192;
+constexpr double kMaxCrossfadeMs = 1000.0;
+constexpr size_t kMaxJackClientName = 64;  // jack_client_name_size() - 1 on JACK 2
+constexpr std::array<std::string_view, 3> kBackendTypes = {"auto", "jack", "null"};
+
+// ---------------------------------------------------------------------------
+// Numbers
+
+// Shortest text that reads back as exactly `v`, in a form YAML's core schema
+// reads as a number.
+std::string FormatDouble(double v) {
+  if (std::isnan(v)) return ".nan";
+  if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+std::string FormatNumberForMessage(double v) {
+  return model::FormatParamValue(ParamValue(v));
+}
+
+// A scalar as the YAML 1.2 core schema resolves it.
+struct Scalar {
+  enum class Kind { kNull, kBool, kNumber, kString } kind = Kind::kString;
+  bool flag = false;
+  double number = 0.0;
+  bool number_ok = true;  // false: numeric syntax but not representable
+  std::string text;
+};
+
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), pred);
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsOctDigit(char c) {
+  return c >= '0' && c <= '7';
+}
+bool IsHexDigit(char c) {
+  return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsCoreFloat(std::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t int_digits = 0;
+  while (i < s.size() && IsDigit(s[i])) ++i, ++int_digits;
+  size_t frac_digits = 0;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && IsDigit(s[i])) ++i, ++frac_digits;
+  }
+  if (int_digits == 0 && frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (i == s.size() || !IsDigit(s[i])) return false;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  return i == s.size();
+}
+
+Scalar NullScalar() {
+  Scalar s;
+  s.kind = Scalar::Kind::kNull;
+  return s;
+}
+
+Scalar ResolvePlain(const std::string& text) {
+  Scalar s;
+  s.text = text;
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
+    s.kind = Scalar::Kind::kNull;
+    return s;
+  }
+  if (text == "true" || text == "True" || text == "TRUE" || text == "false" || text == "False" ||
+      text == "FALSE") {
+    s.kind = Scalar::Kind::kBool;
+    s.flag = text[0] == 't' || text[0] == 'T';
+    return s;
+  }
+  std::string_view body = text;
+  const bool negative = body[0] == '-';
+  if (body[0] == '-' || body[0] == '+') body.remove_prefix(1);
+  if (body == ".inf" || body == ".Inf" || body == ".INF") {
+    s.kind = Scalar::Kind::kNumber;
+    s.number = negative ? -std::numeric_limits<double>::infinity()
+                        : std::numeric_limits<double>::infinity();
+    return s;
+  }
+  if (text == ".nan" || text == ".NaN" || text == ".NAN") {
+    s.kind = Scalar::Kind::kNumber;
+    s.number = std::numeric_limits<double>::quiet_NaN();
+    return s;
+  }
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'x')) {
+    const std::string_view digits = std::string_view(text).substr(2);
+    const bool hex = text[1] == 'x';
+    if (AllOf(digits, hex ? IsHexDigit : IsOctDigit)) {
+      s.kind = Scalar::Kind::kNumber;
+      uint64_t value = 0;
+      const auto r =
+          std::from_chars(digits.data(), digits.data() + digits.size(), value, hex ? 16 : 8);
+      s.number_ok = r.ec == std::errc();
+      s.number = static_cast<double>(value);
+    }
+    return s;
+  }
+  if (IsCoreFloat(text)) {
+    s.kind = Scalar::Kind::kNumber;
+    // from_chars takes no '+' and no leading '.' after a sign issue: feed the body.
+    std::string digits(body);
+    double value = 0.0;
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    s.number_ok = r.ec == std::errc() && r.ptr == digits.data() + digits.size();
+    s.number = negative ? -value : value;
+  }
+  return s;
+}
+
+Scalar Resolve(const YAML::Node& node) {
+  if (node.IsNull()) return NullScalar();
+  const std::string& tag = node.Tag();
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") {
+    Scalar s;
+    s.text = node.Scalar();
+    return s;
+  }
+  return ResolvePlain(node.Scalar());
+}
+
+// True when `text` written as a plain YAML scalar would read back as a string.
+bool ReadsAsString(const std::string& text) {
+  return ResolvePlain(text).kind == Scalar::Kind::kString;
+}
+
+// ---------------------------------------------------------------------------
+// Positions and problems
+
+Mark ToMark(const YAML::Mark& m, Mark fallback) {
+  if (m.is_null() || m.line < 0 || m.column < 0) return fallback;
+  return Mark{m.line + 1, m.column + 1};
+}
+
+// A problem with its position in the file (column 0: no position).
+struct Located {
+  Mark mark;
+  std::string path;
+  std::string message;
+};
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Scalar: {
+      const Scalar s = Resolve(node);
+      switch (s.kind) {
+        case Scalar::Kind::kBool:
+          return s.flag ? "true" : "false";
+        case Scalar::Kind::kNumber:
+          return Cat("the number ", s.text);
+        case Scalar::Kind::kNull:
+          return "nothing";
+        case Scalar::Kind::kString:
+          return Cat("the string '", s.text, "'");
+      }
+      return "a value";
+    }
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+std::string Join(std::string_view parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : Cat(parent, ".", key);
+}
+
+std::string Indexed(std::string_view list, size_t i) {
+  return Cat(list, "[", i, "]");
+}
+
+// The position of `path` or of its longest known prefix (component-wise).
+std::optional<Mark> Lookup(const SourceMap& where, std::string path) {
+  while (true) {
+    if (auto it = where.find(path); it != where.end()) return it->second;
+    const size_t cut = path.find_last_of(".[");
+    if (cut == std::string::npos || cut == 0) return std::nullopt;
+    path.resize(cut);
+  }
+}
+
+// One problem per line, whatever a user's keys and values contain.
+std::string OneLine(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+std::string FormatLine(std::string_view filename, const Located& p) {
+  const std::string where =
+      p.mark.line > 0 ? Cat(filename, ":", p.mark.line, ":", p.mark.column) : std::string(filename);
+  return OneLine(p.path.empty() ? Cat(where, ": ", p.message)
+                                : Cat(where, ": ", p.path, ": ", p.message));
+}
+
+// Sorts by position (unpositioned last, in their original order) and joins.
+std::string FormatLocated(std::vector<Located> problems, std::string_view filename) {
+  std::stable_sort(problems.begin(), problems.end(), [](const Located& a, const Located& b) {
+    const auto key = [](const Located& p) {
+      return std::pair(p.mark.line > 0 ? p.mark.line : std::numeric_limits<int>::max(),
+                       p.mark.column);
+    };
+    return key(a) < key(b);
+  });
+  std::vector<std::string> lines;
+  lines.reserve(problems.size());
+  for (const auto& p : problems) lines.push_back(FormatLine(filename, p));
+  return JoinList(lines, "\n");
+}
+
+// ---------------------------------------------------------------------------
+// Settings checks (the graph has model::ValidateGraph).
+
+void CheckRange(double v, double lo, double hi, std::string_view unit, const std::string& path,
+                std::string_view label, std::vector<Issue>& issues) {
+  const std::string range = Cat(FormatNumberForMessage(lo), " to ", FormatNumberForMessage(hi),
+                                unit.empty() ? "" : " ", unit);
+  if (!std::isfinite(v)) {
+    issues.push_back({path, Cat(label, " is not a finite number; use a value from ", range)});
+  } else if (v < lo || v > hi) {
+    issues.push_back({path, Cat(label, " = ", FormatNumberForMessage(v), unit.empty() ? "" : " ",
+                                unit, " is out of range; allowed ", range)});
+  }
+}
+
+std::vector<Issue> ValidateSettings(const Config& c) {
+  std::vector<Issue> issues;
+  CheckRange(c.engine.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
+             "engine.sample_rate_hz", "sample_rate_hz", issues);
+  CheckRange(c.engine.period_frames, kMinPeriodFrames, kMaxPeriodFrames, "frames",
+             "engine.period_frames", "period_frames", issues);
+  CheckRange(c.engine.crossfade_ms, 0.0, kMaxCrossfadeMs, "ms", "engine.crossfade_ms",
+             "crossfade_ms", issues);
+  if (std::find(kBackendTypes.begin(), kBackendTypes.end(), c.backend.type) ==
+      kBackendTypes.end()) {
+    issues.push_back({"backend.type", Cat("unknown backend type '", c.backend.type,
+                                          "'; expected one of: ", JoinList(kBackendTypes, ", "))});
+  }
+  if (c.backend.jack_client_name.empty()) {
+    issues.push_back({"backend.jack.client_name",
+                      "client_name is empty; JACK needs a client name such as 'aersd'"});
+  } else if (c.backend.jack_client_name.size() > kMaxJackClientName) {
+    issues.push_back({"backend.jack.client_name",
+                      Cat("client_name is ", c.backend.jack_client_name.size(),
+                          " characters long; JACK allows at most ", kMaxJackClientName)});
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------------------
+// YAML -> Config
+
+class Parser {
+ public:
+  Parser(std::string_view source, SourceMap& where) : source_(source), where_(where) {}
+
+  void ParseRoot(const YAML::Node& root, Config& out);
+
+  std::vector<Located>& problems() { return problems_; }
+  // Drops graph issues that only repeat (or follow from) a structural problem.
+  bool Tainted(std::string_view path) const;
+  void TaintRoutesTouching(const model::GraphSpec& graph);
+
+ private:
+  // One entry of a map whose key is allowed.
+  struct Field {
+    std::string key;
+    YAML::Node value;
+    Mark key_mark;
+  };
+
+  // Where `node` starts; `fallback` (the key's position) for an empty value,
+  // whose yaml-cpp mark points at whatever follows it.
+  Mark MarkOf(const YAML::Node& node, Mark fallback) const {
+    if (node.IsNull() && !NullLiteral(node)) return fallback;
+    return ToMark(node.Mark(), fallback);
+  }
+  // The text of a null node written as a word ("null", "~"); nullopt for an
+  // empty value. yaml-cpp keeps no text for null nodes, so read the source.
+  std::optional<std::string> NullLiteral(const YAML::Node& node) const;
+  void Record(const std::string& path, const YAML::Node& node, Mark fallback) {
+    where_[path] = MarkOf(node, fallback);
+  }
+  // A structural problem at `path`: what validation says about `path` (and
+  // below it) only follows from it, and is dropped.
+  void Error(Mark mark, const std::string& path, std::string message) {
+    Note(mark, path, std::move(message));
+    tainted_.insert(path);
+  }
+  // A problem that leaves the parsed values sound (an unknown or repeated key).
+  void Note(Mark mark, const std::string& path, std::string message) {
+    problems_.push_back({mark, path, std::move(message)});
+  }
+
+  // Checks that `node` is a map with only `allowed` keys (each once) and
+  // returns its entries. `what` names the map in messages ("a node").
+  std::optional<std::vector<Field>> Map(const YAML::Node& node, const std::string& path,
+                                        std::string_view what,
+                                        const std::vector<std::string_view>& allowed,
+                                        Mark fallback);
+  // Reports keys in `required` that `fields` lacks.
+  bool Require(const std::vector<Field>& fields, const std::vector<std::string_view>& required,
+               const std::string& path, std::string_view what, Mark mark, std::string_view example);
+  std::optional<std::string> String(const YAML::Node& node, const std::string& path,
+                                    std::string_view what, Mark fallback);
+  std::optional<double> Number(const YAML::Node& node, const std::string& path,
+                               std::string_view what, Mark fallback);
+  std::optional<int> Integer(const YAML::Node& node, const std::string& path, std::string_view what,
+                             Mark fallback);
+  bool List(const YAML::Node& node, const std::string& path, std::string_view what,
+            std::string_view example, Mark fallback);
+
+  void ParseEngine(const YAML::Node& node, const std::string& path, Mark fallback,
+                   EngineSettings& out);
+  void ParseBackend(const YAML::Node& node, const std::string& path, Mark fallback,
+                    BackendSettings& out);
+  void ParsePorts(const YAML::Node& node, const std::string& path, Mark fallback, bool is_input,
+                  std::vector<model::ExternalPort>& out);
+  void ParseNodes(const YAML::Node& node, const std::string& path, Mark fallback,
+                  std::vector<model::NodeSpec>& out);
+  std::optional<ParamValue> ParseParam(const YAML::Node& node, const std::string& path,
+                                       const std::string& name, Mark fallback);
+  void ParseRoutes(const YAML::Node& node, const std::string& path, Mark fallback,
+                   std::vector<model::RouteSpec>& out);
+  std::optional<model::Endpoint> ParseEndpoint(const YAML::Node& node, const std::string& path,
+                                               std::string_view what, Mark fallback);
+
+  std::string_view source_;
+  SourceMap& where_;
+  std::vector<Located> problems_;
+  std::set<std::string, std::less<>> tainted_;
+  std::set<std::string> suspect_names_;  // elements whose shape is unsure
+};
+
+std::optional<std::string> Parser::NullLiteral(const YAML::Node& node) const {
+  const YAML::Mark m = node.Mark();
+  if (m.is_null() || m.pos < 0 || static_cast<size_t>(m.pos) >= source_.size()) {
+    return std::nullopt;
+  }
+  const std::string_view rest = source_.substr(static_cast<size_t>(m.pos));
+  for (const std::string_view word : {"null", "Null", "NULL", "~"}) {
+    if (rest.substr(0, word.size()) != word) continue;
+    if (rest.size() == word.size()) return std::string(word);
+    const char next = rest[word.size()];
+    if (next == ' ' || next == '\t' || next == '\n' || next == '\r' || next == ',' || next == ']' ||
+        next == '}' || next == '#') {
+      return std::string(word);
+    }
+  }
+  return std::nullopt;
+}
+
+bool Parser::Tainted(std::string_view path) const {
+  for (const auto& t : tainted_) {
+    if (path.size() >= t.size() && path.compare(0, t.size(), t) == 0 &&
+        (path.size() == t.size() || path[t.size()] == '.' || path[t.size()] == '[')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Parser::TaintRoutesTouching(const model::GraphSpec& graph) {
+  for (size_t i = 0; i < graph.routes.size(); ++i) {
+    const auto& r = graph.routes[i];
+    if (suspect_names_.count(r.from.node) || suspect_names_.count(r.to.node)) {
+      tainted_.insert(Indexed("routes", i));
+    }
+  }
+}
+
+std::optional<std::vector<Parser::Field>> Parser::Map(const YAML::Node& node,
+                                                      const std::string& path,
+                                                      std::string_view what,
+                                                      const std::vector<std::string_view>& allowed,
+                                                      Mark fallback) {
+  const Mark mark = MarkOf(node, fallback);
+  if (!node.IsMap()) {
+    Error(mark, path,
+          Cat("expected ", what, " (a map with keys ", JoinList(allowed, ", "), "), got ",
+              Describe(node)));
+    return std::nullopt;
+  }
+  Record(path, node, fallback);
+  std::vector<Field> fields;
+  std::vector<std::pair<std::string, Mark>> seen;
+  for (const auto& kv : node) {
+    const Mark key_mark = MarkOf(kv.first, mark);
+    if (!kv.first.IsScalar()) {
+      Note(key_mark, path,
+           Cat("keys of ", what, " must be plain words; allowed keys: ", JoinList(allowed, ", ")));
+      continue;
+    }
+    const std::string key = kv.first.Scalar();
+    const std::string key_path = Join(path, key);
+    const auto dup =
+        std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
+    if (dup != seen.end()) {
+      Note(key_mark, key_path,
+           Cat("duplicate key '", key, "' (first at line ", dup->second.line,
+               "); write each key once"));
+      continue;
+    }
+    seen.emplace_back(key, key_mark);
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      Note(key_mark, key_path,
+           Cat("unknown key '", key, "' in ", what, "; allowed keys: ", JoinList(allowed, ", ")));
+      continue;
+    }
+    fields.push_back({key, kv.second, key_mark});
+  }
+  return fields;
+}
+
+bool Parser::Require(const std::vector<Field>& fields,
+                     const std::vector<std::string_view>& required, const std::string& path,
+                     std::string_view what, Mark mark, std::string_view example) {
+  bool ok = true;
+  for (const auto key : required) {
+    if (std::none_of(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; })) {
+      Error(mark, Join(path, key),
+            Cat(what, " has no '", key, "'; it is required (e.g. ", example, ")"));
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+std::optional<std::string> Parser::String(const YAML::Node& node, const std::string& path,
+                                          std::string_view what, Mark fallback) {
+  const Mark mark = MarkOf(node, fallback);
+  if (node.IsNull()) {
+    // A word that YAML reads as null ("type: null") is still that word here.
+    if (auto word = NullLiteral(node)) {
+      Record(path, node, fallback);
+      return word;
+    }
+    Error(mark, path, Cat(what, " has no value; write a string"));
+    return std::nullopt;
+  }
+  if (!node.IsScalar()) {
+    Error(mark, path, Cat(what, " must be a string, got ", Describe(node)));
+    return std::nullopt;
+  }
+  Record(path, node, fallback);
+  return node.Scalar();
+}
+
+std::optional<double> Parser::Number(const YAML::Node& node, const std::string& path,
+                                     std::string_view what, Mark fallback) {
+  const Mark mark = MarkOf(node, fallback);
+  const Scalar s = node.IsScalar() ? Resolve(node) : Scalar{};
+  if (!node.IsScalar() || s.kind != Scalar::Kind::kNumber) {
+    Error(mark, path, Cat(what, " must be a number, got ", Describe(node)));
+    return std::nullopt;
+  }
+  if (!s.number_ok) {
+    Error(mark, path, Cat(what, " = ", s.text, " is not a representable number"));
+    return std::nullopt;
+  }
+  Record(path, node, fallback);
+  return s.number;
+}
+
+std::optional<int> Parser::Integer(const YAML::Node& node, const std::string& path,
+                                   std::string_view what, Mark fallback) {
+  const Mark mark = MarkOf(node, fallback);
+  const Scalar s = node.IsScalar() ? Resolve(node) : Scalar{};
+  if (!node.IsScalar() || s.kind != Scalar::Kind::kNumber || !s.number_ok ||
+      !std::isfinite(s.number) || s.number != std::floor(s.number)) {
+    Error(mark, path, Cat(what, " must be a whole number, got ", Describe(node)));
+    return std::nullopt;
+  }
+  if (std::fabs(s.number) > 1e9) {
+    Error(mark, path, Cat(what, " = ", s.text, " is far out of range"));
+    return std::nullopt;
+  }
+  Record(path, node, fallback);
+  return static_cast<int>(s.number);
+}
+
+bool Parser::List(const YAML::Node& node, const std::string& path, std::string_view what,
+                  std::string_view example, Mark fallback) {
+  if (!node.IsSequence()) {
+    Error(MarkOf(node, fallback), path,
+          Cat(what, " must be a list (", example, "), got ", Describe(node)));
+    return false;
+  }
+  Record(path, node, fallback);
+  return true;
+}
+
+void Parser::ParseRoot(const YAML::Node& root, Config& out) {
+  const Mark start{1, 1};
+  if (root.IsNull()) {
+    Error(start, "",
+          "the config is empty; it is a map that starts with 'version: 1' (see docs/config.md)");
+    return;
+  }
+  const auto fields =
+      Map(root, "", "the config",
+          {"version", "engine", "backend", "inputs", "outputs", "nodes", "routes"}, start);
+  if (!fields) return;
+  const Mark root_mark = MarkOf(root, start);
+  Require(*fields, {"version"}, "", "the config", root_mark, "'version: 1' as the first line");
+  for (const Field& f : *fields) {
+    const std::string path = f.key;
+    if (f.key == "version") {
+      if (auto v = Integer(f.value, path, "version", f.key_mark)) out.graph.version = *v;
+    } else if (f.key == "engine") {
+      ParseEngine(f.value, path, f.key_mark, out.engine);
+    } else if (f.key == "backend") {
+      ParseBackend(f.value, path, f.key_mark, out.backend);
+    } else if (f.key == "inputs") {
+      ParsePorts(f.value, path, f.key_mark, true, out.graph.inputs);
+    } else if (f.key == "outputs") {
+      ParsePorts(f.value, path, f.key_mark, false, out.graph.outputs);
+    } else if (f.key == "nodes") {
+      ParseNodes(f.value, path, f.key_mark, out.graph.nodes);
+    } else if (f.key == "routes") {
+      ParseRoutes(f.value, path, f.key_mark, out.graph.routes);
+    }
+  }
+}
+
+void Parser::ParseEngine(const YAML::Node& node, const std::string& path, Mark fallback,
+                         EngineSettings& out) {
+  if (node.IsNull()) return;  // "engine:" alone: all defaults
+  const auto fields = Map(node, path, "the engine section",
+                          {"sample_rate_hz", "period_frames", "crossfade_ms"}, fallback);
+  if (!fields) return;
+  for (const Field& f : *fields) {
+    const std::string p = Join(path, f.key);
+    if (f.key == "sample_rate_hz") {
+      if (auto v = Number(f.value, p, f.key, f.key_mark)) out.sample_rate_hz = *v;
+    } else if (f.key == "period_frames") {
+      if (auto v = Integer(f.value, p, f.key, f.key_mark)) out.period_frames = *v;
+    } else if (f.key == "crossfade_ms") {
+      if (auto v = Number(f.value, p, f.key, f.key_mark)) out.crossfade_ms = *v;
+    }
+  }
+}
+
+void Parser::ParseBackend(const YAML::Node& node, const std::string& path, Mark fallback,
+                          BackendSettings& out) {
+  if (node.IsNull()) return;
+  const auto fields = Map(node, path, "the backend section", {"type", "jack"}, fallback);
+  if (!fields) return;
+  for (const Field& f : *fields) {
+    const std::string p = Join(path, f.key);
+    if (f.key == "type") {
+      if (auto v = String(f.value, p, "type", f.key_mark)) out.type = *v;
+    } else if (f.key == "jack") {
+      if (f.value.IsNull()) continue;
+      const auto jack =
+          Map(f.value, p, "the jack section", {"client_name", "server_name"}, f.key_mark);
+      if (!jack) continue;
+      for (const Field& j : *jack) {
+        const std::string jp = Join(p, j.key);
+        if (j.key == "client_name") {
+          if (auto v = String(j.value, jp, j.key, j.key_mark)) out.jack_client_name = *v;
+        } else if (j.key == "server_name") {
+          if (auto v = String(j.value, jp, j.key, j.key_mark)) out.jack_server_name = *v;
+        }
+      }
+    }
+  }
+}
+
+void Parser::ParsePorts(const YAML::Node& node, const std::string& path, Mark fallback,
+                        bool is_input, std::vector<model::ExternalPort>& out) {
+  if (node.IsNull()) return;
+  const std::string_view what = is_input ? "an input" : "an output";
+  const std::string_view example =
+      is_input ? "{name: main, channels: 2, connect: [system:capture_1, system:capture_2]}"
+               : "{name: main_out, channels: 2, connect: [system:playback_1, system:playback_2]}";
+  if (!List(node, path, path, Cat("e.g. - ", example), fallback)) return;
+  const Mark list_mark = MarkOf(node, fallback);
+  size_t i = 0;
+  for (const auto& item : node) {
+    const std::string ipath = Indexed(path, i++);
+    model::ExternalPort port;
+    const auto fields = Map(item, ipath, what, {"name", "channels", "connect"}, list_mark);
+    if (fields) {
+      const Mark mark = MarkOf(item, list_mark);
+      Require(*fields, {"name"}, ipath, what, mark, "name: main");
+      for (const Field& f : *fields) {
+        const std::string p = Join(ipath, f.key);
+        if (f.key == "name") {
+          if (auto v = String(f.value, p, "name", f.key_mark)) port.name = *v;
+        } else if (f.key == "channels") {
+          if (auto v = Integer(f.value, p, "channels", f.key_mark)) {
+            port.channels = *v;
+          } else {
+            port.channels = -1;  // marked suspect below, once the name is known
+          }
+        } else if (f.key == "connect") {
+          if (f.value.IsNull()) continue;
+          if (!List(f.value, p, "connect", "backend port names, e.g. [system:capture_1]",
+                    f.key_mark)) {
+            continue;
+          }
+          size_t k = 0;
+          for (const auto& c : f.value) {
+            if (auto v =
+                    String(c, Indexed(p, k++), "a connect entry", MarkOf(f.value, f.key_mark))) {
+              port.connect.push_back(*v);
+            }
+          }
+        }
+      }
+    }
+    if (port.channels == -1) {
+      // A structural problem in channels: keep the default and do not let
+      // routes through this port report a (meaningless) channel mismatch.
+      port.channels = 1;
+      suspect_names_.insert(port.name);
+    }
+    if (!fields) suspect_names_.insert(port.name);
+    out.push_back(std::move(port));
+  }
+}
+
+void Parser::ParseNodes(const YAML::Node& node, const std::string& path, Mark fallback,
+                        std::vector<model::NodeSpec>& out) {
+  if (node.IsNull()) return;
+  if (!List(node, path, "nodes", "e.g. - {name: trim, kind: gain, params: {gain_db: -6}}",
+            fallback)) {
+    return;
+  }
+  const Mark list_mark = MarkOf(node, fallback);
+  size_t i = 0;
+  for (const auto& item : node) {
+    const std::string ipath = Indexed(path, i++);
+    model::NodeSpec spec;
+    bool suspect = false;
+    const auto fields =
+        Map(item, ipath, "a node", {"name", "kind", "channels", "params"}, list_mark);
+    if (fields) {
+      const Mark mark = MarkOf(item, list_mark);
+      Require(*fields, {"name", "kind"}, ipath, "a node", mark, "name: trim, kind: gain");
+      for (const Field& f : *fields) {
+        const std::string p = Join(ipath, f.key);
+        if (f.key == "name") {
+          if (auto v = String(f.value, p, "name", f.key_mark)) spec.name = *v;
+        } else if (f.key == "kind") {
+          if (auto v = String(f.value, p, "kind", f.key_mark)) {
+            spec.kind = *v;
+          } else {
+            suspect = true;
+          }
+        } else if (f.key == "channels") {
+          if (auto v = Integer(f.value, p, "channels", f.key_mark)) {
+            spec.channels = *v;
+          } else {
+            suspect = true;
+          }
+        } else if (f.key == "params") {
+          if (f.value.IsNull()) continue;
+          if (!f.value.IsMap()) {
+            Error(MarkOf(f.value, f.key_mark), p,
+                  Cat("params must be a map of parameter names to values (e.g. "
+                      "{gain_db: -6}), got ",
+                      Describe(f.value)));
+            continue;
+          }
+          Record(p, f.value, f.key_mark);
+          const Mark params_mark = MarkOf(f.value, f.key_mark);
+          for (const auto& kv : f.value) {
+            const Mark key_mark = MarkOf(kv.first, params_mark);
+            if (!kv.first.IsScalar()) {
+              Note(key_mark, p, "parameter names must be plain words");
+              continue;
+            }
+            const std::string name = kv.first.Scalar();
+            const std::string pp = Join(p, name);
+            if (spec.params.count(name)) {
+              Note(key_mark, pp, Cat("parameter '", name, "' is set twice; write it once"));
+              continue;
+            }
+            if (auto v = ParseParam(kv.second, pp, name, key_mark)) {
+              spec.params.emplace(name, std::move(*v));
+            } else {
+              // Keep the slot with a value no parameter accepts: validation
+              // then checks the node's other parameters but skips the kind's
+              // cross-parameter rules (CheckSpec), which would see a partial
+              // set. What it says about this one parameter is dropped.
+              spec.params.emplace(
+                  name, ParamValue(std::vector<double>{std::numeric_limits<double>::quiet_NaN()}));
+              tainted_.insert(pp);
+            }
+          }
+        }
+      }
+    }
+    if (suspect || !fields) suspect_names_.insert(spec.name);
+    out.push_back(std::move(spec));
+  }
+}
+
+std::optional<ParamValue> Parser::ParseParam(const YAML::Node& node, const std::string& path,
+                                             const std::string& name, Mark fallback) {
+  const Mark mark = MarkOf(node, fallback);
+  const auto bad = [&](std::string_view got) {
+    Error(mark, path,
+          Cat("parameter '", name,
+              "' must be a number, true/false, a word or a list of numbers, got ", got));
+    return std::nullopt;
+  };
+  if (node.IsMap()) return bad("a map");
+  if (node.IsSequence()) {
+    Record(path, node, fallback);
+    std::vector<double> list;
+    size_t k = 0;
+    bool ok = true;
+    for (const auto& e : node) {
+      const std::string epath = Indexed(path, k++);
+      const Mark emark = MarkOf(e, mark);
+      const Scalar s = e.IsScalar() ? Resolve(e) : Scalar{};
+      if (!e.IsScalar() || s.kind != Scalar::Kind::kNumber || !s.number_ok) {
+        Error(emark, epath,
+              Cat("'", name, "' is a list of numbers; element ", k - 1, " is ", Describe(e)));
+        ok = false;
+        continue;
+      }
+      Record(epath, e, mark);
+      list.push_back(s.number);
+    }
+    if (!ok) return std::nullopt;
+    return ParamValue(std::move(list));
+  }
+  const Scalar s = node.IsScalar() ? Resolve(node) : NullScalar();
+  switch (s.kind) {
+    case Scalar::Kind::kNull:
+      Error(mark, path, Cat("parameter '", name, "' has no value"));
+      return std::nullopt;
+    case Scalar::Kind::kBool:
+      Record(path, node, fallback);
+      return ParamValue(s.flag);
+    case Scalar::Kind::kNumber:
+      if (!s.number_ok) {
+        Error(mark, path,
+              Cat("parameter '", name, "' = ", s.text, " is not a representable number"));
+        return std::nullopt;
+      }
+      Record(path, node, fallback);
+      return ParamValue(s.number);
+    case Scalar::Kind::kString:
+      Record(path, node, fallback);
+      return ParamValue(s.text);
+  }
+  return std::nullopt;
+}
+
+std::optional<model::Endpoint> Parser::ParseEndpoint(const YAML::Node& node,
+                                                     const std::string& path, std::string_view what,
+                                                     Mark fallback) {
+  auto text = String(node, path, what, fallback);
+  if (!text) return std::nullopt;
+  const model::Endpoint e = model::Endpoint::Parse(*text);
+  const bool has_dot = text->find('.') != std::string::npos;
+  if (e.node.empty() || (has_dot && e.port.empty())) {
+    Error(MarkOf(node, fallback), path,
+          Cat("malformed endpoint '", *text, "'; write 'node' or 'node.port'"));
+    return std::nullopt;
+  }
+  return e;
+}
+
+void Parser::ParseRoutes(const YAML::Node& node, const std::string& path, Mark fallback,
+                         std::vector<model::RouteSpec>& out) {
+  if (node.IsNull()) return;
+  if (!List(node, path, "routes", "e.g. - {from: main, to: trim}", fallback)) return;
+  const Mark list_mark = MarkOf(node, fallback);
+  size_t i = 0;
+  for (const auto& item : node) {
+    const std::string ipath = Indexed(path, i++);
+    model::RouteSpec route;
+    const auto fields = Map(item, ipath, "a route", {"from", "to"}, list_mark);
+    if (fields) {
+      Require(*fields, {"from", "to"}, ipath, "a route", MarkOf(item, list_mark),
+              "{from: main, to: trim}");
+      for (const Field& f : *fields) {
+        const std::string p = Join(ipath, f.key);
+        if (auto e = ParseEndpoint(f.value, p, f.key, f.key_mark)) {
+          (f.key == "from" ? route.from : route.to) = std::move(*e);
+        }
+      }
+    }
+    out.push_back(std::move(route));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Config -> YAML
+
+void EmitString(YAML::Emitter& out, const std::string& s) {
+  out << s;
+}
+
+// A string parameter value: quoted when plain text would read as another type.
+void EmitWord(YAML::Emitter& out, const std::string& s) {
+  if (ReadsAsString(s)) {
+    out << s;
+  } else {
+    out << YAML::DoubleQuoted << s;
+  }
+}
+
+void EmitParam(YAML::Emitter& out, const ParamValue& v) {
+  if (const auto* b = std::get_if<bool>(&v)) {
+    out << (*b ? "true" : "false");
+  } else if (const auto* d = std::get_if<double>(&v)) {
+    out << FormatDouble(*d);
+  } else if (const auto* s = std::get_if<std::string>(&v)) {
+    EmitWord(out, *s);
+  } else {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (double e : std::get<std::vector<double>>(v)) out << FormatDouble(e);
+    out << YAML::EndSeq;
+  }
+}
+
+void EmitPorts(YAML::Emitter& out, std::string_view key,
+               const std::vector<model::ExternalPort>& ports) {
+  if (ports.empty()) return;
+  out << YAML::Key << std::string(key) << YAML::Value << YAML::BeginSeq;
+  for (const auto& p : ports) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value;
+    EmitString(out, p.name);
+    out << YAML::Key << "channels" << YAML::Value << p.channels;
+    if (!p.connect.empty()) {
+      out << YAML::Key << "connect" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& c : p.connect) EmitString(out, c);
+      out << YAML::EndSeq;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
+                                   const model::KindRegistry& kinds, SourceMap* where) {
+  SourceMap local_where;
+  SourceMap& map = where != nullptr ? *where : local_where;
+  map.clear();
+  Config config;
+  Parser parser(yaml, map);
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    parser.ParseRoot(root, config);
+  } catch (const YAML::Exception& e) {
+    const Mark mark = ToMark(e.mark, Mark{1, 1});
+    return absl::InvalidArgumentError(
+        Cat(filename, ":", mark.line, ":", mark.column, ": yaml: ", e.msg));
+  }
+
+  std::vector<Located> problems = std::move(parser.problems());
+  parser.TaintRoutesTouching(config.graph);
+  auto add_issues = [&](const std::vector<Issue>& issues) {
+    for (const Issue& issue : issues) {
+      if (parser.Tainted(issue.path)) continue;
+      problems.push_back({Lookup(map, issue.path).value_or(Mark{}), issue.path, issue.message});
+    }
+  };
+  add_issues(ValidateSettings(config));
+  add_issues(model::ValidateGraph(config.graph, kinds));
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(FormatLocated(std::move(problems), filename));
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,
+                                      SourceMap* where) {
+  const auto fail = [&](int err) {
+    const std::string message =
+        Cat("cannot read config file '", path, "': ", std::generic_category().message(err));
+    switch (err) {
+      case ENOENT:
+      case ENOTDIR:
+        return absl::NotFoundError(message);
+      case EACCES:
+      case EPERM:
+        return absl::PermissionDeniedError(message);
+      default:
+        return absl::FailedPreconditionError(message);
+    }
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno);
+  std::string text;
+  char buf[1 << 14];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return fail(err);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return ParseConfig(text, path, kinds, where);
+}
+
+std::string EmitConfig(const Config& config) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out << YAML::BeginMap;
+  out << YAML::Key << "version" << YAML::Value << config.graph.version;
+
+  out << YAML::Key << "engine" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "sample_rate_hz" << YAML::Value << FormatDouble(config.engine.sample_rate_hz);
+  out << YAML::Key << "period_frames" << YAML::Value << config.engine.period_frames;
+  out << YAML::Key << "crossfade_ms" << YAML::Value << FormatDouble(config.engine.crossfade_ms);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "backend" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value;
+  EmitString(out, config.backend.type);
+  out << YAML::Key << "jack" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "client_name" << YAML::Value;
+  EmitString(out, config.backend.jack_client_name);
+  if (!config.backend.jack_server_name.empty()) {
+    out << YAML::Key << "server_name" << YAML::Value;
+    EmitString(out, config.backend.jack_server_name);
+  }
+  out << YAML::EndMap << YAML::EndMap;
+
+  EmitPorts(out, "inputs", config.graph.inputs);
+  EmitPorts(out, "outputs", config.graph.outputs);
+
+  if (!config.graph.nodes.empty()) {
+    out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
+    for (const auto& n : config.graph.nodes) {
+      out << YAML::BeginMap;
+      out << YAML::Key << "name" << YAML::Value;
+      EmitString(out, n.name);
+      out << YAML::Key << "kind" << YAML::Value;
+      EmitString(out, n.kind);
+      out << YAML::Key << "channels" << YAML::Value << n.channels;
+      if (!n.params.empty()) {
+        out << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
+        for (const auto& [name, value] : n.params) {
+          out << YAML::Key << name << YAML::Value;
+          EmitParam(out, value);
+        }
+        out << YAML::EndMap;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+
+  if (!config.graph.routes.empty()) {
+    out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
+    for (const auto& r : config.graph.routes) {
+      out << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "from" << YAML::Value;
+      EmitString(out, r.from.ToString());
+      out << YAML::Key << "to" << YAML::Value;
+      EmitString(out, r.to.ToString());
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  out << YAML::EndMap;
+  return Cat(out.c_str(), "\n");
+}
+
+std::string FormatIssues(const std::vector<model::Issue>& issues, const SourceMap& where,
+                         std::string_view filename) {
+  std::vector<Located> problems;
+  problems.reserve(issues.size());
+  for (const Issue& issue : issues) {
+    problems.push_back({Lookup(where, issue.path).value_or(Mark{}), issue.path, issue.message});
+  }
+  return FormatLocated(std::move(problems), filename);
+}
+
+}  // namespace aers::config

@@ -1,0 +1,411 @@
+#include "daemon.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "backend/backend.h"
+#include "backend/null.h"
+#include "config/config.h"
+#include "dsp/builtins.h"
+#include "engine/engine.h"
+#include "notify.h"
+#include "spdlog/spdlog.h"
+
+#if defined(AERS_HAVE_JACK)
+#include "backend/jack.h"
+#endif
+
+namespace aers::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kLoopMs = 50;
+constexpr auto kDrainEvery = std::chrono::milliseconds(250);
+constexpr auto kStatusEvery = std::chrono::seconds(2);
+
+void LogLines(spdlog::level::level_enum level, const std::string& head, absl::string_view body) {
+  spdlog::log(level, "{}", head);
+  for (absl::string_view line : absl::StrSplit(body, '\n', absl::SkipEmpty())) {
+    spdlog::log(level, "  {}", std::string(line));
+  }
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "0";
+  return absl::StrFormat("%.6g", v);
+}
+
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& options, int signal_fd) : options_(options), signal_fd_(signal_fd) {}
+
+  int Run();
+
+ private:
+  absl::Status StartBackend();
+  void Reload();
+  void DrainEvents();
+  std::string StatusLine() const;
+  void WriteStatsFile();
+  void LogDspStats(std::string_view why);
+
+  const DaemonOptions& options_;
+  const int signal_fd_;
+  std::unique_ptr<model::KindRegistry> kinds_;
+  config::Config config_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<backend::AudioBackend> backend_;
+  uint64_t last_silent_cycles_ = 0;
+  uint64_t last_xruns_ = 0;
+};
+
+absl::Status Daemon::StartBackend() {
+  std::string type = options_.backend.empty() ? config_.backend.type : options_.backend;
+  const std::string server =
+      options_.jack_server.empty() ? config_.backend.jack_server_name : options_.jack_server;
+  const std::string client = options_.jack_client_name.empty() ? config_.backend.jack_client_name
+                                                               : options_.jack_client_name;
+  if (type != "auto" && type != "jack" && type != "null") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown backend '", type, "' (expected auto, jack or null)"));
+  }
+#if defined(AERS_HAVE_JACK)
+  if (type == "jack" || type == "auto") {
+    backend::JackOptions jo;
+    jo.client_name = client;
+    jo.server_name = server;
+    jo.wait_for_server = type == "jack";
+    auto jack = std::make_unique<backend::JackBackend>(*engine_, jo);
+    absl::Status st = jack->Start();
+    if (st.ok()) {
+      backend_ = std::move(jack);
+      return st;
+    }
+    if (type == "jack" || !absl::IsUnavailable(st)) return st;
+    spdlog::info("backend auto: {}; using the null backend (no audio device, clock-driven)",
+                 std::string(st.message()));
+  }
+#else
+  if (type == "jack") {
+    return absl::FailedPreconditionError("this aersd was built without JACK support");
+  }
+  if (type == "auto") spdlog::info("backend auto: built without JACK; using the null backend");
+#endif
+  backend::NullOptions no;
+  no.sample_rate_hz = config_.engine.sample_rate_hz;
+  no.period_frames = static_cast<uint32_t>(config_.engine.period_frames);
+  backend_ = std::make_unique<backend::NullBackend>(*engine_, no);
+  return backend_->Start();
+}
+
+int Daemon::Run() {
+  kinds_ = dsp::MakeBuiltinRegistry();
+  if (options_.config_path.empty()) {
+    spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
+    return kExitUsage;
+  }
+  auto loaded = config::LoadConfigFile(options_.config_path, *kinds_);
+  if (!loaded.ok()) {
+    LogLines(spdlog::level::err, absl::StrCat("invalid config ", options_.config_path, ":"),
+             loaded.status().message());
+    return kExitConfig;
+  }
+  config_ = std::move(*loaded);
+
+  engine::EngineOptions eo;
+  eo.format.sample_rate_hz = config_.engine.sample_rate_hz;
+  eo.format.max_period_frames = static_cast<uint32_t>(config_.engine.period_frames);
+  eo.crossfade_ms = config_.engine.crossfade_ms;
+  engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
+  if (auto r = engine_->Apply(config_.graph); !r.ok()) {
+    LogLines(spdlog::level::err, absl::StrCat("invalid graph in ", options_.config_path, ":"),
+             r.status().message());
+    return kExitConfig;
+  }
+  spdlog::info("graph loaded from {}: {} nodes, {} routes, {} -> {} channels",
+               options_.config_path, config_.graph.nodes.size(), config_.graph.routes.size(),
+               config_.graph.TotalInputChannels(), config_.graph.TotalOutputChannels());
+
+  if (auto st = StartBackend(); !st.ok()) {
+    spdlog::error("cannot start the audio backend: {}", std::string(st.message()));
+    return kExitBackend;
+  }
+
+  const auto watchdog = notify::WatchdogPingInterval();
+  if (watchdog.count() > 0) {
+    spdlog::info("systemd watchdog: pinging every {} ms", watchdog.count() / 1000);
+  }
+  bool ready = false;
+  const uint64_t start_cycles = engine_->runner().cycles();
+  auto now = Clock::now();
+  auto next_drain = now + kDrainEvery;
+  auto next_stats = now;
+  auto next_status = now + kStatusEvery;
+  auto next_watchdog = now;
+  bool stopping = false;
+
+  while (!stopping) {
+    pollfd pfd{signal_fd_, POLLIN, 0};
+    const int n = poll(&pfd, 1, kLoopMs);
+    if (n > 0 && (pfd.revents & POLLIN)) {
+      signalfd_siginfo si{};
+      while (read(signal_fd_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si))) {
+        switch (si.ssi_signo) {
+          case SIGHUP:
+            Reload();
+            break;
+          case SIGTERM:
+          case SIGINT:
+            spdlog::info("{}: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            stopping = true;
+            break;
+          case SIGUSR1:
+            LogDspStats("SIGUSR1");
+            backend_->ResetDspStats();
+            break;
+          default:
+            break;
+        }
+      }
+    }
+    engine_->Reclaim();
+    now = Clock::now();
+
+    if (!ready && !stopping) {
+      const auto st = backend_->status();
+      if (st.running && engine_->runner().cycles() > start_cycles) {
+        ready = true;
+        spdlog::info("audio running: {}", StatusLine());
+        notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
+        next_status = now + kStatusEvery;
+      }
+    }
+    if (now >= next_drain) {
+      DrainEvents();
+      next_drain = now + kDrainEvery;
+    }
+    if (!options_.stats_file.empty() && now >= next_stats) {
+      WriteStatsFile();
+      next_stats = now + options_.stats_interval;
+    }
+    if (now >= next_status) {
+      notify::Send(absl::StrCat("STATUS=", StatusLine()));
+      next_status = now + kStatusEvery;
+    }
+    if (watchdog.count() > 0 && now >= next_watchdog) {
+      notify::Send("WATCHDOG=1");
+      next_watchdog = now + watchdog;
+    }
+  }
+
+  notify::Send("STOPPING=1\nSTATUS=stopping");
+  LogDspStats("stopping");
+  backend_->Stop();
+  engine_->Reclaim();
+  DrainEvents();
+  if (!options_.stats_file.empty()) WriteStatsFile();
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+void Daemon::Reload() {
+  notify::Send(absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", notify::MonotonicUsec(),
+                            "\nSTATUS=reloading ", options_.config_path));
+  spdlog::info("SIGHUP: reloading {}", options_.config_path);
+  auto loaded = config::LoadConfigFile(options_.config_path, *kinds_);
+  if (!loaded.ok()) {
+    LogLines(spdlog::level::err,
+             absl::StrCat("reload rejected, the running graph is unchanged; invalid config ",
+                          options_.config_path, ":"),
+             loaded.status().message());
+  } else {
+    if (!(loaded->engine == config_.engine) || !(loaded->backend == config_.backend)) {
+      spdlog::warn("reload: the engine and backend sections changed; they take effect at the "
+                   "next start (the graph is reloaded now)");
+    }
+    absl::Status st = backend_->ApplyGraph(loaded->graph);
+    if (st.ok()) {
+      config_.graph = std::move(loaded->graph);
+      spdlog::info("reloaded: revision {}, {} nodes, {} routes", engine_->revision(),
+                   config_.graph.nodes.size(), config_.graph.routes.size());
+    } else {
+      LogLines(spdlog::level::err, "reload rejected, the running graph is unchanged:",
+               st.message());
+    }
+  }
+  notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
+}
+
+void Daemon::DrainEvents() {
+  backend_->DrainEvents([](const backend::BackendEvent& e) {
+    switch (e.type) {
+      case backend::BackendEvent::Type::kXrun:
+        spdlog::warn("xrun{} (worst delay {:.0f} us)",
+                     e.count > 1 ? absl::StrCat(" x", e.count) : "", e.value);
+        break;
+      case backend::BackendEvent::Type::kOverrun:
+        spdlog::warn("DSP overran the period{} (worst {:.0f} us)",
+                     e.count > 1 ? absl::StrCat(" x", e.count) : "", e.value);
+        break;
+    }
+  });
+  const uint64_t silent = engine_->runner().silent_cycles();
+  if (silent != last_silent_cycles_) {
+    spdlog::debug("{} periods of silence (no plan for this period size or channel count yet)",
+                  silent - last_silent_cycles_);
+    last_silent_cycles_ = silent;
+  }
+}
+
+std::string Daemon::StatusLine() const {
+  const auto st = backend_->status();
+  const std::string graph = absl::StrCat(config_.graph.nodes.size(), " nodes, revision ",
+                                         engine_->revision());
+  if (!st.running) return absl::StrCat(st.name, ": ", st.detail, "; ", graph);
+  return absl::StrFormat("%s %.0f Hz, %u frames, %s, %u xruns, DSP %.1f%%", st.name,
+                         st.sample_rate_hz, st.period_frames, graph, st.xruns,
+                         st.dsp_load_percent);
+}
+
+void Daemon::LogDspStats(std::string_view why) {
+  const auto st = backend_->status();
+  spdlog::info("{}: {}; DSP time per period over {} periods: mean {:.1f} us, p99 {:.1f} us, "
+               "max {:.1f} us, {} over budget",
+               why, StatusLine(), st.dsp.periods, st.dsp.mean_us, st.dsp.p99_us, st.dsp.max_us,
+               st.dsp.over_budget);
+}
+
+void Daemon::WriteStatsFile() {
+  const auto st = backend_->status();
+  std::string json = "{";
+  absl::StrAppend(&json, "\"backend\":", JsonString(st.name),
+                  ",\"running\":", st.running ? "true" : "false",
+                  ",\"detail\":", JsonString(st.detail),
+                  ",\"sample_rate_hz\":", JsonNumber(st.sample_rate_hz),
+                  ",\"period_frames\":", st.period_frames, ",\"xruns\":", st.xruns,
+                  ",\"restarts\":", st.restarts,
+                  ",\"dsp_load_percent\":", JsonNumber(st.dsp_load_percent));
+  absl::StrAppend(&json, ",\"dsp_us\":{\"periods\":", st.dsp.periods,
+                  ",\"mean\":", JsonNumber(st.dsp.mean_us), ",\"p99\":", JsonNumber(st.dsp.p99_us),
+                  ",\"max\":", JsonNumber(st.dsp.max_us), ",\"over_budget\":", st.dsp.over_budget,
+                  "}");
+  absl::StrAppend(&json, ",\"graph\":{\"revision\":", engine_->revision(),
+                  ",\"nodes\":", config_.graph.nodes.size(),
+                  ",\"cycles\":", engine_->runner().cycles(),
+                  ",\"silent_cycles\":", engine_->runner().silent_cycles(), "}");
+  absl::StrAppend(&json, ",\"meters\":{");
+  bool first = true;
+  for (const std::string& name : engine_->MeterNodes()) {
+    auto reading = engine_->ReadMeter(name);
+    if (!reading.ok()) continue;
+    absl::StrAppend(&json, first ? "" : ",", JsonString(name), ":[");
+    for (size_t ch = 0; ch < reading->size(); ++ch) {
+      absl::StrAppend(&json, ch ? "," : "", "{\"peak\":", JsonNumber((*reading)[ch].peak),
+                      ",\"rms\":", JsonNumber((*reading)[ch].rms), "}");
+    }
+    absl::StrAppend(&json, "]");
+    first = false;
+  }
+  absl::StrAppend(&json, "}}\n");
+
+  // Atomic: write a temporary file beside it, then rename over.
+  const std::string tmp = absl::StrCat(options_.stats_file, ".tmp");
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) {
+    spdlog::warn("cannot write stats file {}: {}", tmp, std::strerror(errno));
+    return;
+  }
+  const bool ok = std::fwrite(json.data(), 1, json.size(), f) == json.size();
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), options_.stats_file.c_str()) != 0) {
+    spdlog::warn("cannot write stats file {}: {}", options_.stats_file, std::strerror(errno));
+    std::remove(tmp.c_str());
+  }
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& options) {
+  // Signals are taken synchronously through a signalfd on this thread; the
+  // mask is inherited by every thread started from here on (JACK's too).
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGUSR1);
+  if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
+    spdlog::error("cannot block signals");
+    return 1;
+  }
+  // A write to a socket whose peer died (a JACK server gone) must fail with
+  // EPIPE, not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+  const int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    spdlog::error("signalfd: {}", std::strerror(errno));
+    return 1;
+  }
+#if !defined(__has_feature)
+#define AERS_HAS_FEATURE(x) 0
+#else
+#define AERS_HAS_FEATURE(x) __has_feature(x)
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    AERS_HAS_FEATURE(address_sanitizer) || AERS_HAS_FEATURE(thread_sanitizer)
+  // Sanitizer shadow memory is terabytes of reserved address space.
+  const bool sanitized = true;
+#else
+  const bool sanitized = false;
+#endif
+  if (options.mlock && sanitized) {
+    spdlog::info("sanitizer build: not locking memory (mlockall)");
+  } else if (options.mlock) {
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) == 0) {
+      spdlog::debug("memory locked (mlockall)");
+    } else {
+      spdlog::warn("mlockall not permitted ({}): pages may be swapped out; raise "
+                   "LimitMEMLOCK / memlock or run with CAP_IPC_LOCK",
+                   std::strerror(errno));
+    }
+  }
+  int code = 0;
+  {
+    Daemon d(options, sfd);
+    code = d.Run();
+  }
+  close(sfd);
+  return code;
+}
+
+}  // namespace aers::daemon

@@ -1,0 +1,42 @@
+// The daemon's lifecycle: load the config, run the graph on a backend, reload
+// on SIGHUP, stop on SIGTERM/SIGINT, talk to the service manager.
+//
+// Thread: RunDaemon() runs on the main thread, which it turns into the
+// housekeeping thread (signals, reloads, reclaiming retired plans, logging
+// what the audio side reported, sd_notify, the stats file).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace aers::daemon {
+
+struct DaemonOptions {
+  std::string config_path;
+  /// "auto", "jack" or "null"; empty: the config's backend.type.
+  std::string backend;
+  /// JACK server name; empty: the config's backend.jack.server_name.
+  std::string jack_server;
+  /// JACK client name; empty: the config's backend.jack.client_name.
+  std::string jack_client_name;
+  /// Where to write a small JSON snapshot (status, DSP time, meters)
+  /// atomically every `stats_interval`; empty: none. Stop-gap until the gRPC
+  /// status API exists.
+  std::string stats_file;
+  std::chrono::milliseconds stats_interval{1000};
+  /// mlockall(MCL_CURRENT | MCL_FUTURE) at start (logged if not permitted).
+  bool mlock = true;
+};
+
+/// Exit codes of the daemon.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitConfig = 3;
+inline constexpr int kExitBackend = 5;
+
+/// Runs until SIGTERM or SIGINT; returns the process exit code. Must be
+/// called before any other thread exists (it blocks the signals it handles,
+/// and the threads it starts inherit that mask). Logging must be set up.
+int RunDaemon(const DaemonOptions& options);
+
+}  // namespace aers::daemon

@@ -1,0 +1,589 @@
+// Whole-graph validation. Every check appends to one list of issues so that a
+// user sees all problems of a config at once, not one per attempt.
+//
+// Thread: non-real-time.
+#include "model/validate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <map>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace aers::model {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Text helpers
+
+// absl::StrCat without its string_view limits (this Abseil build's
+// absl::string_view is not std::string_view).
+void AppendTo(std::string& out, std::string_view s) {
+  out.append(s);
+}
+template <typename T>
+requires std::is_integral_v<T>
+void AppendTo(std::string& out, T v) {
+  out += std::to_string(v);
+}
+template <typename... Args>
+std::string Cat(const Args&... args) {
+  std::string out;
+  (AppendTo(out, args), ...);
+  return out;
+}
+template <typename Range>
+std::string JoinList(const Range& items, std::string_view separator) {
+  std::string out;
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out.append(separator);
+    first = false;
+    out.append(std::string_view(item));
+  }
+  return out;
+}
+
+std::string Indexed(std::string_view list, size_t i) {
+  return Cat(list, "[", i, "]");
+}
+
+// 'text' as typed by a user, shown safely: control characters escaped and
+// long text cut, so that one issue stays one line.
+std::string Quoted(std::string_view s) {
+  constexpr size_t kMaxShown = 64;
+  std::string out = "'";
+  for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMaxShown) out += "...";
+  return out + "'";
+}
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// Levenshtein distance, for "did you mean" hints (short strings only).
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" when exactly one candidate is close to `word`, or
+// is `word` plus a unit suffix ("gain" -> "gain_db"); else "".
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
+  if (word.empty() || word.size() > 64) return "";
+  const std::string* best = nullptr;
+  size_t best_distance = 0;
+  bool tie = false;
+  for (const auto& c : candidates) {
+    if (c.size() > word.size() && c.compare(0, word.size(), word) == 0 && c[word.size()] == '_') {
+      return Cat(" (did you mean ", Quoted(c), "?)");
+    }
+    const size_t d = EditDistance(word, c);
+    if (best == nullptr || d < best_distance) {
+      best = &c;
+      best_distance = d;
+      tie = false;
+    } else if (d == best_distance && c != *best) {
+      tie = true;
+    }
+  }
+  const size_t limit = word.size() <= 3 ? 1 : 2;
+  if (best == nullptr || tie || best_distance == 0 || best_distance > limit) return "";
+  return Cat(" (did you mean ", Quoted(*best), "?)");
+}
+
+// "a, b, c" without repeats; long lists are cut ("..., and 40 more").
+std::string ListOrNone(const std::vector<std::string>& items) {
+  constexpr size_t kMaxListed = 16;
+  std::vector<std::string> unique;
+  for (const auto& item : items) {
+    if (std::find(unique.begin(), unique.end(), item) == unique.end()) unique.push_back(item);
+  }
+  if (unique.empty()) return "(none)";
+  if (unique.size() <= kMaxListed) return JoinList(unique, ", ");
+  const size_t more = unique.size() - kMaxListed;
+  unique.resize(kMaxListed);
+  return Cat(JoinList(unique, ", "), ", and ", more, " more");
+}
+
+std::string FormatNumber(double v) {
+  return FormatParamValue(ParamValue(v));
+}
+
+// "-120 to 24 dB" / "1 to 32".
+std::string RangeText(const ParamDesc& d) {
+  return Cat(FormatNumber(d.min), " to ", FormatNumber(d.max), d.unit.empty() ? "" : " ", d.unit);
+}
+
+// What a value is, for "got ..." in type errors.
+std::string Describe(const ParamValue& v) {
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  if (const auto* d = std::get_if<double>(&v)) return Cat("the number ", FormatNumber(*d));
+  if (const auto* s = std::get_if<std::string>(&v)) return Cat("the word ", Quoted(*s));
+  return Cat("the list ", FormatParamValue(v));
+}
+
+// What a parameter expects, for type errors.
+std::string Expectation(const ParamDesc& d) {
+  switch (d.type) {
+    case ParamType::kNumber:
+      return Cat("a number (", RangeText(d), ")");
+    case ParamType::kInteger:
+      return Cat("a whole number (", RangeText(d), ")");
+    case ParamType::kBool:
+      return "true or false";
+    case ParamType::kEnum:
+      return Cat("one of: ", JoinList(d.choices, ", "));
+    case ParamType::kNumberList:
+      return Cat("a list of numbers (each ", RangeText(d), "), e.g. [0, -6]");
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------
+// Parameters
+
+// Checks one number against its range; `label` is the name shown ("gain_db",
+// "gains_db[2]"). Returns false (and adds an issue) when it is not fine.
+bool CheckNumber(const ParamDesc& d, double v, bool whole, const std::string& label,
+                 const std::string& path, std::vector<Issue>& issues) {
+  if (!std::isfinite(v)) {
+    issues.push_back({path, Cat(label, " is not a finite number (got ", FormatNumber(v),
+                                "); use a value from ", RangeText(d))});
+    return false;
+  }
+  if (whole && v != std::floor(v)) {
+    issues.push_back({path, Cat(label, " must be a whole number, got ", FormatNumber(v),
+                                " (allowed ", RangeText(d), ")")});
+    return false;
+  }
+  if (v < d.min || v > d.max) {
+    issues.push_back({path, Cat(label, " = ", FormatNumber(v), d.unit.empty() ? "" : " ", d.unit,
+                                " is out of range; allowed ", RangeText(d))});
+    return false;
+  }
+  return true;
+}
+
+// Checks one parameter value against its description.
+bool CheckParam(const ParamDesc& d, const ParamValue& value, const std::string& path,
+                std::vector<Issue>& issues) {
+  const auto wrong_type = [&] {
+    issues.push_back({path, Cat(d.name, " expects ", Expectation(d), ", got ", Describe(value))});
+    return false;
+  };
+  switch (d.type) {
+    case ParamType::kNumber:
+    case ParamType::kInteger: {
+      const auto* v = std::get_if<double>(&value);
+      if (v == nullptr) return wrong_type();
+      return CheckNumber(d, *v, d.type == ParamType::kInteger, d.name, path, issues);
+    }
+    case ParamType::kBool:
+      if (!std::holds_alternative<bool>(value)) return wrong_type();
+      return true;
+    case ParamType::kEnum: {
+      const auto* s = std::get_if<std::string>(&value);
+      if (s == nullptr) return wrong_type();
+      if (std::find(d.choices.begin(), d.choices.end(), *s) != d.choices.end()) return true;
+      issues.push_back({path, Cat("unknown ", d.name, " ", Quoted(*s), DidYouMean(*s, d.choices),
+                                  "; expected one of: ", JoinList(d.choices, ", "))});
+      return false;
+    }
+    case ParamType::kNumberList: {
+      const auto* list = std::get_if<std::vector<double>>(&value);
+      if (list == nullptr) return wrong_type();
+      bool ok = true;
+      for (size_t i = 0; i < list->size(); ++i) {
+        ok &= CheckNumber(d, (*list)[i], false, Indexed(d.name, i), Indexed(path, i), issues);
+      }
+      return ok;
+    }
+  }
+  return wrong_type();
+}
+
+// ---------------------------------------------------------------------------
+// Names
+
+void CheckName(const std::string& name, const std::string& owner_path,
+               std::map<std::string, std::string>& seen, std::vector<Issue>& issues) {
+  const std::string path = owner_path + ".name";
+  if (name.empty()) {
+    issues.push_back({path, "name is empty; use letters, digits, '_' and '-'"});
+    return;
+  }
+  if (!std::all_of(name.begin(), name.end(), IsNameChar)) {
+    std::string extra;
+    if (name.find('.') != std::string::npos) {
+      extra = " ('.' separates node and port in routes)";
+    }
+    issues.push_back({path, Cat("invalid name ", Quoted(name),
+                                ": use only letters, digits, '_' and '-'", extra)});
+  }
+  const auto [it, inserted] = seen.emplace(name, path);
+  if (!inserted) {
+    issues.push_back({path, Cat("duplicate name ", Quoted(name), ": already used by ", it->second,
+                                "; names must be unique across inputs, outputs and "
+                                "nodes")});
+  }
+}
+
+void CheckChannels(int channels, int max, const std::string& owner_path, std::string_view what,
+                   std::vector<Issue>& issues) {
+  if (channels < 1 || channels > kMaxChannels) {
+    issues.push_back(
+        {owner_path + ".channels",
+         Cat("channels = ", channels, " is out of range; allowed 1 to ", kMaxChannels)});
+  } else if (channels > max) {
+    issues.push_back({owner_path + ".channels", Cat("channels = ", channels, " is too many: ", what,
+                                                    " supports at most ", max, " channels")});
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+
+// What a route end refers to.
+struct Resolved {
+  enum class What { kUnknown, kInput, kOutput, kNode } what = What::kUnknown;
+  int index = -1;                      // in spec.inputs / outputs / nodes
+  const NodeLayout* layout = nullptr;  // null: the node or port itself is invalid
+};
+
+NodeLayout ExternalInputLayout(const ExternalPort& p) {
+  return {{}, {{"out", p.channels}}};
+}
+NodeLayout ExternalOutputLayout(const ExternalPort& p) {
+  return {{{"in", p.channels}}, {}};
+}
+
+std::vector<std::string> PortNames(const std::vector<PortDesc>& ports) {
+  std::vector<std::string> out;
+  out.reserve(ports.size());
+  for (const auto& p : ports) out.push_back(p.name);
+  return out;
+}
+
+}  // namespace
+
+std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds) {
+  std::vector<Issue> issues;
+
+  if (spec.version != kSchemaVersion) {
+    issues.push_back(
+        {"version", Cat("unsupported schema version ", spec.version, "; this build reads version ",
+                        kSchemaVersion, " (write 'version: ", kSchemaVersion, "')")});
+  }
+
+  // Names and channel counts of external ports.
+  std::map<std::string, std::string> seen_names;  // name -> first "xxx[i].name"
+  const auto check_externals = [&](const std::vector<ExternalPort>& ports, std::string_view list) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const ExternalPort& p = ports[i];
+      const std::string path = Indexed(list, i);
+      CheckName(p.name, path, seen_names, issues);
+      CheckChannels(p.channels, kMaxChannels, path, "a port", issues);
+      if (p.channels >= 1 && p.connect.size() > static_cast<size_t>(p.channels)) {
+        issues.push_back(
+            {path + ".connect", Cat(p.connect.size(), " backend ports listed for ", p.channels,
+                                    p.channels == 1 ? " channel" : " channels",
+                                    "; connect takes at most one port per channel")});
+      }
+    }
+  };
+  check_externals(spec.inputs, "inputs");
+  check_externals(spec.outputs, "outputs");
+
+  // Nodes: name, kind, channels, parameters, the kind's own constraints.
+  std::vector<std::string> kind_names;
+  for (const NodeKind* k : kinds.List()) kind_names.push_back(k->name());
+  std::vector<const NodeKind*> node_kinds(spec.nodes.size(), nullptr);
+  std::vector<bool> node_ok(spec.nodes.size(), false);  // fit for Layout()
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    const NodeSpec& n = spec.nodes[i];
+    const std::string path = Indexed("nodes", i);
+    CheckName(n.name, path, seen_names, issues);
+    const NodeKind* kind = kinds.Find(n.kind);
+    node_kinds[i] = kind;
+    if (kind == nullptr) {
+      issues.push_back({path + ".kind",
+                        n.kind.empty()
+                            ? Cat("kind is empty; known kinds: ", ListOrNone(kind_names))
+                            : Cat("unknown kind ", Quoted(n.kind), DidYouMean(n.kind, kind_names),
+                                  "; known kinds: ", ListOrNone(kind_names))});
+    }
+    CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
+                  kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
+    if (kind == nullptr) continue;
+
+    bool params_ok = true;
+    std::vector<std::string> param_names;
+    for (const auto& d : kind->params()) param_names.push_back(d.name);
+    for (const auto& [pname, value] : n.params) {
+      const std::string ppath = Cat(path, ".params.", pname);
+      const ParamDesc* d = kind->FindParam(pname);
+      if (d == nullptr) {
+        issues.push_back({ppath, param_names.empty()
+                                     ? Cat("unknown parameter ", Quoted(pname), ": kind ",
+                                           Quoted(n.kind), " has no parameters")
+                                     : Cat("unknown parameter ", Quoted(pname), " for kind ",
+                                           Quoted(n.kind), DidYouMean(pname, param_names),
+                                           "; its parameters are: ", JoinList(param_names, ", "))});
+        params_ok = false;
+        continue;
+      }
+      params_ok &= CheckParam(*d, value, ppath, issues);
+    }
+    if (!params_ok) continue;
+    const size_t before = issues.size();
+    kind->CheckSpec(n, path, issues);
+    const bool channels_ok =
+        n.channels >= 1 && n.channels <= kind->max_channels() && n.channels <= kMaxChannels;
+    node_ok[i] = issues.size() == before && channels_ok;
+  }
+
+  // Routes. Names resolve inputs first, then nodes, then outputs (duplicates
+  // were reported above); each valid node's layout is computed once.
+  std::map<std::string_view, std::pair<Resolved::What, size_t>> by_name;
+  for (size_t i = 0; i < spec.inputs.size(); ++i) {
+    by_name.emplace(spec.inputs[i].name, std::pair(Resolved::What::kInput, i));
+  }
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    by_name.emplace(spec.nodes[i].name, std::pair(Resolved::What::kNode, i));
+  }
+  for (size_t i = 0; i < spec.outputs.size(); ++i) {
+    by_name.emplace(spec.outputs[i].name, std::pair(Resolved::What::kOutput, i));
+  }
+  std::vector<std::optional<NodeLayout>> node_layouts(spec.nodes.size());
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    if (node_ok[i]) node_layouts[i] = node_kinds[i]->Layout(spec.nodes[i]);
+  }
+  const auto external_layouts = [](const std::vector<ExternalPort>& ports, bool input) {
+    std::vector<std::optional<NodeLayout>> out(ports.size());
+    for (size_t i = 0; i < ports.size(); ++i) {
+      if (ports[i].channels < 1 || ports[i].channels > kMaxChannels) continue;
+      out[i] = input ? ExternalInputLayout(ports[i]) : ExternalOutputLayout(ports[i]);
+    }
+    return out;
+  };
+  const auto input_layouts = external_layouts(spec.inputs, true);
+  const auto output_layouts = external_layouts(spec.outputs, false);
+  const auto resolve = [&](const std::string& name) {
+    Resolved r;
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) return r;
+    const auto [what, i] = it->second;
+    const auto& layouts = what == Resolved::What::kInput  ? input_layouts
+                          : what == Resolved::What::kNode ? node_layouts
+                                                          : output_layouts;
+    r.what = what;
+    r.index = static_cast<int>(i);
+    if (layouts[i]) r.layout = &*layouts[i];
+    return r;
+  };
+  // Names a route may start from (inputs, nodes) or end at (nodes, outputs).
+  std::vector<std::string> source_names;
+  std::vector<std::string> sink_names;
+  for (const auto& p : spec.inputs) source_names.push_back(p.name);
+  for (const auto& n : spec.nodes) {
+    source_names.push_back(n.name);
+    sink_names.push_back(n.name);
+  }
+  for (const auto& p : spec.outputs) sink_names.push_back(p.name);
+
+  // Node-level edges for the cycle check: node index -> (node index, route index).
+  std::vector<std::vector<std::pair<int, size_t>>> edges(spec.nodes.size());
+  std::set<std::pair<int, int>> edge_set;
+  // Canonical route (ports filled in) -> first route index, for duplicates.
+  std::map<std::pair<std::string, std::string>, size_t> seen_routes;
+
+  for (size_t i = 0; i < spec.routes.size(); ++i) {
+    const RouteSpec& route = spec.routes[i];
+    const std::string path = Indexed("routes", i);
+    const Resolved from = resolve(route.from.node);
+    const Resolved to = resolve(route.to.node);
+    const PortDesc* from_port = nullptr;
+    const PortDesc* to_port = nullptr;
+
+    // Source end.
+    const std::string from_path = path + ".from";
+    if (route.from.node.empty()) {
+      issues.push_back({from_path, Cat("route has no source; write an input or node "
+                                       "name (sources: ",
+                                       ListOrNone(source_names), ")")});
+    } else if (from.what == Resolved::What::kUnknown) {
+      issues.push_back({from_path, Cat("unknown node ", Quoted(route.from.node),
+                                       DidYouMean(route.from.node, source_names),
+                                       "; routes can start at: ", ListOrNone(source_names))});
+    } else if (from.what == Resolved::What::kOutput) {
+      issues.push_back({from_path, Cat(Quoted(route.from.node),
+                                       " is an external output: routes go into it, "
+                                       "not out of it")});
+    } else if (from.layout) {
+      if (from.layout->outputs.empty()) {
+        issues.push_back({from_path, Cat("node ", Quoted(route.from.node),
+                                         " has no output ports; it cannot be a "
+                                         "route's source")});
+      } else {
+        from_port = from.layout->FindOutput(route.from.port);
+        if (from_port == nullptr) {
+          const auto names = PortNames(from.layout->outputs);
+          std::string hint = DidYouMean(route.from.port, names);
+          if (from.layout->FindInput(route.from.port) != nullptr) {
+            hint = Cat(" (", Quoted(route.from.port), " is an input port)");
+          }
+          issues.push_back({from_path, Cat(Quoted(route.from.node), " has no output port ",
+                                           Quoted(route.from.port), hint,
+                                           "; its output ports are: ", ListOrNone(names))});
+        }
+      }
+    }
+
+    // Destination end.
+    const std::string to_path = path + ".to";
+    if (route.to.node.empty()) {
+      issues.push_back({to_path, Cat("route has no destination; write a node or "
+                                     "output name (destinations: ",
+                                     ListOrNone(sink_names), ")")});
+    } else if (to.what == Resolved::What::kUnknown) {
+      issues.push_back({to_path, Cat("unknown node ", Quoted(route.to.node),
+                                     DidYouMean(route.to.node, sink_names),
+                                     "; routes can end at: ", ListOrNone(sink_names))});
+    } else if (to.what == Resolved::What::kInput) {
+      issues.push_back({to_path, Cat(Quoted(route.to.node),
+                                     " is an external input: routes come out of it, "
+                                     "not into it")});
+    } else if (to.layout) {
+      if (to.layout->inputs.empty()) {
+        issues.push_back(
+            {to_path, Cat("node ", Quoted(route.to.node), " (kind ",
+                          Quoted(spec.nodes[static_cast<size_t>(to.index)].kind),
+                          ") has no input ports; it is a source, route it into another node")});
+      } else {
+        to_port = to.layout->FindInput(route.to.port);
+        if (to_port == nullptr) {
+          const auto names = PortNames(to.layout->inputs);
+          std::string hint = DidYouMean(route.to.port, names);
+          if (to.layout->FindOutput(route.to.port) != nullptr) {
+            hint = Cat(" (", Quoted(route.to.port), " is an output port)");
+          }
+          issues.push_back(
+              {to_path, Cat(Quoted(route.to.node), " has no input port ", Quoted(route.to.port),
+                            hint, "; its input ports are: ", ListOrNone(names))});
+        }
+      }
+    }
+
+    if (from_port != nullptr && to_port != nullptr) {
+      const std::string from_text = Cat(route.from.node, ".", from_port->name);
+      const std::string to_text = Cat(route.to.node, ".", to_port->name);
+      if (from_port->channels != to_port->channels) {
+        issues.push_back({path, Cat("channel mismatch: ", from_text, " has ", from_port->channels,
+                                    " channel", from_port->channels == 1 ? "" : "s", " but ",
+                                    to_text, " has ", to_port->channels,
+                                    "; both ends of a route need the "
+                                    "same number of channels")});
+      }
+      const auto [it, inserted] = seen_routes.emplace(std::pair(from_text, to_text), i);
+      if (!inserted) {
+        issues.push_back({path, Cat("duplicate route ", from_text, " -> ", to_text,
+                                    " (same as routes[", it->second, "]); remove one of them")});
+      }
+    }
+
+    if (from.what == Resolved::What::kNode && to.what == Resolved::What::kNode &&
+        edge_set.emplace(from.index, to.index).second) {
+      edges[static_cast<size_t>(from.index)].emplace_back(to.index, i);
+    }
+  }
+
+  // Cycles: iterative DFS over node-level edges; every back edge closes a
+  // cycle and is reported at the route that makes it.
+  enum class Color : unsigned char { kWhite, kGray, kBlack };
+  std::vector<Color> color(spec.nodes.size(), Color::kWhite);
+  std::vector<std::pair<size_t, size_t>> stack;  // (node, next edge)
+  for (size_t root = 0; root < spec.nodes.size(); ++root) {
+    if (color[root] != Color::kWhite) continue;
+    color[root] = Color::kGray;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [u, next] = stack.back();
+      if (next == edges[u].size()) {
+        color[u] = Color::kBlack;
+        stack.pop_back();
+        continue;
+      }
+      const auto [v_int, route_index] = edges[u][next++];
+      const auto v = static_cast<size_t>(v_int);
+      if (color[v] == Color::kWhite) {
+        color[v] = Color::kGray;
+        stack.emplace_back(v, 0);
+      } else if (color[v] == Color::kGray) {
+        std::vector<std::string> names;
+        bool in_cycle = false;
+        for (const auto& frame : stack) {
+          in_cycle |= frame.first == v;
+          if (in_cycle) names.push_back(spec.nodes[frame.first].name);
+        }
+        names.push_back(spec.nodes[v].name);
+        constexpr size_t kEnds = 10;  // a long cycle shows its first and last nodes
+        if (names.size() > 3 * kEnds) {
+          const size_t hidden = names.size() - 2 * kEnds;
+          names.erase(names.begin() + kEnds, names.end() - kEnds);
+          names.insert(names.begin() + kEnds, Cat("... (", hidden, " more) ..."));
+        }
+        issues.push_back(
+            {Indexed("routes", route_index), Cat("cycle: ", JoinList(names, " -> "),
+                                                 "; routes must not form a loop (feedback is not "
+                                                 "supported)")});
+      }
+    }
+  }
+
+  return issues;
+}
+
+std::optional<NodeLayout> LayoutOf(const GraphSpec& spec, const KindRegistry& kinds,
+                                   std::string_view name) {
+  if (const ExternalPort* p = spec.FindInput(name)) return ExternalInputLayout(*p);
+  if (const NodeSpec* n = spec.FindNode(name)) {
+    const NodeKind* kind = kinds.Find(n->kind);
+    if (kind == nullptr) return std::nullopt;
+    return kind->Layout(*n);
+  }
+  if (const ExternalPort* p = spec.FindOutput(name)) return ExternalOutputLayout(*p);
+  return std::nullopt;
+}
+
+}  // namespace aers::model

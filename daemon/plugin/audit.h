@@ -1,0 +1,55 @@
+// Audit trail of plugin decisions: one record per refusal and per load, so an
+// operator can answer "what tried to load, and why was it refused" later.
+//
+// Thread: Record() may be called from any non-real-time thread.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace aers::plugin {
+
+struct AuditRecord {
+  std::string event;     ///< "refused", "loaded" or "unloaded"
+  std::string plugin;    ///< manifest name, or the directory name before it is known
+  std::string directory; ///< plugin directory beneath the root
+  std::string reason;    ///< stable code: "hash_mismatch", "signature_invalid", ... ("" if loaded)
+  std::string file;      ///< the file the decision is about
+  std::string message;   ///< human-readable detail
+  std::string seen;      ///< what was found (hash, serial, owner ...), if any
+  std::string expected;  ///< what was required, if any
+  uint64_t serial = 0;   ///< manifest serial (0 if unknown)
+};
+
+/// One JSON object on one line, keys in a fixed order, with a UTC "time".
+std::string AuditRecordToJson(const AuditRecord& record);
+
+class PluginAuditLog {
+ public:
+  virtual ~PluginAuditLog() = default;
+  virtual void Record(const AuditRecord& record) = 0;
+};
+
+/// Writes JSON lines to a stream (not owned) or to a file it opens for
+/// appending. Each record is flushed as it is written.
+class JsonLinesAuditLog final : public PluginAuditLog {
+ public:
+  explicit JsonLinesAuditLog(std::ostream& out) : out_(&out) {}
+  /// Opens `path` for appending (created with mode 0600).
+  static absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> Open(const std::string& path);
+
+  void Record(const AuditRecord& record) override;
+
+ private:
+  JsonLinesAuditLog() = default;
+  std::mutex mutex_;
+  std::ofstream file_;
+  std::ostream* out_ = nullptr;
+};
+
+}  // namespace aers::plugin

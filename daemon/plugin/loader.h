@@ -1,0 +1,154 @@
+// The plugin gate: checks a plugin directory and, only if every check passes,
+// loads the very bytes it checked and registers the plugin's node kinds as
+// "<plugin>/<kind>".
+//
+// Order (each step refuses with a Status and an audit record; nothing of the
+// plugin runs before step 11):
+//   1. resolve the plugin directory strictly beneath the plugin root
+//      (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+//      or a component-wise O_NOFOLLOW walk where openat2 is missing);
+//      owner root/euid, not group/world-writable
+//   2. read manifest.yaml through that directory fd; parse it strictly;
+//      its name must equal the directory name
+//   3. open the module once (O_NOFOLLOW | O_CLOEXEC, beneath the plugin
+//      directory, or for LADSPA beneath an allow-listed system directory)
+//   4. fstat: regular file, owner root or the daemon's euid, not group- or
+//      world-writable
+//   5. copy it into a memfd and seal it (no write, shrink, grow, or new seals)
+//   6. hash the sealed bytes (SHA-256 or BLAKE2b-256, libsodium) and compare
+//      with the manifest in constant time
+//   7. verify manifest.yaml.minisig against the trusted keys (required by
+//      policy, or whenever the file exists)
+//   8. refuse a serial lower than the highest accepted one (rollback)
+//   9. read the ELF: no DT_RPATH/DT_RUNPATH, no TEXTREL, a non-executable
+//      PT_GNU_STACK, DT_NEEDED only libc/libm/ld-linux + the manifest's list
+//  10. refuse if a library of the same soname or file name is already loaded
+//  11. dlopen("/proc/self/fd/N", RTLD_NOW | RTLD_LOCAL) on the sealed memfd
+//  12. look up the one entry symbol (it must belong to that library), check
+//      the ABI version, that every declared kind is in allowed_node_kinds and
+//      that no kind name is taken; else dlclose and refuse
+//  13. register the kinds; persist the serial
+//
+// Lifetime: every kind and every node instance holds a shared_ptr to the
+// LoadedPlugin; the last one to go dlclose()s the library. Node instances
+// are only ever destroyed off the audio thread (Engine::Reclaim), so the
+// library is never unmapped under the audio thread.
+//
+// Thread: non-real-time only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/kind.h"
+#include "plugin/audit.h"
+#include "plugin/elf_check.h"
+#include "plugin/manifest.h"
+#include "plugin/secure_open.h"
+
+namespace aers::plugin {
+
+/// What the daemon's configuration says about plugins (the config layer
+/// fills it in; tests build it directly).
+struct PluginPolicy {
+  std::string plugin_root;       ///< absolute; one directory per plugin beneath it
+  bool require_signature = true; ///< refuse plugins without a trusted signature
+  std::string trusted_keys_dir;  ///< minisign *.pub files
+  /// Individual .pub files trusted in addition (aers-plugin verify -p).
+  std::vector<std::string> trusted_key_files;
+  std::string state_dir;         ///< highest accepted serial per plugin
+  /// Absolute directories a LADSPA manifest may point its module into
+  /// (e.g. /usr/lib/ladspa). Empty: LADSPA modules must be in the plugin dir.
+  std::vector<std::string> allowed_system_dirs;
+  size_t max_module_bytes = size_t{64} << 20;
+};
+
+/// A library the gate admitted, loaded from its sealed memfd. Destroying the
+/// last reference dlclose()s it (never do that on the audio thread: the
+/// engine's reclaim path guarantees it).
+class LoadedPlugin {
+ public:
+  ~LoadedPlugin();
+  LoadedPlugin(const LoadedPlugin&) = delete;
+  LoadedPlugin& operator=(const LoadedPlugin&) = delete;
+
+  const Manifest& manifest() const { return manifest_; }
+  const std::string& name() const { return manifest_.name; }
+  /// The file the module was read from ("<root>/<dir>/<module>").
+  const std::string& module_path() const { return module_path_; }
+  /// Key id of the signer ("" if the plugin was not signed).
+  const std::string& signer_key_id() const { return signer_; }
+  /// "/proc/self/fd/N" the library was loaded from.
+  const std::string& load_path() const { return load_path_; }
+  /// A symbol defined by this library itself (not by its dependencies), or
+  /// nullptr.
+  void* OwnSymbol(const char* name) const;
+
+  /// Plugin names currently loaded in this process.
+  static std::vector<std::string> LoadedNames();
+
+ private:
+  friend class PluginLoader;
+  LoadedPlugin() = default;
+  Manifest manifest_;
+  std::string module_path_;
+  std::string signer_;
+  std::string load_path_;
+  std::string soname_;
+  void* handle_ = nullptr;
+  UniqueFd memfd_;
+};
+
+/// Everything the gate established before loading (aers-plugin verify).
+struct VerifiedPlugin {
+  Manifest manifest;
+  ElfInfo elf;
+  std::string module_path;
+  std::string hash_hex;       ///< what the module hashed to
+  std::string signer_key_id;  ///< "" if not signed
+};
+
+struct LoadedKinds {
+  std::shared_ptr<LoadedPlugin> plugin;
+  std::vector<std::string> kinds;  ///< registered names, "<plugin>/<kind>"
+};
+
+class PluginLoader {
+ public:
+  /// `audit` (may be null) must outlive the loader.
+  PluginLoader(PluginPolicy policy, PluginAuditLog* audit = nullptr);
+
+  /// Checks, loads and registers the plugin in `dir_name` (one directory
+  /// name beneath the root). All or nothing: on any error `registry` is
+  /// unchanged and nothing stays loaded. Error codes: INVALID_ARGUMENT
+  /// (malformed manifest), NOT_FOUND, ALREADY_EXISTS (already loaded, kind
+  /// name taken), PERMISSION_DENIED (every security refusal), INTERNAL.
+  absl::StatusOr<LoadedKinds> Load(std::string_view dir_name, model::KindRegistry& registry);
+
+  /// Steps 1-9 and the manifest ABI check, without loading anything or
+  /// recording a serial. Refusals are audited like Load's.
+  absl::StatusOr<VerifiedPlugin> Verify(std::string_view dir_name);
+
+  /// Load() for every directory beneath the root, in name order. One
+  /// plugin's refusal does not stop the others.
+  std::vector<std::pair<std::string, absl::Status>> LoadAll(model::KindRegistry& registry);
+
+  const PluginPolicy& policy() const { return policy_; }
+
+ private:
+  struct Checked;
+  absl::StatusOr<Checked> Check(std::string_view dir_name);
+  PluginPolicy policy_;
+  PluginAuditLog* audit_;
+};
+
+/// Hash of `bytes` as lowercase hex (SHA-256 or BLAKE2b-256, libsodium).
+std::string HashHex(HashAlgorithm algorithm, std::span<const uint8_t> bytes);
+
+}  // namespace aers::plugin

@@ -1,0 +1,178 @@
+#include "plugin/tool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "plugin/loader.h"
+#include "plugin/minisign.h"
+#include "plugin/secure_open.h"
+
+namespace aers::plugin::tool {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  UniqueFd f(fd);
+  return ReadSmallFile(f.get(), max, path);
+}
+
+// Writes `text` to `path` atomically (temp file, fsync, rename) with `mode`.
+absl::Status WriteFileAtomic(const std::string& path, const std::string& text, mode_t mode) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
+  UniqueFd f(fd);
+  if (::fchmod(fd, mode) != 0 ||
+      ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(err)));
+  }
+  f.Reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+std::string Trimmed(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+// Offset of 1-based (line, column) in text, or npos.
+size_t OffsetOf(const std::string& text, int line, int column) {
+  size_t off = 0;
+  for (int l = 1; l < line; ++l) {
+    off = text.find('\n', off);
+    if (off == std::string::npos) return off;
+    ++off;
+  }
+  return off + static_cast<size_t>(column - 1);
+}
+
+}  // namespace
+
+absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlgorithm> algorithm,
+                                bool write) {
+  const std::string dir = Trimmed(dir_in);
+  const std::string manifest_path = dir + "/manifest.yaml";
+  auto text = ReadFile(manifest_path, kMaxManifestBytes);
+  if (!text.ok()) return text.status();
+  auto m = ParseManifest(*text, manifest_path);
+  if (!m.ok()) return m.status();
+  HashResult r;
+  r.algorithm = algorithm.value_or(m->hash_algorithm);
+  r.manifest_hex = m->hash_hex;
+  r.module_path = m->module.front() == '/' ? m->module : absl::StrCat(dir, "/", m->module);
+  const int fd = ::open(r.module_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat("cannot open module ", r.module_path, ": ", std::strerror(errno)));
+  }
+  UniqueFd f(fd);
+  auto image = SealedImage::CopyFrom(f.get(), size_t{1} << 30, m->name);
+  if (!image.ok()) return image.status();
+  r.hex = HashHex(r.algorithm, image->bytes());
+  r.matches = r.algorithm == m->hash_algorithm && r.hex == m->hash_hex;
+  if (write && !r.matches) {
+    std::string out = *text;
+    const size_t at = OffsetOf(out, m->hash_value_position.line, m->hash_value_position.column);
+    if (at == std::string::npos || at >= out.size()) return absl::InternalError("cannot locate hash.value");
+    const size_t start = (out[at] == '"' || out[at] == '\'') ? at + 1 : at;
+    if (out.compare(start, 64, m->hash_hex) != 0) {
+      // Mixed-case hex in the file: compare case-insensitively.
+      for (size_t i = 0; i < 64; ++i) {
+        if (start + i >= out.size() || std::tolower(static_cast<unsigned char>(out[start + i])) != m->hash_hex[i]) {
+          return absl::InternalError("cannot locate hash.value in manifest.yaml");
+        }
+      }
+    }
+    out.replace(start, 64, r.hex);
+    if (r.algorithm != m->hash_algorithm) {
+      const std::string from = absl::StrCat("algorithm: ", HashAlgorithmName(m->hash_algorithm));
+      const size_t pos = out.find(from);
+      if (pos == std::string::npos) return absl::InternalError("cannot locate hash.algorithm");
+      out.replace(pos, from.size(), absl::StrCat("algorithm: ", HashAlgorithmName(r.algorithm)));
+    }
+    auto check = ParseManifest(out, manifest_path);
+    if (!check.ok()) return absl::InternalError(absl::StrCat("rewrite failed: ", check.status().message()));
+    struct stat st {};
+    const mode_t mode = ::stat(manifest_path.c_str(), &st) == 0 ? (st.st_mode & 0755) : 0644;
+    if (auto s = WriteFileAtomic(manifest_path, out, mode); !s.ok()) return s;
+    r.manifest_hex = r.hex;
+    r.matches = true;
+  }
+  return r;
+}
+
+absl::StatusOr<std::string> KeyGen(const std::string& public_path, const std::string& secret_path,
+                                   bool force) {
+  if (!force) {
+    for (const auto& p : {public_path, secret_path}) {
+      if (::access(p.c_str(), F_OK) == 0) {
+        return absl::AlreadyExistsError(absl::StrCat(p, " exists (use -f to overwrite)"));
+      }
+    }
+  }
+  auto kp = minisign::GenerateKeyPair();
+  if (!kp.ok()) return kp.status();
+  if (auto s = WriteFileAtomic(secret_path, kp->secret_key, 0600); !s.ok()) return s;
+  if (auto s = WriteFileAtomic(public_path, kp->public_key, 0644); !s.ok()) return s;
+  return minisign::KeyIdHex(kp->key_id);
+}
+
+absl::StatusOr<std::string> Sign(const std::string& dir_in, const std::string& secret_path,
+                                 const std::string& trusted_comment, bool legacy) {
+  const std::string dir = Trimmed(dir_in);
+  const std::string manifest_path = dir + "/manifest.yaml";
+  auto key_text = ReadFile(secret_path, 4096);
+  if (!key_text.ok()) return key_text.status();
+  auto key = minisign::ParseSecretKey(*key_text);
+  if (!key.ok()) return key.status();
+  auto text = ReadFile(manifest_path, kMaxManifestBytes);
+  if (!text.ok()) return text.status();
+  // Refuse to sign something the daemon would not accept anyway.
+  if (auto m = ParseManifest(*text, manifest_path); !m.ok()) return m.status();
+  auto sig = minisign::Sign(*key, *text, "manifest.yaml", trusted_comment, !legacy);
+  if (!sig.ok()) return sig.status();
+  const std::string sig_path = manifest_path + ".minisig";
+  if (auto s = WriteFileAtomic(sig_path, *sig, 0644); !s.ok()) return s;
+  return sig_path;
+}
+
+absl::StatusOr<std::string> Verify(const std::string& dir_in, const std::string& public_path) {
+  const std::filesystem::path dir = std::filesystem::absolute(Trimmed(dir_in)).lexically_normal();
+  std::string name = dir.filename().string();
+  std::string root = dir.parent_path().string();
+  if (name.empty()) {  // trailing slash
+    name = dir.parent_path().filename().string();
+    root = dir.parent_path().parent_path().string();
+  }
+  PluginPolicy policy;
+  policy.plugin_root = root;
+  policy.require_signature = true;
+  policy.trusted_key_files = {public_path};
+  policy.allowed_system_dirs = {"/usr/lib/ladspa", "/usr/local/lib/ladspa",
+                                "/usr/lib/x86_64-linux-gnu/ladspa"};
+  PluginLoader loader(policy);
+  auto v = loader.Verify(name);
+  if (!v.ok()) return v.status();
+  return absl::StrCat("plugin '", v->manifest.name, "' ", v->manifest.version, " (serial ",
+                      v->manifest.serial, "): OK\n  module ", v->module_path, "\n  ",
+                      HashAlgorithmName(v->manifest.hash_algorithm), " ", v->hash_hex,
+                      "\n  signed by key ", v->signer_key_id, "\n  needs ",
+                      v->elf.needed.empty() ? std::string("nothing") : absl::StrJoin(v->elf.needed, ", "),
+                      "\n  allowed kinds ", absl::StrJoin(v->manifest.allowed_node_kinds, ", "), "\n");
+}
+
+}  // namespace aers::plugin::tool

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the Containerfile without any container registry and checks that the
+# image's aersd runs. Slow (a Debian bootstrap on first use, then a full
+# build): not part of scripts/test.sh. Needs root and the Debian mirror.
+#
+#   1. debootstrap --variant=minbase bookworm into $AERS_ROOTFS (kept, reused)
+#   2. import it as localhost/debian:bookworm (podman import)
+#   3. buildah bud --build-arg BASE=localhost/debian:bookworm -t $AERS_IMAGE .
+#   4. in a working container of the image (buildah run, chroot isolation):
+#        aersd --version               exits 0
+#        aersd --help                  prints the usage
+#        aersd --backend null          runs the default config, SIGTERM -> exit 0
+#   5. prints the image size
+#
+#   scripts/container-check.sh [--rebuild-base]
+#   AERS_ROOTFS=/var/tmp/aers-rootfs AERS_IMAGE=aers:test AERS_BUILD_JOBS=2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rootfs=${AERS_ROOTFS:-/var/tmp/aers-rootfs}
+base=localhost/debian:bookworm
+image=${AERS_IMAGE:-aers:test}
+jobs=${AERS_BUILD_JOBS:-2}
+mirror=${AERS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+rebuild_base=0
+for arg in "$@"; do
+  case $arg in
+    --rebuild-base) rebuild_base=1 ;;
+    *) echo "usage: scripts/container-check.sh [--rebuild-base]" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '== %s\n' "$*"; }
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "container-check.sh: must run as root (debootstrap, buildah chroot builds)" >&2
+  exit 1
+fi
+
+missing=()
+for tool in debootstrap:debootstrap buildah:buildah podman:podman; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  log "installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# 1-2. A local Debian 12 base image.
+if [[ $rebuild_base -eq 1 ]]; then
+  podman rmi -f "$base" >/dev/null 2>&1 || true
+  rm -rf "$rootfs"
+fi
+if ! podman image exists "$base"; then
+  if [[ ! -x $rootfs/bin/sh ]]; then
+    log "debootstrap bookworm -> $rootfs"
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror"
+  fi
+  # What debootstrap downloaded is not part of the base.
+  rm -f "$rootfs"/var/cache/apt/archives/*.deb
+  rm -rf "$rootfs"/var/lib/apt/lists/*
+  log "podman import -> $base"
+  tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
+fi
+
+# 3. The image.
+log "buildah bud -> $image"
+buildah bud --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+  --build-arg BASE="$base" --build-arg JOBS="$jobs" -t "$image" .
+
+# 4. Does it run?
+ctr=$(buildah from "$image")
+trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
+run() { buildah run --isolation chroot "$ctr" -- "$@"; }
+
+log "aersd --version"
+run /usr/bin/aersd --version
+
+log "aersd --help"
+help=$(run /usr/bin/aersd --help 2>&1 || true)   # absl's --help exits 1
+grep -q -- '--config FILE' <<<"$help" || { echo "$help"; echo "FAIL: no usage text" >&2; exit 1; }
+echo "usage text ok ($(wc -l <<<"$help") lines)"
+
+log "aersd --backend null, default config, SIGTERM after 3 s"
+out=$(run timeout --preserve-status -s TERM 3 /usr/bin/aersd --backend null 2>&1) ||
+  { echo "$out"; echo "FAIL: aersd did not exit 0 on SIGTERM" >&2; exit 1; }
+echo "$out" | tail -n 4
+grep -q 'audio running' <<<"$out" || { echo "FAIL: the graph never ran" >&2; exit 1; }
+
+log "runs as"
+run id
+
+# 5. Size.
+log "image size"
+podman image inspect "$image" --format '{{.Size}}' |
+  awk '{printf "%s: %d bytes (%.1f MB)\n", "'"$image"'", $1, $1 / 1e6}'
+echo "container-check: OK"

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# Prints an SPDX 2.3 JSON SBOM of AERS to stdout:
+#   - the aers package itself (version and license from meson.build);
+#   - every Debian package of scripts/install-deps.sh's runtime and build
+#     lists, with its installed version (dpkg-query) and license, read best
+#     effort from /usr/share/doc/PKG/copyright (the "Files: *" stanza's
+#     License: for machine-readable files, a text match otherwise);
+#   - when a built aersd is found (--binary PATH, $AERS_BINARY, or
+#     build/daemon/aersd), the Debian packages of every shared library it
+#     loads (ldd), which covers libstdc++, libc and transitive libraries.
+# Relationships: aers DEPENDS_ON every package, plus the precise SPDX kind:
+# DYNAMIC_LINK (runtime libraries), RUNTIME_DEPENDENCY_OF (separate programs
+# such as the JACK server), BUILD_DEPENDENCY_OF (-dev packages whose headers
+# are compiled in), BUILD_TOOL_OF (compilers, meson...). The install-deps.sh
+# test list is not shipped and not listed. scripts/license-check.sh reads
+# this document.
+#
+#   scripts/sbom.sh [--binary PATH | --no-binary] > sbom.spdx.json
+#
+# Deterministic apart from documentNamespace; SOURCE_DATE_EPOCH fixes the
+# creation time. Needs only Debian's /usr/bin/python3 (stdlib) and dpkg.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+binary=${AERS_BINARY:-}
+use_binary=1
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --binary) binary=${2:?--binary needs a path}; shift 2 ;;
+    --no-binary) use_binary=0; shift ;;
+    *) echo "usage: scripts/sbom.sh [--binary PATH | --no-binary]" >&2; exit 2 ;;
+  esac
+done
+if [[ $use_binary -eq 1 && -z $binary && -x build/daemon/aersd ]]; then
+  binary=build/daemon/aersd
+fi
+[[ $use_binary -eq 0 ]] && binary=
+
+json=$(/usr/bin/python3 - "$binary" <<'PY'
+import datetime, json, os, re, subprocess, sys, uuid
+
+binary = sys.argv[1]
+
+# --- our own package -------------------------------------------------------
+meson = open("meson.build", encoding="utf-8").read()
+proj = re.search(r"project\((.*?)\)\s*$", meson, re.S | re.M).group(1)
+version = re.search(r"version\s*:\s*'([^']+)'", proj).group(1)
+license_m = re.search(r"license\s*:\s*'([^']+)'", proj)
+our_license = license_m.group(1) if license_m else "NOASSERTION"
+
+# --- package lists -----------------------------------------------------------
+deps_sh = open("scripts/install-deps.sh", encoding="utf-8").read()
+lists = {}
+for m in re.finditer(r"^(\w+)_pkgs=\((.*?)\)", deps_sh, re.S | re.M):
+    body = "\n".join(line.split("#", 1)[0] for line in m.group(2).splitlines())
+    lists[m.group(1)] = body.split()
+for need in ("runtime", "build"):
+    if need not in lists:
+        sys.exit(f"sbom.sh: no {need}_pkgs=( ... ) list in scripts/install-deps.sh")
+
+# Packages whose code never reaches the shipped binary (test frameworks).
+TEST_ONLY = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev"}
+
+
+def role_of(name, listname):
+    if listname == "runtime":
+        return "dynamic-link" if name.startswith("lib") else "runtime-program"
+    if name in TEST_ONLY:
+        return "test"
+    if name.startswith("lib") and name.endswith("-dev"):
+        return "build-linked"
+    return "build-tool"
+
+
+roles = {}   # name -> (role, why)
+for listname in ("runtime", "build"):
+    for p in lists[listname]:
+        if p not in roles:
+            roles[p] = (role_of(p, listname), f"install-deps.sh {listname} list")
+
+# Shared libraries the built daemon actually loads.
+binary_note = "no built aersd inspected"
+if binary and os.path.exists(binary):
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True,
+                             check=True).stdout
+        libs = sorted({m.group(1) for m in re.finditer(r"=>\s+(/\S+)", out)})
+        for lib in libs:
+            owner = None
+            for cand in (os.path.realpath(lib), lib):
+                r = subprocess.run(["dpkg-query", "-S", cand], capture_output=True, text=True)
+                if r.returncode == 0:
+                    owner = r.stdout.split(":", 1)[0].split(",")[0].strip()
+                    break
+            if owner:
+                prev = roles.get(owner)
+                if prev is None or prev[0] != "dynamic-link":
+                    roles[owner] = ("dynamic-link", f"aersd loads {os.path.basename(lib)}")
+        binary_note = f"shared libraries of {binary} (ldd) included"
+    except (OSError, subprocess.CalledProcessError) as e:
+        binary_note = f"ldd {binary} failed: {e}"
+
+# --- Debian license facts ------------------------------------------------------
+DEB2SPDX = {
+    "expat": "MIT", "mit": "MIT", "x11": "X11", "isc": "ISC", "zlib": "Zlib",
+    "apache-2.0": "Apache-2.0", "apache-2": "Apache-2.0",
+    "bsd-2-clause": "BSD-2-Clause", "bsd-2": "BSD-2-Clause",
+    "bsd-3-clause": "BSD-3-Clause", "bsd-3": "BSD-3-Clause", "bsd-c3": "BSD-3-Clause",
+    "bsd-4-clause": "BSD-4-Clause", "bsd-4": "BSD-4-Clause",
+    "bsl-1.0": "BSL-1.0", "boost": "BSL-1.0",
+    "gpl-1+": "GPL-1.0-or-later", "gpl-2": "GPL-2.0-only", "gpl-2.0": "GPL-2.0-only",
+    "gpl-2+": "GPL-2.0-or-later", "gpl-2.0+": "GPL-2.0-or-later",
+    "gpl-3": "GPL-3.0-only", "gpl-3.0": "GPL-3.0-only",
+    "gpl-3+": "GPL-3.0-or-later", "gpl-3.0+": "GPL-3.0-or-later",
+    "lgpl-2": "LGPL-2.0-only", "lgpl-2+": "LGPL-2.0-or-later",
+    "lgpl-2.1": "LGPL-2.1-only", "lgpl-2.1+": "LGPL-2.1-or-later",
+    "lpgl-2.1+": "LGPL-2.1-or-later",  # sic: alsa-lib's copyright file
+    "lgpl-3": "LGPL-3.0-only", "lgpl-3+": "LGPL-3.0-or-later",
+    "mpl-2.0": "MPL-2.0", "cc0": "CC0-1.0", "cc0-1.0": "CC0-1.0",
+    "artistic-1": "Artistic-1.0", "fsfap": "FSFAP", "ntp": "NTP",
+    "public-domain": "LicenseRef-public-domain",
+}
+EXCEPTIONS = {
+    "linux-syscall-note": "Linux-syscall-note", "gcc-exception-3.1": "GCC-exception-3.1",
+    "openssl": "OpenSSL-exception", "autoconf": "Autoconf-exception-2.0",
+    "bison": "Bison-exception-2.2", "classpath": "Classpath-exception-2.0",
+    "llvm": "LLVM-exception",
+}
+
+
+def licref(text):
+    return "LicenseRef-deb-" + (re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "unknown")
+
+
+def one_license(tok):
+    tok = tok.strip().strip("()")
+    m = re.fullmatch(r"(.+?)\s+with\s+(.+?)\s+exception", tok, re.I)
+    if m:
+        base = one_license(m.group(1))
+        exc = EXCEPTIONS.get(m.group(2).lower())
+        if exc and not base.startswith("LicenseRef"):
+            return f"{base} WITH {exc}"
+        return licref(tok)
+    key = tok.lower()
+    if key in DEB2SPDX:
+        return DEB2SPDX[key]
+    base = key.split("~", 1)[0]           # Debian variant marker: BSD-3-Clause~Google
+    if base in DEB2SPDX:
+        return DEB2SPDX[base]
+    if key.startswith("public-domain"):
+        return "LicenseRef-public-domain"
+    return licref(tok)
+
+
+def deb_expr(text):
+    """A DEP-5 License: short name expression -> an SPDX expression."""
+    ors = [o for o in re.split(r"\s+or\s+", text.strip(), flags=re.I) if o]
+    out = []
+    for o in ors:
+        ands = [one_license(a) for a in re.split(r"\s+and\s+", o, flags=re.I) if a]
+        out.append(ands[0] if len(ands) == 1 else "(" + " AND ".join(ands) + ")")
+    return out[0] if len(out) == 1 else " OR ".join(out)
+
+
+def text_guess(text):
+    """Licence of a copyright file that is not machine-readable (first grant wins)."""
+    t = re.sub(r"\s+", " ", text)
+    if "GCC RUNTIME LIBRARY EXCEPTION" in t.upper() and re.search(r"version 3", t):
+        return "GPL-3.0-or-later WITH GCC-exception-3.1"
+    pats = [
+        (r"GNU Lesser General Public License.{0,120}?version 2\.1.{0,60}?any later", "LGPL-2.1-or-later"),
+        (r"GNU Lesser General Public License.{0,120}?version 3.{0,60}?any later", "LGPL-3.0-or-later"),
+        (r"GNU (Library|Lesser) General Public License.{0,120}?version 2.{0,60}?any later", "LGPL-2.0-or-later"),
+        (r"GNU General Public License.{0,120}?version 3.{0,60}?any later", "GPL-3.0-or-later"),
+        (r"GNU General Public License.{0,120}?version 2.{0,60}?any later", "GPL-2.0-or-later"),
+        (r"GNU General Public License.{0,120}?version 2", "GPL-2.0-only"),
+        (r"Apache License,? Version 2\.0", "Apache-2.0"),
+        (r"Permission is hereby granted, free of charge", "MIT"),
+        (r"Redistribution and use in source and binary forms", "BSD-3-Clause"),
+    ]
+    hits = []
+    for rank, (rx, lic) in enumerate(pats):   # earliest grant wins; ties: list order
+        m = re.search(rx, t, re.I)
+        if m:
+            hits.append((m.start(), rank, lic))
+    return min(hits)[2] if hits else "NOASSERTION"
+
+
+def copyright_info(pkg):
+    """(declared SPDX expression, sorted list of every licence mentioned, source)."""
+    path = f"/usr/share/doc/{pkg}/copyright"
+    if not os.path.exists(path):
+        return "NOASSERTION", [], "no copyright file"
+    text = open(path, encoding="utf-8", errors="replace").read()
+    if not re.search(r"^Format:\s*\S", text, re.M):
+        g = text_guess(text)
+        return g, ([g] if g != "NOASSERTION" else []), "copyright text (not DEP-5)"
+    # DEP-5: paragraphs separated by blank lines.
+    star = first = None
+    every = set()
+    for para in re.split(r"\n\s*\n", text):
+        files = re.search(r"^Files:\s*(.*(?:\n[ \t].*)*)", para, re.M)
+        lic = re.search(r"^License:[ \t]*(\S.*)$", para, re.M)
+        if not lic:
+            continue
+        expr = deb_expr(lic.group(1))
+        if files:
+            every.add(expr)
+            if first is None:
+                first = expr
+            if star is None and files.group(1).split() == ["*"]:
+                star = expr
+    declared = star or first or "NOASSERTION"
+    return declared, sorted(every), "DEP-5 copyright, " + ("Files: *" if star else "first Files stanza")
+
+
+# Conclusions where the copyright file alone would mislead (licenseConcluded).
+CONCLUDED = {
+    "jackd2": ("GPL-2.0-or-later",
+               "Debian lists LGPL-2.1+ for Files: *, but the jackd server program is built "
+               "from GPL-2+ sources (upstream: server GPL, libjack LGPL)."),
+    "libstdc++6": ("GPL-3.0-or-later WITH GCC-exception-3.1", "GCC runtime library exception"),
+    "libgcc-s1": ("GPL-3.0-or-later WITH GCC-exception-3.1", "GCC runtime library exception"),
+    "libc6": ("LGPL-2.1-or-later", "GNU C Library"),
+    "libflac12": ("BSD-3-Clause",
+                  "the library sources (src/libFLAC*, include/FLAC*) are BSD-3-clause; "
+                  "GPL/LGPL Files: * covers the command-line tools"),
+}
+
+
+def dpkg_info(pkg):
+    fmt = "${Version}\t${Architecture}\t${db:Status-Abbrev}\t${source:Package}\t${Homepage}"
+    r = subprocess.run(["dpkg-query", "-W", "-f", fmt, pkg], capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout:
+        return None
+    ver, arch, status, src, home = (r.stdout.split("\t") + [""] * 5)[:5]
+    if not status.startswith("ii"):
+        return None
+    return {"version": ver, "arch": arch, "source": src, "homepage": home.strip()}
+
+
+def spdx_id(name):
+    return "SPDXRef-Package-deb-" + re.sub(r"[^A-Za-z0-9.-]", "-", name.replace("+", "p"))
+
+
+created = datetime.datetime.fromtimestamp(
+    int(os.environ.get("SOURCE_DATE_EPOCH", datetime.datetime.now().timestamp())),
+    tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+distro = "debian"
+try:
+    osr = dict(l.rstrip("\n").split("=", 1) for l in open("/etc/os-release") if "=" in l)
+    distro = f'{osr.get("ID", "debian")}-{osr.get("VERSION_ID", "").strip(chr(34))}'
+except OSError:
+    pass
+
+aers_id = "SPDXRef-Package-aers"
+packages = [{
+    "name": "aers",
+    "SPDXID": aers_id,
+    "versionInfo": version,
+    "primaryPackagePurpose": "APPLICATION",
+    "supplier": "NOASSERTION",
+    "downloadLocation": "NOASSERTION",
+    "filesAnalyzed": False,
+    "licenseConcluded": our_license,
+    "licenseDeclared": our_license,
+    "copyrightText": "NOASSERTION",
+    "summary": "AERS real-time audio routing daemon (aersd) and client",
+    "comment": binary_note,
+}]
+relationships = [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+                  "relatedSpdxElement": aers_id}]
+
+KIND = {
+    "dynamic-link": ("DYNAMIC_LINK", False),
+    "runtime-program": ("RUNTIME_DEPENDENCY_OF", True),
+    "build-linked": ("BUILD_DEPENDENCY_OF", True),
+    "build-tool": ("BUILD_TOOL_OF", True),
+    "test": ("TEST_DEPENDENCY_OF", True),
+}
+order = {"dynamic-link": 0, "runtime-program": 1, "build-linked": 2, "build-tool": 3, "test": 4}
+for name in sorted(roles, key=lambda n: (order[roles[n][0]], n)):
+    role, why = roles[name]
+    info = dpkg_info(name)
+    declared, every, src = copyright_info(name)
+    pkg = {
+        "name": name,
+        "SPDXID": spdx_id(name),
+        "supplier": "Organization: Debian",
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": False,
+        "licenseDeclared": declared,
+        "licenseConcluded": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "primaryPackagePurpose": "LIBRARY" if name.startswith("lib") else "APPLICATION",
+        "comment": f"role: {role} ({why}); license from {src}; every license in the "
+                   f"copyright file: {', '.join(every) if every else 'n/a'}",
+    }
+    if name in CONCLUDED:
+        pkg["licenseConcluded"], pkg["licenseComments"] = CONCLUDED[name]
+    if info:
+        pkg["versionInfo"] = info["version"]
+        pkg["externalRefs"] = [{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": f"pkg:deb/debian/{name}@{info['version']}"
+                                f"?arch={info['arch']}&distro={distro}",
+        }]
+        if info["source"] and info["source"] != name:
+            pkg["sourceInfo"] = f"built from Debian source package {info['source']}"
+        if info["homepage"]:
+            pkg["homepage"] = info["homepage"]
+    else:
+        pkg["comment"] += "; not installed where this SBOM was generated"
+    packages.append(pkg)
+    relationships.append({"spdxElementId": aers_id, "relationshipType": "DEPENDS_ON",
+                          "relatedSpdxElement": pkg["SPDXID"], "comment": role})
+    kind, reverse = KIND[role]
+    if reverse:
+        relationships.append({"spdxElementId": pkg["SPDXID"], "relationshipType": kind,
+                              "relatedSpdxElement": aers_id})
+    else:
+        relationships.append({"spdxElementId": aers_id, "relationshipType": kind,
+                              "relatedSpdxElement": pkg["SPDXID"]})
+
+doc = {
+    "spdxVersion": "SPDX-2.3",
+    "dataLicense": "CC0-1.0",
+    "SPDXID": "SPDXRef-DOCUMENT",
+    "name": f"aers-{version}",
+    "documentNamespace": f"https://spdx.org/spdxdocs/aers-{version}-{uuid.uuid4()}",
+    "creationInfo": {
+        "created": created,
+        "creators": ["Tool: aers-scripts/sbom.sh", "Organization: AERS"],
+        "comment": f"Debian package versions as installed on {distro}; "
+                   "licenses best effort from /usr/share/doc/*/copyright.",
+    },
+    "documentDescribes": [aers_id],
+    "packages": packages,
+    "relationships": relationships,
+}
+json.dump(doc, sys.stdout, indent=2)
+sys.stdout.write("\n")
+PY
+)
+# Never hand out a document that does not parse.
+printf '%s\n' "$json" | /usr/bin/python3 -c 'import json, sys; json.load(sys.stdin)' ||
+  { echo "sbom.sh: generated SBOM is not valid JSON" >&2; exit 1; }
+printf '%s\n' "$json"

@@ -1,0 +1,64 @@
+"""aersd survives its JACK server going away and reconnects on its own.
+
+jackd is killed (SIGKILL: no goodbye to its clients) while aersd runs; aersd
+keeps running; a new jackd under the same name comes up; aersd re-opens its
+client, re-registers its ports, restores its connections and audio flows
+again, with no operator. Then the same with an orderly jackd shutdown, and a
+new server with another period size.
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aers_it  # noqa: E402
+from aers_it import CONFIGS, db, wait_until  # noqa: E402
+
+CLIENT = "aers-ports"
+
+
+class ReconnectTest(aers_it.JackTestCase):
+    tag = "reconnect"
+
+    def check_audio(self):
+        # The probe connects nothing itself: aersd's auto-connect must do it.
+        rec = self.jack.record(self.tmp, plays=["sine:1000:-20"], record=1,
+                               seconds=0.3, settle=0.2, timeout=15)
+        amp, _ = rec.tone(0, 1000)
+        self.assertAlmostEqual(db(amp) + 20, 6.0, delta=0.05)
+
+    def check_system_connections(self):
+        def connected():
+            p = self.jack.ports()
+            return (p.get(f"{CLIENT}:main_1", {}).get("connections") == ["system:capture_1"] and
+                    p.get(f"{CLIENT}:main_out_2", {}).get("connections") ==
+                    ["system:playback_2"])
+        wait_until(connected, 15, "aersd's ports connected to the system ports again")
+
+    def test_server_killed_and_restarted(self):
+        aersd = self.start_aersd(os.path.join(CONFIGS, "ports.yaml"))
+        self.check_audio()
+        offset = 0
+        for how, stop in (("SIGKILL", self.jack.kill), ("SIGTERM", self.jack.stop)):
+            with self.subTest(server_stopped_by=how):
+                stop()
+                offset = aersd.wait_log(r"shut our client down", after=offset)
+                # Still alive while there is no server.
+                wait_until(lambda: aersd.stats() and not aersd.stats()["running"], 10,
+                           "aersd to report audio stopped")
+                self.assertIsNone(aersd.proc.poll())
+                # The second server runs another period size: aersd follows it.
+                self.jack.period = 256 if how == "SIGKILL" else 512
+                self.jack.start()
+                offset = aersd.wait_log(r"reconnected; audio flows again", after=offset)
+                self.check_system_connections()
+                self.check_audio()
+                self.assertEqual(aersd.stats()["period_frames"], self.jack.period)
+        stats = wait_until(lambda: (s := aersd.stats()) and s["restarts"] == 2 and s, 10,
+                           "stats to count two restarts")
+        self.assertTrue(stats["running"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

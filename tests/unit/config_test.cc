@@ -1,0 +1,1065 @@
+// Config parsing, validation and emission: every invalid config must be
+// reported at the right line:column with the field path and a message that
+// says what is wrong; every shipped config must parse, validate and survive
+// a parse -> emit -> parse round trip unchanged.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dsp/builtins.h"
+#include "model/validate.h"
+
+namespace aers::config {
+namespace {
+
+constexpr char kFile[] = "test.yaml";
+
+const model::KindRegistry& Kinds() {
+  static const auto* const registry = dsp::MakeBuiltinRegistry().release();
+  return *registry;
+}
+
+// Raw strings in this file start with a newline for readability; line 1 is
+// the line after R"(.
+std::string Text(std::string_view yaml) {
+  if (!yaml.empty() && yaml.front() == '\n') yaml.remove_prefix(1);
+  return std::string(yaml);
+}
+
+std::vector<std::string> Lines(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) {
+      if (start < text.size()) out.emplace_back(text.substr(start));
+      break;
+    }
+    out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Invalid configs: exactly one problem each, at a known place.
+
+struct BadCase {
+  const char* name;
+  const char* yaml;
+  int line;
+  int column;
+  const char* path;    // "" when the problem has no field path
+  const char* phrase;  // must appear in the message
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, ReportsLineColumnPathAndMessage) {
+  const BadCase& c = GetParam();
+  const auto result = ParseConfig(Text(c.yaml), kFile, Kinds());
+  ASSERT_FALSE(result.ok()) << "config unexpectedly valid";
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(result.status().message());
+  const auto lines = Lines(message);
+  ASSERT_EQ(lines.size(), 1u) << "expected exactly one problem, got:\n" << message;
+  std::string prefix =
+      std::string(kFile) + ":" + std::to_string(c.line) + ":" + std::to_string(c.column) + ": ";
+  if (*c.path != '\0') prefix += std::string(c.path) + ": ";
+  EXPECT_EQ(lines[0].rfind(prefix, 0), 0u) << "want prefix: " << prefix << "\ngot: " << lines[0];
+  EXPECT_NE(lines[0].find(c.phrase), std::string::npos)
+      << "want phrase: " << c.phrase << "\ngot: " << lines[0];
+}
+
+// clang-format off
+const BadCase kBadCases[] = {
+    // --- top level ---------------------------------------------------------
+    {"UnknownTopLevelKey", R"(
+version: 1
+nodez: []
+)", 2, 1, "nodez", "unknown key 'nodez' in the config; allowed keys: version, engine, backend"},
+
+    {"BadVersion", R"(
+version: 2
+)", 1, 10, "version", "unsupported schema version 2; this build reads version 1"},
+
+    {"VersionNotANumber", R"(
+version: one
+)", 1, 10, "version", "version must be a whole number, got the string 'one'"},
+
+    {"MissingVersion", R"(
+nodes: []
+)", 1, 1, "version", "has no 'version'; it is required"},
+
+    {"EmptyFile", "", 1, 1, "", "the config is empty"},
+
+    {"TopLevelIsAList", R"(
+- version: 1
+)", 1, 1, "", "expected the config (a map with keys version, engine"},
+
+    {"YamlSyntaxError", R"(
+version: 1
+nodes: [
+  {name: a, kind: gain
+)", 4, 1, "", "yaml: end of map flow not found"},
+
+    {"YamlIllegalMapValue", R"(
+version: 1
+nodes:
+  - name: trim: x
+)", 3, 15, "", "yaml: illegal map value"},
+
+    {"YamlBadIndentation", R"(
+version: 1
+engine:
+    sample_rate_hz: 48000
+  period_frames: 256
+)", 4, 3, "", "yaml: "},
+
+    {"DuplicateKey", R"(
+version: 1
+nodes: []
+nodes: []
+)", 3, 1, "nodes", "duplicate key 'nodes' (first at line 2)"},
+
+    // --- engine and backend ------------------------------------------------
+    {"SampleRateOutOfRange", R"(
+version: 1
+engine:
+  sample_rate_hz: 4000
+)", 3, 19, "engine.sample_rate_hz", "sample_rate_hz = 4000 Hz is out of range; allowed 8000 to 384000 Hz"},
+
+    {"PeriodFramesFraction", R"(
+version: 1
+engine: {period_frames: 256.5}
+)", 2, 25, "engine.period_frames", "period_frames must be a whole number, got the number 256.5"},
+
+    {"PeriodFramesTooLarge", R"(
+version: 1
+engine:
+  period_frames: 16384
+)", 3, 18, "engine.period_frames", "allowed 16 to 8192 frames"},
+
+    {"CrossfadeNegative", R"(
+version: 1
+engine:
+  crossfade_ms: -1
+)", 3, 17, "engine.crossfade_ms", "crossfade_ms = -1 ms is out of range; allowed 0 to 1000 ms"},
+
+    {"UnknownEngineKey", R"(
+version: 1
+engine:
+  sample_rate: 48000
+)", 3, 3, "engine.sample_rate", "unknown key 'sample_rate' in the engine section; allowed keys: sample_rate_hz, period_frames, crossfade_ms"},
+
+    {"EngineIsAList", R"(
+version: 1
+engine: [48000, 256]
+)", 2, 9, "engine", "expected the engine section (a map with keys sample_rate_hz"},
+
+    {"UnknownBackendType", R"(
+version: 1
+backend:
+  type: pulseaudio
+)", 3, 9, "backend.type", "unknown backend type 'pulseaudio'; expected one of: auto, jack, null"},
+
+    {"UnknownJackKey", R"(
+version: 1
+backend:
+  type: jack
+  jack:
+    server: foo
+)", 5, 5, "backend.jack.server", "unknown key 'server' in the jack section; allowed keys: client_name, server_name"},
+
+    {"EmptyJackClientName", R"(
+version: 1
+backend: {jack: {client_name: ""}}
+)", 2, 31, "backend.jack.client_name", "client_name is empty"},
+
+    // --- inputs and outputs ------------------------------------------------
+    {"ChannelsZero", R"(
+version: 1
+inputs:
+  - name: main
+    channels: 0
+)", 4, 15, "inputs[0].channels", "channels = 0 is out of range; allowed 1 to 64"},
+
+    {"ChannelsTooLarge", R"(
+version: 1
+outputs:
+  - {name: out, channels: 65}
+)", 3, 27, "outputs[0].channels", "channels = 65 is out of range; allowed 1 to 64"},
+
+    {"ChannelsString", R"(
+version: 1
+inputs:
+  - name: main
+    channels: two
+)", 4, 15, "inputs[0].channels", "channels must be a whole number, got the string 'two'"},
+
+    {"ConnectNotAList", R"(
+version: 1
+inputs:
+  - name: main
+    connect: system:capture_1
+)", 4, 14, "inputs[0].connect", "connect must be a list"},
+
+    {"ConnectTooManyPorts", R"(
+version: 1
+inputs:
+  - name: main
+    channels: 1
+    connect: [system:capture_1, system:capture_2]
+)", 5, 14, "inputs[0].connect", "2 backend ports listed for 1 channel"},
+
+    {"InputMissingName", R"(
+version: 1
+inputs:
+  - channels: 2
+)", 3, 5, "inputs[0].name", "an input has no 'name'; it is required"},
+
+    {"UnknownInputKey", R"(
+version: 1
+inputs:
+  - name: main
+    chanels: 2
+)", 4, 5, "inputs[0].chanels", "unknown key 'chanels' in an input; allowed keys: name, channels, connect"},
+
+    {"InputsIsAMap", R"(
+version: 1
+inputs:
+  main: {channels: 2}
+)", 3, 3, "inputs", "inputs must be a list"},
+
+    // --- nodes ---------------------------------------------------------------
+    {"NodesIsAMap", R"(
+version: 1
+nodes:
+  trim: {kind: gain}
+)", 3, 3, "nodes", "nodes must be a list"},
+
+    {"UnknownNodeKey", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    gain_db: -6
+)", 5, 5, "nodes[0].gain_db", "unknown key 'gain_db' in a node; allowed keys: name, kind, channels, params"},
+
+    {"NodeMissingKind", R"(
+version: 1
+nodes:
+  - name: trim
+)", 3, 5, "nodes[0].kind", "a node has no 'kind'; it is required"},
+
+    {"UnknownKind", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gian
+)", 4, 11, "nodes[0].kind", "unknown kind 'gian' (did you mean 'gain'?); known kinds: biquad, delay, gain, meter, mixer, tone"},
+
+    {"InvalidNodeName", R"(
+version: 1
+nodes:
+  - {name: my trim, kind: gain}
+)", 3, 12, "nodes[0].name", "invalid name 'my trim': use only letters, digits, '_' and '-'"},
+
+    {"NodeNameWithDot", R"(
+version: 1
+nodes:
+  - {name: a.b, kind: gain}
+)", 3, 12, "nodes[0].name", "'.' separates node and port"},
+
+    {"EmptyNodeName", R"(
+version: 1
+nodes:
+  - {name: "", kind: gain}
+)", 3, 12, "nodes[0].name", "name is empty"},
+
+    {"DuplicateNodeNames", R"(
+version: 1
+nodes:
+  - {name: a, kind: gain}
+  - {name: a, kind: meter}
+)", 4, 12, "nodes[1].name", "duplicate name 'a': already used by nodes[0].name"},
+
+    {"NodeNameClashesWithInput", R"(
+version: 1
+inputs:
+  - {name: main, channels: 2}
+nodes:
+  - {name: main, kind: gain, channels: 2}
+)", 5, 12, "nodes[0].name", "duplicate name 'main': already used by inputs[0].name"},
+
+    {"NodeChannelsZero", R"(
+version: 1
+nodes:
+  - {name: g, kind: gain, channels: 0}
+)", 3, 37, "nodes[0].channels", "channels = 0 is out of range"},
+
+    // --- parameters ----------------------------------------------------------
+    {"UnknownParam", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      gain: -6
+)", 6, 13, "nodes[0].params.gain", "unknown parameter 'gain' for kind 'gain' (did you mean 'gain_db'?); its parameters are: gain_db, mute"},
+
+    {"NumberForBool", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      mute: 1
+)", 6, 13, "nodes[0].params.mute", "mute expects true or false, got the number 1"},
+
+    {"QuotedTrueIsAString", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params: {mute: "true"}
+)", 5, 20, "nodes[0].params.mute", "mute expects true or false, got the word 'true'"},
+
+    {"WordForNumber", R"(
+version: 1
+nodes:
+  - name: f
+    kind: biquad
+    params:
+      q: high
+)", 6, 10, "nodes[0].params.q", "q expects a number (0.025 to 40), got the word 'high'"},
+
+    {"ListForNumber", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      gain_db: [-6, -6]
+)", 6, 16, "nodes[0].params.gain_db", "gain_db expects a number (-120 to 24 dB), got the list [-6, -6]"},
+
+    {"ParamOutOfRange", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      gain_db: 30
+)", 6, 16, "nodes[0].params.gain_db", "gain_db = 30 dB is out of range; allowed -120 to 24 dB"},
+
+    {"ParamNaN", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      gain_db: .nan
+)", 6, 16, "nodes[0].params.gain_db", "gain_db is not a finite number"},
+
+    {"ParamInfinite", R"(
+version: 1
+nodes:
+  - name: f
+    kind: biquad
+    params:
+      freq_hz: -.inf
+)", 6, 16, "nodes[0].params.freq_hz", "freq_hz is not a finite number"},
+
+    {"IntegerParamWithFraction", R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params:
+      inputs: 2.5
+)", 6, 15, "nodes[0].params.inputs", "inputs must be a whole number, got 2.5 (allowed 1 to 32)"},
+
+    {"IntegerParamOutOfRange", R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params: {inputs: 33}
+)", 5, 22, "nodes[0].params.inputs", "inputs = 33 is out of range; allowed 1 to 32"},
+
+    {"BadEnum", R"(
+version: 1
+nodes:
+  - name: f
+    kind: biquad
+    params:
+      type: lowpas
+)", 6, 13, "nodes[0].params.type", "unknown type 'lowpas' (did you mean 'lowpass'?); expected one of: lowpass, highpass, bandpass"},
+
+    {"NumberForEnum", R"(
+version: 1
+nodes:
+  - name: f
+    kind: biquad
+    params:
+      type: 2
+)", 6, 13, "nodes[0].params.type", "type expects one of: lowpass, highpass"},
+
+    {"ScalarForNumberList", R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params:
+      gains_db: -3
+)", 6, 17, "nodes[0].params.gains_db", "gains_db expects a list of numbers"},
+
+    {"NumberListElementOutOfRange", R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params:
+      gains_db: [0, 30]
+)", 6, 21, "nodes[0].params.gains_db[1]", "gains_db[1] = 30 dB is out of range"},
+
+    {"NumberListElementNotANumber", R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params:
+      gains_db: [0, loud]
+)", 6, 21, "nodes[0].params.gains_db[1]", "'gains_db' is a list of numbers; element 1 is the string 'loud'"},
+
+    {"MixerGainsLength", R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params:
+      inputs: 3
+      gains_db: [0, -6]
+)", 7, 17, "nodes[0].params.gains_db", "has 2 entries but the mixer has 3 inputs"},
+
+    {"DelayBeyondMax", R"(
+version: 1
+nodes:
+  - name: d
+    kind: delay
+    params:
+      max_delay_ms: 10
+      delay_ms: 20
+)", 7, 17, "nodes[0].params.delay_ms", "delay_ms 20 exceeds max_delay_ms 10"},
+
+    {"ParamIsAMap", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      gain_db: {value: -6}
+)", 6, 16, "nodes[0].params.gain_db", "must be a number, true/false, a word or a list of numbers, got a map"},
+
+    {"ParamWithoutValue", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params:
+      gain_db:
+      mute: true
+)", 6, 7, "nodes[0].params.gain_db", "parameter 'gain_db' has no value"},
+
+    {"ParamsNotAMap", R"(
+version: 1
+nodes:
+  - name: trim
+    kind: gain
+    params: [gain_db, -6]
+)", 5, 13, "nodes[0].params", "params must be a map of parameter names to values"},
+
+    // --- routes --------------------------------------------------------------
+    {"RoutesNotAList", R"(
+version: 1
+routes:
+  from: a
+  to: b
+)", 3, 3, "routes", "routes must be a list"},
+
+    {"RouteUnknownKey", R"(
+version: 1
+inputs: [{name: in}]
+outputs: [{name: out}]
+routes:
+  - {from: in, to: out, gain: 3}
+)", 5, 25, "routes[0].gain", "unknown key 'gain' in a route; allowed keys: from, to"},
+
+    {"RouteMissingTo", R"(
+version: 1
+inputs: [{name: in}]
+routes:
+  - from: in
+)", 4, 5, "routes[0].to", "a route has no 'to'; it is required"},
+
+    {"RouteMalformedEndpoint", R"(
+version: 1
+inputs: [{name: in}]
+outputs: [{name: out}]
+routes:
+  - {from: in., to: out}
+)", 5, 12, "routes[0].from", "malformed endpoint 'in.'; write 'node' or 'node.port'"},
+
+    {"DanglingRouteFrom", R"(
+version: 1
+outputs: [{name: out}]
+nodes:
+  - {name: trim, kind: gain}
+routes:
+  - {from: trm, to: out}
+)", 6, 12, "routes[0].from", "unknown node 'trm' (did you mean 'trim'?); routes can start at: trim"},
+
+    {"DanglingRouteTo", R"(
+version: 1
+inputs: [{name: in}]
+outputs: [{name: out}]
+routes:
+  - from: in
+    to: speakers
+)", 6, 9, "routes[0].to", "unknown node 'speakers'; routes can end at: out"},
+
+    {"UnknownInputPort", R"(
+version: 1
+inputs: [{name: a}, {name: b}, {name: c}]
+nodes:
+  - {name: mix, kind: mixer}
+routes:
+  - {from: a, to: mix.in1}
+  - {from: b, to: mix.in2}
+  - {from: c, to: mix.in3}
+)", 8, 19, "routes[2].to", "'mix' has no input port 'in3'; its input ports are: in1, in2"},
+
+    {"OutputPortUsedAsInput", R"(
+version: 1
+inputs: [{name: a}]
+nodes:
+  - {name: g, kind: gain}
+routes:
+  - {from: a, to: g.out}
+)", 6, 19, "routes[0].to", "'g' has no input port 'out' ('out' is an output port); its input ports are: in"},
+
+    {"UnknownPortOnExternalInput", R"(
+version: 1
+inputs: [{name: main, channels: 2}]
+nodes:
+  - {name: g, kind: gain, channels: 2}
+routes:
+  - {from: main.left, to: g}
+)", 6, 12, "routes[0].from", "'main' has no output port 'left'; its output ports are: out"},
+
+    {"RouteIntoTone", R"(
+version: 1
+inputs: [{name: in}]
+nodes:
+  - {name: osc, kind: tone}
+routes:
+  - {from: in, to: osc}
+)", 6, 20, "routes[0].to", "node 'osc' (kind 'tone') has no input ports"},
+
+    {"RouteFromExternalOutput", R"(
+version: 1
+outputs: [{name: out}]
+nodes:
+  - {name: g, kind: gain}
+routes:
+  - {from: out, to: g}
+)", 6, 12, "routes[0].from", "'out' is an external output: routes go into it, not out of it"},
+
+    {"RouteIntoExternalInput", R"(
+version: 1
+inputs: [{name: in}]
+nodes:
+  - {name: g, kind: gain}
+routes:
+  - {from: in, to: g}
+  - {from: g, to: in}
+)", 7, 19, "routes[1].to", "'in' is an external input: routes come out of it, not into it"},
+
+    {"ChannelMismatch", R"(
+version: 1
+inputs:
+  - {name: main, channels: 2}
+nodes:
+  - {name: g, kind: gain, channels: 1}
+routes:
+  - from: main
+    to: g
+)", 7, 5, "routes[0]", "channel mismatch: main.out has 2 channels but g.in has 1"},
+
+    {"DuplicateRoute", R"(
+version: 1
+inputs: [{name: in}]
+nodes:
+  - {name: g, kind: gain}
+routes:
+  - {from: in, to: g}
+  - {from: in.out, to: g.in}
+)", 7, 5, "routes[1]", "duplicate route in.out -> g.in (same as routes[0])"},
+
+    {"TwoNodeCycle", R"(
+version: 1
+nodes:
+  - {name: a, kind: gain}
+  - {name: b, kind: gain}
+routes:
+  - {from: a, to: b}
+  - {from: b, to: a}
+)", 7, 5, "routes[1]", "cycle: a -> b -> a"},
+
+    {"ThreeNodeCycle", R"(
+version: 1
+nodes:
+  - {name: first, kind: gain}
+  - {name: second, kind: meter}
+  - {name: third, kind: biquad}
+routes:
+  - {from: first, to: second}
+  - {from: second, to: third}
+  - {from: third, to: first}
+)", 9, 5, "routes[2]", "cycle: first -> second -> third -> first"},
+
+    {"CycleThroughMixer", R"(
+version: 1
+inputs: [{name: in}]
+outputs: [{name: out}]
+nodes:
+  - {name: mix, kind: mixer}
+  - {name: fb, kind: delay, params: {delay_ms: 10}}
+routes:
+  - {from: in, to: mix.in1}
+  - {from: mix, to: out}
+  - {from: mix, to: fb}
+  - {from: fb, to: mix.in2}
+)", 11, 5, "routes[3]", "cycle: mix -> fb -> mix"},
+
+    {"SelfLoop", R"(
+version: 1
+nodes:
+  - {name: loop, kind: gain}
+routes:
+  - {from: loop, to: loop}
+)", 5, 5, "routes[0]", "cycle: loop -> loop"},
+};
+// clang-format on
+
+INSTANTIATE_TEST_SUITE_P(Invalid, BadConfigTest, ::testing::ValuesIn(kBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& case_info) {
+                           return std::string(case_info.param.name);
+                         });
+
+TEST(BadConfigTableTest, HasEnoughCases) {
+  EXPECT_GE(std::size(kBadCases), 35u);
+}
+
+// ---------------------------------------------------------------------------
+// Several problems at once, in file order.
+
+TEST(ConfigTest, ReportsEveryProblemInFileOrder) {
+  const std::string yaml = Text(R"(
+version: 1
+routes:
+  - {from: in, to: nowhere}
+nodes:
+  - name: g
+    kind: gain
+    params: {gain_db: 99}
+  - {name: f, kind: filter}
+engine: {sample_rate_hz: 1}
+inputs: [{name: in}]
+bogus: true
+)");
+  const auto result = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_FALSE(result.ok());
+  const auto lines = Lines(std::string(result.status().message()));
+  ASSERT_EQ(lines.size(), 5u) << result.status().message();
+  EXPECT_EQ(lines[0].rfind("test.yaml:3:20: routes[0].to: unknown node 'nowhere'", 0), 0u)
+      << lines[0];
+  EXPECT_EQ(lines[1].rfind("test.yaml:7:23: nodes[0].params.gain_db: gain_db = 99 dB", 0), 0u)
+      << lines[1];
+  EXPECT_EQ(lines[2].rfind("test.yaml:8:21: nodes[1].kind: unknown kind 'filter'", 0), 0u)
+      << lines[2];
+  EXPECT_EQ(lines[3].rfind("test.yaml:9:26: engine.sample_rate_hz: sample_rate_hz = 1 Hz", 0), 0u)
+      << lines[3];
+  EXPECT_EQ(lines[4].rfind("test.yaml:11:1: bogus: unknown key 'bogus'", 0), 0u) << lines[4];
+}
+
+TEST(ConfigTest, StructuralErrorsDoNotCascade) {
+  // channels is not a number: one error, and no channel mismatch for the
+  // routes through that node (its width is unknown).
+  const std::string yaml = Text(R"(
+version: 1
+inputs: [{name: in, channels: 2}]
+outputs: [{name: out, channels: 2}]
+nodes:
+  - {name: g, kind: gain, channels: "2"}
+routes:
+  - {from: in, to: g}
+  - {from: g, to: out}
+)");
+  const auto result = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_FALSE(result.ok());
+  const auto lines = Lines(std::string(result.status().message()));
+  ASSERT_EQ(lines.size(), 1u) << result.status().message();
+  EXPECT_EQ(lines[0].rfind("test.yaml:5:37: nodes[0].channels: channels must be a whole number", 0),
+            0u)
+      << lines[0];
+}
+
+TEST(ConfigTest, BadParamValueKeepsOtherParamChecks) {
+  // inputs is malformed: the gain range error is still reported, and the
+  // mixer's gains_db-length rule (which would need inputs) stays quiet.
+  const std::string yaml = Text(R"(
+version: 1
+nodes:
+  - name: mix
+    kind: mixer
+    params:
+      inputs: {count: 3}
+      gains_db: [0, 99, 0]
+)");
+  const auto result = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_FALSE(result.ok());
+  const auto lines = Lines(std::string(result.status().message()));
+  ASSERT_EQ(lines.size(), 2u) << result.status().message();
+  EXPECT_EQ(lines[0].rfind(
+                "test.yaml:6:15: nodes[0].params.inputs: parameter 'inputs' must be a number", 0),
+            0u)
+      << lines[0];
+  EXPECT_EQ(lines[1].rfind("test.yaml:7:21: nodes[0].params.gains_db[1]: gains_db[1] = 99 dB", 0),
+            0u)
+      << lines[1];
+}
+
+TEST(ConfigTest, YamlErrorNamesFileAndPosition) {
+  const auto result = ParseConfig("version: 1\nnodes: [\n", "my.yaml", Kinds());
+  ASSERT_FALSE(result.ok());
+  const std::string message(result.status().message());
+  EXPECT_EQ(message.rfind("my.yaml:", 0), 0u) << message;
+  EXPECT_NE(message.find(": yaml: "), std::string::npos) << message;
+  EXPECT_EQ(message.find("yaml-cpp:"), std::string::npos) << "raw exception text: " << message;
+}
+
+// ---------------------------------------------------------------------------
+// Valid configs.
+
+TEST(ConfigTest, FanInAndFanOutValidate) {
+  const std::string yaml = Text(R"(
+version: 1
+inputs:
+  - {name: left, channels: 2}
+  - {name: right, channels: 2}
+outputs:
+  - {name: main, channels: 2}
+  - {name: monitor, channels: 2}
+nodes:
+  - {name: sum, kind: gain, channels: 2}
+  - {name: osc, kind: tone, channels: 2}
+  - {name: mix, kind: mixer, channels: 2, params: {inputs: 3, gains_db: [0, -3, -60]}}
+routes:
+  - {from: left, to: sum}          # fan-in: both inputs are summed into sum.in
+  - {from: right.out, to: sum.in}
+  - {from: sum, to: mix.in1}
+  - {from: osc, to: mix.in3}
+  - {from: left, to: mix.in2}      # fan-out of left
+  - {from: mix, to: main}          # fan-out of mix
+  - {from: mix.out, to: monitor.in}
+)");
+  SourceMap where;
+  const auto result = ParseConfig(yaml, kFile, Kinds(), &where);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const model::GraphSpec& g = result->graph;
+  EXPECT_TRUE(model::ValidateGraph(g, Kinds()).empty());
+  ASSERT_EQ(g.routes.size(), 7u);
+  EXPECT_EQ(g.routes[1].from, (model::Endpoint{"right", "out"}));
+  EXPECT_EQ(g.routes[1].to, (model::Endpoint{"sum", "in"}));
+
+  const auto mix = model::LayoutOf(g, Kinds(), "mix");
+  ASSERT_TRUE(mix.has_value());
+  ASSERT_EQ(mix->inputs.size(), 3u);
+  EXPECT_EQ(mix->inputs[2].name, "in3");
+  EXPECT_EQ(mix->inputs[2].channels, 2);
+  const auto left = model::LayoutOf(g, Kinds(), "left");
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->inputs.empty());
+  ASSERT_EQ(left->outputs.size(), 1u);
+  EXPECT_EQ(left->outputs[0].name, "out");
+  const auto monitor = model::LayoutOf(g, Kinds(), "monitor");
+  ASSERT_TRUE(monitor.has_value());
+  ASSERT_EQ(monitor->inputs.size(), 1u);
+  EXPECT_EQ(monitor->inputs[0].name, "in");
+  EXPECT_TRUE(monitor->outputs.empty());
+  EXPECT_FALSE(model::LayoutOf(g, Kinds(), "nope").has_value());
+
+  // The source map gives 1-based positions of fields.
+  ASSERT_TRUE(where.count("nodes[2].params.gains_db[1]"));
+  EXPECT_EQ(where.at("nodes[2].params.gains_db[1]").line, 11);
+  EXPECT_EQ(where.at("nodes[2].params.gains_db[1]").column, 77);
+  ASSERT_TRUE(where.count("routes[6].to"));
+  EXPECT_EQ(where.at("routes[6].to").line, 19);
+  EXPECT_EQ(where.at("routes[6].to").column, 25);
+}
+
+TEST(ConfigTest, DefaultsForOmittedSections) {
+  const auto result = ParseConfig("version: 1\n", kFile, Kinds());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result, Config{});
+}
+
+TEST(ConfigTest, ParamValueTypes) {
+  const std::string yaml = Text(R"(
+version: 1
+nodes:
+  - {name: g, kind: gain, params: {gain_db: -6, mute: true}}
+  - {name: f, kind: biquad, params: {type: notch, freq_hz: 1e3, q: .5}}
+  - {name: m, kind: mixer, params: {inputs: 0x2, gains_db: [-1.5, +2]}}
+)");
+  const auto result = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_TRUE(result.ok()) << result.status();
+  const auto& n = result->graph.nodes;
+  ASSERT_EQ(n.size(), 3u);
+  EXPECT_EQ(n[0].params.at("gain_db"), model::ParamValue(-6.0));
+  EXPECT_EQ(n[0].params.at("mute"), model::ParamValue(true));
+  EXPECT_EQ(n[1].params.at("type"), model::ParamValue(std::string("notch")));
+  EXPECT_EQ(n[1].params.at("freq_hz"), model::ParamValue(1000.0));
+  EXPECT_EQ(n[1].params.at("q"), model::ParamValue(0.5));
+  EXPECT_EQ(n[2].params.at("inputs"), model::ParamValue(2.0));
+  EXPECT_EQ(n[2].params.at("gains_db"), model::ParamValue(std::vector<double>{-1.5, 2.0}));
+}
+
+TEST(ConfigTest, BackendTypeNullIsAWord) {
+  // YAML reads a bare `null` as "no value"; here it is the backend's name.
+  const auto result = ParseConfig(
+      "version: 1\nbackend:\n  type: null\n  jack: {server_name: test}\n", kFile, Kinds());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->backend.type, "null");
+  EXPECT_EQ(result->backend.jack_server_name, "test");
+  EXPECT_EQ(result->backend.jack_client_name, "aersd");
+}
+
+// ---------------------------------------------------------------------------
+// Shipped configs and round trips.
+
+std::vector<std::filesystem::path> ShippedConfigs() {
+  const std::filesystem::path root = std::filesystem::path(AERS_SOURCE_ROOT) / "configs";
+  std::vector<std::filesystem::path> files;
+  for (const auto& dir : {root, root / "examples"}) {
+    if (!std::filesystem::is_directory(dir)) continue;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const auto& p = entry.path();
+      // Plugin manifests are YAML too, but not graph configs.
+      if (p.extension() != ".yaml" || p.filename().string().find("manifest") != std::string::npos) {
+        continue;
+      }
+      files.push_back(p);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(ConfigTest, ShippedConfigsAreListed) {
+  const auto files = ShippedConfigs();
+  const auto has = [&](std::string_view name) {
+    return std::any_of(files.begin(), files.end(),
+                       [&](const auto& p) { return p.filename() == name; });
+  };
+  EXPECT_TRUE(has("default.yaml"));
+  EXPECT_TRUE(has("reference-chain.yaml"));
+  EXPECT_TRUE(has("tone-meter.yaml"));
+  EXPECT_TRUE(has("mixer.yaml"));
+}
+
+TEST(ConfigTest, EveryShippedConfigParsesValidatesAndRoundTrips) {
+  for (const auto& path : ShippedConfigs()) {
+    SCOPED_TRACE(path.string());
+    const auto config = LoadConfigFile(path.string(), Kinds());
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_TRUE(model::ValidateGraph(config->graph, Kinds()).empty());
+    const std::string emitted = EmitConfig(*config);
+    const auto again = ParseConfig(emitted, "emitted.yaml", Kinds());
+    ASSERT_TRUE(again.ok()) << again.status() << "\n" << emitted;
+    EXPECT_EQ(*again, *config) << emitted;
+  }
+}
+
+TEST(ConfigTest, DefaultConfigIsTheDocumentedChain) {
+  const auto config =
+      LoadConfigFile(std::string(AERS_SOURCE_ROOT) + "/configs/default.yaml", Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto& g = config->graph;
+  std::vector<std::string> kinds;
+  for (const auto& n : g.nodes) kinds.push_back(n.name + ":" + n.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"trim:gain", "hp:biquad", "warmth:biquad",
+                                             "out_meter:meter"}));
+  ASSERT_NE(g.FindInput("main"), nullptr);
+  EXPECT_EQ(g.FindInput("main")->channels, 2);
+  ASSERT_NE(g.FindOutput("main_out"), nullptr);
+  EXPECT_EQ(g.FindOutput("main_out")->channels, 2);
+  EXPECT_EQ(g.FindNode("hp")->params.at("type"), model::ParamValue(std::string("highpass")));
+  EXPECT_EQ(g.FindNode("hp")->params.at("freq_hz"), model::ParamValue(80.0));
+  EXPECT_EQ(g.FindNode("warmth")->params.at("type"), model::ParamValue(std::string("lowshelf")));
+  EXPECT_EQ(config->backend.type, "auto");
+  EXPECT_EQ(config->engine.sample_rate_hz, 48000.0);
+  EXPECT_EQ(config->engine.period_frames, 256);
+}
+
+TEST(ConfigTest, ReferenceChainIsChainR) {
+  const auto config = LoadConfigFile(
+      std::string(AERS_SOURCE_ROOT) + "/configs/examples/reference-chain.yaml", Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto& nodes = config->graph.nodes;
+  ASSERT_EQ(nodes.size(), 9u);
+  EXPECT_EQ(nodes[0].kind, "gain");
+  EXPECT_EQ(nodes[0].params.at("gain_db"), model::ParamValue(-6.0));
+  const double freqs[] = {40, 18000, 60, 16000, 80, 14000, 100, 12000};
+  for (size_t i = 0; i < 8; ++i) {
+    const auto& n = nodes[i + 1];
+    EXPECT_EQ(n.kind, "biquad");
+    EXPECT_EQ(n.channels, 2);
+    EXPECT_EQ(n.params.at("type"), model::ParamValue(std::string(i % 2 ? "lowpass" : "highpass")));
+    EXPECT_EQ(n.params.at("freq_hz"), model::ParamValue(freqs[i]));
+    EXPECT_EQ(n.params.at("q"), model::ParamValue(0.7071));
+  }
+  ASSERT_NE(config->graph.FindInput("in"), nullptr);
+  ASSERT_NE(config->graph.FindOutput("out"), nullptr);
+}
+
+// A config that uses every parameter type and values whose text is tricky.
+Config EveryTypeConfig() {
+  Config c;
+  c.engine.sample_rate_hz = 44100.0;
+  c.engine.period_frames = 64;
+  c.engine.crossfade_ms = 0.1 + 0.2;  // 0.30000000000000004
+  c.backend.type = "jack";
+  c.backend.jack_client_name = "aers: test #1";
+  c.backend.jack_server_name = "null";
+  c.graph.inputs = {{"in", 2, {"system:capture_1", "true"}}, {"123", 1, {"~"}}};
+  c.graph.outputs = {{"out", 2, {"system:playback 1", "- x"}}};
+  model::NodeSpec gain{"g", "gain", 2, {}};
+  gain.params["gain_db"] = 20.0 * std::log10(0.5);  // -6.0205999132796242
+  gain.params["mute"] = false;
+  model::NodeSpec filter{"f", "biquad", 2, {}};
+  filter.params["type"] = std::string("peaking");
+  filter.params["freq_hz"] = 1000.0 / 3.0;
+  filter.params["q"] = 0.025;
+  filter.params["gain_db"] = -1e-300;
+  model::NodeSpec mix{"m", "mixer", 2, {}};
+  mix.params["inputs"] = 3.0;
+  mix.params["gains_db"] = std::vector<double>{0.0, -119.99999999999999, 1.0 / 7.0};
+  model::NodeSpec delay{"d", "delay", 2, {}};
+  delay.params["max_delay_ms"] = 10000.0;
+  delay.params["delay_ms"] = 5e-324;  // smallest subnormal
+  model::NodeSpec tone{"t", "tone", 1, {}};
+  tone.params["freq_hz"] = 0.1;
+  tone.params["level_db"] = 0.0;
+  model::NodeSpec meter{"meter-1", "meter", 1, {}};
+  c.graph.nodes = {gain, filter, mix, delay, tone, meter};
+  c.graph.routes = {
+      {{"in", ""}, {"g", ""}},       {{"g", "out"}, {"f", "in"}},      {{"f", ""}, {"m", "in1"}},
+      {{"in", "out"}, {"m", "in3"}}, {{"m", ""}, {"d", ""}},           {{"d", ""}, {"out", ""}},
+      {{"t", ""}, {"meter-1", ""}},  {{"123", ""}, {"meter-1", "in"}},
+  };
+  return c;
+}
+
+TEST(ConfigTest, EveryTypeRoundTripsExactly) {
+  const Config c = EveryTypeConfig();
+  ASSERT_TRUE(model::ValidateGraph(c.graph, Kinds()).empty());
+  const std::string emitted = EmitConfig(c);
+  const auto parsed = ParseConfig(emitted, "emitted.yaml", Kinds());
+  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << emitted;
+  EXPECT_EQ(*parsed, c) << emitted;
+  // And the emitted text is stable.
+  EXPECT_EQ(EmitConfig(*parsed), emitted);
+  // Shortest exact digits, not 17 significant digits for everything.
+  EXPECT_NE(emitted.find("q: 0.025\n"), std::string::npos) << emitted;
+  EXPECT_NE(emitted.find("crossfade_ms: 0.30000000000000004\n"), std::string::npos) << emitted;
+}
+
+TEST(ConfigTest, EmittedConfigReadsWell) {
+  const auto config =
+      LoadConfigFile(std::string(AERS_SOURCE_ROOT) + "/configs/examples/mixer.yaml", Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string emitted = EmitConfig(*config);
+  EXPECT_EQ(emitted.rfind("version: 1\n", 0), 0u) << emitted;
+  EXPECT_NE(emitted.find("gains_db: [0, -6]"), std::string::npos) << emitted;
+  EXPECT_NE(emitted.find("- {from: mic, to: mix.in1}"), std::string::npos) << emitted;
+}
+
+// ---------------------------------------------------------------------------
+// Files and formatting.
+
+TEST(ConfigTest, MissingFileIsNotFoundAndNamesTheFile) {
+  const auto result = LoadConfigFile("/nonexistent/aers/config.yaml", Kinds());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(result.status().message().find("/nonexistent/aers/config.yaml"), std::string::npos);
+}
+
+TEST(ConfigTest, LoadedFileErrorsUseItsPath) {
+  const std::string path = std::string(AERS_SOURCE_ROOT) + "/configs/default.yaml";
+  const auto ok = LoadConfigFile(path, Kinds());
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  const auto dir = LoadConfigFile(std::string(AERS_SOURCE_ROOT) + "/configs", Kinds());
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.status().message().find("/configs"), std::string::npos) << dir.status();
+}
+
+TEST(ConfigTest, FormatIssuesUsesLongestKnownPrefix) {
+  SourceMap where;
+  where["nodes[1]"] = Mark{7, 5};
+  where["routes[0].to"] = Mark{12, 17};
+  const std::string text = FormatIssues({{"routes[0].to", "bad end"},
+                                         {"nodes[1].params.gains_db[2]", "too loud"},
+                                         {"version", "no position"}},
+                                        where, "f.yaml");
+  EXPECT_EQ(text,
+            "f.yaml:7:5: nodes[1].params.gains_db[2]: too loud\n"
+            "f.yaml:12:17: routes[0].to: bad end\n"
+            "f.yaml: version: no position");
+}
+
+// ---------------------------------------------------------------------------
+// ValidateGraph on specs built in code (the gRPC path has no YAML).
+
+TEST(ValidateGraphTest, CollectsEveryIssueWithPaths) {
+  model::GraphSpec g;
+  g.version = 3;
+  g.inputs = {{"in", 2, {}}};
+  g.nodes = {{"a", "gain", 2, {{"gain_db", 100.0}}}, {"b", "nope", 1, {}}};
+  g.routes = {{{"in", ""}, {"a", ""}}, {{"a", ""}, {"zz", ""}}};
+  const auto issues = model::ValidateGraph(g, Kinds());
+  std::vector<std::string> paths;
+  paths.reserve(issues.size());
+  for (const auto& i : issues) paths.push_back(i.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"version", "nodes[0].params.gain_db", "nodes[1].kind",
+                                             "routes[1].to"}));
+}
+
+TEST(ValidateGraphTest, EmptyGraphIsValid) {
+  EXPECT_TRUE(model::ValidateGraph(model::GraphSpec{}, Kinds()).empty());
+}
+
+}  // namespace
+}  // namespace aers::config

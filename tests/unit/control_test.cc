@@ -1,0 +1,238 @@
+// The control plane's domain layer: GraphService (atomic edits, revisions,
+// persistence, events), the state store and authentication.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "control/auth.h"
+#include "control/events.h"
+#include "control/service.h"
+#include "rig.h"
+#include "state/state_store.h"
+
+namespace aers::test {
+namespace {
+
+namespace fs = std::filesystem;
+using control::EditOp;
+
+model::GraphSpec Base() {
+  return GraphBuilder()
+      .Input("in")
+      .Node("g", "gain", 1, {{"gain_db", -6.0}})
+      .Node("m", "meter", 1)
+      .Output("out")
+      .Chain({"in", "g", "m", "out"})
+      .Build();
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("aers-control-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    store_ = std::make_unique<state::StateStore>((dir_ / "state" / "graph.yaml").string());
+    rig_.Apply(Base());
+    service_ = std::make_unique<control::GraphService>(
+        rig_.engine(), nullptr, store_.get(), bus_,
+        [] { return absl::StatusOr<model::GraphSpec>(Base()); });
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static EditOp SetParam(const std::string& node, const std::string& param, model::ParamValue v) {
+    EditOp op;
+    op.type = EditOp::Type::kSetParameter;
+    op.name = node;
+    op.param = param;
+    op.value = std::move(v);
+    return op;
+  }
+  static EditOp Connect(const std::string& from, const std::string& to, bool connect = true) {
+    EditOp op;
+    op.type = connect ? EditOp::Type::kConnect : EditOp::Type::kDisconnect;
+    op.route = {model::Endpoint::Parse(from), model::Endpoint::Parse(to)};
+    return op;
+  }
+  static EditOp Add(const std::string& name, const std::string& kind) {
+    EditOp op;
+    op.type = EditOp::Type::kAddNode;
+    op.node = {name, kind, 1, {}};
+    return op;
+  }
+
+  fs::path dir_;
+  Rig rig_;
+  control::EventBus bus_;
+  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<control::GraphService> service_;
+};
+
+TEST_F(ServiceTest, EditIsPersistedAndAnnounced) {
+  auto sub = bus_.Subscribe();
+  auto r = service_->Edit({SetParam("g", "gain_db", -3.0)}, false, std::nullopt);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->applied);
+  EXPECT_EQ(r->changes, std::vector<std::string>{"~ node g: gain_db -6 -> -3"});
+  auto saved = store_->Load(rig_.kinds());
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  EXPECT_EQ(**saved, rig_.engine().spec());
+  auto e = sub->Next(std::chrono::milliseconds(100));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->type, control::Event::Type::kGraphChanged);
+  EXPECT_EQ(e->revision, r->revision);
+}
+
+TEST_F(ServiceTest, MultiOpEditIsAllOrNothing) {
+  const auto before = rig_.engine().spec();
+  const auto rev = rig_.engine().revision();
+  // Valid first op, then an op naming an unknown node: nothing applies.
+  auto r = service_->Edit({Add("x", "gain"), SetParam("nope", "gain_db", 1.0)}, false, rev);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("ops[1].set_parameter.node"), absl::string_view::npos);
+  EXPECT_EQ(rig_.engine().spec(), before);
+  EXPECT_EQ(rig_.engine().revision(), rev);
+  EXPECT_FALSE(fs::exists(store_->path())) << "a failed edit must not write state";
+  // Both valid: both apply under one revision step.
+  r = service_->Edit({Add("x", "gain"), Connect("in", "x"), Connect("x", "out")}, false, rev);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->revision, rev + 1);
+  EXPECT_EQ(rig_.engine().spec().routes.size(), before.routes.size() + 2);
+}
+
+TEST_F(ServiceTest, RevisionConflictIsAborted) {
+  const auto rev = rig_.engine().revision();
+  ASSERT_TRUE(service_->Edit({SetParam("g", "gain_db", -1.0)}, false, rev).ok());
+  auto r = service_->Edit({SetParam("g", "gain_db", -2.0)}, false, rev);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(std::get<double>(rig_.engine().spec().FindNode("g")->params.at("gain_db")), -1.0);
+}
+
+TEST_F(ServiceTest, CycleIsAFailedPrecondition) {
+  auto r = service_->Edit({Connect("m", "g")}, false, std::nullopt);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("cycle"), absl::string_view::npos) << r.status();
+}
+
+TEST_F(ServiceTest, DryRunReportsButChangesNothing) {
+  const auto rev = rig_.engine().revision();
+  auto r = service_->Edit({Add("x", "tone"), Connect("x", "out")}, true, std::nullopt);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->applied);
+  EXPECT_EQ(r->revision, rev);
+  EXPECT_EQ(rig_.engine().revision(), rev);
+  EXPECT_EQ(r->changes,
+            (std::vector<std::string>{"+ node x (tone, 1 ch)", "+ route x -> out"}));
+}
+
+TEST_F(ServiceTest, YamlErrorsCiteSourceLineAndColumn) {
+  auto r = service_->ApplyYaml("version: 1\nnodes:\n  - {name: a, kind: nosuch}\n", "edit.yaml",
+                               false, std::nullopt);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("edit.yaml:3:"), absl::string_view::npos) << r.status();
+}
+
+TEST_F(ServiceTest, FailedSaveUndoesTheEdit) {
+  // Make the state directory unwritable (as root, use a file in its place).
+  ASSERT_TRUE(fs::create_directories(dir_ / "blocked"));
+  std::ofstream(dir_ / "blocked" / "state") << "not a directory";
+  state::StateStore bad((dir_ / "blocked" / "state" / "graph.yaml").string());
+  control::GraphService svc(rig_.engine(), nullptr, &bad, bus_, nullptr);
+  const auto before = rig_.engine().spec();
+  auto r = svc.Edit({SetParam("g", "gain_db", -20.0)}, false, std::nullopt);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("undone"), absl::string_view::npos) << r.status();
+  EXPECT_EQ(rig_.engine().spec(), before);
+}
+
+TEST_F(ServiceTest, ResetGoesBackToTheConfigGraph) {
+  ASSERT_TRUE(service_->Edit({SetParam("g", "gain_db", 0.0)}, false, std::nullopt).ok());
+  auto r = service_->ResetToConfig(std::nullopt);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(rig_.engine().spec(), Base());
+}
+
+TEST(StateStore, CorruptFileIsReportedNotTrusted) {
+  const fs::path dir = fs::temp_directory_path() / ("aers-state-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  state::StateStore store((dir / "graph.yaml").string());
+  auto kinds = dsp::MakeBuiltinRegistry();
+  auto none = store.Load(*kinds);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  std::ofstream(dir / "graph.yaml") << "version: 1\nnodes: [ {name: broken";
+  auto bad = store.Load(*kinds);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(bad.status().message().find("graph.yaml"), absl::string_view::npos);
+  ASSERT_TRUE(store.Save(Base()).ok());
+  auto good = store.Load(*kinds);
+  ASSERT_TRUE(good.ok() && good->has_value());
+  EXPECT_EQ(**good, Base());
+  // No temporary files left behind.
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++files;
+  EXPECT_EQ(files, 1);
+  fs::remove_all(dir);
+}
+
+TEST(EventBus, SlowWatcherDropsAndCountsWithoutBlocking) {
+  control::EventBus bus(4);
+  auto slow = bus.Subscribe();
+  for (int i = 0; i < 10; ++i) {
+    control::Event e;
+    e.type = control::Event::Type::kXrun;
+    e.xruns_total = static_cast<uint64_t>(i);
+    bus.Publish(e);
+  }
+  EXPECT_EQ(bus.dropped(), 6u);
+  auto first = slow->Next(std::chrono::milliseconds(10));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->xruns_total, 0u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(slow->Next(std::chrono::milliseconds(10)).has_value());
+  control::Event e;
+  bus.Publish(e);
+  auto after = slow->Next(std::chrono::milliseconds(10));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->dropped_before, 6u);
+}
+
+TEST(Auth, RolesAndLockOut) {
+  control::Authenticator auth({3, std::chrono::seconds(60), std::chrono::seconds(30)});
+  auth.AddToken("viewer-token-0123456789", control::Role::kViewer);
+  auth.AddToken("operator-token-0123456789", control::Role::kOperator);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(*auth.Check("10.0.0.1", "operator-token-0123456789", t0), control::Role::kOperator);
+  EXPECT_EQ(*auth.Check("10.0.0.1", "viewer-token-0123456789", t0), control::Role::kViewer);
+  EXPECT_EQ(auth.Check("10.0.0.2", "", t0).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Check("10.0.0.2", "guess1", t0).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Check("10.0.0.2", "guess2", t0).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // Locked out now: even the right token is refused, other peers are not.
+  EXPECT_EQ(auth.Check("10.0.0.2", "operator-token-0123456789", t0).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(auth.Check("10.0.0.3", "operator-token-0123456789", t0).ok());
+  // After the lock-out the right token works again.
+  EXPECT_TRUE(auth.Check("10.0.0.2", "operator-token-0123456789", t0 + std::chrono::seconds(31))
+                  .ok());
+}
+
+TEST(Auth, TokenFileMustBePrivate) {
+  const std::string path =
+      (fs::temp_directory_path() / ("aers-tokens-" + std::to_string(::getpid()))).string();
+  std::ofstream(path) << "# tokens\noperator abcdefghijklmnop0123\n";
+  ::chmod(path.c_str(), 0644);
+  control::Authenticator auth;
+  EXPECT_EQ(auth.LoadTokenFile(path).code(), absl::StatusCode::kPermissionDenied);
+  ::chmod(path.c_str(), 0600);
+  EXPECT_TRUE(auth.LoadTokenFile(path).ok());
+  EXPECT_TRUE(auth.Check("x", "abcdefghijklmnop0123").ok());
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace aers::test
