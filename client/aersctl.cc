@@ -4,10 +4,19 @@
 // 4 not found; 5 conflict (revision changed, already exists); 6 refused by
 // the graph (e.g. a cycle); 7 daemon unavailable (not running, timeout);
 // 8 authentication/permission/lock-out.
+//
+// `aersctl plugin hash|keygen|sign|verify` work offline on plugin
+// directories and keys (daemon/plugin/tool.h, the same functions as the
+// standalone aers-plugin); they never contact the daemon. Their status: 0 ok;
+// 1 refused by the gate (hash or signature mismatch, unsafe owner/mode, ...)
+// or other error; 2 usage; 3 invalid manifest or key file; 4 not found;
+// 5 a key file already exists (keygen without --force).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,9 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "control.grpc.pb.h"
 #include "control/paths.h"
 #include "health.grpc.pb.h"
+#include "plugin/manifest.h"
+#include "plugin/tool.h"
 
 namespace {
 
@@ -52,6 +64,16 @@ Commands:
   top [--once] [--rate HZ]       live meters and DSP load, refreshed in place
   health                         SERVING / NOT_SERVING (exit 0 only when serving)
 
+Plugin commands (offline: files only, no daemon needed):
+  plugin hash DIR [--write] [--algorithm sha256|blake2b]
+                                 hash the module DIR/manifest.yaml names; --write
+                                 puts the hash into the manifest (sign again after)
+  plugin keygen -p PUB -s SEC [--force]
+                                 new minisign key pair (SEC unencrypted, mode 0600)
+  plugin sign DIR -s SEC [--trusted-comment TEXT] [--legacy]
+                                 write DIR/manifest.yaml.minisig (--legacy: not prehashed)
+  plugin verify DIR -p PUB       every check of the daemon's plugin gate short of loading
+
 Global options:
   --socket PATH          Unix socket of aersd (default: the daemon's runtime socket)
   --target ADDR          any gRPC target instead (e.g. localhost:7000)
@@ -61,8 +83,19 @@ Global options:
   --json                 machine-readable output
   -h, --help             this text
 
+Plugin options (only with `plugin`):
+  -p FILE                minisign public key
+  -s FILE                minisign secret key
+  --write                hash: rewrite hash.value (and hash.algorithm) in manifest.yaml
+  --algorithm ALG        hash: sha256 or blake2b (default: the manifest's)
+  --force                keygen: overwrite existing key files
+  --trusted-comment TEXT sign: the signature's trusted comment
+  --legacy               sign: a legacy (non-prehashed) minisign signature
+
 Exit status: 0 ok, 1 error, 2 usage, 3 invalid argument, 4 not found,
 5 conflict, 6 refused by the graph, 7 daemon unavailable, 8 auth.
+`plugin`: 0 ok, 1 refused by the plugin gate or other error, 2 usage,
+3 invalid manifest/key, 4 not found, 5 key file exists.
 )";
 
 struct Options {
@@ -80,6 +113,15 @@ struct Options {
   int channels = 1;
   double rate_hz = 10.0;
   std::vector<std::string> params;
+  // `plugin` options.
+  std::string public_key;
+  std::string secret_key;
+  bool write = false;
+  std::string algorithm;
+  bool force = false;
+  std::optional<std::string> trusted_comment;
+  bool legacy = false;
+  std::vector<std::string> plugin_flags;  // which of them were given, as written
   std::vector<std::string> args;  // command and its positional arguments
 };
 
@@ -165,6 +207,28 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       o.dry_run = true;
     } else if (a == "--once") {
       o.once = true;
+    } else if (a == "-p" || a == "-s") {
+      auto v = need(a.c_str());
+      if (!v) return std::nullopt;
+      (a == "-p" ? o.public_key : o.secret_key) = *v;
+      o.plugin_flags.push_back(a);
+    } else if (a == "--algorithm") {
+      auto v = need("--algorithm");
+      if (!v) return std::nullopt;
+      if (*v != "sha256" && *v != "blake2b") {
+        *error = "--algorithm: '" + *v + "' is not sha256 or blake2b";
+        return std::nullopt;
+      }
+      o.algorithm = *v;
+      o.plugin_flags.push_back(a);
+    } else if (a == "--trusted-comment") {
+      auto v = need("--trusted-comment");
+      if (!v) return std::nullopt;
+      o.trusted_comment = *v;
+      o.plugin_flags.push_back(a);
+    } else if (a == "--write" || a == "--force" || a == "--legacy") {
+      (a == "--write" ? o.write : a == "--force" ? o.force : o.legacy) = true;
+      o.plugin_flags.push_back(a);
     } else if (a.size() > 1 && a[0] == '-' && !LooksLikeNumber(a)) {
       *error = "unknown option " + a;
       return std::nullopt;
@@ -684,6 +748,128 @@ int CmdHealth(Client& c) {
   return r.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitUnavailable;
 }
 
+// --- aersctl plugin: offline wrappers over daemon/plugin/tool.h -------------
+
+int PluginExitFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return kExitInvalid;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kAlreadyExists:
+      return kExitConflict;
+    default:
+      return kExitError;
+  }
+}
+
+const char* PluginCodeName(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return "invalid";
+    case absl::StatusCode::kNotFound:
+      return "not found";
+    case absl::StatusCode::kAlreadyExists:
+      return "already exists";
+    case absl::StatusCode::kPermissionDenied:
+      return "refused";
+    default:
+      return "error";
+  }
+}
+
+int PluginFail(const std::string& what, const absl::Status& s) {
+  std::string message(s.message());
+  // tool.h speaks aers-plugin's options.
+  const std::string dash_f = "(use -f to overwrite)";
+  if (const auto at = message.find(dash_f); at != std::string::npos) {
+    message.replace(at, dash_f.size(), "(use --force to overwrite)");
+  }
+  std::fprintf(stderr, "aersctl: plugin %s: %s: %s\n", what.c_str(), PluginCodeName(s),
+               message.c_str());
+  return PluginExitFor(s);
+}
+
+// Usage error unless every plugin option given is one `sub` takes.
+std::optional<int> CheckPluginFlags(const Options& o, const std::string& sub,
+                                    const std::vector<std::string>& allowed,
+                                    const std::string& usage) {
+  for (const auto& f : o.plugin_flags) {
+    if (std::find(allowed.begin(), allowed.end(), f) == allowed.end()) {
+      return Usage("plugin " + sub + " takes no " + f + "; usage: aersctl " + usage);
+    }
+  }
+  if (o.json) return Usage("plugin commands have no --json output");
+  return std::nullopt;
+}
+
+int CmdPlugin(const Options& o) {
+  namespace tool = aers::plugin::tool;
+  if (o.args.size() < 2) return Usage("plugin needs a command: hash, keygen, sign or verify");
+  // The gate logs each refusal through spdlog (for the daemon's journal);
+  // here the refusal is this command's own error message, printed once.
+  spdlog::set_level(spdlog::level::off);
+  const std::string& sub = o.args[1];
+  const std::vector<std::string> rest(o.args.begin() + 2, o.args.end());
+
+  if (sub == "hash") {
+    const std::string usage = "plugin hash DIR [--write] [--algorithm sha256|blake2b]";
+    if (auto bad = CheckPluginFlags(o, sub, {"--write", "--algorithm"}, usage)) return *bad;
+    if (rest.size() != 1) return Usage(usage);
+    std::optional<aers::plugin::HashAlgorithm> algorithm;
+    if (o.algorithm == "sha256") algorithm = aers::plugin::HashAlgorithm::kSha256;
+    if (o.algorithm == "blake2b") algorithm = aers::plugin::HashAlgorithm::kBlake2b;
+    auto r = tool::Hash(rest[0], algorithm, o.write);
+    if (!r.ok()) return PluginFail("hash", r.status());
+    const std::string name(aers::plugin::HashAlgorithmName(r->algorithm));
+    std::printf("%s:%s  %s\n", name.c_str(), r->hex.c_str(), r->module_path.c_str());
+    if (!r->matches) {
+      std::fprintf(stderr,
+                   "aersctl: plugin hash: mismatch: %s/manifest.yaml says %s (run with --write "
+                   "to update it%s)\n",
+                   rest[0].c_str(), r->manifest_hex.c_str(),
+                   algorithm ? ", which also sets hash.algorithm" : "");
+      return kExitError;
+    }
+    return kExitOk;
+  }
+  if (sub == "keygen") {
+    const std::string usage = "plugin keygen -p PUB -s SEC [--force]";
+    if (auto bad = CheckPluginFlags(o, sub, {"-p", "-s", "--force"}, usage)) return *bad;
+    if (!rest.empty() || o.public_key.empty() || o.secret_key.empty()) return Usage(usage);
+    auto id = tool::KeyGen(o.public_key, o.secret_key, o.force);
+    if (!id.ok()) return PluginFail("keygen", id.status());
+    std::printf("key %s: public key %s, secret key %s (unencrypted: keep it safe)\n",
+                id->c_str(), o.public_key.c_str(), o.secret_key.c_str());
+    return kExitOk;
+  }
+  if (sub == "sign") {
+    const std::string usage = "plugin sign DIR -s SEC [--trusted-comment TEXT] [--legacy]";
+    if (auto bad = CheckPluginFlags(o, sub, {"-s", "--trusted-comment", "--legacy"}, usage)) {
+      return *bad;
+    }
+    if (rest.size() != 1 || o.secret_key.empty()) return Usage(usage);
+    auto path = tool::Sign(rest[0], o.secret_key, o.trusted_comment.value_or(""), o.legacy);
+    if (!path.ok()) return PluginFail("sign", path.status());
+    std::printf("wrote %s\n", path->c_str());
+    return kExitOk;
+  }
+  if (sub == "verify") {
+    const std::string usage = "plugin verify DIR -p PUB";
+    if (auto bad = CheckPluginFlags(o, sub, {"-p"}, usage)) return *bad;
+    if (rest.size() != 1 || o.public_key.empty()) return Usage(usage);
+    auto report = tool::Verify(rest[0], o.public_key);
+    if (!report.ok()) return PluginFail("verify", report.status());
+    std::fputs(report->c_str(), stdout);
+    return kExitOk;
+  }
+  return Usage("unknown plugin command '" + sub + "'; expected hash, keygen, sign or verify");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -698,6 +884,10 @@ int main(int argc, char** argv) {
   if (cmd == "help") {
     std::fputs(kUsage, stdout);
     return kExitOk;
+  }
+  if (cmd == "plugin") return CmdPlugin(*opts);
+  if (!opts->plugin_flags.empty()) {
+    return Usage(opts->plugin_flags.front() + " is only for 'aersctl plugin'");
   }
   Client client(*opts);
   if (cmd == "status") return CmdStatus(client);

@@ -21,6 +21,11 @@
 #include "backend/backend.h"
 #include "backend/null.h"
 #include "config/config.h"
+#include "control/events.h"
+#include "control/grpc/server.h"
+#include "control/paths.h"
+#include "control/service.h"
+#include "state/state_store.h"
 #include "dsp/builtins.h"
 #include "engine/engine.h"
 #include "notify.h"
@@ -86,9 +91,55 @@ class Daemon {
   config::Config config_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<backend::AudioBackend> backend_;
+  std::unique_ptr<state::StateStore> state_;
+  control::EventBus events_;
+  std::unique_ptr<control::GraphService> service_;
+  std::unique_ptr<control::ControlServer> control_;
   uint64_t last_silent_cycles_ = 0;
   uint64_t last_xruns_ = 0;
+  bool backend_running_ = false;
+
+  absl::Status StartControl();
+  void WatchBackend();
 };
+
+absl::Status Daemon::StartControl() {
+  service_ = std::make_unique<control::GraphService>(
+      *engine_,
+      [this](model::GraphSpec spec) { return backend_->ApplyGraph(std::move(spec)); },
+      state_.get(), events_,
+      [this]() -> absl::StatusOr<model::GraphSpec> {
+        auto c = config::LoadConfigFile(options_.config_path, *kinds_);
+        if (!c.ok()) return c.status();
+        return std::move(c->graph);
+      });
+  control::ListenerOptions lo;
+  if (options_.socket != "none") {
+    lo.unix_socket = options_.socket.empty() ? control::DefaultSocketPath() : options_.socket;
+  }
+  lo.listen = options_.listen;
+  lo.token_file = options_.token_file;
+  lo.tls_cert = options_.tls_cert;
+  lo.tls_key = options_.tls_key;
+  lo.tls_client_ca = options_.tls_client_ca;
+  lo.audit_log = options_.audit_log;
+  control_ = std::make_unique<control::ControlServer>(
+      *service_, [this] { return backend_->status(); }, options_.version,
+      state_ ? state_->path() : std::string());
+  return control_->Start(lo);
+}
+
+// Backend lost / restored: events for watchers, health for probes.
+void Daemon::WatchBackend() {
+  const bool running = backend_->status().running;
+  if (running == backend_running_) return;
+  backend_running_ = running;
+  control::Event e;
+  e.type = running ? control::Event::Type::kBackendRestored : control::Event::Type::kBackendLost;
+  e.text = running ? backend_->status().name : backend_->status().detail;
+  events_.Publish(std::move(e));
+  if (control_) control_->SetServing(running);
+}
 
 absl::Status Daemon::StartBackend() {
   std::string type = options_.backend.empty() ? config_.backend.type : options_.backend;
@@ -130,6 +181,11 @@ absl::Status Daemon::StartBackend() {
 }
 
 int Daemon::Run() {
+  spdlog::debug(
+      "options: config '{}', backend '{}', jack server '{}', jack client '{}', "
+      "stats file '{}' every {} ms (empty: from the config or unset)",
+      options_.config_path, options_.backend, options_.jack_server, options_.jack_client_name,
+      options_.stats_file, options_.stats_interval.count());
   kinds_ = dsp::MakeBuiltinRegistry();
   if (options_.config_path.empty()) {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
@@ -148,18 +204,53 @@ int Daemon::Run() {
   eo.format.max_period_frames = static_cast<uint32_t>(config_.engine.period_frames);
   eo.crossfade_ms = config_.engine.crossfade_ms;
   engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
-  if (auto r = engine_->Apply(config_.graph); !r.ok()) {
+
+  // The persisted state (every accepted edit) wins over the config file's
+  // graph; --reset_state or `aersctl reset` goes back to the file. A
+  // corrupt or no longer valid state is reported and the config used.
+  state_ = std::make_unique<state::StateStore>(
+      options_.state_file.empty() ? state::StateStore::DefaultPath() : options_.state_file);
+  model::GraphSpec initial = config_.graph;
+  bool from_state = false;
+  if (options_.reset_state) {
+    if (auto st = state_->Remove(); !st.ok()) {
+      spdlog::warn("--reset_state: {}", std::string(st.message()));
+    }
+    spdlog::info("state reset: starting from the graph in {}", options_.config_path);
+  } else if (auto saved = state_->Load(*kinds_); !saved.ok()) {
+    LogLines(spdlog::level::err,
+             absl::StrCat("ignoring the saved state, starting from ", options_.config_path, ":"),
+             saved.status().message());
+  } else if (saved->has_value()) {
+    initial = std::move(**saved);
+    from_state = true;
+    spdlog::info("restored the live graph from {} ({} nodes)", state_->path(),
+                 initial.nodes.size());
+  }
+  auto applied = engine_->Apply(initial);
+  if (!applied.ok() && from_state) {
+    LogLines(spdlog::level::err, "the saved state no longer applies; using the config:",
+             applied.status().message());
+    initial = config_.graph;
+    applied = engine_->Apply(initial);
+  }
+  if (!applied.ok()) {
     LogLines(spdlog::level::err, absl::StrCat("invalid graph in ", options_.config_path, ":"),
-             r.status().message());
+             applied.status().message());
     return kExitConfig;
   }
-  spdlog::info("graph loaded from {}: {} nodes, {} routes, {} -> {} channels",
-               options_.config_path, config_.graph.nodes.size(), config_.graph.routes.size(),
-               config_.graph.TotalInputChannels(), config_.graph.TotalOutputChannels());
+  spdlog::info("graph loaded: {} nodes, {} routes, {} -> {} channels", initial.nodes.size(),
+               initial.routes.size(), initial.TotalInputChannels(),
+               initial.TotalOutputChannels());
 
   if (auto st = StartBackend(); !st.ok()) {
     spdlog::error("cannot start the audio backend: {}", std::string(st.message()));
     return kExitBackend;
+  }
+  if (auto st = StartControl(); !st.ok()) {
+    spdlog::error("cannot start the control plane: {}", std::string(st.message()));
+    backend_->Stop();
+    return kExitControl;
   }
 
   const auto watchdog = notify::WatchdogPingInterval();
@@ -206,11 +297,14 @@ int Daemon::Run() {
       const auto st = backend_->status();
       if (st.running && engine_->runner().cycles() > start_cycles) {
         ready = true;
+        backend_running_ = true;
+        control_->SetServing(true);
         spdlog::info("audio running: {}", StatusLine());
         notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
         next_status = now + kStatusEvery;
       }
     }
+    if (ready) WatchBackend();
     if (now >= next_drain) {
       DrainEvents();
       next_drain = now + kDrainEvery;
@@ -231,6 +325,7 @@ int Daemon::Run() {
 
   notify::Send("STOPPING=1\nSTATUS=stopping");
   LogDspStats("stopping");
+  control_->Shutdown();
   backend_->Stop();
   engine_->Reclaim();
   DrainEvents();
@@ -251,29 +346,49 @@ void Daemon::Reload() {
              loaded.status().message());
   } else {
     if (!(loaded->engine == config_.engine) || !(loaded->backend == config_.backend)) {
-      spdlog::warn("reload: the engine and backend sections changed; they take effect at the "
-                   "next start (the graph is reloaded now)");
+      spdlog::warn(
+          "reload: the engine and backend sections changed; they take effect at the "
+          "next start (the graph is reloaded now)");
     }
-    absl::Status st = backend_->ApplyGraph(loaded->graph);
-    if (st.ok()) {
+    // Through the control service: persisted, announced, serialized with
+    // RPC edits. The reloaded file becomes the live graph.
+    auto r = service_->ApplyGraph(loaded->graph, false, std::nullopt, "reload");
+    control::Event e;
+    e.type = control::Event::Type::kConfigReloaded;
+    e.ok = r.ok();
+    if (r.ok()) {
       config_.graph = std::move(loaded->graph);
       spdlog::info("reloaded: revision {}, {} nodes, {} routes", engine_->revision(),
                    config_.graph.nodes.size(), config_.graph.routes.size());
     } else {
-      LogLines(spdlog::level::err, "reload rejected, the running graph is unchanged:",
-               st.message());
+      e.text = std::string(r.status().message());
+      LogLines(spdlog::level::err,
+               "reload rejected, the running graph is unchanged:", r.status().message());
     }
+    events_.Publish(std::move(e));
+  }
+  if (!loaded.ok()) {
+    control::Event e;
+    e.type = control::Event::Type::kConfigReloaded;
+    e.ok = false;
+    e.text = std::string(loaded.status().message());
+    events_.Publish(std::move(e));
   }
   notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
 }
 
 void Daemon::DrainEvents() {
-  backend_->DrainEvents([](const backend::BackendEvent& e) {
+  backend_->DrainEvents([this](const backend::BackendEvent& e) {
     switch (e.type) {
-      case backend::BackendEvent::Type::kXrun:
+      case backend::BackendEvent::Type::kXrun: {
         spdlog::warn("xrun{} (worst delay {:.0f} us)",
                      e.count > 1 ? absl::StrCat(" x", e.count) : "", e.value);
+        control::Event ev;
+        ev.type = control::Event::Type::kXrun;
+        ev.xruns_total = backend_->status().xruns;
+        events_.Publish(std::move(ev));
         break;
+      }
       case backend::BackendEvent::Type::kOverrun:
         spdlog::warn("DSP overran the period{} (worst {:.0f} us)",
                      e.count > 1 ? absl::StrCat(" x", e.count) : "", e.value);
@@ -290,38 +405,36 @@ void Daemon::DrainEvents() {
 
 std::string Daemon::StatusLine() const {
   const auto st = backend_->status();
-  const std::string graph = absl::StrCat(config_.graph.nodes.size(), " nodes, revision ",
-                                         engine_->revision());
+  const std::string graph =
+      absl::StrCat(engine_->spec().nodes.size(), " nodes, revision ", engine_->revision());
   if (!st.running) return absl::StrCat(st.name, ": ", st.detail, "; ", graph);
   return absl::StrFormat("%s %.0f Hz, %u frames, %s, %u xruns, DSP %.1f%%", st.name,
-                         st.sample_rate_hz, st.period_frames, graph, st.xruns,
-                         st.dsp_load_percent);
+                         st.sample_rate_hz, st.period_frames, graph, st.xruns, st.dsp_load_percent);
 }
 
 void Daemon::LogDspStats(std::string_view why) {
   const auto st = backend_->status();
-  spdlog::info("{}: {}; DSP time per period over {} periods: mean {:.1f} us, p99 {:.1f} us, "
-               "max {:.1f} us, {} over budget",
-               why, StatusLine(), st.dsp.periods, st.dsp.mean_us, st.dsp.p99_us, st.dsp.max_us,
-               st.dsp.over_budget);
+  spdlog::info(
+      "{}: {}; DSP time per period over {} periods: mean {:.1f} us, p99 {:.1f} us, "
+      "max {:.1f} us, {} over budget",
+      why, StatusLine(), st.dsp.periods, st.dsp.mean_us, st.dsp.p99_us, st.dsp.max_us,
+      st.dsp.over_budget);
 }
 
 void Daemon::WriteStatsFile() {
   const auto st = backend_->status();
   std::string json = "{";
-  absl::StrAppend(&json, "\"backend\":", JsonString(st.name),
-                  ",\"running\":", st.running ? "true" : "false",
-                  ",\"detail\":", JsonString(st.detail),
-                  ",\"sample_rate_hz\":", JsonNumber(st.sample_rate_hz),
-                  ",\"period_frames\":", st.period_frames, ",\"xruns\":", st.xruns,
-                  ",\"restarts\":", st.restarts,
-                  ",\"dsp_load_percent\":", JsonNumber(st.dsp_load_percent));
+  absl::StrAppend(
+      &json, "\"backend\":", JsonString(st.name), ",\"running\":", st.running ? "true" : "false",
+      ",\"detail\":", JsonString(st.detail), ",\"sample_rate_hz\":", JsonNumber(st.sample_rate_hz),
+      ",\"period_frames\":", st.period_frames, ",\"xruns\":", st.xruns,
+      ",\"restarts\":", st.restarts, ",\"dsp_load_percent\":", JsonNumber(st.dsp_load_percent));
   absl::StrAppend(&json, ",\"dsp_us\":{\"periods\":", st.dsp.periods,
                   ",\"mean\":", JsonNumber(st.dsp.mean_us), ",\"p99\":", JsonNumber(st.dsp.p99_us),
                   ",\"max\":", JsonNumber(st.dsp.max_us), ",\"over_budget\":", st.dsp.over_budget,
                   "}");
   absl::StrAppend(&json, ",\"graph\":{\"revision\":", engine_->revision(),
-                  ",\"nodes\":", config_.graph.nodes.size(),
+                  ",\"nodes\":", engine_->spec().nodes.size(),
                   ",\"cycles\":", engine_->runner().cycles(),
                   ",\"silent_cycles\":", engine_->runner().silent_cycles(), "}");
   absl::StrAppend(&json, ",\"meters\":{");
@@ -394,9 +507,10 @@ int RunDaemon(const DaemonOptions& options) {
     if (mlockall(MCL_CURRENT | MCL_FUTURE) == 0) {
       spdlog::debug("memory locked (mlockall)");
     } else {
-      spdlog::warn("mlockall not permitted ({}): pages may be swapped out; raise "
-                   "LimitMEMLOCK / memlock or run with CAP_IPC_LOCK",
-                   std::strerror(errno));
+      spdlog::warn(
+          "mlockall not permitted ({}): pages may be swapped out; raise "
+          "LimitMEMLOCK / memlock or run with CAP_IPC_LOCK",
+          std::strerror(errno));
     }
   }
   int code = 0;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace aers::daemon {
 
@@ -26,6 +27,25 @@ struct DaemonOptions {
   std::chrono::milliseconds stats_interval{1000};
   /// mlockall(MCL_CURRENT | MCL_FUTURE) at start (logged if not permitted).
   bool mlock = true;
+
+  // --- control plane ------------------------------------------------------
+  /// Unix socket of the gRPC control API; empty: the default path under the
+  /// runtime directory; "none": no Unix socket.
+  std::string socket;
+  /// More listeners: "unix:/path" or "tcp:HOST:PORT" (TCP needs TLS or a
+  /// token file).
+  std::vector<std::string> listen;
+  std::string token_file;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  /// JSON lines of every control-plane mutation; empty: only the log.
+  std::string audit_log;
+  /// Where the live graph is persisted; empty: the default state path.
+  std::string state_file;
+  /// Ignore (and remove) the persisted state: start from the config's graph.
+  bool reset_state = false;
+  std::string version = "dev";
 };
 
 /// Exit codes of the daemon.
@@ -33,6 +53,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitConfig = 3;
 inline constexpr int kExitBackend = 5;
+inline constexpr int kExitControl = 6;
 
 /// Runs until SIGTERM or SIGINT; returns the process exit code. Must be
 /// called before any other thread exists (it blocks the signals it handles,

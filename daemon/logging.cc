@@ -26,12 +26,23 @@ class PriorityFlag final : public spdlog::custom_flag_formatter {
     int prio = 6;
     switch (msg.level) {
       case spdlog::level::trace:
-      case spdlog::level::debug: prio = 7; break;
-      case spdlog::level::info: prio = 6; break;
-      case spdlog::level::warn: prio = 4; break;
-      case spdlog::level::err: prio = 3; break;
-      case spdlog::level::critical: prio = 2; break;
-      default: break;
+      case spdlog::level::debug:
+        prio = 7;
+        break;
+      case spdlog::level::info:
+        prio = 6;
+        break;
+      case spdlog::level::warn:
+        prio = 4;
+        break;
+      case spdlog::level::err:
+        prio = 3;
+        break;
+      case spdlog::level::critical:
+        prio = 2;
+        break;
+      default:
+        break;
     }
     const char text[4] = {'<', static_cast<char>('0' + prio), '>', '\0'};
     dest.append(text, text + 3);

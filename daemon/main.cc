@@ -45,6 +45,28 @@ ABSL_FLAG(int32_t, stats_interval_ms, 1000, "daemon: how often to rewrite --stat
 ABSL_FLAG(bool, mlock, true,
           "daemon: lock all memory (mlockall MCL_CURRENT|MCL_FUTURE) so the audio path "
           "never page-faults; logged and skipped if not permitted.");
+ABSL_FLAG(std::string, socket, "",
+          "daemon: Unix socket of the gRPC control API (mode 0660); default "
+          "$RUNTIME_DIRECTORY/aersd.sock, /run/aers/aersd.sock as root, else "
+          "$XDG_RUNTIME_DIR/aers/aersd.sock; 'none' for no socket. Env AERS_SOCKET.");
+ABSL_FLAG(std::vector<std::string>, listen, {},
+          "daemon: more control listeners, comma-separated: unix:/path or tcp:HOST:PORT "
+          "(TCP needs --tls_cert/--tls_key or --token_file).");
+ABSL_FLAG(std::string, token_file, "",
+          "daemon: bearer tokens for TCP listeners, one 'viewer|operator TOKEN' per line, "
+          "mode 0600. Env AERS_TOKEN_FILE.");
+ABSL_FLAG(std::string, tls_cert, "", "daemon: TLS certificate (PEM) for TCP listeners.");
+ABSL_FLAG(std::string, tls_key, "", "daemon: TLS private key (PEM) for TCP listeners.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "daemon: CA (PEM) whose client certificates are required (mutual TLS).");
+ABSL_FLAG(std::string, audit_log, "",
+          "daemon: append a JSON line per control-plane mutation to this file.");
+ABSL_FLAG(std::string, state_file, "",
+          "daemon: where every accepted edit is persisted (default $STATE_DIRECTORY/graph.yaml, "
+          "/var/lib/aers/graph.yaml as root). At start it wins over the config's graph. "
+          "Env AERS_STATE_FILE.");
+ABSL_FLAG(bool, reset_state, false,
+          "daemon: discard the persisted graph and start from the config file's graph.");
 ABSL_FLAG(uint32_t, period_frames, 1024, "render: frames per processing period.");
 ABSL_FLAG(double, duration_s, 0.0, "render: length in seconds when there is no --input.");
 ABSL_FLAG(double, sample_rate_hz, 48000.0, "render: sample rate when there is no --input.");
@@ -71,6 +93,9 @@ constexpr char kUsage[] =
     "  AERS_JACK_CLIENT_NAME  --jack_client_name\n"
     "  AERS_LOG_LEVEL         --log_level\n"
     "  AERS_STATS_FILE        --stats_file\n"
+    "  AERS_SOCKET            --socket\n"
+    "  AERS_STATE_FILE        --state_file\n"
+    "  AERS_TOKEN_FILE        --token_file\n"
     "  JACK_DEFAULT_SERVER    JACK server when neither --jack_server nor the config names one\n"
     "  NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID   set by systemd: sd_notify READY=1,\n"
     "                         RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1\n"
@@ -80,8 +105,11 @@ constexpr char kUsage[] =
     "graph kept); SIGTERM/SIGINT stop cleanly (exit 0); SIGUSR1 logs DSP time\n"
     "statistics and restarts them.\n"
     "\n"
+    "Graph precedence: the persisted state (every accepted edit, --state_file) wins over\n"
+    "the config file's graph; --reset_state or `aersctl reset` returns to the file.\n"
+    "\n"
     "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
-    "5 audio backend failed.";
+    "5 audio backend failed, 6 control plane failed to start.";
 
 // A flag given on the command line, else the environment variable.
 std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
@@ -101,8 +129,19 @@ int RunDaemonMode() {
   opts.jack_server = FlagOrEnv(FLAGS_jack_server, "AERS_JACK_SERVER");
   opts.jack_client_name = FlagOrEnv(FLAGS_jack_client_name, "AERS_JACK_CLIENT_NAME");
   opts.stats_file = FlagOrEnv(FLAGS_stats_file, "AERS_STATS_FILE");
-  opts.stats_interval = std::chrono::milliseconds(std::max(10, absl::GetFlag(FLAGS_stats_interval_ms)));
+  opts.stats_interval =
+      std::chrono::milliseconds(std::max(10, absl::GetFlag(FLAGS_stats_interval_ms)));
   opts.mlock = absl::GetFlag(FLAGS_mlock);
+  opts.socket = FlagOrEnv(FLAGS_socket, "AERS_SOCKET");
+  opts.listen = absl::GetFlag(FLAGS_listen);
+  opts.token_file = FlagOrEnv(FLAGS_token_file, "AERS_TOKEN_FILE");
+  opts.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  opts.tls_key = absl::GetFlag(FLAGS_tls_key);
+  opts.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  opts.audit_log = absl::GetFlag(FLAGS_audit_log);
+  opts.state_file = FlagOrEnv(FLAGS_state_file, "AERS_STATE_FILE");
+  opts.reset_state = absl::GetFlag(FLAGS_reset_state);
+  opts.version = AERS_VERSION;
   if (opts.config_path.empty()) {
     std::fprintf(stderr, "aersd: --config FILE (or AERS_CONFIG_PATH) is required; see --help\n");
     return kExitUsage;

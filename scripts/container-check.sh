@@ -7,6 +7,7 @@
 #   2. import it as localhost/debian:bookworm (podman import)
 #   3. buildah bud --build-arg BASE=localhost/debian:bookworm -t $AERS_IMAGE .
 #   4. in a working container of the image (buildah run, chroot isolation):
+#        ldd aersd, aersctl            every library found
 #        aersd --version               exits 0
 #        aersd --help                  prints the usage
 #        aersd --backend null          runs the default config, SIGTERM -> exit 0
@@ -68,13 +69,26 @@ fi
 
 # 3. The image.
 log "buildah bud -> $image"
+old_id=$(podman image inspect "$image" --format '{{.Id}}' 2>/dev/null || true)
 buildah bud --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
   --build-arg BASE="$base" --build-arg JOBS="$jobs" -t "$image" .
+new_id=$(podman image inspect "$image" --format '{{.Id}}')
+# The previous build of this tag is now untagged: drop it (only that one).
+if [[ -n $old_id && $old_id != "$new_id" ]]; then
+  podman rmi "$old_id" >/dev/null 2>&1 || true
+fi
 
 # 4. Does it run?
 ctr=$(buildah from "$image")
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 run() { buildah run --isolation chroot "$ctr" -- "$@"; }
+
+log "shared libraries of the installed programs"
+run sh -c 'for b in /usr/bin/aersd /usr/bin/aersctl; do
+  [ -e "$b" ] || continue
+  if ldd "$b" | grep "not found"; then echo "FAIL: $b misses libraries" >&2; exit 1; fi
+  echo "$b: $(ldd "$b" | wc -l) libraries, all found"
+done'
 
 log "aersd --version"
 run /usr/bin/aersd --version

@@ -12,11 +12,11 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libjack-jackd2-dev libasound2-dev libyaml-cpp-dev libsodium-dev
   libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk
 )
 test_pkgs=(
   jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
-  ladspa-sdk swh-plugins minisign
+  swh-plugins minisign
 )
 runtime_pkgs=(
   jackd2 libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2

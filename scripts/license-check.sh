@@ -66,7 +66,17 @@ doc = json.load(open(sys.argv[1]))
 # is a "program" dependency (RUNTIME_DEPENDENCY_OF in the SBOM): allowed, and
 # listed as a note so that whoever ships both in one image also ships jackd's
 # GPL text and source offer (Debian's /usr/share/doc/jackd2 already does).
+# Berkeley DB 5.3 (libdb5.3, linked by Debian's libjack for JACK metadata) is
+# under the Sleepycat licence: OSI-approved and fine to link, but binary
+# redistribution must come with information on how to obtain the complete
+# source of the program that uses it. aers is open source (Apache-2.0), so a
+# release that points at its source satisfies this; it is listed as a note.
+LINK_NOTES = {
+    "Sleepycat": "binary redistribution must say where to get the complete source of "
+                 "aers (the Apache-2.0 source release does)",
+}
 LINK_OK = {
+    "Sleepycat",
     "Apache-2.0", "MIT", "X11", "BSD-2-Clause", "BSD-3-Clause", "ISC", "Zlib",
     "BSL-1.0", "CC0-1.0", "LicenseRef-public-domain", "FSFAP", "NTP",
     "LGPL-2.0-or-later", "LGPL-2.1-only", "LGPL-2.1-or-later", "LGPL-3.0-or-later",
@@ -172,7 +182,10 @@ for sid, role in sorted(roles.items(), key=lambda kv: (RANK[kv[1]], by_id[kv[0]]
     else:
         ok, used = judge(parse(tokenize(lic)), LINK_OK if role == "linked" else FREE)
         if ok:
-            verdict = "ok" if used == lic else f"ok ({used})"
+            verdict = "ok" if used in (lic, lic.strip("()")) else f"ok ({used})"
+            for lic_id, why in LINK_NOTES.items():
+                if role == "linked" and re.search(rf"\b{lic_id}\b", used):
+                    notes.append(f"{p['name']}: {lic_id}: {why}")
             if role == "program" and COPYLEFT_NOTE.match(used):
                 notes.append(f"{p['name']}: {used}, a separate program (IPC only, not linked); "
                              "ship its licence text and source offer with any image that "

@@ -118,7 +118,8 @@ DEB2SPDX = {
     "lgpl-3": "LGPL-3.0-only", "lgpl-3+": "LGPL-3.0-or-later",
     "mpl-2.0": "MPL-2.0", "cc0": "CC0-1.0", "cc0-1.0": "CC0-1.0",
     "artistic-1": "Artistic-1.0", "fsfap": "FSFAP", "ntp": "NTP",
-    "public-domain": "LicenseRef-public-domain",
+    "public-domain": "LicenseRef-public-domain", "pd": "LicenseRef-public-domain",
+    "sleepycat": "Sleepycat",
 }
 EXCEPTIONS = {
     "linux-syscall-note": "Linux-syscall-note", "gcc-exception-3.1": "GCC-exception-3.1",
@@ -222,6 +223,8 @@ CONCLUDED = {
     "libstdc++6": ("GPL-3.0-or-later WITH GCC-exception-3.1", "GCC runtime library exception"),
     "libgcc-s1": ("GPL-3.0-or-later WITH GCC-exception-3.1", "GCC runtime library exception"),
     "libc6": ("LGPL-2.1-or-later", "GNU C Library"),
+    "libfmt9": ("MIT", "Debian: 'Expat with embedded exception', i.e. MIT plus a waiver of "
+                "the notice requirement for object code embedding fmt"),
     "libflac12": ("BSD-3-Clause",
                   "the library sources (src/libFLAC*, include/FLAC*) are BSD-3-clause; "
                   "GPL/LGPL Files: * covers the command-line tools"),
@@ -324,6 +327,20 @@ for name in sorted(roles, key=lambda n: (order[roles[n][0]], n)):
         relationships.append({"spdxElementId": aers_id, "relationshipType": kind,
                               "relatedSpdxElement": pkg["SPDXID"]})
 
+# SPDX wants every LicenseRef- used in a licence field declared with its text.
+refs = {}
+for pkg in packages:
+    for field in ("licenseDeclared", "licenseConcluded"):
+        for ref in re.findall(r"LicenseRef-[A-Za-z0-9.-]+", pkg[field]):
+            refs.setdefault(ref, []).append(pkg["name"])
+extracted = [{
+    "licenseId": ref,
+    "name": ref[len("LicenseRef-"):].removeprefix("deb-"),
+    "extractedText": "Licence named in the Debian copyright file(s) of "
+                     + ", ".join(sorted(set(names)))
+                     + ": see /usr/share/doc/<package>/copyright.",
+} for ref, names in sorted(refs.items())]
+
 doc = {
     "spdxVersion": "SPDX-2.3",
     "dataLicense": "CC0-1.0",
@@ -340,6 +357,8 @@ doc = {
     "packages": packages,
     "relationships": relationships,
 }
+if extracted:
+    doc["hasExtractedLicensingInfos"] = extracted
 json.dump(doc, sys.stdout, indent=2)
 sys.stdout.write("\n")
 PY

@@ -5,13 +5,15 @@
 #   flawfinder   the same trees                      report from level 3, fail at >= 4
 #   clang-tidy   daemon/ and client/ *.cc            checks from .clang-tidy
 #
-# Reports go to static-analysis/ (cppcheck.txt, flawfinder.{txt,csv,sarif},
-# flawfinder-summary.txt, clang-tidy.txt, summary.txt). Exits non-zero if any tool
-# reports a finding at error level:
+# Reports go to static-analysis/: cppcheck.txt, flawfinder.{txt,csv,sarif},
+# flawfinder-summary.txt, clang-tidy{,-summary}.txt, summary.txt.
+# Exits non-zero if any tool reports a finding at error level:
 #   cppcheck:   any finding of the enabled severities (--error-exitcode=1);
 #   flawfinder: any hit of risk level >= FLAWFINDER_ERROR_LEVEL (default 4);
-#   clang-tidy: any warning from a check enabled in .clang-tidy, or a compile
-#               error. AERS_TIDY_ADVISORY=1 turns tidy warnings into report-only.
+#   clang-tidy: a check listed in .clang-tidy's WarningsAsErrors, or code that
+#               does not compile; other warnings are reported (clang-tidy.txt,
+#               counts per check in clang-tidy-summary.txt). AERS_TIDY_STRICT=1
+#               makes every warning an error.
 # A reviewed false positive is silenced where it occurs:
 #   cppcheck:   // cppcheck-suppress ID
 #   flawfinder: // flawfinder: ignore
@@ -127,6 +129,14 @@ if want cppcheck; then
   # Generated code (protoc/grpc headers in the build tree) is not ours, and
   # without the system headers cppcheck trips over its version #error.
   cc_args+=(--suppress='*:*.pb.h' --suppress='*:*.grpc.pb.h')
+  # The compiler's predefined platform macros, which cppcheck does not know:
+  # without them `#if defined(__x86_64__) ... #else #error` trips.
+  cc_args+=(-D__linux__ -D__unix__)
+  case $(uname -m) in
+    x86_64) cc_args+=(-D__x86_64__) ;;
+    aarch64) cc_args+=(-D__aarch64__) ;;
+    riscv64) cc_args+=(-D__riscv) ;;
+  esac
   [[ -n $ccdb_dir ]] && cc_args+=(--suppress="*:$ccdb_dir/*")
   rm -f "$out/cppcheck.txt"
   rc=0
@@ -221,39 +231,85 @@ for e in json.load(open(db)):
         print(rel)
 PY
   )
-  : >"$out/clang-tidy.txt"
   tidy_args=(-p "$filtered_ccdb" --quiet
              # The database is GCC's: drop its -Werror (compiler warnings are
              # the compiler's job) and let clang ignore GCC-only flags.
              --extra-arg=-Wno-error --extra-arg=-Wno-unknown-warning-option)
-  if [[ ${AERS_TIDY_ADVISORY:-0} != 1 ]]; then
+  # Error level: what .clang-tidy's WarningsAsErrors says (and anything that
+  # does not compile); AERS_TIDY_STRICT=1 makes every warning an error.
+  if [[ ${AERS_TIDY_STRICT:-0} == 1 ]]; then
     tidy_args+=(--warnings-as-errors='*')
   fi
+  rm -rf "$out/.tidy"
+  mkdir -p "$out/.tidy"
   export out
   # One clang-tidy per file, $jobs at a time; xargs appends the file name.
   # shellcheck disable=SC2016  # expanded by the inner bash
   printf '%s\n' "${tidy_files[@]}" |
     xargs -r -P "$jobs" -n 1 bash -c '
       f=${!#}; key=$(printf %s "$f" | tr / _)
-      clang-tidy "${@:1:$#-1}" "$f" >"$out/.tidy.$key.log" 2>&1
-      echo $? >"$out/.tidy.$key.rc"' _ "${tidy_args[@]}"
-  rc=0
-  for f in "${tidy_files[@]}"; do
-    key=$(echo "$f" | tr / _)
-    # Keep the diagnostics, drop clang-tidy's "N warnings generated" chatter.
-    grep -v -E '^[0-9]+ (warning|error)s? (and [0-9]+ (warning|error)s? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^Error while processing' \
-      "$out/.tidy.$key.log" >>"$out/clang-tidy.txt" || true
-    [[ $(cat "$out/.tidy.$key.rc") -ne 0 ]] && rc=1
-    rm -f "$out/.tidy.$key.log" "$out/.tidy.$key.rc"
-  done
-  # One diagnostic per header may repeat for every file including it.
-  n=$(grep -E '^[^ ].*:[0-9]+:[0-9]+: (warning|error): ' "$out/clang-tidy.txt" | sort -u | wc -l)
-  cat "$out/clang-tidy.txt"
-  if [[ $rc -ne 0 ]]; then
+      clang-tidy "${@:1:$#-1}" "$f" >"$out/.tidy/$key.log" 2>&1
+      echo $? >"$out/.tidy/$key.rc"' _ "${tidy_args[@]}"
+  # Merge: repo-relative paths, one copy of a header's diagnostic however many
+  # files include it, and a count per check.
+  tidy_report() {
+    /usr/bin/python3 - "$out/.tidy" "$root" "$out/clang-tidy.txt" <<'PY'
+import collections, glob, os, re, sys
+tidy_dir, root, report = sys.argv[1], sys.argv[2], sys.argv[3]
+diag = re.compile(r"^(/?[^ :][^:]*):(\d+):(\d+): (warning|error|note): (.*)$")
+blocks, seen, failed = [], set(), []
+for log in sorted(glob.glob(os.path.join(tidy_dir, "*.log"))):
+    rc = int(open(log[:-4] + ".rc").read().strip() or 1)
+    cur = None
+    for line in open(log, errors="replace"):
+        line = line.rstrip("\n")
+        if re.match(r"^\d+ (warning|error)s? .*generated\.$|^Suppressed \d+ warnings|"
+                    r"^Use -header-filter|^Error while processing|^Found compiler error", line):
+            continue
+        m = diag.match(line)
+        if m:
+            path = m.group(1)
+            if os.path.isabs(path):
+                path = os.path.relpath(os.path.realpath(path), root)
+            while path.startswith("../") and not os.path.exists(os.path.join(root, path)):
+                path = path[3:]   # relative to the build directory: back to the root
+            line = f"{path}:{m.group(2)}:{m.group(3)}: {m.group(4)}: {m.group(5)}"
+            if m.group(4) != "note":
+                cur = [line]
+                blocks.append(cur)
+                continue
+        if cur is not None:
+            cur.append(line)
+    if rc != 0:
+        failed.append(os.path.basename(log)[:-4])
+by_check = collections.Counter()
+errors = []
+with open(report, "w") as out:
+    for b in blocks:
+        if b[0] in seen:
+            continue
+        seen.add(b[0])
+        out.write("\n".join(b) + "\n")
+        m = re.search(r"\[([^\]]+)\]$", b[0])
+        check = m.group(1).split(",")[0] if m else "clang-diagnostic-error"
+        by_check[check] += 1
+        if ": error: " in b[0]:
+            errors.append(b[0])
+for check, n in by_check.most_common():
+    print(f"  {n:5d}  {check}")
+for e in errors:
+    print(f"ERROR {e}")
+print(f"TIDY {len(seen)} {len(errors)} {len(failed)}")
+PY
+  }
+  tidy_report | tee "$out/clang-tidy-summary.txt" | grep -v '^TIDY '
+  read -r _ n n_err n_failed < <(tail -n1 "$out/clang-tidy-summary.txt")
+  rm -rf "$out/.tidy"
+  if [[ ${n_failed:-1} -ne 0 || ${n_err:-1} -ne 0 ]]; then
     status=1
-    summary+=("clang-tidy: $n finding(s) in ${#tidy_files[@]} file(s) FAIL")
+    summary+=("clang-tidy: $n finding(s) in ${#tidy_files[@]} file(s), $n_err error(s) FAIL")
   else
-    summary+=("clang-tidy: $n finding(s) in ${#tidy_files[@]} file(s) ok")
+    summary+=("clang-tidy: $n finding(s) in ${#tidy_files[@]} file(s), 0 errors ok")
   fi
 fi
 

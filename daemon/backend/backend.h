@@ -17,15 +17,15 @@ namespace aers::backend {
 
 /// A snapshot of a backend, for logs, sd_notify STATUS and the stats file.
 struct BackendStatus {
-  std::string name;           ///< "jack" or "null"
-  bool running = false;       ///< the audio thread is running the engine
+  std::string name;      ///< "jack" or "null"
+  bool running = false;  ///< the audio thread is running the engine
   double sample_rate_hz = 0.0;
   uint32_t period_frames = 0;
-  uint64_t xruns = 0;         ///< since start (JACK: reported by the server)
+  uint64_t xruns = 0;             ///< since start (JACK: reported by the server)
   double dsp_load_percent = 0.0;  ///< JACK: jack_cpu_load(); null: mean DSP time / period
-  DspTimeSummary dsp;         ///< DSP time per period measured around Process()
-  uint64_t restarts = 0;      ///< times the backend came back after losing its server
-  std::string detail;         ///< one line: server and client name, or what it waits for
+  DspTimeSummary dsp;             ///< DSP time per period measured around Process()
+  uint64_t restarts = 0;          ///< times the backend came back after losing its server
+  std::string detail;             ///< one line: server and client name, or what it waits for
 };
 
 /// Something the audio side reported, drained by a normal thread.

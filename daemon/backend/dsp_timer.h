@@ -30,7 +30,7 @@ struct DspTimeSummary {
 
 class DspTimer {
  public:
-  static constexpr int kSubBits = 2;  // 4 buckets per octave
+  static constexpr int kSubBits = 2;               // 4 buckets per octave
   static constexpr int kBuckets = 40 << kSubBits;  // up to 2^40 ns
 
   /// Any thread. CLOCK_MONOTONIC in nanoseconds (vDSO: no kernel entry).

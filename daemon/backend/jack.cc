@@ -1,7 +1,8 @@
 #include "backend/jack.h"
 
-#include <jack/statistics.h>
+#include "rt/hooks.h"
 
+#include <jack/statistics.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -70,8 +71,8 @@ std::string ServerLabel(const std::string& name) {
 /// Our ports and the graph's latency between port groups, as the latency
 /// callback needs them (a copy: it runs on JACK's notification thread).
 struct JackBackend::LatencyView {
-  std::vector<std::pair<jack_port_t*, size_t>> inputs;   // port, input group
-  std::vector<std::pair<jack_port_t*, size_t>> outputs;  // port, output group
+  std::vector<std::pair<jack_port_t*, size_t>> inputs;       // port, input group
+  std::vector<std::pair<jack_port_t*, size_t>> outputs;      // port, output group
   std::vector<std::vector<std::optional<uint32_t>>> frames;  // [input group][output group]
 };
 
@@ -133,8 +134,8 @@ absl::Status JackBackend::OpenLocked() {
                                             options_.server_name.c_str());
   if (c == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot connect to JACK server '",
-                                               ServerLabel(options_.server_name),
-                                               "' (", StatusText(status), ")"));
+                                               ServerLabel(options_.server_name), "' (",
+                                               StatusText(status), ")"));
   }
   client_ = c;
   lost_.store(false);
@@ -173,10 +174,11 @@ absl::Status JackBackend::OpenLocked() {
   UpdateLatencyLocked();
   if (ever_opened_) restarts_.fetch_add(1);
   ever_opened_ = true;
-  spdlog::info("JACK: client '{}' on server '{}' at {} Hz, {} frames per period; {} input and "
-               "{} output ports",
-               client_name_, ServerLabel(options_.server_name), rate, period, in_ports_.size(),
-               out_ports_.size());
+  spdlog::info(
+      "JACK: client '{}' on server '{}' at {} Hz, {} frames per period; {} input and "
+      "{} output ports",
+      client_name_, ServerLabel(options_.server_name), rate, period, in_ports_.size(),
+      out_ports_.size());
   return absl::OkStatus();
 }
 
@@ -202,8 +204,8 @@ absl::Status JackBackend::RegisterPortsLocked(const model::GraphSpec& spec) {
                  std::vector<jack_port_t*>& into) -> absl::Status {
     for (int ch = 0; ch < p.channels; ++ch) {
       const std::string name = PortName(p, ch);
-      jack_port_t* port = jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE,
-                                             flags, 0);
+      jack_port_t* port =
+          jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
       if (port == nullptr) {
         return absl::InternalError(absl::StrCat("cannot register JACK port '", name, "'"));
       }
@@ -264,9 +266,10 @@ void JackBackend::EnsureConnectionsLocked() {
     if (s == nullptr || d == nullptr) {
       const std::string& missing = s == nullptr ? src : dst;
       if (waiting_logged_.insert(missing).second) {
-        spdlog::info("JACK: port '{}' does not exist (yet); will connect {} -> {} when it "
-                     "appears",
-                     missing, src, dst);
+        spdlog::info(
+            "JACK: port '{}' does not exist (yet); will connect {} -> {} when it "
+            "appears",
+            missing, src, dst);
       }
       continue;
     }
@@ -313,7 +316,6 @@ void JackBackend::UpdateLatencyLocked() {
 
 absl::Status JackBackend::ApplyGraph(model::GraphSpec spec) {
   std::lock_guard lock(mu_);
-  if (lost_.load() && client_ != nullptr) CloseLocked(true);  // the supervisor reopens it
   const model::GraphSpec old = engine_.spec();
   const bool same_ports = old.inputs.size() == spec.inputs.size() &&
                           old.outputs.size() == spec.outputs.size() &&
@@ -321,11 +323,13 @@ absl::Status JackBackend::ApplyGraph(model::GraphSpec spec) {
                                      [](const auto& a, const auto& b) {
                                        return a.name == b.name && a.channels == b.channels;
                                      }) &&
-                          std::equal(old.outputs.begin(), old.outputs.end(),
-                                     spec.outputs.begin(), [](const auto& a, const auto& b) {
+                          std::equal(old.outputs.begin(), old.outputs.end(), spec.outputs.begin(),
+                                     [](const auto& a, const auto& b) {
                                        return a.name == b.name && a.channels == b.channels;
                                      });
-  if (client_ == nullptr) return engine_.Apply(std::move(spec)).status();
+  // No server (or it just went away: the supervisor closes the client and
+  // reopens it, with the new graph's ports, when a server answers).
+  if (client_ == nullptr || lost_.load()) return engine_.Apply(std::move(spec)).status();
 
   if (same_ports) {
     auto result = engine_.Apply(std::move(spec));
@@ -384,10 +388,11 @@ void JackBackend::Supervise() {
     std::lock_guard lock(mu_);
     if (lost_.exchange(false)) {
       if (client_ != nullptr) {
-        spdlog::warn("JACK: server '{}' shut our client down ({}); audio stopped, will "
-                     "reconnect when it is back",
-                     ServerLabel(options_.server_name),
-                     shutdown_reason_[0] ? shutdown_reason_ : "no reason given");
+        spdlog::warn(
+            "JACK: server '{}' shut our client down ({}); audio stopped, will "
+            "reconnect when it is back",
+            ServerLabel(options_.server_name),
+            shutdown_reason_[0] ? shutdown_reason_ : "no reason given");
         CloseLocked(true);
       }
       backoff = kFirstBackoff;
@@ -431,11 +436,10 @@ BackendStatus JackBackend::status() const {
   s.dsp = timer_.Read();
   s.restarts = restarts_.load();
   std::lock_guard lock(mu_);
-  s.detail = client_ != nullptr
-                 ? absl::StrCat("server '", ServerLabel(options_.server_name), "', client '",
-                                client_name_, "'")
-                 : absl::StrCat("waiting for JACK server '", ServerLabel(options_.server_name),
-                                "'");
+  s.detail = client_ != nullptr ? absl::StrCat("server '", ServerLabel(options_.server_name),
+                                               "', client '", client_name_, "'")
+                                : absl::StrCat("waiting for JACK server '",
+                                               ServerLabel(options_.server_name), "'");
   return s;
 }
 
@@ -471,14 +475,15 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
     rt.out[i] = static_cast<float*>(jack_port_get_buffer(self->out_ports_[i], frames));
   }
   const uint64_t t0 = DspTimer::NowNs();
-  self->engine_.runner().Process(rt.in.data(), static_cast<uint32_t>(rt.in.size()),
-                                 rt.out.data(), static_cast<uint32_t>(rt.out.size()), frames);
+  rt::EnterAudioPeriod();
+  self->engine_.runner().Process(rt.in.data(), static_cast<uint32_t>(rt.in.size()), rt.out.data(),
+                                 static_cast<uint32_t>(rt.out.size()), frames);
+  rt::LeaveAudioPeriod();
   const uint64_t t1 = DspTimer::NowNs();
-  const auto budget_ns = static_cast<uint64_t>(
-      static_cast<double>(frames) * self->ns_per_frame_.load(std::memory_order_relaxed));
+  const auto budget_ns = static_cast<uint64_t>(static_cast<double>(frames) *
+                                               self->ns_per_frame_.load(std::memory_order_relaxed));
   if (self->timer_.Record(t1 - t0, budget_ns)) {
-    self->rt_events_.TryPush(
-        {BackendEvent::Type::kOverrun, static_cast<double>(t1 - t0) / 1e3, 1});
+    self->rt_events_.TryPush({BackendEvent::Type::kOverrun, static_cast<double>(t1 - t0) / 1e3, 1});
   }
   return 0;
 }
@@ -509,7 +514,8 @@ int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) noexcept {
   if (st.ok()) {
     spdlog::info("JACK: period is now {} frames", frames);
   } else {
-    spdlog::error("JACK: cannot follow the new period of {} frames: {}", frames, std::string(st.message()));
+    spdlog::error("JACK: cannot follow the new period of {} frames: {}", frames,
+                  std::string(st.message()));
   }
   return st.ok() ? 0 : 1;
 }
@@ -524,7 +530,8 @@ int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) noexcept {
   if (st.ok()) {
     spdlog::info("JACK: sample rate is now {} Hz", rate);
   } else {
-    spdlog::error("JACK: cannot follow the new sample rate of {} Hz: {}", rate, std::string(st.message()));
+    spdlog::error("JACK: cannot follow the new sample rate of {} Hz: {}", rate,
+                  std::string(st.message()));
   }
   return st.ok() ? 0 : 1;
 }
@@ -537,8 +544,7 @@ void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) noexce
   std::lock_guard lock(self->latency_mu_);
   const LatencyView* v = self->latency_.get();
   if (v == nullptr) return;
-  auto merge = [](std::optional<jack_latency_range_t>& acc, jack_latency_range_t r,
-                  uint32_t add) {
+  auto merge = [](std::optional<jack_latency_range_t>& acc, jack_latency_range_t r, uint32_t add) {
     r.min += add;
     r.max += add;
     if (!acc) {

@@ -101,7 +101,7 @@ class JackBackend final : public AudioBackend {
   std::thread supervisor_;
 
   std::unique_ptr<LatencyView> latency_;  // guarded by latency_mu_
-  mutable std::mutex latency_mu_;          // latency callback (notification thread); never RT
+  mutable std::mutex latency_mu_;         // latency callback (notification thread); never RT
 
   // Set by callbacks, read anywhere.
   std::atomic<bool> stop_{false};
@@ -114,7 +114,7 @@ class JackBackend final : public AudioBackend {
   std::atomic<uint64_t> xruns_{0};
   std::atomic<uint64_t> restarts_{0};
   std::atomic<float> cpu_load_{0.0f};  // jack_cpu_load, sampled by the supervisor
-  char shutdown_reason_[256] = {};      // written by OnShutdown before lost_ is set
+  char shutdown_reason_[256] = {};     // written by OnShutdown before lost_ is set
 
   DspTimer timer_;
   rt::SpscRing<BackendEvent> rt_events_{256};    // audio thread -> DrainEvents

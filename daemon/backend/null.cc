@@ -1,5 +1,7 @@
 #include "backend/null.h"
 
+#include "rt/hooks.h"
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -31,7 +33,9 @@ NullBackend::NullBackend(engine::Engine& engine, NullOptions options)
       period_ns_(static_cast<uint64_t>(std::llround(static_cast<double>(options.period_frames) *
                                                     1e9 / options.sample_rate_hz))) {}
 
-NullBackend::~NullBackend() { Stop(); }
+NullBackend::~NullBackend() {
+  Stop();
+}
 
 absl::Status NullBackend::Start() {
   std::lock_guard lock(mu_);
@@ -40,10 +44,10 @@ absl::Status NullBackend::Start() {
     return st;
   }
   StartThread();
-  spdlog::info("null backend: running the graph at {} Hz, {} frames per period ({:.2f} ms), "
-               "no audio device",
-               options_.sample_rate_hz, options_.period_frames,
-               static_cast<double>(period_ns_) / 1e6);
+  spdlog::info(
+      "null backend: running the graph at {} Hz, {} frames per period ({:.2f} ms), "
+      "no audio device",
+      options_.sample_rate_hz, options_.period_frames, static_cast<double>(period_ns_) / 1e6);
   return absl::OkStatus();
 }
 
@@ -105,7 +109,9 @@ void NullBackend::Run() noexcept {
   const auto nout = static_cast<uint32_t>(rt_.out.size());
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t t0 = DspTimer::NowNs();
+    rt::EnterAudioPeriod();
     runner.Process(rt_.in.data(), nin, rt_.out.data(), nout, options_.period_frames);
+    rt::LeaveAudioPeriod();
     const uint64_t t1 = DspTimer::NowNs();
     if (timer_.Record(t1 - t0, period_ns_)) {
       events_.TryPush({BackendEvent::Type::kOverrun, static_cast<double>(t1 - t0) / 1e3, 1});

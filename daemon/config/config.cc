@@ -68,6 +68,7 @@ constexpr int kMaxPeriodFrames = 8192;
 constexpr double kMaxCrossfadeMs = 1000.0;
 constexpr size_t kMaxJackClientName = 64;  // jack_client_name_size() - 1 on JACK 2
 constexpr std::array<std::string_view, 3> kBackendTypes = {"auto", "jack", "null"};
+constexpr size_t kMaxPluginName = 64;  // plugin::IsValidPluginName
 
 // ---------------------------------------------------------------------------
 // Numbers
@@ -309,8 +310,73 @@ void CheckRange(double v, double lo, double hi, std::string_view unit, const std
   }
 }
 
-std::vector<Issue> ValidateSettings(const Config& c) {
+// A plugin directory name, as the loader accepts it ([a-z][a-z0-9_-]*, at
+// most 64; the same rule as plugin::IsValidPluginName, which config/ does
+// not link against).
+bool IsPluginName(std::string_view s) {
+  if (s.empty() || s.size() > kMaxPluginName || s[0] < 'a' || s[0] > 'z') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || IsDigit(c) || c == '_' || c == '-';
+  });
+}
+
+void CheckAbsolute(const std::string& value, const std::string& path, std::string_view label,
+                   std::vector<Issue>& issues) {
+  if (value.empty() || value.front() == '/') return;
+  issues.push_back({path, Cat(label, " '", value,
+                              "' is not an absolute path; plugin paths must start with '/' "
+                              "(relative paths would depend on the daemon's working directory)")});
+}
+
+// The `plugins:` section. An empty root means "no plugins"; the parser
+// reports a section without one.
+std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
   std::vector<Issue> issues;
+  CheckAbsolute(p.root, "plugins.root", "root", issues);
+  CheckAbsolute(p.trusted_keys_dir, "plugins.trusted_keys_dir", "trusted_keys_dir", issues);
+  CheckAbsolute(p.state_dir, "plugins.state_dir", "state_dir", issues);
+  CheckAbsolute(p.audit_log, "plugins.audit_log", "audit_log", issues);
+  for (size_t i = 0; i < p.allowed_system_dirs.size(); ++i) {
+    const std::string path = Indexed("plugins.allowed_system_dirs", i);
+    if (p.allowed_system_dirs[i].empty()) {
+      issues.push_back({path, "an allowed system directory is empty; write an absolute path "
+                              "such as /usr/lib/ladspa"});
+    }
+    CheckAbsolute(p.allowed_system_dirs[i], path, "allowed system directory", issues);
+  }
+  for (size_t i = 0; i < p.load.size(); ++i) {
+    const std::string path = Indexed("plugins.load", i);
+    const std::string& name = p.load[i];
+    if (!IsPluginName(name)) {
+      issues.push_back(
+          {path, Cat("'", name,
+                     "' is not a plugin directory name; write the name of one directory "
+                     "beneath root ([a-z][a-z0-9_-]*, at most 64 characters, no '/')")});
+      continue;
+    }
+    const auto first = std::find(p.load.begin(), p.load.end(), name);
+    if (first != p.load.begin() + static_cast<std::ptrdiff_t>(i)) {
+      issues.push_back({path, Cat("plugin '", name, "' is listed twice (first as load[",
+                                  first - p.load.begin(), "]); list it once")});
+    }
+  }
+  if (!p.root.empty() && p.require_signature && p.trusted_keys_dir.empty()) {
+    issues.push_back({"plugins.trusted_keys_dir",
+                      "require_signature is true but no trusted_keys_dir is given, so every "
+                      "plugin would be refused; set trusted_keys_dir (e.g. /etc/aers/trusted-keys) "
+                      "or require_signature: false"});
+  }
+  if (p.root.empty() && (!p.load.empty() || !p.trusted_keys_dir.empty() || !p.state_dir.empty() ||
+                         !p.allowed_system_dirs.empty() || !p.audit_log.empty() ||
+                         !p.require_signature)) {
+    issues.push_back({"plugins.root", "plugin settings without a root; set root "
+                                      "(e.g. /usr/lib/aers/plugins)"});
+  }
+  return issues;
+}
+
+std::vector<Issue> ValidateSettings(const Config& c) {
+  std::vector<Issue> issues = ValidatePlugins(c.plugins);
   CheckRange(c.engine.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
              "engine.sample_rate_hz", "sample_rate_hz", issues);
   CheckRange(c.engine.period_frames, kMinPeriodFrames, kMaxPeriodFrames, "frames",
@@ -341,6 +407,8 @@ class Parser {
   Parser(std::string_view source, SourceMap& where) : source_(source), where_(where) {}
 
   void ParseRoot(const YAML::Node& root, Config& out);
+  // Only the `plugins:` section of a whole file (ParsePluginSettings).
+  void ParsePluginsOnly(const YAML::Node& root, PluginSettings& out);
 
   std::vector<Located>& problems() { return problems_; }
   // Drops graph issues that only repeat (or follow from) a structural problem.
@@ -393,6 +461,11 @@ class Parser {
                                std::string_view what, Mark fallback);
   std::optional<int> Integer(const YAML::Node& node, const std::string& path, std::string_view what,
                              Mark fallback);
+  std::optional<bool> Bool(const YAML::Node& node, const std::string& path, std::string_view what,
+                           Mark fallback);
+  // A non-empty string (a path; ValidatePlugins checks that it is absolute).
+  std::optional<std::string> Path(const YAML::Node& node, const std::string& path,
+                                  std::string_view what, std::string_view example, Mark fallback);
   bool List(const YAML::Node& node, const std::string& path, std::string_view what,
             std::string_view example, Mark fallback);
 
@@ -400,6 +473,11 @@ class Parser {
                    EngineSettings& out);
   void ParseBackend(const YAML::Node& node, const std::string& path, Mark fallback,
                     BackendSettings& out);
+  void ParsePlugins(const YAML::Node& node, const std::string& path, Mark fallback,
+                    PluginSettings& out);
+  // A list of strings (allowed_system_dirs, load).
+  void StringList(const YAML::Node& node, const std::string& path, std::string_view what,
+                  std::string_view example, Mark fallback, std::vector<std::string>& out);
   void ParsePorts(const YAML::Node& node, const std::string& path, Mark fallback, bool is_input,
                   std::vector<model::ExternalPort>& out);
   void ParseNodes(const YAML::Node& node, const std::string& path, Mark fallback,
@@ -565,6 +643,30 @@ std::optional<int> Parser::Integer(const YAML::Node& node, const std::string& pa
   return static_cast<int>(s.number);
 }
 
+std::optional<bool> Parser::Bool(const YAML::Node& node, const std::string& path,
+                                 std::string_view what, Mark fallback) {
+  const Mark mark = MarkOf(node, fallback);
+  const Scalar s = node.IsScalar() ? Resolve(node) : Scalar{};
+  if (!node.IsScalar() || s.kind != Scalar::Kind::kBool) {
+    Error(mark, path, Cat(what, " must be true or false, got ", Describe(node)));
+    return std::nullopt;
+  }
+  Record(path, node, fallback);
+  return s.flag;
+}
+
+std::optional<std::string> Parser::Path(const YAML::Node& node, const std::string& path,
+                                        std::string_view what, std::string_view example,
+                                        Mark fallback) {
+  auto v = String(node, path, what, fallback);
+  if (v && v->empty()) {
+    Error(MarkOf(node, fallback), path,
+          Cat(what, " is empty; write an absolute path (e.g. ", example, ")"));
+    return std::nullopt;
+  }
+  return v;
+}
+
 bool Parser::List(const YAML::Node& node, const std::string& path, std::string_view what,
                   std::string_view example, Mark fallback) {
   if (!node.IsSequence()) {
@@ -585,7 +687,8 @@ void Parser::ParseRoot(const YAML::Node& root, Config& out) {
   }
   const auto fields =
       Map(root, "", "the config",
-          {"version", "engine", "backend", "inputs", "outputs", "nodes", "routes"}, start);
+          {"version", "engine", "backend", "plugins", "inputs", "outputs", "nodes", "routes"},
+          start);
   if (!fields) return;
   const Mark root_mark = MarkOf(root, start);
   Require(*fields, {"version"}, "", "the config", root_mark, "'version: 1' as the first line");
@@ -597,6 +700,8 @@ void Parser::ParseRoot(const YAML::Node& root, Config& out) {
       ParseEngine(f.value, path, f.key_mark, out.engine);
     } else if (f.key == "backend") {
       ParseBackend(f.value, path, f.key_mark, out.backend);
+    } else if (f.key == "plugins") {
+      ParsePlugins(f.value, path, f.key_mark, out.plugins);
     } else if (f.key == "inputs") {
       ParsePorts(f.value, path, f.key_mark, true, out.graph.inputs);
     } else if (f.key == "outputs") {
@@ -649,6 +754,74 @@ void Parser::ParseBackend(const YAML::Node& node, const std::string& path, Mark 
           if (auto v = String(j.value, jp, j.key, j.key_mark)) out.jack_server_name = *v;
         }
       }
+    }
+  }
+}
+
+void Parser::ParsePluginsOnly(const YAML::Node& root, PluginSettings& out) {
+  // Everything outside `plugins:` is ParseConfig's business; a file that is
+  // not a map has no plugins section.
+  if (!root.IsMap()) return;
+  const Mark start{1, 1};
+  const Mark root_mark = MarkOf(root, start);
+  for (const auto& kv : root) {
+    if (!kv.first.IsScalar() || kv.first.Scalar() != "plugins") continue;
+    ParsePlugins(kv.second, "plugins", MarkOf(kv.first, root_mark), out);
+    return;  // a repeated key is reported by ParseConfig
+  }
+}
+
+void Parser::StringList(const YAML::Node& node, const std::string& path, std::string_view what,
+                        std::string_view example, Mark fallback, std::vector<std::string>& out) {
+  if (node.IsNull()) return;
+  if (!List(node, path, what, example, fallback)) return;
+  const Mark list_mark = MarkOf(node, fallback);
+  size_t i = 0;
+  for (const auto& item : node) {
+    if (auto v = String(item, Indexed(path, i++), Cat("an entry of ", what), list_mark)) {
+      out.push_back(std::move(*v));
+    }
+  }
+}
+
+void Parser::ParsePlugins(const YAML::Node& node, const std::string& path, Mark fallback,
+                          PluginSettings& out) {
+  if (node.IsNull()) return;  // "plugins:" alone: no plugins
+  const auto fields = Map(node, path, "the plugins section",
+                          {"root", "require_signature", "trusted_keys_dir", "state_dir",
+                           "allowed_system_dirs", "load", "audit_log"},
+                          fallback);
+  if (!fields) return;
+  Require(*fields, {"root"}, path, "the plugins section", MarkOf(node, fallback),
+          "root: /usr/lib/aers/plugins");
+  for (const Field& f : *fields) {
+    const std::string p = Join(path, f.key);
+    if (f.key == "root") {
+      if (auto v = Path(f.value, p, f.key, "/usr/lib/aers/plugins", f.key_mark)) out.root = *v;
+    } else if (f.key == "require_signature") {
+      if (auto v = Bool(f.value, p, f.key, f.key_mark)) {
+        out.require_signature = *v;
+      } else {
+        // Unknown: the config is refused anyway; do not also report that
+        // signatures need trusted_keys_dir.
+        out.require_signature = false;
+      }
+    } else if (f.key == "trusted_keys_dir") {
+      if (auto v = Path(f.value, p, f.key, "/etc/aers/trusted-keys", f.key_mark)) {
+        out.trusted_keys_dir = *v;
+      }
+    } else if (f.key == "state_dir") {
+      if (auto v = Path(f.value, p, f.key, "/var/lib/aers/plugins", f.key_mark)) out.state_dir = *v;
+    } else if (f.key == "audit_log") {
+      if (auto v = Path(f.value, p, f.key, "/var/log/aers/plugin-audit.jsonl", f.key_mark)) {
+        out.audit_log = *v;
+      }
+    } else if (f.key == "allowed_system_dirs") {
+      StringList(f.value, p, "allowed_system_dirs", "e.g. [/usr/lib/ladspa]", f.key_mark,
+                 out.allowed_system_dirs);
+    } else if (f.key == "load") {
+      StringList(f.value, p, "load", "plugin directory names, e.g. [example_gain]", f.key_mark,
+                 out.load);
     }
   }
 }
@@ -960,6 +1133,30 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   return config;
 }
 
+absl::StatusOr<PluginSettings> ParsePluginSettings(std::string_view yaml,
+                                                   std::string_view filename) {
+  SourceMap map;
+  PluginSettings settings;
+  Parser parser(yaml, map);
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    parser.ParsePluginsOnly(root, settings);
+  } catch (const YAML::Exception& e) {
+    const Mark mark = ToMark(e.mark, Mark{1, 1});
+    return absl::InvalidArgumentError(
+        Cat(filename, ":", mark.line, ":", mark.column, ": yaml: ", e.msg));
+  }
+  std::vector<Located> problems = std::move(parser.problems());
+  for (const Issue& issue : ValidatePlugins(settings)) {
+    if (parser.Tainted(issue.path)) continue;
+    problems.push_back({Lookup(map, issue.path).value_or(Mark{}), issue.path, issue.message});
+  }
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(FormatLocated(std::move(problems), filename));
+  }
+  return settings;
+}
+
 absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,
                                       SourceMap* where) {
   const auto fail = [&](int err) {
@@ -1018,6 +1215,32 @@ std::string EmitConfig(const Config& config) {
     EmitString(out, config.backend.jack_server_name);
   }
   out << YAML::EndMap << YAML::EndMap;
+
+  if (config.plugins != PluginSettings{}) {
+    const PluginSettings& p = config.plugins;
+    out << YAML::Key << "plugins" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "root" << YAML::Value;
+    EmitWord(out, p.root);
+    out << YAML::Key << "require_signature" << YAML::Value
+        << (p.require_signature ? "true" : "false");
+    const auto emit_path = [&](const char* key, const std::string& value) {
+      if (value.empty()) return;
+      out << YAML::Key << key << YAML::Value;
+      EmitWord(out, value);
+    };
+    emit_path("trusted_keys_dir", p.trusted_keys_dir);
+    emit_path("state_dir", p.state_dir);
+    const auto emit_list = [&](const char* key, const std::vector<std::string>& items) {
+      if (items.empty()) return;
+      out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& item : items) EmitWord(out, item);
+      out << YAML::EndSeq;
+    };
+    emit_list("allowed_system_dirs", p.allowed_system_dirs);
+    emit_list("load", p.load);
+    emit_path("audit_log", p.audit_log);
+    out << YAML::EndMap;
+  }
 
   EmitPorts(out, "inputs", config.graph.inputs);
   EmitPorts(out, "outputs", config.graph.outputs);

@@ -41,10 +41,26 @@ struct BackendSettings {
   friend bool operator==(const BackendSettings&, const BackendSettings&) = default;
 };
 
+/// `plugins:` section (docs/config.md, docs/plugins.md). Absent (or `plugins:`
+/// with no value): `root` is empty and no plugin is loaded. Every path is
+/// absolute. plugin::ToPolicy (daemon/plugin/policy_from_config.h) turns it
+/// into the loader's policy.
+struct PluginSettings {
+  std::string root;                   ///< one directory per plugin beneath it; "" = no plugins
+  bool require_signature = true;      ///< refuse plugins without a trusted signature
+  std::string trusted_keys_dir;       ///< minisign *.pub files
+  std::string state_dir;              ///< highest accepted serial per plugin; "" = no rollback check
+  std::vector<std::string> allowed_system_dirs;  ///< where LADSPA manifests may point
+  std::vector<std::string> load;      ///< directory names to load at start; empty = all under root
+  std::string audit_log;              ///< JSON-lines audit file; "" = none
+  friend bool operator==(const PluginSettings&, const PluginSettings&) = default;
+};
+
 /// A whole config file: daemon settings plus the graph.
 struct Config {
   EngineSettings engine;
   BackendSettings backend;
+  PluginSettings plugins;
   model::GraphSpec graph;
   friend bool operator==(const Config&, const Config&) = default;
 };
@@ -55,6 +71,16 @@ struct Config {
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
                                    const model::KindRegistry& kinds,
                                    SourceMap* where = nullptr);
+
+/// Parses and checks only the `plugins:` section of a whole config file, with
+/// ParseConfig's error format (only problems inside `plugins:` and YAML
+/// syntax errors are reported; the rest of the file is not looked at). Plugin
+/// kinds must be registered before the graph can be validated, so the daemon
+/// calls this first, loads the plugins into its registry, and then runs
+/// ParseConfig on the same text with the full registry. No `plugins:`
+/// section: PluginSettings{} (empty root, nothing to load).
+absl::StatusOr<PluginSettings> ParsePluginSettings(std::string_view yaml,
+                                                   std::string_view filename);
 
 /// Reads and parses a file (NOT_FOUND / PERMISSION_DENIED name the file).
 absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,

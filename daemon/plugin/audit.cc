@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "plugin/secure_open.h"
 
 namespace aers::plugin {
 namespace {
@@ -76,7 +77,7 @@ absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(const
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot open audit log ", path, ": ", std::strerror(errno)));
+        absl::StrCat("cannot open audit log ", path, ": ", ErrnoText(errno)));
   }
   ::close(fd);
   std::unique_ptr<JsonLinesAuditLog> log(new JsonLinesAuditLog());

@@ -32,7 +32,7 @@ std::optional<T> At(std::span<const uint8_t> img, uint64_t off) {
   return v;
 }
 
-absl::Status Bad(std::string msg) {
+absl::Status Bad(const std::string& msg) {
   return absl::InvalidArgumentError(absl::StrCat("malformed ELF: ", msg));
 }
 

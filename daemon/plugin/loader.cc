@@ -29,7 +29,7 @@ namespace {
 
 constexpr const char* kManifestFile = "manifest.yaml";
 constexpr const char* kSignatureFile = "manifest.yaml.minisig";
-constexpr size_t kMaxSignatureBytes = 16 * 1024;
+constexpr size_t kMaxSignatureBytes = size_t{16} * 1024;
 constexpr size_t kMaxKeyBytes = 4096;
 
 #if defined(__x86_64__)
@@ -149,7 +149,10 @@ absl::StatusCode CodeFor(std::string_view reason) {
 LoadedPlugin::~LoadedPlugin() {
   // Non-RT: the engine drops the last node instance in Reclaim().
   if (handle_ != nullptr) {
-    if (dlclose(handle_) != 0) spdlog::warn("plugin '{}': dlclose: {}", name(), dlerror());
+    if (dlclose(handle_) != 0) {
+      // NOLINTNEXTLINE(concurrency-mt-unsafe): glibc keeps dlerror state per thread
+      spdlog::warn("plugin '{}': dlclose: {}", name(), dlerror());
+    }
     if (IsMapped(load_path_)) {
       // Still mapped (e.g. STB_GNU_UNIQUE symbols make a library NODELETE):
       // keep the memfd open forever so its fd number, and so the name
@@ -168,7 +171,7 @@ LoadedPlugin::~LoadedPlugin() {
 
 void* LoadedPlugin::OwnSymbol(const char* symbol) const {
   if (handle_ == nullptr) return nullptr;
-  dlerror();
+  dlerror();  // NOLINT(concurrency-mt-unsafe): per-thread state in glibc
   void* sym = dlsym(handle_, symbol);
   if (sym == nullptr) return nullptr;
   // dlsym on a handle also searches the library's dependencies: insist the
@@ -219,8 +222,8 @@ class Gate {
   void set_serial(uint64_t s) { serial_ = s; }
   const std::string& plugin() const { return plugin_; }
 
-  absl::Status Refuse(std::string reason, std::string file, std::string message,
-                      std::string seen = "", std::string expected = "") {
+  absl::Status Refuse(const std::string& reason, const std::string& file, const std::string& message,
+                      const std::string& seen = "", const std::string& expected = "") {
     AuditRecord r;
     r.event = "refused";
     r.plugin = plugin_;
@@ -303,7 +306,7 @@ KeyMap ReadTrustedKeys(const std::string& dir, const std::vector<std::string>& f
   for (const auto& f : files) {
     const int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-      spdlog::warn("trusted key {} skipped: {}", f, std::strerror(errno));
+      spdlog::warn("trusted key {} skipped: {}", f, ErrnoText(errno));
       continue;
     }
     UniqueFd file(fd);
@@ -316,7 +319,7 @@ KeyMap ReadTrustedKeys(const std::string& dir, const std::vector<std::string>& f
   }
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) {
-    problem = absl::StrCat("cannot open trusted keys directory ", dir, ": ", std::strerror(errno));
+    problem = absl::StrCat("cannot open trusted keys directory ", dir, ": ", ErrnoText(errno));
     return keys;
   }
   UniqueFd dirfd(dfd);
@@ -369,7 +372,7 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   const int rfd = ::open(policy_.plugin_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rfd < 0) {
     return gate.Refuse("not_found", policy_.plugin_root,
-                       absl::StrCat("cannot open the plugin root: ", std::strerror(errno)));
+                       absl::StrCat("cannot open the plugin root: ", ErrnoText(errno)));
   }
   UniqueFd root(rfd);
   OpenFailure of{};
@@ -436,7 +439,7 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
     }
     const int bfd = ::open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (bfd < 0) {
-      return gate.Refuse("not_found", base, absl::StrCat("cannot open ", base, ": ", std::strerror(errno)));
+      return gate.Refuse("not_found", base, absl::StrCat("cannot open ", base, ": ", ErrnoText(errno)));
     }
     UniqueFd basefd(bfd);
     auto fd = OpenBeneath(basefd.get(), rest, O_RDONLY, &of);
@@ -460,8 +463,10 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   // 5. A sealed copy: from here on the bytes cannot change.
   auto image = SealedImage::CopyFrom(module.get(), policy_.max_module_bytes, m.name);
   if (!image.ok()) {
-    return gate.Refuse(image.status().code() == absl::StatusCode::kPermissionDenied ? "module_too_large"
-                                                                                     : "internal",
+    const auto code = image.status().code();
+    return gate.Refuse(code == absl::StatusCode::kResourceExhausted ? "module_too_large"
+                       : code == absl::StatusCode::kInvalidArgument ? "elf_invalid"
+                                                                     : "internal",
                        module_path, std::string(image.status().message()));
   }
   module.Reset();
@@ -587,6 +592,10 @@ absl::StatusOr<VerifiedPlugin> PluginLoader::Verify(std::string_view dir_name) {
 
 absl::StatusOr<LoadedKinds> PluginLoader::Load(std::string_view dir_name,
                                                 model::KindRegistry& registry) {
+  // One load at a time in the process: the "already loaded" checks and the
+  // dlopen must not interleave with another load.
+  static std::mutex load_mutex;
+  std::lock_guard load_lock(load_mutex);
   auto checked = Check(dir_name);
   if (!checked.ok()) return checked.status();
   Checked& c = *checked;
@@ -635,10 +644,10 @@ absl::StatusOr<LoadedKinds> PluginLoader::Load(std::string_view dir_name,
     std::lock_guard lock(LoadedMutex());
     LoadedSet().insert(m.name);
   }
-  dlerror();
+  dlerror();  // NOLINT(concurrency-mt-unsafe): per-thread state in glibc
   plugin->handle_ = dlopen(load_path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (plugin->handle_ == nullptr) {
-    const char* err = dlerror();
+    const char* err = dlerror();  // NOLINT(concurrency-mt-unsafe)
     return gate.Refuse("dlopen_failed", module_path, absl::StrCat("dlopen: ", err ? err : "unknown error"));
   }
   {
@@ -691,7 +700,7 @@ std::vector<std::pair<std::string, absl::Status>> PluginLoader::LoadAll(model::K
   const int fd = ::open(policy_.plugin_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     out.emplace_back("", absl::NotFoundError(absl::StrCat("cannot open the plugin root ", policy_.plugin_root,
-                                                          ": ", std::strerror(errno))));
+                                                          ": ", ErrnoText(errno))));
     return out;
   }
   DIR* d = ::fdopendir(fd);

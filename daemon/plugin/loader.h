@@ -34,7 +34,8 @@
 // are only ever destroyed off the audio thread (Engine::Reclaim), so the
 // library is never unmapped under the audio thread.
 //
-// Thread: non-real-time only.
+// Thread: non-real-time only. Loads are serialized process-wide (one at a
+// time); the registry passed to Load() must not be used concurrently.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -48,7 +50,9 @@ class Checker {
   // returns false otherwise.
   bool Scalar(const YAML::Node& n, const std::string& path, std::string& out) {
     if (n.IsNull()) {
-      Issue(n, path, "missing value");
+      // yaml-cpp places an empty value at the next token: point at the key.
+      auto k = key_pos_.find(path);
+      Issue(k != key_pos_.end() ? k->second : Pos(n), path, "missing value");
       return false;
     }
     if (!n.IsScalar()) {
@@ -119,7 +123,7 @@ class Checker {
     std::vector<std::pair<std::string, YAML::Node>> out;
     std::set<std::string> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node key = it->first;
+      const YAML::Node key = it->first;  // NOLINT(performance-unnecessary-copy-initialization): the iterator yields a temporary
       const std::string kp = path.empty() ? "" : path + ".";
       if (!key.IsScalar()) {
         Issue(key, path.empty() ? "(root)" : path, "keys must be plain words");
@@ -135,6 +139,7 @@ class Checker {
               absl::StrCat("unknown key; allowed: ", absl::StrJoin(allowed, ", ")));
         continue;
       }
+      key_pos_[kp + k] = Pos(key);
       out.emplace_back(k, it->second);
     }
     return out;
@@ -143,6 +148,7 @@ class Checker {
  private:
   std::string file_;
   std::vector<std::string> issues_;
+  std::map<std::string, TextPosition> key_pos_;  // field path -> its key's position
 };
 
 // Lexical check of the module path: relative, normal components.

@@ -52,7 +52,7 @@ struct Manifest {
 };
 
 /// Largest manifest accepted (bytes).
-inline constexpr size_t kMaxManifestBytes = 64 * 1024;
+inline constexpr size_t kMaxManifestBytes = size_t{64} * 1024;
 
 /// Parses and validates. INVALID_ARGUMENT lists every problem found, one per
 /// line, each "FILE:LINE:COL: field.path: message".

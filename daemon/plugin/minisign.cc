@@ -15,6 +15,10 @@ namespace {
 constexpr std::string_view kCommentPrefix = "untrusted comment: ";
 constexpr std::string_view kTrustedPrefix = "trusted comment: ";
 constexpr size_t kMaxComment = 8192;
+// Algorithm tags (2 bytes, not strings).
+constexpr uint8_t kAlgLegacy[2] = {'E', 'd'};
+constexpr uint8_t kAlgPrehashed[2] = {'E', 'D'};
+constexpr uint8_t kChkBlake2[2] = {'B', '2'};
 
 // Splits into lines ("\n" or "\r\n"); at most `max` lines are kept.
 std::vector<std::string_view> Lines(std::string_view text) {
@@ -211,7 +215,7 @@ absl::StatusOr<std::string> Sign(const SecretKey& key, std::string_view message,
   }
   if (trusted_comment.size() > kMaxComment) return absl::InvalidArgumentError("trusted comment too long");
   uint8_t raw[2 + 8 + 64];
-  std::memcpy(raw, prehashed ? "ED" : "Ed", 2);
+  std::memcpy(raw, prehashed ? kAlgPrehashed : kAlgLegacy, 2);
   std::memcpy(raw + 2, key.key_id.data(), 8);
   const auto* msg = reinterpret_cast<const unsigned char*>(message.data());
   if (prehashed) {
@@ -239,7 +243,7 @@ absl::StatusOr<KeyPairFiles> GenerateKeyPair() {
   crypto_sign_keypair(pk, sk);
 
   uint8_t pub[2 + 8 + 32];
-  std::memcpy(pub, "Ed", 2);
+  std::memcpy(pub, kAlgLegacy, 2);
   std::memcpy(pub + 2, out.key_id.data(), 8);
   std::memcpy(pub + 10, pk, 32);
   out.public_key = absl::StrCat(std::string(kCommentPrefix), "minisign public key ", KeyIdHex(out.key_id), "\n",
@@ -247,9 +251,9 @@ absl::StatusOr<KeyPairFiles> GenerateKeyPair() {
 
   constexpr size_t kSize = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32;
   uint8_t sec[kSize] = {};
-  std::memcpy(sec, "Ed", 2);
+  std::memcpy(sec, kAlgLegacy, 2);
   // kdf "\0\0" (unencrypted), then the checksum algorithm; salt/limits stay zero.
-  std::memcpy(sec + 4, "B2", 2);
+  std::memcpy(sec + 4, kChkBlake2, 2);
   std::memcpy(sec + 54, out.key_id.data(), 8);
   std::memcpy(sec + 62, sk, 64);
   crypto_generichash_state hs;

@@ -21,7 +21,7 @@ namespace {
 std::atomic<bool> g_openat2_disabled{false};
 thread_local bool t_last_used_openat2 = false;
 
-std::string Errno(int err) { return std::strerror(err); }
+std::string Errno(int err) { return ErrnoText(err); }
 
 // Lexical check of a relative path: normal components only.
 bool SplitRelative(std::string_view relative, std::vector<std::string>& parts) {
@@ -52,7 +52,31 @@ std::string Describe(int err, std::string_view relative) {
   }
 }
 
+// Diagnosis only (after a refusal): is any component of `parts` a symlink?
+// Never follows one.
+bool HasSymlink(int dirfd, const std::vector<std::string>& parts) {
+  UniqueFd cur;
+  int at = dirfd;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    struct stat st {};
+    if (::fstatat(at, parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+    if (S_ISLNK(st.st_mode)) return true;
+    if (i + 1 == parts.size() || !S_ISDIR(st.st_mode)) return false;
+    const int fd = ::openat(at, parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return false;
+    cur = UniqueFd(fd);
+    at = cur.get();
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string ErrnoText(int err) {
+  char buf[128];
+  // GNU strerror_r: returns a pointer to a static string or to buf.
+  return ::strerror_r(err, buf, sizeof buf);
+}
 
 void UniqueFd::Reset() {
   if (fd_ >= 0) ::close(fd_);
@@ -76,7 +100,9 @@ absl::StatusOr<UniqueFd> OpenBeneath(int dirfd, std::string_view relative, int f
                     "'", std::string(relative),
                     "' is not a plain relative path (absolute, empty, '.' or '..' components)")));
   }
-  flags |= O_CLOEXEC | O_NOFOLLOW;
+  // O_NONBLOCK: a FIFO planted where a file is expected must not hang the
+  // loader (the type check after open refuses it); no effect on files.
+  flags |= O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
   t_last_used_openat2 = false;
 
   if (!g_openat2_disabled.load()) {
@@ -96,6 +122,12 @@ absl::StatusOr<UniqueFd> OpenBeneath(int dirfd, std::string_view relative, int f
     // ENOSYS: kernel older than 5.6. EPERM: a seccomp filter that does not
     // know openat2. Anything else is a real answer.
     if (err != ENOSYS && err != EPERM) {
+      t_last_used_openat2 = true;
+      // O_NOFOLLOW | O_DIRECTORY on a final symlink says ENOTDIR: name the
+      // symlink instead.
+      if ((err == ENOTDIR || err == ELOOP) && HasSymlink(dirfd, parts)) {
+        return fail(OpenFailure::kSymlink, absl::PermissionDeniedError(Describe(ELOOP, relative)));
+      }
       return fail(FailureOf(err), absl::PermissionDeniedError(Describe(err, relative)));
     }
   }
@@ -140,9 +172,9 @@ absl::StatusOr<UniqueFd> OpenBeneath(int dirfd, std::string_view relative, int f
 
 absl::Status CheckOwnerAndMode(int fd, bool directory, std::string_view what,
                                FileCheckFailure* failure) {
-  auto fail = [&](FileCheckFailure f, std::string msg) {
+  auto fail = [&](FileCheckFailure f, const std::string& msg) {
     if (failure) *failure = f;
-    return absl::PermissionDeniedError(std::move(msg));
+    return absl::PermissionDeniedError(msg);
   };
   if (failure) *failure = FileCheckFailure::kNone;
   struct stat st {};
@@ -221,10 +253,10 @@ std::string SealedImage::ProcPath() const { return absl::StrCat("/proc/self/fd/"
 absl::StatusOr<SealedImage> SealedImage::CopyFrom(int fd, size_t max_bytes, std::string_view name) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return absl::InternalError(absl::StrCat("fstat: ", Errno(errno)));
-  if (!S_ISREG(st.st_mode)) return absl::PermissionDeniedError("module is not a regular file");
-  if (st.st_size <= 0) return absl::PermissionDeniedError("module is empty");
+  if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError("module is not a regular file");
+  if (st.st_size <= 0) return absl::InvalidArgumentError("module is empty");
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    return absl::PermissionDeniedError(
+    return absl::ResourceExhaustedError(
         absl::StrCat("module is ", st.st_size, " bytes; the limit is ", max_bytes));
   }
   const std::string label = absl::StrCat("aers-plugin:", std::string(name.substr(0, 200)));
@@ -249,7 +281,7 @@ absl::StatusOr<SealedImage> SealedImage::CopyFrom(int fd, size_t max_bytes, std:
     }
     if (n == 0) break;
     if (off + static_cast<uint64_t>(n) > max_bytes) {
-      return absl::PermissionDeniedError(
+      return absl::ResourceExhaustedError(
           absl::StrCat("module grew past the limit of ", max_bytes, " bytes while being read"));
     }
     for (ssize_t done = 0; done < n;) {
@@ -262,7 +294,7 @@ absl::StatusOr<SealedImage> SealedImage::CopyFrom(int fd, size_t max_bytes, std:
     }
     off += static_cast<uint64_t>(n);
   }
-  if (off == 0) return absl::PermissionDeniedError("module is empty");
+  if (off == 0) return absl::InvalidArgumentError("module is empty");
   if (::fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
     return absl::InternalError(absl::StrCat("sealing memfd: ", Errno(errno)));
   }

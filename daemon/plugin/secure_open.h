@@ -45,6 +45,9 @@ class UniqueFd {
   int fd_ = -1;
 };
 
+/// strerror(err), thread-safe.
+std::string ErrnoText(int err);
+
 /// Why an open failed, for audit reasons.
 enum class OpenFailure {
   kNone,
@@ -65,8 +68,8 @@ struct OpenError {
 /// leading '/'). Uses openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 /// RESOLVE_NO_MAGICLINKS); where the kernel has no openat2 (ENOSYS, or EPERM
 /// from a seccomp filter) it walks the path one component at a time with
-/// openat(O_NOFOLLOW). `flags` are open(2) flags; O_CLOEXEC and O_NOFOLLOW
-/// are always added. On error `*failure` (if given) says why.
+/// openat(O_NOFOLLOW). `flags` are open(2) flags; O_CLOEXEC, O_NOFOLLOW and
+/// O_NONBLOCK are always added. On error `*failure` (if given) says why.
 absl::StatusOr<UniqueFd> OpenBeneath(int dirfd, std::string_view relative, int flags,
                                      OpenFailure* failure = nullptr);
 
@@ -93,8 +96,9 @@ absl::StatusOr<std::string> ReadSmallFile(int fd, size_t max_bytes, std::string_
 /// /proc/self/fd/N closes the check-then-use gap.
 class SealedImage {
  public:
-  /// Copies all of `fd` (a regular file) into a new sealed memfd. Refuses
-  /// files larger than `max_bytes`. `name` labels the memfd (/proc/*/maps).
+  /// Copies all of `fd` (a regular file) into a new sealed memfd.
+  /// RESOURCE_EXHAUSTED: larger than `max_bytes`; INVALID_ARGUMENT: empty or
+  /// not a regular file. `name` labels the memfd (/proc/*/maps).
   static absl::StatusOr<SealedImage> CopyFrom(int fd, size_t max_bytes, std::string_view name);
 
   SealedImage() = default;

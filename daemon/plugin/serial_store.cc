@@ -25,12 +25,12 @@ absl::StatusOr<int> SerialStore::OpenDir(bool create) const {
   if (fd < 0 && errno == ENOENT && create) {
     if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
       return absl::InternalError(absl::StrCat("cannot create state directory ", dir_, ": ",
-                                              std::strerror(errno)));
+                                              ErrnoText(errno)));
     }
     fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot open state directory ", dir_, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot open state directory ", dir_, ": ", ErrnoText(errno)));
   }
   return fd;
 }
@@ -44,7 +44,7 @@ absl::StatusOr<std::optional<uint64_t>> SerialStore::Get(std::string_view plugin
   const int fd = ::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<uint64_t>();
-    return absl::InternalError(absl::StrCat("cannot read ", dir_, "/", name, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot read ", dir_, "/", name, ": ", ErrnoText(errno)));
   }
   UniqueFd file(fd);
   auto text = ReadSmallFile(file.get(), 64, name);
@@ -68,20 +68,20 @@ absl::Status SerialStore::Put(std::string_view plugin, uint64_t serial) const {
   const std::string tmp = absl::StrCat(".", name, ".tmp.", ::getpid());
   ::unlinkat(dir.get(), tmp.c_str(), 0);
   const int fd = ::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", dir_, "/", tmp, ": ", std::strerror(errno)));
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", dir_, "/", tmp, ": ", ErrnoText(errno)));
   UniqueFd file(fd);
   const std::string text = absl::StrCat(serial, "\n");
   auto fail = [&](const char* what) {
     const int err = errno;
     ::unlinkat(dir.get(), tmp.c_str(), 0);
-    return absl::InternalError(absl::StrCat(what, " ", dir_, "/", tmp, ": ", std::strerror(err)));
+    return absl::InternalError(absl::StrCat(what, " ", dir_, "/", tmp, ": ", ErrnoText(err)));
   };
   if (::write(file.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) return fail("write");
   if (::fsync(file.get()) != 0) return fail("fsync");
   file.Reset();
   if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) return fail("rename");
   if (::fsync(dir.get()) != 0) {
-    return absl::InternalError(absl::StrCat("fsync ", dir_, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("fsync ", dir_, ": ", ErrnoText(errno)));
   }
   return absl::OkStatus();
 }

@@ -19,7 +19,7 @@ namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", ErrnoText(errno)));
   UniqueFd f(fd);
   return ReadSmallFile(f.get(), max, path);
 }
@@ -28,19 +28,19 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
 absl::Status WriteFileAtomic(const std::string& path, const std::string& text, mode_t mode) {
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", ErrnoText(errno)));
   UniqueFd f(fd);
   if (::fchmod(fd, mode) != 0 ||
       ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(err)));
+    return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", ErrnoText(err)));
   }
   f.Reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", std::strerror(err)));
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ErrnoText(err)));
   }
   return absl::OkStatus();
 }
@@ -77,7 +77,7 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
   r.module_path = m->module.front() == '/' ? m->module : absl::StrCat(dir, "/", m->module);
   const int fd = ::open(r.module_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open module ", r.module_path, ": ", std::strerror(errno)));
+    return absl::NotFoundError(absl::StrCat("cannot open module ", r.module_path, ": ", ErrnoText(errno)));
   }
   UniqueFd f(fd);
   auto image = SealedImage::CopyFrom(f.get(), size_t{1} << 30, m->name);
@@ -117,17 +117,33 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
 
 absl::StatusOr<std::string> KeyGen(const std::string& public_path, const std::string& secret_path,
                                    bool force) {
-  if (!force) {
-    for (const auto& p : {public_path, secret_path}) {
-      if (::access(p.c_str(), F_OK) == 0) {
-        return absl::AlreadyExistsError(absl::StrCat(p, " exists (use -f to overwrite)"));
-      }
-    }
-  }
   auto kp = minisign::GenerateKeyPair();
   if (!kp.ok()) return kp.status();
-  if (auto s = WriteFileAtomic(secret_path, kp->secret_key, 0600); !s.ok()) return s;
-  if (auto s = WriteFileAtomic(public_path, kp->public_key, 0644); !s.ok()) return s;
+  if (force) {
+    if (auto s = WriteFileAtomic(secret_path, kp->secret_key, 0600); !s.ok()) return s;
+    if (auto s = WriteFileAtomic(public_path, kp->public_key, 0644); !s.ok()) return s;
+    return minisign::KeyIdHex(kp->key_id);
+  }
+  // Without -f: create both files exclusively (never replace a key).
+  auto create = [](const std::string& path, const std::string& text, mode_t mode) -> absl::Status {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) {
+      if (errno == EEXIST) return absl::AlreadyExistsError(absl::StrCat(path, " exists (use -f to overwrite)"));
+      return absl::PermissionDeniedError(absl::StrCat("cannot create ", path, ": ", ErrnoText(errno)));
+    }
+    UniqueFd f(fd);
+    if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
+      const int err = errno;
+      ::unlink(path.c_str());
+      return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ErrnoText(err)));
+    }
+    return absl::OkStatus();
+  };
+  if (auto s = create(secret_path, kp->secret_key, 0600); !s.ok()) return s;
+  if (auto s = create(public_path, kp->public_key, 0644); !s.ok()) {
+    ::unlink(secret_path.c_str());
+    return s;
+  }
   return minisign::KeyIdHex(kp->key_id);
 }
 

@@ -2,12 +2,13 @@
 # DSP time per period of aersd inside a real JACK server (real-time mode).
 #
 #   tests/bench/jack_dsp_bench.sh [--build DIR] [--seconds N] [--periods "64 256"]
-#                                 [--graphs "chainR gain100 gain1000"]
+#                                 [--graphs "none chainR gain100 gain1000"]
 #
 # For each period size: starts `jackd -R -d dummy -r 48000 -p PERIOD` under a
 # unique server name, and for each graph runs aersd as a JACK client for N
 # seconds (default 60) after a 2 s warm-up (SIGUSR1 restarts aersd's DSP
 # statistics so start-up is not counted). Graphs:
+#   none      no aersd: the server alone (baseline load and xruns of the host)
 #   chainR    configs/examples/reference-chain.yaml (gain + 8 biquads, stereo)
 #   gain100   100 stereo gain nodes in series (generated)
 #   gain1000  1000 stereo gain nodes in series (generated)
@@ -27,14 +28,14 @@ root=$(cd "$here/../.." && pwd)
 build=""
 seconds=60
 periods="64 256"
-graphs="chainR gain100 gain1000"
+graphs="none chainR gain100 gain1000"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build) build=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --periods) periods=$2; shift 2 ;;
     --graphs) graphs=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -106,6 +107,19 @@ for period in $periods; do
   jackd_pid=$!
   wait_for 15 "$probe" ports --server "$server" || { cat "$tmp/jackd-$period.log" >&2; exit 1; }
   for graph in $graphs; do
+    if [[ $graph == none ]]; then
+      load=$("$probe" load --server "$server" --seconds "$seconds")
+      row=$(/usr/bin/python3 - "$load" "$period" <<'EOF'
+import json, sys
+load = json.loads(sys.argv[1]); period = int(sys.argv[2])
+print(f"{period:>6} {'none':>9} {period / 48000 * 1e6:>7.0f} {'-':>9} {'-':>9} {'-':>9} {'-':>8} "
+      f"{load['cpu_load_mean']:>8.2f} {load['cpu_load_max']:>8.2f} {load['xruns']:>6}")
+EOF
+)
+      results+=("$row")
+      echo "$row" >&2
+      continue
+    fi
     stats="$tmp/stats-$period-$graph.json"
     rm -f "$stats"
     "$aersd" --config "$(config_of "$graph")" --backend jack --jack_server "$server" \

@@ -117,12 +117,12 @@ struct Recorder {
   std::vector<jack_port_t*> ports;
   std::vector<float> data;  // interleaved, preallocated
   size_t frames_wanted = 0;
-  size_t frames_done = 0;           // audio thread
-  std::atomic<int> state{0};        // 0 idle, 1 armed, 2 recording, 3 done
+  size_t frames_done = 0;     // audio thread
+  std::atomic<int> state{0};  // 0 idle, 1 armed, 2 recording, 3 done
   std::atomic<uint64_t> start_frame{0};
-  uint64_t next_frame = 0;           // audio thread: expected frame time of the next period
-  std::atomic<int> gaps{0};          // periods whose frame time did not follow on
-  std::atomic<int> xruns{0};         // xruns reported while recording
+  uint64_t next_frame = 0;    // audio thread: expected frame time of the next period
+  std::atomic<int> gaps{0};   // periods whose frame time did not follow on
+  std::atomic<int> xruns{0};  // xruns reported while recording
 };
 
 int PlayProcess(jack_nframes_t n, void* arg) {
@@ -134,14 +134,18 @@ int PlayProcess(jack_nframes_t n, void* arg) {
     for (jack_nframes_t k = 0; k < n; ++k) {
       const uint64_t t = t0 + k;
       switch (s.type) {
-        case Signal::Type::kSilence: out[k] = 0.0f; break;
+        case Signal::Type::kSilence:
+          out[k] = 0.0f;
+          break;
         case Signal::Type::kSine: {
           // Phase from the absolute frame time, reduced exactly.
           const double cycles = std::fmod(static_cast<double>(t) * s.freq_hz / p->rate, 1.0);
           out[k] = static_cast<float>(s.amplitude * std::sin(2.0 * kPi * cycles));
           break;
         }
-        case Signal::Type::kImpulse: out[k] = (t % s.every) == 0 ? 1.0f : 0.0f; break;
+        case Signal::Type::kImpulse:
+          out[k] = (t % s.every) == 0 ? 1.0f : 0.0f;
+          break;
       }
     }
   }
@@ -197,17 +201,28 @@ int Run(int argc, char** argv) {
       if (i + 1 >= argc) Usage(("missing value for " + a).c_str());
       return argv[++i];
     };
-    if (a == "--server") server = next();
-    else if (a == "--name") name = next();
-    else if (a == "--play") plays.push_back(next());
-    else if (a == "--to") tos.push_back(next());
-    else if (a == "--record") record = std::atoi(next().c_str());
-    else if (a == "--from") froms.push_back(next());
-    else if (a == "--seconds") seconds = std::atof(next().c_str());
-    else if (a == "--settle") settle = std::atof(next().c_str());
-    else if (a == "--raw") raw = next();
-    else if (a == "--timeout") timeout = std::atof(next().c_str());
-    else Usage(("unknown option " + a).c_str());
+    if (a == "--server")
+      server = next();
+    else if (a == "--name")
+      name = next();
+    else if (a == "--play")
+      plays.push_back(next());
+    else if (a == "--to")
+      tos.push_back(next());
+    else if (a == "--record")
+      record = std::atoi(next().c_str());
+    else if (a == "--from")
+      froms.push_back(next());
+    else if (a == "--seconds")
+      seconds = std::atof(next().c_str());
+    else if (a == "--settle")
+      settle = std::atof(next().c_str());
+    else if (a == "--raw")
+      raw = next();
+    else if (a == "--timeout")
+      timeout = std::atof(next().c_str());
+    else
+      Usage(("unknown option " + a).c_str());
   }
   if (record == 0 && !froms.empty()) record = static_cast<int>(froms.size());
   if (!tos.empty() && tos.size() != plays.size()) Usage("give --to for every --play or none");
@@ -226,8 +241,8 @@ int Run(int argc, char** argv) {
     for (size_t i = 0; i < plays.size(); ++i) {
       player.signals.push_back(ParseSignal(plays[i]));
       const std::string pn = plays.size() == 1 ? "out" : "out_" + std::to_string(i + 1);
-      player.ports.push_back(jack_port_register(player.client, pn.c_str(),
-                                                JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0));
+      player.ports.push_back(jack_port_register(player.client, pn.c_str(), JACK_DEFAULT_AUDIO_TYPE,
+                                                JackPortIsOutput, 0));
     }
     jack_set_process_callback(player.client, PlayProcess, &player);
     if (jack_activate(player.client) != 0) return 1;
@@ -240,8 +255,8 @@ int Run(int argc, char** argv) {
     rec.data.assign(rec.frames_wanted * static_cast<size_t>(record), 0.0f);
     for (int i = 0; i < record; ++i) {
       const std::string pn = record == 1 ? "in" : "in_" + std::to_string(i + 1);
-      rec.ports.push_back(jack_port_register(rec.client, pn.c_str(), JACK_DEFAULT_AUDIO_TYPE,
-                                             JackPortIsInput, 0));
+      rec.ports.push_back(
+          jack_port_register(rec.client, pn.c_str(), JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0));
     }
     jack_set_process_callback(rec.client, RecordProcess, &rec);
     jack_set_xrun_callback(rec.client, CountRecordingXrun, &rec);
@@ -250,8 +265,8 @@ int Run(int argc, char** argv) {
   for (size_t i = 0; i < tos.size(); ++i) {
     if (int err = jack_connect(player.client, jack_port_name(player.ports[i]), tos[i].c_str());
         err != 0 && err != EEXIST) {
-      std::fprintf(stderr, "jack_probe: cannot connect %s -> %s\n",
-                   jack_port_name(player.ports[i]), tos[i].c_str());
+      std::fprintf(stderr, "jack_probe: cannot connect %s -> %s\n", jack_port_name(player.ports[i]),
+                   tos[i].c_str());
       return 1;
     }
   }
@@ -301,11 +316,11 @@ int Run(int argc, char** argv) {
     }
     std::fclose(f);
   }
-  std::printf("{\"start_frame\":%llu,\"frames\":%zu,\"channels\":%d,\"sample_rate_hz\":%u,"
-              "\"xruns\":%d,\"gaps\":%d}\n",
-              static_cast<unsigned long long>(rec.start_frame.load()), rec.frames_wanted, record,
-              rec.client ? jack_get_sample_rate(rec.client) : 0u, rec.xruns.load(),
-              rec.gaps.load());
+  std::printf(
+      "{\"start_frame\":%llu,\"frames\":%zu,\"channels\":%d,\"sample_rate_hz\":%u,"
+      "\"xruns\":%d,\"gaps\":%d}\n",
+      static_cast<unsigned long long>(rec.start_frame.load()), rec.frames_wanted, record,
+      rec.client ? jack_get_sample_rate(rec.client) : 0u, rec.xruns.load(), rec.gaps.load());
   if (rec.client) jack_client_close(rec.client);
   if (player.client) jack_client_close(player.client);
   return 0;
@@ -325,8 +340,10 @@ std::string Json(const char* s) {
 int Ports(int argc, char** argv) {
   std::string server;
   for (int i = 2; i < argc; ++i) {
-    if (std::string(argv[i]) == "--server" && i + 1 < argc) server = argv[++i];
-    else Usage("ports: unknown option");
+    if (std::string(argv[i]) == "--server" && i + 1 < argc)
+      server = argv[++i];
+    else
+      Usage("ports: unknown option");
   }
   jack_client_t* c = Open("probe_lsp", server);
   if (!c) return 1;
@@ -341,10 +358,11 @@ int Ports(int argc, char** argv) {
     const char** cs = jack_port_get_all_connections(c, p);
     for (size_t k = 0; cs && cs[k]; ++k) conns += (k ? "," : "") + Json(cs[k]);
     if (cs) jack_free(cs);
-    std::printf("{\"name\":%s,\"direction\":\"%s\",\"connections\":[%s],\"capture\":[%u,%u],"
-                "\"playback\":[%u,%u]}\n",
-                Json(names[i]).c_str(), (jack_port_flags(p) & JackPortIsInput) ? "in" : "out",
-                conns.c_str(), cap.min, cap.max, play.min, play.max);
+    std::printf(
+        "{\"name\":%s,\"direction\":\"%s\",\"connections\":[%s],\"capture\":[%u,%u],"
+        "\"playback\":[%u,%u]}\n",
+        Json(names[i]).c_str(), (jack_port_flags(p) & JackPortIsInput) ? "in" : "out",
+        conns.c_str(), cap.min, cap.max, play.min, play.max);
   }
   if (names) jack_free(names);
   jack_client_close(c);
@@ -357,9 +375,12 @@ int HasClient(int argc, char** argv) {
   std::string server, who;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--server" && i + 1 < argc) server = argv[++i];
-    else if (who.empty()) who = a;
-    else Usage("has-client: unknown option");
+    if (a == "--server" && i + 1 < argc)
+      server = argv[++i];
+    else if (who.empty())
+      who = a;
+    else
+      Usage("has-client: unknown option");
   }
   if (who.empty()) Usage("has-client NAME");
   jack_client_t* c = Open("probe_who", server);
@@ -378,9 +399,12 @@ int SetPeriod(int argc, char** argv) {
   long frames = 0;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--server" && i + 1 < argc) server = argv[++i];
-    else if (frames == 0) frames = std::atol(a.c_str());
-    else Usage("set-period: unknown option");
+    if (a == "--server" && i + 1 < argc)
+      server = argv[++i];
+    else if (frames == 0)
+      frames = std::atol(a.c_str());
+    else
+      Usage("set-period: unknown option");
   }
   if (frames <= 0) Usage("set-period FRAMES");
   jack_client_t* c = Open("probe_period", server);
@@ -398,9 +422,12 @@ int Load(int argc, char** argv) {
   double seconds = 10.0;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--server" && i + 1 < argc) server = argv[++i];
-    else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
-    else Usage("load: unknown option");
+    if (a == "--server" && i + 1 < argc)
+      server = argv[++i];
+    else if (a == "--seconds" && i + 1 < argc)
+      seconds = std::atof(argv[++i]);
+    else
+      Usage("load: unknown option");
   }
   jack_client_t* c = Open("probe_load", server);
   if (!c) return 1;

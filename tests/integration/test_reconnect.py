@@ -4,10 +4,13 @@ jackd is killed (SIGKILL: no goodbye to its clients) while aersd runs; aersd
 keeps running; a new jackd under the same name comes up; aersd re-opens its
 client, re-registers its ports, restores its connections and audio flows
 again, with no operator. Then the same with an orderly jackd shutdown, and a
-new server with another period size.
+new server with another period size and a config reloaded while no server
+was there.
 """
 
 import os
+import shutil
+import signal
 import sys
 import unittest
 
@@ -21,12 +24,12 @@ CLIENT = "aers-ports"
 class ReconnectTest(aers_it.JackTestCase):
     tag = "reconnect"
 
-    def check_audio(self):
+    def check_audio(self, gain_db):
         # The probe connects nothing itself: aersd's auto-connect must do it.
         rec = self.jack.record(self.tmp, plays=["sine:1000:-20"], record=1,
                                seconds=0.3, settle=0.2, timeout=15)
         amp, _ = rec.tone(0, 1000)
-        self.assertAlmostEqual(db(amp) + 20, 6.0, delta=0.05)
+        self.assertAlmostEqual(db(amp) + 20, gain_db, delta=0.05)
 
     def check_system_connections(self):
         def connected():
@@ -37,8 +40,11 @@ class ReconnectTest(aers_it.JackTestCase):
         wait_until(connected, 15, "aersd's ports connected to the system ports again")
 
     def test_server_killed_and_restarted(self):
-        aersd = self.start_aersd(os.path.join(CONFIGS, "ports.yaml"))
-        self.check_audio()
+        config = self.tmp.file("ports.yaml")
+        shutil.copy(os.path.join(CONFIGS, "ports.yaml"), config)
+        aersd = self.start_aersd(config)
+        gain_db = 6.0
+        self.check_audio(gain_db)
         offset = 0
         for how, stop in (("SIGKILL", self.jack.kill), ("SIGTERM", self.jack.stop)):
             with self.subTest(server_stopped_by=how):
@@ -48,12 +54,22 @@ class ReconnectTest(aers_it.JackTestCase):
                 wait_until(lambda: aersd.stats() and not aersd.stats()["running"], 10,
                            "aersd to report audio stopped")
                 self.assertIsNone(aersd.proc.poll())
+                if how == "SIGTERM":
+                    # A reload while there is no server: applied now, heard
+                    # when the server is back.
+                    with open(config) as f:
+                        text = f.read().replace("gain_db: 6}", "gain_db: 3}")
+                    with open(config, "w") as f:
+                        f.write(text)
+                    aersd.signal(signal.SIGHUP)
+                    offset = aersd.wait_log(r"reloaded: revision 2", after=offset)
+                    gain_db = 3.0
                 # The second server runs another period size: aersd follows it.
                 self.jack.period = 256 if how == "SIGKILL" else 512
                 self.jack.start()
                 offset = aersd.wait_log(r"reconnected; audio flows again", after=offset)
                 self.check_system_connections()
-                self.check_audio()
+                self.check_audio(gain_db)
                 self.assertEqual(aersd.stats()["period_frames"], self.jack.period)
         stats = wait_until(lambda: (s := aersd.stats()) and s["restarts"] == 2 and s, 10,
                            "stats to count two restarts")

@@ -231,15 +231,31 @@ TEST_F(GateTest, RefusesModuleSwappedForSymlink) {
   }
 }
 
+TEST_F(GateTest, RefusesOversizedAndEmptyModule) {
+  env_.AddPlugin(Gain());
+  auto policy = env_.Policy();
+  policy.max_module_bytes = 4096;
+  PluginLoader small(policy, &audit_);
+  ExpectRefused(small, "example_gain", "module_too_large", {"the limit is 4096"});
+
+  auto s = Gain();
+  s.hash = std::string(64, 'e');
+  env_.AddPlugin(s);
+  WriteText(env_.Dir("example_gain") + "/example_gain.so", "");
+  auto loader = Loader();
+  ExpectRefused(loader, "example_gain", "elf_invalid", {"module is empty"});
+}
+
 // --- refusals: paths --------------------------------------------------------------
 
 TEST_F(GateTest, RefusesModulePathEscapingThePluginDirectory) {
   auto s = Gain();
   s.module = "../other/example_gain.so";
   env_.AddPlugin(Gain());  // a real module in place
+  // (unsigned: aers-plugin refuses to sign an invalid manifest; the parser
+  // refuses it before the signature is looked at anyway)
   WriteText(env_.Dir("example_gain") + "/manifest.yaml",
             PluginEnv::ManifestText(s, FileHash(AERS_EXAMPLE_GAIN_SO)));
-  env_.SignDir("example_gain");
   auto loader = Loader();
   ExpectRefused(loader, "example_gain", "manifest_invalid", {"manifest.yaml:4:9: module:", "'..'"});
 
@@ -271,6 +287,24 @@ TEST_F(GateTest, RefusesSymlinkedPluginDirectory) {
     fs::remove(env_.Dir("linked"));
     fs::remove(env_.keys + "/outside.pub");
   }
+}
+
+TEST_F(GateTest, RefusesManifestAndSignatureSymlinks) {
+  env_.AddPlugin(Gain());
+  const std::string dir = env_.Dir("example_gain");
+  // A manifest symlinked to a copy outside the root.
+  fs::copy_file(dir + "/manifest.yaml", env_.base + "/manifest.yaml");
+  fs::remove(dir + "/manifest.yaml");
+  fs::create_symlink(env_.base + "/manifest.yaml", dir + "/manifest.yaml");
+  auto loader = Loader();
+  ExpectRefused(loader, "example_gain", "symlink", {"'manifest.yaml' has a symlink"});
+  fs::remove(dir + "/manifest.yaml");
+  fs::copy_file(env_.base + "/manifest.yaml", dir + "/manifest.yaml");
+  // The same for the signature.
+  fs::copy_file(dir + "/manifest.yaml.minisig", env_.base + "/manifest.yaml.minisig");
+  fs::remove(dir + "/manifest.yaml.minisig");
+  fs::create_symlink(env_.base + "/manifest.yaml.minisig", dir + "/manifest.yaml.minisig");
+  ExpectRefused(loader, "example_gain", "symlink", {"'manifest.yaml.minisig' has a symlink"});
 }
 
 TEST_F(GateTest, RefusesSymlinkedDirectoryOnTheModulePath) {
@@ -330,6 +364,15 @@ TEST_F(GateTest, RefusesWritableManifestAndDirectory) {
   ExpectRefused(loader, "example_gain", "directory_permissions", {"group-writable"});
 }
 
+TEST_F(GateTest, RefusesFifoInPlaceOfTheModuleWithoutHanging) {
+  env_.AddPlugin(Gain());
+  const std::string module = env_.Dir("example_gain") + "/example_gain.so";
+  fs::remove(module);
+  ASSERT_EQ(::mkfifo(module.c_str(), 0644), 0);
+  auto loader = Loader();
+  ExpectRefused(loader, "example_gain", "module_type", {"is not a regular file"});
+}
+
 TEST_F(GateTest, RefusesModuleOwnedBySomeoneElse) {
   if (!IsRoot()) GTEST_SKIP() << "chown needs root";
   env_.AddPlugin(Gain());
@@ -362,8 +405,9 @@ TEST_F(GateTest, RefusesBadSignature) {
   env_.SignDir("example_gain");
   const std::string sig_path = path + ".minisig";
   std::string sig = ReadText(sig_path);
-  const size_t tc = sig.find("trusted comment: ");
-  sig.insert(tc + std::strlen("trusted comment: "), "X");
+  const size_t tc = sig.find("\ntrusted comment: ");
+  ASSERT_NE(tc, std::string::npos);
+  sig.insert(tc + std::strlen("\ntrusted comment: "), "X");
   WriteText(sig_path, sig);
   ExpectRefused(loader, "example_gain", "signature_invalid", {"trusted comment signature"});
 

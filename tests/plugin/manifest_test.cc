@@ -208,7 +208,7 @@ const BadCase kBadCases[] = {
     {"ladspa_kind_not_allowed", true, Op::kReplace, 7, "allowed_node_kinds: [amp]",
      "manifest.yaml:9:5: labels[0]: kind 'amp_mono' is not in allowed_node_kinds"},
     {"ladspa_label_unknown_key", true, Op::kReplace, 10, "  - {label: amp_stereo, knd: amp}",
-     "manifest.yaml:10:27: labels[1].knd: unknown key"},
+     "manifest.yaml:10:25: labels[1].knd: unknown key"},
     {"ladspa_relative_escape", true, Op::kReplace, 4, "module: ../../usr/lib/ladspa/amp.so",
      "manifest.yaml:4:9: module: '../../usr/lib/ladspa/amp.so' must not contain '..'"},
     {"ladspa_absolute_dotdot", true, Op::kReplace, 4, "module: /usr/lib/ladspa/../../../etc/x.so",

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -672,6 +674,180 @@ TEST(BadConfigTableTest, HasEnoughCases) {
   EXPECT_GE(std::size(kBadCases), 35u);
 }
 
+// --- plugins: ParseConfig and ParsePluginSettings report these the same way.
+// clang-format off
+const BadCase kBadPluginCases[] = {
+    {"PluginsIsAList", R"(
+version: 1
+plugins: [/usr/lib/aers/plugins]
+)", 2, 10, "plugins", "expected the plugins section (a map with keys root, require_signature, trusted_keys_dir"},
+
+    {"PluginsUnknownKey", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  trusted_keys_dir: /etc/aers/trusted-keys
+  signature: required
+)", 5, 3, "plugins.signature", "unknown key 'signature' in the plugins section; allowed keys: root, require_signature"},
+
+    {"PluginsMissingRoot", R"(
+version: 1
+plugins:
+  require_signature: false
+  load: [example_gain]
+)", 3, 3, "plugins.root", "the plugins section has no 'root'; it is required (e.g. root: /usr/lib/aers/plugins)"},
+
+    {"PluginsRootRelative", R"(
+version: 1
+plugins:
+  root: lib/aers/plugins
+  require_signature: false
+)", 3, 9, "plugins.root", "root 'lib/aers/plugins' is not an absolute path"},
+
+    {"PluginsRootEmpty", R"(
+version: 1
+plugins: {root: "", require_signature: false}
+)", 2, 17, "plugins.root", "root is empty; write an absolute path (e.g. /usr/lib/aers/plugins)"},
+
+    {"PluginsRootIsAList", R"(
+version: 1
+plugins:
+  root: [/usr/lib/aers/plugins]
+  require_signature: false
+)", 3, 9, "plugins.root", "root must be a string, got a list"},
+
+    {"PluginsRequireSignatureNotBool", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: yes
+)", 4, 22, "plugins.require_signature", "require_signature must be true or false, got the string 'yes'"},
+
+    {"PluginsRequireSignatureQuoted", R"(
+version: 1
+plugins: {root: /p, require_signature: "false"}
+)", 2, 40, "plugins.require_signature", "require_signature must be true or false, got the string 'false'"},
+
+    {"PluginsSignatureWithoutKeys", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  state_dir: /var/lib/aers/plugins
+)", 3, 3, "plugins.trusted_keys_dir", "require_signature is true but no trusted_keys_dir is given, so every plugin would be refused"},
+
+    {"PluginsTrustedKeysRelative", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  trusted_keys_dir: ./keys
+)", 4, 21, "plugins.trusted_keys_dir", "trusted_keys_dir './keys' is not an absolute path"},
+
+    {"PluginsStateDirRelative", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  state_dir: var/lib/aers
+)", 5, 14, "plugins.state_dir", "state_dir 'var/lib/aers' is not an absolute path"},
+
+    {"PluginsAuditLogRelative", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  audit_log: audit.jsonl
+)", 5, 14, "plugins.audit_log", "audit_log 'audit.jsonl' is not an absolute path"},
+
+    {"PluginsSystemDirRelative", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  allowed_system_dirs: [/usr/lib/ladspa, lib/ladspa]
+)", 5, 42, "plugins.allowed_system_dirs[1]", "allowed system directory 'lib/ladspa' is not an absolute path"},
+
+    {"PluginsSystemDirsNotAList", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  allowed_system_dirs: /usr/lib/ladspa
+)", 5, 24, "plugins.allowed_system_dirs", "allowed_system_dirs must be a list (e.g. [/usr/lib/ladspa]), got the string '/usr/lib/ladspa'"},
+
+    {"PluginsLoadNotAList", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  load: example_gain
+)", 5, 9, "plugins.load", "load must be a list (plugin directory names, e.g. [example_gain]), got the string 'example_gain'"},
+
+    {"PluginsLoadEscapesRoot", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  load: [example_gain, ../evil]
+)", 5, 24, "plugins.load[1]", "'../evil' is not a plugin directory name"},
+
+    {"PluginsLoadDuplicate", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  load:
+    - example_gain
+    - reverb
+    - example_gain
+)", 8, 7, "plugins.load[2]", "plugin 'example_gain' is listed twice (first as load[0]); list it once"},
+
+    {"PluginsLoadEntryIsAMap", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  load: [{name: example_gain}]
+)", 5, 10, "plugins.load[0]", "an entry of load must be a string, got a map"},
+
+    {"PluginsDuplicateKey", R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  root: /opt/aers/plugins
+)", 5, 3, "plugins.root", "duplicate key 'root' (first at line 3); write each key once"},
+};
+// clang-format on
+
+INSTANTIATE_TEST_SUITE_P(InvalidPlugins, BadConfigTest, ::testing::ValuesIn(kBadPluginCases),
+                         [](const ::testing::TestParamInfo<BadCase>& case_info) {
+                           return std::string(case_info.param.name);
+                         });
+
+// ParsePluginSettings (which the daemon runs before the plugin kinds exist)
+// reports exactly what ParseConfig reports about the section.
+class BadPluginSettingsTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadPluginSettingsTest, SameMessageAsParseConfig) {
+  const BadCase& c = GetParam();
+  const auto settings = ParsePluginSettings(Text(c.yaml), kFile);
+  ASSERT_FALSE(settings.ok()) << "plugin settings unexpectedly valid";
+  EXPECT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument);
+  const auto config = ParseConfig(Text(c.yaml), kFile, Kinds());
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(settings.status().message(), config.status().message());
+}
+
+INSTANTIATE_TEST_SUITE_P(InvalidPlugins, BadPluginSettingsTest,
+                         ::testing::ValuesIn(kBadPluginCases),
+                         [](const ::testing::TestParamInfo<BadCase>& case_info) {
+                           return std::string(case_info.param.name);
+                         });
+
+TEST(BadConfigTableTest, HasEnoughPluginCases) {
+  EXPECT_GE(std::size(kBadPluginCases), 8u);
+}
+
 // ---------------------------------------------------------------------------
 // Several problems at once, in file order.
 
@@ -1005,6 +1181,188 @@ TEST(ConfigTest, EmittedConfigReadsWell) {
   EXPECT_EQ(emitted.rfind("version: 1\n", 0), 0u) << emitted;
   EXPECT_NE(emitted.find("gains_db: [0, -6]"), std::string::npos) << emitted;
   EXPECT_NE(emitted.find("- {from: mic, to: mix.in1}"), std::string::npos) << emitted;
+}
+
+// ---------------------------------------------------------------------------
+// The plugins section.
+
+// A kind registered under a plugin's name ("<plugin>/<kind>") that behaves
+// like a built-in one, as if a plugin had been loaded.
+class RenamedKind final : public model::NodeKind {
+ public:
+  RenamedKind(std::string name, const model::NodeKind& base) : name_(std::move(name)), base_(base) {}
+  const std::string& name() const override { return name_; }
+  std::string_view description() const override { return base_.description(); }
+  const std::vector<model::ParamDesc>& params() const override { return base_.params(); }
+  model::NodeLayout Layout(const model::NodeSpec& spec) const override {
+    return base_.Layout(spec);
+  }
+  absl::StatusOr<std::unique_ptr<rt::Processor>> Instantiate(
+      const model::NodeSpec& spec, const std::map<std::string, model::ParamValue>& params,
+      const rt::StreamFormat& format) const override {
+    return base_.Instantiate(spec, params, format);
+  }
+
+ private:
+  std::string name_;
+  const model::NodeKind& base_;
+};
+
+constexpr char kPluginConfig[] = R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: true
+  trusted_keys_dir: /etc/aers/trusted-keys
+  state_dir: /var/lib/aers/plugins
+  allowed_system_dirs: [/usr/lib/ladspa]
+  load: [example_gain]
+  audit_log: /var/log/aers/plugin-audit.jsonl
+inputs: [{name: in, channels: 2}]
+outputs: [{name: out, channels: 2}]
+nodes:
+  - {name: g, kind: example_gain/gain, channels: 2, params: {gain_db: -6}}
+routes:
+  - {from: in, to: g}
+  - {from: g, to: out}
+)";
+
+PluginSettings DocumentedPluginSettings() {
+  PluginSettings p;
+  p.root = "/usr/lib/aers/plugins";
+  p.require_signature = true;
+  p.trusted_keys_dir = "/etc/aers/trusted-keys";
+  p.state_dir = "/var/lib/aers/plugins";
+  p.allowed_system_dirs = {"/usr/lib/ladspa"};
+  p.load = {"example_gain"};
+  p.audit_log = "/var/log/aers/plugin-audit.jsonl";
+  return p;
+}
+
+TEST(PluginSettingsTest, PluginKindsFirstThenTheGraph) {
+  // What the daemon does at start: only the plugins section first ...
+  const std::string yaml = Text(kPluginConfig);
+  const auto settings = ParsePluginSettings(yaml, kFile);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(*settings, DocumentedPluginSettings());
+
+  // ... the whole file cannot be validated before the plugin kinds exist ...
+  const auto without = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_FALSE(without.ok());
+  EXPECT_NE(without.status().message().find(
+                "test.yaml:13:21: nodes[0].kind: unknown kind 'example_gain/gain'"),
+            std::string::npos)
+      << without.status();
+
+  // ... but can once they are registered ("loading the plugins").
+  auto registry = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(registry
+                  ->Add(std::make_shared<RenamedKind>("example_gain/gain",
+                                                      *registry->Find("gain")))
+                  .ok());
+  const auto config = ParseConfig(yaml, kFile, *registry);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->plugins, *settings);
+  EXPECT_EQ(config->graph.nodes.at(0).kind, "example_gain/gain");
+}
+
+TEST(PluginSettingsTest, OnlyThePluginsSectionIsChecked) {
+  // Problems elsewhere are ParseConfig's to report.
+  const std::string yaml = Text(R"(
+version: 7
+engine: {sample_rate_hz: 1}
+bogus: true
+plugins: {root: /opt/aers/plugins, require_signature: false}
+nodes: [{name: x, kind: nope}]
+)");
+  const auto settings = ParsePluginSettings(yaml, kFile);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->root, "/opt/aers/plugins");
+  EXPECT_FALSE(settings->require_signature);
+  EXPECT_TRUE(settings->trusted_keys_dir.empty());
+  EXPECT_TRUE(settings->load.empty());
+  EXPECT_FALSE(ParseConfig(yaml, kFile, Kinds()).ok());
+}
+
+TEST(PluginSettingsTest, AbsentOrEmptySectionMeansNoPlugins) {
+  for (const char* yaml : {"version: 1\n", "version: 1\nplugins:\n", "version: 1\nplugins: ~\n",
+                           "- not a map\n", ""}) {
+    SCOPED_TRACE(yaml);
+    const auto settings = ParsePluginSettings(yaml, kFile);
+    ASSERT_TRUE(settings.ok()) << settings.status();
+    EXPECT_EQ(*settings, PluginSettings{});
+    EXPECT_TRUE(settings->root.empty());
+  }
+  const auto config = ParseConfig("version: 1\nplugins:\n", kFile, Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->plugins, PluginSettings{});
+  // And nothing about plugins is emitted for it.
+  EXPECT_EQ(EmitConfig(*config).find("plugins"), std::string::npos) << EmitConfig(*config);
+}
+
+TEST(PluginSettingsTest, YamlErrorsAreReportedLikeParseConfig) {
+  const std::string yaml = "version: 1\nplugins: {root: /p\n";
+  const auto settings = ParsePluginSettings(yaml, "my.yaml");
+  ASSERT_FALSE(settings.ok());
+  const auto config = ParseConfig(yaml, "my.yaml", Kinds());
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(settings.status().message(), config.status().message());
+  EXPECT_EQ(std::string(settings.status().message()).rfind("my.yaml:", 0), 0u)
+      << settings.status();
+}
+
+TEST(PluginSettingsTest, SignaturesOffNeedNoKeys) {
+  const auto settings = ParsePluginSettings(
+      "version: 1\nplugins: {root: /srv/plugins, require_signature: false, load: []}\n", kFile);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_FALSE(settings->require_signature);
+  EXPECT_TRUE(settings->load.empty());  // empty: every directory under root
+}
+
+TEST(PluginSettingsTest, EveryFieldRoundTrips) {
+  Config c = EveryTypeConfig();
+  c.plugins = DocumentedPluginSettings();
+  c.plugins.require_signature = false;
+  // Text YAML would read as something else, and names that need quoting.
+  c.plugins.root = "/srv/aers plugins/#1";
+  c.plugins.trusted_keys_dir = "/etc/aers/keys: trusted";
+  c.plugins.allowed_system_dirs = {"/usr/lib/ladspa", "/usr/local/lib/ladspa", "/opt/[x]"};
+  c.plugins.load = {"true", "null", "example_gain", "false"};
+  const std::string emitted = EmitConfig(c);
+  const auto parsed = ParseConfig(emitted, "emitted.yaml", Kinds());
+  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << emitted;
+  EXPECT_EQ(*parsed, c) << emitted;
+  EXPECT_EQ(EmitConfig(*parsed), emitted);
+  const auto settings = ParsePluginSettings(emitted, "emitted.yaml");
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(*settings, c.plugins);
+}
+
+TEST(PluginSettingsTest, DocumentedExampleRoundTripsAndReadsWell) {
+  auto registry = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(registry
+                  ->Add(std::make_shared<RenamedKind>("example_gain/gain",
+                                                      *registry->Find("gain")))
+                  .ok());
+  const auto config = ParseConfig(Text(kPluginConfig), kFile, *registry);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string emitted = EmitConfig(*config);
+  EXPECT_NE(emitted.find("plugins:\n  root: /usr/lib/aers/plugins\n  require_signature: true\n"),
+            std::string::npos)
+      << emitted;
+  EXPECT_NE(emitted.find("  load: [example_gain]\n"), std::string::npos) << emitted;
+  const auto again = ParseConfig(emitted, "emitted.yaml", *registry);
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << emitted;
+  EXPECT_EQ(*again, *config);
+}
+
+TEST(PluginSettingsTest, ProgrammaticSettingsAreValidatedToo) {
+  // EmitConfig of settings built in code with no root: ParseConfig refuses.
+  Config c;
+  c.plugins.load = {"example_gain"};
+  const auto parsed = ParseConfig(EmitConfig(c), "emitted.yaml", Kinds());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("plugins.root"), std::string::npos) << parsed.status();
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "control/grpc/convert.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace aers::control {
 
 model::ParamValue FromProto(const aers::v1::ParamValue& p) {
@@ -111,6 +113,25 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   // absl and gRPC share the canonical code numbering.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status CheckEndpointText(const std::string& text, const std::string& path) {
+  const auto dot = text.find('.');
+  if (text.empty() || dot == 0 || (dot != std::string::npos && dot + 1 == text.size()) ||
+      (dot != std::string::npos && text.find('.', dot + 1) != std::string::npos)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": '", text, "' is not an endpoint; write NODE or NODE.PORT (e.g. mix.in2)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckEndpoints(const aers::v1::Graph& g) {
+  for (int i = 0; i < g.routes_size(); ++i) {
+    const std::string p = absl::StrCat("routes[", i, "]");
+    if (auto st = CheckEndpointText(g.routes(i).from(), p + ".from"); !st.ok()) return st;
+    if (auto st = CheckEndpointText(g.routes(i).to(), p + ".to"); !st.ok()) return st;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace aers::control

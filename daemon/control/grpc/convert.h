@@ -24,4 +24,10 @@ aers::v1::KindInfo ToProto(const model::NodeKind& kind);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+/// An endpoint as text: "node" or "node.port", both parts non-empty.
+/// INVALID_ARGUMENT naming `path` otherwise.
+absl::Status CheckEndpointText(const std::string& text, const std::string& path);
+/// Every route endpoint of a proto graph (paths "routes[i].from"/"to").
+absl::Status CheckEndpoints(const aers::v1::Graph& g);
+
 }  // namespace aers::control

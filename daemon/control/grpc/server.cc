@@ -207,6 +207,7 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     return Mutate(ctx, "ApplyGraph", resp, [&]() -> absl::StatusOr<EditOutcome> {
       const auto expected = Expected(req->has_expected_revision(), req->expected_revision());
       if (req->has_graph()) {
+        if (auto st = CheckEndpoints(req->graph()); !st.ok()) return st;
         return service_.ApplyGraph(FromProto(req->graph()), req->dry_run(), expected);
       }
       if (req->has_yaml()) {
@@ -214,6 +215,11 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
       }
       return absl::InvalidArgumentError("source: give either graph or yaml");
     });
+  }
+
+  static absl::Status CheckRoute(const aers::v1::Route& r, const std::string& path) {
+    if (auto st = CheckEndpointText(r.from(), path + ".from"); !st.ok()) return st;
+    return CheckEndpointText(r.to(), path + ".to");
   }
 
   static absl::StatusOr<EditOp> OpFromProto(const aers::v1::EditOp& p, size_t i) {
@@ -228,11 +234,18 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
         op.name = p.remove_node();
         break;
       case aers::v1::EditOp::kConnect:
+        if (auto st = CheckRoute(p.connect(), absl::StrCat("ops[", i, "].connect")); !st.ok()) {
+          return st;
+        }
         op.type = EditOp::Type::kConnect;
         op.route = {model::Endpoint::Parse(p.connect().from()),
                     model::Endpoint::Parse(p.connect().to())};
         break;
       case aers::v1::EditOp::kDisconnect:
+        if (auto st = CheckRoute(p.disconnect(), absl::StrCat("ops[", i, "].disconnect"));
+            !st.ok()) {
+          return st;
+        }
         op.type = EditOp::Type::kDisconnect;
         op.route = {model::Endpoint::Parse(p.disconnect().from()),
                     model::Endpoint::Parse(p.disconnect().to())};
@@ -293,6 +306,8 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
 
   grpc::Status Connect(ServerContext* ctx, const aers::v1::ConnectRequest* req,
                        aers::v1::EditResponse* resp) override {
+    if (auto st = CheckEndpointText(req->from(), "from"); !st.ok()) return ToGrpcStatus(st);
+    if (auto st = CheckEndpointText(req->to(), "to"); !st.ok()) return ToGrpcStatus(st);
     EditOp op;
     op.type = EditOp::Type::kConnect;
     op.route = {model::Endpoint::Parse(req->from()), model::Endpoint::Parse(req->to())};
@@ -301,6 +316,8 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
 
   grpc::Status Disconnect(ServerContext* ctx, const aers::v1::DisconnectRequest* req,
                           aers::v1::EditResponse* resp) override {
+    if (auto st = CheckEndpointText(req->from(), "from"); !st.ok()) return ToGrpcStatus(st);
+    if (auto st = CheckEndpointText(req->to(), "to"); !st.ok()) return ToGrpcStatus(st);
     EditOp op;
     op.type = EditOp::Type::kDisconnect;
     op.route = {model::Endpoint::Parse(req->from()), model::Endpoint::Parse(req->to())};

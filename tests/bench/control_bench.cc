@@ -1,0 +1,145 @@
+// Round-trip latency of control RPCs over aersd's Unix socket, and sustained
+// edit rate. Driven by tests/bench/control_bench.sh (which starts jackd and
+// aersd and runs the jack_connect baseline in the same run).
+//
+//   control_bench --socket PATH [--calls N] [--seconds S]
+//
+// Expects the graph of control_bench.sh: nodes "trim" (gain) and "spare"
+// (gain) with route src -> spare absent.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "control.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Summary {
+  double p50_us, p99_us, max_us, mean_us;
+};
+
+Summary Summarize(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  double sum = 0;
+  for (double v : us) sum += v;
+  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<size_t>(q * us.size()))]; };
+  return {at(0.50), at(0.99), us.back(), sum / static_cast<double>(us.size())};
+}
+
+void Print(const char* what, const Summary& s, size_t n) {
+  std::printf("%-28s n=%zu  p50 %8.1f us  p99 %8.1f us  max %8.1f us  mean %8.1f us\n", what, n,
+              s.p50_us, s.p99_us, s.max_us, s.mean_us);
+}
+
+bool Check(const grpc::Status& st, const char* what) {
+  if (st.ok()) return true;
+  std::fprintf(stderr, "control_bench: %s failed: %s\n", what, st.error_message().c_str());
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket;
+  int calls = 10000;
+  double seconds = 10.0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--socket") socket = argv[i + 1];
+    if (a == "--calls") calls = std::atoi(argv[i + 1]);
+    if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+  }
+  if (socket.empty()) {
+    std::fprintf(stderr, "usage: control_bench --socket PATH [--calls N] [--seconds S]\n");
+    return 2;
+  }
+  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+  auto stub = aers::v1::Control::NewStub(channel);
+
+  // SetParameter round trips.
+  std::vector<double> set_us;
+  set_us.reserve(static_cast<size_t>(calls));
+  for (int i = 0; i < calls; ++i) {
+    aers::v1::SetParameterRequest req;
+    req.set_node("trim");
+    req.set_param("gain_db");
+    req.mutable_value()->set_number(-(i % 12));
+    aers::v1::EditResponse resp;
+    grpc::ClientContext ctx;
+    const auto t0 = Clock::now();
+    if (!Check(stub->SetParameter(&ctx, req, &resp), "SetParameter")) return 1;
+    set_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  Print("SetParameter", Summarize(set_us), set_us.size());
+
+  // Connect / Disconnect round trips (each is a new plan with a crossfade).
+  std::vector<double> conn_us, disc_us;
+  const int route_calls = calls / 2;
+  for (int i = 0; i < route_calls; ++i) {
+    aers::v1::EditResponse resp;
+    {
+      aers::v1::ConnectRequest req;
+      req.set_from("src");
+      req.set_to("spare");
+      grpc::ClientContext ctx;
+      const auto t0 = Clock::now();
+      if (!Check(stub->Connect(&ctx, req, &resp), "Connect")) return 1;
+      conn_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    {
+      aers::v1::DisconnectRequest req;
+      req.set_from("src");
+      req.set_to("spare");
+      grpc::ClientContext ctx;
+      const auto t0 = Clock::now();
+      if (!Check(stub->Disconnect(&ctx, req, &resp), "Disconnect")) return 1;
+      disc_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+  }
+  Print("Connect", Summarize(conn_us), conn_us.size());
+  Print("Disconnect", Summarize(disc_us), disc_us.size());
+  std::vector<double> pair = conn_us;
+  for (size_t i = 0; i < pair.size(); ++i) pair[i] += disc_us[i];
+  Print("Connect+Disconnect pair", Summarize(pair), pair.size());
+
+  // Sustained edits per second: alternating route edits and parameter sets.
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  long edits = 0;
+  const auto t0 = Clock::now();
+  while (Clock::now() < end) {
+    aers::v1::EditResponse resp;
+    grpc::ClientContext ctx;
+    if (edits % 2 == 0) {
+      aers::v1::SetParameterRequest req;
+      req.set_node("trim");
+      req.set_param("gain_db");
+      req.mutable_value()->set_number(-(edits % 7));
+      if (!Check(stub->SetParameter(&ctx, req, &resp), "SetParameter")) return 1;
+    } else {
+      aers::v1::EditRequest req;
+      auto* op = req.add_ops();
+      if (edits % 4 == 1) {
+        op->mutable_connect()->set_from("src");
+        op->mutable_connect()->set_to("spare");
+      } else {
+        op->mutable_disconnect()->set_from("src");
+        op->mutable_disconnect()->set_to("spare");
+      }
+      if (!Check(stub->Edit(&ctx, req, &resp), "Edit")) return 1;
+    }
+    ++edits;
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("sustained: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n",
+              edits, elapsed, static_cast<double>(edits) / elapsed);
+  std::printf("SETPARAM_P50_US=%.1f\nPAIR_P50_US=%.1f\n", Summarize(set_us).p50_us,
+              Summarize(pair).p50_us);
+  return 0;
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Control-plane figures in one run, with jack_connect + jack_disconnect as the
+# baseline (the stock way to change a route on a JACK host):
+#   * round trip of SetParameter and Connect/Disconnect over the Unix socket
+#     (p50, p99, max over --calls calls on one channel)
+#   * sustained edits per second at 64 frames, and the xruns they caused
+#   * idle RSS of aersd
+#
+#   tests/bench/control_bench.sh [--build DIR] [--calls N] [--seconds S] [--baseline N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build
+calls=10000
+seconds=10
+baseline=200
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --build) build=$2; shift 2 ;;
+    --calls) calls=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--calls N] [--seconds S] [--baseline N]" >&2; exit 2 ;;
+  esac
+done
+aersd=$build/daemon/aersd
+aersctl=$build/client/aersctl
+bench=$build/tests/bench/control_bench
+for b in "$aersd" "$aersctl" "$bench"; do
+  [[ -x $b ]] || { echo "missing $b (ninja -C $build)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d)
+server=aers-bench-$$
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+jackd -R -n "$server" -d dummy -r 48000 -p 64 >"$tmp/jackd.log" 2>&1 &
+pids+=($!)
+export JACK_DEFAULT_SERVER=$server
+for _ in $(seq 100); do jack_lsp >/dev/null 2>&1 && break; sleep 0.1; done
+
+cat >"$tmp/bench.yaml" <<'YAML'
+version: 1
+engine: {sample_rate_hz: 48000, period_frames: 64}
+backend: {type: jack, jack: {client_name: aers-bench}}
+outputs: [{name: out, channels: 1}]
+nodes:
+  - {name: src, kind: tone, params: {freq_hz: 440, level_db: -12}}
+  - {name: trim, kind: gain}
+  - {name: spare, kind: gain, params: {gain_db: -12}}
+routes:
+  - {from: src, to: trim}
+  - {from: trim, to: out}
+  - {from: spare, to: out}
+YAML
+sock=$tmp/aersd.sock
+AERS_JACK_SERVER=$server "$aersd" --config "$tmp/bench.yaml" --socket "$sock" \
+  --state_file "$tmp/state.yaml" >"$tmp/aersd.log" 2>&1 &
+aersd_pid=$!
+pids+=($aersd_pid)
+for _ in $(seq 100); do "$aersctl" --socket "$sock" health >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 2
+rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$aersd_pid/status")
+xruns_before=$("$aersctl" --socket "$sock" status --json | /usr/bin/python3 -c \
+  'import json,sys; print(json.load(sys.stdin).get("xruns", 0))')
+
+echo "== aersd over its Unix socket ($calls calls on one channel)"
+"$bench" --socket "$sock" --calls "$calls" --seconds "$seconds" | tee "$tmp/bench.out"
+xruns_after=$("$aersctl" --socket "$sock" status --json | /usr/bin/python3 -c \
+  'import json,sys; print(json.load(sys.stdin).get("xruns", 0))')
+
+echo "== baseline: jack_connect + jack_disconnect ($baseline pairs, same server)"
+jack_connect aers-bench:out system:playback_1 2>/dev/null || true
+jack_disconnect aers-bench:out system:playback_1 2>/dev/null || true
+/usr/bin/python3 - "$baseline" <<'PY' | tee "$tmp/baseline.out"
+import subprocess, sys, time
+n = int(sys.argv[1])
+pairs = []
+for _ in range(n):
+    t0 = time.monotonic()
+    subprocess.run(["jack_connect", "aers-bench:out", "system:playback_1"], check=True)
+    subprocess.run(["jack_disconnect", "aers-bench:out", "system:playback_1"], check=True)
+    pairs.append((time.monotonic() - t0) * 1e6)
+pairs.sort()
+p = lambda q: pairs[min(len(pairs) - 1, int(q * len(pairs)))]
+print(f"jack_connect+jack_disconnect   n={n}  p50 {p(0.5):8.1f} us  p99 {p(0.99):8.1f} us  "
+      f"max {pairs[-1]:8.1f} us")
+print(f"BASELINE_P50_US={p(0.5):.1f}")
+PY
+
+pair_p50=$(sed -n 's/^PAIR_P50_US=//p' "$tmp/bench.out")
+base_p50=$(sed -n 's/^BASELINE_P50_US=//p' "$tmp/baseline.out")
+echo "== summary"
+echo "idle RSS of aersd: $((rss_kb / 1024)) MiB ($rss_kb kB)"
+echo "xruns during the benchmark (64 frames, jackd -R): $((xruns_after - xruns_before))"
+/usr/bin/python3 -c "print(f'route change round trip: aersd Connect+Disconnect p50 {float(\"$pair_p50\"):.0f} us vs jack_connect+jack_disconnect p50 {float(\"$base_p50\"):.0f} us -> {float(\"$base_p50\")/float(\"$pair_p50\"):.1f}x faster')"
