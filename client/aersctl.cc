@@ -63,6 +63,7 @@ Commands:
   watch [--count N]              print events as they happen
   top [--once] [--rate HZ]       live meters and DSP load, refreshed in place
   health                         SERVING / NOT_SERVING (exit 0 only when serving)
+  plugins                        loaded plugins: version, hash, signer, node kinds
 
 Plugin commands (offline: files only, no daemon needed):
   plugin hash DIR [--write] [--algorithm sha256|blake2b]
@@ -122,7 +123,7 @@ struct Options {
   std::optional<std::string> trusted_comment;
   bool legacy = false;
   std::vector<std::string> plugin_flags;  // which of them were given, as written
-  std::vector<std::string> args;  // command and its positional arguments
+  std::vector<std::string> args;          // command and its positional arguments
 };
 
 bool LooksLikeNumber(const std::string& s) {
@@ -843,8 +844,8 @@ int CmdPlugin(const Options& o) {
     if (!rest.empty() || o.public_key.empty() || o.secret_key.empty()) return Usage(usage);
     auto id = tool::KeyGen(o.public_key, o.secret_key, o.force);
     if (!id.ok()) return PluginFail("keygen", id.status());
-    std::printf("key %s: public key %s, secret key %s (unencrypted: keep it safe)\n",
-                id->c_str(), o.public_key.c_str(), o.secret_key.c_str());
+    std::printf("key %s: public key %s, secret key %s (unencrypted: keep it safe)\n", id->c_str(),
+                o.public_key.c_str(), o.secret_key.c_str());
     return kExitOk;
   }
   if (sub == "sign") {
@@ -868,6 +869,28 @@ int CmdPlugin(const Options& o) {
     return kExitOk;
   }
   return Usage("unknown plugin command '" + sub + "'; expected hash, keygen, sign or verify");
+}
+
+int CmdPlugins(Client& c) {
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::ListPluginsResponse r;
+  auto st = c.stub().ListPlugins(&ctx, aers::v1::ListPluginsRequest(), &r);
+  if (!st.ok()) return c.Fail(st);
+  if (c.options().json) {
+    std::cout << ToJson(r) << "\n";
+    return kExitOk;
+  }
+  if (r.plugins().empty()) std::cout << "no plugins loaded\n";
+  for (const auto& p : r.plugins()) {
+    std::cout << p.name() << " " << p.version() << " (" << p.format() << ", serial " << p.serial()
+              << ")\n  " << p.hash_algorithm() << " " << p.hash() << "\n  signer "
+              << (p.signer_key_id().empty() ? "(unsigned)" : p.signer_key_id()) << "\n  module "
+              << p.module_path() << "\n  kinds";
+    for (const auto& k : p.kinds()) std::cout << " " << k;
+    std::cout << "\n";
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -903,5 +926,6 @@ int main(int argc, char** argv) {
   if (cmd == "watch") return CmdWatch(client);
   if (cmd == "top") return CmdTop(client);
   if (cmd == "health") return CmdHealth(client);
+  if (cmd == "plugins") return CmdPlugins(client);
   return Usage("unknown command '" + cmd + "'");
 }

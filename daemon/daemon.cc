@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "backend/backend.h"
@@ -25,6 +28,9 @@
 #include "control/grpc/server.h"
 #include "control/paths.h"
 #include "control/service.h"
+#include "plugin/audit.h"
+#include "plugin/loader.h"
+#include "plugin/policy_from_config.h"
 #include "state/state_store.h"
 #include "dsp/builtins.h"
 #include "engine/engine.h"
@@ -101,7 +107,59 @@ class Daemon {
 
   absl::Status StartControl();
   void WatchBackend();
+  absl::Status LoadPlugins();
+
+  std::unique_ptr<plugin::JsonLinesAuditLog> plugin_audit_;
+  std::unique_ptr<plugin::PluginLoader> plugin_loader_;
+  std::vector<plugin::LoadedKinds> plugins_;
 };
+
+// Plugin kinds must be registered before the graph is validated, but both
+// are in the same file: read the `plugins:` section first, load what it
+// allows, then parse the whole config against the full registry. A refused
+// plugin is logged (and audited) and the daemon goes on without it.
+absl::Status Daemon::LoadPlugins() {
+  FILE* f = std::fopen(options_.config_path.c_str(), "r");
+  if (f == nullptr) return absl::OkStatus();  // LoadConfigFile reports it
+  std::string text;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  auto settings = config::ParsePluginSettings(text, options_.config_path);
+  if (!settings.ok()) return settings.status();
+  if (settings->root.empty()) return absl::OkStatus();
+  if (!settings->audit_log.empty()) {
+    auto audit = plugin::JsonLinesAuditLog::Open(settings->audit_log);
+    if (!audit.ok()) return audit.status();
+    plugin_audit_ = std::move(*audit);
+  }
+  plugin_loader_ =
+      std::make_unique<plugin::PluginLoader>(plugin::ToPolicy(*settings), plugin_audit_.get());
+  std::vector<std::pair<std::string, absl::Status>> refused;
+  auto load_one = [&](const std::string& name) {
+    auto loaded = plugin_loader_->Load(name, *kinds_);
+    if (loaded.ok()) {
+      spdlog::info("plugin {} {} loaded: {}", name, loaded->plugin->manifest().version,
+                   absl::StrJoin(loaded->kinds, ", "));
+      plugins_.push_back(std::move(*loaded));
+    } else {
+      spdlog::error("plugin {} refused: {}", name, std::string(loaded.status().message()));
+    }
+  };
+  if (settings->load.empty()) {
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(settings->root, ec)) {
+      if (e.is_directory(ec)) names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) load_one(name);
+  } else {
+    for (const auto& name : settings->load) load_one(name);
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Daemon::StartControl() {
   service_ = std::make_unique<control::GraphService>(
@@ -125,7 +183,16 @@ absl::Status Daemon::StartControl() {
   lo.audit_log = options_.audit_log;
   control_ = std::make_unique<control::ControlServer>(
       *service_, [this] { return backend_->status(); }, options_.version,
-      state_ ? state_->path() : std::string());
+      state_ ? state_->path() : std::string(), [this] {
+        std::vector<control::PluginSummary> out;
+        for (const auto& p : plugins_) {
+          const auto& m = p.plugin->manifest();
+          out.push_back({m.name, m.version, plugin::ModuleFormatName(m.format),
+                         plugin::HashAlgorithmName(m.hash_algorithm), m.hash_hex,
+                         p.plugin->signer_key_id(), p.plugin->module_path(), m.serial, p.kinds});
+        }
+        return out;
+      });
   return control_->Start(lo);
 }
 
@@ -190,6 +257,11 @@ int Daemon::Run() {
   if (options_.config_path.empty()) {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
     return kExitUsage;
+  }
+  if (auto st = LoadPlugins(); !st.ok()) {
+    LogLines(spdlog::level::err, absl::StrCat("invalid config ", options_.config_path, ":"),
+             st.message());
+    return kExitConfig;
   }
   auto loaded = config::LoadConfigFile(options_.config_path, *kinds_);
   if (!loaded.ok()) {

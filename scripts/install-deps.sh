@@ -19,7 +19,7 @@ test_pkgs=(
   swh-plugins minisign
 )
 runtime_pkgs=(
-  jackd2 libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
+  libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
   libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623
 )
 

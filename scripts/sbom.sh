@@ -150,6 +150,9 @@ def one_license(tok):
         return DEB2SPDX[base]
     if key.startswith("public-domain"):
         return "LicenseRef-public-domain"
+    m = re.fullmatch(r"bsd-([234])(-clause)?[-~_].+", key)   # BSD-3-google, BSD-3-clause-fjord
+    if m:
+        return f"BSD-{m.group(1)}-Clause"
     return licref(tok)
 
 

@@ -249,7 +249,7 @@ PY
     xargs -r -P "$jobs" -n 1 bash -c '
       f=${!#}; key=$(printf %s "$f" | tr / _)
       clang-tidy "${@:1:$#-1}" "$f" >"$out/.tidy/$key.log" 2>&1
-      echo $? >"$out/.tidy/$key.rc"' _ "${tidy_args[@]}"
+      echo "$? $f" >"$out/.tidy/$key.rc"' _ "${tidy_args[@]}"
   # Merge: repo-relative paths, one copy of a header's diagnostic however many
   # files include it, and a count per check.
   tidy_report() {
@@ -259,7 +259,11 @@ tidy_dir, root, report = sys.argv[1], sys.argv[2], sys.argv[3]
 diag = re.compile(r"^(/?[^ :][^:]*):(\d+):(\d+): (warning|error|note): (.*)$")
 blocks, seen, failed = [], set(), []
 for log in sorted(glob.glob(os.path.join(tidy_dir, "*.log"))):
-    rc = int(open(log[:-4] + ".rc").read().strip() or 1)
+    try:
+        rc_text, src = open(log[:-4] + ".rc").read().strip().split(" ", 1)
+        rc = int(rc_text)
+    except (OSError, ValueError):
+        rc, src = 1, os.path.basename(log)[:-4]
     cur = None
     for line in open(log, errors="replace"):
         line = line.rstrip("\n")
@@ -281,7 +285,7 @@ for log in sorted(glob.glob(os.path.join(tidy_dir, "*.log"))):
         if cur is not None:
             cur.append(line)
     if rc != 0:
-        failed.append(os.path.basename(log)[:-4])
+        failed.append(f"{src} (exit {rc})")
 by_check = collections.Counter()
 errors = []
 with open(report, "w") as out:
@@ -299,6 +303,8 @@ for check, n in by_check.most_common():
     print(f"  {n:5d}  {check}")
 for e in errors:
     print(f"ERROR {e}")
+for f in failed:   # clang-tidy exited non-zero: an error above, or it crashed
+    print(f"clang-tidy failed on {f}")
 print(f"TIDY {len(seen)} {len(errors)} {len(failed)}")
 PY
   }

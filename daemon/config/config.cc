@@ -339,8 +339,9 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
   for (size_t i = 0; i < p.allowed_system_dirs.size(); ++i) {
     const std::string path = Indexed("plugins.allowed_system_dirs", i);
     if (p.allowed_system_dirs[i].empty()) {
-      issues.push_back({path, "an allowed system directory is empty; write an absolute path "
-                              "such as /usr/lib/ladspa"});
+      issues.push_back({path,
+                        "an allowed system directory is empty; write an absolute path "
+                        "such as /usr/lib/ladspa"});
     }
     CheckAbsolute(p.allowed_system_dirs[i], path, "allowed system directory", issues);
   }
@@ -366,11 +367,12 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
                       "plugin would be refused; set trusted_keys_dir (e.g. /etc/aers/trusted-keys) "
                       "or require_signature: false"});
   }
-  if (p.root.empty() && (!p.load.empty() || !p.trusted_keys_dir.empty() || !p.state_dir.empty() ||
-                         !p.allowed_system_dirs.empty() || !p.audit_log.empty() ||
-                         !p.require_signature)) {
-    issues.push_back({"plugins.root", "plugin settings without a root; set root "
-                                      "(e.g. /usr/lib/aers/plugins)"});
+  if (p.root.empty() &&
+      (!p.load.empty() || !p.trusted_keys_dir.empty() || !p.state_dir.empty() ||
+       !p.allowed_system_dirs.empty() || !p.audit_log.empty() || !p.require_signature)) {
+    issues.push_back({"plugins.root",
+                      "plugin settings without a root; set root "
+                      "(e.g. /usr/lib/aers/plugins)"});
   }
   return issues;
 }
@@ -685,10 +687,9 @@ void Parser::ParseRoot(const YAML::Node& root, Config& out) {
           "the config is empty; it is a map that starts with 'version: 1' (see docs/config.md)");
     return;
   }
-  const auto fields =
-      Map(root, "", "the config",
-          {"version", "engine", "backend", "plugins", "inputs", "outputs", "nodes", "routes"},
-          start);
+  const auto fields = Map(
+      root, "", "the config",
+      {"version", "engine", "backend", "plugins", "inputs", "outputs", "nodes", "routes"}, start);
   if (!fields) return;
   const Mark root_mark = MarkOf(root, start);
   Require(*fields, {"version"}, "", "the config", root_mark, "'version: 1' as the first line");
@@ -778,9 +779,10 @@ void Parser::StringList(const YAML::Node& node, const std::string& path, std::st
   const Mark list_mark = MarkOf(node, fallback);
   size_t i = 0;
   for (const auto& item : node) {
-    if (auto v = String(item, Indexed(path, i++), Cat("an entry of ", what), list_mark)) {
-      out.push_back(std::move(*v));
-    }
+    auto v = String(item, Indexed(path, i++), Cat("an entry of ", what), list_mark);
+    // Keep the indices of later entries; what validation says about this
+    // (tainted) one is dropped.
+    out.push_back(v ? std::move(*v) : std::string());
   }
 }
 

@@ -46,13 +46,13 @@ struct BackendSettings {
 /// absolute. plugin::ToPolicy (daemon/plugin/policy_from_config.h) turns it
 /// into the loader's policy.
 struct PluginSettings {
-  std::string root;                   ///< one directory per plugin beneath it; "" = no plugins
-  bool require_signature = true;      ///< refuse plugins without a trusted signature
-  std::string trusted_keys_dir;       ///< minisign *.pub files
-  std::string state_dir;              ///< highest accepted serial per plugin; "" = no rollback check
+  std::string root;               ///< one directory per plugin beneath it; "" = no plugins
+  bool require_signature = true;  ///< refuse plugins without a trusted signature
+  std::string trusted_keys_dir;   ///< minisign *.pub files
+  std::string state_dir;          ///< highest accepted serial per plugin; "" = no rollback check
   std::vector<std::string> allowed_system_dirs;  ///< where LADSPA manifests may point
-  std::vector<std::string> load;      ///< directory names to load at start; empty = all under root
-  std::string audit_log;              ///< JSON-lines audit file; "" = none
+  std::vector<std::string> load;  ///< directory names to load at start; empty = all under root
+  std::string audit_log;          ///< JSON-lines audit file; "" = none
   friend bool operator==(const PluginSettings&, const PluginSettings&) = default;
 };
 

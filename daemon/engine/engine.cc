@@ -174,7 +174,7 @@ struct Engine::Impl {
 
 Engine::Engine(const model::KindRegistry& kinds, EngineOptions options)
     : kinds_(kinds), runner_(std::make_unique<rt::Runner>()), impl_(std::make_unique<Impl>()) {
-  impl_->options = options;
+  impl_->options = std::move(options);
 }
 
 Engine::~Engine() = default;

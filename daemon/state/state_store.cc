@@ -110,7 +110,7 @@ std::string StateStore::DefaultPath() {
   if (const char* d = std::getenv("STATE_DIRECTORY"); d && *d) {
     // systemd may pass several, colon-separated: take the first.
     std::string dir(d);
-    dir = dir.substr(0, dir.find(':'));
+    if (const auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
     return dir + "/graph.yaml";
   }
   if (::geteuid() == 0) return "/var/lib/aers/graph.yaml";

@@ -326,7 +326,7 @@ class EditStormTest(aers_it.JackTestCase):
                                                 self.tmp.file("storm-state.yaml")])
         stub = crpc.ControlStub(g.insecure_channel(f"unix:{sock}"))
         # Record the output for the whole storm.
-        rec_seconds = 30
+        rec_seconds = 8
         raw = self.tmp.file("storm.raw")
         probe = subprocess.Popen(
             [aers_it.JACK_PROBE, "run", "--server", self.jack.name, "--name", "stormrec",

@@ -6,13 +6,12 @@
 // Programs are started with posix_spawn (no shell); AERSCTL_PATH,
 // AERS_EXAMPLE_GAIN_SO and AERS_SOURCE_ROOT come from tests/meson.build.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -37,7 +36,7 @@ struct Result {
 
 // Runs `argv` (argv[0] looked up in PATH when it has no '/'), capturing
 // stdout and stderr.
-Result Run(const std::vector<std::string>& args) {
+Result RunProgram(const std::vector<std::string>& args) {
   Result r;
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -139,7 +138,7 @@ class AersctlPluginTest : public ::testing::Test {
 
   static Result Ctl(std::vector<std::string> args) {
     args.insert(args.begin(), AERSCTL_PATH);
-    return Run(args);
+    return RunProgram(args);
   }
 
   // keygen -> hash --write -> sign, each checked.
@@ -181,7 +180,7 @@ TEST_F(AersctlPluginTest, KeygenHashSignVerify) {
   EXPECT_TRUE(verify.err.empty()) << verify.err;
 
   if (!HaveMinisign()) GTEST_SKIP() << "minisign is not installed; its check was skipped";
-  const Result theirs = Run({"minisign", "-V", "-p", pub_, "-m", dir_ + "/manifest.yaml"});
+  const Result theirs = RunProgram({"minisign", "-V", "-p", pub_, "-m", dir_ + "/manifest.yaml"});
   EXPECT_EQ(theirs.rc, 0) << theirs.out << theirs.err;
   EXPECT_NE((theirs.out + theirs.err).find("aersctl test"), std::string::npos)
       << "minisign shows the trusted comment: " << theirs.out << theirs.err;
@@ -204,7 +203,7 @@ TEST_F(AersctlPluginTest, TamperedManifestFailsVerify) {
   EXPECT_EQ(verify.out.find("OK"), std::string::npos) << verify.out;
 
   if (HaveMinisign()) {
-    EXPECT_NE(Run({"minisign", "-V", "-p", pub_, "-m", dir_ + "/manifest.yaml"}).rc, 0);
+    EXPECT_NE(RunProgram({"minisign", "-V", "-p", pub_, "-m", dir_ + "/manifest.yaml"}).rc, 0);
   }
 }
 

@@ -1190,7 +1190,8 @@ TEST(ConfigTest, EmittedConfigReadsWell) {
 // like a built-in one, as if a plugin had been loaded.
 class RenamedKind final : public model::NodeKind {
  public:
-  RenamedKind(std::string name, const model::NodeKind& base) : name_(std::move(name)), base_(base) {}
+  RenamedKind(std::string name, const model::NodeKind& base)
+      : name_(std::move(name)), base_(base) {}
   const std::string& name() const override { return name_; }
   std::string_view description() const override { return base_.description(); }
   const std::vector<model::ParamDesc>& params() const override { return base_.params(); }
@@ -1256,10 +1257,9 @@ TEST(PluginSettingsTest, PluginKindsFirstThenTheGraph) {
 
   // ... but can once they are registered ("loading the plugins").
   auto registry = dsp::MakeBuiltinRegistry();
-  ASSERT_TRUE(registry
-                  ->Add(std::make_shared<RenamedKind>("example_gain/gain",
-                                                      *registry->Find("gain")))
-                  .ok());
+  ASSERT_TRUE(
+      registry->Add(std::make_shared<RenamedKind>("example_gain/gain", *registry->Find("gain")))
+          .ok());
   const auto config = ParseConfig(yaml, kFile, *registry);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->plugins, *settings);
@@ -1307,8 +1307,29 @@ TEST(PluginSettingsTest, YamlErrorsAreReportedLikeParseConfig) {
   const auto config = ParseConfig(yaml, "my.yaml", Kinds());
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(settings.status().message(), config.status().message());
-  EXPECT_EQ(std::string(settings.status().message()).rfind("my.yaml:", 0), 0u)
-      << settings.status();
+  EXPECT_EQ(std::string(settings.status().message()).rfind("my.yaml:", 0), 0u) << settings.status();
+}
+
+TEST(PluginSettingsTest, BadListEntryKeepsLaterIndices) {
+  const std::string yaml = Text(R"(
+version: 1
+plugins:
+  root: /usr/lib/aers/plugins
+  require_signature: false
+  load: [[nested], example_gain, example_gain]
+)");
+  const auto settings = ParsePluginSettings(yaml, kFile);
+  ASSERT_FALSE(settings.ok());
+  const auto lines = Lines(std::string(settings.status().message()));
+  ASSERT_EQ(lines.size(), 2u) << settings.status();
+  EXPECT_EQ(lines[0].rfind("test.yaml:5:10: plugins.load[0]: an entry of load must be a string", 0),
+            0u)
+      << lines[0];
+  EXPECT_EQ(lines[1].rfind("test.yaml:5:34: plugins.load[2]: plugin 'example_gain' is listed "
+                           "twice (first as load[1])",
+                           0),
+            0u)
+      << lines[1];
 }
 
 TEST(PluginSettingsTest, SignaturesOffNeedNoKeys) {
@@ -1340,10 +1361,9 @@ TEST(PluginSettingsTest, EveryFieldRoundTrips) {
 
 TEST(PluginSettingsTest, DocumentedExampleRoundTripsAndReadsWell) {
   auto registry = dsp::MakeBuiltinRegistry();
-  ASSERT_TRUE(registry
-                  ->Add(std::make_shared<RenamedKind>("example_gain/gain",
-                                                      *registry->Find("gain")))
-                  .ok());
+  ASSERT_TRUE(
+      registry->Add(std::make_shared<RenamedKind>("example_gain/gain", *registry->Find("gain")))
+          .ok());
   const auto config = ParseConfig(Text(kPluginConfig), kFile, *registry);
   ASSERT_TRUE(config.ok()) << config.status();
   const std::string emitted = EmitConfig(*config);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -83,21 +85,50 @@ aers::v1::Event ToProto(const Event& e) {
   return p;
 }
 
+// The socket's directory: created 0750 if missing; if it exists it must be a
+// real directory (not a symlink) owned by us or root and not writable by
+// others, so nobody else can swap the socket for something of theirs.
+absl::Status PrepareSocketDir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    const auto parent = std::filesystem::path(dir).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(dir, ": cannot create the socket directory: ", std::strerror(errno)));
+    }
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(dir, ": the socket directory is not a directory (or is a symlink)"));
+  }
+  if ((st.st_uid != ::geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        dir, ": the socket directory must be owned by this user or root and not writable by "
+             "others"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 class ControlServer::Impl final : public aers::v1::Control::Service {
  public:
-  Impl(GraphService& service, StatusFn status, std::string version, std::string state_file)
+  Impl(GraphService& service, StatusFn status, std::string version, std::string state_file,
+       PluginsFn plugins)
       : service_(service),
         status_(std::move(status)),
         version_(std::move(version)),
         state_file_(std::move(state_file)),
+        plugins_(std::move(plugins)),
         started_(Clock::now()) {}
 
   GraphService& service_;
   StatusFn status_;
   std::string version_;
   std::string state_file_;
+  PluginsFn plugins_;
   Clock::time_point started_;
   Authenticator auth_;
   std::unique_ptr<grpc::Server> server_;
@@ -357,6 +388,26 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ListPlugins(ServerContext* ctx, const aers::v1::ListPluginsRequest*,
+                           aers::v1::ListPluginsResponse* resp) override {
+    std::string who;
+    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
+    if (!plugins_) return grpc::Status::OK;
+    for (const PluginSummary& p : plugins_()) {
+      auto* q = resp->add_plugins();
+      q->set_name(p.name);
+      q->set_version(p.version);
+      q->set_format(p.format);
+      q->set_hash_algorithm(p.hash_algorithm);
+      q->set_hash(p.hash);
+      q->set_signer_key_id(p.signer_key_id);
+      q->set_serial(p.serial);
+      q->set_module_path(p.module_path);
+      for (const auto& k : p.kinds) q->add_kinds(k);
+    }
+    return grpc::Status::OK;
+  }
+
   grpc::Status WatchEvents(ServerContext* ctx, const aers::v1::WatchEventsRequest*,
                            grpc::ServerWriter<aers::v1::Event>* writer) override {
     std::string who;
@@ -421,9 +472,9 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
 };
 
 ControlServer::ControlServer(GraphService& service, StatusFn status, std::string version,
-                             std::string state_file)
+                             std::string state_file, PluginsFn plugins)
     : impl_(std::make_unique<Impl>(service, std::move(status), std::move(version),
-                                   std::move(state_file))) {}
+                                   std::move(state_file), std::move(plugins))) {}
 
 ControlServer::~ControlServer() { Shutdown(); }
 
@@ -453,12 +504,9 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     const std::string& a = addrs[i];
     if (absl::StartsWith(a, "unix:")) {
       const std::string path = a.substr(5);
-      std::error_code ec;
-      const auto dir = std::filesystem::path(path).parent_path();
-      std::filesystem::create_directories(dir, ec);
-      if (ec) {
-        return absl::PermissionDeniedError(
-            absl::StrCat(dir.string(), ": cannot create socket directory: ", ec.message()));
+      if (auto st = PrepareSocketDir(std::filesystem::path(path).parent_path().string());
+          !st.ok()) {
+        return st;
       }
       ::unlink(path.c_str());  // a stale socket from a crash
       builder.AddListeningPort(a, grpc::InsecureServerCredentials(), &ports[i]);
@@ -494,18 +542,16 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     }
   }
   builder.RegisterService(&s);
+  // Sockets are created 0660 from the start (no chmod window to race).
+  const mode_t old_umask = ::umask(0117);
   s.server_ = builder.BuildAndStart();
+  ::umask(old_umask);
   if (!s.server_) return absl::UnavailableError("control: the gRPC server did not start");
   for (size_t i = 0; i < addrs.size(); ++i) {
     if (ports[i] == 0) {
       s.server_->Shutdown();
       s.server_.reset();
       return absl::UnavailableError(absl::StrCat("control: cannot listen on ", addrs[i]));
-    }
-  }
-  for (const auto& p : s.unix_paths_) {
-    if (::chmod(p.c_str(), 0660) != 0) {
-      spdlog::warn("control: chmod 0660 {} failed", p);
     }
   }
   for (const auto& a : addrs) spdlog::info("control: listening on {}", a);

@@ -37,12 +37,20 @@ struct ListenerOptions {
   std::string audit_log;      ///< JSON lines of every mutation; empty: log only
 };
 
+/// A plugin the gate admitted (for ListPlugins).
+struct PluginSummary {
+  std::string name, version, format, hash_algorithm, hash, signer_key_id, module_path;
+  uint64_t serial = 0;
+  std::vector<std::string> kinds;
+};
+
 class ControlServer {
  public:
   using StatusFn = std::function<backend::BackendStatus()>;
+  using PluginsFn = std::function<std::vector<PluginSummary>()>;
 
   ControlServer(GraphService& service, StatusFn status, std::string version,
-                std::string state_file);
+                std::string state_file, PluginsFn plugins = nullptr);
   ~ControlServer();
 
   /// Binds every listener and starts serving. Fails with a clear message if

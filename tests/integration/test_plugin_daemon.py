@@ -1,0 +1,106 @@
+"""Plugins in the running daemon: the gate admits a good plugin whose kind a
+graph then uses (audio checked through a meter), refuses a tampered one with
+an audit record, and the daemon keeps serving with its graph.
+
+Runs on the null backend: no JACK server needed.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aers_it  # noqa: E402
+from aers_it import wait_until  # noqa: E402
+
+AERSCTL = os.environ.get("AERSCTL", "aersctl")
+EXAMPLE = os.environ.get("EXAMPLE_PLUGIN", "")
+TEMPLATE = os.path.join(aers_it.SOURCE_ROOT, "plugins", "example_gain", "manifest.yaml.in")
+
+
+class PluginDaemonTest(aers_it.JackTestCase):
+    tag = "plugind"
+    needs_jack = False
+
+    def make_plugin(self, root, name, tamper=False):
+        d = os.path.join(root, name)
+        os.makedirs(d, mode=0o755)
+        shutil.copy(EXAMPLE, os.path.join(d, "example_gain.so"))
+        os.chmod(os.path.join(d, "example_gain.so"), 0o644)
+        with open(TEMPLATE) as f:
+            text = f.read().replace("name: example_gain", f"name: {name}")
+        with open(os.path.join(d, "manifest.yaml"), "w") as f:
+            f.write(text)
+        out = subprocess.run([AERSCTL, "plugin", "hash", d, "--write"], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        if tamper:  # the module changes after the manifest pinned its hash
+            with open(os.path.join(d, "example_gain.so"), "ab") as f:
+                f.write(b"\0" * 16)
+        return d
+
+    @unittest.skipUnless(EXAMPLE, "EXAMPLE_PLUGIN not set")
+    def test_gate_in_the_daemon(self):
+        root = self.tmp.file("plugins")
+        os.makedirs(root, mode=0o755)
+        self.make_plugin(root, "goodgain")
+        self.make_plugin(root, "badgain", tamper=True)
+        audit = self.tmp.file("audit.jsonl")
+        config = self.tmp.file("plugins.yaml")
+        with open(config, "w") as f:
+            f.write(f"""version: 1
+backend: {{type: "null"}}
+plugins:
+  root: {root}
+  require_signature: false
+  state_dir: {self.tmp.file("plugin-state")}
+  audit_log: {audit}
+outputs: [{{name: out, channels: 1}}]
+nodes:
+  - {{name: t, kind: tone, params: {{freq_hz: 1000, level_db: -6}}}}
+  - {{name: g, kind: goodgain/gain, params: {{gain_db: -6}}}}
+  - {{name: m, kind: meter, params: {{window_ms: 50}}}}
+routes:
+  - {{from: t, to: g}}
+  - {{from: g, to: m}}
+  - {{from: m, to: out}}
+""")
+        sock = self.tmp.file("p.sock")
+        d = self.start_aersd(config, args=["--backend", "null", "--socket", sock,
+                                           "--state_file", self.tmp.file("state.yaml")])
+        d.wait_log(r"plugin badgain refused: .*hash")
+
+        def ctl(*args):
+            return subprocess.run([AERSCTL, "--socket", sock, *args], capture_output=True,
+                                  text=True, timeout=20)
+        plugins = json.loads(ctl("plugins", "--json").stdout)["plugins"]
+        self.assertEqual([p["name"] for p in plugins], ["goodgain"])
+        self.assertEqual(plugins[0]["kinds"], ["goodgain/gain"])
+        self.assertEqual(len(plugins[0]["hash"]), 64)
+
+        # The plugin processes audio: tone -6 dBFS through -6 dB -> -12 dBFS.
+        def peak_db():
+            frame = json.loads(ctl("top", "--once", "--json", "m").stdout)
+            return aers_it.db(frame["meters"][0]["peak"][0])
+        wait_until(lambda: abs(peak_db() + 12.0) < 0.1, 10, "meter at -12 dBFS")
+        self.assertEqual(ctl("set", "g", "gain_db", "0").returncode, 0)
+        wait_until(lambda: abs(peak_db() + 6.0) < 0.1, 10, "meter at -6 dBFS")
+
+        # The refused plugin's kind is unknown: using it is a clear error and
+        # changes nothing; the daemon keeps serving.
+        out = ctl("add", "x", "badgain/gain")
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("badgain/gain", out.stderr)
+        self.assertEqual(ctl("health").stdout.strip(), "SERVING")
+        with open(audit) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        refused = [r for r in records if r.get("plugin") == "badgain"]
+        self.assertTrue(refused, records)
+        d.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
