@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <poll.h>
+#include <sodium.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -108,11 +109,29 @@ class Daemon {
   absl::Status StartControl();
   void WatchBackend();
   absl::Status LoadPlugins();
+  /// What the persisted state is derived from: a hash of the config file.
+  std::string ConfigBaseline() const;
 
   std::unique_ptr<plugin::JsonLinesAuditLog> plugin_audit_;
   std::unique_ptr<plugin::PluginLoader> plugin_loader_;
   std::vector<plugin::LoadedKinds> plugins_;
 };
+
+std::string Daemon::ConfigBaseline() const {
+  FILE* f = std::fopen(options_.config_path.c_str(), "rb");
+  if (f == nullptr) return "";
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  unsigned char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&st, buf, n);
+  std::fclose(f);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, digest);
+  char hex[2 * crypto_hash_sha256_BYTES + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return absl::StrCat("config-sha256:", hex);
+}
 
 // Plugin kinds must be registered before the graph is validated, but both
 // are in the same file: read the `plugins:` section first, load what it
@@ -293,12 +312,16 @@ int Daemon::Run() {
     LogLines(spdlog::level::err,
              absl::StrCat("ignoring the saved state, starting from ", options_.config_path, ":"),
              saved.status().message());
+  } else if (saved->has_value() && state_->SavedBaseline() != ConfigBaseline()) {
+    spdlog::info("{} changed since the state in {} was saved: starting from the config",
+                 options_.config_path, state_->path());
   } else if (saved->has_value()) {
     initial = std::move(**saved);
     from_state = true;
     spdlog::info("restored the live graph from {} ({} nodes)", state_->path(),
                  initial.nodes.size());
   }
+  state_->set_baseline(ConfigBaseline());
   auto applied = engine_->Apply(initial);
   if (!applied.ok() && from_state) {
     LogLines(spdlog::level::err, "the saved state no longer applies; using the config:",
@@ -424,6 +447,7 @@ void Daemon::Reload() {
     }
     // Through the control service: persisted, announced, serialized with
     // RPC edits. The reloaded file becomes the live graph.
+    state_->set_baseline(ConfigBaseline());
     auto r = service_->ApplyGraph(loaded->graph, false, std::nullopt, "reload");
     control::Event e;
     e.type = control::Event::Type::kConfigReloaded;

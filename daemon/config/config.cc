@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "model/validate.h"
 #include "yaml-cpp/yaml.h"
+#include "model/strings.h"
 
 namespace aers::config {
 namespace {
@@ -32,33 +33,8 @@ namespace {
 using model::Issue;
 using model::ParamValue;
 
-// absl::StrCat without its string_view limits (this Abseil build's
-// absl::string_view is not std::string_view).
-void AppendTo(std::string& out, std::string_view s) {
-  out.append(s);
-}
-template <typename T>
-requires std::is_integral_v<T>
-void AppendTo(std::string& out, T v) {
-  out += std::to_string(v);
-}
-template <typename... Args>
-std::string Cat(const Args&... args) {
-  std::string out;
-  (AppendTo(out, args), ...);
-  return out;
-}
-template <typename Range>
-std::string JoinList(const Range& items, std::string_view separator) {
-  std::string out;
-  bool first = true;
-  for (const auto& item : items) {
-    if (!first) out.append(separator);
-    first = false;
-    out.append(std::string_view(item));
-  }
-  return out;
-}
+using strutil::Cat;
+using strutil::JoinList;
 
 // Ranges of the settings sections (documented in docs/config.md).
 constexpr double kMinSampleRateHz = 8000.0;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
@@ -81,12 +82,35 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
+namespace {
+constexpr char kBaselinePrefix[] = "# baseline: ";
+}  // namespace
+
+void StateStore::set_baseline(std::string baseline) {
+  std::lock_guard lock(mu_);
+  baseline_ = std::move(baseline);
+}
+
 absl::Status StateStore::Save(const model::GraphSpec& graph) const {
   config::Config c;
   c.graph = graph;
+  std::string baseline;
+  {
+    std::lock_guard lock(mu_);
+    baseline = baseline_;
+  }
   return WriteFileAtomically(
       path_, "# aersd live graph state: written on every accepted edit; delete to reset\n" +
-                 config::EmitConfig(c));
+                 std::string(kBaselinePrefix) + baseline + "\n" + config::EmitConfig(c));
+}
+
+std::string StateStore::SavedBaseline() const {
+  std::ifstream in(path_);
+  std::string line;
+  for (int i = 0; i < 2 && std::getline(in, line); ++i) {
+    if (line.rfind(kBaselinePrefix, 0) == 0) return line.substr(sizeof(kBaselinePrefix) - 1);
+  }
+  return "";
 }
 
 absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(

@@ -7,6 +7,7 @@
 // Thread: non-real-time; one writer at a time (the control service's lock).
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -20,8 +21,15 @@ class StateStore {
  public:
   explicit StateStore(std::string path) : path_(std::move(path)) {}
 
-  /// Atomically replaces the state with `graph`.
+  /// Atomically replaces the state with `graph`, tagged with the current
+  /// baseline.
   absl::Status Save(const model::GraphSpec& graph) const;
+  /// What the state was derived from (the daemon uses a hash of the config
+  /// file): a state whose baseline differs from the current one is stale
+  /// (the operator edited the config since) and loses to the config.
+  void set_baseline(std::string baseline);
+  /// The baseline recorded in the state file ("" if none or no file).
+  std::string SavedBaseline() const;
   /// nullopt when there is no state file; an error naming the file and the
   /// problem when it is unreadable, corrupt or no longer valid.
   absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds) const;
@@ -36,6 +44,8 @@ class StateStore {
 
  private:
   std::string path_;
+  mutable std::mutex mu_;
+  std::string baseline_;
 };
 
 /// Writes `contents` to `path` atomically (tmp + fsync + rename + fsync dir),

@@ -234,8 +234,15 @@ class Aersd:
         self.tmp = tmp
         self.log_path = tmp.file(f"{tag}.log")
         self.stats_path = tmp.file(f"{tag}-stats.json")
+        # Each daemon gets its own state file and control socket unless the
+        # test names them (the defaults under /var/lib and /run are shared).
+        own = []
+        if "--state_file" not in args:
+            own += ["--state_file", tmp.file(f"{tag}-state.yaml")]
+        if "--socket" not in args:
+            own += ["--socket", tmp.file(f"{tag}.sock")]
         cmd = [AERSD] + (["--config", config] if config else []) + [
-            "--stats_file", self.stats_path, "--stats_interval_ms", "100"] + list(args)
+            "--stats_file", self.stats_path, "--stats_interval_ms", "100"] + own + list(args)
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
         full_env.pop("JOURNAL_STREAM", None)

@@ -179,6 +179,22 @@ TEST(StateStore, CorruptFileIsReportedNotTrusted) {
   fs::remove_all(dir);
 }
 
+TEST(StateStore, RecordsTheBaselineItWasDerivedFrom) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("aers-baseline-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  state::StateStore store((dir / "graph.yaml").string());
+  EXPECT_EQ(store.SavedBaseline(), "");
+  store.set_baseline("config-sha256:abc");
+  ASSERT_TRUE(store.Save(Base()).ok());
+  EXPECT_EQ(store.SavedBaseline(), "config-sha256:abc");
+  auto kinds = dsp::MakeBuiltinRegistry();
+  auto loaded = store.Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, Base());
+  fs::remove_all(dir);
+}
+
 TEST(EventBus, SlowWatcherDropsAndCountsWithoutBlocking) {
   control::EventBus bus(4);
   auto slow = bus.Subscribe();
