@@ -106,7 +106,8 @@ constexpr char kUsage[] =
     "statistics and restarts them.\n"
     "\n"
     "Graph precedence: the persisted state (every accepted edit, --state_file) wins over\n"
-    "the config file's graph; --reset_state or `aersctl reset` returns to the file.\n"
+    "the config file's graph unless the config file changed since the state was saved;\n"
+    "--reset_state or `aersctl reset` returns to the file.\n"
     "\n"
     "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
     "5 audio backend failed, 6 control plane failed to start.";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds and runs every test AERS has:
 #   build/       release-style build: unit, stress and integration suites
-#   build-tsan/  ThreadSanitizer: the real-time stress tests
-#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests
+#   build-tsan/  ThreadSanitizer: the real-time stress, engine and control tests
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: unit, stress and
+#                plugin tests
 # Ends with one line "tests: N passed, N failed" summed over all three, and
 # exits non-zero if anything failed.
 #
@@ -55,16 +56,18 @@ if [[ $sanitizers -eq 1 ]]; then
   if setup build-tsan -Db_sanitize=thread -Dbuildtype=debugoptimized -Db_lundef=false \
       -Dbenchmarks=false; then
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-      run_suite build-tsan tests/engine_stress_test tests/engine_test -- \
-      engine_stress engine || status=1
+      run_suite build-tsan tests/engine_stress_test tests/engine_test tests/control_test -- \
+      engine_stress engine control || status=1
   else
     failed_setup=1
   fi
   if setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false \
       -Dbenchmarks=false; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-      run_suite build-asan daemon/aersd tests/config_test tests/dsp_test tests/engine_test \
-      tests/render_test tests/engine_stress_test -- --suite unit --suite stress || status=1
+      run_suite build-asan daemon/aersd client/aersctl tests/config_test tests/dsp_test \
+      tests/engine_test tests/render_test tests/engine_stress_test tests/control_test \
+      tests/aersctl_plugin_test tests/plugin_test -- \
+      --suite unit --suite stress --suite plugin || status=1
   else
     failed_setup=1
   fi
