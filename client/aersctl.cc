@@ -296,9 +296,9 @@ const char* CodeName(grpc::StatusCode code) {
 class Client {
  public:
   explicit Client(const Options& o) : o_(o) {
-    target_ = !o.target.empty() ? o.target
-                                : "unix:" + (o.socket.empty() ? aers::control::DefaultSocketPath()
-                                                               : o.socket);
+    target_ = !o.target.empty()
+                  ? o.target
+                  : "unix:" + (o.socket.empty() ? aers::control::DefaultSocketPath() : o.socket);
     channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
     stub_ = aers::v1::Control::NewStub(channel_);
     if (!o.token_file.empty()) {
@@ -431,9 +431,8 @@ int CmdStatus(Client& c) {
   }
   std::printf("aersd %s  backend %s (%s)\n", s.version().c_str(), s.backend().c_str(),
               s.audio_running() ? "running" : "not running");
-  std::printf("rate %.0f Hz  period %u frames  DSP load %.1f%%  xruns %llu\n",
-              s.sample_rate_hz(), s.period_frames(), s.dsp_load() * 100.0,
-              static_cast<unsigned long long>(s.xruns()));
+  std::printf("rate %.0f Hz  period %u frames  DSP load %.1f%%  xruns %llu\n", s.sample_rate_hz(),
+              s.period_frames(), s.dsp_load() * 100.0, static_cast<unsigned long long>(s.xruns()));
   std::printf("DSP time per period: mean %.1f us  p99 %.1f us  max %.1f us\n",
               s.dsp_time().mean_us(), s.dsp_time().p99_us(), s.dsp_time().max_us());
   std::printf("graph revision %llu, %u nodes  uptime %.0f s  state %s\n",
@@ -568,7 +567,8 @@ int CmdRm(Client& c) {
 
 int CmdConnect(Client& c, bool connect) {
   const Options& o = c.options();
-  if (o.args.size() != 3) return Usage(std::string(connect ? "connect" : "disconnect") + " FROM TO");
+  if (o.args.size() != 3)
+    return Usage(std::string(connect ? "connect" : "disconnect") + " FROM TO");
   grpc::ClientContext ctx;
   c.Prepare(&ctx);
   aers::v1::EditResponse r;
@@ -688,7 +688,8 @@ int CmdWatch(Client& c) {
 std::string Bar(double db, int width) {
   const double frac = std::clamp((db + 60.0) / 60.0, 0.0, 1.0);
   const int n = static_cast<int>(std::lround(frac * width));
-  return std::string(static_cast<size_t>(n), '#') + std::string(static_cast<size_t>(width - n), '.');
+  return std::string(static_cast<size_t>(n), '#') +
+         std::string(static_cast<size_t>(width - n), '.');
 }
 
 int CmdTop(Client& c) {

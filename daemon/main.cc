@@ -21,8 +21,7 @@
 #include "dsp/builtins.h"
 #include "logging.h"
 
-ABSL_FLAG(std::string, config, "",
-          "Graph/config YAML file (env AERS_CONFIG_PATH; the flag wins).");
+ABSL_FLAG(std::string, config, "", "Graph/config YAML file (env AERS_CONFIG_PATH; the flag wins).");
 ABSL_FLAG(std::string, input, "", "render: input audio file (any format libsndfile reads).");
 ABSL_FLAG(std::string, output, "", "render: output file (.wav float, .flac, .w64, .caf).");
 ABSL_FLAG(std::string, backend, "",
@@ -121,7 +120,9 @@ std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
   return value;
 }
 
-std::string ConfigPath() { return FlagOrEnv(FLAGS_config, "AERS_CONFIG_PATH"); }
+std::string ConfigPath() {
+  return FlagOrEnv(FLAGS_config, "AERS_CONFIG_PATH");
+}
 
 int RunDaemonMode() {
   aers::daemon::DaemonOptions opts;

@@ -1,7 +1,5 @@
 #include "backend/jack.h"
 
-#include "rt/hooks.h"
-
 #include <jack/statistics.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -15,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "rt/hooks.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::backend {

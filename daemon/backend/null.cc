@@ -1,7 +1,5 @@
 #include "backend/null.h"
 
-#include "rt/hooks.h"
-
 #include <pthread.h>
 #include <sched.h>
 
@@ -12,6 +10,7 @@
 #include <ctime>
 #include <optional>
 
+#include "rt/hooks.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::backend {

@@ -4,14 +4,14 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -120,8 +120,8 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   int64_t total_frames = 0;
   if (options.input_path.empty()) {
     if (stats.input_channels != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the graph has ", stats.input_channels, " input channel(s); give an input file"));
+      return absl::InvalidArgumentError(absl::StrCat("the graph has ", stats.input_channels,
+                                                     " input channel(s); give an input file"));
     }
     if (!(options.duration_s > 0.0)) {
       return absl::InvalidArgumentError(
@@ -136,9 +136,11 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
           absl::StrCat(options.input_path, ": cannot read audio: ", sf_strerror(nullptr)));
     }
     if (in_info.channels != stats.input_channels) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          options.input_path, ": has ", in_info.channels, " channel(s) but the graph's inputs "
-          "take ", stats.input_channels, "; the file's channels map to the inputs in order"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.input_path, ": has ", in_info.channels,
+                       " channel(s) but the graph's inputs "
+                       "take ",
+                       stats.input_channels, "; the file's channels map to the inputs in order"));
     }
     stats.sample_rate_hz = in_info.samplerate;
     total_frames = in_info.frames;
@@ -155,16 +157,16 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
 
   const std::filesystem::path out_path(options.output_path);
   const std::filesystem::path dir = out_path.has_parent_path() ? out_path.parent_path() : ".";
-  TempFile tmp((dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid()))
-                   .string());
+  TempFile tmp(
+      (dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid())).string());
   SF_INFO out_info{};
   out_info.samplerate = static_cast<int>(std::lround(stats.sample_rate_hz));
   out_info.channels = stats.output_channels;
   out_info.format = *format;
   SndfilePtr out(sf_open(tmp.path().c_str(), SFM_WRITE, &out_info));
   if (!out) {
-    return absl::PermissionDeniedError(absl::StrCat(options.output_path, ": cannot write: ",
-                                                    sf_strerror(nullptr)));
+    return absl::PermissionDeniedError(
+        absl::StrCat(options.output_path, ": cannot write: ", sf_strerror(nullptr)));
   }
 
   // Three stages on three threads, so file I/O overlaps the DSP: a reader
@@ -191,8 +193,8 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     while (remaining > 0) {
       Block* b = free_q.Pop();
       if (b == nullptr) break;  // aborted
-      const auto want = static_cast<sf_count_t>(std::min<int64_t>(
-          static_cast<int64_t>(block_frames), remaining));
+      const auto want =
+          static_cast<sf_count_t>(std::min<int64_t>(static_cast<int64_t>(block_frames), remaining));
       sf_count_t got = want;
       if (in) {
         got = sf_readf_float(in.get(), inter.data(), want);
@@ -257,9 +259,8 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   std::error_code ec;
   std::filesystem::rename(tmp.path(), out_path, ec);
   if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(options.output_path, ": cannot move the rendered file in place: ",
-                     ec.message()));
+    return absl::PermissionDeniedError(absl::StrCat(
+        options.output_path, ": cannot move the rendered file in place: ", ec.message()));
   }
   tmp.Release();
   return stats;

@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "model/strings.h"
 #include "model/validate.h"
 #include "yaml-cpp/yaml.h"
-#include "model/strings.h"
 
 namespace aers::config {
 namespace {

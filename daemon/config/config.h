@@ -69,8 +69,7 @@ struct Config {
 /// plus the settings sections). On failure: INVALID_ARGUMENT whose message
 /// has one line per problem, "FILE:LINE:COLUMN: PATH: MESSAGE", in file order.
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
-                                   const model::KindRegistry& kinds,
-                                   SourceMap* where = nullptr);
+                                   const model::KindRegistry& kinds, SourceMap* where = nullptr);
 
 /// Parses and checks only the `plugins:` section of a whole config file, with
 /// ParseConfig's error format (only problems inside `plugins:` and YAML

@@ -10,7 +10,9 @@
 
 namespace aers::control {
 
-std::string_view RoleName(Role role) { return role == Role::kOperator ? "operator" : "viewer"; }
+std::string_view RoleName(Role role) {
+  return role == Role::kOperator ? "operator" : "viewer";
+}
 
 absl::Status Authenticator::LoadTokenFile(const std::string& path) {
   struct stat st {};
@@ -18,8 +20,8 @@ absl::Status Authenticator::LoadTokenFile(const std::string& path) {
     return absl::NotFoundError(absl::StrCat(path, ": cannot read token file"));
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        path, ": token file must not be accessible by group or others (chmod 600)"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": token file must not be accessible by group or others (chmod 600)"));
   }
   std::ifstream in(path);
   std::string line;
@@ -50,8 +52,7 @@ bool Authenticator::has_tokens() const {
   return !tokens_.empty();
 }
 
-absl::StatusOr<Role> Authenticator::Check(const std::string& peer_address,
-                                          const std::string& token,
+absl::StatusOr<Role> Authenticator::Check(const std::string& peer_address, const std::string& token,
                                           std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mu_);
   Failures& f = failures_[peer_address];
@@ -62,8 +63,7 @@ absl::StatusOr<Role> Authenticator::Check(const std::string& peer_address,
   // Compare against every token in constant time per comparison.
   const Role* found = nullptr;
   for (const auto& [t, role] : tokens_) {
-    if (t.size() == token.size() &&
-        sodium_memcmp(t.data(), token.data(), token.size()) == 0) {
+    if (t.size() == token.size() && sodium_memcmp(t.data(), token.data(), token.size()) == 0) {
       found = &role;
     }
   }

@@ -21,7 +21,7 @@ std::string_view RoleName(Role role);
 class Authenticator {
  public:
   struct Options {
-    int max_failures = 5;                          ///< per peer address, within `window`
+    int max_failures = 5;  ///< per peer address, within `window`
     std::chrono::seconds window{60};
     std::chrono::seconds lockout{60};
   };
@@ -38,9 +38,9 @@ class Authenticator {
   /// Checks a bearer token presented by `peer_address` (no port).
   /// UNAUTHENTICATED on a missing/unknown token; RESOURCE_EXHAUSTED while
   /// that address is locked out (its token is not even looked at).
-  absl::StatusOr<Role> Check(const std::string& peer_address, const std::string& token,
-                             std::chrono::steady_clock::time_point now =
-                                 std::chrono::steady_clock::now());
+  absl::StatusOr<Role> Check(
+      const std::string& peer_address, const std::string& token,
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
  private:
   struct Failures {

@@ -24,8 +24,7 @@ bool SameRoute(const model::RouteSpec& a, const model::RouteSpec& b) {
 
 }  // namespace
 
-std::vector<std::string> DiffGraphs(const model::GraphSpec& before,
-                                    const model::GraphSpec& after) {
+std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model::GraphSpec& after) {
   std::vector<std::string> out;
   auto ports = [&](const std::vector<model::ExternalPort>& a,
                    const std::vector<model::ExternalPort>& b, const char* what) {
@@ -64,7 +63,8 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before,
       auto a = n.params.find(k);
       auto b = m->params.find(k);
       const std::string av = a == n.params.end() ? "(default)" : model::FormatParamValue(a->second);
-      const std::string bv = b == m->params.end() ? "(default)" : model::FormatParamValue(b->second);
+      const std::string bv =
+          b == m->params.end() ? "(default)" : model::FormatParamValue(b->second);
       if (av != bv) out.push_back(absl::StrCat("~ node ", n.name, ": ", k, " ", av, " -> ", bv));
     }
   }
@@ -232,8 +232,8 @@ absl::StatusOr<EditOutcome> GraphService::ApplyGraph(model::GraphSpec spec, bool
 absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
                                                     const std::string& source_name, bool dry_run,
                                                     std::optional<uint64_t> expected_revision) {
-  auto config = config::ParseConfig(yaml, source_name.empty() ? "<request>" : source_name,
-                                    engine_.kinds());
+  auto config =
+      config::ParseConfig(yaml, source_name.empty() ? "<request>" : source_name, engine_.kinds());
   if (!config.ok()) return config.status();
   std::lock_guard lock(mu_);
   return CommitLocked(std::move(config->graph), dry_run, expected_revision, "rpc");
@@ -250,8 +250,7 @@ absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, b
   return CommitLocked(std::move(spec), dry_run, expected_revision, "rpc");
 }
 
-absl::StatusOr<EditOutcome> GraphService::ResetToConfig(
-    std::optional<uint64_t> expected_revision) {
+absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> expected_revision) {
   if (!config_graph_) return absl::FailedPreconditionError("no config file to reset to");
   auto graph = config_graph_();
   if (!graph.ok()) return graph.status();

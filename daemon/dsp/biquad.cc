@@ -10,9 +10,8 @@ namespace {
 enum BiquadParam : uint32_t { kType = 0, kFreqHz = 1, kQ = 2, kGainDb = 3 };
 
 const std::vector<std::string>& TypeNames() {
-  static const std::vector<std::string> names = {"lowpass", "highpass",  "bandpass",
-                                                 "notch",   "peaking",   "lowshelf",
-                                                 "highshelf", "allpass"};
+  static const std::vector<std::string> names = {"lowpass", "highpass", "bandpass",  "notch",
+                                                 "peaking", "lowshelf", "highshelf", "allpass"};
   return names;
 }
 
@@ -78,8 +77,8 @@ std::shared_ptr<model::NodeKind> MakeBiquadKind() {
         const auto& names = TypeNames();
         const auto& type_name = std::get<std::string>(p.at("type"));
         rt::BiquadParams bp;
-        bp.type = static_cast<rt::BiquadType>(
-            std::find(names.begin(), names.end(), type_name) - names.begin());
+        bp.type = static_cast<rt::BiquadType>(std::find(names.begin(), names.end(), type_name) -
+                                              names.begin());
         bp.freq_hz = GetNumber(p, "freq_hz");
         bp.q = GetNumber(p, "q");
         bp.gain_db = GetNumber(p, "gain_db");

@@ -13,8 +13,8 @@ model::NodeLayout InOutLayout(const model::NodeSpec& spec) {
   return l;
 }
 
-model::ParamDesc NumberParam(std::string name, double min, double max, double def,
-                             std::string unit, std::string help, bool live) {
+model::ParamDesc NumberParam(std::string name, double min, double max, double def, std::string unit,
+                             std::string help, bool live) {
   model::ParamDesc d;
   d.name = std::move(name);
   d.type = model::ParamType::kNumber;
@@ -35,7 +35,9 @@ bool GetBool(const std::map<std::string, model::ParamValue>& params, const std::
   return std::get<bool>(params.at(name));
 }
 
-double DbToGain(double db) { return db <= -120.0 ? 0.0 : std::pow(10.0, db / 20.0); }
+double DbToGain(double db) {
+  return db <= -120.0 ? 0.0 : std::pow(10.0, db / 20.0);
+}
 
 absl::Status RegisterBuiltins(model::KindRegistry& registry) {
   for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),

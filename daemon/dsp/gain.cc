@@ -36,8 +36,8 @@ class GainProcessor final : public rt::Processor {
   void SetParam(uint32_t param, uint32_t, double value) noexcept override {
     if (param == kGainDb) gain_db_.store(value, std::memory_order_relaxed);
     if (param == kMute) mute_.store(value != 0.0, std::memory_order_relaxed);
-    gain_.Set(Effective(gain_db_.load(std::memory_order_relaxed),
-                        mute_.load(std::memory_order_relaxed)));
+    gain_.Set(
+        Effective(gain_db_.load(std::memory_order_relaxed), mute_.load(std::memory_order_relaxed)));
   }
 
  private:

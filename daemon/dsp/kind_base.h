@@ -57,8 +57,8 @@ class TableKind : public model::NodeKind {
 /// in -> out, both `channels` wide.
 model::NodeLayout InOutLayout(const model::NodeSpec& spec);
 
-model::ParamDesc NumberParam(std::string name, double min, double max, double def,
-                             std::string unit, std::string help, bool live = true);
+model::ParamDesc NumberParam(std::string name, double min, double max, double def, std::string unit,
+                             std::string help, bool live = true);
 
 double GetNumber(const std::map<std::string, model::ParamValue>& params, const std::string& name);
 bool GetBool(const std::map<std::string, model::ParamValue>& params, const std::string& name);

@@ -13,8 +13,7 @@ MeterProcessor::MeterProcessor(int channels, uint32_t window_frames)
       window_frames_(std::max<uint32_t>(1, window_frames)),
       ch_(std::make_unique<Channel[]>(static_cast<size_t>(channels))) {}
 
-void MeterProcessor::Process(const float* const* in, float* const* out,
-                             uint32_t frames) noexcept {
+void MeterProcessor::Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
   for (int c = 0; c < channels_; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
   uint32_t done = 0;
   while (done < frames) {

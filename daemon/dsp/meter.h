@@ -30,8 +30,8 @@ class MeterProcessor final : public rt::Processor {
   struct Channel {
     std::atomic<float> peak{0.0f};
     std::atomic<float> rms{0.0f};
-    float acc_peak = 0.0f;   // audio thread
-    double acc_sq = 0.0;     // audio thread
+    float acc_peak = 0.0f;  // audio thread
+    double acc_sq = 0.0;    // audio thread
   };
   int channels_;
   uint32_t window_frames_;

@@ -16,8 +16,8 @@ class MixerProcessor final : public rt::Processor {
       : channels_(channels) {
     gains_.reserve(gains_db.size());
     for (double db : gains_db) {
-      gains_.push_back(std::make_unique<SmoothedGain>(static_cast<float>(DbToGain(db)),
-                                                      sample_rate_hz));
+      gains_.push_back(
+          std::make_unique<SmoothedGain>(static_cast<float>(DbToGain(db)), sample_rate_hz));
     }
   }
 

@@ -32,7 +32,8 @@ class ToneProcessor final : public rt::Processor {
     const bool moving = level_.Moving();
     for (uint32_t n = 0; n < frames; ++n) {
       const float g = moving ? level_.Next() : level_.value();
-      const auto v = static_cast<float>(static_cast<double>(g) * std::sin(2.0 * std::numbers::pi * phase_));
+      const auto v =
+          static_cast<float>(static_cast<double>(g) * std::sin(2.0 * std::numbers::pi * phase_));
       for (int ch = 0; ch < channels_; ++ch) out[ch][n] = v;
       phase_ += inc;
       if (phase_ >= 1.0) phase_ -= 1.0;

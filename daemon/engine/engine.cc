@@ -39,7 +39,7 @@ const void* VertexId(const compile::Vertex& v) {
 }
 
 std::string VertexName(const compile::Vertex& v) {
-  return v.type == compile::Vertex::Type::kNode ? std::string()
+  return v.type == compile::Vertex::Type::kNode    ? std::string()
          : v.type == compile::Vertex::Type::kInput ? "in:" + v.name
                                                    : "out:" + v.name;
 }
@@ -206,9 +206,8 @@ absl::StatusOr<EditResult> Engine::Apply(model::GraphSpec spec,
   return ApplyLocked(std::move(spec), expected_revision);
 }
 
-absl::StatusOr<EditResult> Engine::Edit(
-    const std::function<absl::Status(model::GraphSpec&)>& edit,
-    std::optional<uint64_t> expected_revision) {
+absl::StatusOr<EditResult> Engine::Edit(const std::function<absl::Status(model::GraphSpec&)>& edit,
+                                        std::optional<uint64_t> expected_revision) {
   std::lock_guard lock(mutex_);
   model::GraphSpec spec = impl_->spec;
   if (auto st = edit(spec); !st.ok()) return st;
@@ -221,7 +220,8 @@ absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::stri
   std::lock_guard lock(mutex_);
   model::GraphSpec spec = impl_->spec;
   model::NodeSpec* n = spec.FindNode(node);
-  if (n == nullptr) return absl::NotFoundError(absl::StrCat("no node named '", std::string(node), "'"));
+  if (n == nullptr)
+    return absl::NotFoundError(absl::StrCat("no node named '", std::string(node), "'"));
   const model::NodeKind* kind = kinds_.Find(n->kind);
   if (kind == nullptr || kind->FindParam(param) == nullptr) {
     std::vector<std::string> names;
@@ -295,7 +295,8 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
   }
 
   // Commit. From here on nothing fails.
-  for (auto& [inst, after] : live_updates) inst->kind->UpdateLive(inst->proc.get(), inst->spec, *after);
+  for (auto& [inst, after] : live_updates)
+    inst->kind->UpdateLive(inst->proc.get(), inst->spec, *after);
   if (plan) {
     // Let the previous crossfade finish so fades never cut into each other.
     const auto deadline = std::chrono::steady_clock::now() + s.options.settle_timeout;
@@ -338,9 +339,9 @@ absl::Status Engine::SetFormat(const rt::StreamFormat& format) {
   if (format == s.options.format) return absl::OkStatus();
   if (format.sample_rate_hz < 1000.0 || format.max_period_frames == 0 ||
       format.max_period_frames > 65536) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported stream format: ",
-                                                   format.sample_rate_hz, " Hz, ",
-                                                   format.max_period_frames, " frames"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported stream format: ", format.sample_rate_hz, " Hz, ",
+                     format.max_period_frames, " frames"));
   }
   const rt::StreamFormat old = s.options.format;
   s.options.format = format;

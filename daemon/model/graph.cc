@@ -17,7 +17,9 @@ Endpoint Endpoint::Parse(std::string_view text) {
   return e;
 }
 
-std::string Endpoint::ToString() const { return port.empty() ? node : node + "." + port; }
+std::string Endpoint::ToString() const {
+  return port.empty() ? node : node + "." + port;
+}
 
 const NodeSpec* GraphSpec::FindNode(std::string_view name) const {
   for (const auto& n : nodes) {

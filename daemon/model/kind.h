@@ -34,7 +34,7 @@ struct ParamDesc {
   ParamValue default_value;
   std::string unit;                  ///< "dB", "Hz", "ms", "" ...
   std::vector<std::string> choices;  ///< kEnum only
-  bool live = true;  ///< changes reach a running instance without rebuilding it
+  bool live = true;                  ///< changes reach a running instance without rebuilding it
   std::string help;
 };
 

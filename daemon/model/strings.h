@@ -9,10 +9,12 @@
 
 namespace aers::strutil {
 
-inline void AppendTo(std::string& out, std::string_view s) { out.append(s); }
+inline void AppendTo(std::string& out, std::string_view s) {
+  out.append(s);
+}
 
 template <typename T>
-  requires std::is_integral_v<T>
+requires std::is_integral_v<T>
 void AppendTo(std::string& out, T v) {
   out += std::to_string(v);
 }

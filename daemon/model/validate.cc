@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+
 #include "model/strings.h"
 
 namespace aers::model {

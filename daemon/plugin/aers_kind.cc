@@ -89,9 +89,9 @@ class AersKind final : public model::NodeKind {
   absl::StatusOr<std::unique_ptr<rt::Processor>> Instantiate(
       const model::NodeSpec& spec, const std::map<std::string, model::ParamValue>& params,
       const rt::StreamFormat& format) const override {
-    aers_plugin_instance inst = kind_->instantiate(kind_, format.sample_rate_hz,
-                                                   format.max_period_frames,
-                                                   static_cast<uint32_t>(spec.channels));
+    aers_plugin_instance inst =
+        kind_->instantiate(kind_, format.sample_rate_hz, format.max_period_frames,
+                           static_cast<uint32_t>(spec.channels));
     if (inst == nullptr) {
       return absl::InternalError(absl::StrCat("plugin kind '", name_, "': instantiate failed"));
     }
@@ -99,7 +99,8 @@ class AersKind final : public model::NodeKind {
       auto it = params.find(params_[i].name);
       double v = kind_->params[i].default_value;
       if (it != params.end()) v = NumericValue(params_[i], it->second);
-      kind_->set_parameter(inst, i, std::clamp(v, kind_->params[i].min_value, kind_->params[i].max_value));
+      kind_->set_parameter(inst, i,
+                           std::clamp(v, kind_->params[i].min_value, kind_->params[i].max_value));
     }
     if (kind_->activate(inst) != 0) {
       kind_->destroy(inst);
@@ -136,7 +137,8 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
   };
   auto entry = reinterpret_cast<aers_plugin_entry_fn>(plugin->OwnSymbol(AERS_PLUGIN_ENTRY_SYMBOL));
   if (entry == nullptr) {
-    return refuse("entry_missing", absl::StrCat("the module does not define ", AERS_PLUGIN_ENTRY_SYMBOL));
+    return refuse("entry_missing",
+                  absl::StrCat("the module does not define ", AERS_PLUGIN_ENTRY_SYMBOL));
   }
   const aers_plugin_descriptor* d = entry(AERS_PLUGIN_ABI_VERSION);
   if (d == nullptr) {
@@ -145,12 +147,13 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
   }
   if (d->abi_version != AERS_PLUGIN_ABI_VERSION) {
     return refuse("abi_mismatch",
-                  absl::StrCat("the plugin was built for ABI ", d->abi_version, ", this host has ABI ",
-                               AERS_PLUGIN_ABI_VERSION),
+                  absl::StrCat("the plugin was built for ABI ", d->abi_version,
+                               ", this host has ABI ", AERS_PLUGIN_ABI_VERSION),
                   absl::StrCat(d->abi_version), absl::StrCat(AERS_PLUGIN_ABI_VERSION));
   }
   if (d->kind_count == 0 || d->kind_count > AERS_PLUGIN_MAX_KINDS || d->kinds == nullptr) {
-    return refuse("descriptor_invalid", absl::StrCat("kind_count ", d->kind_count, " is out of range"));
+    return refuse("descriptor_invalid",
+                  absl::StrCat("kind_count ", d->kind_count, " is out of range"));
   }
   const std::set<std::string> allowed(m.allowed_node_kinds.begin(), m.allowed_node_kinds.end());
   // First pass: names only, so an undeclared kind is refused before any
@@ -164,7 +167,8 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
       return refuse("kind_not_allowed",
                     absl::StrCat("the plugin declares kind '", *name,
                                  "', which its manifest's allowed_node_kinds does not list"),
-                    *name, absl::StrCat("one of [", absl::StrJoin(m.allowed_node_kinds, ", "), "]"));
+                    *name,
+                    absl::StrCat("one of [", absl::StrJoin(m.allowed_node_kinds, ", "), "]"));
     }
   }
   KindList out;
@@ -177,18 +181,21 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
     };
     if (!seen.insert(name).second) return bad("declared twice");
     if (kd.struct_size < sizeof(aers_kind_descriptor)) return bad("struct_size is too small");
-    if (!kd.instantiate || !kd.activate || !kd.process || !kd.set_parameter || !kd.deactivate || !kd.destroy) {
+    if (!kd.instantiate || !kd.activate || !kd.process || !kd.set_parameter || !kd.deactivate ||
+        !kd.destroy) {
       return bad("a function pointer is NULL");
     }
     if (kd.max_channels < 1 || kd.max_channels > static_cast<uint32_t>(model::kMaxChannels)) {
-      return bad(absl::StrCat("max_channels ", kd.max_channels, " is out of range 1..", model::kMaxChannels));
+      return bad(absl::StrCat("max_channels ", kd.max_channels, " is out of range 1..",
+                              model::kMaxChannels));
     }
     for (uint32_t c : {kd.input_channels, kd.output_channels}) {
       if (c != AERS_CHANNELS_FOLLOW_NODE && c > static_cast<uint32_t>(model::kMaxChannels)) {
         return bad(absl::StrCat("port width ", c, " is out of range"));
       }
     }
-    if (kd.input_channels == 0 && kd.output_channels == 0) return bad("has neither input nor output");
+    if (kd.input_channels == 0 && kd.output_channels == 0)
+      return bad("has neither input nor output");
     if (kd.param_count > AERS_PLUGIN_MAX_PARAMS || (kd.param_count > 0 && kd.params == nullptr)) {
       return bad(absl::StrCat("param_count ", kd.param_count, " is out of range"));
     }
@@ -200,8 +207,9 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
       if (!pname || !ValidParamName(*pname) || !pnames.insert(*pname).second) {
         return bad(absl::StrCat("parameter #", i, " has an invalid or duplicate name"));
       }
-      if (!std::isfinite(p.min_value) || !std::isfinite(p.max_value) || !std::isfinite(p.default_value) ||
-          p.min_value > p.max_value || p.default_value < p.min_value || p.default_value > p.max_value) {
+      if (!std::isfinite(p.min_value) || !std::isfinite(p.max_value) ||
+          !std::isfinite(p.default_value) || p.min_value > p.max_value ||
+          p.default_value < p.min_value || p.default_value > p.max_value) {
         return bad(absl::StrCat("parameter '", *pname, "' has an invalid range or default"));
       }
       model::ParamDesc pd;

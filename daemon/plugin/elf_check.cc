@@ -90,7 +90,8 @@ absl::StatusOr<ElfInfo> ReadElf(std::span<const uint8_t> img) {
   // Virtual address -> file offset through the PT_LOAD segments.
   auto vaddr_to_off = [&](uint64_t vaddr) -> std::optional<uint64_t> {
     for (const auto& l : loads) {
-      if (vaddr >= l.p_vaddr && vaddr - l.p_vaddr < l.p_filesz) return l.p_offset + (vaddr - l.p_vaddr);
+      if (vaddr >= l.p_vaddr && vaddr - l.p_vaddr < l.p_filesz)
+        return l.p_offset + (vaddr - l.p_vaddr);
     }
     return std::nullopt;
   };
@@ -105,17 +106,32 @@ absl::StatusOr<ElfInfo> ReadElf(std::span<const uint8_t> img) {
     if (d->d_tag == DT_NULL) break;
     const uint64_t v = d->d_un.d_val;
     switch (d->d_tag) {
-      case DT_STRTAB: strtab_vaddr = v; break;
-      case DT_STRSZ: strsz = v; break;
-      case DT_NEEDED: needed_off.push_back(v); break;
-      case DT_SONAME: soname_off = v; break;
-      case DT_RPATH: rpath_off.push_back(v); break;
-      case DT_RUNPATH: runpath_off.push_back(v); break;
-      case DT_TEXTREL: info.textrel = true; break;
+      case DT_STRTAB:
+        strtab_vaddr = v;
+        break;
+      case DT_STRSZ:
+        strsz = v;
+        break;
+      case DT_NEEDED:
+        needed_off.push_back(v);
+        break;
+      case DT_SONAME:
+        soname_off = v;
+        break;
+      case DT_RPATH:
+        rpath_off.push_back(v);
+        break;
+      case DT_RUNPATH:
+        runpath_off.push_back(v);
+        break;
+      case DT_TEXTREL:
+        info.textrel = true;
+        break;
       case DT_FLAGS:
         if (v & DF_TEXTREL) info.textrel = true;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   const bool any_strings =

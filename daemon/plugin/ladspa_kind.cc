@@ -89,15 +89,19 @@ class LadspaProcessor final : public rt::Processor {
 
   /// Non-RT. Makes `count` instances with `initial` control values.
   absl::Status Start(size_t count, double sample_rate_hz, const std::vector<double>& initial) {
-    for (size_t i = 0; i < ports_.control_in.size(); ++i) controls_[i] = static_cast<LADSPA_Data>(initial[i]);
+    for (size_t i = 0; i < ports_.control_in.size(); ++i)
+      controls_[i] = static_cast<LADSPA_Data>(initial[i]);
     control_out_.reset(new LADSPA_Data[std::max<size_t>(1, count * ports_.control_out.size())]());
     for (size_t j = 0; j < count; ++j) {
-      LADSPA_Handle h = d_->instantiate(d_, static_cast<unsigned long>(std::lround(sample_rate_hz)));
+      LADSPA_Handle h =
+          d_->instantiate(d_, static_cast<unsigned long>(std::lround(sample_rate_hz)));
       if (h == nullptr) return absl::InternalError("LADSPA instantiate failed");
       handles_.push_back(h);
-      for (size_t i = 0; i < ports_.control_in.size(); ++i) d_->connect_port(h, ports_.control_in[i], &controls_[i]);
+      for (size_t i = 0; i < ports_.control_in.size(); ++i)
+        d_->connect_port(h, ports_.control_in[i], &controls_[i]);
       for (size_t i = 0; i < ports_.control_out.size(); ++i) {
-        d_->connect_port(h, ports_.control_out[i], &control_out_[j * ports_.control_out.size() + i]);
+        d_->connect_port(h, ports_.control_out[i],
+                         &control_out_[j * ports_.control_out.size() + i]);
       }
     }
     for (LADSPA_Handle h : handles_) {
@@ -182,7 +186,8 @@ class LadspaKind final : public model::NodeKind {
     std::vector<double> initial, mins, maxs;
     for (const auto& p : params_) {
       auto it = params.find(p.name);
-      initial.push_back(it != params.end() ? NumericValue(p, it->second) : NumericValue(p, p.default_value));
+      initial.push_back(it != params.end() ? NumericValue(p, it->second)
+                                           : NumericValue(p, p.default_value));
       mins.push_back(p.type == model::ParamType::kBool ? 0.0 : p.min);
       maxs.push_back(p.type == model::ParamType::kBool ? 1.0 : p.max);
     }
@@ -208,27 +213,50 @@ model::ParamDesc ControlParam(const std::string& name, const std::string& port_n
                               const LADSPA_PortRangeHint& hint) {
   const LADSPA_PortRangeHintDescriptor h = hint.HintDescriptor;
   const double scale = LADSPA_IS_HINT_SAMPLE_RATE(h) ? kNominalRateHz : 1.0;
-  double lo = LADSPA_IS_HINT_BOUNDED_BELOW(h) ? static_cast<double>(hint.LowerBound) * scale : -kUnbounded;
-  double hi = LADSPA_IS_HINT_BOUNDED_ABOVE(h) ? static_cast<double>(hint.UpperBound) * scale : kUnbounded;
+  double lo =
+      LADSPA_IS_HINT_BOUNDED_BELOW(h) ? static_cast<double>(hint.LowerBound) * scale : -kUnbounded;
+  double hi =
+      LADSPA_IS_HINT_BOUNDED_ABOVE(h) ? static_cast<double>(hint.UpperBound) * scale : kUnbounded;
   if (!std::isfinite(lo)) lo = -kUnbounded;
   if (!std::isfinite(hi)) hi = kUnbounded;
   if (lo > hi) std::swap(lo, hi);
   const bool log = LADSPA_IS_HINT_LOGARITHMIC(h) && lo > 0.0 && hi > 0.0;
   auto between = [&](double w_hi) {
-    return log ? std::exp(std::log(lo) * (1.0 - w_hi) + std::log(hi) * w_hi) : lo * (1.0 - w_hi) + hi * w_hi;
+    return log ? std::exp(std::log(lo) * (1.0 - w_hi) + std::log(hi) * w_hi)
+               : lo * (1.0 - w_hi) + hi * w_hi;
   };
   double def;
   switch (h & LADSPA_HINT_DEFAULT_MASK) {
-    case LADSPA_HINT_DEFAULT_MINIMUM: def = lo; break;
-    case LADSPA_HINT_DEFAULT_LOW: def = between(0.25); break;
-    case LADSPA_HINT_DEFAULT_MIDDLE: def = between(0.5); break;
-    case LADSPA_HINT_DEFAULT_HIGH: def = between(0.75); break;
-    case LADSPA_HINT_DEFAULT_MAXIMUM: def = hi; break;
-    case LADSPA_HINT_DEFAULT_0: def = 0.0; break;
-    case LADSPA_HINT_DEFAULT_1: def = 1.0; break;
-    case LADSPA_HINT_DEFAULT_100: def = 100.0; break;
-    case LADSPA_HINT_DEFAULT_440: def = 440.0; break;
-    default: def = 0.0; break;
+    case LADSPA_HINT_DEFAULT_MINIMUM:
+      def = lo;
+      break;
+    case LADSPA_HINT_DEFAULT_LOW:
+      def = between(0.25);
+      break;
+    case LADSPA_HINT_DEFAULT_MIDDLE:
+      def = between(0.5);
+      break;
+    case LADSPA_HINT_DEFAULT_HIGH:
+      def = between(0.75);
+      break;
+    case LADSPA_HINT_DEFAULT_MAXIMUM:
+      def = hi;
+      break;
+    case LADSPA_HINT_DEFAULT_0:
+      def = 0.0;
+      break;
+    case LADSPA_HINT_DEFAULT_1:
+      def = 1.0;
+      break;
+    case LADSPA_HINT_DEFAULT_100:
+      def = 100.0;
+      break;
+    case LADSPA_HINT_DEFAULT_440:
+      def = 440.0;
+      break;
+    default:
+      def = 0.0;
+      break;
   }
   def = std::clamp(def, lo, hi);
   model::ParamDesc p;
@@ -286,10 +314,12 @@ std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin
     auto bad = [&](const std::string& what) {
       return refuse("ladspa_unsupported", absl::StrCat("LADSPA plugin '", want.label, "': ", what));
     };
-    if (d->PortCount > kMaxPorts || (d->PortCount > 0 && (!d->PortDescriptors || !d->PortNames || !d->PortRangeHints))) {
+    if (d->PortCount > kMaxPorts ||
+        (d->PortCount > 0 && (!d->PortDescriptors || !d->PortNames || !d->PortRangeHints))) {
       return bad("invalid port table");
     }
-    if (!d->instantiate || !d->connect_port || !d->run || !d->cleanup) return bad("a required function is NULL");
+    if (!d->instantiate || !d->connect_port || !d->run || !d->cleanup)
+      return bad("a required function is NULL");
     PortMap ports;
     std::vector<model::ParamDesc> params;
     std::set<std::string> names;
@@ -314,18 +344,21 @@ std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin
       }
     }
     if (ports.audio_in.empty() || ports.audio_in.size() != ports.audio_out.size()) {
-      return bad(absl::StrCat("has ", ports.audio_in.size(), " audio inputs and ", ports.audio_out.size(),
-                              " audio outputs; AERS hosts LADSPA plugins with k inputs and k outputs"));
+      return bad(
+          absl::StrCat("has ", ports.audio_in.size(), " audio inputs and ", ports.audio_out.size(),
+                       " audio outputs; AERS hosts LADSPA plugins with k inputs and k outputs"));
     }
-    if (ports.audio_in.size() > static_cast<size_t>(model::kMaxChannels)) return bad("too many audio ports");
+    if (ports.audio_in.size() > static_cast<size_t>(model::kMaxChannels))
+      return bad("too many audio ports");
     if (!LADSPA_IS_HARD_RT_CAPABLE(d->Properties)) {
-      spdlog::warn("plugin '{}': LADSPA plugin '{}' does not claim to be hard real-time capable", m.name,
-                   want.label);
+      spdlog::warn("plugin '{}': LADSPA plugin '{}' does not claim to be hard real-time capable",
+                   m.name, want.label);
     }
-    std::string description = absl::StrCat("LADSPA: ", Bounded(d->Name, 256).value_or(want.label),
-                                           " (", want.label, ")");
+    std::string description =
+        absl::StrCat("LADSPA: ", Bounded(d->Name, 256).value_or(want.label), " (", want.label, ")");
     out.push_back(std::make_shared<LadspaKind>(plugin, d, absl::StrCat(m.name, "/", want.kind),
-                                               std::move(description), std::move(ports), std::move(params)));
+                                               std::move(description), std::move(ports),
+                                               std::move(params)));
   }
   return out;
 }
@@ -336,8 +369,10 @@ std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin
 
 namespace aers::plugin {
 
-std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin>&, Refusal& refusal) {
-  refusal = {"ladspa_unsupported", "this build has no LADSPA support (ladspa.h was missing)", "", ""};
+std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin>&,
+                                        Refusal& refusal) {
+  refusal = {"ladspa_unsupported", "this build has no LADSPA support (ladspa.h was missing)", "",
+             ""};
   return std::nullopt;
 }
 

@@ -135,9 +135,11 @@ std::string HexOf(const uint8_t* p, size_t n) {
 }
 
 absl::StatusCode CodeFor(std::string_view reason) {
-  if (reason == "manifest_invalid" || reason == "invalid_name") return absl::StatusCode::kInvalidArgument;
+  if (reason == "manifest_invalid" || reason == "invalid_name")
+    return absl::StatusCode::kInvalidArgument;
   if (reason == "not_found") return absl::StatusCode::kNotFound;
-  if (reason == "already_loaded" || reason == "kind_exists") return absl::StatusCode::kAlreadyExists;
+  if (reason == "already_loaded" || reason == "kind_exists")
+    return absl::StatusCode::kAlreadyExists;
   if (reason == "state_error" || reason == "internal") return absl::StatusCode::kInternal;
   return absl::StatusCode::kPermissionDenied;
 }
@@ -216,14 +218,16 @@ namespace {
 // Builds refusals: a Status for the caller, an audit record, a log line.
 class Gate {
  public:
-  Gate(PluginAuditLog* audit, std::string dir) : audit_(audit), dir_(std::move(dir)), plugin_(dir_) {}
+  Gate(PluginAuditLog* audit, std::string dir)
+      : audit_(audit), dir_(std::move(dir)), plugin_(dir_) {}
 
   void set_plugin(std::string name) { plugin_ = std::move(name); }
   void set_serial(uint64_t s) { serial_ = s; }
   const std::string& plugin() const { return plugin_; }
 
-  absl::Status Refuse(const std::string& reason, const std::string& file, const std::string& message,
-                      const std::string& seen = "", const std::string& expected = "") {
+  absl::Status Refuse(const std::string& reason, const std::string& file,
+                      const std::string& message, const std::string& seen = "",
+                      const std::string& expected = "") {
     AuditRecord r;
     r.event = "refused";
     r.plugin = plugin_;
@@ -266,19 +270,27 @@ class Gate {
 
 std::string OpenReason(OpenFailure f, const char* other) {
   switch (f) {
-    case OpenFailure::kEscape: return "path_escape";
-    case OpenFailure::kSymlink: return "symlink";
-    case OpenFailure::kNotFound: return "not_found";
-    default: return other;
+    case OpenFailure::kEscape:
+      return "path_escape";
+    case OpenFailure::kSymlink:
+      return "symlink";
+    case OpenFailure::kNotFound:
+      return "not_found";
+    default:
+      return other;
   }
 }
 
 std::string CheckReason(FileCheckFailure f, const char* prefix) {
   switch (f) {
-    case FileCheckFailure::kOwner: return absl::StrCat(prefix, "_owner");
-    case FileCheckFailure::kMode: return absl::StrCat(prefix, "_permissions");
-    case FileCheckFailure::kType: return absl::StrCat(prefix, "_type");
-    default: return "internal";
+    case FileCheckFailure::kOwner:
+      return absl::StrCat(prefix, "_owner");
+    case FileCheckFailure::kMode:
+      return absl::StrCat(prefix, "_permissions");
+    case FileCheckFailure::kType:
+      return absl::StrCat(prefix, "_type");
+    default:
+      return "internal";
   }
 }
 
@@ -323,7 +335,8 @@ KeyMap ReadTrustedKeys(const std::string& dir, const std::vector<std::string>& f
     return keys;
   }
   UniqueFd dirfd(dfd);
-  if (auto s = CheckOwnerAndMode(dirfd.get(), true, absl::StrCat("trusted keys directory ", dir)); !s.ok()) {
+  if (auto s = CheckOwnerAndMode(dirfd.get(), true, absl::StrCat("trusted keys directory ", dir));
+      !s.ok()) {
     problem = std::string(s.message());
     return keys;
   }
@@ -377,7 +390,9 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   UniqueFd root(rfd);
   OpenFailure of{};
   auto dir = OpenBeneath(root.get(), dir_name, O_RDONLY | O_DIRECTORY, &of);
-  if (!dir.ok()) return gate.Refuse(OpenReason(of, "directory_unreadable"), dir_path, std::string(dir.status().message()));
+  if (!dir.ok())
+    return gate.Refuse(OpenReason(of, "directory_unreadable"), dir_path,
+                       std::string(dir.status().message()));
   FileCheckFailure cf{};
   if (auto s = CheckOwnerAndMode(dir->get(), true, "the plugin directory", &cf); !s.ok()) {
     return gate.Refuse(CheckReason(cf, "directory"), dir_path, std::string(s.message()));
@@ -386,16 +401,20 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   // 2. The manifest, through the directory fd.
   const std::string manifest_path = absl::StrCat(dir_path, "/", kManifestFile);
   auto mfd = OpenBeneath(dir->get(), kManifestFile, O_RDONLY, &of);
-  if (!mfd.ok()) return gate.Refuse(OpenReason(of, "manifest_unreadable"), manifest_path, std::string(mfd.status().message()));
+  if (!mfd.ok())
+    return gate.Refuse(OpenReason(of, "manifest_unreadable"), manifest_path,
+                       std::string(mfd.status().message()));
   if (auto s = CheckOwnerAndMode(mfd->get(), false, kManifestFile, &cf); !s.ok()) {
     return gate.Refuse(CheckReason(cf, "manifest"), manifest_path, std::string(s.message()));
   }
   auto manifest_text = ReadSmallFile(mfd->get(), kMaxManifestBytes, kManifestFile);
   if (!manifest_text.ok()) {
-    return gate.Refuse("manifest_invalid", manifest_path, std::string(manifest_text.status().message()));
+    return gate.Refuse("manifest_invalid", manifest_path,
+                       std::string(manifest_text.status().message()));
   }
   auto manifest = ParseManifest(*manifest_text, kManifestFile);
-  if (!manifest.ok()) return gate.Refuse("manifest_invalid", manifest_path, std::string(manifest.status().message()));
+  if (!manifest.ok())
+    return gate.Refuse("manifest_invalid", manifest_path, std::string(manifest.status().message()));
   gate.set_plugin(manifest->name);
   gate.set_serial(manifest->serial);
   if (manifest->name != dir_name) {
@@ -404,7 +423,8 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
                                     "' differs from its directory name '", dir_name, "'"));
   }
   if (manifest->format == ModuleFormat::kAers && manifest->abi_version != AERS_PLUGIN_ABI_VERSION) {
-    return gate.Refuse("abi_mismatch", manifest_path, "the manifest's abi_version is not this host's",
+    return gate.Refuse("abi_mismatch", manifest_path,
+                       "the manifest's abi_version is not this host's",
                        absl::StrCat(manifest->abi_version), absl::StrCat(AERS_PLUGIN_ABI_VERSION));
   }
 
@@ -439,17 +459,21 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
     }
     const int bfd = ::open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (bfd < 0) {
-      return gate.Refuse("not_found", base, absl::StrCat("cannot open ", base, ": ", ErrnoText(errno)));
+      return gate.Refuse("not_found", base,
+                         absl::StrCat("cannot open ", base, ": ", ErrnoText(errno)));
     }
     UniqueFd basefd(bfd);
     auto fd = OpenBeneath(basefd.get(), rest, O_RDONLY, &of);
-    if (!fd.ok()) return gate.Refuse(OpenReason(of, "module_unreadable"), m.module, std::string(fd.status().message()));
+    if (!fd.ok())
+      return gate.Refuse(OpenReason(of, "module_unreadable"), m.module,
+                         std::string(fd.status().message()));
     module = std::move(*fd);
   } else {
     out.v.module_path = absl::StrCat(dir_path, "/", m.module);
     auto fd = OpenBeneath(dir->get(), m.module, O_RDONLY, &of);
     if (!fd.ok()) {
-      return gate.Refuse(OpenReason(of, "module_unreadable"), out.v.module_path, std::string(fd.status().message()));
+      return gate.Refuse(OpenReason(of, "module_unreadable"), out.v.module_path,
+                         std::string(fd.status().message()));
     }
     module = std::move(*fd);
   }
@@ -466,7 +490,7 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
     const auto code = image.status().code();
     return gate.Refuse(code == absl::StatusCode::kResourceExhausted ? "module_too_large"
                        : code == absl::StatusCode::kInvalidArgument ? "elf_invalid"
-                                                                     : "internal",
+                                                                    : "internal",
                        module_path, std::string(image.status().message()));
   }
   module.Reset();
@@ -477,8 +501,10 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   {
     uint8_t want[32], seen[32];
     size_t wl = 0, sl = 0;
-    const bool ok = sodium_hex2bin(want, sizeof want, m.hash_hex.data(), m.hash_hex.size(), nullptr, &wl, nullptr) == 0 &&
-                    sodium_hex2bin(seen, sizeof seen, out.v.hash_hex.data(), out.v.hash_hex.size(), nullptr, &sl, nullptr) == 0 &&
+    const bool ok = sodium_hex2bin(want, sizeof want, m.hash_hex.data(), m.hash_hex.size(), nullptr,
+                                   &wl, nullptr) == 0 &&
+                    sodium_hex2bin(seen, sizeof seen, out.v.hash_hex.data(), out.v.hash_hex.size(),
+                                   nullptr, &sl, nullptr) == 0 &&
                     wl == 32 && sl == 32;
     if (!ok || sodium_memcmp(want, seen, 32) != 0) {
       return gate.Refuse("hash_mismatch", module_path,
@@ -493,7 +519,8 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   const std::string sig_path = absl::StrCat(dir_path, "/", kSignatureFile);
   auto sfd = OpenBeneath(dir->get(), kSignatureFile, O_RDONLY, &of);
   if (!sfd.ok() && of != OpenFailure::kNotFound) {
-    return gate.Refuse(OpenReason(of, "signature_invalid"), sig_path, std::string(sfd.status().message()));
+    return gate.Refuse(OpenReason(of, "signature_invalid"), sig_path,
+                       std::string(sfd.status().message()));
   }
   if (!sfd.ok()) {
     if (policy_.require_signature) {
@@ -506,19 +533,23 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
       return gate.Refuse(CheckReason(cf, "signature"), sig_path, std::string(s.message()));
     }
     auto sig_text = ReadSmallFile(sfd->get(), kMaxSignatureBytes, kSignatureFile);
-    if (!sig_text.ok()) return gate.Refuse("signature_invalid", sig_path, std::string(sig_text.status().message()));
+    if (!sig_text.ok())
+      return gate.Refuse("signature_invalid", sig_path, std::string(sig_text.status().message()));
     auto sig = minisign::ParseSignature(*sig_text);
-    if (!sig.ok()) return gate.Refuse("signature_invalid", sig_path, std::string(sig.status().message()));
+    if (!sig.ok())
+      return gate.Refuse("signature_invalid", sig_path, std::string(sig.status().message()));
     std::string problem;
     const auto keys = ReadTrustedKeys(policy_.trusted_keys_dir, policy_.trusted_key_files, problem);
     const std::string key_id = minisign::KeyIdHex(sig->key_id);
     auto it = keys.find(sig->key_id);
     if (it == keys.end()) {
-      return gate.Refuse("untrusted_key", sig_path,
-                         absl::StrCat("signed by key ", key_id, ", which is not a trusted key",
-                                      problem.empty() ? "" : absl::StrCat(" (", problem, ")")),
-                         absl::StrCat("key ", key_id),
-                         absl::StrCat("a key in ", policy_.trusted_keys_dir.empty() ? "(none)" : policy_.trusted_keys_dir));
+      return gate.Refuse(
+          "untrusted_key", sig_path,
+          absl::StrCat("signed by key ", key_id, ", which is not a trusted key",
+                       problem.empty() ? "" : absl::StrCat(" (", problem, ")")),
+          absl::StrCat("key ", key_id),
+          absl::StrCat("a key in ",
+                       policy_.trusted_keys_dir.empty() ? "(none)" : policy_.trusted_keys_dir));
     }
     if (auto s = minisign::Verify(*sig, it->second.first, *manifest_text); !s.ok()) {
       return gate.Refuse("signature_invalid", sig_path,
@@ -531,12 +562,14 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
   if (!policy_.state_dir.empty()) {
     SerialStore store(policy_.state_dir);
     auto stored = store.Get(m.name);
-    if (!stored.ok()) return gate.Refuse("state_error", policy_.state_dir, std::string(stored.status().message()));
+    if (!stored.ok())
+      return gate.Refuse("state_error", policy_.state_dir, std::string(stored.status().message()));
     if (stored->has_value() && m.serial < **stored) {
-      return gate.Refuse("rollback", manifest_path,
-                         absl::StrCat("serial ", m.serial, " is lower than the highest accepted serial ",
-                                      **stored, " (a rolled-back plugin)"),
-                         absl::StrCat(m.serial), absl::StrCat(">= ", **stored));
+      return gate.Refuse(
+          "rollback", manifest_path,
+          absl::StrCat("serial ", m.serial, " is lower than the highest accepted serial ", **stored,
+                       " (a rolled-back plugin)"),
+          absl::StrCat(m.serial), absl::StrCat(">= ", **stored));
     }
     out.stored_serial = *stored;
   } else {
@@ -545,10 +578,12 @@ absl::StatusOr<PluginLoader::Checked> PluginLoader::Check(std::string_view dir_n
 
   // 9. The ELF file itself.
   auto elf = ReadElf(out.image.bytes());
-  if (!elf.ok()) return gate.Refuse("elf_invalid", module_path, std::string(elf.status().message()));
+  if (!elf.ok())
+    return gate.Refuse("elf_invalid", module_path, std::string(elf.status().message()));
   out.v.elf = *elf;
   if (elf->has_interp) {
-    return gate.Refuse("elf_invalid", module_path, "has PT_INTERP: an executable, not a plugin library");
+    return gate.Refuse("elf_invalid", module_path,
+                       "has PT_INTERP: an executable, not a plugin library");
   }
   if (!elf->rpath.empty()) {
     return gate.Refuse("elf_rpath", module_path, "has DT_RPATH (library search paths of its own)",
@@ -591,7 +626,7 @@ absl::StatusOr<VerifiedPlugin> PluginLoader::Verify(std::string_view dir_name) {
 }
 
 absl::StatusOr<LoadedKinds> PluginLoader::Load(std::string_view dir_name,
-                                                model::KindRegistry& registry) {
+                                               model::KindRegistry& registry) {
   // One load at a time in the process: the "already loaded" checks and the
   // dlopen must not interleave with another load.
   static std::mutex load_mutex;
@@ -648,22 +683,26 @@ absl::StatusOr<LoadedKinds> PluginLoader::Load(std::string_view dir_name,
   plugin->handle_ = dlopen(load_path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (plugin->handle_ == nullptr) {
     const char* err = dlerror();  // NOLINT(concurrency-mt-unsafe)
-    return gate.Refuse("dlopen_failed", module_path, absl::StrCat("dlopen: ", err ? err : "unknown error"));
+    return gate.Refuse("dlopen_failed", module_path,
+                       absl::StrCat("dlopen: ", err ? err : "unknown error"));
   }
   {
     link_map* lm = nullptr;
     if (dlinfo(plugin->handle_, RTLD_DI_LINKMAP, &lm) != 0 || lm == nullptr ||
         lm->l_name == nullptr || load_path != lm->l_name) {
-      return gate.Refuse("internal", module_path, "dlopen returned a different library than the one checked");
+      return gate.Refuse("internal", module_path,
+                         "dlopen returned a different library than the one checked");
     }
   }
 
   // 12. The plugin's own description of itself.
   Refusal refusal;
-  std::optional<KindList> kinds = m.format == ModuleFormat::kAers ? MakeAersKinds(plugin, refusal)
-                                                                  : MakeLadspaKinds(plugin, refusal);
+  std::optional<KindList> kinds = m.format == ModuleFormat::kAers
+                                      ? MakeAersKinds(plugin, refusal)
+                                      : MakeLadspaKinds(plugin, refusal);
   if (!kinds) {
-    return gate.Refuse(refusal.reason, module_path, refusal.message, refusal.seen, refusal.expected);
+    return gate.Refuse(refusal.reason, module_path, refusal.message, refusal.seen,
+                       refusal.expected);
   }
   LoadedKinds result;
   for (const auto& k : *kinds) {
@@ -688,19 +727,21 @@ absl::StatusOr<LoadedKinds> PluginLoader::Load(std::string_view dir_name,
   }
   result.plugin = std::move(plugin);
   gate.Loaded(module_path,
-              absl::StrCat(ModuleFormatName(m.format), " module, ", HashAlgorithmName(m.hash_algorithm), " ",
-                           c.v.hash_hex, ", serial ", m.serial, ", kinds ",
-                           absl::StrJoin(result.kinds, ", ")),
+              absl::StrCat(ModuleFormatName(m.format), " module, ",
+                           HashAlgorithmName(m.hash_algorithm), " ", c.v.hash_hex, ", serial ",
+                           m.serial, ", kinds ", absl::StrJoin(result.kinds, ", ")),
               c.v.signer_key_id);
   return result;
 }
 
-std::vector<std::pair<std::string, absl::Status>> PluginLoader::LoadAll(model::KindRegistry& registry) {
+std::vector<std::pair<std::string, absl::Status>> PluginLoader::LoadAll(
+    model::KindRegistry& registry) {
   std::vector<std::pair<std::string, absl::Status>> out;
   const int fd = ::open(policy_.plugin_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
-    out.emplace_back("", absl::NotFoundError(absl::StrCat("cannot open the plugin root ", policy_.plugin_root,
-                                                          ": ", ErrnoText(errno))));
+    out.emplace_back(
+        "", absl::NotFoundError(absl::StrCat("cannot open the plugin root ", policy_.plugin_root,
+                                             ": ", ErrnoText(errno))));
     return out;
   }
   DIR* d = ::fdopendir(fd);

@@ -58,12 +58,12 @@ namespace aers::plugin {
 /// What the daemon's configuration says about plugins (the config layer
 /// fills it in; tests build it directly).
 struct PluginPolicy {
-  std::string plugin_root;       ///< absolute; one directory per plugin beneath it
-  bool require_signature = true; ///< refuse plugins without a trusted signature
-  std::string trusted_keys_dir;  ///< minisign *.pub files
+  std::string plugin_root;        ///< absolute; one directory per plugin beneath it
+  bool require_signature = true;  ///< refuse plugins without a trusted signature
+  std::string trusted_keys_dir;   ///< minisign *.pub files
   /// Individual .pub files trusted in addition (aers-plugin verify -p).
   std::vector<std::string> trusted_key_files;
-  std::string state_dir;         ///< highest accepted serial per plugin
+  std::string state_dir;  ///< highest accepted serial per plugin
   /// Absolute directories a LADSPA manifest may point its module into
   /// (e.g. /usr/lib/ladspa). Empty: LADSPA modules must be in the plugin dir.
   std::vector<std::string> allowed_system_dirs;

@@ -12,9 +12,15 @@
 namespace aers::plugin {
 namespace {
 
-bool IsLowerAlpha(char c) { return c >= 'a' && c <= 'z'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool IsLowerAlpha(char c) {
+  return c >= 'a' && c <= 'z';
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsHex(char c) {
+  return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 bool IsValidSoname(std::string_view s) {
   if (s.empty() || s.size() > 128 || s.find(".so") == std::string_view::npos) return false;
@@ -118,12 +124,13 @@ class Checker {
 
   // Map keys in `allowed`; duplicate and unknown keys are issues. Returns the
   // (unique, known) entries by key.
-  std::vector<std::pair<std::string, YAML::Node>> Map(
-      const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) {
+  std::vector<std::pair<std::string, YAML::Node>> Map(const YAML::Node& n, const std::string& path,
+                                                      const std::set<std::string>& allowed) {
     std::vector<std::pair<std::string, YAML::Node>> out;
     std::set<std::string> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node key = it->first;  // NOLINT(performance-unnecessary-copy-initialization): the iterator yields a temporary
+      const YAML::Node key = it->first;  // NOLINT(performance-unnecessary-copy-initialization): the
+                                         // iterator yields a temporary
       const std::string kp = path.empty() ? "" : path + ".";
       if (!key.IsScalar()) {
         Issue(key, path.empty() ? "(root)" : path, "keys must be plain words");
@@ -135,8 +142,7 @@ class Checker {
         continue;
       }
       if (!allowed.count(k)) {
-        Issue(key, kp + k,
-              absl::StrCat("unknown key; allowed: ", absl::StrJoin(allowed, ", ")));
+        Issue(key, kp + k, absl::StrCat("unknown key; allowed: ", absl::StrJoin(allowed, ", ")));
         continue;
       }
       key_pos_[kp + k] = Pos(key);
@@ -163,7 +169,8 @@ std::string ModulePathProblem(std::string_view p, bool allow_absolute) {
   size_t start = 0;
   while (start <= rest.size()) {
     size_t slash = rest.find('/', start);
-    std::string_view c = rest.substr(start, slash == std::string_view::npos ? rest.npos : slash - start);
+    std::string_view c =
+        rest.substr(start, slash == std::string_view::npos ? rest.npos : slash - start);
     if (c.empty()) return "has an empty path component ('//' or a trailing '/')";
     if (c == "..") return "must not contain '..' (it would leave the plugin directory)";
     if (c == ".") return "must not contain '.' components";
@@ -211,8 +218,8 @@ std::string KindNameForLabel(std::string_view label) {
 absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view file_name) {
   const std::string file(file_name);
   if (text.size() > kMaxManifestBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(file, ":1:1: (document): larger than ",
-                                                   kMaxManifestBytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ":1:1: (document): larger than ", kMaxManifestBytes, " bytes"));
   }
   if (text.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(file, ":1:1: (document): contains a NUL byte"));
@@ -235,13 +242,12 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
     }
     if (!root.IsMap()) {
       auto p = Checker::Pos(root);
-      return absl::InvalidArgumentError(absl::StrCat(file, ":", p.line, ":", p.column,
-                                                     ": (document): must be a map of keys"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, ":", p.line, ":", p.column, ": (document): must be a map of keys"));
     }
     static const std::set<std::string> kTop = {
-        "name",   "version", "description", "module",       "format",
-        "hash",   "serial",  "abi_version", "dependencies", "allowed_node_kinds",
-        "labels"};
+        "name",        "version",      "description",        "module", "format", "hash", "serial",
+        "abi_version", "dependencies", "allowed_node_kinds", "labels"};
     std::map<std::string, YAML::Node> f;
     for (auto& [k, v] : c.Map(root, "", kTop)) f[k] = v;
     const TextPosition root_pos = Checker::Pos(root);
@@ -251,8 +257,9 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
     };
 
     if (required("name") && c.String(f["name"], "name", m.name, 64) && !IsValidPluginName(m.name)) {
-      c.Issue(f["name"], "name",
-              absl::StrCat("'", m.name, "' is not a valid plugin name ([a-z][a-z0-9_-]*, at most 64)"));
+      c.Issue(
+          f["name"], "name",
+          absl::StrCat("'", m.name, "' is not a valid plugin name ([a-z][a-z0-9_-]*, at most 64)"));
     }
     if (required("version")) c.String(f["version"], "version", m.version, 64);
     if (f.count("description")) c.String(f["description"], "description", m.description, 512);
@@ -276,7 +283,8 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
 
     if (required("module") && c.String(f["module"], "module", m.module, 1024)) {
       const std::string problem = ModulePathProblem(m.module, ladspa);
-      if (!problem.empty()) c.Issue(f["module"], "module", absl::StrCat("'", m.module, "' ", problem));
+      if (!problem.empty())
+        c.Issue(f["module"], "module", absl::StrCat("'", m.module, "' ", problem));
     }
 
     if (required("hash")) {
@@ -318,11 +326,13 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
               c.Issue(v, "hash.value", "must be hexadecimal digits");
             } else if (s.size() != 64) {
               c.Issue(v, "hash.value",
-                      absl::StrCat("has ", s.size(), " hex digits; ",
-                                   algo_ok ? std::string(HashAlgorithmName(m.hash_algorithm)) : "the digest",
-                                   " needs 64"));
+                      absl::StrCat(
+                          "has ", s.size(), " hex digits; ",
+                          algo_ok ? std::string(HashAlgorithmName(m.hash_algorithm)) : "the digest",
+                          " needs 64"));
             } else {
-              for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+              for (char& ch : s)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
               m.hash_hex = s;
             }
           }
@@ -336,10 +346,12 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
 
     if (f.count("abi_version")) {
       if (ladspa) {
-        c.Issue(f["abi_version"], "abi_version", "is only for format aers (LADSPA has no AERS ABI)");
+        c.Issue(f["abi_version"], "abi_version",
+                "is only for format aers (LADSPA has no AERS ABI)");
       } else {
         uint64_t v = 0;
-        if (c.Integer(f["abi_version"], "abi_version", 1, UINT32_MAX, v)) m.abi_version = static_cast<uint32_t>(v);
+        if (c.Integer(f["abi_version"], "abi_version", 1, UINT32_MAX, v))
+          m.abi_version = static_cast<uint32_t>(v);
       }
     } else if (format_ok && !ladspa) {
       c.Issue(root_pos, "abi_version", "missing (required for format aers)");
@@ -358,7 +370,8 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
           std::string s;
           if (!c.String(k[i], path, s, 64)) continue;
           if (!IsValidKindName(s)) {
-            c.Issue(k[i], path, absl::StrCat("'", s, "' is not a valid kind name ([a-z][a-z0-9_]*)"));
+            c.Issue(k[i], path,
+                    absl::StrCat("'", s, "' is not a valid kind name ([a-z][a-z0-9_]*)"));
           } else if (!seen.insert(s).second) {
             c.Issue(k[i], path, absl::StrCat("'", s, "' is listed twice"));
           } else {
@@ -378,7 +391,8 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
           std::string s;
           if (!c.String(d[i], path, s, 128)) continue;
           if (!IsValidSoname(s)) {
-            c.Issue(d[i], path, absl::StrCat("'", s, "' is not a library soname (e.g. libfoo.so.1; no '/')"));
+            c.Issue(d[i], path,
+                    absl::StrCat("'", s, "' is not a library soname (e.g. libfoo.so.1; no '/')"));
           } else {
             m.dependencies.push_back(s);
           }
@@ -411,8 +425,9 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
             if (lf.count("kind")) {
               if (!c.String(lf["kind"], path + ".kind", lab.kind, 64)) continue;
               if (!IsValidKindName(lab.kind)) {
-                c.Issue(lf["kind"], path + ".kind",
-                        absl::StrCat("'", lab.kind, "' is not a valid kind name ([a-z][a-z0-9_]*)"));
+                c.Issue(
+                    lf["kind"], path + ".kind",
+                    absl::StrCat("'", lab.kind, "' is not a valid kind name ([a-z][a-z0-9_]*)"));
                 continue;
               }
             }

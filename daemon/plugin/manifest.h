@@ -37,14 +37,14 @@ struct Manifest {
   std::string name;     ///< [a-z][a-z0-9_-]{0,63}; equals the plugin directory's name
   std::string version;  ///< free-form, informational
   std::string description;
-  std::string module;   ///< relative path beneath the plugin directory (ladspa: may be
-                        ///< absolute under an allow-listed system directory)
+  std::string module;  ///< relative path beneath the plugin directory (ladspa: may be
+                       ///< absolute under an allow-listed system directory)
   ModuleFormat format = ModuleFormat::kAers;
   HashAlgorithm hash_algorithm = HashAlgorithm::kSha256;
   std::string hash_hex;  ///< lowercase, 64 hex digits
   std::vector<std::string> allowed_node_kinds;
-  uint32_t abi_version = 0;  ///< aers only (required there)
-  uint64_t serial = 0;       ///< monotonic; lower than the highest accepted = rollback
+  uint32_t abi_version = 0;               ///< aers only (required there)
+  uint64_t serial = 0;                    ///< monotonic; lower than the highest accepted = rollback
   std::vector<std::string> dependencies;  ///< extra DT_NEEDED sonames allowed
   std::vector<LadspaLabel> labels;        ///< ladspa only (required there)
 

@@ -35,7 +35,8 @@ std::vector<std::string_view> Lines(std::string_view text) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   return s;
 }
@@ -58,11 +59,15 @@ std::string Base64(const uint8_t* data, size_t n) {
   return out;
 }
 
-bool HasNewline(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+bool HasNewline(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
+}
 
 }  // namespace
 
-SecretKey::~SecretKey() { sodium_memzero(sk.data(), sk.size()); }
+SecretKey::~SecretKey() {
+  sodium_memzero(sk.data(), sk.size());
+}
 
 std::string KeyIdHex(const KeyId& id) {
   uint64_t v = 0;
@@ -113,7 +118,8 @@ absl::StatusOr<SecretKey> ParseSecretKey(std::string_view text) {
     ~Wipe() { sodium_memzero(p, kSize); }
   } wipe{raw};
   if (!ok) return absl::InvalidArgumentError("not a minisign secret key (bad base64 or length)");
-  if (std::memcmp(raw, "Ed", 2) != 0) return absl::InvalidArgumentError("unsupported key algorithm");
+  if (std::memcmp(raw, "Ed", 2) != 0)
+    return absl::InvalidArgumentError("unsupported key algorithm");
   if (std::memcmp(raw + 4, "B2", 2) != 0) return absl::InvalidArgumentError("unsupported checksum");
   if (std::memcmp(raw + 2, "Sc", 2) == 0) {
     return absl::FailedPreconditionError(
@@ -213,7 +219,8 @@ absl::StatusOr<std::string> Sign(const SecretKey& key, std::string_view message,
     trusted_comment = absl::StrCat("timestamp:", static_cast<uint64_t>(std::time(nullptr)),
                                    "\tfile:", std::string(file_name), prehashed ? "\thashed" : "");
   }
-  if (trusted_comment.size() > kMaxComment) return absl::InvalidArgumentError("trusted comment too long");
+  if (trusted_comment.size() > kMaxComment)
+    return absl::InvalidArgumentError("trusted comment too long");
   uint8_t raw[2 + 8 + 64];
   std::memcpy(raw, prehashed ? kAlgPrehashed : kAlgLegacy, 2);
   std::memcpy(raw + 2, key.key_id.data(), 8);
@@ -230,8 +237,9 @@ absl::StatusOr<std::string> Sign(const SecretKey& key, std::string_view message,
   uint8_t gsig[64];
   crypto_sign_detached(gsig, nullptr, reinterpret_cast<const unsigned char*>(global.data()),
                        global.size(), key.sk.data());
-  return absl::StrCat(std::string(kCommentPrefix), std::string(untrusted_comment), "\n", Base64(raw, sizeof raw),
-                      "\n", std::string(kTrustedPrefix), trusted_comment, "\n", Base64(gsig, sizeof gsig), "\n");
+  return absl::StrCat(std::string(kCommentPrefix), std::string(untrusted_comment), "\n",
+                      Base64(raw, sizeof raw), "\n", std::string(kTrustedPrefix), trusted_comment,
+                      "\n", Base64(gsig, sizeof gsig), "\n");
 }
 
 absl::StatusOr<KeyPairFiles> GenerateKeyPair() {
@@ -246,8 +254,8 @@ absl::StatusOr<KeyPairFiles> GenerateKeyPair() {
   std::memcpy(pub, kAlgLegacy, 2);
   std::memcpy(pub + 2, out.key_id.data(), 8);
   std::memcpy(pub + 10, pk, 32);
-  out.public_key = absl::StrCat(std::string(kCommentPrefix), "minisign public key ", KeyIdHex(out.key_id), "\n",
-                                Base64(pub, sizeof pub), "\n");
+  out.public_key = absl::StrCat(std::string(kCommentPrefix), "minisign public key ",
+                                KeyIdHex(out.key_id), "\n", Base64(pub, sizeof pub), "\n");
 
   constexpr size_t kSize = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32;
   uint8_t sec[kSize] = {};

@@ -66,11 +66,10 @@ absl::Status Verify(const Signature& sig, const PublicKey& key, std::string_view
 /// Signs `message`; returns the text of a .minisig file. An empty
 /// `trusted_comment` becomes "timestamp:<unix time>\tfile:<file_name>[\thashed]"
 /// like minisign's default. Newlines are not allowed in either comment.
-absl::StatusOr<std::string> Sign(const SecretKey& key, std::string_view message,
-                                 std::string_view file_name, std::string trusted_comment = "",
-                                 bool prehashed = true,
-                                 std::string_view untrusted_comment =
-                                     "signature from minisign secret key");
+absl::StatusOr<std::string> Sign(
+    const SecretKey& key, std::string_view message, std::string_view file_name,
+    std::string trusted_comment = "", bool prehashed = true,
+    std::string_view untrusted_comment = "signature from minisign secret key");
 
 /// A fresh key pair as the texts of a .pub file and an unencrypted secret
 /// key file (the format of `minisign -G -W`).

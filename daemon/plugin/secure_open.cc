@@ -21,12 +21,15 @@ namespace {
 std::atomic<bool> g_openat2_disabled{false};
 thread_local bool t_last_used_openat2 = false;
 
-std::string Errno(int err) { return ErrnoText(err); }
+std::string Errno(int err) {
+  return ErrnoText(err);
+}
 
 // Lexical check of a relative path: normal components only.
 bool SplitRelative(std::string_view relative, std::vector<std::string>& parts) {
   if (relative.empty() || relative.front() == '/' || relative.size() > 4096) return false;
-  for (absl::string_view c : absl::StrSplit(absl::string_view(relative.data(), relative.size()), '/')) {
+  for (absl::string_view c :
+       absl::StrSplit(absl::string_view(relative.data(), relative.size()), '/')) {
     if (c.empty() || c == "." || c == "..") return false;
     if (c.find('\0') != absl::string_view::npos) return false;
     parts.emplace_back(c);
@@ -36,19 +39,26 @@ bool SplitRelative(std::string_view relative, std::vector<std::string>& parts) {
 
 OpenFailure FailureOf(int err) {
   switch (err) {
-    case EXDEV: return OpenFailure::kEscape;
-    case ELOOP: return OpenFailure::kSymlink;
-    case ENOENT: return OpenFailure::kNotFound;
-    default: return OpenFailure::kOther;
+    case EXDEV:
+      return OpenFailure::kEscape;
+    case ELOOP:
+      return OpenFailure::kSymlink;
+    case ENOENT:
+      return OpenFailure::kNotFound;
+    default:
+      return OpenFailure::kOther;
   }
 }
 
 std::string Describe(int err, std::string_view relative) {
   switch (err) {
-    case EXDEV: return absl::StrCat("'", std::string(relative), "' escapes its directory");
+    case EXDEV:
+      return absl::StrCat("'", std::string(relative), "' escapes its directory");
     case ELOOP:
-      return absl::StrCat("'", std::string(relative), "' has a symlink on its path (symlinks are refused)");
-    default: return absl::StrCat("cannot open '", std::string(relative), "': ", Errno(err));
+      return absl::StrCat("'", std::string(relative),
+                          "' has a symlink on its path (symlinks are refused)");
+    default:
+      return absl::StrCat("cannot open '", std::string(relative), "': ", Errno(err));
   }
 }
 
@@ -83,8 +93,12 @@ void UniqueFd::Reset() {
   fd_ = -1;
 }
 
-void SetOpenat2DisabledForTesting(bool disabled) { g_openat2_disabled.store(disabled); }
-bool LastOpenUsedOpenat2() { return t_last_used_openat2; }
+void SetOpenat2DisabledForTesting(bool disabled) {
+  g_openat2_disabled.store(disabled);
+}
+bool LastOpenUsedOpenat2() {
+  return t_last_used_openat2;
+}
 
 absl::StatusOr<UniqueFd> OpenBeneath(int dirfd, std::string_view relative, int flags,
                                      OpenFailure* failure) {
@@ -179,7 +193,8 @@ absl::Status CheckOwnerAndMode(int fd, bool directory, std::string_view what,
   if (failure) *failure = FileCheckFailure::kNone;
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    return fail(FileCheckFailure::kStat, absl::StrCat("cannot stat ", std::string(what), ": ", Errno(errno)));
+    return fail(FileCheckFailure::kStat,
+                absl::StrCat("cannot stat ", std::string(what), ": ", Errno(errno)));
   }
   if (directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
     return fail(FileCheckFailure::kType, absl::StrCat(std::string(what), " is not a ",
@@ -209,7 +224,8 @@ absl::StatusOr<std::string> ReadSmallFile(int fd, size_t max_bytes, std::string_
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return absl::PermissionDeniedError(absl::StrCat("cannot read ", std::string(what), ": ", Errno(errno)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot read ", std::string(what), ": ", Errno(errno)));
     }
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
@@ -223,10 +239,14 @@ absl::StatusOr<std::string> ReadSmallFile(int fd, size_t max_bytes, std::string_
 
 // --- SealedImage --------------------------------------------------------------
 
-SealedImage::~SealedImage() { Unmap(); }
+SealedImage::~SealedImage() {
+  Unmap();
+}
 
 SealedImage::SealedImage(SealedImage&& o) noexcept
-    : fd_(std::move(o.fd_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    : fd_(std::move(o.fd_)),
+      data_(std::exchange(o.data_, nullptr)),
+      size_(std::exchange(o.size_, 0)) {}
 
 SealedImage& SealedImage::operator=(SealedImage&& o) noexcept {
   if (this != &o) {
@@ -248,7 +268,9 @@ UniqueFd SealedImage::TakeFd() {
   return std::move(fd_);
 }
 
-std::string SealedImage::ProcPath() const { return absl::StrCat("/proc/self/fd/", fd_.get()); }
+std::string SealedImage::ProcPath() const {
+  return absl::StrCat("/proc/self/fd/", fd_.get());
+}
 
 absl::StatusOr<SealedImage> SealedImage::CopyFrom(int fd, size_t max_bytes, std::string_view name) {
   struct stat st {};
@@ -261,7 +283,7 @@ absl::StatusOr<SealedImage> SealedImage::CopyFrom(int fd, size_t max_bytes, std:
   }
   const std::string label = absl::StrCat("aers-plugin:", std::string(name.substr(0, 200)));
   unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-// Kernels >= 6.3 know MFD_EXEC and (with vm.memfd_noexec=1) would otherwise
+  // Kernels >= 6.3 know MFD_EXEC and (with vm.memfd_noexec=1) would otherwise
   // make the memfd non-executable; older kernels reject the flag (EINVAL).
   constexpr unsigned kMfdExec = 0x0010U;
   int mfd = static_cast<int>(::syscall(SYS_memfd_create, label.c_str(), flags | kMfdExec));

@@ -19,7 +19,8 @@ namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", ErrnoText(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", ErrnoText(errno)));
   UniqueFd f(fd);
   return ReadSmallFile(f.get(), max, path);
 }
@@ -28,10 +29,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
 absl::Status WriteFileAtomic(const std::string& path, const std::string& text, mode_t mode) {
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", ErrnoText(errno)));
+  if (fd < 0)
+    return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", ErrnoText(errno)));
   UniqueFd f(fd);
   if (::fchmod(fd, mode) != 0 ||
-      ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
+      ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", ErrnoText(err)));
@@ -77,7 +80,8 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
   r.module_path = m->module.front() == '/' ? m->module : absl::StrCat(dir, "/", m->module);
   const int fd = ::open(r.module_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open module ", r.module_path, ": ", ErrnoText(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open module ", r.module_path, ": ", ErrnoText(errno)));
   }
   UniqueFd f(fd);
   auto image = SealedImage::CopyFrom(f.get(), size_t{1} << 30, m->name);
@@ -87,12 +91,14 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
   if (write && !r.matches) {
     std::string out = *text;
     const size_t at = OffsetOf(out, m->hash_value_position.line, m->hash_value_position.column);
-    if (at == std::string::npos || at >= out.size()) return absl::InternalError("cannot locate hash.value");
+    if (at == std::string::npos || at >= out.size())
+      return absl::InternalError("cannot locate hash.value");
     const size_t start = (out[at] == '"' || out[at] == '\'') ? at + 1 : at;
     if (out.compare(start, 64, m->hash_hex) != 0) {
       // Mixed-case hex in the file: compare case-insensitively.
       for (size_t i = 0; i < 64; ++i) {
-        if (start + i >= out.size() || std::tolower(static_cast<unsigned char>(out[start + i])) != m->hash_hex[i]) {
+        if (start + i >= out.size() ||
+            std::tolower(static_cast<unsigned char>(out[start + i])) != m->hash_hex[i]) {
           return absl::InternalError("cannot locate hash.value in manifest.yaml");
         }
       }
@@ -105,7 +111,8 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
       out.replace(pos, from.size(), absl::StrCat("algorithm: ", HashAlgorithmName(r.algorithm)));
     }
     auto check = ParseManifest(out, manifest_path);
-    if (!check.ok()) return absl::InternalError(absl::StrCat("rewrite failed: ", check.status().message()));
+    if (!check.ok())
+      return absl::InternalError(absl::StrCat("rewrite failed: ", check.status().message()));
     struct stat st {};
     const mode_t mode = ::stat(manifest_path.c_str(), &st) == 0 ? (st.st_mode & 0755) : 0644;
     if (auto s = WriteFileAtomic(manifest_path, out, mode); !s.ok()) return s;
@@ -128,11 +135,14 @@ absl::StatusOr<std::string> KeyGen(const std::string& public_path, const std::st
   auto create = [](const std::string& path, const std::string& text, mode_t mode) -> absl::Status {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
-      if (errno == EEXIST) return absl::AlreadyExistsError(absl::StrCat(path, " exists (use -f to overwrite)"));
-      return absl::PermissionDeniedError(absl::StrCat("cannot create ", path, ": ", ErrnoText(errno)));
+      if (errno == EEXIST)
+        return absl::AlreadyExistsError(absl::StrCat(path, " exists (use -f to overwrite)"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create ", path, ": ", ErrnoText(errno)));
     }
     UniqueFd f(fd);
-    if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
+    if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+        ::fsync(fd) != 0) {
       const int err = errno;
       ::unlink(path.c_str());
       return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ErrnoText(err)));
@@ -183,12 +193,12 @@ absl::StatusOr<std::string> Verify(const std::string& dir_in, const std::string&
   PluginLoader loader(policy);
   auto v = loader.Verify(name);
   if (!v.ok()) return v.status();
-  return absl::StrCat("plugin '", v->manifest.name, "' ", v->manifest.version, " (serial ",
-                      v->manifest.serial, "): OK\n  module ", v->module_path, "\n  ",
-                      HashAlgorithmName(v->manifest.hash_algorithm), " ", v->hash_hex,
-                      "\n  signed by key ", v->signer_key_id, "\n  needs ",
-                      v->elf.needed.empty() ? std::string("nothing") : absl::StrJoin(v->elf.needed, ", "),
-                      "\n  allowed kinds ", absl::StrJoin(v->manifest.allowed_node_kinds, ", "), "\n");
+  return absl::StrCat(
+      "plugin '", v->manifest.name, "' ", v->manifest.version, " (serial ", v->manifest.serial,
+      "): OK\n  module ", v->module_path, "\n  ", HashAlgorithmName(v->manifest.hash_algorithm),
+      " ", v->hash_hex, "\n  signed by key ", v->signer_key_id, "\n  needs ",
+      v->elf.needed.empty() ? std::string("nothing") : absl::StrJoin(v->elf.needed, ", "),
+      "\n  allowed kinds ", absl::StrJoin(v->manifest.allowed_node_kinds, ", "), "\n");
 }
 
 }  // namespace aers::plugin::tool

@@ -15,8 +15,8 @@ namespace aers::plugin::tool {
 
 struct HashResult {
   HashAlgorithm algorithm = HashAlgorithm::kSha256;
-  std::string hex;          ///< the module's hash now
-  std::string manifest_hex; ///< what manifest.yaml says
+  std::string hex;           ///< the module's hash now
+  std::string manifest_hex;  ///< what manifest.yaml says
   bool matches = false;
   std::string module_path;
 };

@@ -114,7 +114,9 @@ void BiquadSection::SetType(BiquadType type) noexcept {
 void BiquadSection::SetFreqHz(double freq_hz) noexcept {
   target_freq_hz_.store(freq_hz, std::memory_order_relaxed);
 }
-void BiquadSection::SetQ(double q) noexcept { target_q_.store(q, std::memory_order_relaxed); }
+void BiquadSection::SetQ(double q) noexcept {
+  target_q_.store(q, std::memory_order_relaxed);
+}
 void BiquadSection::SetGainDb(double gain_db) noexcept {
   target_gain_db_.store(gain_db, std::memory_order_relaxed);
 }
@@ -141,7 +143,8 @@ bool BiquadSection::Advance(uint32_t frames) noexcept {
   const double tq = target_q_.load(std::memory_order_relaxed);
   const double tg = target_gain_db_.load(std::memory_order_relaxed);
   constexpr double kTauSeconds = 0.020;
-  const double coef = 1.0 - std::exp(-static_cast<double>(frames) / (kTauSeconds * sample_rate_hz_));
+  const double coef =
+      1.0 - std::exp(-static_cast<double>(frames) / (kTauSeconds * sample_rate_hz_));
   // A type change cannot glide; it switches at once (the state carries over).
   current_.type = type;
   // Frequency glides in the log domain (perceptually even).
@@ -286,14 +289,30 @@ void PairKernel(BiquadSection* const* sections, int count, int first, const floa
   for (int k0 = 0; k0 < count; k0 += 8) {
     BiquadSection* const* s = sections + k0;
     switch (std::min(8, count - k0)) {
-      case 1: PairKernelN<1>(s, first, src, out, offset, frames); break;
-      case 2: PairKernelN<2>(s, first, src, out, offset, frames); break;
-      case 3: PairKernelN<3>(s, first, src, out, offset, frames); break;
-      case 4: PairKernelN<4>(s, first, src, out, offset, frames); break;
-      case 5: PairKernelN<5>(s, first, src, out, offset, frames); break;
-      case 6: PairKernelN<6>(s, first, src, out, offset, frames); break;
-      case 7: PairKernelN<7>(s, first, src, out, offset, frames); break;
-      default: PairKernelN<8>(s, first, src, out, offset, frames); break;
+      case 1:
+        PairKernelN<1>(s, first, src, out, offset, frames);
+        break;
+      case 2:
+        PairKernelN<2>(s, first, src, out, offset, frames);
+        break;
+      case 3:
+        PairKernelN<3>(s, first, src, out, offset, frames);
+        break;
+      case 4:
+        PairKernelN<4>(s, first, src, out, offset, frames);
+        break;
+      case 5:
+        PairKernelN<5>(s, first, src, out, offset, frames);
+        break;
+      case 6:
+        PairKernelN<6>(s, first, src, out, offset, frames);
+        break;
+      case 7:
+        PairKernelN<7>(s, first, src, out, offset, frames);
+        break;
+      default:
+        PairKernelN<8>(s, first, src, out, offset, frames);
+        break;
     }
     src = out;
   }

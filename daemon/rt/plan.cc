@@ -26,7 +26,9 @@ Plan::~Plan() {
   if (arena_ != nullptr) ::operator delete[](arena_, std::align_val_t{kAlign});
 }
 
-BufferId Plan::NewBuffer() { return buffer_count_++; }
+BufferId Plan::NewBuffer() {
+  return buffer_count_++;
+}
 
 void Plan::AddMix(BufferId dst, const std::vector<Source>& sources) {
   Step s{};
@@ -148,8 +150,8 @@ void Plan::Process(const float* const* in, float* const* out, uint32_t frames) n
         s.proc->Process(ptrs + s.a, ptrs + s.b, frames);
         break;
       case Op::kCascade:
-        RunCascade(&sections_[s.first_section], static_cast<int>(s.n),
-                   static_cast<int>(s.channels), ptrs + s.a, ptrs + s.b, frames);
+        RunCascade(&sections_[s.first_section], static_cast<int>(s.n), static_cast<int>(s.channels),
+                   ptrs + s.a, ptrs + s.b, frames);
         break;
     }
   }

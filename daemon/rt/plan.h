@@ -88,12 +88,12 @@ class Plan {
   enum class Op : uint8_t { kMix, kOutput, kNode, kCascade };
   struct Step {
     Op op;
-    uint32_t a = 0;  // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
-    uint32_t b = 0;  // kMix/kOutput: first source; kNode/kCascade: first out ptr
-    uint32_t n = 0;  // kMix/kOutput: source count; kCascade: section count
-    uint32_t channels = 0;                // kCascade
-    uint32_t first_section = 0;           // kCascade
-    Processor* proc = nullptr;            // kNode
+    uint32_t a = 0;              // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
+    uint32_t b = 0;              // kMix/kOutput: first source; kNode/kCascade: first out ptr
+    uint32_t n = 0;              // kMix/kOutput: source count; kCascade: section count
+    uint32_t channels = 0;       // kCascade
+    uint32_t first_section = 0;  // kCascade
+    Processor* proc = nullptr;   // kNode
   };
   struct SourceRef {
     const float* data;
@@ -124,7 +124,7 @@ class Plan {
 
   struct {
     uint32_t ramp_pos = 0;  // frames run since adoption, saturating at ramp_frames_
-  } rt_;  // audio thread only
+  } rt_;                    // audio thread only
 };
 
 }  // namespace aers::rt

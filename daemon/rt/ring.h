@@ -40,8 +40,8 @@ class SpscRing {
   /// Producer thread only. Wait-free. Free slots as seen by the producer (a
   /// lower bound: the consumer may free more meanwhile).
   size_t FreeSlots() const noexcept {
-    return mask_ + 1 - (head_.load(std::memory_order_relaxed) -
-                        tail_.load(std::memory_order_acquire));
+    return mask_ + 1 -
+           (head_.load(std::memory_order_relaxed) - tail_.load(std::memory_order_acquire));
   }
 
   /// Consumer thread only. Wait-free; does not allocate.

@@ -119,8 +119,8 @@ absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
   if (!std::filesystem::exists(path_, ec)) return std::optional<model::GraphSpec>();
   auto c = config::LoadConfigFile(path_, kinds);
   if (!c.ok()) {
-    return absl::DataLossError(absl::StrCat("state file ", path_, " is unusable: ",
-                                            std::string(c.status().message())));
+    return absl::DataLossError(
+        absl::StrCat("state file ", path_, " is unusable: ", std::string(c.status().message())));
   }
   return std::optional<model::GraphSpec>(std::move(c->graph));
 }

@@ -56,12 +56,12 @@ extern "C" {
 
 /** One parameter of a kind. Values are doubles in the parameter's unit. */
 typedef struct aers_param_descriptor {
-  const char* name;        /**< [a-z0-9_]+, with its unit: "gain_db", "freq_hz" */
-  const char* unit;        /**< "dB", "Hz", "ms", "" ... (may be NULL = "") */
-  const char* help;        /**< one line (may be NULL) */
-  double min_value;        /**< inclusive, finite */
-  double max_value;        /**< inclusive, finite, >= min_value */
-  double default_value;    /**< in [min_value, max_value] */
+  const char* name;     /**< [a-z0-9_]+, with its unit: "gain_db", "freq_hz" */
+  const char* unit;     /**< "dB", "Hz", "ms", "" ... (may be NULL = "") */
+  const char* help;     /**< one line (may be NULL) */
+  double min_value;     /**< inclusive, finite */
+  double max_value;     /**< inclusive, finite, >= min_value */
+  double default_value; /**< in [min_value, max_value] */
 } aers_param_descriptor;
 
 /** Opaque instance handle returned by instantiate(). */
@@ -69,15 +69,15 @@ typedef void* aers_plugin_instance;
 
 /** One node kind. */
 typedef struct aers_kind_descriptor {
-  uint32_t struct_size;          /**< sizeof(aers_kind_descriptor) */
-  const char* name;              /**< [a-z0-9_]+; registered as "<plugin>/<name>" */
-  const char* description;       /**< one line */
+  uint32_t struct_size;    /**< sizeof(aers_kind_descriptor) */
+  const char* name;        /**< [a-z0-9_]+; registered as "<plugin>/<name>" */
+  const char* description; /**< one line */
   /** Channels of the node's one input port ("in") and one output port
    *  ("out"): a fixed count (0 = no such port) or AERS_CHANNELS_FOLLOW_NODE. */
   uint32_t input_channels;
   uint32_t output_channels;
-  uint32_t max_channels;         /**< largest `channels` a node accepts (1..64) */
-  uint32_t param_count;          /**< <= AERS_PLUGIN_MAX_PARAMS */
+  uint32_t max_channels; /**< largest `channels` a node accepts (1..64) */
+  uint32_t param_count;  /**< <= AERS_PLUGIN_MAX_PARAMS */
   const aers_param_descriptor* params;
 
   /** Non-RT. Makes an instance for a stream of `sample_rate_hz`, processing
@@ -106,9 +106,9 @@ typedef struct aers_kind_descriptor {
 
 /** What the entry point returns. */
 typedef struct aers_plugin_descriptor {
-  uint32_t abi_version;                /**< AERS_PLUGIN_ABI_VERSION of the plugin's build */
-  const char* name;                    /**< informational; the manifest name is authoritative */
-  uint32_t kind_count;                 /**< <= AERS_PLUGIN_MAX_KINDS */
+  uint32_t abi_version; /**< AERS_PLUGIN_ABI_VERSION of the plugin's build */
+  const char* name;     /**< informational; the manifest name is authoritative */
+  uint32_t kind_count;  /**< <= AERS_PLUGIN_MAX_KINDS */
   const aers_kind_descriptor* kinds;
 } aers_plugin_descriptor;
 

@@ -4,18 +4,18 @@
  *
  * Build with AERS_EXAMPLE_PAD_BYTES=N to embed an N-byte read-only array
  * (the load benchmark pads the module to 1 MiB). */
+#include "aers/plugin.h"
+
 #include <math.h>
 #include <stdlib.h>
-
-#include "aers/plugin.h"
 
 #define MAX_CHANNELS 64u
 
 typedef struct gain_instance {
   uint32_t channels;
-  double glide_coeff;  /* per-sample one-pole coefficient */
-  float current;       /* linear gain now (audio thread) */
-  float target;        /* linear gain to glide to (audio thread) */
+  double glide_coeff; /* per-sample one-pole coefficient */
+  float current;      /* linear gain now (audio thread) */
+  float target;       /* linear gain to glide to (audio thread) */
 } gain_instance;
 
 static float db_to_linear(double db) {
@@ -28,8 +28,8 @@ static const aers_param_descriptor kGainParams[] = {
 
 /* Non-RT. */
 static aers_plugin_instance gain_instantiate(const aers_kind_descriptor* kind,
-                                             double sample_rate_hz,
-                                             uint32_t max_period_frames, uint32_t channels) {
+                                             double sample_rate_hz, uint32_t max_period_frames,
+                                             uint32_t channels) {
   (void)kind;
   (void)max_period_frames;
   if (channels == 0 || channels > MAX_CHANNELS || !(sample_rate_hz > 0.0)) return NULL;
@@ -79,10 +79,14 @@ static void gain_set_parameter(aers_plugin_instance instance, uint32_t index, do
 }
 
 /* Non-RT. */
-static void gain_deactivate(aers_plugin_instance instance) { (void)instance; }
+static void gain_deactivate(aers_plugin_instance instance) {
+  (void)instance;
+}
 
 /* Non-RT, never the audio thread. */
-static void gain_destroy(aers_plugin_instance instance) { free(instance); }
+static void gain_destroy(aers_plugin_instance instance) {
+  free(instance);
+}
 
 static const aers_kind_descriptor kKinds[] = {{
     sizeof(aers_kind_descriptor),

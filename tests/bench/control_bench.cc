@@ -29,7 +29,9 @@ Summary Summarize(std::vector<double> us) {
   std::sort(us.begin(), us.end());
   double sum = 0;
   for (double v : us) sum += v;
-  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<size_t>(q * us.size()))]; };
+  auto at = [&](double q) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(q * us.size()))];
+  };
   return {at(0.50), at(0.99), us.back(), sum / static_cast<double>(us.size())};
 }
 
@@ -137,8 +139,8 @@ int main(int argc, char** argv) {
     ++edits;
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("sustained: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n",
-              edits, elapsed, static_cast<double>(edits) / elapsed);
+  std::printf("sustained: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n", edits,
+              elapsed, static_cast<double>(edits) / elapsed);
   std::printf("SETPARAM_P50_US=%.1f\nPAIR_P50_US=%.1f\n", Summarize(set_us).p50_us,
               Summarize(pair).p50_us);
   return 0;

@@ -57,10 +57,10 @@ struct Stage {
   double freq_hz;
 };
 constexpr Stage kChain[kStages] = {
-    {BiquadType::kHighpass, 40.0},    {BiquadType::kLowpass, 18000.0},
-    {BiquadType::kHighpass, 60.0},    {BiquadType::kLowpass, 16000.0},
-    {BiquadType::kHighpass, 80.0},    {BiquadType::kLowpass, 14000.0},
-    {BiquadType::kHighpass, 100.0},   {BiquadType::kLowpass, 12000.0},
+    {BiquadType::kHighpass, 40.0},  {BiquadType::kLowpass, 18000.0},
+    {BiquadType::kHighpass, 60.0},  {BiquadType::kLowpass, 16000.0},
+    {BiquadType::kHighpass, 80.0},  {BiquadType::kLowpass, 14000.0},
+    {BiquadType::kHighpass, 100.0}, {BiquadType::kLowpass, 12000.0},
 };
 constexpr double kQ = 0.7071;
 
@@ -112,8 +112,8 @@ struct Signal {
     for (int c = 0; c < kChannels; ++c) {
       ch[c].resize(frames);
       for (uint32_t n = 0; n < frames; ++n) {
-        const double tone = 0.5 * std::sin(2.0 * 3.141592653589793 * 997.0 *
-                                           static_cast<double>(n) / kRate + c);
+        const double tone =
+            0.5 * std::sin(2.0 * 3.141592653589793 * 997.0 * static_cast<double>(n) / kRate + c);
         ch[c][n] = static_cast<float>(tone) + noise(rng);
       }
     }
@@ -169,7 +169,8 @@ class FusedChain {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
-  void Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
+  void
+  Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
     V2 b0[kStages], b1[kStages], b2[kStages], a1[kStages], a2[kStages];
     V2 z1[kStages], z2[kStages];
     for (int k = 0; k < kStages; ++k) {
@@ -313,7 +314,8 @@ void CheckEquivalence() {
       "%.3g, output peak %.3f\n",
       kPeriod, kTotal, max_engine, max_unfused, peak);
   if (!(max_engine <= kTolerance)) Die("engine output differs from the fused loop by > 1e-5");
-  if (!(max_unfused <= kTolerance)) Die("unfused plan output differs from the fused loop by > 1e-5");
+  if (!(max_unfused <= kTolerance))
+    Die("unfused plan output differs from the fused loop by > 1e-5");
 }
 
 // ---------------------------------------------------------------------------

@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   for (HashAlgorithm a : {HashAlgorithm::kSha256, HashAlgorithm::kBlake2b}) {
     const std::string name(HashAlgorithmName(a));
     std::ofstream(dir + "/manifest.yaml")
-        << "name: gain1m\nversion: \"1\"\nformat: aers\nmodule: example_gain_1m.so\nabi_version: 1\n"
+        << "name: gain1m\nversion: \"1\"\nformat: aers\nmodule: example_gain_1m.so\nabi_version: "
+           "1\n"
         << "serial: 1\nhash:\n  algorithm: " << name << "\n  value: " << HashHex(a, span)
         << "\nallowed_node_kinds: [gain]\n";
     ::chmod((dir + "/manifest.yaml").c_str(), 0644);
@@ -105,9 +106,12 @@ int main(int argc, char** argv) {
     if (!ok) return 1;
     const Stats verify = Time(iterations, [&] { (void)loader.Verify("gain1m"); });
     const Stats hash = Time(iterations, [&] { (void)HashHex(a, span); });
-    std::printf("%-8s verify+load+unload: %7.3f ms  %7.3f ms\n", name.c_str(), load.median_ms, load.min_ms);
-    std::printf("%-8s verify (no dlopen): %7.3f ms  %7.3f ms\n", name.c_str(), verify.median_ms, verify.min_ms);
-    std::printf("%-8s hash only (in-proc):%7.3f ms  %7.3f ms\n", name.c_str(), hash.median_ms, hash.min_ms);
+    std::printf("%-8s verify+load+unload: %7.3f ms  %7.3f ms\n", name.c_str(), load.median_ms,
+                load.min_ms);
+    std::printf("%-8s verify (no dlopen): %7.3f ms  %7.3f ms\n", name.c_str(), verify.median_ms,
+                verify.min_ms);
+    std::printf("%-8s hash only (in-proc):%7.3f ms  %7.3f ms\n", name.c_str(), hash.median_ms,
+                hash.min_ms);
   }
   std::error_code ec;
   fs::remove_all(base, ec);

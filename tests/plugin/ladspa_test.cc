@@ -9,8 +9,8 @@
 namespace aers::plugin::test {
 namespace {
 
-using ::testing::HasSubstr;
 using aers::test::Sine;
+using ::testing::HasSubstr;
 
 constexpr const char* kAmp = "/usr/lib/ladspa/amp.so";
 
@@ -22,7 +22,9 @@ class LadspaTest : public ::testing::Test {
 #endif
     if (::access(kAmp, R_OK) != 0) GTEST_SKIP() << kAmp << " missing (apt-get install ladspa-sdk)";
   }
-  void TearDown() override { EXPECT_EQ(MemfdLibraries(), 0); }
+  void TearDown() override {
+    EXPECT_EQ(MemfdLibraries(), 0);
+  }
 
   PluginSpec Amp(const std::string& module = kAmp) {
     PluginSpec s;
@@ -60,8 +62,12 @@ TEST_F(LadspaTest, AmpFromTheSystemDirectoryProcessesAudio) {
 
   // Two channels of a mono LADSPA plugin: one LADSPA instance per channel.
   EngineRig rig(*registry);
-  auto spec = GraphBuilder().Input("in", 2).Output("out", 2)
-      .Node("a", "amp/amp_mono", 2, {{"gain", 0.5}}).Chain({"in", "a", "out"}).Build();
+  auto spec = GraphBuilder()
+                  .Input("in", 2)
+                  .Output("out", 2)
+                  .Node("a", "amp/amp_mono", 2, {{"gain", 0.5}})
+                  .Chain({"in", "a", "out"})
+                  .Build();
   auto applied = rig.engine().Apply(spec);
   ASSERT_TRUE(applied.ok()) << applied.status();
   const Signal left = Sine(440.0, 0.8, 4800), right = Sine(1000.0, 0.4, 4800);
@@ -79,13 +85,22 @@ TEST_F(LadspaTest, AmpFromTheSystemDirectoryProcessesAudio) {
   EXPECT_FLOAT_EQ(out[0][1000], 2.0f * left[1000]);
 
   // The stereo label is exactly two channels wide.
-  auto stereo = GraphBuilder().Input("in", 2).Output("out", 2)
-      .Node("s", "amp/amp", 2, {{"gain", 0.25}}).Chain({"in", "s", "out"}).Build();
+  auto stereo = GraphBuilder()
+                    .Input("in", 2)
+                    .Output("out", 2)
+                    .Node("s", "amp/amp", 2, {{"gain", 0.25}})
+                    .Chain({"in", "s", "out"})
+                    .Build();
   ASSERT_TRUE(rig.engine().Apply(stereo).ok());
   out = rig.Run({left, right}, 4800);
   EXPECT_FLOAT_EQ(out[0][4000], 0.25f * left[4000]);
   EXPECT_FLOAT_EQ(out[1][4000], 0.25f * right[4000]);
-  auto wrong = GraphBuilder().Input("in").Output("out").Node("s", "amp/amp", 1).Chain({"in", "s", "out"}).Build();
+  auto wrong = GraphBuilder()
+                   .Input("in")
+                   .Output("out")
+                   .Node("s", "amp/amp", 1)
+                   .Chain({"in", "s", "out"})
+                   .Build();
   auto bad = rig.engine().Apply(wrong);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("channels"));
@@ -119,7 +134,8 @@ TEST_F(LadspaTest, WrongHashAndMissingLabelAreRefused) {
   auto r = loader.Load("amp", *registry);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("(hash_mismatch)"));
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("seen blake2b:" + FileHash(kAmp, HashAlgorithm::kBlake2b)));
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("seen blake2b:" + FileHash(kAmp, HashAlgorithm::kBlake2b)));
 
   s = Amp();
   s.allowed = {"nope"};

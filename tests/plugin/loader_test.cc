@@ -15,17 +15,21 @@
 namespace aers::plugin::test {
 namespace {
 
-using ::testing::HasSubstr;
 using aers::test::Rms;
 using aers::test::Sine;
 using aers::test::ToDb;
+using ::testing::HasSubstr;
 
 constexpr size_t kFrames = 9600;
 
 // A graph with a built-in gain: the "previous graph" every refusal must keep.
 model::GraphSpec BaseGraph() {
-  return GraphBuilder().Input("in").Output("out").Node("trim", "gain", 1, {{"gain_db", -6.0}})
-      .Chain({"in", "trim", "out"}).Build();
+  return GraphBuilder()
+      .Input("in")
+      .Output("out")
+      .Node("trim", "gain", 1, {{"gain_db", -6.0}})
+      .Chain({"in", "trim", "out"})
+      .Build();
 }
 
 class GateTest : public ::testing::Test {
@@ -45,7 +49,9 @@ class GateTest : public ::testing::Test {
     EXPECT_EQ(MemfdLibraries(), 0) << "a plugin library stayed loaded";
   }
 
-  PluginLoader Loader(bool require_signature = true) { return PluginLoader(env_.Policy(require_signature), &audit_); }
+  PluginLoader Loader(bool require_signature = true) {
+    return PluginLoader(env_.Policy(require_signature), &audit_);
+  }
 
   // Loads `dir` expecting a refusal for `reason`; checks the message and
   // that nothing changed: registry, loaded libraries, the graph and its audio.
@@ -58,7 +64,8 @@ class GateTest : public ::testing::Test {
     const size_t audits_before = audit_.records.size();
 
     auto r = loader.Load(dir, *registry_);
-    ASSERT_FALSE(r.ok()) << "plugin " << dir << " was loaded but should be refused (" << reason << ")";
+    ASSERT_FALSE(r.ok()) << "plugin " << dir << " was loaded but should be refused (" << reason
+                         << ")";
     const std::string msg(r.status().message());
     EXPECT_THAT(msg, HasSubstr(absl::StrCat("(", reason, ")"))) << msg;
     for (const auto& s : substrings) EXPECT_THAT(msg, HasSubstr(s)) << msg;
@@ -75,8 +82,12 @@ class GateTest : public ::testing::Test {
     // rejected as an unknown kind.
     EXPECT_EQ(rig_->engine().spec(), spec_before);
     EXPECT_EQ(rig_->engine().revision(), revision_before);
-    auto with_plugin = GraphBuilder().Input("in").Output("out")
-        .Node("p", dir + "/gain").Chain({"in", "p", "out"}).Build();
+    auto with_plugin = GraphBuilder()
+                           .Input("in")
+                           .Output("out")
+                           .Node("p", dir + "/gain")
+                           .Chain({"in", "p", "out"})
+                           .Build();
     EXPECT_FALSE(rig_->engine().Apply(with_plugin).ok());
     const auto out = rig_->Run({tone_}, kFrames);
     EXPECT_NEAR(ToDb(Rms(out[0], 4800) / Rms(tone_, 4800)), -6.0, 0.05);
@@ -124,8 +135,12 @@ TEST_F(GateTest, ExamplePluginLoadsAndProcessesThroughTheEngine) {
   EXPECT_THAT(audit_.json[0], HasSubstr("\"event\":\"loaded\""));
 
   // Stereo: the plugin's gain node between a 2-channel input and output.
-  auto spec = GraphBuilder().Input("in", 2).Output("out", 2)
-      .Node("g", "example_gain/gain", 2, {{"gain_db", -12.0}}).Chain({"in", "g", "out"}).Build();
+  auto spec = GraphBuilder()
+                  .Input("in", 2)
+                  .Output("out", 2)
+                  .Node("g", "example_gain/gain", 2, {{"gain_db", -12.0}})
+                  .Chain({"in", "g", "out"})
+                  .Build();
   ASSERT_TRUE(rig_->engine().Apply(spec).ok());
   const Signal left = Sine(440.0, 0.5, kFrames), right = Sine(1000.0, 0.25, kFrames);
   auto out = rig_->Run({left, right}, kFrames);
@@ -280,7 +295,8 @@ TEST_F(GateTest, RefusesSymlinkedPluginDirectory) {
     // A complete, correctly signed plugin outside the root, linked in.
     PluginEnv outside;
     outside.AddPlugin(Gain("linked"));
-    fs::copy_file(outside.public_key, env_.keys + "/outside.pub", fs::copy_options::overwrite_existing);
+    fs::copy_file(outside.public_key, env_.keys + "/outside.pub",
+                  fs::copy_options::overwrite_existing);
     fs::create_symlink(outside.Dir("linked"), env_.Dir("linked"));
     auto loader = Loader();
     ExpectRefused(loader, "linked", "symlink", {"symlink"});
@@ -399,7 +415,8 @@ TEST_F(GateTest, RefusesBadSignature) {
   text.replace(text.find("[gain]"), 6, "[gain, evil]");
   WriteText(path, text);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "signature_invalid", {"signature verification failed", env_.key_id});
+  ExpectRefused(loader, "example_gain", "signature_invalid",
+                {"signature verification failed", env_.key_id});
 
   // The trusted comment is edited: its own signature fails.
   env_.SignDir("example_gain");
@@ -424,7 +441,8 @@ TEST_F(GateTest, RefusesSignatureByUntrustedKey) {
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_TRUE(tool::Sign(env_.Dir("example_gain"), other_sec).ok());
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "untrusted_key", {"signed by key " + *id, "not a trusted key"});
+  ExpectRefused(loader, "example_gain", "untrusted_key",
+                {"signed by key " + *id, "not a trusted key"});
 }
 
 TEST_F(GateTest, RefusesRolledBackSerial) {
@@ -469,7 +487,8 @@ TEST_F(GateTest, RefusesRolledBackSerial) {
 TEST_F(GateTest, RefusesKindNotInAllowList) {
   env_.AddPlugin(Test("sneaky", AERS_TP_EXTRA_KIND_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "sneaky", "kind_not_allowed", {"declares kind 'sneaky'", "seen sneaky, expected one of [pass]"});
+  ExpectRefused(loader, "sneaky", "kind_not_allowed",
+                {"declares kind 'sneaky'", "seen sneaky, expected one of [pass]"});
   EXPECT_EQ(registry_->Find("sneaky/pass"), nullptr);
 }
 
@@ -494,7 +513,8 @@ TEST_F(GateTest, RefusesKindNameAlreadyRegistered) {
   ASSERT_TRUE(registry_->Add(taken).ok());
   env_.AddPlugin(Gain());
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "kind_exists", {"'example_gain/gain' is already registered"});
+  ExpectRefused(loader, "example_gain", "kind_exists",
+                {"'example_gain/gain' is already registered"});
 }
 
 // --- refusals: the ELF file -------------------------------------------------------------
@@ -510,7 +530,8 @@ TEST_F(GateTest, RefusesRpathAndRunpath) {
 TEST_F(GateTest, RefusesExecutableStack) {
   env_.AddPlugin(Test("tp_execstack", AERS_TP_EXECSTACK_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "tp_execstack", "elf_execstack", {"executable stack", "seen PT_GNU_STACK RWE"});
+  ExpectRefused(loader, "tp_execstack", "elf_execstack",
+                {"executable stack", "seen PT_GNU_STACK RWE"});
 }
 
 TEST_F(GateTest, RefusesMissingGnuStackHeader) {
@@ -541,8 +562,9 @@ TEST_F(GateTest, RefusesMissingGnuStackHeader) {
 TEST_F(GateTest, RefusesDependencyNotOnTheList) {
   env_.AddPlugin(Test("needs_sodium", AERS_TP_SODIUM_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "needs_sodium", "elf_dependency",
-                {"depends on 'libsodium.so.23'", "one of ld-linux-x86-64.so.2, libc.so.6, libm.so.6"});
+  ExpectRefused(
+      loader, "needs_sodium", "elf_dependency",
+      {"depends on 'libsodium.so.23'", "one of ld-linux-x86-64.so.2, libc.so.6, libm.so.6"});
 
   // Listed in the manifest, it loads.
   auto s = Test("needs_sodium", AERS_TP_SODIUM_SO);
@@ -554,7 +576,9 @@ TEST_F(GateTest, RefusesDependencyNotOnTheList) {
 
 TEST_F(GateTest, RefusesMalformedElf) {
   const std::string junk = env_.base + "/junk.so";
-  WriteText(junk, "\x7f" "ELF but not really an ELF file at all, just text........................");
+  WriteText(junk,
+            "\x7f"
+            "ELF but not really an ELF file at all, just text........................");
   env_.AddPlugin(Test("junk", junk.c_str()));
   auto loader = Loader();
   ExpectRefused(loader, "junk", "elf_invalid", {"malformed ELF"});
@@ -569,7 +593,8 @@ TEST_F(GateTest, RefusesLibraryNameAlreadyLoaded) {
   // The same module under another plugin name: its soname is taken.
   auto copy = Gain("gain_copy");
   env_.AddPlugin(copy);
-  ExpectRefused(loader, "gain_copy", "already_loaded", {"'libaers_example_gain.so' is already loaded"});
+  ExpectRefused(loader, "gain_copy", "already_loaded",
+                {"'libaers_example_gain.so' is already loaded"});
 
   // A module whose file name is that of a library the daemon already uses.
   auto clash = Test("clash", AERS_TP_GOOD_SO);
@@ -583,7 +608,8 @@ TEST_F(GateTest, RefusesManifestWhoseNameIsNotItsDirectory) {
   env_.AddPlugin(s);
   fs::rename(env_.Dir("example_gain"), env_.Dir("renamed"));
   auto loader = Loader();
-  ExpectRefused(loader, "renamed", "name_mismatch", {"'example_gain' differs from its directory name 'renamed'"});
+  ExpectRefused(loader, "renamed", "name_mismatch",
+                {"'example_gain' differs from its directory name 'renamed'"});
 }
 
 TEST_F(GateTest, RefusesMalformedManifestWithPosition) {
@@ -591,7 +617,8 @@ TEST_F(GateTest, RefusesMalformedManifestWithPosition) {
   const std::string path = env_.Dir("example_gain") + "/manifest.yaml";
   WriteText(path, ReadText(path) + "debug: true\n");
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "manifest_invalid", {"manifest.yaml:11:1: debug: unknown key"});
+  ExpectRefused(loader, "example_gain", "manifest_invalid",
+                {"manifest.yaml:11:1: debug: unknown key"});
 }
 
 TEST_F(GateTest, VerifyChecksWithoutLoading) {

@@ -1,11 +1,12 @@
 // manifest.yaml parsing: the valid forms, and a table of malformed manifests
 // each refused with "manifest.yaml:LINE:COL: field.path: message".
+#include "plugin/manifest.h"
+
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "plugin/manifest.h"
 
 namespace aers::plugin {
 namespace {
@@ -16,30 +17,30 @@ const std::string kHex = "0123456789abcdef0123456789abcdef0123456789abcdef012345
 
 std::vector<std::string> BaseLines() {
   return {
-      "name: demo",                    // 1
-      "version: \"1.0\"",              // 2
-      "format: aers",                  // 3
-      "module: demo.so",               // 4
-      "abi_version: 1",                // 5
-      "serial: 3",                     // 6
-      "hash:",                         // 7
-      "  algorithm: sha256",           // 8
-      "  value: " + kHex,              // 9
-      "allowed_node_kinds: [gain]",    // 10
+      "name: demo",                  // 1
+      "version: \"1.0\"",            // 2
+      "format: aers",                // 3
+      "module: demo.so",             // 4
+      "abi_version: 1",              // 5
+      "serial: 3",                   // 6
+      "hash:",                       // 7
+      "  algorithm: sha256",         // 8
+      "  value: " + kHex,            // 9
+      "allowed_node_kinds: [gain]",  // 10
   };
 }
 
 const std::vector<std::string> kLadspaLines = {
-    "name: amp",                         // 1
-    "version: \"1\"",                    // 2
-    "format: ladspa",                    // 3
-    "module: /usr/lib/ladspa/amp.so",    // 4
-    "serial: 1",                         // 5
+    "name: amp",                                        // 1
+    "version: \"1\"",                                   // 2
+    "format: ladspa",                                   // 3
+    "module: /usr/lib/ladspa/amp.so",                   // 4
+    "serial: 1",                                        // 5
     "hash: {algorithm: blake2b, value: " + kHex + "}",  // 6
-    "allowed_node_kinds: [amp_mono, amp]",  // 7
-    "labels:",                           // 8
-    "  - amp_mono",                      // 9
-    "  - {label: amp_stereo, kind: amp}",  // 10
+    "allowed_node_kinds: [amp_mono, amp]",              // 7
+    "labels:",                                          // 8
+    "  - amp_mono",                                     // 9
+    "  - {label: amp_stereo, kind: amp}",               // 10
 };
 
 std::string Join(const std::vector<std::string>& lines) {
@@ -111,11 +112,20 @@ std::string Apply(const BadCase& c) {
   auto lines = c.ladspa ? kLadspaLines : BaseLines();
   const auto at = static_cast<size_t>(c.line - 1);
   switch (c.op) {
-    case Op::kReplace: lines[at] = c.text; break;
-    case Op::kDelete: lines.erase(lines.begin() + static_cast<ptrdiff_t>(at)); break;
-    case Op::kAppend: lines.push_back(c.text); break;
-    case Op::kInsertAfter: lines.insert(lines.begin() + static_cast<ptrdiff_t>(at) + 1, c.text); break;
-    case Op::kWhole: return c.text;
+    case Op::kReplace:
+      lines[at] = c.text;
+      break;
+    case Op::kDelete:
+      lines.erase(lines.begin() + static_cast<ptrdiff_t>(at));
+      break;
+    case Op::kAppend:
+      lines.push_back(c.text);
+      break;
+    case Op::kInsertAfter:
+      lines.insert(lines.begin() + static_cast<ptrdiff_t>(at) + 1, c.text);
+      break;
+    case Op::kWhole:
+      return c.text;
   }
   return Join(lines);
 }
@@ -133,14 +143,16 @@ TEST_P(MalformedManifest, IsRefusedWithPosition) {
 const BadCase kBadCases[] = {
     {"unknown_top_key", false, Op::kAppend, 0, "colour: red",
      "manifest.yaml:11:1: colour: unknown key; allowed: abi_version, allowed_node_kinds"},
-    {"duplicate_key", false, Op::kAppend, 0, "serial: 4", "manifest.yaml:11:1: serial: duplicate key"},
+    {"duplicate_key", false, Op::kAppend, 0, "serial: 4",
+     "manifest.yaml:11:1: serial: duplicate key"},
     {"missing_name", false, Op::kDelete, 1, "", "manifest.yaml:1:1: name: missing (required)"},
     {"invalid_name", false, Op::kReplace, 1, "name: Demo!",
      "manifest.yaml:1:7: name: 'Demo!' is not a valid plugin name"},
     {"name_is_list", false, Op::kReplace, 1, "name: [a, b]",
      "manifest.yaml:1:7: name: must be a single value, not a list"},
     {"name_null", false, Op::kReplace, 1, "name:", "manifest.yaml:1:1: name: missing value"},
-    {"empty_version", false, Op::kReplace, 2, "version: \"\"", "manifest.yaml:2:10: version: must not be empty"},
+    {"empty_version", false, Op::kReplace, 2, "version: \"\"",
+     "manifest.yaml:2:10: version: must not be empty"},
     {"control_char_version", false, Op::kReplace, 2, "version: \"1\\x01\"",
      "manifest.yaml:2:10: version: contains a control character"},
     {"unknown_format", false, Op::kReplace, 3, "format: vst",
@@ -150,7 +162,8 @@ const BadCase kBadCases[] = {
     {"module_dotdot_inside", false, Op::kReplace, 4, "module: lib/../../x.so",
      "manifest.yaml:4:9: module: 'lib/../../x.so' must not contain '..'"},
     {"module_absolute", false, Op::kReplace, 4, "module: /usr/lib/x.so",
-     "manifest.yaml:4:9: module: '/usr/lib/x.so' must be a relative path inside the plugin directory"},
+     "manifest.yaml:4:9: module: '/usr/lib/x.so' must be a relative path inside the plugin "
+     "directory"},
     {"module_empty_component", false, Op::kReplace, 4, "module: lib//x.so",
      "manifest.yaml:4:9: module: 'lib//x.so' has an empty path component"},
     {"module_dot", false, Op::kReplace, 4, "module: ./x.so",
@@ -177,7 +190,8 @@ const BadCase kBadCases[] = {
      "manifest.yaml:9:10: hash.value: must be hexadecimal digits"},
     {"hash_unknown_key", false, Op::kInsertAfter, 9, "  salt: x",
      "manifest.yaml:10:3: hash.salt: unknown key; allowed: algorithm, value"},
-    {"hash_missing_value", false, Op::kDelete, 9, "", "manifest.yaml:8:3: hash.value: missing (required)"},
+    {"hash_missing_value", false, Op::kDelete, 9, "",
+     "manifest.yaml:8:3: hash.value: missing (required)"},
     {"hash_scalar", false, Op::kWhole, 0,
      "name: demo\nversion: \"1.0\"\nformat: aers\nmodule: demo.so\nabi_version: 1\nserial: 3\n"
      "hash: abc\nallowed_node_kinds: [gain]\n",
@@ -196,14 +210,18 @@ const BadCase kBadCases[] = {
      "manifest.yaml:11:9: labels: is only for format ladspa"},
     {"syntax_error", false, Op::kReplace, 10, "allowed_node_kinds: [gain",
      "(document): YAML syntax error"},
-    {"not_a_map", false, Op::kWhole, 0, "- a\n- b\n", "manifest.yaml:1:1: (document): must be a map of keys"},
-    {"empty_document", false, Op::kWhole, 0, "# nothing\n", "manifest.yaml:1:1: (document): manifest is empty"},
-    {"nul_byte", false, Op::kWhole, 0, std::string("name: a\0b\n", 10), "(document): contains a NUL byte"},
+    {"not_a_map", false, Op::kWhole, 0, "- a\n- b\n",
+     "manifest.yaml:1:1: (document): must be a map of keys"},
+    {"empty_document", false, Op::kWhole, 0, "# nothing\n",
+     "manifest.yaml:1:1: (document): manifest is empty"},
+    {"nul_byte", false, Op::kWhole, 0, std::string("name: a\0b\n", 10),
+     "(document): contains a NUL byte"},
     {"ladspa_abi", true, Op::kAppend, 0, "abi_version: 1",
      "manifest.yaml:11:14: abi_version: is only for format aers"},
     {"ladspa_no_labels", false, Op::kWhole, 0,
      "name: amp\nversion: \"1\"\nformat: ladspa\nmodule: /usr/lib/ladspa/amp.so\nserial: 1\n"
-     "hash: {algorithm: blake2b, value: " + kHex + "}\nallowed_node_kinds: [amp_mono]\n",
+     "hash: {algorithm: blake2b, value: " +
+         kHex + "}\nallowed_node_kinds: [amp_mono]\n",
      "manifest.yaml:1:1: labels: missing (required for format ladspa)"},
     {"ladspa_kind_not_allowed", true, Op::kReplace, 7, "allowed_node_kinds: [amp]",
      "manifest.yaml:9:5: labels[0]: kind 'amp_mono' is not in allowed_node_kinds"},
@@ -216,7 +234,9 @@ const BadCase kBadCases[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, MalformedManifest, ::testing::ValuesIn(kBadCases),
-                         [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
+                         [](const ::testing::TestParamInfo<BadCase>& p) {
+                           return std::string(p.param.name);
+                         });
 
 }  // namespace
 }  // namespace aers::plugin

@@ -138,7 +138,8 @@ class PluginEnv {
                                  "\nmodule: ", s.module, "\n");
     if (s.format == "aers") absl::StrAppend(&y, "abi_version: ", s.abi, "\n");
     absl::StrAppend(&y, "serial: ", s.serial, "\nhash:\n  algorithm: ", s.algorithm,
-                    "\n  value: ", hash, "\nallowed_node_kinds: [", absl::StrJoin(s.allowed, ", "), "]\n");
+                    "\n  value: ", hash, "\nallowed_node_kinds: [", absl::StrJoin(s.allowed, ", "),
+                    "]\n");
     if (!s.deps.empty()) absl::StrAppend(&y, "dependencies: [", absl::StrJoin(s.deps, ", "), "]\n");
     y += s.extra;
     return y;
@@ -156,7 +157,8 @@ class PluginEnv {
       fs::copy_file(s.so_path, module_file, fs::copy_options::overwrite_existing);
       ::chmod(module_file.c_str(), 0644);
     }
-    const HashAlgorithm a = s.algorithm == "blake2b" ? HashAlgorithm::kBlake2b : HashAlgorithm::kSha256;
+    const HashAlgorithm a =
+        s.algorithm == "blake2b" ? HashAlgorithm::kBlake2b : HashAlgorithm::kSha256;
     const std::string hash = s.hash.empty() ? FileHash(module_file, a) : s.hash;
     WriteText(dir + "/manifest.yaml", ManifestText(s, hash));
     if (s.sign) SignDir(s.name);
@@ -199,7 +201,8 @@ class EngineRig {
       const size_t n = std::min<size_t>(period_, frames - done);
       for (size_t c = 0; c < in_ch; ++c) {
         for (size_t i = 0; i < n; ++i) {
-          in_buf[c][i] = c < inputs.size() && done + i < inputs[c].size() ? inputs[c][done + i] : 0.0f;
+          in_buf[c][i] =
+              c < inputs.size() && done + i < inputs[c].size() ? inputs[c][done + i] : 0.0f;
         }
       }
       engine_->runner().Process(ip.data(), static_cast<uint32_t>(in_ch), op.data(),
@@ -224,6 +227,8 @@ inline std::vector<std::string> KindNames(const model::KindRegistry& r) {
   return out;
 }
 
-inline bool IsRoot() { return ::geteuid() == 0; }
+inline bool IsRoot() {
+  return ::geteuid() == 0;
+}
 
 }  // namespace aers::plugin::test

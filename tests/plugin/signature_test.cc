@@ -13,7 +13,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-bool HaveMinisign() { return std::system("command -v minisign >/dev/null 2>&1") == 0; }
+bool HaveMinisign() {
+  return std::system("command -v minisign >/dev/null 2>&1") == 0;
+}
 
 // Runs a shell command (stdin from /dev/null); returns its exit status and
 // stdout+stderr.
@@ -63,14 +65,16 @@ TEST(MinisignTest, SignAndVerifyBothVariants) {
   auto other = minisign::GenerateKeyPair();
   auto other_pk = minisign::ParsePublicKey(other->public_key);
   auto sig = minisign::ParseSignature(*minisign::Sign(*sk, "x", "f"));
-  EXPECT_THAT(std::string(minisign::Verify(*sig, *other_pk, "x").message()), HasSubstr("is not the key id"));
+  EXPECT_THAT(std::string(minisign::Verify(*sig, *other_pk, "x").message()),
+              HasSubstr("is not the key id"));
 }
 
 TEST(MinisignTest, RejectsMalformedKeysAndSignatures) {
   EXPECT_FALSE(minisign::ParsePublicKey("untrusted comment: x\nAAAA\n").ok());
   EXPECT_FALSE(minisign::ParseSecretKey("untrusted comment: x\nAAAA\n").ok());
   EXPECT_FALSE(minisign::ParseSignature("").ok());
-  EXPECT_FALSE(minisign::ParseSignature("untrusted comment: x\nAAAA\ntrusted comment: y\nAAAA\n").ok());
+  EXPECT_FALSE(
+      minisign::ParseSignature("untrusted comment: x\nAAAA\ntrusted comment: y\nAAAA\n").ok());
 }
 
 TEST(MinisignInteropTest, StockMinisignSignaturesAreAccepted) {
@@ -85,8 +89,8 @@ TEST(MinisignInteropTest, StockMinisignSignaturesAreAccepted) {
   const std::string manifest = env.Dir("example_gain") + "/manifest.yaml";
   for (const char* flags : {"", "-l"}) {
     SCOPED_TRACE(*flags ? "legacy signature" : "prehashed signature");
-    std::tie(rc, out) = Sh(absl::StrCat("minisign -S ", flags, " -s ", sec, " -m ", manifest,
-                                        " -t 'release 1.0'"));
+    std::tie(rc, out) =
+        Sh(absl::StrCat("minisign -S ", flags, " -s ", sec, " -m ", manifest, " -t 'release 1.0'"));
     ASSERT_EQ(rc, 0) << out;
     auto registry = dsp::MakeBuiltinRegistry();
     PluginLoader loader(env.Policy(true));
@@ -144,7 +148,8 @@ TEST(AersPluginToolTest, TemplateToLoadedPlugin) {
   fs::create_directories(dir);
   ::chmod(dir.c_str(), 0755);
   fs::copy_file(AERS_EXAMPLE_GAIN_SO, dir + "/example_gain.so");
-  fs::copy_file(std::string(AERS_SOURCE_ROOT) + "/plugins/example_gain/manifest.yaml.in", dir + "/manifest.yaml");
+  fs::copy_file(std::string(AERS_SOURCE_ROOT) + "/plugins/example_gain/manifest.yaml.in",
+                dir + "/manifest.yaml");
   ::chmod((dir + "/manifest.yaml").c_str(), 0644);
   const std::string bin = AERS_PLUGIN_TOOL;
   const std::string pub = env.keys + "/cli.pub", sec = env.base + "/cli.sec";
@@ -158,7 +163,8 @@ TEST(AersPluginToolTest, TemplateToLoadedPlugin) {
   EXPECT_THAT(ReadText(dir + "/manifest.yaml"), HasSubstr("# Raise `serial`"));  // comments kept
   std::tie(rc, out) = Sh(absl::StrCat(bin, " hash ", dir, " --algorithm blake2b"));
   EXPECT_EQ(rc, 1) << out;
-  EXPECT_THAT(out, HasSubstr("blake2b:" + FileHash(dir + "/example_gain.so", HashAlgorithm::kBlake2b)));
+  EXPECT_THAT(out,
+              HasSubstr("blake2b:" + FileHash(dir + "/example_gain.so", HashAlgorithm::kBlake2b)));
 
   std::tie(rc, out) = Sh(absl::StrCat(bin, " keygen -p ", pub, " -s ", sec));
   ASSERT_EQ(rc, 0) << out;

@@ -37,7 +37,9 @@ static void log_event(const char* what) {
   close(fd);
 }
 
-__attribute__((destructor)) static void on_unload(void) { log_event("unload"); }
+__attribute__((destructor)) static void on_unload(void) {
+  log_event("unload");
+}
 
 typedef struct pass_instance {
   uint32_t channels;
@@ -98,11 +100,11 @@ static void pass_destroy(aers_plugin_instance instance) {
   free(instance);
 }
 
-#define KIND(name_)                                                                         \
-  {                                                                                         \
-    sizeof(aers_kind_descriptor), name_, "pass-through test kind", AERS_CHANNELS_FOLLOW_NODE, \
-        AERS_CHANNELS_FOLLOW_NODE, 8, 1, kParams, pass_instantiate, pass_activate,           \
-        pass_process, pass_set_parameter, pass_deactivate, pass_destroy                     \
+#define KIND(name_)                                                                              \
+  {                                                                                              \
+    sizeof(aers_kind_descriptor), name_, "pass-through test kind", AERS_CHANNELS_FOLLOW_NODE,    \
+        AERS_CHANNELS_FOLLOW_NODE, 8, 1, kParams, pass_instantiate, pass_activate, pass_process, \
+        pass_set_parameter, pass_deactivate, pass_destroy                                        \
   }
 
 static const aers_kind_descriptor kKinds[] = {
@@ -120,6 +122,6 @@ static const aers_plugin_descriptor kPlugin = {
 };
 
 const aers_plugin_descriptor* aers_plugin_entry(uint32_t host_abi_version) {
-  (void)host_abi_version;  /* answers regardless: the host must check */
+  (void)host_abi_version; /* answers regardless: the host must check */
   return &kPlugin;
 }

@@ -136,8 +136,12 @@ TEST_F(UnloadTest, DestroyRunsAtReclaimOffTheAudioThreadAndDlcloseComesLast) {
     const long main_tid = ::gettid();
     ASSERT_NE(audio.tid(), main_tid);
 
-    auto with = GraphBuilder().Input("in").Output("out").Node("p", "tp/pass", 1, {{"scale", 2.0}})
-        .Chain({"in", "p", "out"}).Build();
+    auto with = GraphBuilder()
+                    .Input("in")
+                    .Output("out")
+                    .Node("p", "tp/pass", 1, {{"scale", 2.0}})
+                    .Chain({"in", "p", "out"})
+                    .Build();
     ASSERT_TRUE(engine->Apply(with).ok());
     audio.Run(50);
     EXPECT_FLOAT_EQ(audio.last_out_.load(), 0.5f);  // 0.25 * 2 through the plugin
@@ -147,13 +151,15 @@ TEST_F(UnloadTest, DestroyRunsAtReclaimOffTheAudioThreadAndDlcloseComesLast) {
     // thread's current plan still runs the instance: nothing is destroyed.
     auto without = GraphBuilder().Input("in").Output("out").Route("in", "out").Build();
     ASSERT_TRUE(engine->Apply(without).ok());
-    EXPECT_TRUE(Events(ReadLog(log_), "destroy").empty()) << "destroyed while the audio thread used it";
+    EXPECT_TRUE(Events(ReadLog(log_), "destroy").empty())
+        << "destroyed while the audio thread used it";
 
     // The audio thread crossfades to the new plan and retires the old ones;
     // it hands them back, it does not free them.
     audio.Run(50);
     EXPECT_FLOAT_EQ(audio.last_out_.load(), 0.25f);
-    EXPECT_TRUE(Events(ReadLog(log_), "destroy").empty()) << "the audio thread destroyed an instance";
+    EXPECT_TRUE(Events(ReadLog(log_), "destroy").empty())
+        << "the audio thread destroyed an instance";
 
     // Housekeeping frees the retired plans: deactivate + destroy happen here,
     // on this thread.

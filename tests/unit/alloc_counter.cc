@@ -38,19 +38,39 @@ uint64_t DisarmAllocCounter() {
 }
 }  // namespace aers::test
 
-void* operator new(std::size_t size) { return Allocate(size, 0); }
-void* operator new[](std::size_t size) { return Allocate(size, 0); }
+void* operator new(std::size_t size) {
+  return Allocate(size, 0);
+}
+void* operator new[](std::size_t size) {
+  return Allocate(size, 0);
+}
 void* operator new(std::size_t size, std::align_val_t a) {
   return Allocate(size, static_cast<std::size_t>(a));
 }
 void* operator new[](std::size_t size, std::align_val_t a) {
   return Allocate(size, static_cast<std::size_t>(a));
 }
-void operator delete(void* p) noexcept { Free(p); }
-void operator delete[](void* p) noexcept { Free(p); }
-void operator delete(void* p, std::size_t) noexcept { Free(p); }
-void operator delete[](void* p, std::size_t) noexcept { Free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { Free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { Free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { Free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { Free(p); }
+void operator delete(void* p) noexcept {
+  Free(p);
+}
+void operator delete[](void* p) noexcept {
+  Free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  Free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  Free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  Free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  Free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  Free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  Free(p);
+}

@@ -125,8 +125,7 @@ TEST_F(ServiceTest, DryRunReportsButChangesNothing) {
   EXPECT_FALSE(r->applied);
   EXPECT_EQ(r->revision, rev);
   EXPECT_EQ(rig_.engine().revision(), rev);
-  EXPECT_EQ(r->changes,
-            (std::vector<std::string>{"+ node x (tone, 1 ch)", "+ route x -> out"}));
+  EXPECT_EQ(r->changes, (std::vector<std::string>{"+ node x (tone, 1 ch)", "+ route x -> out"}));
 }
 
 TEST_F(ServiceTest, YamlErrorsCiteSourceLineAndColumn) {
@@ -180,8 +179,7 @@ TEST(StateStore, CorruptFileIsReportedNotTrusted) {
 }
 
 TEST(StateStore, RecordsTheBaselineItWasDerivedFrom) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("aers-baseline-" + std::to_string(::getpid()));
+  const fs::path dir = fs::temp_directory_path() / ("aers-baseline-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   state::StateStore store((dir / "graph.yaml").string());
   EXPECT_EQ(store.SavedBaseline(), "");
@@ -233,8 +231,8 @@ TEST(Auth, RolesAndLockOut) {
             absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(auth.Check("10.0.0.3", "operator-token-0123456789", t0).ok());
   // After the lock-out the right token works again.
-  EXPECT_TRUE(auth.Check("10.0.0.2", "operator-token-0123456789", t0 + std::chrono::seconds(31))
-                  .ok());
+  EXPECT_TRUE(
+      auth.Check("10.0.0.2", "operator-token-0123456789", t0 + std::chrono::seconds(31)).ok());
 }
 
 TEST(Auth, TokenFileMustBePrivate) {

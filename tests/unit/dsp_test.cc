@@ -82,8 +82,7 @@ TEST(Delay, ChangeCrossfadesWithoutClick) {
 }
 
 // The cookbook magnitude, evaluated independently of the engine's design code.
-double CookbookMagnitudeDb(const std::string& type, double f0, double q, double gain_db,
-                           double f) {
+double CookbookMagnitudeDb(const std::string& type, double f0, double q, double gain_db, double f) {
   const double w0 = 2 * std::numbers::pi * f0 / kRate;
   const double c = std::cos(w0), s = std::sin(w0), alpha = s / (2 * q);
   const double a = std::pow(10.0, gain_db / 40.0), sa = 2 * std::sqrt(a) * alpha;
@@ -99,8 +98,8 @@ double CookbookMagnitudeDb(const std::string& type, double f0, double q, double 
   } else if (type == "notch") {
     b[0] = 1, b[1] = -2 * c, b[2] = 1, d[0] = 1 + alpha, d[1] = -2 * c, d[2] = 1 - alpha;
   } else if (type == "peaking") {
-    b[0] = 1 + alpha * a, b[1] = -2 * c, b[2] = 1 - alpha * a, d[0] = 1 + alpha / a,
-    d[1] = -2 * c, d[2] = 1 - alpha / a;
+    b[0] = 1 + alpha * a, b[1] = -2 * c, b[2] = 1 - alpha * a, d[0] = 1 + alpha / a, d[1] = -2 * c,
+    d[2] = 1 - alpha / a;
   } else if (type == "lowshelf") {
     b[0] = a * ((a + 1) - (a - 1) * c + sa), b[1] = 2 * a * ((a - 1) - (a + 1) * c),
     b[2] = a * ((a + 1) - (a - 1) * c - sa), d[0] = (a + 1) + (a - 1) * c + sa,
@@ -129,8 +128,8 @@ TEST_P(BiquadResponse, MagnitudeMatchesCookbookWithinTenthDb) {
   const BiquadCase& c = GetParam();
   for (double f : {100.0, 500.0, 1000.0, 2000.0, 5000.0, 12000.0}) {
     Rig rig(kRate, 128);
-    rig.Apply(OneNode("biquad", {{"type", c.type}, {"freq_hz", c.freq_hz}, {"q", c.q},
-                                 {"gain_db", c.gain_db}}));
+    rig.Apply(OneNode(
+        "biquad", {{"type", c.type}, {"freq_hz", c.freq_hz}, {"q", c.q}, {"gain_db", c.gain_db}}));
     const double expect_db = CookbookMagnitudeDb(c.type, c.freq_hz, c.q, c.gain_db, f);
     if (expect_db < -50.0) continue;  // deep in a notch: float noise floor dominates
     // A whole number of cycles after the transient has died away.
@@ -143,18 +142,21 @@ TEST_P(BiquadResponse, MagnitudeMatchesCookbookWithinTenthDb) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllTypes, BiquadResponse,
-    ::testing::Values(BiquadCase{"lowpass", 1000, 0.7071, 0}, BiquadCase{"highpass", 1000, 0.7071, 0},
-                      BiquadCase{"bandpass", 1000, 2.0, 0}, BiquadCase{"notch", 1000, 4.0, 0},
-                      BiquadCase{"peaking", 1000, 1.0, 6.0}, BiquadCase{"lowshelf", 500, 0.7071, -9.0},
-                      BiquadCase{"highshelf", 4000, 0.7071, 6.0}, BiquadCase{"allpass", 1000, 0.7071, 0}),
-    [](const auto& tp) { return tp.param.type; });
+INSTANTIATE_TEST_SUITE_P(AllTypes, BiquadResponse,
+                         ::testing::Values(BiquadCase{"lowpass", 1000, 0.7071, 0},
+                                           BiquadCase{"highpass", 1000, 0.7071, 0},
+                                           BiquadCase{"bandpass", 1000, 2.0, 0},
+                                           BiquadCase{"notch", 1000, 4.0, 0},
+                                           BiquadCase{"peaking", 1000, 1.0, 6.0},
+                                           BiquadCase{"lowshelf", 500, 0.7071, -9.0},
+                                           BiquadCase{"highshelf", 4000, 0.7071, 6.0},
+                                           BiquadCase{"allpass", 1000, 0.7071, 0}),
+                         [](const auto& tp) { return tp.param.type; });
 
 TEST(Biquad, DesignMatchesIndependentFormula) {
   for (int t = 0; t < rt::kBiquadTypeCount; ++t) {
-    static const char* names[] = {"lowpass",  "highpass", "bandpass",  "notch",
-                                  "peaking",  "lowshelf", "highshelf", "allpass"};
+    static const char* names[] = {"lowpass", "highpass", "bandpass",  "notch",
+                                  "peaking", "lowshelf", "highshelf", "allpass"};
     rt::BiquadParams p{static_cast<rt::BiquadType>(t), 2500.0, 1.3, -4.0};
     const auto c = rt::DesignBiquad(p, kRate);
     for (double f : {50.0, 800.0, 2500.0, 9000.0, 20000.0}) {
@@ -195,8 +197,8 @@ TEST(Meter, PeakAndRmsOfKnownSignals) {
 }
 
 TEST(Tone, FrequencyAndLevel) {
-  for (auto [freq, level_db] : {std::pair{1000.0, -6.0}, std::pair{440.0, -20.0},
-                                std::pair{5123.0, 0.0}}) {
+  for (auto [freq, level_db] :
+       {std::pair{1000.0, -6.0}, std::pair{440.0, -20.0}, std::pair{5123.0, 0.0}}) {
     Rig rig;
     rig.Apply(GraphBuilder()
                   .Node("t", "tone", 1, {{"freq_hz", freq}, {"level_db", level_db}})
@@ -215,15 +217,16 @@ TEST(Tone, FrequencyAndLevel) {
 
 TEST(Mixer, SumsInputsWithPerInputGain) {
   Rig rig;
-  rig.Apply(GraphBuilder()
-                .Input("a")
-                .Input("b")
-                .Node("mix", "mixer", 1, {{"inputs", 2.0}, {"gains_db", std::vector<double>{0.0, -6.0}}})
-                .Output("out")
-                .Route("a", "mix.in1")
-                .Route("b", "mix.in2")
-                .Route("mix", "out")
-                .Build());
+  rig.Apply(
+      GraphBuilder()
+          .Input("a")
+          .Input("b")
+          .Node("mix", "mixer", 1, {{"inputs", 2.0}, {"gains_db", std::vector<double>{0.0, -6.0}}})
+          .Output("out")
+          .Route("a", "mix.in1")
+          .Route("b", "mix.in2")
+          .Route("mix", "out")
+          .Build());
   const Signal a(4800, 0.25f), b(4800, 0.5f);
   const auto y = rig.Run({a, b}, 4800);
   EXPECT_NEAR(y[0].back(), 0.25 + 0.5 * std::pow(10.0, -6.0 / 20.0), 1e-6);

@@ -91,7 +91,9 @@ class Editor {
       } else if (kind == 1) {
         s.nodes.push_back({name, "meter", 1, {{"window_ms", 10.0}}});
       } else {
-        s.nodes.push_back({name, "biquad", 1,
+        s.nodes.push_back({name,
+                           "biquad",
+                           1,
                            {{"type", std::string("allpass")}, {"freq_hz", 20000.0}, {"q", 0.5}}});
       }
       const auto pos = std::uniform_int_distribution<size_t>(0, chain_.size())(rng_);

@@ -80,7 +80,7 @@ TEST(Engine, NodeStateSurvivesUnrelatedEdits) {
                   .Build();
   rig.Apply(spec);
   Signal x(4800 + 64, 0.0f);
-  x[1000] = 1.0f;  // comes out at 1000 + 4800
+  x[1000] = 1.0f;               // comes out at 1000 + 4800
   auto y = rig.Run({x}, 2000);  // the impulse is inside the delay line now
   // Unrelated edits: add a node, add an output route from it, change a param elsewhere.
   spec.nodes.push_back({"side", "tone", 1, {{"level_db", -120.0}}});
@@ -114,7 +114,8 @@ TEST(Engine, FilterStateCarriesOverEdits) {
   auto y2 = rig.Run({Signal(x.begin() + 24000, x.end())}, 24000);
   Signal joined = y1[0];
   joined.insert(joined.end(), y2[0].begin(), y2[0].end());
-  EXPECT_LT(MaxJump(joined, 12000), 2.0 * MaxJump(Signal(joined.begin() + 12000, joined.begin() + 23000)));
+  EXPECT_LT(MaxJump(joined, 12000),
+            2.0 * MaxJump(Signal(joined.begin() + 12000, joined.begin() + 23000)));
 }
 
 TEST(Engine, RouteChangeIsCrossfaded) {
@@ -232,9 +233,11 @@ TEST(Compile, BiquadChainsAreFusedAndMatchUnfused) {
     g.vertices.push_back(in);
     const double freqs[] = {40, 18000, 60, 16000, 80, 14000, 100, 12000};
     for (int i = 0; i < 8; ++i) {
-      model::NodeSpec spec{"b" + std::to_string(i), "biquad", 2,
-                           {{"type", std::string(i % 2 ? "lowpass" : "highpass")},
-                            {"freq_hz", freqs[i]}}};
+      model::NodeSpec spec{
+          "b" + std::to_string(i),
+          "biquad",
+          2,
+          {{"type", std::string(i % 2 ? "lowpass" : "highpass")}, {"freq_hz", freqs[i]}}};
       const auto* kind = kinds->Find("biquad");
       compile::Vertex v;
       v.layout = kind->Layout(spec);

@@ -19,13 +19,15 @@ namespace fs = std::filesystem;
 class RenderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("aers-render-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("aers-render-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string WriteWav(const std::string& name, const std::vector<Signal>& chans, int rate = 48000) {
+  std::string WriteWav(const std::string& name, const std::vector<Signal>& chans,
+                       int rate = 48000) {
     const std::string path = (dir_ / name).string();
     SF_INFO info{};
     info.samplerate = rate;
@@ -51,7 +53,8 @@ class RenderTest : public ::testing::Test {
     sf_readf_float(f, inter.data(), info.frames);
     sf_close(f);
     if (rate) *rate = info.samplerate;
-    std::vector<Signal> out(static_cast<size_t>(info.channels), Signal(static_cast<size_t>(info.frames)));
+    std::vector<Signal> out(static_cast<size_t>(info.channels),
+                            Signal(static_cast<size_t>(info.frames)));
     for (size_t n = 0; n < out[0].size(); ++n) {
       for (size_t c = 0; c < out.size(); ++c) out[c][n] = inter[n * out.size() + c];
     }
@@ -109,7 +112,8 @@ TEST_F(RenderTest, ToneThroughMinusSixDbIsHalfAmplitude) {
 }
 
 TEST_F(RenderTest, ReferenceChainMatchesChainComputedHere) {
-  const std::string cfg_path = std::string(AERS_SOURCE_ROOT) + "/configs/examples/reference-chain.yaml";
+  const std::string cfg_path =
+      std::string(AERS_SOURCE_ROOT) + "/configs/examples/reference-chain.yaml";
   auto kinds = dsp::MakeBuiltinRegistry();
   auto config = config::LoadConfigFile(cfg_path, *kinds);
   ASSERT_TRUE(config.ok()) << config.status();
@@ -138,7 +142,8 @@ TEST_F(RenderTest, ReferenceChainMatchesChainComputedHere) {
   std::vector<rt::BiquadCoeffs> stages;
   double gain = 1.0;
   for (const auto& node : config->graph.nodes) {
-    if (node.kind == "gain") gain = std::pow(10.0, std::get<double>(node.params.at("gain_db")) / 20.0);
+    if (node.kind == "gain")
+      gain = std::pow(10.0, std::get<double>(node.params.at("gain_db")) / 20.0);
     if (node.kind != "biquad") continue;
     const auto& t = std::get<std::string>(node.params.at("type"));
     rt::BiquadParams p;
@@ -171,8 +176,10 @@ TEST_F(RenderTest, ChannelMismatchIsAClearError) {
   const std::string in = WriteWav("mono.wav", {Sine(440, 0.5, 4800)});
   const std::string cfg = WriteText("gain.yaml", kGainConfig);
   std::string err;
-  EXPECT_NE(RunAersd({"render", "--config", cfg, "--input", in, "--output",
-                      (dir_ / "o.wav").string()}, &err), 0);
+  EXPECT_NE(
+      RunAersd({"render", "--config", cfg, "--input", in, "--output", (dir_ / "o.wav").string()},
+               &err),
+      0);
   EXPECT_NE(err.find("mono.wav: has 1 channel(s) but the graph's inputs take 2"), std::string::npos)
       << err;
   EXPECT_FALSE(fs::exists(dir_ / "o.wav"));
@@ -182,11 +189,15 @@ TEST_F(RenderTest, MissingAndBadInputFilesAreClearErrors) {
   const std::string cfg = WriteText("gain.yaml", kGainConfig);
   std::string err;
   EXPECT_NE(RunAersd({"render", "--config", cfg, "--input", (dir_ / "nope.wav").string(),
-                      "--output", (dir_ / "o.wav").string()}, &err), 0);
+                      "--output", (dir_ / "o.wav").string()},
+                     &err),
+            0);
   EXPECT_NE(err.find("nope.wav: cannot read audio"), std::string::npos) << err;
   const std::string junk = WriteText("junk.wav", "this is not audio");
-  EXPECT_NE(RunAersd({"render", "--config", cfg, "--input", junk, "--output",
-                      (dir_ / "o.wav").string()}, &err), 0);
+  EXPECT_NE(
+      RunAersd({"render", "--config", cfg, "--input", junk, "--output", (dir_ / "o.wav").string()},
+               &err),
+      0);
   EXPECT_NE(err.find("junk.wav: cannot read audio"), std::string::npos) << err;
 }
 
@@ -195,10 +206,14 @@ TEST_F(RenderTest, UnwritableOutputIsAClearErrorAndLeavesNothing) {
   const std::string cfg = WriteText("gain.yaml", kGainConfig);
   std::string err;
   EXPECT_NE(RunAersd({"render", "--config", cfg, "--input", in, "--output",
-                      (dir_ / "no/such/dir/o.wav").string()}, &err), 0);
+                      (dir_ / "no/such/dir/o.wav").string()},
+                     &err),
+            0);
   EXPECT_NE(err.find("no/such/dir/o.wav: cannot write"), std::string::npos) << err;
-  EXPECT_NE(RunAersd({"render", "--config", cfg, "--input", in, "--output",
-                      (dir_ / "o.mp9").string()}, &err), 0);
+  EXPECT_NE(
+      RunAersd({"render", "--config", cfg, "--input", in, "--output", (dir_ / "o.mp9").string()},
+               &err),
+      0);
   EXPECT_NE(err.find("unsupported output extension '.mp9'"), std::string::npos) << err;
 }
 
@@ -208,8 +223,10 @@ TEST_F(RenderTest, InvalidConfigNamesFileLineAndColumn) {
   bad.replace(bad.find("gain_db: -6.0"), 13, "gain_db: 99.0");
   const std::string cfg = WriteText("bad.yaml", bad);
   std::string err;
-  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output",
-                      (dir_ / "o.wav").string()}, &err), 3);
+  EXPECT_EQ(
+      RunAersd({"render", "--config", cfg, "--input", in, "--output", (dir_ / "o.wav").string()},
+               &err),
+      3);
   EXPECT_NE(err.find("bad.yaml:7:"), std::string::npos) << err;
   EXPECT_NE(err.find("nodes[0].params.gain_db"), std::string::npos) << err;
 }

@@ -50,7 +50,8 @@ inline Signal Sine(double freq_hz, double amplitude, size_t frames, double rate 
   Signal s(frames);
   for (size_t n = 0; n < frames; ++n) {
     s[n] = static_cast<float>(
-        amplitude * std::sin(2.0 * std::numbers::pi * freq_hz * static_cast<double>(n) / rate + phase));
+        amplitude *
+        std::sin(2.0 * std::numbers::pi * freq_hz * static_cast<double>(n) / rate + phase));
   }
   return s;
 }
@@ -69,7 +70,9 @@ inline double Peak(const Signal& s, size_t from = 0, size_t to = SIZE_MAX) {
   return p;
 }
 
-inline double ToDb(double ratio) { return 20.0 * std::log10(ratio); }
+inline double ToDb(double ratio) {
+  return 20.0 * std::log10(ratio);
+}
 
 /// Largest |x[n] - x[n-1]|.
 inline double MaxJump(const Signal& s, size_t from = 1) {

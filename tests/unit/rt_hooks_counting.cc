@@ -11,7 +11,9 @@ namespace {
 std::atomic<uint64_t> g_total{0};
 }  // namespace
 
-void EnterAudioPeriod() noexcept { test::ArmAllocCounter(); }
+void EnterAudioPeriod() noexcept {
+  test::ArmAllocCounter();
+}
 
 void LeaveAudioPeriod() noexcept {
   g_total.fetch_add(test::DisarmAllocCounter(), std::memory_order_relaxed);

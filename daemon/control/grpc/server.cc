@@ -17,8 +17,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "control.grpc.pb.h"
 #include "config/config.h"
+#include "control.grpc.pb.h"
 #include "control/grpc/convert.h"
 #include "control/paths.h"
 #include "rt/hooks.h"
@@ -105,8 +105,9 @@ absl::Status PrepareSocketDir(const std::string& dir) {
   }
   if ((st.st_uid != ::geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH) != 0) {
     return absl::PermissionDeniedError(absl::StrCat(
-        dir, ": the socket directory must be owned by this user or root and not writable by "
-             "others"));
+        dir,
+        ": the socket directory must be owned by this user or root and not writable by "
+        "others"));
   }
   return absl::OkStatus();
 }
@@ -171,13 +172,13 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
 
   void Audit(const std::string& who, const std::string& method, const absl::Status& result,
              uint64_t revision = 0) {
-    const std::string line = absl::StrCat(
-        R"({"ts_ms":)",
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count(),
-        R"(,"peer":")", who, R"(","method":")", method, R"(","code":")",
-        absl::StatusCodeToString(result.code()), R"(","revision":)", revision, "}");
+    const std::string line =
+        absl::StrCat(R"({"ts_ms":)",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count(),
+                     R"(,"peer":")", who, R"(","method":")", method, R"(","code":")",
+                     absl::StatusCodeToString(result.code()), R"(","revision":)", revision, "}");
     spdlog::info("audit: {}", line);
     std::lock_guard lock(audit_mu_);
     if (audit_.is_open()) audit_ << line << '\n' << std::flush;
@@ -313,9 +314,8 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
 
   grpc::Status One(ServerContext* ctx, const char* method, EditOp op, bool has_expected,
                    uint64_t expected, aers::v1::EditResponse* resp) {
-    return Mutate(ctx, method, resp, [&] {
-      return service_.Edit({op}, false, Expected(has_expected, expected));
-    });
+    return Mutate(ctx, method, resp,
+                  [&] { return service_.Edit({op}, false, Expected(has_expected, expected)); });
   }
 
   grpc::Status AddNode(ServerContext* ctx, const aers::v1::AddNodeRequest* req,
@@ -331,8 +331,7 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     EditOp op;
     op.type = EditOp::Type::kRemoveNode;
     op.name = req->name();
-    return One(ctx, "RemoveNode", op, req->has_expected_revision(), req->expected_revision(),
-               resp);
+    return One(ctx, "RemoveNode", op, req->has_expected_revision(), req->expected_revision(), resp);
   }
 
   grpc::Status Connect(ServerContext* ctx, const aers::v1::ConnectRequest* req,
@@ -352,8 +351,7 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     EditOp op;
     op.type = EditOp::Type::kDisconnect;
     op.route = {model::Endpoint::Parse(req->from()), model::Endpoint::Parse(req->to())};
-    return One(ctx, "Disconnect", op, req->has_expected_revision(), req->expected_revision(),
-               resp);
+    return One(ctx, "Disconnect", op, req->has_expected_revision(), req->expected_revision(), resp);
   }
 
   grpc::Status SetParameter(ServerContext* ctx, const aers::v1::SetParameterRequest* req,
@@ -428,8 +426,8 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     std::string who;
     if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
     const double rate = req->rate_hz() == 0 ? 10.0 : std::clamp(req->rate_hz(), 0.5, 60.0);
-    const auto interval = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(1.0 / rate));
+    const auto interval =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
     std::vector<std::string> wanted(req->nodes().begin(), req->nodes().end());
     for (const auto& n : wanted) {
       if (!service_.engine().ReadMeter(n).ok()) {
@@ -463,8 +461,8 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
       next += interval;
       // Sleep in short slices so cancel and shutdown are noticed quickly.
       while (Clock::now() < next && !ctx->IsCancelled() && !stopping_) {
-        std::this_thread::sleep_for(std::min<Clock::duration>(next - Clock::now(),
-                                                              std::chrono::milliseconds(50)));
+        std::this_thread::sleep_for(
+            std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(50)));
       }
     }
     return grpc::Status::OK;
@@ -476,9 +474,13 @@ ControlServer::ControlServer(GraphService& service, StatusFn status, std::string
     : impl_(std::make_unique<Impl>(service, std::move(status), std::move(version),
                                    std::move(state_file), std::move(plugins))) {}
 
-ControlServer::~ControlServer() { Shutdown(); }
+ControlServer::~ControlServer() {
+  Shutdown();
+}
 
-std::string ControlServer::DefaultSocketPath() { return control::DefaultSocketPath(); }
+std::string ControlServer::DefaultSocketPath() {
+  return control::DefaultSocketPath();
+}
 
 absl::Status ControlServer::Start(const ListenerOptions& options) {
   Impl& s = *impl_;
@@ -523,13 +525,16 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
         if (!options.tls_client_ca.empty()) ssl.pem_root_certs = ReadFile(options.tls_client_ca);
         creds = grpc::SslServerCredentials(ssl);
       } else if (s.auth_.has_tokens()) {
-        spdlog::warn("control: {} uses bearer tokens without TLS: tokens travel in clear text; "
-                     "use TLS outside a trusted network", a);
+        spdlog::warn(
+            "control: {} uses bearer tokens without TLS: tokens travel in clear text; "
+            "use TLS outside a trusted network",
+            a);
         creds = grpc::InsecureServerCredentials();
       } else {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "listener ", a, ": a TCP listener needs TLS (--tls_cert/--tls_key) or a token file "
-            "(--token_file)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("listener ", a,
+                         ": a TCP listener needs TLS (--tls_cert/--tls_key) or a token file "
+                         "(--token_file)"));
       }
       if (options.tls_client_ca.empty() && !s.auth_.has_tokens()) {
         return absl::FailedPreconditionError(absl::StrCat(

@@ -49,8 +49,8 @@ class ControlServer {
   using StatusFn = std::function<backend::BackendStatus()>;
   using PluginsFn = std::function<std::vector<PluginSummary>()>;
 
-  ControlServer(GraphService& service, StatusFn status, std::string version,
-                std::string state_file, PluginsFn plugins = nullptr);
+  ControlServer(GraphService& service, StatusFn status, std::string version, std::string state_file,
+                PluginsFn plugins = nullptr);
   ~ControlServer();
 
   /// Binds every listener and starts serving. Fails with a clear message if
