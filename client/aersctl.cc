@@ -296,9 +296,10 @@ const char* CodeName(grpc::StatusCode code) {
 class Client {
  public:
   explicit Client(const Options& o) : o_(o) {
-    target_ = !o.target.empty()
-                  ? o.target
-                  : "unix:" + (o.socket.empty() ? aers::control::DefaultSocketPath() : o.socket);
+    target_ =
+        !o.target.empty()
+            ? o.target
+            : "unix:" + (o.socket.empty() ? aers::control::DefaultClientSocketPath() : o.socket);
     channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
     stub_ = aers::v1::Control::NewStub(channel_);
     if (!o.token_file.empty()) {
