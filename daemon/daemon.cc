@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,26 +109,29 @@ class Daemon {
 
   absl::Status StartControl();
   void WatchBackend();
-  absl::Status LoadPlugins();
-  /// What the persisted state is derived from: a hash of the config file.
-  std::string ConfigBaseline() const;
+  absl::Status LoadPlugins(const std::string& config_text);
+  absl::StatusOr<std::string> ReadConfigText() const;
+  /// What the persisted state is derived from: a hash of the config text.
+  static std::string Baseline(const std::string& config_text);
+  std::string baseline_;  // of the config file the live graph derives from
 
   std::unique_ptr<plugin::JsonLinesAuditLog> plugin_audit_;
   std::unique_ptr<plugin::PluginLoader> plugin_loader_;
   std::vector<plugin::LoadedKinds> plugins_;
 };
 
-std::string Daemon::ConfigBaseline() const {
-  FILE* f = std::fopen(options_.config_path.c_str(), "rb");
-  if (f == nullptr) return "";
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  unsigned char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&st, buf, n);
-  std::fclose(f);
+absl::StatusOr<std::string> Daemon::ReadConfigText() const {
+  std::ifstream in(options_.config_path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat(options_.config_path, ": cannot read the config file"));
+  }
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string Daemon::Baseline(const std::string& text) {
   unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, digest);
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
   char hex[2 * crypto_hash_sha256_BYTES + 1];
   sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
   return absl::StrCat("config-sha256:", hex);
@@ -137,14 +141,7 @@ std::string Daemon::ConfigBaseline() const {
 // are in the same file: read the `plugins:` section first, load what it
 // allows, then parse the whole config against the full registry. A refused
 // plugin is logged (and audited) and the daemon goes on without it.
-absl::Status Daemon::LoadPlugins() {
-  FILE* f = std::fopen(options_.config_path.c_str(), "r");
-  if (f == nullptr) return absl::OkStatus();  // LoadConfigFile reports it
-  std::string text;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  std::fclose(f);
+absl::Status Daemon::LoadPlugins(const std::string& text) {
   auto settings = config::ParsePluginSettings(text, options_.config_path);
   if (!settings.ok()) return settings.status();
   if (settings->root.empty()) return absl::OkStatus();
@@ -155,7 +152,6 @@ absl::Status Daemon::LoadPlugins() {
   }
   plugin_loader_ =
       std::make_unique<plugin::PluginLoader>(plugin::ToPolicy(*settings), plugin_audit_.get());
-  std::vector<std::pair<std::string, absl::Status>> refused;
   auto load_one = [&](const std::string& name) {
     auto loaded = plugin_loader_->Load(name, *kinds_);
     if (loaded.ok()) {
@@ -277,12 +273,20 @@ int Daemon::Run() {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
     return kExitUsage;
   }
-  if (auto st = LoadPlugins(); !st.ok()) {
+  // The file is read once: plugins, the config and the state's baseline all
+  // come from the same bytes.
+  auto text = ReadConfigText();
+  if (!text.ok()) {
+    spdlog::error("{}", std::string(text.status().message()));
+    return kExitConfig;
+  }
+  if (auto st = LoadPlugins(*text); !st.ok()) {
     LogLines(spdlog::level::err, absl::StrCat("invalid config ", options_.config_path, ":"),
              st.message());
     return kExitConfig;
   }
-  auto loaded = config::LoadConfigFile(options_.config_path, *kinds_);
+  baseline_ = Baseline(*text);
+  auto loaded = config::ParseConfig(*text, options_.config_path, *kinds_);
   if (!loaded.ok()) {
     LogLines(spdlog::level::err, absl::StrCat("invalid config ", options_.config_path, ":"),
              loaded.status().message());
@@ -312,7 +316,7 @@ int Daemon::Run() {
     LogLines(spdlog::level::err,
              absl::StrCat("ignoring the saved state, starting from ", options_.config_path, ":"),
              saved.status().message());
-  } else if (saved->has_value() && state_->SavedBaseline() != ConfigBaseline()) {
+  } else if (saved->has_value() && state_->SavedBaseline() != baseline_) {
     spdlog::info("{} changed since the state in {} was saved: starting from the config",
                  options_.config_path, state_->path());
   } else if (saved->has_value()) {
@@ -321,7 +325,7 @@ int Daemon::Run() {
     spdlog::info("restored the live graph from {} ({} nodes)", state_->path(),
                  initial.nodes.size());
   }
-  state_->set_baseline(ConfigBaseline());
+  state_->set_baseline(baseline_);
   auto applied = engine_->Apply(initial);
   if (!applied.ok() && from_state) {
     LogLines(spdlog::level::err,
@@ -432,7 +436,10 @@ void Daemon::Reload() {
   notify::Send(absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", notify::MonotonicUsec(),
                             "\nSTATUS=reloading ", options_.config_path));
   spdlog::info("SIGHUP: reloading {}", options_.config_path);
-  auto loaded = config::LoadConfigFile(options_.config_path, *kinds_);
+  auto text = ReadConfigText();
+  absl::StatusOr<config::Config> loaded =
+      text.ok() ? config::ParseConfig(*text, options_.config_path, *kinds_)
+                : absl::StatusOr<config::Config>(text.status());
   if (!loaded.ok()) {
     LogLines(spdlog::level::err,
              absl::StrCat("reload rejected, the running graph is unchanged; invalid config ",
@@ -446,8 +453,14 @@ void Daemon::Reload() {
     }
     // Through the control service: persisted, announced, serialized with
     // RPC edits. The reloaded file becomes the live graph.
-    state_->set_baseline(ConfigBaseline());
+    // Edits persisted from now on derive from the reloaded file.
+    state_->set_baseline(Baseline(*text));
     auto r = service_->ApplyGraph(loaded->graph, false, std::nullopt, "reload");
+    if (r.ok()) {
+      baseline_ = Baseline(*text);
+    } else {
+      state_->set_baseline(baseline_);
+    }
     control::Event e;
     e.type = control::Event::Type::kConfigReloaded;
     e.ok = r.ok();

@@ -7,18 +7,19 @@
 # Ends with one line "tests: N passed, N failed" summed over all three, and
 # exits non-zero if anything failed.
 #
-#   scripts/test.sh [--no-deps] [--no-sanitizers]
+#   scripts/test.sh [--no-deps] [--no-sanitizers] [--no-summary]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 deps=1
 sanitizers=1
+summary_line=1
 for arg in "$@"; do
   case $arg in
     --no-deps) deps=0 ;;
     --no-sanitizers) sanitizers=0 ;;
-    *) echo "usage: scripts/test.sh [--no-deps] [--no-sanitizers]" >&2; exit 2 ;;
+    --no-summary) summary_line=0 ;;
+    *) echo "usage: scripts/test.sh [--no-deps] [--no-sanitizers] [--no-summary]" >&2; exit 2 ;;
   esac
 done
 
@@ -73,34 +74,11 @@ if [[ $sanitizers -eq 1 ]]; then
   fi
 fi
 
-/usr/bin/python3 - "$root" $failed_setup <<'PY'
-import json, os, sys
-root, failed_setup = sys.argv[1], int(sys.argv[2])
-passed = failed = skipped = 0
-for d in ("build", "build-tsan", "build-asan"):
-    log = os.path.join(root, d, "meson-logs", "testlog.json")
-    if not os.path.exists(log):
-        continue
-    n_p = n_f = 0
-    with open(log) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            r = json.loads(line).get("result")
-            if r in ("OK", "EXPECTEDFAIL"):
-                n_p += 1
-            elif r == "SKIP":
-                skipped += 1
-            else:
-                n_f += 1
-    print(f"{d}: {n_p} passed, {n_f} failed")
-    passed += n_p
-    failed += n_f
-failed += failed_setup
-print(f"tests: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-sys.exit(1 if failed or passed == 0 else 0)
-PY
+if [[ $summary_line -eq 1 ]]; then
+  scripts/test-summary.sh "$failed_setup"
+else
+  [[ $failed_setup -eq 0 ]]
+fi
 summary=$?
 [[ $status -ne 0 || $summary -ne 0 ]] && exit 1
 exit 0

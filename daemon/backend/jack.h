@@ -117,8 +117,8 @@ class JackBackend final : public AudioBackend {
   char shutdown_reason_[256] = {};     // written by OnShutdown before lost_ is set
 
   DspTimer timer_;
-  rt::SpscRing<BackendEvent> rt_events_{256};    // audio thread -> DrainEvents
-  rt::SpscRing<BackendEvent> xrun_events_{256};  // notification thread -> DrainEvents
+  rt::SpscRing<BackendEvent, 256> rt_events_;    // audio thread -> DrainEvents
+  rt::SpscRing<BackendEvent, 256> xrun_events_;  // notification thread -> DrainEvents
   std::mutex drain_mu_;                          // one consumer at a time
 
   // Data only accessed from the audio thread (and, while the client is

@@ -55,7 +55,7 @@ class NullBackend final : public AudioBackend {
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> xruns_{0};  // periods that started late by more than a period
   DspTimer timer_;
-  rt::SpscRing<BackendEvent> events_{256};  // audio thread -> DrainEvents
+  rt::SpscRing<BackendEvent, 256> events_;  // audio thread -> DrainEvents
   // Buffers the audio thread uses; resized only while it is stopped.
   struct {
     std::vector<std::vector<float>> in_data, out_data;

@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "absl/status/status.h"
+#include "compile/plan_builder.h"
 
 namespace aers::compile {
 
@@ -49,19 +50,18 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> CompilePlan(const Graph& graph,
   const auto order = TopologicalOrder(graph);
   if (!order) return absl::FailedPreconditionError("graph has a cycle");
   const size_t nv = graph.vertices.size();
-  auto plan = std::make_unique<rt::Plan>(format, graph.input_channels, graph.output_channels,
-                                         options.ramp_frames);
+  PlanBuilder builder(format, graph.input_channels, graph.output_channels, options.ramp_frames);
 
   // Output buffers: out_buf[v][port][ch].
-  std::vector<std::vector<std::vector<rt::BufferId>>> out_buf(nv);
+  std::vector<std::vector<std::vector<PlanBuilder::BufferId>>> out_buf(nv);
   for (size_t v = 0; v < nv; ++v) {
     const Vertex& vx = graph.vertices[v];
     for (const auto& port : vx.layout.outputs) {
-      std::vector<rt::BufferId> chans;
+      std::vector<PlanBuilder::BufferId> chans;
       for (int ch = 0; ch < port.channels; ++ch) {
         chans.push_back(vx.type == Vertex::Type::kInput
-                            ? plan->InputBuffer(vx.first_channel + static_cast<uint32_t>(ch))
-                            : plan->NewBuffer());
+                            ? builder.InputBuffer(vx.first_channel + static_cast<uint32_t>(ch))
+                            : builder.NewBuffer());
       }
       out_buf[v].push_back(std::move(chans));
     }
@@ -99,24 +99,24 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> CompilePlan(const Graph& graph,
   }
 
   auto sources_of = [&](const Edge* e, int ch) {
-    return rt::Plan::Source{out_buf[e->src][e->src_port][static_cast<size_t>(ch)], e->ramp};
+    return PlanBuilder::Source{out_buf[e->src][e->src_port][static_cast<size_t>(ch)], e->ramp};
   };
   // Input buffers of a vertex: alias a single unramped source, mix otherwise.
   auto resolve_inputs = [&](size_t v) {
-    std::vector<rt::BufferId> ins;
+    std::vector<PlanBuilder::BufferId> ins;
     const Vertex& vx = graph.vertices[v];
     for (size_t p = 0; p < vx.layout.inputs.size(); ++p) {
       const auto& edges = in_edges[v][p];
       for (int ch = 0; ch < vx.layout.inputs[p].channels; ++ch) {
         if (edges.empty()) {
-          ins.push_back(plan->SilenceBuffer());
+          ins.push_back(builder.SilenceBuffer());
         } else if (edges.size() == 1 && edges[0]->ramp == rt::Ramp::kNone) {
           ins.push_back(sources_of(edges[0], ch).buffer);
         } else {
-          std::vector<rt::Plan::Source> srcs;
+          std::vector<PlanBuilder::Source> srcs;
           for (const Edge* e : edges) srcs.push_back(sources_of(e, ch));
-          const rt::BufferId dst = plan->NewBuffer();
-          plan->AddMix(dst, srcs);
+          const PlanBuilder::BufferId dst = builder.NewBuffer();
+          builder.AddMix(dst, srcs);
           ins.push_back(dst);
         }
       }
@@ -132,15 +132,15 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> CompilePlan(const Graph& graph,
       case Vertex::Type::kOutput: {
         const auto& edges = in_edges[v][0];
         for (int ch = 0; ch < vx.layout.inputs[0].channels; ++ch) {
-          std::vector<rt::Plan::Source> srcs;
+          std::vector<PlanBuilder::Source> srcs;
           for (const Edge* e : edges) srcs.push_back(sources_of(e, ch));
-          plan->AddOutput(vx.first_channel + static_cast<uint32_t>(ch), srcs);
+          builder.AddOutput(vx.first_channel + static_cast<uint32_t>(ch), srcs);
         }
         break;
       }
       case Vertex::Type::kNode: {
         if (has_prev[v]) break;  // runs inside its chain's cascade
-        std::vector<rt::BufferId> ins = resolve_inputs(v);
+        std::vector<PlanBuilder::BufferId> ins = resolve_inputs(v);
         if (next[v]) {
           std::vector<std::shared_ptr<rt::Processor>> chain{vx.proc};
           size_t last = v;
@@ -149,18 +149,17 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> CompilePlan(const Graph& graph,
             chain.push_back(graph.vertices[last].proc);
           }
           if (next[last]) has_prev[*next[last]] = false;  // chain too long: restart there
-          plan->AddCascade(chain, vx.layout.inputs[0].channels, ins, out_buf[last][0]);
+          builder.AddCascade(chain, vx.layout.inputs[0].channels, ins, out_buf[last][0]);
           break;
         }
-        std::vector<rt::BufferId> outs;
+        std::vector<PlanBuilder::BufferId> outs;
         for (const auto& port : out_buf[v]) outs.insert(outs.end(), port.begin(), port.end());
-        plan->AddNode(vx.proc, ins, outs);
+        builder.AddNode(vx.proc, ins, outs);
         break;
       }
     }
   }
-  plan->Finalize();
-  return plan;
+  return builder.Finish();
 }
 
 }  // namespace aers::compile

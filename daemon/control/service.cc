@@ -193,10 +193,6 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   }
   EditOutcome out;
   out.changes = DiffGraphs(before, spec);
-  out.replanned = std::any_of(out.changes.begin(), out.changes.end(), [](const std::string& c) {
-    return !(c.rfind("~ node ", 0) == 0 && c.find(" -> ") != std::string::npos &&
-             c.find(" ch -> ") == std::string::npos);
-  });
   if (dry_run) {
     out.revision = rev;
     return out;
@@ -212,7 +208,9 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     }
   }
   out.applied = true;
-  out.revision = engine_.revision();
+  const engine::EditResult done = engine_.last_edit();
+  out.revision = done.revision;
+  out.replanned = done.replanned;
   Event e;
   e.type = Event::Type::kGraphChanged;
   e.revision = out.revision;

@@ -34,7 +34,7 @@ struct EditOp {
 struct EditOutcome {
   uint64_t revision = 0;
   bool applied = false;
-  bool replanned = false;
+  bool replanned = false;  ///< a new plan was built (false: live parameters only, or dry run)
   std::vector<std::string> changes;  ///< human-readable diff
 };
 

@@ -170,6 +170,7 @@ struct Engine::Impl {
   uint64_t seq = 0;
   std::map<std::string, std::shared_ptr<dsp::MeterProcessor>, std::less<>> meters;
   std::mutex reclaim_mutex;  // one consumer of the retire ring at a time
+  EditResult last_edit;
 };
 
 Engine::Engine(const model::KindRegistry& kinds, EngineOptions options)
@@ -177,7 +178,13 @@ Engine::Engine(const model::KindRegistry& kinds, EngineOptions options)
   impl_->options = std::move(options);
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // The audio thread has stopped (the owner stops its backend first): take
+  // every plan back from the runner and free it here.
+  delete runner_->Publish(nullptr);
+  delete runner_->DetachCurrent();
+  Reclaim();
+}
 
 model::GraphSpec Engine::spec() const {
   std::lock_guard lock(mutex_);
@@ -187,6 +194,11 @@ model::GraphSpec Engine::spec() const {
 uint64_t Engine::revision() const {
   std::lock_guard lock(mutex_);
   return impl_->revision;
+}
+
+EditResult Engine::last_edit() const {
+  std::lock_guard lock(mutex_);
+  return impl_->last_edit;
 }
 
 rt::StreamFormat Engine::format() const {
@@ -330,7 +342,8 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
   }
   ++s.revision;
   Reclaim();
-  return EditResult{s.revision, plan != nullptr || !same_topology};
+  s.last_edit = EditResult{s.revision, !same_topology};
+  return s.last_edit;
 }
 
 absl::Status Engine::SetFormat(const rt::StreamFormat& format) {

@@ -87,6 +87,8 @@ class Engine {
 
   model::GraphSpec spec() const;
   uint64_t revision() const;
+  /// What the last accepted edit did (revision 0 and no replan before any).
+  EditResult last_edit() const;
   rt::StreamFormat format() const;
   const model::KindRegistry& kinds() const { return kinds_; }
 

@@ -53,7 +53,7 @@ class BiquadSection {
   /// Non-RT. Starts settled at `initial` (no glide).
   BiquadSection(const BiquadParams& initial, double sample_rate_hz, int channels);
 
-  /// Any thread. Wait-free. The section glides to the new values.
+  /// Any thread. Wait-free. The section glides to the target values.
   void SetType(BiquadType type) noexcept;
   void SetFreqHz(double freq_hz) noexcept;
   void SetQ(double q) noexcept;

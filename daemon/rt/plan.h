@@ -1,9 +1,10 @@
 // rt::Plan: a compiled graph, the flat list of steps the audio thread runs.
 //
-// Built and destroyed on non-real-time threads (compile::CompilePlan and the
-// engine's reclaimer). Once published, only the audio thread touches it, and
-// only through Process() and the `rt` fields. A plan owns the node instances
-// it runs (shared with the next plan when they carry over), so the last
+// Built by compile::PlanBuilder and destroyed by the engine's reclaimer, both
+// on non-real-time threads; this header only declares what the audio thread
+// runs. Once published, only the audio thread touches a plan, and only
+// through Process() and the `rt_` fields. A plan owns the node instances it
+// runs (shared with the next plan when they carry over), so the last
 // reference to an instance, and any library it came from, is dropped off the
 // audio thread.
 #pragma once
@@ -15,54 +16,23 @@
 #include "rt/biquad.h"
 #include "rt/processor.h"
 
+namespace aers::compile {
+class PlanBuilder;
+}
+
 namespace aers::rt {
 
 /// Gain ramp of one route during a crossfade between two plans.
 enum class Ramp : uint8_t {
   kNone,  ///< full level
-  kIn,    ///< 0 -> 1 over the plan's ramp (a new route or node)
+  kIn,    ///< 0 -> 1 over the plan's ramp (a route or node that was not there)
   kOut,   ///< 1 -> 0 over the plan's ramp (a route going away)
 };
 
-/// Identifies a buffer while the plan is being built (index into the arena).
-using BufferId = uint32_t;
-
 class Plan {
  public:
-  /// Non-RT. `ramp_frames` is the crossfade length (0: no crossfade).
-  Plan(StreamFormat format, uint32_t input_channels, uint32_t output_channels,
-       uint32_t ramp_frames);
-  ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
-
-  // --- building (non-RT, before Finalize) --------------------------------
-
-  /// A new zeroed buffer of max_period_frames floats.
-  BufferId NewBuffer();
-  /// The buffer that holds external input channel `ch` during Process().
-  BufferId InputBuffer(uint32_t ch) const { return input_buffers_[ch]; }
-  /// A buffer that always reads as silence.
-  BufferId SilenceBuffer() const { return silence_; }
-
-  struct Source {
-    BufferId buffer;
-    Ramp ramp;
-  };
-  /// dst = sum of sources (with their ramps).
-  void AddMix(BufferId dst, const std::vector<Source>& sources);
-  /// External output channel `ch` = sum of sources (silence if none).
-  void AddOutput(uint32_t ch, const std::vector<Source>& sources);
-  /// Runs a node over the given channel buffers. The plan keeps `proc` alive.
-  void AddNode(std::shared_ptr<Processor> proc, const std::vector<BufferId>& in,
-               const std::vector<BufferId>& out);
-  /// Runs a chain of biquad nodes fused into one interleaved cascade.
-  void AddCascade(const std::vector<std::shared_ptr<Processor>>& procs, int channels,
-                  const std::vector<BufferId>& in, const std::vector<BufferId>& out);
-  /// Resolves buffer ids to memory and touches every page. No building after.
-  void Finalize();
-
-  // --- running (audio thread) --------------------------------------------
 
   /// Audio thread. Wait-free, no allocation. `in` has input_channels()
   /// pointers (may be null if 0), `out` output_channels(); frames <=
@@ -85,12 +55,15 @@ class Plan {
   std::unique_ptr<Plan> successor;
 
  private:
+  friend class compile::PlanBuilder;
+  Plan() = default;
+
   enum class Op : uint8_t { kMix, kOutput, kNode, kCascade };
   struct Step {
     Op op;
-    uint32_t a = 0;              // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
-    uint32_t b = 0;              // kMix/kOutput: first source; kNode/kCascade: first out ptr
-    uint32_t n = 0;              // kMix/kOutput: source count; kCascade: section count
+    uint32_t a = 0;  // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
+    uint32_t b = 0;  // kMix/kOutput: first source; kNode/kCascade: first out ptr
+    uint32_t n = 0;  // kMix/kOutput: source count; kCascade: section count
     uint32_t channels = 0;       // kCascade
     uint32_t first_section = 0;  // kCascade
     Processor* proc = nullptr;   // kNode
@@ -99,32 +72,28 @@ class Plan {
     const float* data;
     Ramp ramp;
   };
+  float* Buffer(uint32_t id) const noexcept { return arena_ + static_cast<size_t>(id) * stride_; }
   void MixInto(float* dst, const SourceRef* src, uint32_t count, uint32_t frames) const noexcept;
 
+  // Filled by compile::PlanBuilder, read-only afterwards.
   StreamFormat format_;
-  uint32_t input_channels_;
-  uint32_t output_channels_;
-  uint32_t ramp_frames_;
-  uint32_t stride_;  // floats per buffer (max period, rounded up to a cache line)
-
+  uint32_t input_channels_ = 0;
+  uint32_t output_channels_ = 0;
+  uint32_t ramp_frames_ = 0;
+  uint32_t stride_ = 0;  // floats per buffer (max period, rounded up to 16)
   std::vector<Step> steps_;
-  std::vector<BufferId> input_buffers_;
-  BufferId silence_ = 0;
-  uint32_t buffer_count_ = 0;
-  std::vector<Source> pending_sources_;
-  std::vector<BufferId> pending_ptrs_;  // buffer ids for node in/out pointers
+  std::vector<uint32_t> input_buffers_;  // buffer id per external input channel
+  std::vector<float> storage_;           // every buffer, zeroed (pages touched)
+  float* arena_ = nullptr;               // storage_ aligned to a cache line
+  std::vector<SourceRef> sources_;
+  std::vector<float*> ptrs_;  // node input/output channel pointers
   std::vector<std::shared_ptr<Processor>> owned_;
   std::vector<BiquadSection*> sections_;
   size_t fused_cascades_ = 0;
 
-  // Resolved by Finalize().
-  float* arena_ = nullptr;
-  std::vector<SourceRef> sources_;
-  std::vector<float*> ptrs_;
-
   struct {
     uint32_t ramp_pos = 0;  // frames run since adoption, saturating at ramp_frames_
-  } rt_;                    // audio thread only
+  } rt_;  // audio thread only
 };
 
 }  // namespace aers::rt

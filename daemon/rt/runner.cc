@@ -4,18 +4,6 @@
 
 namespace aers::rt {
 
-namespace {
-constexpr size_t kRetireCapacity = 64;
-}  // namespace
-
-Runner::Runner() : retired_(kRetireCapacity) {}
-
-Runner::~Runner() {
-  delete pending_.exchange(nullptr);
-  delete rt_.current;
-  while (Plan* p = PopRetired()) delete p;
-}
-
 void Runner::Adopt(Plan* plan) noexcept {
   if (rt_.current != nullptr) {
     // Space was checked by the caller; the push cannot fail.
@@ -58,6 +46,12 @@ void Runner::Process(const float* const* in, uint32_t in_channels, float* const*
 
 Plan* Runner::Publish(Plan* plan) noexcept {
   return pending_.exchange(plan, std::memory_order_acq_rel);
+}
+
+Plan* Runner::DetachCurrent() noexcept {
+  Plan* p = rt_.current;
+  rt_.current = nullptr;
+  return p;
 }
 
 Plan* Runner::PopRetired() noexcept {

@@ -1,5 +1,5 @@
 // rt::Runner: the audio thread's entry point. Holds the current plan, takes
-// new ones from a lock-free pending slot at the start of a period, and hands
+// the next plan from a lock-free pending slot at the start of a period, and hands
 // replaced ones back to a normal thread through a ring.
 #pragma once
 
@@ -13,11 +13,10 @@ namespace aers::rt {
 
 class Runner {
  public:
-  /// Non-RT.
-  Runner();
-  /// Non-RT. The audio thread must have stopped calling Process(). Frees the
-  /// current, pending and retired plans.
-  ~Runner();
+  /// Non-RT. Plans are owned by whoever publishes them (the engine): a
+  /// Runner never frees one. Before destroying it, the owner takes every
+  /// plan back with Publish(nullptr), DetachCurrent() and PopRetired().
+  Runner() = default;
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
@@ -37,13 +36,17 @@ class Runner {
   /// nullptr; the caller deletes it.
   Plan* PopRetired() noexcept;
 
+  /// Non-RT, only once the audio thread has stopped calling Process(): hands
+  /// back the plan in use (or nullptr); the caller deletes it.
+  Plan* DetachCurrent() noexcept;
+
   /// Seq of the plan in use whose crossfade (if any) has finished.
   uint64_t settled_seq() const noexcept { return settled_seq_.load(std::memory_order_acquire); }
   /// Periods run.
   uint64_t cycles() const noexcept { return cycles_.load(std::memory_order_relaxed); }
   /// Periods that produced silence because no suitable plan was there.
   uint64_t silent_cycles() const noexcept { return silent_cycles_.load(std::memory_order_relaxed); }
-  /// Times a new plan waited a period because the retire ring was full.
+  /// Times a published plan waited a period because the retire ring was full.
   uint64_t deferred_swaps() const noexcept {
     return deferred_swaps_.load(std::memory_order_relaxed);
   }
@@ -52,14 +55,15 @@ class Runner {
   void Adopt(Plan* plan) noexcept;
 
   std::atomic<Plan*> pending_{nullptr};
-  SpscRing<Plan*> retired_;
+  static constexpr size_t kRetireCapacity = 64;
+  SpscRing<Plan*, kRetireCapacity> retired_;
   std::atomic<uint64_t> settled_seq_{0};
   std::atomic<uint64_t> cycles_{0};
   std::atomic<uint64_t> silent_cycles_{0};
   std::atomic<uint64_t> deferred_swaps_{0};
   struct {
     Plan* current = nullptr;
-  } rt_;  // audio thread only (and the destructor)
+  } rt_;  // audio thread only (and DetachCurrent once it stopped)
 };
 
 }  // namespace aers::rt

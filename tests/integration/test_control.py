@@ -379,11 +379,14 @@ class EditStormTest(aers_it.JackTestCase):
               f"{status.get('rt_allocations', 'n/a')}", file=sys.stderr)
         self.assertEqual(edits, 1000)
         self.assertIn("xruns", status)
-        if "rt_allocations" in status:
-            self.assertEqual(int(status["rt_allocations"]), 0)
-        if rec.gaps == 0:
-            self.assertLess(jump, 2.0 * natural, "discontinuity beyond the crossfade")
+        # aersd_rtcheck always reports it; absent would mean the hooks are off.
+        self.assertIn("rt_allocations", status)
+        self.assertEqual(int(status["rt_allocations"]), 0)
         daemon.stop()
+        if rec.gaps or rec.xruns:
+            self.skipTest(f"JACK dropped periods during the recording ({rec.gaps} clock jumps, "
+                          f"{rec.xruns} xruns): the step check would measure the host")
+        self.assertLess(jump, 2.0 * natural, "discontinuity beyond the crossfade")
 
 
 class KillNineTest(aers_it.JackTestCase):

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sums meson's testlog.json over the build trees scripts/test.sh uses and
+# prints one line per tree, then the total as
+#   tests: N passed, N failed[, N skipped]
+# Exits non-zero if anything failed or nothing ran.
+#   scripts/test-summary.sh [EXTRA_FAILURES]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+extra_failures=${1:-0}
+passed=0 failed=0 skipped=0
+for d in build build-tsan build-asan; do
+  log=$d/meson-logs/testlog.json
+  [[ -f $log ]] || continue
+  total=$(grep -c '"result"' "$log")
+  ok=$(grep -cE '"result": *"(OK|EXPECTEDFAIL)"' "$log")
+  skip=$(grep -cE '"result": *"SKIP"' "$log")
+  bad=$((total - ok - skip))
+  echo "$d: $ok passed, $bad failed"
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  skipped=$((skipped + skip))
+done
+failed=$((failed + extra_failures))
+line="tests: $passed passed, $failed failed"
+[[ $skipped -gt 0 ]] && line+=", $skipped skipped"
+echo "$line"
+[[ $failed -eq 0 && $passed -gt 0 ]]
