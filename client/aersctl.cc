@@ -420,6 +420,26 @@ int Usage(const std::string& why) {
   return kExitUsage;
 }
 
+// Signal points with non-finite, clipped or state-reset counts, one line each
+// (nothing when every count is zero).
+void PrintSignals(std::ostream& out,
+                  const google::protobuf::RepeatedPtrField<aers::v1::SignalCounts>& signals) {
+  bool header = false;
+  for (const auto& sig : signals) {
+    if (sig.nonfinite() == 0 && sig.clipped() == 0 && sig.state_resets() == 0) continue;
+    if (!header) {
+      out << "SIGNAL               WHERE      NON-FINITE      CLIPPED  STATE RESETS\n";
+      header = true;
+    }
+    char line[200];
+    std::snprintf(line, sizeof line, "%-20s %-7s %13llu %12llu %13llu\n", sig.name().c_str(),
+                  sig.where().c_str(), static_cast<unsigned long long>(sig.nonfinite()),
+                  static_cast<unsigned long long>(sig.clipped()),
+                  static_cast<unsigned long long>(sig.state_resets()));
+    out << line;
+  }
+}
+
 int CmdStatus(Client& c) {
   grpc::ClientContext ctx;
   c.Prepare(&ctx);
@@ -439,6 +459,7 @@ int CmdStatus(Client& c) {
   std::printf("graph revision %llu, %u nodes  uptime %.0f s  state %s\n",
               static_cast<unsigned long long>(s.revision()), s.nodes(), s.uptime_s(),
               s.state_file().c_str());
+  PrintSignals(std::cout, s.signals());
   return kExitOk;
 }
 
@@ -712,18 +733,23 @@ int CmdTop(Client& c) {
       char head[160];
       std::snprintf(head, sizeof head, "aersd  DSP load %5.1f%%  xruns %llu\n", f.dsp_load() * 100,
                     static_cast<unsigned long long>(f.xruns()));
-      s << head << "NODE                 CH   PEAK dBFS   RMS dBFS  LEVEL\n";
+      s << head
+        << "NODE                 CH   PEAK dBFS   RMS dBFS  LEVEL                           "
+           "NON-FINITE  CLIPPED\n";
       for (const auto& m : f.meters()) {
         for (int ch = 0; ch < m.peak_size(); ++ch) {
           const double pk = 20 * std::log10(std::max(1e-9, static_cast<double>(m.peak(ch))));
           const double rms = 20 * std::log10(std::max(1e-9, static_cast<double>(m.rms(ch))));
-          char line[200];
-          std::snprintf(line, sizeof line, "%-20s %3d %10.1f %10.1f  %s\n",
+          char line[240];
+          std::snprintf(line, sizeof line, "%-20s %3d %10.1f %10.1f  %s %11s %8s\n",
                         ch == 0 ? m.node().c_str() : "", ch + 1, std::max(pk, -120.0),
-                        std::max(rms, -120.0), Bar(pk, 30).c_str());
+                        std::max(rms, -120.0), Bar(pk, 30).c_str(),
+                        ch == 0 ? std::to_string(m.nonfinite()).c_str() : "",
+                        ch == 0 ? std::to_string(m.clipped()).c_str() : "");
           s << line;
         }
       }
+      PrintSignals(s, f.signals());
       std::cout << s.str() << std::flush;
     }
     if (o.once) {

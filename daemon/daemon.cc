@@ -35,7 +35,7 @@
 #include "notify.h"
 #include "plugin/audit.h"
 #include "plugin/loader.h"
-#include "plugin/policy_from_config.h"
+#include "plugins.h"
 #include "spdlog/spdlog.h"
 #include "state/state_store.h"
 
@@ -79,6 +79,20 @@ std::string JsonNumber(double v) {
   return absl::StrFormat("%.6g", v);
 }
 
+// The name limits every graph is held to: JACK's when this aersd has JACK,
+// whichever backend runs, so a config stays valid when `auto` picks JACK at
+// the next start (model/naming.h). `client_name` may be empty (then the
+// config's client name is used).
+model::NamingLimits BackendNamingLimits(const std::string& client_name) {
+  model::NamingLimits n;
+  n.client_name = client_name;
+#if defined(AERS_HAVE_JACK)
+  n.max_client_name_bytes = static_cast<size_t>(jack_client_name_size() - 1);
+  n.max_port_name_bytes = static_cast<size_t>(jack_port_name_size() - 1);
+#endif
+  return n;
+}
+
 class Daemon {
  public:
   Daemon(const DaemonOptions& options, int signal_fd) : options_(options), signal_fd_(signal_fd) {}
@@ -115,18 +129,12 @@ class Daemon {
   static std::string Baseline(const std::string& config_text);
   std::string baseline_;  // of the config file the live graph derives from
 
-  std::unique_ptr<plugin::JsonLinesAuditLog> plugin_audit_;
-  std::unique_ptr<plugin::PluginLoader> plugin_loader_;
-  std::vector<plugin::LoadedKinds> plugins_;
+  ConfiguredPlugins plugins_;
+  model::NamingLimits names_;  // of the backend the graph runs on
 };
 
 absl::StatusOr<std::string> Daemon::ReadConfigText() const {
-  std::ifstream in(options_.config_path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat(options_.config_path, ": cannot read the config file"));
-  }
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return config::ReadConfigText(options_.config_path);
 }
 
 std::string Daemon::Baseline(const std::string& text) {
@@ -142,38 +150,7 @@ std::string Daemon::Baseline(const std::string& text) {
 // allows, then parse the whole config against the full registry. A refused
 // plugin is logged (and audited) and the daemon goes on without it.
 absl::Status Daemon::LoadPlugins(const std::string& text) {
-  auto settings = config::ParsePluginSettings(text, options_.config_path);
-  if (!settings.ok()) return settings.status();
-  if (settings->root.empty()) return absl::OkStatus();
-  if (!settings->audit_log.empty()) {
-    auto audit = plugin::JsonLinesAuditLog::Open(settings->audit_log);
-    if (!audit.ok()) return audit.status();
-    plugin_audit_ = std::move(*audit);
-  }
-  plugin_loader_ =
-      std::make_unique<plugin::PluginLoader>(plugin::ToPolicy(*settings), plugin_audit_.get());
-  auto load_one = [&](const std::string& name) {
-    auto loaded = plugin_loader_->Load(name, *kinds_);
-    if (loaded.ok()) {
-      spdlog::info("plugin {} {} loaded: {}", name, loaded->plugin->manifest().version,
-                   absl::StrJoin(loaded->kinds, ", "));
-      plugins_.push_back(std::move(*loaded));
-    } else {
-      spdlog::error("plugin {} refused: {}", name, std::string(loaded.status().message()));
-    }
-  };
-  if (settings->load.empty()) {
-    std::error_code ec;
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(settings->root, ec)) {
-      if (e.is_directory(ec)) names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) load_one(name);
-  } else {
-    for (const auto& name : settings->load) load_one(name);
-  }
-  return absl::OkStatus();
+  return LoadConfiguredPlugins(text, options_.config_path, *kinds_, plugins_);
 }
 
 absl::Status Daemon::StartControl() {
@@ -181,7 +158,7 @@ absl::Status Daemon::StartControl() {
       *engine_, [this](model::GraphSpec spec) { return backend_->ApplyGraph(std::move(spec)); },
       state_.get(), events_,
       [this]() -> absl::StatusOr<model::GraphSpec> {
-        auto c = config::LoadConfigFile(options_.config_path, *kinds_);
+        auto c = config::LoadConfigFile(options_.config_path, *kinds_, nullptr, &names_);
         if (!c.ok()) return c.status();
         return std::move(c->graph);
       });
@@ -200,7 +177,7 @@ absl::Status Daemon::StartControl() {
       state_ ? state_->path() : std::string(),
       [this] {
         std::vector<control::PluginSummary> out;
-        for (const auto& p : plugins_) {
+        for (const auto& p : plugins_.loaded) {
           const auto& m = p.plugin->manifest();
           out.push_back({m.name, m.version, plugin::ModuleFormatName(m.format),
                          plugin::HashAlgorithmName(m.hash_algorithm), m.hash_hex,
@@ -286,18 +263,30 @@ int Daemon::Run() {
     return kExitConfig;
   }
   baseline_ = Baseline(*text);
-  auto loaded = config::ParseConfig(*text, options_.config_path, *kinds_);
+  names_ = BackendNamingLimits(options_.jack_client_name);
+  if (!options_.jack_client_name.empty()) {
+    // The flag bypasses the config's checks: hold it to the same rule (a
+    // name JACK cannot hold would make every connection attempt fail).
+    if (auto bad = model::CheckIdentifier(options_.jack_client_name, "--jack_client_name",
+                                          names_.max_client_name_bytes)) {
+      spdlog::error("{} (also settable as AERS_JACK_CLIENT_NAME)", *bad);
+      return kExitUsage;
+    }
+  }
+  auto loaded = config::ParseConfig(*text, options_.config_path, *kinds_, nullptr, &names_);
   if (!loaded.ok()) {
     LogLines(spdlog::level::err, absl::StrCat("invalid config ", options_.config_path, ":"),
              loaded.status().message());
     return kExitConfig;
   }
   config_ = std::move(*loaded);
+  if (names_.client_name.empty()) names_.client_name = config_.backend.jack_client_name;
 
   engine::EngineOptions eo;
   eo.format.sample_rate_hz = config_.engine.sample_rate_hz;
   eo.format.max_period_frames = static_cast<uint32_t>(config_.engine.period_frames);
   eo.crossfade_ms = config_.engine.crossfade_ms;
+  eo.names = names_;
   engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
 
   // The persisted state (every accepted edit) wins over the config file's
@@ -438,7 +427,7 @@ void Daemon::Reload() {
   spdlog::info("SIGHUP: reloading {}", options_.config_path);
   auto text = ReadConfigText();
   absl::StatusOr<config::Config> loaded =
-      text.ok() ? config::ParseConfig(*text, options_.config_path, *kinds_)
+      text.ok() ? config::ParseConfig(*text, options_.config_path, *kinds_, nullptr, &names_)
                 : absl::StatusOr<config::Config>(text.status());
   if (!loaded.ok()) {
     LogLines(spdlog::level::err,

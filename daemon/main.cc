@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "dsp/builtins.h"
 #include "logging.h"
+#include "plugins.h"
 
 ABSL_FLAG(std::string, config, "", "Graph/config YAML file (env AERS_CONFIG_PATH; the flag wins).");
 ABSL_FLAG(std::string, input, "", "render: input audio file (any format libsndfile reads).");
@@ -167,8 +168,46 @@ int RunRender() {
     std::fprintf(stderr, "aersd render: --output FILE is required\n");
     return kExitUsage;
   }
+  // Flags first: a bad number is a usage error naming the flag, never
+  // blamed on a file.
+  const double rate = absl::GetFlag(FLAGS_sample_rate_hz);
+  if (!(rate >= aers::config::kMinSampleRateHz && rate <= aers::config::kMaxSampleRateHz)) {
+    std::fprintf(stderr, "aersd render: --sample_rate_hz %g is out of range; allowed %g to %g Hz\n",
+                 rate, aers::config::kMinSampleRateHz, aers::config::kMaxSampleRateHz);
+    return kExitUsage;
+  }
+  const uint32_t period = absl::GetFlag(FLAGS_period_frames);
+  if (period < 1 || period > 65536) {
+    std::fprintf(stderr, "aersd render: --period_frames %u is out of range; allowed 1 to 65536\n",
+                 period);
+    return kExitUsage;
+  }
+  const double duration = absl::GetFlag(FLAGS_duration_s);
+  if (!(duration >= 0.0 && duration <= 86400.0 * 7)) {
+    std::fprintf(stderr,
+                 "aersd render: --duration_s %g is out of range; allowed 0 to 604800 s (a week)\n",
+                 duration);
+    return kExitUsage;
+  }
+  // The same config, with the same plugins through the same gate, as the
+  // daemon would run.
+  std::string text;
+  {
+    auto read = aers::config::ReadConfigText(config_path);
+    if (!read.ok()) {
+      std::fprintf(stderr, "aersd render: %s\n", std::string(read.status().message()).c_str());
+      return kExitConfig;
+    }
+    text = std::move(*read);
+  }
   auto kinds = aers::dsp::MakeBuiltinRegistry();
-  auto config = aers::config::LoadConfigFile(config_path, *kinds);
+  aers::daemon::ConfiguredPlugins plugins;
+  if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins);
+      !st.ok()) {
+    std::fprintf(stderr, "aersd render: invalid config:\n%s\n", std::string(st.message()).c_str());
+    return kExitConfig;
+  }
+  auto config = aers::config::ParseConfig(text, config_path, *kinds);
   if (!config.ok()) {
     std::fprintf(stderr, "aersd render: invalid config:\n%s\n",
                  std::string(config.status().message()).c_str());

@@ -66,8 +66,4 @@ class AudioBackend {
   virtual void ResetDspStats() = 0;
 };
 
-/// Sets flush-to-zero and denormals-are-zero for the calling thread (audio
-/// threads call it once: filter tails must not fall into denormal slow paths).
-void EnableFlushToZero() noexcept;
-
 }  // namespace aers::backend

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "rt/denormals.h"
 #include "rt/hooks.h"
 #include "spdlog/spdlog.h"
 
@@ -490,7 +491,7 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
 /// JACK's process thread, once, before its first period. Not real-time yet.
 void JackBackend::OnThreadInit(void*) noexcept {
   t_audio_thread = true;
-  EnableFlushToZero();
+  rt::EnableFlushToZero();
 }
 
 /// JACK's notification thread (jack2: not the audio thread). Wait-free.

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <optional>
 
+#include "rt/denormals.h"
 #include "rt/hooks.h"
 #include "spdlog/spdlog.h"
 
@@ -100,7 +101,7 @@ absl::Status NullBackend::ApplyGraph(model::GraphSpec spec) {
 }
 
 void NullBackend::Run() noexcept {
-  EnableFlushToZero();
+  rt::EnableFlushToZero();
   running_.store(true, std::memory_order_release);
   uint64_t next = DspTimer::NowNs();
   auto& runner = engine_.runner();

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
+#include "rt/denormals.h"
 
 namespace aers::backend {
 
@@ -230,6 +231,9 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     }
   });
 
+  // This thread runs the plan: flush subnormals like every audio thread
+  // (rt/denormals.h), and give the caller's mode back afterwards.
+  rt::ScopedFlushToZero flush_to_zero;
   std::vector<const float*> in_ptrs(in_ch);
   std::vector<float*> out_ptrs(out_ch);
   int64_t done = 0;

@@ -128,13 +128,16 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> CompilePlan(const Graph& graph,
     const Vertex& vx = graph.vertices[v];
     switch (vx.type) {
       case Vertex::Type::kInput:
+        for (int ch = 0; ch < vx.layout.outputs[0].channels; ++ch) {
+          builder.SetInputCounters(vx.first_channel + static_cast<uint32_t>(ch), vx.counters);
+        }
         break;
       case Vertex::Type::kOutput: {
         const auto& edges = in_edges[v][0];
         for (int ch = 0; ch < vx.layout.inputs[0].channels; ++ch) {
           std::vector<PlanBuilder::Source> srcs;
           for (const Edge* e : edges) srcs.push_back(sources_of(e, ch));
-          builder.AddOutput(vx.first_channel + static_cast<uint32_t>(ch), srcs);
+          builder.AddOutput(vx.first_channel + static_cast<uint32_t>(ch), srcs, vx.counters);
         }
         break;
       }

@@ -24,6 +24,8 @@ struct Vertex {
   model::NodeLayout layout;
   std::shared_ptr<rt::Processor> proc;  ///< kNode only
   uint32_t first_channel = 0;           ///< externals: first backend channel
+  /// Externals: where non-finite/clipped samples of this port are counted.
+  std::shared_ptr<rt::SignalCounters> counters;
 };
 
 /// A route between two ports, with its crossfade ramp.

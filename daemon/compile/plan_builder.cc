@@ -17,6 +17,7 @@ PlanBuilder::PlanBuilder(rt::StreamFormat format, uint32_t input_channels,
                                          ~(kAlignFloats - 1));
   silence_ = NewBuffer();
   for (uint32_t ch = 0; ch < input_channels; ++ch) plan_->input_buffers_.push_back(NewBuffer());
+  plan_->input_counters_.assign(input_channels, nullptr);
 }
 
 void PlanBuilder::AddSources(const std::vector<Source>& sources, rt::Plan::Step& step) {
@@ -41,10 +42,18 @@ void PlanBuilder::AddMix(BufferId dst, const std::vector<Source>& sources) {
   plan_->steps_.push_back(s);
 }
 
-void PlanBuilder::AddOutput(uint32_t ch, const std::vector<Source>& sources) {
+void PlanBuilder::SetInputCounters(uint32_t ch, std::shared_ptr<rt::SignalCounters> counters) {
+  plan_->input_counters_[ch] = counters.get();
+  if (counters) plan_->owned_counters_.push_back(std::move(counters));
+}
+
+void PlanBuilder::AddOutput(uint32_t ch, const std::vector<Source>& sources,
+                            std::shared_ptr<rt::SignalCounters> counters) {
   rt::Plan::Step s{};
   s.op = rt::Plan::Op::kOutput;
   s.a = ch;
+  s.counters = counters.get();
+  if (counters) plan_->owned_counters_.push_back(std::move(counters));
   AddSources(sources, s);
   plan_->steps_.push_back(s);
 }
@@ -54,6 +63,8 @@ void PlanBuilder::AddNode(std::shared_ptr<rt::Processor> proc, const std::vector
   rt::Plan::Step s{};
   s.op = rt::Plan::Op::kNode;
   s.proc = proc.get();
+  s.sanitize = proc->ExternalCode();
+  s.channels = static_cast<uint32_t>(out.size());
   AddPointers(in, out, s);
   plan_->owned_.push_back(std::move(proc));
   plan_->steps_.push_back(s);

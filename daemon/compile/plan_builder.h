@@ -35,8 +35,13 @@ class PlanBuilder {
 
   /// dst = sum of sources (with their ramps).
   void AddMix(BufferId dst, const std::vector<Source>& sources);
-  /// External output channel `ch` = sum of sources (silence if none).
-  void AddOutput(uint32_t ch, const std::vector<Source>& sources);
+  /// External output channel `ch` = sum of sources (silence if none), with
+  /// non-finite samples replaced and counted in `counters` (may be null).
+  void AddOutput(uint32_t ch, const std::vector<Source>& sources,
+                 std::shared_ptr<rt::SignalCounters> counters = nullptr);
+  /// Where non-finite and clipped samples of external input channel `ch`
+  /// are counted (the plan replaces non-finite ones whether or not this is set).
+  void SetInputCounters(uint32_t ch, std::shared_ptr<rt::SignalCounters> counters);
   /// Runs a node over the given channel buffers. The plan keeps `proc` alive.
   void AddNode(std::shared_ptr<rt::Processor> proc, const std::vector<BufferId>& in,
                const std::vector<BufferId>& out);

@@ -5,6 +5,7 @@
 #include "config/config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,12 +38,9 @@ using strutil::Cat;
 using strutil::JoinList;
 
 // Ranges of the settings sections (documented in docs/config.md).
-constexpr double kMinSampleRateHz = 8000.0;
-constexpr double kMaxSampleRateHz = 384000.0;
 constexpr int kMinPeriodFrames = 16;
 constexpr int kMaxPeriodFrames = 8192;
 constexpr double kMaxCrossfadeMs = 1000.0;
-constexpr size_t kMaxJackClientName = 64;  // jack_client_name_size() - 1 on JACK 2
 constexpr std::array<std::string_view, 3> kBackendTypes = {"auto", "jack", "null"};
 constexpr size_t kMaxPluginName = 64;  // plugin::IsValidPluginName
 
@@ -353,7 +351,7 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
   return issues;
 }
 
-std::vector<Issue> ValidateSettings(const Config& c) {
+std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& names) {
   std::vector<Issue> issues = ValidatePlugins(c.plugins);
   CheckRange(c.engine.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
              "engine.sample_rate_hz", "sample_rate_hz", issues);
@@ -369,10 +367,13 @@ std::vector<Issue> ValidateSettings(const Config& c) {
   if (c.backend.jack_client_name.empty()) {
     issues.push_back({"backend.jack.client_name",
                       "client_name is empty; JACK needs a client name such as 'aersd'"});
-  } else if (c.backend.jack_client_name.size() > kMaxJackClientName) {
+  } else if (c.backend.jack_client_name.size() > names.max_client_name_bytes) {
     issues.push_back({"backend.jack.client_name",
                       Cat("client_name is ", c.backend.jack_client_name.size(),
-                          " characters long; JACK allows at most ", kMaxJackClientName)});
+                          " characters long; JACK allows at most ", names.max_client_name_bytes)});
+  } else if (auto bad = model::CheckIdentifier(c.backend.jack_client_name, "client_name",
+                                               names.max_client_name_bytes)) {
+    issues.push_back({"backend.jack.client_name", *bad});
   }
   return issues;
 }
@@ -1080,7 +1081,8 @@ void EmitPorts(YAML::Emitter& out, std::string_view key,
 }  // namespace
 
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
-                                   const model::KindRegistry& kinds, SourceMap* where) {
+                                   const model::KindRegistry& kinds, SourceMap* where,
+                                   const model::NamingLimits* names) {
   SourceMap local_where;
   SourceMap& map = where != nullptr ? *where : local_where;
   map.clear();
@@ -1103,8 +1105,12 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       problems.push_back({Lookup(map, issue.path).value_or(Mark{}), issue.path, issue.message});
     }
   };
-  add_issues(ValidateSettings(config));
-  add_issues(model::ValidateGraph(config.graph, kinds));
+  model::ValidationContext context;
+  if (names != nullptr) context.names = *names;
+  if (context.names.client_name.empty()) context.names.client_name = config.backend.jack_client_name;
+  context.sample_rate_hz = config.engine.sample_rate_hz;
+  add_issues(ValidateSettings(config, context.names));
+  add_issues(model::ValidateGraph(config.graph, kinds, context));
   if (!problems.empty()) {
     return absl::InvalidArgumentError(FormatLocated(std::move(problems), filename));
   }
@@ -1135,8 +1141,7 @@ absl::StatusOr<PluginSettings> ParsePluginSettings(std::string_view yaml,
   return settings;
 }
 
-absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,
-                                      SourceMap* where) {
+absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
   const auto fail = [&](int err) {
     const std::string message =
         Cat("cannot read config file '", path, "': ", std::generic_category().message(err));
@@ -1151,11 +1156,25 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::Kind
         return absl::FailedPreconditionError(message);
     }
   };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not hang the caller; only regular files are read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        Cat("cannot read config file '", path, "': ",
+            S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file"));
+  }
+  constexpr size_t kMaxConfigBytes = size_t{16} << 20;
   std::string text;
   char buf[1 << 14];
   while (true) {
+    if (text.size() > kMaxConfigBytes) {
+      ::close(fd);
+      return absl::FailedPreconditionError(
+          Cat("cannot read config file '", path, "': larger than 16 MiB"));
+    }
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -1167,7 +1186,14 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::Kind
     text.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  return ParseConfig(text, path, kinds, where);
+  return text;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,
+                                      SourceMap* where, const model::NamingLimits* names) {
+  auto text = ReadConfigText(path);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path, kinds, where, names);
 }
 
 std::string EmitConfig(const Config& config) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/graph.h"
+#include "model/naming.h"
 #include "model/kind.h"
 
 namespace aers::config {
@@ -26,6 +27,10 @@ struct Mark {
 using SourceMap = std::map<std::string, Mark, std::less<>>;
 
 /// `engine:` section.
+/// Sample rates the engine accepts (config, render flags), Hz.
+inline constexpr double kMinSampleRateHz = 8000.0;
+inline constexpr double kMaxSampleRateHz = 384000.0;
+
 struct EngineSettings {
   double sample_rate_hz = 48000.0;  ///< null/offline backends; JACK imposes its own
   int period_frames = 256;          ///< null backend period; largest for offline
@@ -68,8 +73,14 @@ struct Config {
 /// Parses YAML text and validates the result as a whole (model::ValidateGraph
 /// plus the settings sections). On failure: INVALID_ARGUMENT whose message
 /// has one line per problem, "FILE:LINE:COLUMN: PATH: MESSAGE", in file order.
+///
+/// `names`: the backend's name limits (model/naming.h); its client_name, if
+/// empty, is taken from the config (backend.jack.client_name). Null: the
+/// default limits. Parameter ranges that follow the sample rate are checked
+/// at engine.sample_rate_hz (the backend re-checks them at its actual rate).
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
-                                   const model::KindRegistry& kinds, SourceMap* where = nullptr);
+                                   const model::KindRegistry& kinds, SourceMap* where = nullptr,
+                                   const model::NamingLimits* names = nullptr);
 
 /// Parses and checks only the `plugins:` section of a whole config file, with
 /// ParseConfig's error format (only problems inside `plugins:` and YAML
@@ -81,9 +92,14 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
 absl::StatusOr<PluginSettings> ParsePluginSettings(std::string_view yaml,
                                                    std::string_view filename);
 
+/// Reads a config file whole (NOT_FOUND / PERMISSION_DENIED /
+/// FAILED_PRECONDITION, e.g. a directory, name the file and the reason).
+absl::StatusOr<std::string> ReadConfigText(const std::string& path);
+
 /// Reads and parses a file (NOT_FOUND / PERMISSION_DENIED name the file).
 absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::KindRegistry& kinds,
-                                      SourceMap* where = nullptr);
+                                      SourceMap* where = nullptr,
+                                      const model::NamingLimits* names = nullptr);
 
 /// YAML for a config; ParseConfig(EmitConfig(c)) == c.
 std::string EmitConfig(const Config& config);

@@ -18,7 +18,9 @@ const std::vector<std::string>& TypeNames() {
 class BiquadProcessor final : public rt::Processor {
  public:
   BiquadProcessor(const rt::BiquadParams& params, double sample_rate_hz, int channels)
-      : section_(params, sample_rate_hz, channels) {}
+      : section_(params, sample_rate_hz, channels) {
+    section_.counters = &signal;
+  }
 
   /// Audio thread. Wait-free.
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {

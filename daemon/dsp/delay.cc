@@ -15,6 +15,12 @@ uint32_t MsToFrames(double ms, double sample_rate_hz) {
   return static_cast<uint32_t>(std::lround(ms * sample_rate_hz / 1000.0));
 }
 
+float Finite(float x, uint32_t& bad) noexcept {
+  if (!rt::IsNonFinite(x)) return x;
+  ++bad;
+  return 0.0f;
+}
+
 class DelayProcessor final : public rt::Processor {
  public:
   DelayProcessor(int channels, uint32_t max_frames, uint32_t delay_frames,
@@ -33,7 +39,10 @@ class DelayProcessor final : public rt::Processor {
   }
 
   /// Audio thread. Wait-free, bounded: frames * channels steps.
+  /// A non-finite sample never enters the line (it would come out again
+  /// delay_ms later): 0 is written instead and counted (rt/signal.h).
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {
+    uint32_t bad = 0;
     for (uint32_t n = 0; n < frames; ++n) {
       if (fade_pos_ == 0) {
         const uint32_t t = target_.load(std::memory_order_relaxed);
@@ -46,14 +55,14 @@ class DelayProcessor final : public rt::Processor {
       if (fade_pos_ == 0) {
         for (int ch = 0; ch < channels_; ++ch) {
           float* line = lines_[static_cast<size_t>(ch)].data();
-          line[w] = in[ch][n];
+          line[w] = Finite(in[ch][n], bad);
           out[ch][n] = line[(w - current_) & mask_];
         }
       } else {
         const float a = static_cast<float>(fade_pos_) / static_cast<float>(xfade_frames_);
         for (int ch = 0; ch < channels_; ++ch) {
           float* line = lines_[static_cast<size_t>(ch)].data();
-          line[w] = in[ch][n];
+          line[w] = Finite(in[ch][n], bad);
           out[ch][n] = (1.0f - a) * line[(w - current_) & mask_] + a * line[(w - next_) & mask_];
         }
         if (++fade_pos_ > xfade_frames_) {
@@ -63,6 +72,7 @@ class DelayProcessor final : public rt::Processor {
       }
       write_pos_ = (w + 1) & mask_;
     }
+    if (bad != 0) signal.state_resets.fetch_add(bad, std::memory_order_relaxed);
   }
 
   /// Any thread. Wait-free.

@@ -16,6 +16,8 @@ MeterProcessor::MeterProcessor(int channels, uint32_t window_frames)
 void MeterProcessor::Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
   for (int c = 0; c < channels_; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
   uint32_t done = 0;
+  uint32_t bad = 0;
+  uint32_t over = 0;
   while (done < frames) {
     const uint32_t n = std::min(frames - done, window_frames_ - count_);
     for (int c = 0; c < channels_; ++c) {
@@ -24,7 +26,13 @@ void MeterProcessor::Process(const float* const* in, float* const* out, uint32_t
       float pk = m.acc_peak;
       double sq = m.acc_sq;
       for (uint32_t i = 0; i < n; ++i) {
-        pk = std::max(pk, std::fabs(x[i]));
+        if (rt::IsNonFinite(x[i])) {  // counted, never shown as silence or latched
+          ++bad;
+          continue;
+        }
+        const float a = std::fabs(x[i]);
+        if (a > 1.0f) ++over;
+        pk = std::max(pk, a);
         sq += static_cast<double>(x[i]) * static_cast<double>(x[i]);
       }
       m.acc_peak = pk;
@@ -45,6 +53,7 @@ void MeterProcessor::Process(const float* const* in, float* const* out, uint32_t
       windows_.fetch_add(1, std::memory_order_release);
     }
   }
+  signal.Add(bad, over);
 }
 
 float MeterProcessor::peak(int ch) const noexcept {

@@ -12,6 +12,7 @@
 #include "compile/compile.h"
 #include "dsp/meter.h"
 #include "model/validate.h"
+#include "spdlog/spdlog.h"
 
 namespace aers::engine {
 
@@ -45,7 +46,18 @@ std::string VertexName(const compile::Vertex& v) {
 }
 
 // Builds the compile graph of a valid spec with its instances.
-Built BuildGraph(const model::GraphSpec& spec, const InstanceMap& instances) {
+using CounterMap = std::map<std::string, std::shared_ptr<rt::SignalCounters>, std::less<>>;
+
+// The counters of external port `key` ("in:NAME" / "out:NAME"), made on
+// first use and kept while the port keeps its name.
+std::shared_ptr<rt::SignalCounters> PortCounters(CounterMap& counters, const std::string& key) {
+  auto& c = counters[key];
+  if (!c) c = std::make_shared<rt::SignalCounters>();
+  return c;
+}
+
+Built BuildGraph(const model::GraphSpec& spec, const InstanceMap& instances,
+                 CounterMap& counters) {
   Built b;
   std::map<std::string, size_t, std::less<>> index;
   uint32_t ch = 0;
@@ -55,6 +67,7 @@ Built BuildGraph(const model::GraphSpec& spec, const InstanceMap& instances) {
     v.name = in.name;
     v.layout.outputs.push_back({"out", in.channels});
     v.first_channel = ch;
+    v.counters = PortCounters(counters, "in:" + in.name);
     ch += static_cast<uint32_t>(in.channels);
     index[in.name] = b.graph.vertices.size();
     b.graph.vertices.push_back(std::move(v));
@@ -77,6 +90,7 @@ Built BuildGraph(const model::GraphSpec& spec, const InstanceMap& instances) {
     v.name = out.name;
     v.layout.inputs.push_back({"in", out.channels});
     v.first_channel = ch;
+    v.counters = PortCounters(counters, "out:" + out.name);
     ch += static_cast<uint32_t>(out.channels);
     index[out.name] = b.graph.vertices.size();
     b.graph.vertices.push_back(std::move(v));
@@ -169,6 +183,7 @@ struct Engine::Impl {
   bool published = false;  // a plan has been handed to the runner
   uint64_t seq = 0;
   std::map<std::string, std::shared_ptr<dsp::MeterProcessor>, std::less<>> meters;
+  CounterMap port_counters;  // "in:NAME" / "out:NAME" -> counters
   std::mutex reclaim_mutex;  // one consumer of the retire ring at a time
   EditResult last_edit;
 };
@@ -206,8 +221,13 @@ rt::StreamFormat Engine::format() const {
   return impl_->options.format;
 }
 
+model::ValidationContext Engine::validation_context() const {
+  std::lock_guard lock(mutex_);
+  return {impl_->options.format.sample_rate_hz, impl_->options.names};
+}
+
 absl::Status Engine::Check(const model::GraphSpec& spec) const {
-  const auto issues = model::ValidateGraph(spec, kinds_);
+  const auto issues = model::ValidateGraph(spec, kinds_, validation_context());
   if (!issues.empty()) return absl::InvalidArgumentError(JoinIssues(issues));
   return absl::OkStatus();
 }
@@ -256,7 +276,8 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
                                            " but the graph is at revision ", s.revision,
                                            "; re-read the graph and retry"));
   }
-  if (auto issues = model::ValidateGraph(spec, kinds_); !issues.empty()) {
+  const model::ValidationContext context{s.options.format.sample_rate_hz, s.options.names};
+  if (auto issues = model::ValidateGraph(spec, kinds_, context); !issues.empty()) {
     return absl::InvalidArgumentError(JoinIssues(issues));
   }
 
@@ -274,7 +295,8 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
       continue;
     }
     all_reused = false;
-    auto proc = kind->Instantiate(node, kind->ResolveParams(node), s.options.format);
+    auto proc = kind->Instantiate(node, kind->ResolveParams(node, s.options.format.sample_rate_hz),
+                                  s.options.format);
     if (!proc.ok()) {
       return absl::Status(proc.status().code(),
                           absl::StrCat("node '", node.name, "': ", proc.status().message()));
@@ -282,7 +304,8 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
     next[node.name] = Instance{node, kind, std::shared_ptr<rt::Processor>(std::move(*proc))};
   }
 
-  Built built = BuildGraph(spec, next);
+  CounterMap counters = s.port_counters;
+  Built built = BuildGraph(spec, next, counters);
   const bool same_topology = s.published && all_reused &&
                              spec.nodes.size() == s.spec.nodes.size() &&
                              spec.inputs == s.spec.inputs && spec.outputs == s.spec.outputs &&
@@ -333,6 +356,12 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
   }
   s.instances = std::move(next);
   s.built = std::move(built);
+  // Keep the counters of ports that still exist (a port keeps its counts
+  // across edits while it keeps its name).
+  s.port_counters.clear();
+  for (const auto& v : s.built.graph.vertices) {
+    if (v.counters) s.port_counters[VertexName(v)] = v.counters;
+  }
   s.spec = std::move(spec);
   s.meters.clear();
   for (const auto& [name, inst] : s.instances) {
@@ -357,6 +386,28 @@ absl::Status Engine::SetFormat(const rt::StreamFormat& format) {
                      format.max_period_frames, " frames"));
   }
   const rt::StreamFormat old = s.options.format;
+  // Parameter ranges that follow the sample rate are checked again at the
+  // new rate; values now out of range are clamped and reported.
+  model::GraphSpec spec = s.spec;
+  bool clamped = false;
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    model::NodeSpec& n = spec.nodes[i];
+    const model::NodeKind* kind = kinds_.Find(n.kind);
+    if (kind == nullptr) continue;
+    for (auto& [pname, value] : n.params) {
+      const model::ParamDesc* d = kind->FindParam(pname);
+      auto* v = std::get_if<double>(&value);
+      if (d == nullptr || !d->per_sample_rate || v == nullptr) continue;
+      const model::ParamDesc at = d->At(format.sample_rate_hz);
+      const double c = std::clamp(*v, at.min, at.max);
+      if (c == *v) continue;
+      spdlog::warn(
+          "nodes[{}].params.{}: {} {} is out of range at {} Hz (allowed {} to {}); clamped to {}",
+          i, pname, *v, d->unit, format.sample_rate_hz, at.min, at.max, c);
+      *v = c;
+      clamped = true;
+    }
+  }
   s.options.format = format;
   // Fresh instances for the new rate; no crossfade across a format change.
   InstanceMap saved = std::move(s.instances);
@@ -364,14 +415,14 @@ absl::Status Engine::SetFormat(const rt::StreamFormat& format) {
   const bool was_published = s.published;
   s.published = false;
   const uint64_t rev = s.revision;
-  auto result = ApplyLocked(s.spec, std::nullopt);
+  auto result = ApplyLocked(std::move(spec), std::nullopt);
   if (!result.ok()) {
     s.options.format = old;
     s.instances = std::move(saved);
     s.published = was_published;
     return result.status();
   }
-  s.revision = rev;  // same graph: not an edit
+  if (!clamped) s.revision = rev;  // same graph: not an edit
   return absl::OkStatus();
 }
 
@@ -392,6 +443,31 @@ std::vector<std::string> Engine::MeterNodes() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   for (const auto& [name, m] : impl_->meters) out.push_back(name);
+  return out;
+}
+
+std::vector<SignalReport> Engine::SignalReports() const {
+  std::lock_guard lock(mutex_);
+  std::vector<SignalReport> out;
+  const auto report = [&](SignalReport::Where where, const std::string& name,
+                          const rt::SignalCounters& c) {
+    out.push_back({where, name, c.nonfinite.load(std::memory_order_relaxed),
+                   c.clipped.load(std::memory_order_relaxed),
+                   c.state_resets.load(std::memory_order_relaxed)});
+  };
+  for (const auto& v : impl_->built.graph.vertices) {
+    switch (v.type) {
+      case compile::Vertex::Type::kInput:
+        report(SignalReport::Where::kInput, v.name, *v.counters);
+        break;
+      case compile::Vertex::Type::kNode:
+        report(SignalReport::Where::kNode, v.name, v.proc->signal);
+        break;
+      case compile::Vertex::Type::kOutput:
+        report(SignalReport::Where::kOutput, v.name, *v.counters);
+        break;
+    }
+  }
   return out;
 }
 

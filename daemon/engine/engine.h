@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "model/graph.h"
 #include "model/kind.h"
+#include "model/validate.h"
 #include "rt/processor.h"
 #include "rt/runner.h"
 
@@ -33,12 +34,24 @@ struct EngineOptions {
   /// How long an edit waits for the audio thread to finish the previous
   /// crossfade before publishing anyway (audio stalled or not running).
   std::chrono::milliseconds settle_timeout{200};
+  /// Name limits of the backend (model/naming.h), checked on every edit.
+  model::NamingLimits names;
+};
+
+/// Non-finite/clipped counts of one signal point (rt/signal.h).
+struct SignalReport {
+  enum class Where { kInput, kNode, kOutput };
+  Where where = Where::kNode;
+  std::string name;           ///< external port or node name
+  uint64_t nonfinite = 0;     ///< NaN/Inf samples replaced by 0
+  uint64_t clipped = 0;       ///< finite samples with |x| > 1.0
+  uint64_t state_resets = 0;  ///< non-finite state reset (biquad, delay)
 };
 
 /// Latest reading of one meter node channel.
 struct MeterReading {
-  float peak = 0.0f;  ///< linear, max |x| over the last window
-  float rms = 0.0f;   ///< linear, over the last window
+  float peak = 0.0f;  ///< linear, max |x| over the last window (finite samples)
+  float rms = 0.0f;   ///< linear, over the last window (finite samples)
 };
 
 /// What changed in an accepted edit (for events and logs).
@@ -96,6 +109,15 @@ class Engine {
   absl::StatusOr<std::vector<MeterReading>> ReadMeter(std::string_view node) const;
   /// Names of every meter node in the current graph.
   std::vector<std::string> MeterNodes() const;
+
+  /// Counts of every external port and node of the current graph, in graph
+  /// order (inputs, nodes, outputs). Counters follow a port or node across
+  /// edits as long as it keeps its name (nodes: its instance).
+  std::vector<SignalReport> SignalReports() const;
+
+  /// The context edits are validated in: the current sample rate and the
+  /// backend's name limits.
+  model::ValidationContext validation_context() const;
 
   /// Latency in frames from external input `input` to external output
   /// `output` through the graph (the longest path), nullopt if unconnected.

@@ -1,6 +1,7 @@
 #include "model/kind.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -66,11 +67,31 @@ int NodeKind::ParamIndex(std::string_view name) const {
   return -1;
 }
 
-std::map<std::string, ParamValue> NodeKind::ResolveParams(const NodeSpec& spec) const {
+ParamDesc ParamDesc::At(double sample_rate_hz) const {
+  ParamDesc d = *this;
+  if (!per_sample_rate) return d;
+  d.per_sample_rate = false;
+  d.default_per_sample_rate = false;
+  d.min = min * sample_rate_hz;
+  d.max = max * sample_rate_hz;
+  if (type == ParamType::kInteger) {
+    d.min = std::ceil(d.min);
+    d.max = std::max(d.min, std::floor(d.max));
+  }
+  if (const auto* v = std::get_if<double>(&default_value)) {
+    double def = default_per_sample_rate ? *v * sample_rate_hz : *v;
+    if (type == ParamType::kInteger) def = std::round(def);
+    d.default_value = std::clamp(def, d.min, d.max);
+  }
+  return d;
+}
+
+std::map<std::string, ParamValue> NodeKind::ResolveParams(const NodeSpec& spec,
+                                                          double sample_rate_hz) const {
   std::map<std::string, ParamValue> out;
   for (const auto& p : params()) {
     auto it = spec.params.find(p.name);
-    out[p.name] = it != spec.params.end() ? it->second : p.default_value;
+    out[p.name] = it != spec.params.end() ? it->second : p.At(sample_rate_hz).default_value;
   }
   return out;
 }
@@ -89,13 +110,19 @@ double NodeKind::NumericValue(const ParamDesc& desc, const ParamValue& value, si
 bool NodeKind::UpdateLive(rt::Processor* instance, const NodeSpec& before,
                           const NodeSpec& after) const {
   if (before.kind != after.kind || before.channels != after.channels) return false;
-  const auto old_params = ResolveParams(before);
-  const auto new_params = ResolveParams(after);
+  // Compared at one nominal rate: only whether a value changed matters here.
+  constexpr double kNominalRateHz = 48000.0;
+  const auto old_params = ResolveParams(before, kNominalRateHz);
+  const auto new_params = ResolveParams(after, kNominalRateHz);
   const auto& descs = params();
   // First pass: refuse before touching anything.
   for (const auto& d : descs) {
     if (old_params.at(d.name) == new_params.at(d.name)) continue;
     if (!d.live) return false;
+    // A default that scales with the rate is not known here: rebuild.
+    if (d.per_sample_rate && (!before.params.count(d.name) || !after.params.count(d.name))) {
+      return false;
+    }
     if (d.type == ParamType::kNumberList &&
         std::get<std::vector<double>>(old_params.at(d.name)).size() !=
             std::get<std::vector<double>>(new_params.at(d.name)).size()) {

@@ -36,6 +36,18 @@ struct ParamDesc {
   std::vector<std::string> choices;  ///< kEnum only
   bool live = true;                  ///< changes reach a running instance without rebuilding it
   std::string help;
+  /// min and max are fractions of the sample rate (LADSPA_HINT_SAMPLE_RATE):
+  /// the range enforced is [min * rate, max * rate] at the stream's actual
+  /// rate. Use At() for the range in force.
+  bool per_sample_rate = false;
+  /// With per_sample_rate: default_value is a fraction of the rate too
+  /// (a LADSPA default derived from the bounds; 0/1/100/440 are absolute).
+  bool default_per_sample_rate = false;
+
+  /// This description at `sample_rate_hz` (Hz): per-sample-rate bounds and
+  /// default scaled, integers rounded inwards, the default clamped into the
+  /// range. Descriptions without per_sample_rate come back unchanged.
+  ParamDesc At(double sample_rate_hz) const;
 };
 
 struct PortDesc {
@@ -91,8 +103,9 @@ class NodeKind {
   /// only stores atomics).
   bool UpdateLive(rt::Processor* instance, const NodeSpec& before, const NodeSpec& after) const;
 
-  /// The spec's parameters with defaults filled in.
-  std::map<std::string, ParamValue> ResolveParams(const NodeSpec& spec) const;
+  /// The spec's parameters with defaults (at `sample_rate_hz`, Hz) filled in.
+  std::map<std::string, ParamValue> ResolveParams(const NodeSpec& spec,
+                                                  double sample_rate_hz) const;
   const ParamDesc* FindParam(std::string_view name) const;
   int ParamIndex(std::string_view name) const;
 

@@ -227,6 +227,9 @@ void CheckName(const std::string& name, const std::string& owner_path,
     }
     issues.push_back({path, Cat("invalid name ", Quoted(name),
                                 ": use only letters, digits, '_' and '-'", extra)});
+  } else if (name.size() > kMaxNameBytes) {
+    issues.push_back({path, Cat("name ", Quoted(name), " is ", name.size(),
+                                " bytes long; names are at most ", kMaxNameBytes, " bytes")});
   }
   const auto [it, inserted] = seen.emplace(name, path);
   if (!inserted) {
@@ -274,7 +277,47 @@ std::vector<std::string> PortNames(const std::vector<PortDesc>& ports) {
 
 }  // namespace
 
-std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds) {
+// Backend port names derived from the external ports (model/naming.h):
+// unique across inputs and outputs, and short enough for the backend.
+void CheckBackendPortNames(const GraphSpec& spec, const NamingLimits& limits,
+                           std::vector<Issue>& issues) {
+  std::map<std::string, std::string> owner;  // backend port name -> "inputs[0] channel 2"
+  const auto check = [&](const std::vector<ExternalPort>& ports, std::string_view list) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const ExternalPort& p = ports[i];
+      if (p.channels < 1 || p.channels > kMaxChannels) continue;  // reported elsewhere
+      const std::string path = Indexed(list, i);
+      for (int ch = 0; ch < p.channels; ++ch) {
+        const std::string port = BackendPortName(p, ch);
+        const std::string here = Cat(path, " ", Quoted(p.name), " channel ", ch + 1);
+        const auto [it, inserted] = owner.emplace(port, here);
+        if (!inserted) {
+          issues.push_back({path + ".name",
+                            Cat("backend port name ", Quoted(port), " of ", here,
+                                " is also the port of ", it->second,
+                                "; rename one (channel n of a multi-channel port is "
+                                "'<name>_<n>')")});
+          break;
+        }
+        if (limits.max_port_name_bytes != 0 && !limits.client_name.empty()) {
+          const size_t full = limits.client_name.size() + 1 + port.size();
+          if (full > limits.max_port_name_bytes) {
+            issues.push_back({path + ".name",
+                              Cat("backend port name '", limits.client_name, ":", port, "' is ",
+                                  full, " bytes long; the backend allows at most ",
+                                  limits.max_port_name_bytes)});
+            break;
+          }
+        }
+      }
+    }
+  };
+  check(spec.inputs, "inputs");
+  check(spec.outputs, "outputs");
+}
+
+std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
+                                 const ValidationContext& context) {
   std::vector<Issue> issues;
 
   if (spec.version != kSchemaVersion) {
@@ -301,6 +344,7 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
   };
   check_externals(spec.inputs, "inputs");
   check_externals(spec.outputs, "outputs");
+  CheckBackendPortNames(spec, context.names, issues);
 
   // Nodes: name, kind, channels, parameters, the kind's own constraints.
   std::vector<std::string> kind_names;
@@ -340,7 +384,8 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
         params_ok = false;
         continue;
       }
-      params_ok &= CheckParam(*d, value, ppath, issues);
+      // Ranges that follow the sample rate are checked at the actual rate.
+      params_ok &= CheckParam(d->At(context.sample_rate_hz), value, ppath, issues);
     }
     if (!params_ok) continue;
     const size_t before = issues.size();

@@ -9,17 +9,30 @@
 
 #include "model/graph.h"
 #include "model/kind.h"
+#include "model/naming.h"
 
 namespace aers::model {
 
 /// Checks a whole graph against the registry and returns every problem found
 /// (empty when the graph is valid). Checks: schema version; names (syntax,
-/// duplicates across inputs/outputs/nodes); channel counts; unknown kinds;
+/// length, duplicates across inputs/outputs/nodes, the naming policy of
+/// model/naming.h for derived backend port names); channel counts; unknown kinds;
 /// unknown parameters, wrong types, out-of-range values, the kind's own
 /// constraints; routes naming unknown nodes or ports, routes into a source or
 /// out of a sink, channel mismatches between the two ends, duplicate routes;
 /// cycles (the message names the nodes of the cycle in order).
-std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds);
+/// What validation needs to know about where the graph will run.
+struct ValidationContext {
+  /// Parameter ranges that follow the rate (ParamDesc::per_sample_rate) are
+  /// checked at this rate, Hz.
+  double sample_rate_hz = 48000.0;
+  /// Backend name limits; the default checks names and the uniqueness of
+  /// derived backend port names but no backend lengths.
+  NamingLimits names;
+};
+
+std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
+                                 const ValidationContext& context = {});
 
 /// The layout of a node or external port, by name, in a graph that passed
 /// ValidateGraph. External inputs have one output port "out"; external

@@ -1,6 +1,7 @@
 // Node kinds from the AERS C ABI (include/aers/plugin.h).
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <set>
 
@@ -22,13 +23,30 @@ std::optional<std::string> BoundedString(const char* s, size_t max) {
   return std::string(s, n);
 }
 
+// The kinds array is indexed by the plugin's own struct_size, which may be
+// smaller than this host's (optional members added later).
+const aers_kind_descriptor& KindAt(const aers_plugin_descriptor& d, uint32_t k) {
+  const auto* base = reinterpret_cast<const char*>(d.kinds);
+  return *reinterpret_cast<const aers_kind_descriptor*>(base + size_t{k} * d.kinds[0].struct_size);
+}
+
+bool HasLatency(const aers_kind_descriptor& kd) {
+  return kd.struct_size >= offsetof(aers_kind_descriptor, latency_frames) +
+                               sizeof(kd.latency_frames) &&
+         kd.latency_frames != nullptr;
+}
+
 /// One instance of a plugin kind.
 class AersProcessor final : public rt::Processor {
  public:
   /// Non-RT. Takes ownership of an activated `instance`.
   AersProcessor(std::shared_ptr<const LoadedPlugin> lib, const aers_kind_descriptor* kind,
-                aers_plugin_instance instance)
-      : lib_(std::move(lib)), kind_(kind), instance_(instance), mailbox_(kind->param_count) {}
+                aers_plugin_instance instance, uint32_t latency_frames)
+      : lib_(std::move(lib)),
+        kind_(kind),
+        instance_(instance),
+        latency_frames_(latency_frames),
+        mailbox_(kind->param_count) {}
 
   /// Non-RT: the engine destroys instances in Reclaim(), off the audio
   /// thread. Deactivates and destroys the plugin instance; the library stays
@@ -53,10 +71,14 @@ class AersProcessor final : public rt::Processor {
     mailbox_.Post(param, std::clamp(value, d.min_value, d.max_value));
   }
 
+  uint32_t LatencyFrames() const noexcept override { return latency_frames_; }
+  bool ExternalCode() const noexcept override { return true; }
+
  private:
   std::shared_ptr<const LoadedPlugin> lib_;
   const aers_kind_descriptor* kind_;
   aers_plugin_instance instance_;
+  uint32_t latency_frames_;
   ParamMailbox mailbox_;
 };
 
@@ -106,7 +128,19 @@ class AersKind final : public model::NodeKind {
       kind_->destroy(inst);
       return absl::InternalError(absl::StrCat("plugin kind '", name_, "': activate failed"));
     }
-    return std::make_unique<AersProcessor>(lib_, kind_, inst);
+    uint32_t latency = 0;
+    if (HasLatency(*kind_)) {
+      latency = kind_->latency_frames(inst);
+      const auto limit = static_cast<uint32_t>(std::lround(10.0 * format.sample_rate_hz));
+      if (latency > limit) {
+        kind_->deactivate(inst);
+        kind_->destroy(inst);
+        return absl::InternalError(absl::StrCat("plugin kind '", name_, "' reports ", latency,
+                                                " frames of latency; at most ", limit,
+                                                " (10 s) are accepted"));
+      }
+    }
+    return std::make_unique<AersProcessor>(lib_, kind_, inst, latency);
   }
 
  private:
@@ -155,11 +189,18 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
     return refuse("descriptor_invalid",
                   absl::StrCat("kind_count ", d->kind_count, " is out of range"));
   }
+  // struct_size is the first member: read it before anything is indexed by it.
+  const uint32_t stride = d->kinds[0].struct_size;
+  if (stride < AERS_KIND_DESCRIPTOR_MIN_SIZE || stride > 4096 || stride % alignof(void*) != 0) {
+    return refuse("descriptor_invalid",
+                  absl::StrCat("kind #0 has struct_size ", stride, "; expected at least ",
+                               AERS_KIND_DESCRIPTOR_MIN_SIZE));
+  }
   const std::set<std::string> allowed(m.allowed_node_kinds.begin(), m.allowed_node_kinds.end());
   // First pass: names only, so an undeclared kind is refused before any
   // other detail of its descriptor is trusted.
   for (uint32_t k = 0; k < d->kind_count; ++k) {
-    auto name = BoundedString(d->kinds[k].name, AERS_PLUGIN_MAX_NAME);
+    auto name = BoundedString(KindAt(*d, k).name, AERS_PLUGIN_MAX_NAME);
     if (!name || !IsValidKindName(*name)) {
       return refuse("descriptor_invalid", absl::StrCat("kind #", k, " has an invalid name"));
     }
@@ -174,13 +215,13 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
   KindList out;
   std::set<std::string> seen;
   for (uint32_t k = 0; k < d->kind_count; ++k) {
-    const aers_kind_descriptor& kd = d->kinds[k];
+    const aers_kind_descriptor& kd = KindAt(*d, k);
     const std::string name = *BoundedString(kd.name, AERS_PLUGIN_MAX_NAME);
     auto bad = [&](const std::string& what) {
       return refuse("descriptor_invalid", absl::StrCat("kind '", name, "': ", what));
     };
     if (!seen.insert(name).second) return bad("declared twice");
-    if (kd.struct_size < sizeof(aers_kind_descriptor)) return bad("struct_size is too small");
+    if (kd.struct_size != stride) return bad("struct_size differs from the first kind's");
     if (!kd.instantiate || !kd.activate || !kd.process || !kd.set_parameter || !kd.deactivate ||
         !kd.destroy) {
       return bad("a function pointer is NULL");

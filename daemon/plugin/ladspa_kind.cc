@@ -10,9 +10,15 @@
 //
 // Parameters: every control input port, named from its port name (lowercase,
 // [^a-z0-9] -> '_'), with the range and default from its hints. Ports hinted
-// SAMPLE_RATE get bounds scaled by a nominal 48 kHz (their value is Hz as
-// LADSPA defines it); TOGGLED ports are flags, INTEGER ports integers.
-// Unbounded sides get +-1e6.
+// SAMPLE_RATE have bounds that are fractions of the sample rate (LADSPA
+// multiplies them by the rate the plugin runs at): they become
+// per_sample_rate parameters, checked at the stream's actual rate and
+// re-checked when it changes (model::ParamDesc::At). TOGGLED ports are flags,
+// INTEGER ports integers. Unbounded sides get +-1e6.
+//
+// Latency: a control output port named "latency" (any case; the LADSPA
+// convention Ardour and others follow) is read after a priming run of one
+// period of silence at activation; the instance reports it as its latency.
 #include "plugin/kinds.h"
 
 #if defined(AERS_HAVE_LADSPA)
@@ -21,8 +27,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <set>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "plugin/kinds.h"
 #include "plugin/manifest.h"
@@ -32,7 +41,6 @@
 namespace aers::plugin {
 namespace {
 
-constexpr double kNominalRateHz = 48000.0;
 constexpr double kUnbounded = 1e6;
 constexpr unsigned long kMaxPorts = 256;
 constexpr unsigned long kMaxDescriptors = 4096;
@@ -74,6 +82,7 @@ class LadspaProcessor final : public rt::Processor {
       : lib_(std::move(lib)),
         d_(d),
         ports_(ports),
+        latency_port_(LatencyPortIndex(d, ports)),
         mins_(std::move(mins)),
         maxs_(std::move(maxs)),
         controls_(new LADSPA_Data[std::max<size_t>(1, ports.control_in.size())]()),
@@ -108,7 +117,36 @@ class LadspaProcessor final : public rt::Processor {
       if (d_->activate) d_->activate(h);
     }
     activated_ = true;
+    if (latency_port_) Prime(sample_rate_hz);
     return absl::OkStatus();
+  }
+
+  /// Non-RT. Latency read from the plugin's "latency" output port.
+  uint32_t LatencyFrames() const noexcept override { return latency_frames_; }
+  bool ExternalCode() const noexcept override { return true; }
+
+  /// Non-RT. Runs one short period of silence so the plugin fills its
+  /// latency port, reads it, and resets the instances (deactivate +
+  /// activate) so the primed state does not leak into the audio.
+  void Prime(double sample_rate_hz) {
+    constexpr unsigned long kFrames = 64;
+    std::vector<LADSPA_Data> in(kFrames, 0.0f), out(kFrames, 0.0f);
+    for (LADSPA_Handle h : handles_) {
+      for (size_t a = 0; a < ports_.audio_in.size(); ++a) {
+        d_->connect_port(h, ports_.audio_in[a], in.data());
+        d_->connect_port(h, ports_.audio_out[a], out.data());
+      }
+      d_->run(h, kFrames);
+    }
+    const double reported = control_out_[*latency_port_];  // first instance's port
+    const double limit = 10.0 * sample_rate_hz;
+    latency_frames_ = std::isfinite(reported) && reported > 0.0
+                          ? static_cast<uint32_t>(std::lround(std::min(reported, limit)))
+                          : 0;
+    for (LADSPA_Handle h : handles_) {
+      if (d_->deactivate) d_->deactivate(h);
+      if (d_->activate) d_->activate(h);
+    }
   }
 
   /// Audio thread. Wait-free if the LADSPA plugin is hard-RT capable (its
@@ -135,9 +173,20 @@ class LadspaProcessor final : public rt::Processor {
   }
 
  private:
+  // Index into the control outputs of the port named "latency", if any.
+  static std::optional<size_t> LatencyPortIndex(const LADSPA_Descriptor* d, const PortMap& ports) {
+    for (size_t i = 0; i < ports.control_out.size(); ++i) {
+      auto name = Bounded(d->PortNames[ports.control_out[i]], 256);
+      if (name && absl::EqualsIgnoreCase(*name, "latency")) return i;
+    }
+    return std::nullopt;
+  }
+
   std::shared_ptr<const LoadedPlugin> lib_;
   const LADSPA_Descriptor* d_;
   PortMap ports_;
+  std::optional<size_t> latency_port_;
+  uint32_t latency_frames_ = 0;
   std::vector<double> mins_, maxs_;
   std::unique_ptr<LADSPA_Data[]> controls_;     // shared by every instance
   std::unique_ptr<LADSPA_Data[]> control_out_;  // written by the plugin, unread
@@ -184,7 +233,8 @@ class LadspaKind final : public model::NodeKind {
       const model::NodeSpec& spec, const std::map<std::string, model::ParamValue>& params,
       const rt::StreamFormat& format) const override {
     std::vector<double> initial, mins, maxs;
-    for (const auto& p : params_) {
+    for (const auto& raw : params_) {
+      const model::ParamDesc p = raw.At(format.sample_rate_hz);  // Hz bounds at this rate
       auto it = params.find(p.name);
       initial.push_back(it != params.end() ? NumericValue(p, it->second)
                                            : NumericValue(p, p.default_value));
@@ -212,13 +262,14 @@ class LadspaKind final : public model::NodeKind {
 model::ParamDesc ControlParam(const std::string& name, const std::string& port_name,
                               const LADSPA_PortRangeHint& hint) {
   const LADSPA_PortRangeHintDescriptor h = hint.HintDescriptor;
-  const double scale = LADSPA_IS_HINT_SAMPLE_RATE(h) ? kNominalRateHz : 1.0;
-  double lo =
-      LADSPA_IS_HINT_BOUNDED_BELOW(h) ? static_cast<double>(hint.LowerBound) * scale : -kUnbounded;
-  double hi =
-      LADSPA_IS_HINT_BOUNDED_ABOVE(h) ? static_cast<double>(hint.UpperBound) * scale : kUnbounded;
-  if (!std::isfinite(lo)) lo = -kUnbounded;
-  if (!std::isfinite(hi)) hi = kUnbounded;
+  // SAMPLE_RATE bounds stay fractions of the rate here (ParamDesc::At
+  // scales them); an unbounded side is a fraction that covers any rate.
+  const bool per_rate = LADSPA_IS_HINT_SAMPLE_RATE(h);
+  const double unbounded = per_rate ? kUnbounded / 1000.0 : kUnbounded;
+  double lo = LADSPA_IS_HINT_BOUNDED_BELOW(h) ? static_cast<double>(hint.LowerBound) : -unbounded;
+  double hi = LADSPA_IS_HINT_BOUNDED_ABOVE(h) ? static_cast<double>(hint.UpperBound) : unbounded;
+  if (!std::isfinite(lo)) lo = -unbounded;
+  if (!std::isfinite(hi)) hi = unbounded;
   if (lo > hi) std::swap(lo, hi);
   const bool log = LADSPA_IS_HINT_LOGARITHMIC(h) && lo > 0.0 && hi > 0.0;
   auto between = [&](double w_hi) {
@@ -226,6 +277,7 @@ model::ParamDesc ControlParam(const std::string& name, const std::string& port_n
                : lo * (1.0 - w_hi) + hi * w_hi;
   };
   double def;
+  bool def_from_bounds = true;  // else one of the absolute defaults 0, 1, 100, 440
   switch (h & LADSPA_HINT_DEFAULT_MASK) {
     case LADSPA_HINT_DEFAULT_MINIMUM:
       def = lo;
@@ -244,28 +296,41 @@ model::ParamDesc ControlParam(const std::string& name, const std::string& port_n
       break;
     case LADSPA_HINT_DEFAULT_0:
       def = 0.0;
+      def_from_bounds = false;
       break;
     case LADSPA_HINT_DEFAULT_1:
       def = 1.0;
+      def_from_bounds = false;
       break;
     case LADSPA_HINT_DEFAULT_100:
       def = 100.0;
+      def_from_bounds = false;
       break;
     case LADSPA_HINT_DEFAULT_440:
       def = 440.0;
+      def_from_bounds = false;
       break;
     default:
       def = 0.0;
       break;
   }
-  def = std::clamp(def, lo, hi);
+  // Defaults derived from per-rate bounds scale with the rate; the absolute
+  // ones (0, 1, 100, 440) do not, and are clamped into range by At().
+  if (def_from_bounds || !per_rate) def = std::clamp(def, lo, hi);
   model::ParamDesc p;
+  p.per_sample_rate = per_rate;
+  p.default_per_sample_rate = per_rate && def_from_bounds;
   p.name = name;
   p.help = port_name;
   p.live = true;
   if (LADSPA_IS_HINT_TOGGLED(h)) {
     p.type = model::ParamType::kBool;
     p.default_value = def > 0.0;
+  } else if (LADSPA_IS_HINT_INTEGER(h) && per_rate) {
+    p.type = model::ParamType::kInteger;  // At() rounds the scaled bounds inwards
+    p.min = lo;
+    p.max = hi;
+    p.default_value = def;
   } else if (LADSPA_IS_HINT_INTEGER(h)) {
     p.type = model::ParamType::kInteger;
     p.min = std::ceil(lo);

@@ -156,6 +156,20 @@ bool BiquadSection::Advance(uint32_t frames) noexcept {
   return Gliding();
 }
 
+void BiquadSection::ResetNonFiniteState() noexcept {
+  uint32_t resets = 0;
+  for (int ch = 0; ch < channels_; ++ch) {
+    if (IsNonFinite(z1[ch]) || IsNonFinite(z2[ch])) {
+      z1[ch] = 0.0;
+      z2[ch] = 0.0;
+      ++resets;
+    }
+  }
+  if (resets != 0 && counters != nullptr) {
+    counters->state_resets.fetch_add(resets, std::memory_order_relaxed);
+  }
+}
+
 void BiquadSection::Run(int channel, const float* in, float* out, uint32_t frames) noexcept {
   const BiquadCoeffs c = c_;
   double s1 = z1[channel];
@@ -336,13 +350,16 @@ void RunCascade(BiquadSection* const* sections, int count, int channels, const f
   for (int k = 0; k < count; ++k) gliding |= sections[k]->Gliding();
   if (!gliding) {
     CascadeAllChannels(sections, count, channels, in, out, 0, frames);
-    return;
+  } else {
+    for (uint32_t offset = 0; offset < frames; offset += BiquadSection::kSubBlock) {
+      const uint32_t n = std::min(BiquadSection::kSubBlock, frames - offset);
+      for (int k = 0; k < count; ++k) sections[k]->Advance(n);
+      CascadeAllChannels(sections, count, channels, in, out, offset, n);
+    }
   }
-  for (uint32_t offset = 0; offset < frames; offset += BiquadSection::kSubBlock) {
-    const uint32_t n = std::min(BiquadSection::kSubBlock, frames - offset);
-    for (int k = 0; k < count; ++k) sections[k]->Advance(n);
-    CascadeAllChannels(sections, count, channels, in, out, offset, n);
-  }
+  // Non-finite state would latch for ever (rt/signal.h): a few compares per
+  // section and channel per period.
+  for (int k = 0; k < count; ++k) sections[k]->ResetNonFiniteState();
 }
 
 }  // namespace aers::rt

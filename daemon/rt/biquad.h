@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "rt/signal.h"
+
 namespace aers::rt {
 
 enum class BiquadType : uint8_t {
@@ -72,9 +74,16 @@ class BiquadSection {
   int channels() const noexcept { return channels_; }
   const BiquadCoeffs& coeffs() const noexcept { return c_; }
 
+  /// Audio thread. Resets the state of every channel whose state is NaN or
+  /// Inf (rt/signal.h) and counts each reset in `counters` (if set).
+  void ResetNonFiniteState() noexcept;
+
   // State, public for the fused cascade kernel (audio thread only).
   double z1[kMaxChannels] = {};
   double z2[kMaxChannels] = {};
+  /// Where state resets are counted (the owning node's counters); set
+  /// before the section runs.
+  SignalCounters* counters = nullptr;
 
  private:
   double sample_rate_hz_;
@@ -90,7 +99,8 @@ class BiquadSection {
 /// Audio thread. Wait-free. Runs `count` sections in series over `channels`
 /// channels, interleaving sections and channels per sample so the CPU
 /// overlaps their recursions. Advances each section's glide. in and out may
-/// alias. count <= kMaxCascade.
+/// alias. count <= kMaxCascade. A section whose state became non-finite
+/// is reset at the end of the call (rt/signal.h).
 inline constexpr int kMaxCascade = 32;
 void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
                 float* const* out, uint32_t frames) noexcept;

@@ -42,7 +42,9 @@ void Plan::MixInto(float* dst, const SourceRef* src, uint32_t count,
 
 void Plan::Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
   for (uint32_t ch = 0; ch < input_channels_; ++ch) {
-    std::memcpy(Buffer(input_buffers_[ch]), in[ch], frames * sizeof(float));
+    float* buf = Buffer(input_buffers_[ch]);
+    std::memcpy(buf, in[ch], frames * sizeof(float));
+    SanitizeChannels(&buf, 1, frames, input_counters_[ch]);  // rule of rt/signal.h
   }
   float* const* ptrs = ptrs_.data();
   for (const Step& s : steps_) {
@@ -52,9 +54,11 @@ void Plan::Process(const float* const* in, float* const* out, uint32_t frames) n
         break;
       case Op::kOutput:
         MixInto(out[s.a], &sources_[s.b], s.n, frames);
+        SanitizeChannels(out + s.a, 1, frames, s.counters);
         break;
       case Op::kNode:
         s.proc->Process(ptrs + s.a, ptrs + s.b, frames);
+        if (s.sanitize) SanitizeChannels(ptrs + s.b, s.channels, frames, &s.proc->signal);
         break;
       case Op::kCascade:
         RunCascade(&sections_[s.first_section], static_cast<int>(s.n), static_cast<int>(s.channels),

@@ -15,6 +15,7 @@
 
 #include "rt/biquad.h"
 #include "rt/processor.h"
+#include "rt/signal.h"
 
 namespace aers::compile {
 class PlanBuilder;
@@ -64,9 +65,11 @@ class Plan {
     uint32_t a = 0;  // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
     uint32_t b = 0;  // kMix/kOutput: first source; kNode/kCascade: first out ptr
     uint32_t n = 0;  // kMix/kOutput: source count; kCascade: section count
-    uint32_t channels = 0;       // kCascade
+    uint32_t channels = 0;       // kCascade; kNode: output channel count
     uint32_t first_section = 0;  // kCascade
     Processor* proc = nullptr;   // kNode
+    bool sanitize = false;       // kNode: replace non-finite outputs (plugins)
+    SignalCounters* counters = nullptr;  // kOutput: the external output's counters
   };
   struct SourceRef {
     const float* data;
@@ -83,6 +86,8 @@ class Plan {
   uint32_t stride_ = 0;  // floats per buffer (max period, rounded up to 16)
   std::vector<Step> steps_;
   std::vector<uint32_t> input_buffers_;  // buffer id per external input channel
+  std::vector<SignalCounters*> input_counters_;  // per external input channel (may be null)
+  std::vector<std::shared_ptr<SignalCounters>> owned_counters_;
   std::vector<float> storage_;           // every buffer, zeroed (pages touched)
   float* arena_ = nullptr;               // storage_ aligned to a cache line
   std::vector<SourceRef> sources_;

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "rt/signal.h"
+
 namespace aers::rt {
 
 class BiquadSection;
@@ -46,6 +48,15 @@ class Processor {
   /// Non-RT (compile time). A biquad exposes its section so the plan
   /// compiler can fuse chains of biquads into one interleaved cascade.
   virtual BiquadSection* AsBiquad() noexcept { return nullptr; }
+
+  /// Non-RT (compile time). True when Process() runs code the host does not
+  /// control (plugins): the plan then replaces non-finite output samples by
+  /// 0 and counts them and clipped samples in `signal` (rt/signal.h).
+  virtual bool ExternalCode() const noexcept { return false; }
+
+  /// Non-finite, clipped and state-reset counts of this node (written by
+  /// the audio thread, read by any thread). Carried over with the instance.
+  SignalCounters signal;
 };
 
 }  // namespace aers::rt

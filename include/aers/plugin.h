@@ -32,6 +32,7 @@
 #ifndef AERS_PLUGIN_H
 #define AERS_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -102,7 +103,23 @@ typedef struct aers_kind_descriptor {
   void (*deactivate)(aers_plugin_instance instance);
   /** Non-RT, never the audio thread. Frees the instance. */
   void (*destroy)(aers_plugin_instance instance);
+
+  /* --- Optional members. A host reads a member only when struct_size
+   *     covers it, so plugins built against an older header keep working;
+   *     hosts index the kinds array by the first kind's struct_size. --- */
+
+  /** Non-RT, optional (may be NULL = 0). Called once after activate():
+   *  the frames of latency this instance adds between input and output
+   *  (a look-ahead limiter's look-ahead, a linear-phase FIR's group delay).
+   *  The host adds it to the graph latency it reports (JACK port latency,
+   *  `aersctl graph`). Fixed for the instance's life; at most 10 s of
+   *  frames at the instance's sample rate. */
+  uint32_t (*latency_frames)(aers_plugin_instance instance);
 } aers_kind_descriptor;
+
+/** struct_size of a kind descriptor without the optional members (ABI 1 as
+ *  first published); the smallest struct_size a host accepts. */
+#define AERS_KIND_DESCRIPTOR_MIN_SIZE ((uint32_t)offsetof(aers_kind_descriptor, latency_frames))
 
 /** What the entry point returns. */
 typedef struct aers_plugin_descriptor {

@@ -103,6 +103,7 @@ static const aers_kind_descriptor kKinds[] = {{
     gain_set_parameter,
     gain_deactivate,
     gain_destroy,
+    NULL, /* latency_frames: the gain adds no latency */
 }};
 
 static const aers_plugin_descriptor kPlugin = {

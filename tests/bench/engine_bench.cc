@@ -242,7 +242,7 @@ std::unique_ptr<aers::rt::Plan> MakePlan(uint32_t period, bool fuse,
   for (const auto& node : spec.nodes) {
     const aers::model::NodeKind* kind = Kinds().Find(node.kind);
     if (kind == nullptr) Die("unknown kind " + node.kind);
-    auto proc = kind->Instantiate(node, kind->ResolveParams(node), format);
+    auto proc = kind->Instantiate(node, kind->ResolveParams(node, format.sample_rate_hz), format);
     if (!proc.ok()) Die("Instantiate(" + node.name + "): " + std::string(proc.status().message()));
     Vertex v;
     v.type = Vertex::Type::kNode;

@@ -4,6 +4,9 @@
  *   TP_ABI_VERSION=N    descriptor claims ABI N (wrong ABI)
  *   TP_EXTRA_KIND       also declares kind `sneaky` (not in allowed_node_kinds)
  *   TP_NEEDS_SODIUM     calls libsodium, so DT_NEEDED gets libsodium.so.23
+ *   TP_EDGE             `pass` reports 32 frames of latency (latency_frames) and has
+ *                       a second parameter `poison` (0..3): 1 outputs NaN, 2 +Inf,
+ *                       3 a 1e30 spike every 16th sample (robustness tests)
  * and through link flags: executable stack, DT_RPATH, DT_RUNPATH.
  *
  * If AERS_TEST_PLUGIN_LOG names a file, instantiate/activate/deactivate/
@@ -44,10 +47,14 @@ __attribute__((destructor)) static void on_unload(void) {
 typedef struct pass_instance {
   uint32_t channels;
   float scale;
+  int poison;
 } pass_instance;
 
 static const aers_param_descriptor kParams[] = {
     {"scale", "", "linear factor", 0.0, 4.0, 1.0},
+#ifdef TP_EDGE
+    {"poison", "", "0 clean, 1 NaN, 2 +Inf, 3 1e30 spikes", 0.0, 3.0, 0.0},
+#endif
 };
 
 static aers_plugin_instance pass_instantiate(const aers_kind_descriptor* kind, double rate,
@@ -82,12 +89,21 @@ static void pass_process(aers_plugin_instance instance, const float* const* in, 
   for (uint32_t ch = 0; ch < p->channels; ++ch) {
     for (uint32_t n = 0; n < frames; ++n) out[ch][n] = in[ch][n] * p->scale;
   }
+#ifdef TP_EDGE
+  if (p->poison != 0) {
+    const float bad = p->poison == 1 ? __builtin_nanf("") : p->poison == 2 ? __builtin_inff() : 1e30f;
+    for (uint32_t ch = 0; ch < p->channels; ++ch) {
+      for (uint32_t n = 0; n < frames; n += (p->poison == 3 ? 16 : 1)) out[ch][n] = bad;
+    }
+  }
+#endif
 }
 
 /* Audio thread. Wait-free. */
 static void pass_set_parameter(aers_plugin_instance instance, uint32_t index, double value) {
   pass_instance* p = instance;
   if (index == 0) p->scale = (float)value;
+  if (index == 1) p->poison = (int)value;
 }
 
 static void pass_deactivate(aers_plugin_instance instance) {
@@ -100,11 +116,22 @@ static void pass_destroy(aers_plugin_instance instance) {
   free(instance);
 }
 
+#ifdef TP_EDGE
+static uint32_t pass_latency_frames(aers_plugin_instance instance) {
+  (void)instance;
+  return 32;
+}
+#define TP_LATENCY_FN pass_latency_frames
+#else
+#define TP_LATENCY_FN NULL
+#endif
+
 #define KIND(name_)                                                                              \
   {                                                                                              \
     sizeof(aers_kind_descriptor), name_, "pass-through test kind", AERS_CHANNELS_FOLLOW_NODE,    \
-        AERS_CHANNELS_FOLLOW_NODE, 8, 1, kParams, pass_instantiate, pass_activate, pass_process, \
-        pass_set_parameter, pass_deactivate, pass_destroy                                        \
+        AERS_CHANNELS_FOLLOW_NODE, 8, sizeof kParams / sizeof kParams[0], kParams,               \
+        pass_instantiate, pass_activate, pass_process, pass_set_parameter, pass_deactivate,      \
+        pass_destroy, TP_LATENCY_FN                                                              \
   }
 
 static const aers_kind_descriptor kKinds[] = {

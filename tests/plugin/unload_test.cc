@@ -200,7 +200,7 @@ TEST_F(UnloadTest, AnInstanceKeepsTheLibraryLoadedAfterTheRegistryIsGone) {
   const model::NodeKind* kind = registry->Find("tp/pass");
   ASSERT_NE(kind, nullptr);
   model::NodeSpec spec{"p", "tp/pass", 1, {}};
-  auto proc = kind->Instantiate(spec, kind->ResolveParams(spec), {48000.0, 64});
+  auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, 48000.0), {48000.0, 64});
   ASSERT_TRUE(proc.ok()) << proc.status();
   registry.reset();
   EXPECT_FALSE(weak.expired());

@@ -242,7 +242,7 @@ TEST(Compile, BiquadChainsAreFusedAndMatchUnfused) {
       compile::Vertex v;
       v.layout = kind->Layout(spec);
       v.proc = std::shared_ptr<rt::Processor>(
-          std::move(*kind->Instantiate(spec, kind->ResolveParams(spec), fmt)));
+          std::move(*kind->Instantiate(spec, kind->ResolveParams(spec, fmt.sample_rate_hz), fmt)));
       g.vertices.push_back(v);
     }
     compile::Vertex out;

@@ -90,11 +90,12 @@ aers::v1::Graph ToProto(const model::GraphSpec& g) {
   return p;
 }
 
-aers::v1::KindInfo ToProto(const model::NodeKind& kind) {
+aers::v1::KindInfo ToProto(const model::NodeKind& kind, double sample_rate_hz) {
   aers::v1::KindInfo k;
   k.set_name(kind.name());
   k.set_description(std::string(kind.description()));
-  for (const auto& d : kind.params()) {
+  for (const auto& raw : kind.params()) {
+    const model::ParamDesc d = raw.At(sample_rate_hz);  // the range enforced now
     auto* p = k.add_params();
     p->set_name(d.name);
     p->set_type(std::string(model::ParamTypeName(d.type)));
@@ -107,6 +108,18 @@ aers::v1::KindInfo ToProto(const model::NodeKind& kind) {
     p->set_help(d.help);
   }
   return k;
+}
+
+aers::v1::SignalCounts ToProto(const engine::SignalReport& r) {
+  aers::v1::SignalCounts c;
+  c.set_name(r.name);
+  c.set_where(r.where == engine::SignalReport::Where::kInput    ? "input"
+              : r.where == engine::SignalReport::Where::kOutput ? "output"
+                                                                : "node");
+  c.set_nonfinite(r.nonfinite);
+  c.set_clipped(r.clipped);
+  c.set_state_resets(r.state_resets);
+  return c;
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

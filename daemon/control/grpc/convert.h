@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "control.pb.h"
+#include "engine/engine.h"
 #include "model/graph.h"
 #include "model/kind.h"
 
@@ -20,7 +21,11 @@ aers::v1::Node ToProto(const model::NodeSpec& n);
 model::GraphSpec FromProto(const aers::v1::Graph& g);
 aers::v1::Graph ToProto(const model::GraphSpec& g);
 
-aers::v1::KindInfo ToProto(const model::NodeKind& kind);
+aers::v1::SignalCounts ToProto(const engine::SignalReport& report);
+
+/// A kind with its parameter ranges as enforced at `sample_rate_hz` (ranges
+/// that follow the rate are scaled; ParamDesc::At).
+aers::v1::KindInfo ToProto(const model::NodeKind& kind, double sample_rate_hz);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

@@ -231,6 +231,7 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
     resp->set_events_dropped(service_.events().dropped());
     resp->set_state_file(state_file_);
     if (const auto n = rt::AudioThreadAllocations()) resp->set_rt_allocations(*n);
+    for (const auto& r : service_.engine().SignalReports()) *resp->add_signals() = ToProto(r);
     return grpc::Status::OK;
   }
 
@@ -380,8 +381,9 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
                          aers::v1::ListKindsResponse* resp) override {
     std::string who;
     if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
+    const double rate = service_.engine().format().sample_rate_hz;
     for (const model::NodeKind* k : service_.engine().kinds().List()) {
-      *resp->add_kinds() = control::ToProto(*k);
+      *resp->add_kinds() = control::ToProto(*k, rate);
     }
     return grpc::Status::OK;
   }
@@ -442,6 +444,7 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count());
       const auto names = wanted.empty() ? service_.engine().MeterNodes() : wanted;
+      const auto signals = service_.engine().SignalReports();
       for (const auto& n : names) {
         auto r = service_.engine().ReadMeter(n);
         if (!r.ok()) continue;  // removed meanwhile
@@ -451,6 +454,14 @@ class ControlServer::Impl final : public aers::v1::Control::Service {
           m->add_peak(c.peak);
           m->add_rms(c.rms);
         }
+        for (const auto& sig : signals) {
+          if (sig.where != engine::SignalReport::Where::kNode || sig.name != n) continue;
+          m->set_nonfinite(sig.nonfinite);
+          m->set_clipped(sig.clipped);
+        }
+      }
+      for (const auto& sig : signals) {
+        if (sig.nonfinite || sig.clipped || sig.state_resets) *frame.add_signals() = ToProto(sig);
       }
       if (status_) {
         const auto b = status_();

@@ -1,0 +1,35 @@
+#include "model/naming.h"
+
+#include <algorithm>
+
+#include "model/strings.h"
+
+namespace aers::model {
+
+using strutil::Cat;
+
+std::string BackendPortName(const ExternalPort& port, int index) {
+  if (port.channels == 1) return port.name;
+  return Cat(port.name, "_", index + 1);
+}
+
+std::optional<std::string> CheckIdentifier(std::string_view name, std::string_view what,
+                                           size_t max_bytes) {
+  if (name.empty()) return Cat(what, " is empty; use letters, digits, '_' and '-'");
+  if (name.size() > max_bytes) {
+    return Cat(what, " is ", name.size(), " bytes long; at most ", max_bytes, " are allowed");
+  }
+  const bool ok = std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+  });
+  if (!ok) {
+    return Cat(what, " has a character other than letters, digits, '_' and '-'",
+               name.find('.') != std::string_view::npos
+                   ? " ('.' separates node and port in routes)"
+                   : "");
+  }
+  return std::nullopt;
+}
+
+}  // namespace aers::model
