@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model/naming.h"
 #include "rt/denormals.h"
 #include "rt/hooks.h"
 #include "spdlog/spdlog.h"
@@ -88,11 +90,6 @@ JackBackend::~JackBackend() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-std::string JackBackend::PortName(const model::ExternalPort& port, int index) {
-  if (port.channels == 1) return port.name;
-  return absl::StrCat(port.name, "_", index + 1);
-}
-
 void JackBackend::Wake() noexcept {
   const uint64_t one = 1;
   // Async-signal-safe; a full counter (cannot happen) would only drop a wake-up.
@@ -161,7 +158,16 @@ absl::Status JackBackend::OpenLocked() {
 
   absl::Status st = engine_.SetFormat({rate, period});
   const model::GraphSpec spec = engine_.spec();
-  if (st.ok()) st = RegisterPortsLocked(spec);
+  if (st.ok()) {
+    std::vector<jack_port_t*> added;
+    auto table = MakePortTableLocked(spec, added);
+    if (table.ok()) {
+      table_ = std::move(*table);
+      rt_.table = table_.get();  // inactive: the audio thread is not running
+    } else {
+      st = table.status();
+    }
+  }
   if (st.ok() && jack_activate(c) != 0) st = absl::InternalError("jack_activate failed");
   if (!st.ok()) {
     CloseLocked(false);
@@ -177,8 +183,8 @@ absl::Status JackBackend::OpenLocked() {
   spdlog::info(
       "JACK: client '{}' on server '{}' at {} Hz, {} frames per period; {} input and "
       "{} output ports",
-      client_name_, ServerLabel(options_.server_name), rate, period, in_ports_.size(),
-      out_ports_.size());
+      client_name_, ServerLabel(options_.server_name), rate, period, table_->in.size(),
+      table_->out.size());
   return absl::OkStatus();
 }
 
@@ -193,49 +199,59 @@ void JackBackend::CloseLocked(bool server_dead) {
   // After a shutdown the client is a zombie: closing frees its side only.
   jack_client_close(client_);
   client_ = nullptr;
-  in_ports_.clear();
-  out_ports_.clear();
-  rt_.in.clear();
-  rt_.out.clear();
+  // No process callback runs any more: every table is ours again.
+  delete pending_table_.exchange(nullptr);
+  delete retired_table_.exchange(nullptr);
+  rt_.table = nullptr;
+  table_.reset();
 }
 
-absl::Status JackBackend::RegisterPortsLocked(const model::GraphSpec& spec) {
-  auto reg = [&](const model::ExternalPort& p, unsigned long flags,
-                 std::vector<jack_port_t*>& into) -> absl::Status {
+absl::StatusOr<std::unique_ptr<JackBackend::PortTable>> JackBackend::MakePortTableLocked(
+    const model::GraphSpec& spec, std::vector<jack_port_t*>& added) {
+  auto table = std::make_unique<PortTable>();
+  table->layout = model::IoLayoutId(spec);
+  auto fail = [&](absl::Status st) {
+    for (jack_port_t* p : added) jack_port_unregister(client_, p);
+    added.clear();
+    return st;
+  };
+  auto take = [&](const model::ExternalPort& p, unsigned long flags,
+                  std::vector<jack_port_t*>& into) -> absl::Status {
     for (int ch = 0; ch < p.channels; ++ch) {
-      const std::string name = PortName(p, ch);
-      jack_port_t* port =
-          jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
+      const std::string name = model::BackendPortName(p, ch);
+      jack_port_t* port = nullptr;
+      if (table_) {
+        const auto& mine = (flags & JackPortIsInput) ? table_->in : table_->out;
+        for (jack_port_t* q : mine) {
+          if (jack_port_short_name(q) == name) port = q;
+        }
+      }
       if (port == nullptr) {
-        return absl::InternalError(absl::StrCat("cannot register JACK port '", name, "'"));
+        port = jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
+        if (port == nullptr) {
+          return absl::InternalError(absl::StrCat("cannot register JACK port '", client_name_, ":",
+                                                  name, "'"));
+        }
+        added.push_back(port);
       }
       into.push_back(port);
     }
     return absl::OkStatus();
   };
   for (const auto& p : spec.inputs) {
-    if (auto st = reg(p, JackPortIsInput, in_ports_); !st.ok()) return st;
+    if (auto st = take(p, JackPortIsInput, table->in); !st.ok()) return fail(st);
   }
   for (const auto& p : spec.outputs) {
-    if (auto st = reg(p, JackPortIsOutput, out_ports_); !st.ok()) return st;
+    if (auto st = take(p, JackPortIsOutput, table->out); !st.ok()) return fail(st);
   }
-  // Sized here, while the client is inactive: the audio thread only fills them.
-  rt_.in.assign(in_ports_.size(), nullptr);
-  rt_.out.assign(out_ports_.size(), nullptr);
-  return absl::OkStatus();
+  // Sized here: the audio thread only fills them.
+  table->in_buf.assign(table->in.size(), nullptr);
+  table->out_buf.assign(table->out.size(), nullptr);
+  return table;
 }
 
-void JackBackend::UnregisterPortsLocked() {
-  {
-    std::lock_guard lock(latency_mu_);
-    latency_.reset();
-  }
-  for (jack_port_t* p : in_ports_) jack_port_unregister(client_, p);
-  for (jack_port_t* p : out_ports_) jack_port_unregister(client_, p);
-  in_ports_.clear();
-  out_ports_.clear();
-  rt_.in.clear();
-  rt_.out.clear();
+void JackBackend::UnregisterLocked(jack_port_t* port) {
+  jack_port_unregister(client_, port);
 }
 
 std::vector<JackBackend::Connection> JackBackend::DesiredConnectionsLocked(
@@ -245,13 +261,13 @@ std::vector<JackBackend::Connection> JackBackend::DesiredConnectionsLocked(
     for (size_t ch = 0; ch < p.connect.size() && ch < static_cast<size_t>(p.channels); ++ch) {
       if (p.connect[ch].empty()) continue;
       out.emplace_back(p.connect[ch],
-                       absl::StrCat(client_name_, ":", PortName(p, static_cast<int>(ch))));
+                       absl::StrCat(client_name_, ":", model::BackendPortName(p, static_cast<int>(ch))));
     }
   }
   for (const auto& p : spec.outputs) {
     for (size_t ch = 0; ch < p.connect.size() && ch < static_cast<size_t>(p.channels); ++ch) {
       if (p.connect[ch].empty()) continue;
-      out.emplace_back(absl::StrCat(client_name_, ":", PortName(p, static_cast<int>(ch))),
+      out.emplace_back(absl::StrCat(client_name_, ":", model::BackendPortName(p, static_cast<int>(ch))),
                        p.connect[ch]);
     }
   }
@@ -286,19 +302,19 @@ void JackBackend::EnsureConnectionsLocked() {
 }
 
 void JackBackend::UpdateLatencyLocked() {
-  if (client_ == nullptr) return;
+  if (client_ == nullptr || !table_) return;
   const model::GraphSpec spec = engine_.spec();
   auto view = std::make_unique<LatencyView>();
   size_t i = 0;
   for (size_t g = 0; g < spec.inputs.size(); ++g) {
-    for (int ch = 0; ch < spec.inputs[g].channels && i < in_ports_.size(); ++ch) {
-      view->inputs.emplace_back(in_ports_[i++], g);
+    for (int ch = 0; ch < spec.inputs[g].channels && i < table_->in.size(); ++ch) {
+      view->inputs.emplace_back(table_->in[i++], g);
     }
   }
   i = 0;
   for (size_t g = 0; g < spec.outputs.size(); ++g) {
-    for (int ch = 0; ch < spec.outputs[g].channels && i < out_ports_.size(); ++ch) {
-      view->outputs.emplace_back(out_ports_[i++], g);
+    for (int ch = 0; ch < spec.outputs[g].channels && i < table_->out.size(); ++ch) {
+      view->outputs.emplace_back(table_->out[i++], g);
     }
   }
   view->frames.resize(spec.inputs.size());
@@ -316,39 +332,17 @@ void JackBackend::UpdateLatencyLocked() {
 
 absl::Status JackBackend::ApplyGraph(model::GraphSpec spec) {
   std::lock_guard lock(mu_);
-  const model::GraphSpec old = engine_.spec();
-  const bool same_ports = old.inputs.size() == spec.inputs.size() &&
-                          old.outputs.size() == spec.outputs.size() &&
-                          std::equal(old.inputs.begin(), old.inputs.end(), spec.inputs.begin(),
-                                     [](const auto& a, const auto& b) {
-                                       return a.name == b.name && a.channels == b.channels;
-                                     }) &&
-                          std::equal(old.outputs.begin(), old.outputs.end(), spec.outputs.begin(),
-                                     [](const auto& a, const auto& b) {
-                                       return a.name == b.name && a.channels == b.channels;
-                                     });
+  const bool same_ports = model::IoLayoutId(spec) == model::IoLayoutId(engine_.spec());
   // No server (or it just went away: the supervisor closes the client and
   // reopens it, with the new graph's ports, when a server answers).
-  if (client_ == nullptr || lost_.load()) return engine_.Apply(std::move(spec)).status();
-
+  if (client_ == nullptr || lost_.load() || !table_) {
+    return engine_.Apply(std::move(spec)).status();
+  }
   if (same_ports) {
     auto result = engine_.Apply(std::move(spec));
     if (!result.ok()) return result.status();
-  } else {
-    // Port set changes: check first so an invalid graph never stops the audio.
-    if (auto st = engine_.Check(spec); !st.ok()) return st;
-    spdlog::info("JACK: external ports change; re-registering (audio pauses briefly)");
-    jack_deactivate(client_);
-    running_.store(false);
-    auto result = engine_.Apply(std::move(spec));
-    if (result.ok()) {
-      UnregisterPortsLocked();
-      if (auto st = RegisterPortsLocked(engine_.spec()); !st.ok()) {
-        spdlog::error("JACK: {}", std::string(st.message()));
-      }
-    }
-    if (jack_activate(client_) == 0) running_.store(true);
-    if (!result.ok()) return result.status();
+  } else if (auto st = ApplyNewPortsLocked(std::move(spec)); !st.ok()) {
+    return st;
   }
   // Connections follow the config: drop the ones it no longer lists.
   const auto next = DesiredConnectionsLocked(engine_.spec());
@@ -362,6 +356,81 @@ absl::Status JackBackend::ApplyGraph(model::GraphSpec spec) {
   waiting_logged_.clear();
   EnsureConnectionsLocked();
   UpdateLatencyLocked();
+  return absl::OkStatus();
+}
+
+absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
+  // Check first so an invalid graph never touches a port.
+  if (auto st = engine_.Check(spec); !st.ok()) return st;
+  std::vector<jack_port_t*> added;
+  auto made = MakePortTableLocked(spec, added);
+  if (!made.ok()) return made.status();
+  PortTable* next = made->release();
+  // Published before the plan that needs it, so both switch in one period.
+  pending_table_.store(next, std::memory_order_release);
+  auto result = engine_.Apply(std::move(spec));
+  if (!result.ok()) {
+    // No plan with the new layout was published: the audio thread cannot
+    // have adopted the table.
+    delete pending_table_.exchange(nullptr, std::memory_order_acq_rel);
+    for (jack_port_t* p : added) UnregisterLocked(p);
+    return result.status();
+  }
+  // Wait for the audio thread to adopt the table with the plan. If it does
+  // not run periods (server stalled), swap with the client deactivated.
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  uint64_t cycles = engine_.runner().cycles();
+  auto last_progress = Clock::now();
+  while (pending_table_.load(std::memory_order_acquire) != nullptr && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    const uint64_t c = engine_.runner().cycles();
+    if (c != cycles) {
+      cycles = c;
+      last_progress = Clock::now();
+    } else if (Clock::now() - last_progress > std::chrono::milliseconds(100)) {
+      break;
+    }
+  }
+  PortTable* old = nullptr;
+  if (pending_table_.load(std::memory_order_acquire) == nullptr) {
+    old = retired_table_.exchange(nullptr, std::memory_order_acq_rel);
+  } else {
+    spdlog::warn("JACK: the process thread does not run; switching ports with the client "
+                 "deactivated");
+    jack_deactivate(client_);
+    running_.store(false);
+    PortTable* p = pending_table_.exchange(nullptr, std::memory_order_acq_rel);
+    if (p == nullptr) {  // adopted just now
+      old = retired_table_.exchange(nullptr, std::memory_order_acq_rel);
+    } else {
+      old = rt_.table;
+      rt_.table = p;
+    }
+    if (jack_activate(client_) == 0) running_.store(true);
+  }
+  // The audio thread handed back the table it used (table_) and no longer
+  // touches it: unregister only the ports that went away.
+  if (old != nullptr && old != table_.get()) {
+    spdlog::error("JACK: the audio thread handed back an unknown port table");
+  }
+  {
+    std::lock_guard latency_lock(latency_mu_);
+    latency_.reset();  // it points at ports; rebuilt by UpdateLatencyLocked
+  }
+  std::unique_ptr<PortTable> previous = std::move(table_);
+  table_.reset(next);
+  size_t removed = 0;
+  for (const auto* ports : {&previous->in, &previous->out}) {
+    const auto& keep = (ports == &previous->in) ? next->in : next->out;
+    for (jack_port_t* p : *ports) {
+      if (std::find(keep.begin(), keep.end(), p) == keep.end()) {
+        UnregisterLocked(p);
+        ++removed;
+      }
+    }
+  }
+  spdlog::info("JACK: external ports changed: {} registered, {} unregistered, the others kept",
+               added.size(), removed);
   return absl::OkStatus();
 }
 
@@ -468,16 +537,36 @@ void JackBackend::DrainEvents(const std::function<void(const BackendEvent&)>& si
 int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
   auto* self = static_cast<JackBackend*>(arg);
   auto& rt = self->rt_;
-  for (size_t i = 0; i < rt.in.size(); ++i) {
-    rt.in[i] = static_cast<const float*>(jack_port_get_buffer(self->in_ports_[i], frames));
-  }
-  for (size_t i = 0; i < rt.out.size(); ++i) {
-    rt.out[i] = static_cast<float*>(jack_port_get_buffer(self->out_ports_[i], frames));
-  }
   const uint64_t t0 = DspTimer::NowNs();
   rt::EnterAudioPeriod();
-  self->engine_.runner().Process(rt.in.data(), static_cast<uint32_t>(rt.in.size()), rt.out.data(),
-                                 static_cast<uint32_t>(rt.out.size()), frames);
+  const uint64_t layout = self->engine_.runner().PreparePeriod();
+  PortTable* t = rt.table;
+  if (t == nullptr || t->layout != layout) {
+    // The ports of a new layout come with its plan (ApplyNewPortsLocked).
+    PortTable* p = self->pending_table_.load(std::memory_order_acquire);
+    if (p != nullptr && p->layout == layout &&
+        self->retired_table_.load(std::memory_order_relaxed) == nullptr) {
+      self->retired_table_.store(t, std::memory_order_release);
+      self->pending_table_.store(nullptr, std::memory_order_release);
+      rt.table = t = p;
+    }
+  }
+  if (t != nullptr) {
+    for (size_t i = 0; i < t->in.size(); ++i) {
+      t->in_buf[i] = static_cast<const float*>(jack_port_get_buffer(t->in[i], frames));
+    }
+    for (size_t i = 0; i < t->out.size(); ++i) {
+      t->out_buf[i] = static_cast<float*>(jack_port_get_buffer(t->out[i], frames));
+    }
+    if (t->layout == layout) {
+      self->engine_.runner().RunPrepared(t->in_buf.data(), static_cast<uint32_t>(t->in.size()),
+                                         t->out_buf.data(), static_cast<uint32_t>(t->out.size()),
+                                         frames);
+    } else {
+      for (float* o : t->out_buf) std::memset(o, 0, frames * sizeof(float));
+      self->mismatched_periods_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   rt::LeaveAudioPeriod();
   const uint64_t t1 = DspTimer::NowNs();
   const auto budget_ns = static_cast<uint64_t>(static_cast<double>(frames) *

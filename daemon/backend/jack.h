@@ -58,19 +58,35 @@ class JackBackend final : public AudioBackend {
   void DrainEvents(const std::function<void(const BackendEvent&)>& sink) override;
   void ResetDspStats() override { timer_.RequestReset(); }
 
-  /// JACK port name (without the client prefix) of channel `index` (0-based)
-  /// of an external port: "main_1", or "main" when it is mono.
-  static std::string PortName(const model::ExternalPort& port, int index);
-
  private:
   struct LatencyView;
   using Connection = std::pair<std::string, std::string>;  // source, destination
 
+  /// The JACK ports that serve one plan layout (model::IoLayoutId), in the
+  /// graph's channel order, with the audio thread's buffer-pointer scratch.
+  /// Made off the audio thread; once published only the audio thread writes
+  /// the scratch.
+  struct PortTable {
+    uint64_t layout = 0;
+    std::vector<jack_port_t*> in, out;
+    std::vector<const float*> in_buf;
+    std::vector<float*> out_buf;
+  };
+
   // All *Locked methods run with mu_ held.
   absl::Status OpenLocked();
   void CloseLocked(bool server_dead);
-  absl::Status RegisterPortsLocked(const model::GraphSpec& spec);
-  void UnregisterPortsLocked();
+  /// A table for `spec`: ports whose name exists are reused, the others are
+  /// registered (appended to `added`). On error the ones it registered are
+  /// unregistered again.
+  absl::StatusOr<std::unique_ptr<PortTable>> MakePortTableLocked(const model::GraphSpec& spec,
+                                                                 std::vector<jack_port_t*>& added);
+  /// Applies a graph whose external ports differ: registers new ports while
+  /// audio runs, hands the audio thread the new table together with the new
+  /// plan, and unregisters only ports that went away. Unchanged ports are
+  /// never unregistered: their connections and audio go on.
+  absl::Status ApplyNewPortsLocked(model::GraphSpec spec);
+  void UnregisterLocked(jack_port_t* port);
   std::vector<Connection> DesiredConnectionsLocked(const model::GraphSpec& spec) const;
   void EnsureConnectionsLocked();
   void UpdateLatencyLocked();
@@ -94,7 +110,7 @@ class JackBackend final : public AudioBackend {
   mutable std::mutex mu_;  // the client's lifecycle, ports and connections; never RT
   jack_client_t* client_ = nullptr;
   std::string client_name_;  // as JACK granted it
-  std::vector<jack_port_t*> in_ports_, out_ports_;
+  std::unique_ptr<PortTable> table_;  // the ports in use (owner; mu_)
   std::vector<Connection> desired_;
   std::set<std::string> waiting_logged_;  // peers we said we wait for
   bool ever_opened_ = false;
@@ -121,11 +137,18 @@ class JackBackend final : public AudioBackend {
   rt::SpscRing<BackendEvent, 256> xrun_events_;  // notification thread -> DrainEvents
   std::mutex drain_mu_;                          // one consumer at a time
 
+  // Port table handoff (like plans): a normal thread publishes the next
+  // table in pending_table_ before the engine publishes the plan that needs
+  // it; the audio thread adopts it in the first period whose plan has its
+  // layout and hands the old one back through retired_table_.
+  std::atomic<PortTable*> pending_table_{nullptr};
+  std::atomic<PortTable*> retired_table_{nullptr};
+  std::atomic<uint64_t> mismatched_periods_{0};  // no table matched the plan: silence
+
   // Data only accessed from the audio thread (and, while the client is
   // inactive, by the thread that (re)registers ports).
   struct {
-    std::vector<const float*> in;
-    std::vector<float*> out;
+    PortTable* table = nullptr;
   } rt_;
 };
 

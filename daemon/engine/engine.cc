@@ -350,7 +350,11 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
       }
     }
     plan->seq = ++s.seq;
-    if (plan->successor) plan->successor->seq = plan->seq;
+    plan->io_layout = model::IoLayoutId(spec);
+    if (plan->successor) {
+      plan->successor->seq = plan->seq;
+      plan->successor->io_layout = plan->io_layout;
+    }
     delete runner_->Publish(plan.release());
     s.published = true;
   }

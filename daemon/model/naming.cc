@@ -32,4 +32,24 @@ std::optional<std::string> CheckIdentifier(std::string_view name, std::string_vi
   return std::nullopt;
 }
 
+uint64_t IoLayoutId(const GraphSpec& spec) {
+  // FNV-1a over "i:<port>\0" / "o:<port>\0" for every channel in order.
+  uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](std::string_view text) {
+    for (unsigned char c : text) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xffu;  // separator: no byte of a name
+    h *= 1099511628211ull;
+  };
+  for (const auto& p : spec.inputs) {
+    for (int ch = 0; ch < p.channels; ++ch) mix(Cat("i:", BackendPortName(p, ch)));
+  }
+  for (const auto& p : spec.outputs) {
+    for (int ch = 0; ch < p.channels; ++ch) mix(Cat("o:", BackendPortName(p, ch)));
+  }
+  return h == 0 ? 1 : h;
+}
+
 }  // namespace aers::model

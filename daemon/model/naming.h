@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,5 +50,10 @@ std::string BackendPortName(const ExternalPort& port, int index);
 /// the message ("name", "client_name").
 std::optional<std::string> CheckIdentifier(std::string_view name, std::string_view what,
                                            size_t max_bytes = kMaxNameBytes);
+
+/// Identity of a graph's external port layout: the backend port names of
+/// every input and output channel, in order. Equal for two graphs exactly
+/// when a backend can serve both with the same ports; never 0.
+uint64_t IoLayoutId(const GraphSpec& spec);
 
 }  // namespace aers::model

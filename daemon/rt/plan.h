@@ -51,6 +51,9 @@ class Plan {
 
   /// Set by the engine before publishing; identifies the edit.
   uint64_t seq = 0;
+  /// Identity of the external port layout this plan reads and writes
+  /// (model::IoLayoutId): a backend picks the port buffers that match it.
+  uint64_t io_layout = 0;
   /// A crossfade plan carries the clean plan that replaces it when the ramp
   /// ends; the audio thread adopts it (releasing, not freeing, it).
   std::unique_ptr<Plan> successor;

@@ -12,8 +12,7 @@ void Runner::Adopt(Plan* plan) noexcept {
   rt_.current = plan;
 }
 
-void Runner::Process(const float* const* in, uint32_t in_channels, float* const* out,
-                     uint32_t out_channels, uint32_t frames) noexcept {
+uint64_t Runner::PreparePeriod() noexcept {
   cycles_.fetch_add(1, std::memory_order_relaxed);
   if (pending_.load(std::memory_order_relaxed) != nullptr) {
     if (retired_.FreeSlots() > 0) {
@@ -30,6 +29,12 @@ void Runner::Process(const float* const* in, uint32_t in_channels, float* const*
     Adopt(next);
     plan = next;
   }
+  return plan != nullptr ? plan->io_layout : 0;
+}
+
+void Runner::RunPrepared(const float* const* in, uint32_t in_channels, float* const* out,
+                         uint32_t out_channels, uint32_t frames) noexcept {
+  Plan* plan = rt_.current;
   if (plan == nullptr || frames > plan->format().max_period_frames ||
       in_channels != plan->input_channels() || out_channels != plan->output_channels()) {
     for (uint32_t ch = 0; ch < out_channels; ++ch) std::memset(out[ch], 0, frames * sizeof(float));

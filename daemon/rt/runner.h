@@ -25,7 +25,19 @@ class Runner {
   /// the current plan. Without a plan, or if `frames` exceeds the plan's
   /// period or the channel counts differ, writes silence and counts it.
   void Process(const float* const* in, uint32_t in_channels, float* const* out,
-               uint32_t out_channels, uint32_t frames) noexcept;
+               uint32_t out_channels, uint32_t frames) noexcept {
+    PreparePeriod();
+    RunPrepared(in, in_channels, out, out_channels, frames);
+  }
+
+  /// Audio thread. Wait-free. Process() in two halves, for a backend that
+  /// must pick its port buffers to match the plan: adopts a pending plan (or
+  /// a finished crossfade's successor) and returns the io_layout of the plan
+  /// the following RunPrepared() runs (0: no plan).
+  uint64_t PreparePeriod() noexcept;
+  /// Audio thread. Wait-free. Runs the plan PreparePeriod() chose.
+  void RunPrepared(const float* const* in, uint32_t in_channels, float* const* out,
+                   uint32_t out_channels, uint32_t frames) noexcept;
 
   /// Non-RT, one publisher at a time (the engine, under its lock). Takes
   /// ownership of `plan`. Returns the previously pending plan if the audio

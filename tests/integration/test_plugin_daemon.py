@@ -101,6 +101,20 @@ routes:
         self.assertTrue(refused, records)
         d.stop()
 
+        # `aersd render` runs the same file with the same plugins through the
+        # same gate: the plugin kind is known and processes audio offline
+        # (tone -6 dBFS through -6 dB: peak -12 dBFS), the tampered one is
+        # refused there too.
+        out_wav = self.tmp.file("render.wav")
+        r = subprocess.run([aers_it.AERSD, "render", "--config", config, "--output", out_wav,
+                            "--duration_s", "0.5"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"plugin badgain refused: .*hash")
+        stat = subprocess.run(["sox", out_wav, "-n", "stat"], capture_output=True, text=True)
+        peak = max(abs(float(line.split(":")[1])) for line in stat.stderr.splitlines()
+                   if line.startswith(("Maximum amplitude", "Minimum amplitude")))
+        self.assertAlmostEqual(aers_it.db(peak), -12.0, delta=0.1)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -178,9 +178,11 @@ class PluginEnv {
 /// thread (like tests/unit/rig.h's Rig).
 class EngineRig {
  public:
-  explicit EngineRig(const model::KindRegistry& kinds, uint32_t period = 64) : period_(period) {
+  explicit EngineRig(const model::KindRegistry& kinds, uint32_t period = 64,
+                     double rate_hz = 48000.0)
+      : period_(period) {
     engine::EngineOptions o;
-    o.format = {48000.0, period};
+    o.format = {rate_hz, period};
     o.crossfade_ms = 5.0;
     o.settle_timeout = std::chrono::milliseconds(0);
     engine_ = std::make_unique<engine::Engine>(kinds, o);
@@ -191,6 +193,7 @@ class EngineRig {
     const auto spec = engine_->spec();
     const auto in_ch = static_cast<size_t>(spec.TotalInputChannels());
     const auto out_ch = static_cast<size_t>(spec.TotalOutputChannels());
+    rt::ScopedFlushToZero ftz;  // like every audio thread (rt/denormals.h)
     std::vector<Signal> out(out_ch, Signal(frames));
     std::vector<Signal> in_buf(in_ch, Signal(period_)), out_buf(out_ch, Signal(period_));
     std::vector<const float*> ip(in_ch);

@@ -1128,7 +1128,7 @@ Config EveryTypeConfig() {
   c.engine.period_frames = 64;
   c.engine.crossfade_ms = 0.1 + 0.2;  // 0.30000000000000004
   c.backend.type = "jack";
-  c.backend.jack_client_name = "aers: test #1";
+  c.backend.jack_client_name = "1e3";  // reads as a number unless quoted
   c.backend.jack_server_name = "null";
   c.graph.inputs = {{"in", 2, {"system:capture_1", "true"}}, {"123", 1, {"~"}}};
   c.graph.outputs = {{"out", 2, {"system:playback 1", "- x"}}};

@@ -250,5 +250,72 @@ routes:
   EXPECT_NEAR(ToDb(Peak(y[0])), -6.0, 0.01);
 }
 
+// A short noise burst, then silence, through the reference chain: the
+// filter tails decay into the subnormal range unless the render thread
+// flushes them. No subnormal sample may reach the file.
+TEST_F(RenderTest, BurstThenSilenceHasNoSubnormalSamples) {
+  auto kinds = dsp::MakeBuiltinRegistry();
+  auto config = config::LoadConfigFile(
+      std::string(AERS_SOURCE_ROOT) + "/configs/examples/reference-chain.yaml", *kinds);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const size_t frames = 48000 * 4;
+  Signal l(frames, 0.0f), r(frames, 0.0f);
+  uint32_t seed = 1;
+  for (size_t n = 0; n < 4800; ++n) {  // 100 ms of white noise
+    seed = seed * 1664525u + 1013904223u;
+    l[n] = static_cast<float>(static_cast<int32_t>(seed)) / 2147483648.0f * 0.5f;
+    r[n] = -l[n];
+  }
+  const std::string in = WriteWav("burst.wav", {l, r});
+  const std::string out = (dir_ / "out.wav").string();
+  backend::RenderOptions opts;
+  opts.input_path = in;
+  opts.output_path = out;
+  opts.period_frames = 256;
+  ASSERT_TRUE(backend::RenderFile(config->graph, *kinds, opts).ok());
+  const auto y = ReadWav(out);
+  ASSERT_EQ(y.size(), 2u);
+  size_t subnormal = 0, nonzero_tail = 0;
+  for (const auto& ch : y) {
+    for (size_t n = 0; n < ch.size(); ++n) {
+      if (std::fpclassify(ch[n]) == FP_SUBNORMAL) ++subnormal;
+      if (n > 9600 && ch[n] != 0.0f) ++nonzero_tail;
+    }
+  }
+  EXPECT_EQ(subnormal, 0u);
+  EXPECT_GT(nonzero_tail, 0u);  // the tail is there (the check can see samples)
+}
+
+// Render flags out of range are usage errors that name the flag and the
+// allowed range, before any file is touched.
+TEST_F(RenderTest, BadNumericFlagsAreUsageErrorsNamingTheFlag) {
+  const std::string cfg = WriteText("tone.yaml", R"(version: 1
+outputs: [{name: out, channels: 1}]
+nodes: [{name: t, kind: tone}]
+routes: [{from: t, to: out}]
+)");
+  const std::string out = (dir_ / "x.wav").string();
+  for (const std::string v : {"0", "nan", "inf", "1", "-48000", "1e9"}) {
+    std::string err;
+    EXPECT_EQ(RunAersd({"render", "--config", cfg, "--duration_s", "0.1", "--sample_rate_hz", v,
+                        "--output", out},
+                       &err),
+              2)
+        << v << ": " << err;
+    EXPECT_NE(err.find("--sample_rate_hz"), std::string::npos) << err;
+    EXPECT_NE(err.find("8000 to 384000"), std::string::npos) << err;
+    EXPECT_EQ(err.find("x.wav"), std::string::npos) << "blames the output file: " << err;
+  }
+  std::string err;
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--duration_s", "nan", "--output", out}, &err), 2);
+  EXPECT_NE(err.find("--duration_s"), std::string::npos) << err;
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--duration_s", "1", "--period_frames", "0",
+                      "--output", out},
+                     &err),
+            2);
+  EXPECT_NE(err.find("--period_frames"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 }  // namespace
 }  // namespace aers::test

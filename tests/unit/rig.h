@@ -10,6 +10,7 @@
 
 #include "dsp/builtins.h"
 #include "engine/engine.h"
+#include "rt/denormals.h"
 #include "gtest/gtest.h"
 #include "model/graph.h"
 
@@ -109,6 +110,7 @@ class Rig {
     const auto spec = engine_->spec();
     const auto in_ch = static_cast<size_t>(spec.TotalInputChannels());
     const auto out_ch = static_cast<size_t>(spec.TotalOutputChannels());
+    rt::ScopedFlushToZero ftz;  // like every audio thread (rt/denormals.h)
     std::vector<Signal> out(out_ch, Signal(frames));
     std::vector<Signal> in_buf(in_ch, Signal(period_));
     std::vector<Signal> out_buf(out_ch, Signal(period_));
