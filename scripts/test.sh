@@ -66,7 +66,8 @@ if [[ $sanitizers -eq 1 ]]; then
       -Dbenchmarks=false; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
       run_suite build-asan daemon/aersd client/aersctl tests/config_test tests/dsp_test \
-      tests/engine_test tests/render_test tests/engine_stress_test tests/control_test \
+      tests/engine_test tests/render_test tests/robustness_test tests/engine_stress_test \
+      tests/control_test \
       tests/aersctl_plugin_test tests/plugin_test daemon/aers-plugin -- \
       --suite unit --suite stress --suite plugin || status=1
   else
