@@ -51,9 +51,10 @@ class AudioBackend {
 
   /// Replaces the engine's graph with `spec` (engine.Apply). When the
   /// external inputs/outputs keep their names and widths this is glitch-free
-  /// (the engine crossfades); otherwise the audio stops for the few periods it
-  /// takes to re-register ports. Connections and latencies follow the new
-  /// graph. On error nothing changed (the running graph keeps playing).
+  /// (the engine crossfades); otherwise only the ports that were added or
+  /// removed change, and the ports that stay keep their connections and
+  /// audio. Connections and latencies follow the new graph. On error nothing
+  /// changed (the running graph keeps playing).
   virtual absl::Status ApplyGraph(model::GraphSpec spec) = 0;
 
   virtual BackendStatus status() const = 0;
