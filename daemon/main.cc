@@ -202,8 +202,7 @@ int RunRender() {
   }
   auto kinds = aers::dsp::MakeBuiltinRegistry();
   aers::daemon::ConfiguredPlugins plugins;
-  if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins);
-      !st.ok()) {
+  if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins); !st.ok()) {
     std::fprintf(stderr, "aersd render: invalid config:\n%s\n", std::string(st.message()).c_str());
     return kExitConfig;
   }

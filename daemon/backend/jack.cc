@@ -229,8 +229,8 @@ absl::StatusOr<std::unique_ptr<JackBackend::PortTable>> JackBackend::MakePortTab
       if (port == nullptr) {
         port = jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
         if (port == nullptr) {
-          return absl::InternalError(absl::StrCat("cannot register JACK port '", client_name_, ":",
-                                                  name, "'"));
+          return absl::InternalError(
+              absl::StrCat("cannot register JACK port '", client_name_, ":", name, "'"));
         }
         added.push_back(port);
       }
@@ -260,15 +260,17 @@ std::vector<JackBackend::Connection> JackBackend::DesiredConnectionsLocked(
   for (const auto& p : spec.inputs) {
     for (size_t ch = 0; ch < p.connect.size() && ch < static_cast<size_t>(p.channels); ++ch) {
       if (p.connect[ch].empty()) continue;
-      out.emplace_back(p.connect[ch],
-                       absl::StrCat(client_name_, ":", model::BackendPortName(p, static_cast<int>(ch))));
+      out.emplace_back(
+          p.connect[ch],
+          absl::StrCat(client_name_, ":", model::BackendPortName(p, static_cast<int>(ch))));
     }
   }
   for (const auto& p : spec.outputs) {
     for (size_t ch = 0; ch < p.connect.size() && ch < static_cast<size_t>(p.channels); ++ch) {
       if (p.connect[ch].empty()) continue;
-      out.emplace_back(absl::StrCat(client_name_, ":", model::BackendPortName(p, static_cast<int>(ch))),
-                       p.connect[ch]);
+      out.emplace_back(
+          absl::StrCat(client_name_, ":", model::BackendPortName(p, static_cast<int>(ch))),
+          p.connect[ch]);
     }
   }
   return out;
@@ -395,8 +397,9 @@ absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
   if (pending_table_.load(std::memory_order_acquire) == nullptr) {
     old = retired_table_.exchange(nullptr, std::memory_order_acq_rel);
   } else {
-    spdlog::warn("JACK: the process thread does not run; switching ports with the client "
-                 "deactivated");
+    spdlog::warn(
+        "JACK: the process thread does not run; switching ports with the client "
+        "deactivated");
     jack_deactivate(client_);
     running_.store(false);
     PortTable* p = pending_table_.exchange(nullptr, std::memory_order_acq_rel);

@@ -109,7 +109,7 @@ class JackBackend final : public AudioBackend {
 
   mutable std::mutex mu_;  // the client's lifecycle, ports and connections; never RT
   jack_client_t* client_ = nullptr;
-  std::string client_name_;  // as JACK granted it
+  std::string client_name_;           // as JACK granted it
   std::unique_ptr<PortTable> table_;  // the ports in use (owner; mu_)
   std::vector<Connection> desired_;
   std::set<std::string> waiting_logged_;  // peers we said we wait for

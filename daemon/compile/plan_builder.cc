@@ -6,15 +6,15 @@ namespace {
 constexpr size_t kAlignFloats = 16;  // 64 bytes: buffers start on cache lines
 }  // namespace
 
-PlanBuilder::PlanBuilder(rt::StreamFormat format, uint32_t input_channels,
-                         uint32_t output_channels, uint32_t ramp_frames)
+PlanBuilder::PlanBuilder(rt::StreamFormat format, uint32_t input_channels, uint32_t output_channels,
+                         uint32_t ramp_frames)
     : plan_(new rt::Plan()) {  // Plan's constructor is private to this builder
   plan_->format_ = format;
   plan_->input_channels_ = input_channels;
   plan_->output_channels_ = output_channels;
   plan_->ramp_frames_ = ramp_frames;
-  plan_->stride_ = static_cast<uint32_t>((format.max_period_frames + kAlignFloats - 1) &
-                                         ~(kAlignFloats - 1));
+  plan_->stride_ =
+      static_cast<uint32_t>((format.max_period_frames + kAlignFloats - 1) & ~(kAlignFloats - 1));
   silence_ = NewBuffer();
   for (uint32_t ch = 0; ch < input_channels; ++ch) plan_->input_buffers_.push_back(NewBuffer());
   plan_->input_counters_.assign(input_channels, nullptr);
@@ -70,9 +70,8 @@ void PlanBuilder::AddNode(std::shared_ptr<rt::Processor> proc, const std::vector
   plan_->steps_.push_back(s);
 }
 
-void PlanBuilder::AddCascade(const std::vector<std::shared_ptr<rt::Processor>>& procs,
-                             int channels, const std::vector<BufferId>& in,
-                             const std::vector<BufferId>& out) {
+void PlanBuilder::AddCascade(const std::vector<std::shared_ptr<rt::Processor>>& procs, int channels,
+                             const std::vector<BufferId>& in, const std::vector<BufferId>& out) {
   rt::Plan::Step s{};
   s.op = rt::Plan::Op::kCascade;
   s.channels = static_cast<uint32_t>(channels);

@@ -1107,7 +1107,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   };
   model::ValidationContext context;
   if (names != nullptr) context.names = *names;
-  if (context.names.client_name.empty()) context.names.client_name = config.backend.jack_client_name;
+  if (context.names.client_name.empty())
+    context.names.client_name = config.backend.jack_client_name;
   context.sample_rate_hz = config.engine.sample_rate_hz;
   add_issues(ValidateSettings(config, context.names));
   add_issues(model::ValidateGraph(config.graph, kinds, context));
@@ -1163,8 +1164,8 @@ absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return absl::FailedPreconditionError(
-        Cat("cannot read config file '", path, "': ",
-            S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file"));
+        Cat("cannot read config file '", path,
+            "': ", S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file"));
   }
   constexpr size_t kMaxConfigBytes = size_t{16} << 20;
   std::string text;

@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "model/graph.h"
-#include "model/naming.h"
 #include "model/kind.h"
+#include "model/naming.h"
 
 namespace aers::config {
 

@@ -56,8 +56,7 @@ std::shared_ptr<rt::SignalCounters> PortCounters(CounterMap& counters, const std
   return c;
 }
 
-Built BuildGraph(const model::GraphSpec& spec, const InstanceMap& instances,
-                 CounterMap& counters) {
+Built BuildGraph(const model::GraphSpec& spec, const InstanceMap& instances, CounterMap& counters) {
   Built b;
   std::map<std::string, size_t, std::less<>> index;
   uint32_t ch = 0;

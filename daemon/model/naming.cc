@@ -20,14 +20,13 @@ std::optional<std::string> CheckIdentifier(std::string_view name, std::string_vi
     return Cat(what, " is ", name.size(), " bytes long; at most ", max_bytes, " are allowed");
   }
   const bool ok = std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
   if (!ok) {
-    return Cat(what, " has a character other than letters, digits, '_' and '-'",
-               name.find('.') != std::string_view::npos
-                   ? " ('.' separates node and port in routes)"
-                   : "");
+    return Cat(
+        what, " has a character other than letters, digits, '_' and '-'",
+        name.find('.') != std::string_view::npos ? " ('.' separates node and port in routes)" : "");
   }
   return std::nullopt;
 }

@@ -292,20 +292,20 @@ void CheckBackendPortNames(const GraphSpec& spec, const NamingLimits& limits,
         const std::string here = Cat(path, " ", Quoted(p.name), " channel ", ch + 1);
         const auto [it, inserted] = owner.emplace(port, here);
         if (!inserted) {
-          issues.push_back({path + ".name",
-                            Cat("backend port name ", Quoted(port), " of ", here,
-                                " is also the port of ", it->second,
-                                "; rename one (channel n of a multi-channel port is "
-                                "'<name>_<n>')")});
+          issues.push_back(
+              {path + ".name", Cat("backend port name ", Quoted(port), " of ", here,
+                                   " is also the port of ", it->second,
+                                   "; rename one (channel n of a multi-channel port is "
+                                   "'<name>_<n>')")});
           break;
         }
         if (limits.max_port_name_bytes != 0 && !limits.client_name.empty()) {
           const size_t full = limits.client_name.size() + 1 + port.size();
           if (full > limits.max_port_name_bytes) {
-            issues.push_back({path + ".name",
-                              Cat("backend port name '", limits.client_name, ":", port, "' is ",
-                                  full, " bytes long; the backend allows at most ",
-                                  limits.max_port_name_bytes)});
+            issues.push_back(
+                {path + ".name",
+                 Cat("backend port name '", limits.client_name, ":", port, "' is ", full,
+                     " bytes long; the backend allows at most ", limits.max_port_name_bytes)});
             break;
           }
         }

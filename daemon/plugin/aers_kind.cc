@@ -31,8 +31,8 @@ const aers_kind_descriptor& KindAt(const aers_plugin_descriptor& d, uint32_t k) 
 }
 
 bool HasLatency(const aers_kind_descriptor& kd) {
-  return kd.struct_size >= offsetof(aers_kind_descriptor, latency_frames) +
-                               sizeof(kd.latency_frames) &&
+  return kd.struct_size >=
+             offsetof(aers_kind_descriptor, latency_frames) + sizeof(kd.latency_frames) &&
          kd.latency_frames != nullptr;
 }
 

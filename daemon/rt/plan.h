@@ -65,9 +65,9 @@ class Plan {
   enum class Op : uint8_t { kMix, kOutput, kNode, kCascade };
   struct Step {
     Op op;
-    uint32_t a = 0;  // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
-    uint32_t b = 0;  // kMix/kOutput: first source; kNode/kCascade: first out ptr
-    uint32_t n = 0;  // kMix/kOutput: source count; kCascade: section count
+    uint32_t a = 0;              // kMix: dst buffer; kOutput: channel; kNode/kCascade: first in ptr
+    uint32_t b = 0;              // kMix/kOutput: first source; kNode/kCascade: first out ptr
+    uint32_t n = 0;              // kMix/kOutput: source count; kCascade: section count
     uint32_t channels = 0;       // kCascade; kNode: output channel count
     uint32_t first_section = 0;  // kCascade
     Processor* proc = nullptr;   // kNode
@@ -88,11 +88,11 @@ class Plan {
   uint32_t ramp_frames_ = 0;
   uint32_t stride_ = 0;  // floats per buffer (max period, rounded up to 16)
   std::vector<Step> steps_;
-  std::vector<uint32_t> input_buffers_;  // buffer id per external input channel
+  std::vector<uint32_t> input_buffers_;          // buffer id per external input channel
   std::vector<SignalCounters*> input_counters_;  // per external input channel (may be null)
   std::vector<std::shared_ptr<SignalCounters>> owned_counters_;
-  std::vector<float> storage_;           // every buffer, zeroed (pages touched)
-  float* arena_ = nullptr;               // storage_ aligned to a cache line
+  std::vector<float> storage_;  // every buffer, zeroed (pages touched)
+  float* arena_ = nullptr;      // storage_ aligned to a cache line
   std::vector<SourceRef> sources_;
   std::vector<float*> ptrs_;  // node input/output channel pointers
   std::vector<std::shared_ptr<Processor>> owned_;
@@ -101,7 +101,7 @@ class Plan {
 
   struct {
     uint32_t ramp_pos = 0;  // frames run since adoption, saturating at ramp_frames_
-  } rt_;  // audio thread only
+  } rt_;                    // audio thread only
 };
 
 }  // namespace aers::rt

@@ -10,9 +10,9 @@
 
 #include "dsp/builtins.h"
 #include "engine/engine.h"
-#include "rt/denormals.h"
 #include "gtest/gtest.h"
 #include "model/graph.h"
+#include "rt/denormals.h"
 
 namespace aers::test {
 

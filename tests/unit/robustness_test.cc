@@ -243,8 +243,8 @@ TEST(NamingTest, ConfigFileFailsAtStartWithLineAndColumn) {
   model::NamingLimits limits;
   limits.max_client_name_bytes = 8;
   auto long_client = config::ParseConfig(
-      "version: 1\nbackend: {jack: {client_name: aersd-long}}\noutputs: [{name: out}]\n",
-      "c.yaml", *kinds, nullptr, &limits);
+      "version: 1\nbackend: {jack: {client_name: aersd-long}}\noutputs: [{name: out}]\n", "c.yaml",
+      *kinds, nullptr, &limits);
   ASSERT_FALSE(long_client.ok());
   EXPECT_THAT(long_client.status().message(), HasSubstr("backend.jack.client_name"));
   auto odd_client = config::ParseConfig(
