@@ -177,9 +177,9 @@ int RunRender() {
     return kExitUsage;
   }
   const uint32_t period = absl::GetFlag(FLAGS_period_frames);
-  if (period < 1 || period > 65536) {
-    std::fprintf(stderr, "aersd render: --period_frames %u is out of range; allowed 1 to 65536\n",
-                 period);
+  if (period < 1 || period > aers::backend::kMaxRenderPeriodFrames) {
+    std::fprintf(stderr, "aersd render: --period_frames %u is out of range; allowed 1 to %u\n",
+                 period, aers::backend::kMaxRenderPeriodFrames);
     return kExitUsage;
   }
   const double duration = absl::GetFlag(FLAGS_duration_s);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -250,10 +251,6 @@ absl::StatusOr<std::unique_ptr<JackBackend::PortTable>> JackBackend::MakePortTab
   return table;
 }
 
-void JackBackend::UnregisterLocked(jack_port_t* port) {
-  jack_port_unregister(client_, port);
-}
-
 std::vector<JackBackend::Connection> JackBackend::DesiredConnectionsLocked(
     const model::GraphSpec& spec) const {
   std::vector<Connection> out;
@@ -375,7 +372,7 @@ absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
     // No plan with the new layout was published: the audio thread cannot
     // have adopted the table.
     delete pending_table_.exchange(nullptr, std::memory_order_acq_rel);
-    for (jack_port_t* p : added) UnregisterLocked(p);
+    for (jack_port_t* p : added) jack_port_unregister(client_, p);
     return result.status();
   }
   // Wait for the audio thread to adopt the table with the plan. If it does
@@ -413,9 +410,8 @@ absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
   }
   // The audio thread handed back the table it used (table_) and no longer
   // touches it: unregister only the ports that went away.
-  if (old != nullptr && old != table_.get()) {
-    spdlog::error("JACK: the audio thread handed back an unknown port table");
-  }
+  assert(old == table_.get());
+  (void)old;
   {
     std::lock_guard latency_lock(latency_mu_);
     latency_.reset();  // it points at ports; rebuilt by UpdateLatencyLocked
@@ -427,7 +423,7 @@ absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
     const auto& keep = (ports == &previous->in) ? next->in : next->out;
     for (jack_port_t* p : *ports) {
       if (std::find(keep.begin(), keep.end(), p) == keep.end()) {
-        UnregisterLocked(p);
+        jack_port_unregister(client_, p);
         ++removed;
       }
     }
@@ -566,8 +562,8 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
                                          t->out_buf.data(), static_cast<uint32_t>(t->out.size()),
                                          frames);
     } else {
-      for (float* o : t->out_buf) std::memset(o, 0, frames * sizeof(float));
-      self->mismatched_periods_.fetch_add(1, std::memory_order_relaxed);
+      self->engine_.runner().RunSilent(t->out_buf.data(), static_cast<uint32_t>(t->out.size()),
+                                       frames);
     }
   }
   rt::LeaveAudioPeriod();

@@ -86,7 +86,6 @@ class JackBackend final : public AudioBackend {
   /// plan, and unregisters only ports that went away. Unchanged ports are
   /// never unregistered: their connections and audio go on.
   absl::Status ApplyNewPortsLocked(model::GraphSpec spec);
-  void UnregisterLocked(jack_port_t* port);
   std::vector<Connection> DesiredConnectionsLocked(const model::GraphSpec& spec) const;
   void EnsureConnectionsLocked();
   void UpdateLatencyLocked();
@@ -143,7 +142,6 @@ class JackBackend final : public AudioBackend {
   // layout and hands the old one back through retired_table_.
   std::atomic<PortTable*> pending_table_{nullptr};
   std::atomic<PortTable*> retired_table_{nullptr};
-  std::atomic<uint64_t> mismatched_periods_{0};  // no table matched the plan: silence
 
   // Data only accessed from the audio thread (and, while the client is
   // inactive, by the thread that (re)registers ports).

@@ -108,9 +108,9 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   RenderStats stats;
   stats.input_channels = graph.TotalInputChannels();
   stats.output_channels = graph.TotalOutputChannels();
-  if (options.period_frames == 0 || options.period_frames > 65536) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("period_frames ", options.period_frames, " is outside 1..65536"));
+  if (options.period_frames == 0 || options.period_frames > kMaxRenderPeriodFrames) {
+    return absl::InvalidArgumentError(absl::StrCat("period_frames ", options.period_frames,
+                                                   " is outside 1..", kMaxRenderPeriodFrames));
   }
   if (stats.output_channels == 0) {
     return absl::InvalidArgumentError("the graph has no outputs: nothing to write");

@@ -13,6 +13,9 @@
 
 namespace aers::backend {
 
+/// Largest period a render runs (frames).
+inline constexpr uint32_t kMaxRenderPeriodFrames = 65536;
+
 struct RenderOptions {
   std::string input_path;   ///< empty: the graph must have no inputs
   std::string output_path;  ///< .wav (32-bit float), .flac (24-bit), .w64, .caf (float)

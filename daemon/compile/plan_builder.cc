@@ -42,9 +42,15 @@ void PlanBuilder::AddMix(BufferId dst, const std::vector<Source>& sources) {
   plan_->steps_.push_back(s);
 }
 
+void PlanBuilder::KeepCounters(std::shared_ptr<rt::SignalCounters> counters) {
+  // The channels of one port come one after another: keep each port's once.
+  auto& owned = plan_->owned_counters_;
+  if (counters && (owned.empty() || owned.back() != counters)) owned.push_back(std::move(counters));
+}
+
 void PlanBuilder::SetInputCounters(uint32_t ch, std::shared_ptr<rt::SignalCounters> counters) {
   plan_->input_counters_[ch] = counters.get();
-  if (counters) plan_->owned_counters_.push_back(std::move(counters));
+  KeepCounters(std::move(counters));
 }
 
 void PlanBuilder::AddOutput(uint32_t ch, const std::vector<Source>& sources,
@@ -53,7 +59,7 @@ void PlanBuilder::AddOutput(uint32_t ch, const std::vector<Source>& sources,
   s.op = rt::Plan::Op::kOutput;
   s.a = ch;
   s.counters = counters.get();
-  if (counters) plan_->owned_counters_.push_back(std::move(counters));
+  KeepCounters(std::move(counters));
   AddSources(sources, s);
   plan_->steps_.push_back(s);
 }

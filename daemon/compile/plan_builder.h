@@ -55,6 +55,7 @@ class PlanBuilder {
 
  private:
   void AddSources(const std::vector<Source>& sources, rt::Plan::Step& step);
+  void KeepCounters(std::shared_ptr<rt::SignalCounters> counters);
   void AddPointers(const std::vector<BufferId>& in, const std::vector<BufferId>& out,
                    rt::Plan::Step& step);
 

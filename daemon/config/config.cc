@@ -364,15 +364,9 @@ std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& 
     issues.push_back({"backend.type", Cat("unknown backend type '", c.backend.type,
                                           "'; expected one of: ", JoinList(kBackendTypes, ", "))});
   }
-  if (c.backend.jack_client_name.empty()) {
-    issues.push_back({"backend.jack.client_name",
-                      "client_name is empty; JACK needs a client name such as 'aersd'"});
-  } else if (c.backend.jack_client_name.size() > names.max_client_name_bytes) {
-    issues.push_back({"backend.jack.client_name",
-                      Cat("client_name is ", c.backend.jack_client_name.size(),
-                          " characters long; JACK allows at most ", names.max_client_name_bytes)});
-  } else if (auto bad = model::CheckIdentifier(c.backend.jack_client_name, "client_name",
-                                               names.max_client_name_bytes)) {
+  // The naming policy (model/naming.h) with the backend's length limit.
+  if (auto bad = model::CheckIdentifier(c.backend.jack_client_name, "client_name",
+                                        names.max_client_name_bytes)) {
     issues.push_back({"backend.jack.client_name", *bad});
   }
   return issues;

@@ -72,7 +72,7 @@ class DelayProcessor final : public rt::Processor {
       }
       write_pos_ = (w + 1) & mask_;
     }
-    if (bad != 0) signal.state_resets.fetch_add(bad, std::memory_order_relaxed);
+    signal.Add(bad, 0);
   }
 
   /// Any thread. Wait-free.

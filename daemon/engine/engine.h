@@ -45,7 +45,7 @@ struct SignalReport {
   std::string name;           ///< external port or node name
   uint64_t nonfinite = 0;     ///< NaN/Inf samples replaced by 0
   uint64_t clipped = 0;       ///< finite samples with |x| > 1.0
-  uint64_t state_resets = 0;  ///< non-finite state reset (biquad, delay)
+  uint64_t state_resets = 0;  ///< channels whose filter state was non-finite and reset
 };
 
 /// Latest reading of one meter node channel.

@@ -19,11 +19,7 @@ std::optional<std::string> CheckIdentifier(std::string_view name, std::string_vi
   if (name.size() > max_bytes) {
     return Cat(what, " is ", name.size(), " bytes long; at most ", max_bytes, " are allowed");
   }
-  const bool ok = std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-  if (!ok) {
+  if (!std::all_of(name.begin(), name.end(), IsNameChar)) {
     return Cat(
         what, " has a character other than letters, digits, '_' and '-'",
         name.find('.') != std::string_view::npos ? " ('.' separates node and port in routes)" : "");
@@ -32,7 +28,7 @@ std::optional<std::string> CheckIdentifier(std::string_view name, std::string_vi
 }
 
 uint64_t IoLayoutId(const GraphSpec& spec) {
-  // FNV-1a over "i:<port>\0" / "o:<port>\0" for every channel in order.
+  // FNV-1a over "i:<port>" / "o:<port>" and a separator, every channel in order.
   uint64_t h = 1469598103934665603ull;
   const auto mix = [&](std::string_view text) {
     for (unsigned char c : text) {

@@ -41,6 +41,12 @@ struct NamingLimits {
   size_t max_port_name_bytes = 0;
 };
 
+/// True for the characters a name may hold: [A-Za-z0-9_-].
+inline bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
 /// Backend port name of channel `index` (0-based) of an external port:
 /// "<name>" when the port is mono, "<name>_<index + 1>" otherwise.
 std::string BackendPortName(const ExternalPort& port, int index);
@@ -51,9 +57,10 @@ std::string BackendPortName(const ExternalPort& port, int index);
 std::optional<std::string> CheckIdentifier(std::string_view name, std::string_view what,
                                            size_t max_bytes = kMaxNameBytes);
 
-/// Identity of a graph's external port layout: the backend port names of
-/// every input and output channel, in order. Equal for two graphs exactly
-/// when a backend can serve both with the same ports; never 0.
+/// Identity of a graph's external port layout: a 64-bit FNV-1a hash of the
+/// backend port names of every input and output channel, in order. Equal
+/// when a backend can serve two graphs with the same ports (different
+/// layouts collide with probability about 2^-64); never 0.
 uint64_t IoLayoutId(const GraphSpec& spec);
 
 }  // namespace aers::model

@@ -53,11 +53,6 @@ std::string Quoted(std::string_view s) {
   return out + "'";
 }
 
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-
 // Levenshtein distance, for "did you mean" hints (short strings only).
 size_t EditDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);

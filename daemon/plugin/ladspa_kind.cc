@@ -70,6 +70,8 @@ std::string ParamName(std::string_view port) {
 
 struct PortMap {
   std::vector<unsigned long> audio_in, audio_out, control_in, control_out;
+  /// Index into control_out of the port named "latency" (any case), if any.
+  std::optional<size_t> latency_out;
 };
 
 /// One node instance: one LADSPA instance per channel (mono plugins) or one
@@ -82,7 +84,6 @@ class LadspaProcessor final : public rt::Processor {
       : lib_(std::move(lib)),
         d_(d),
         ports_(ports),
-        latency_port_(LatencyPortIndex(d, ports)),
         mins_(std::move(mins)),
         maxs_(std::move(maxs)),
         controls_(new LADSPA_Data[std::max<size_t>(1, ports.control_in.size())]()),
@@ -117,7 +118,7 @@ class LadspaProcessor final : public rt::Processor {
       if (d_->activate) d_->activate(h);
     }
     activated_ = true;
-    if (latency_port_) Prime(sample_rate_hz);
+    if (ports_.latency_out) Prime(sample_rate_hz);
     return absl::OkStatus();
   }
 
@@ -138,7 +139,7 @@ class LadspaProcessor final : public rt::Processor {
       }
       d_->run(h, kFrames);
     }
-    const double reported = control_out_[*latency_port_];  // first instance's port
+    const double reported = control_out_[*ports_.latency_out];  // the first instance's port
     const double limit = 10.0 * sample_rate_hz;
     latency_frames_ = std::isfinite(reported) && reported > 0.0
                           ? static_cast<uint32_t>(std::lround(std::min(reported, limit)))
@@ -173,23 +174,13 @@ class LadspaProcessor final : public rt::Processor {
   }
 
  private:
-  // Index into the control outputs of the port named "latency", if any.
-  static std::optional<size_t> LatencyPortIndex(const LADSPA_Descriptor* d, const PortMap& ports) {
-    for (size_t i = 0; i < ports.control_out.size(); ++i) {
-      auto name = Bounded(d->PortNames[ports.control_out[i]], 256);
-      if (name && absl::EqualsIgnoreCase(*name, "latency")) return i;
-    }
-    return std::nullopt;
-  }
-
   std::shared_ptr<const LoadedPlugin> lib_;
   const LADSPA_Descriptor* d_;
   PortMap ports_;
-  std::optional<size_t> latency_port_;
   uint32_t latency_frames_ = 0;
   std::vector<double> mins_, maxs_;
   std::unique_ptr<LADSPA_Data[]> controls_;     // shared by every instance
-  std::unique_ptr<LADSPA_Data[]> control_out_;  // written by the plugin, unread
+  std::unique_ptr<LADSPA_Data[]> control_out_;  // written by the plugin; "latency" read once
   std::vector<LADSPA_Handle> handles_;
   bool activated_ = false;
   ParamMailbox mailbox_;
@@ -395,6 +386,10 @@ std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin
         (input ? ports.audio_in : ports.audio_out).push_back(p);
       } else if (LADSPA_IS_PORT_CONTROL(pd)) {
         if (!input) {
+          auto name = Bounded(d->PortNames[p], 256);
+          if (name && absl::EqualsIgnoreCase(*name, "latency") && !ports.latency_out) {
+            ports.latency_out = ports.control_out.size();
+          }
           ports.control_out.push_back(p);
           continue;
         }

@@ -1,13 +1,13 @@
 #include "rt/denormals.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__SSE2__)
 #include <xmmintrin.h>
 #endif
 
 namespace aers::rt {
 namespace {
 
-#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE2__))
+#if defined(__x86_64__) || defined(__SSE2__)
 constexpr uint64_t kFlushBits = 0x8040u;  // MXCSR: FTZ (bit 15) | DAZ (bit 6)
 uint64_t ReadMode() noexcept {
   return _mm_getcsr();

@@ -1,8 +1,8 @@
 // Flush-to-zero / denormals-are-zero for threads that run DSP.
 //
 // Subnormal floats (|x| < 1.2e-38 for float, 2.2e-308 for double) take a
-// micro-coded slow path on most CPUs: a decaying filter tail or reverb that
-// falls into that range can cost 40-200x the time of normal audio. Every
+// micro-coded slow path on many CPUs (reported at 40-200x for decaying
+// filter tails) and leak into outputs as subnormal samples. Every
 // thread that runs a plan or a plugin (JACK process thread, null and ALSA
 // audio threads, offline render, test rigs) sets these modes once:
 //   x86-64:  MXCSR.FTZ (bit 15) and MXCSR.DAZ (bit 6), SSE float and double.

@@ -37,8 +37,7 @@ void Runner::RunPrepared(const float* const* in, uint32_t in_channels, float* co
   Plan* plan = rt_.current;
   if (plan == nullptr || frames > plan->format().max_period_frames ||
       in_channels != plan->input_channels() || out_channels != plan->output_channels()) {
-    for (uint32_t ch = 0; ch < out_channels; ++ch) std::memset(out[ch], 0, frames * sizeof(float));
-    silent_cycles_.fetch_add(1, std::memory_order_relaxed);
+    RunSilent(out, out_channels, frames);
     return;
   }
   plan->Process(in, out, frames);
@@ -47,6 +46,11 @@ void Runner::RunPrepared(const float* const* in, uint32_t in_channels, float* co
       settled_seq_.store(plan->seq, std::memory_order_release);
     }
   }
+}
+
+void Runner::RunSilent(float* const* out, uint32_t out_channels, uint32_t frames) noexcept {
+  for (uint32_t ch = 0; ch < out_channels; ++ch) std::memset(out[ch], 0, frames * sizeof(float));
+  silent_cycles_.fetch_add(1, std::memory_order_relaxed);
 }
 
 Plan* Runner::Publish(Plan* plan) noexcept {

@@ -38,6 +38,9 @@ class Runner {
   /// Audio thread. Wait-free. Runs the plan PreparePeriod() chose.
   void RunPrepared(const float* const* in, uint32_t in_channels, float* const* out,
                    uint32_t out_channels, uint32_t frames) noexcept;
+  /// Audio thread. Wait-free. Instead of RunPrepared() when the backend has
+  /// no buffers for the plan's layout: writes silence and counts it.
+  void RunSilent(float* const* out, uint32_t out_channels, uint32_t frames) noexcept;
 
   /// Non-RT, one publisher at a time (the engine, under its lock). Takes
   /// ownership of `plan`. Returns the previously pending plan if the audio

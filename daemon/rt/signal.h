@@ -7,9 +7,9 @@
 //     are checked the same way, so a backend never receives NaN/Inf even if
 //     a built-in overflowed (a finite 3e38 through +24 dB is +Inf).
 //   - Stateful built-ins never keep non-finite state: a biquad whose state
-//     becomes non-finite resets it to 0 at the end of that period, a delay
-//     writes 0 into its line in place of a non-finite sample; each counts a
-//     state reset.
+//     becomes non-finite resets it to 0 at the end of that period (counted
+//     as a state reset), a delay writes 0 into its line in place of a
+//     non-finite sample (counted as non-finite).
 // So audio is finite again within one period after the input is.
 // Clipped samples (finite, |x| > 1.0) are counted on external inputs and
 // outputs, meters and plugin outputs; they are left as they are (floating
@@ -29,7 +29,7 @@ namespace aers::rt {
 struct SignalCounters {
   std::atomic<uint64_t> nonfinite{0};     ///< NaN/Inf samples replaced by 0
   std::atomic<uint64_t> clipped{0};       ///< finite samples with |x| > 1.0
-  std::atomic<uint64_t> state_resets{0};  ///< times a node's state was non-finite and reset
+  std::atomic<uint64_t> state_resets{0};  ///< filter channels whose non-finite state was reset
 
   /// Audio thread. Wait-free.
   void Add(uint32_t nonfinite_count, uint32_t clipped_count) noexcept {

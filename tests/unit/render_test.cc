@@ -317,5 +317,35 @@ routes: [{from: t, to: out}]
   EXPECT_FALSE(fs::exists(out));
 }
 
+// A client name JACK cannot hold fails at start with a clear error instead of
+// retrying for ever, from the config and from the flag that bypasses it.
+TEST_F(RenderTest, ClientNamesJackCannotHoldFailAtStart) {
+  const std::string long_name(65, 'c');
+  const std::string cfg = WriteText("long.yaml",
+                                    "version: 1\nbackend: {type: \"null\", jack: "
+                                    "{client_name: " +
+                                        long_name +
+                                        "}}\n"
+                                        "outputs: [{name: out}]\n");
+  std::string err;
+  EXPECT_EQ(
+      RunAersd({"--config", cfg, "--socket", "none", "--state_file", (dir_ / "s.yaml").string()},
+               &err),
+      3)
+      << err;
+  EXPECT_NE(err.find("backend.jack.client_name"), std::string::npos) << err;
+  const std::string ok = WriteText("ok.yaml",
+                                   "version: 1\nbackend: {type: \"null\"}\n"
+                                   "outputs: [{name: out}]\n");
+  for (const std::string& bad : {long_name, std::string("aers:x"), std::string("a\xff")}) {
+    EXPECT_EQ(RunAersd({"--config", ok, "--jack_client_name", bad, "--socket", "none",
+                        "--state_file", (dir_ / "s.yaml").string()},
+                       &err),
+              2)
+        << bad << ": " << err;
+    EXPECT_NE(err.find("--jack_client_name"), std::string::npos) << err;
+  }
+}
+
 }  // namespace
 }  // namespace aers::test

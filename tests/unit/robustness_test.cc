@@ -1,7 +1,12 @@
 // The audio path at its edges (docs/robustness.md): non-finite samples never
 // latch, meters and counters tell the truth about them, names a backend
 // cannot hold are invalid graphs, denormal modes are set where DSP runs.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "config/config.h"
@@ -96,7 +101,7 @@ TEST(NonFiniteTest, OverflowInsideTheGraphDoesNotLatch) {
   EXPECT_LT(Peak(out[0], back + 2400), 1.0);
   // The fused filters reset, and the delay wrote 0 for what reached it.
   EXPECT_GT(Count(rig.engine(), "hp", &engine::SignalReport::state_resets), 0u);
-  EXPECT_GT(Count(rig.engine(), "d", &engine::SignalReport::state_resets), 0u);
+  EXPECT_GT(Count(rig.engine(), "d", &engine::SignalReport::nonfinite), 0u);
   EXPECT_EQ(Count(rig.engine(), "in", &engine::SignalReport::clipped), 200u);
   // The meter's last window (after recovery) reads the signal, not NaN.
   auto meter = rig.engine().ReadMeter("m");
@@ -265,6 +270,35 @@ TEST(NamingTest, IoLayoutIdentifiesBackendPorts) {
   auto d = a;
   d.outputs[0].name = "out2";
   EXPECT_NE(model::IoLayoutId(a), model::IoLayoutId(d));
+}
+
+// A config path that is not a regular file is a clear error, never a hang
+// (FIFO), an endless read (/dev/zero) or an abort (directory).
+TEST(ConfigReadTest, OnlyRegularFilesOfBoundedSize) {
+  char tmpl[] = "/tmp/aers-config-read-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  auto dir_read = config::ReadConfigText(dir);
+  ASSERT_FALSE(dir_read.ok());
+  EXPECT_THAT(dir_read.status().message(), HasSubstr("is a directory"));
+  EXPECT_THAT(dir_read.status().message(), HasSubstr(dir));
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto fifo_read = config::ReadConfigText(fifo);  // no writer: must not block
+  ASSERT_FALSE(fifo_read.ok());
+  EXPECT_THAT(fifo_read.status().message(), HasSubstr("not a regular file"));
+  auto dev = config::ReadConfigText("/dev/zero");
+  ASSERT_FALSE(dev.ok());
+  EXPECT_THAT(dev.status().message(), HasSubstr("not a regular file"));
+  const std::string big = dir + "/big.yaml";
+  {
+    std::ofstream out(big);
+    const std::string line(1023, '#');
+    for (int i = 0; i < 17 * 1024; ++i) out << line << '\n';
+  }
+  auto big_read = config::ReadConfigText(big);
+  ASSERT_FALSE(big_read.ok());
+  EXPECT_THAT(big_read.status().message(), HasSubstr("larger than 16 MiB"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
