@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "aers/plugin.h"
 #include "gmock/gmock.h"
 #include "plugin/plugin_fixture.h"
 
@@ -163,6 +164,34 @@ TEST_F(EdgeTest, AersPluginLatencyAndNonFiniteOutput) {
     if (r.name == "p") replaced = r.nonfinite;
   }
   EXPECT_GE(replaced, 2u * 900u);
+}
+
+// A plugin built against the first ABI 1 header (no optional members):
+// still admitted, its kinds found at its own stride, no latency read.
+TEST_F(EdgeTest, PluginFromTheOlderHeaderStillLoads) {
+  static_assert(AERS_KIND_DESCRIPTOR_MIN_SIZE < sizeof(aers_kind_descriptor));
+  PluginSpec s;
+  s.name = "old";
+  s.so_path = AERS_TP_OLD_HEADER_SO;
+  s.allowed = {"pass", "pass2"};
+  env_.AddPlugin(s);
+  auto registry = dsp::MakeBuiltinRegistry();
+  PluginLoader loader(Policy());
+  auto r = loader.Load("old", *registry);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->kinds, (std::vector<std::string>{"old/pass", "old/pass2"}));
+  EngineRig rig(*registry);
+  auto spec = GraphBuilder()
+                  .Input("in", 1)
+                  .Output("out", 1)
+                  .Node("p", "old/pass2", 1, {{"scale", 0.5}})
+                  .Chain({"in", "p", "out"})
+                  .Build();
+  ASSERT_TRUE(rig.engine().Apply(spec).ok());
+  EXPECT_EQ(rig.engine().LatencyFrames("in", "out"), 0u);
+  const Signal x = Sine(440.0, 0.8, 960);
+  auto out = rig.Run({x}, 960);
+  for (size_t n = 480; n < 960; ++n) ASSERT_FLOAT_EQ(out[0][n], 0.5f * x[n]) << n;
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
  *   TP_ABI_VERSION=N    descriptor claims ABI N (wrong ABI)
  *   TP_EXTRA_KIND       also declares kind `sneaky` (not in allowed_node_kinds)
  *   TP_NEEDS_SODIUM     calls libsodium, so DT_NEEDED gets libsodium.so.23
+ *   TP_OLD_HEADER       kinds `pass` and `pass2` laid out as the first ABI 1 header had
+ *                       them (no optional members: struct_size is the minimum), so
+ *                       the host must index the kinds array by struct_size
  *   TP_EDGE             `pass` reports 32 frames of latency (latency_frames) and has
  *                       a second parameter `poison` (0..3): 1 outputs NaN, 2 +Inf,
  *                       3 a 1e30 spike every 16th sample (robustness tests)
@@ -134,6 +137,39 @@ static uint32_t pass_latency_frames(aers_plugin_instance instance) {
         pass_destroy, TP_LATENCY_FN                                                              \
   }
 
+#ifdef TP_OLD_HEADER
+/* aers_kind_descriptor as published first, before latency_frames. */
+typedef struct old_kind_descriptor {
+  uint32_t struct_size;
+  const char* name;
+  const char* description;
+  uint32_t input_channels, output_channels, max_channels, param_count;
+  const aers_param_descriptor* params;
+  aers_plugin_instance (*instantiate)(const aers_kind_descriptor*, double, uint32_t, uint32_t);
+  int (*activate)(aers_plugin_instance);
+  void (*process)(aers_plugin_instance, const float* const*, float* const*, uint32_t);
+  void (*set_parameter)(aers_plugin_instance, uint32_t, double);
+  void (*deactivate)(aers_plugin_instance);
+  void (*destroy)(aers_plugin_instance);
+} old_kind_descriptor;
+
+#define OLD_KIND(name_)                                                                          \
+  {                                                                                              \
+    sizeof(old_kind_descriptor), name_, "pass-through test kind", AERS_CHANNELS_FOLLOW_NODE,     \
+        AERS_CHANNELS_FOLLOW_NODE, 8, sizeof kParams / sizeof kParams[0], kParams,               \
+        pass_instantiate, pass_activate, pass_process, pass_set_parameter, pass_deactivate,      \
+        pass_destroy                                                                             \
+  }
+
+static const old_kind_descriptor kOldKinds[] = {OLD_KIND("pass"), OLD_KIND("pass2")};
+
+static const aers_plugin_descriptor kPlugin = {
+    TP_ABI_VERSION,
+    "test_plugin",
+    sizeof kOldKinds / sizeof kOldKinds[0],
+    (const aers_kind_descriptor*)(const void*)kOldKinds,
+};
+#else
 static const aers_kind_descriptor kKinds[] = {
     KIND("pass"),
 #ifdef TP_EXTRA_KIND
@@ -147,6 +183,7 @@ static const aers_plugin_descriptor kPlugin = {
     sizeof kKinds / sizeof kKinds[0],
     kKinds,
 };
+#endif
 
 const aers_plugin_descriptor* aers_plugin_entry(uint32_t host_abi_version) {
   (void)host_abi_version; /* answers regardless: the host must check */
