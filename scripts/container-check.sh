@@ -5,13 +5,16 @@
 #
 #   1. debootstrap --variant=minbase bookworm into $AERS_ROOTFS (kept, reused)
 #   2. import it as localhost/debian:bookworm (podman import)
-#   3. buildah bud --build-arg BASE=localhost/debian:bookworm -t $AERS_IMAGE .
-#   4. in a working container of the image (buildah run, chroot isolation):
+#   3. buildah bud --format docker --build-arg BASE=localhost/debian:bookworm
+#      -t $AERS_IMAGE .   (Docker format: the OCI format drops HEALTHCHECK)
+#   4. the image records a HEALTHCHECK (buildah inspect)
+#   5. in a working container of the image (buildah run, chroot isolation):
 #        ldd aersd, aersctl            every library found
 #        aersd --version               exits 0
 #        aersd --help                  prints the usage
 #        aersd --backend null          runs the default config, SIGTERM -> exit 0
-#   5. prints the image size
+#        the HEALTHCHECK command       exits 0 against that running daemon
+#   6. prints the image size
 #
 #   scripts/container-check.sh [--rebuild-base]
 #   AERS_ROOTFS=/var/tmp/aers-rootfs AERS_IMAGE=aers:test AERS_BUILD_JOBS=2
@@ -70,7 +73,7 @@ fi
 # 3. The image.
 log "buildah bud -> $image"
 old_id=$(podman image inspect "$image" --format '{{.Id}}' 2>/dev/null || true)
-buildah bud --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+buildah bud --format docker --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
   --build-arg BASE="$base" --build-arg JOBS="$jobs" -t "$image" .
 new_id=$(podman image inspect "$image" --format '{{.Id}}')
 # The previous build of this tag is now untagged: drop it (only that one).
@@ -78,7 +81,21 @@ if [[ -n $old_id && $old_id != "$new_id" ]]; then
   podman rmi "$old_id" >/dev/null 2>&1 || true
 fi
 
-# 4. Does it run?
+# 4. The health check survived (an OCI-format build would have dropped it).
+log "HEALTHCHECK"
+hc_json=$(buildah inspect --type image --format '{{json .Docker.Config.Healthcheck}}' "$image")
+echo "$hc_json"
+mapfile -t hc_cmd < <(/usr/bin/python3 -c '
+import json, sys
+hc = json.loads(sys.argv[1] or "null") or {}
+test = hc.get("Test") or []
+if not test or test[0] not in ("CMD", "CMD-SHELL"):
+    sys.exit("no HEALTHCHECK in the image config")
+print("\n".join(test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]))
+' "$hc_json") || { echo "FAIL: the image has no HEALTHCHECK (built in OCI format?)" >&2; exit 1; }
+[[ ${#hc_cmd[@]} -gt 0 ]] || { echo "FAIL: empty HEALTHCHECK command" >&2; exit 1; }
+
+# 5. Does it run?
 ctr=$(buildah from "$image")
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 run() { buildah run --isolation chroot "$ctr" -- "$@"; }
@@ -104,10 +121,29 @@ out=$(run timeout --preserve-status -s TERM 3 /usr/bin/aersd --backend null 2>&1
 echo "$out" | tail -n 4
 grep -q 'audio running' <<<"$out" || { echo "FAIL: the graph never ran" >&2; exit 1; }
 
+log "health check against a running daemon: ${hc_cmd[*]}"
+# The daemon in the background, the image's own HEALTHCHECK command retried
+# until it answers (start-up, mlockall), then SIGTERM: both must succeed.
+# shellcheck disable=SC2016  # expanded by the container's shell
+out=$(run sh -c '
+  /usr/bin/aersd --backend null >/tmp/aersd-health.log 2>&1 & pid=$!
+  ok=1
+  for i in $(seq 1 50); do
+    if "$@"; then ok=0; break; fi
+    sleep 0.2
+  done
+  kill -TERM "$pid"; wait "$pid"; rc=$?
+  [ "$ok" -eq 0 ] || { echo "health check never passed; daemon log:"; cat /tmp/aersd-health.log; }
+  [ "$rc" -eq 0 ] || { echo "aersd exited $rc"; cat /tmp/aersd-health.log; }
+  rm -f /tmp/aersd-health.log
+  [ "$ok" -eq 0 ] && [ "$rc" -eq 0 ]' sh "${hc_cmd[@]}" 2>&1) ||
+  { echo "$out"; echo "FAIL: the HEALTHCHECK command did not pass against a running aersd" >&2; exit 1; }
+echo "$out" | tail -n 3
+
 log "runs as"
 run id
 
-# 5. Size.
+# 6. Size.
 log "image size"
 podman image inspect "$image" --format '{{.Size}}' |
   awk '{printf "%s: %d bytes (%.1f MB)\n", "'"$image"'", $1, $1 / 1e6}'

@@ -17,6 +17,8 @@ build_pkgs=(
 test_pkgs=(
   jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
   swh-plugins minisign
+  # secrets scan (scripts/static-analysis.sh secrets; CI job "secrets")
+  git-secrets
 )
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints an SPDX 2.3 JSON SBOM of AERS to stdout:
+# Prints an SBOM of AERS to stdout, SPDX 2.3 JSON (default) or CycloneDX 1.5
+# JSON (--format cyclonedx), both from the same package data:
 #   - the aers package itself (version and license from meson.build);
 #   - every Debian package of scripts/install-deps.sh's runtime and build
 #     lists, with its installed version (dpkg-query) and license, read best
@@ -8,38 +9,58 @@
 #   - when a built aersd is found (--binary PATH, $AERS_BINARY, or
 #     build/daemon/aersd), the Debian packages of every shared library it
 #     loads (ldd), which covers libstdc++, libc and transitive libraries.
-# Relationships: aers DEPENDS_ON every package, plus the precise SPDX kind:
-# DYNAMIC_LINK (runtime libraries), RUNTIME_DEPENDENCY_OF (separate programs
-# such as the JACK server), BUILD_DEPENDENCY_OF (-dev packages whose headers
-# are compiled in), BUILD_TOOL_OF (compilers, meson...). The install-deps.sh
-# test list is not shipped and not listed. scripts/license-check.sh reads
-# this document.
+# SPDX relationships: aers DEPENDS_ON every package, plus the precise SPDX
+# kind: DYNAMIC_LINK (runtime libraries), RUNTIME_DEPENDENCY_OF (separate
+# programs such as the JACK server), BUILD_DEPENDENCY_OF (-dev packages whose
+# headers are compiled in), BUILD_TOOL_OF (compilers, meson...). The
+# install-deps.sh test list is not shipped and not listed.
+# scripts/license-check.sh reads the SPDX document.
+#
+# CycloneDX: metadata.component is aers; one component per Debian package
+# with its purl (pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=debian-12),
+# licenses (the concluded licence where the table below has one, else the
+# declared one from the copyright file; left out when unknown), scope
+# "required" for what the installed daemon needs and "excluded" for build
+# tools, -dev packages and test frameworks, and the SPDX role and licence
+# details as "aers:" properties; dependencies: aers depends on every one.
 #
 #   scripts/sbom.sh [--binary PATH | --no-binary] > sbom.spdx.json
+#   scripts/sbom.sh --format cyclonedx [--binary PATH | --no-binary] > sbom.cdx.json
 #
-# Deterministic apart from documentNamespace; SOURCE_DATE_EPOCH fixes the
-# creation time. Needs only Debian's /usr/bin/python3 (stdlib) and dpkg.
+# Deterministic apart from documentNamespace / serialNumber;
+# SOURCE_DATE_EPOCH fixes the creation time. No network; needs only Debian's
+# /usr/bin/python3 (stdlib) and dpkg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 binary=${AERS_BINARY:-}
 use_binary=1
+format=spdx
+usage="usage: scripts/sbom.sh [--format spdx|cyclonedx] [--binary PATH | --no-binary]"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --binary) binary=${2:?--binary needs a path}; shift 2 ;;
     --no-binary) use_binary=0; shift ;;
-    *) echo "usage: scripts/sbom.sh [--binary PATH | --no-binary]" >&2; exit 2 ;;
+    --format) format=${2:?--format needs spdx or cyclonedx}; shift 2 ;;
+    --format=*) format=${1#--format=}; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+case $format in
+  spdx | cyclonedx) ;;
+  cdx) format=cyclonedx ;;
+  *) echo "sbom.sh: unknown format '$format'; $usage" >&2; exit 2 ;;
+esac
 if [[ $use_binary -eq 1 && -z $binary && -x build/daemon/aersd ]]; then
   binary=build/daemon/aersd
 fi
 [[ $use_binary -eq 0 ]] && binary=
 
-json=$(/usr/bin/python3 - "$binary" <<'PY'
-import datetime, json, os, re, subprocess, sys, uuid
+json=$(/usr/bin/python3 - "$binary" "$format" <<'PY'
+import datetime, json, os, re, subprocess, sys, urllib.parse, uuid
 
 binary = sys.argv[1]
+out_format = sys.argv[2]
 
 # --- our own package -------------------------------------------------------
 meson = open("meson.build", encoding="utf-8").read()
@@ -245,6 +266,14 @@ def dpkg_info(pkg):
     return {"version": ver, "arch": arch, "source": src, "homepage": home.strip()}
 
 
+def purl(name, info):
+    """package-url of a Debian binary package: name, version and qualifier values
+    percent-encoded as the purl spec asks (libstdc%2B%2B6, 1%3A2.0-1%2Bdeb12u1)."""
+    q = lambda text: urllib.parse.quote(text, safe="")
+    return (f"pkg:deb/debian/{q(name)}@{q(info['version'])}"
+            f"?arch={q(info['arch'])}&distro={q(distro)}")
+
+
 def spdx_id(name):
     return "SPDXRef-Package-deb-" + re.sub(r"[^A-Za-z0-9.-]", "-", name.replace("+", "p"))
 
@@ -286,10 +315,14 @@ KIND = {
     "test": ("TEST_DEPENDENCY_OF", True),
 }
 order = {"dynamic-link": 0, "runtime-program": 1, "build-linked": 2, "build-tool": 3, "test": 4}
+records = []   # the package data both formats are written from
 for name in sorted(roles, key=lambda n: (order[roles[n][0]], n)):
     role, why = roles[name]
     info = dpkg_info(name)
     declared, every, src = copyright_info(name)
+    records.append({"name": name, "role": role, "why": why, "info": info,
+                    "declared": declared, "every": every, "src": src,
+                    "concluded": CONCLUDED.get(name)})
     pkg = {
         "name": name,
         "SPDXID": spdx_id(name),
@@ -310,8 +343,7 @@ for name in sorted(roles, key=lambda n: (order[roles[n][0]], n)):
         pkg["externalRefs"] = [{
             "referenceCategory": "PACKAGE-MANAGER",
             "referenceType": "purl",
-            "referenceLocator": f"pkg:deb/debian/{name}@{info['version']}"
-                                f"?arch={info['arch']}&distro={distro}",
+            "referenceLocator": purl(name, info),
         }]
         if info["source"] and info["source"] != name:
             pkg["sourceInfo"] = f"built from Debian source package {info['source']}"
@@ -362,11 +394,117 @@ doc = {
 }
 if extracted:
     doc["hasExtractedLicensingInfos"] = extracted
-json.dump(doc, sys.stdout, indent=2)
+
+
+# --- CycloneDX 1.5 ---------------------------------------------------------------
+def cdx_licenses(expr):
+    """An SPDX expression -> a CycloneDX licenses array (None when unknown)."""
+    if not expr or expr == "NOASSERTION":
+        return None
+    if re.fullmatch(r"[A-Za-z0-9.+-]+", expr):       # one licence, no operator
+        if expr.startswith("LicenseRef-"):
+            return [{"license": {"name": expr[len("LicenseRef-"):].removeprefix("deb-")}}]
+        return [{"license": {"id": expr}}]
+    return [{"expression": expr}]
+
+
+def cdx_props(pairs):
+    return [{"name": k, "value": v} for k, v in pairs if v]
+
+
+SCOPE = {"dynamic-link": "required", "runtime-program": "required",
+         "build-linked": "excluded", "build-tool": "excluded", "test": "excluded"}
+
+
+def cyclonedx():
+    components, refs = [], []
+    for r in records:
+        name, info = r["name"], r["info"]
+        concluded, comment = r["concluded"] or (None, None)
+        comp = {
+            "type": "library" if name.startswith("lib") else "application",
+            "bom-ref": purl(name, info) if info else f"deb:{name}",
+            "supplier": {"name": "Debian"},
+            "name": name,
+        }
+        if info:
+            comp["version"] = info["version"]
+        comp["scope"] = SCOPE[r["role"]]
+        lic = cdx_licenses(concluded or r["declared"])
+        if lic:
+            comp["licenses"] = lic
+        if info:
+            comp["purl"] = purl(name, info)
+            if info["homepage"]:
+                comp["externalReferences"] = [{"type": "website", "url": info["homepage"]}]
+        comp["properties"] = cdx_props([
+            ("aers:role", r["role"]),
+            ("aers:role-source", r["why"]),
+            ("aers:spdx-relationship", KIND[r["role"]][0]),
+            ("aers:license-declared", r["declared"]),
+            ("aers:license-concluded", concluded),
+            ("aers:license-comment", comment),
+            ("aers:license-source", r["src"]),
+            ("aers:licenses-in-copyright-file", ", ".join(r["every"])),
+            ("aers:debian-source-package",
+             info["source"] if info and info["source"] and info["source"] != name else None),
+            ("aers:installed", "true" if info else "false: not installed where this SBOM "
+                                                   "was generated"),
+        ])
+        components.append(comp)
+        refs.append(comp["bom-ref"])
+    aers = {
+        "type": "application",
+        "bom-ref": "aers",
+        "name": "aers",
+        "version": version,
+        "description": "AERS real-time audio routing daemon (aersd) and client",
+    }
+    lic = cdx_licenses(our_license)
+    if lic:
+        aers["licenses"] = lic
+    return {
+        "$schema": "http://cyclonedx.org/schema/bom-1.5.schema.json",
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": f"urn:uuid:{uuid.uuid4()}",
+        "version": 1,
+        "metadata": {
+            "timestamp": created,
+            "tools": {"components": [{"type": "application", "group": "aers",
+                                      "name": "scripts/sbom.sh", "version": version}]},
+            "component": aers,
+            "properties": cdx_props([
+                ("aers:distro", distro),
+                ("aers:binary", binary_note),
+                ("aers:license-method", "Debian package versions as installed; licenses best "
+                                        "effort from /usr/share/doc/*/copyright"),
+            ]),
+        },
+        "components": components,
+        "dependencies": [{"ref": "aers", "dependsOn": refs}]
+                        + [{"ref": ref} for ref in refs],
+    }
+
+
+json.dump(cyclonedx() if out_format == "cyclonedx" else doc, sys.stdout, indent=2)
 sys.stdout.write("\n")
 PY
 )
-# Never hand out a document that does not parse.
-printf '%s\n' "$json" | /usr/bin/python3 -c 'import json, sys; json.load(sys.stdin)' ||
-  { echo "sbom.sh: generated SBOM is not valid JSON" >&2; exit 1; }
+# Never hand out a document that does not parse, or a CycloneDX BOM without
+# the fields its consumers key on.
+printf '%s\n' "$json" | /usr/bin/python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+if sys.argv[1] != "cyclonedx":
+    sys.exit(0)
+bad = [k for k in ("bomFormat", "specVersion", "version", "metadata", "components") if k not in doc]
+if doc.get("bomFormat") != "CycloneDX" or doc.get("specVersion") != "1.5":
+    bad.append("bomFormat/specVersion")
+for c in doc.get("components", []):
+    if "name" not in c or ("version" in c) != ("purl" in c):
+        bad.append("component " + c.get("name", "?"))
+if bad:
+    sys.exit("sbom.sh: CycloneDX document lacks: " + ", ".join(bad))
+' "$format" || { echo "sbom.sh: generated SBOM is not valid" >&2; exit 1; }
 printf '%s\n' "$json"

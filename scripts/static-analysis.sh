@@ -4,9 +4,11 @@
 #   cppcheck     daemon/ client/ include/ plugins/   warning,performance,portability
 #   flawfinder   the same trees                      report from level 3, fail at >= 4
 #   clang-tidy   daemon/ and client/ *.cc            checks from .clang-tidy
+#   secrets      every tracked file (git-secrets)    AWS keys, private keys, aers tokens
 #
 # Reports go to static-analysis/: cppcheck.txt, flawfinder.{txt,csv,sarif},
-# flawfinder-summary.txt, clang-tidy{,-summary}.txt, summary.txt.
+# flawfinder-summary.txt, clang-tidy{,-summary}.txt, git-secrets.txt,
+# summary.txt.
 # Exits non-zero if any tool reports a finding at error level:
 #   cppcheck:   any finding of the enabled severities (--error-exitcode=1);
 #   flawfinder: any hit of risk level >= FLAWFINDER_ERROR_LEVEL (default 4);
@@ -14,6 +16,8 @@
 #               does not compile; other warnings are reported (clang-tidy.txt,
 #               counts per check in clang-tidy-summary.txt). AERS_TIDY_STRICT=1
 #               makes every warning an error.
+#   secrets:    any match of a prohibited pattern that no allowed pattern
+#               covers (see the secrets section below for both lists).
 # A reviewed false positive is silenced where it occurs:
 #   cppcheck:   // cppcheck-suppress ID
 #   flawfinder: // flawfinder: ignore
@@ -23,11 +27,14 @@
 # otherwise configures static-analysis/build (meson setup and generated
 # sources only, no compile).
 #
-#   scripts/static-analysis.sh              all three tools
+#   scripts/static-analysis.sh              all four tools
 #   scripts/static-analysis.sh cppcheck     only the named tools
+#   scripts/static-analysis.sh secrets      only the secrets scan (no build needed)
 #   AERS_SA_JOBS=2                          parallel jobs (default 2)
+#   AERS_SECRETS_HISTORY=1                  secrets: also scan every commit
 #
-# Needs: cppcheck flawfinder clang-tidy (Debian packages of the same names).
+# Needs: cppcheck flawfinder clang-tidy git-secrets (Debian packages of the
+# same names; scripts/install-deps.sh installs git-secrets).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
@@ -37,14 +44,17 @@ flawfinder_error_level=${FLAWFINDER_ERROR_LEVEL:-4}
 mkdir -p "$out"
 
 tools=("$@")
-[[ ${#tools[@]} -eq 0 ]] && tools=(cppcheck flawfinder clang-tidy)
+[[ ${#tools[@]} -eq 0 ]] && tools=(cppcheck flawfinder clang-tidy secrets)
 want() { local t; for t in "${tools[@]}"; do [[ $t == "$1" ]] && return 0; done; return 1; }
 
 for t in "${tools[@]}"; do
   case $t in
     cppcheck | flawfinder | clang-tidy)
       command -v "$t" >/dev/null || { echo "static-analysis.sh: $t not installed (apt-get install $t)" >&2; exit 2; } ;;
-    *) echo "usage: scripts/static-analysis.sh [cppcheck] [flawfinder] [clang-tidy]" >&2; exit 2 ;;
+    secrets)
+      command -v git-secrets >/dev/null || { echo "static-analysis.sh: git-secrets not installed (apt-get install git-secrets)" >&2; exit 2; }
+      git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "static-analysis.sh: secrets: not a git work tree (or one git distrusts: git config --global --add safe.directory $root)" >&2; exit 2; } ;;
+    *) echo "usage: scripts/static-analysis.sh [cppcheck] [flawfinder] [clang-tidy] [secrets]" >&2; exit 2 ;;
   esac
 done
 
@@ -75,7 +85,9 @@ sys.exit(1 if missing else 0)
 PY
 }
 ccdb_dir=
-if [[ -f build/compile_commands.json ]] && covers_all build/compile_commands.json; then
+if ! want cppcheck && ! want clang-tidy; then
+  :   # flawfinder and the secrets scan read the files themselves
+elif [[ -f build/compile_commands.json ]] && covers_all build/compile_commands.json; then
   ccdb_dir=$root/build
 elif want clang-tidy || [[ -f build/compile_commands.json ]]; then
   ccdb_dir=$out/build
@@ -316,6 +328,69 @@ PY
     summary+=("clang-tidy: $n finding(s) in ${#tidy_files[@]} file(s), $n_err error(s) FAIL")
   else
     summary+=("clang-tidy: $n finding(s) in ${#tidy_files[@]} file(s), 0 errors ok")
+  fi
+fi
+
+# --- secrets (git-secrets) ----------------------------------------------------
+# Scans the tracked files of the work tree (what a commit would publish) with
+# `git secrets --scan`; AERS_SECRETS_HISTORY=1 adds `--scan-history` (every
+# commit reachable in this clone; CI clones are shallow). The patterns are
+# registered in a throwaway global git config (GIT_CONFIG_GLOBAL), so the
+# scan neither needs nor changes ~/.gitconfig or .git/config; patterns a
+# developer added to .git/config still apply on top.
+# git-secrets joins the patterns with | after splitting them on white space
+# and runs `git grep -w`: a pattern must contain no space ([[:space:]]), must
+# not start with '-' ([-]), and must match at word boundaries.
+if want secrets; then
+  echo "== git-secrets"
+  secrets_cfg=$(mktemp -d)
+  # The AWS patterns (access key ids, secret keys, account ids), the AWS
+  # documentation's example keys allowed, and ~/.aws/credentials if present.
+  prohibited=(
+    # PEM private keys: RSA, EC, DSA, OPENSSH, ENCRYPTED, PKCS#8 ...
+    '[-]{5}BEGIN[[:space:]]([A-Z0-9]+[[:space:]])*PRIVATE[[:space:]]KEY[-]{5}'
+    # aers bearer tokens (--token_file lines "viewer|operator TOKEN"), as a
+    # line of a committed token file ...
+    '^[[:space:]]*(viewer|operator)[[:space:]]+[A-Za-z0-9._~+/=-]{16,}'
+    # ... or written into a string literal ("...\noperator TOKEN", "operator TOKEN").
+    '[[:alnum:]_]*(\\n|["'"'"'])(viewer|operator)[[:space:]]+[A-Za-z0-9._~+/=-]{16,}'
+    # minisign secret keys (plugin signing keys, `aersctl plugin keygen`):
+    # unencrypted (Ed, KDF 0, B2) and scrypt-encrypted (Ed, Sc, B2).
+    '(RWQAAEIy|RWRTY0Iy)[A-Za-z0-9+/]{100,}'
+  )
+  # Deliberate fixtures, each named by path and string; git-secrets matches
+  # these against its "FILE:LINE:TEXT" output (history: "COMMIT:FILE:...").
+  # Add a line here for a new fixture; never switch the scan off for a tree.
+  allowed=(
+    # unit test: a token file written for the authenticator under test
+    # ([[:space:]], not a space: a space here would make this line a token line itself)
+    '^([0-9a-f]{40}:)?tests/unit/control_test\.cc:[0-9]+:.*"#[[:space:]]tokens\\noperator[[:space:]]abcdefghijklmnop0123\\n"'
+  )
+  secrets_rc=0
+  # safe.directory is read only from the global/system config: keep the
+  # caller's entries (a CI checkout owned by another user needs them).
+  mapfile -t safe_dirs < <(git config --global --get-all safe.directory 2>/dev/null)
+  (
+    export GIT_CONFIG_GLOBAL=$secrets_cfg/gitconfig
+    touch "$GIT_CONFIG_GLOBAL"
+    for d in "${safe_dirs[@]}"; do git config --global --add safe.directory "$d"; done
+    git secrets --register-aws --global >/dev/null
+    for p in "${prohibited[@]}"; do git secrets --add --global "$p"; done
+    for p in "${allowed[@]}"; do git secrets --add --allowed --global "$p"; done
+    git secrets --list > "$out/git-secrets-patterns.txt"
+    {
+      git secrets --scan || exit 1
+      if [[ ${AERS_SECRETS_HISTORY:-0} == 1 ]]; then git secrets --scan-history || exit 1; fi
+    } 2>&1
+  ) >"$out/git-secrets.txt" || secrets_rc=1
+  rm -rf "$secrets_cfg"
+  n_files=$(git ls-files | wc -l)
+  if [[ $secrets_rc -ne 0 ]]; then
+    cat "$out/git-secrets.txt"
+    status=1
+    summary+=("secrets: prohibited pattern(s) found in $n_files tracked file(s) FAIL")
+  else
+    summary+=("secrets: $n_files tracked file(s), no prohibited pattern ok")
   fi
 fi
 
