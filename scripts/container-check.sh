@@ -83,7 +83,10 @@ fi
 
 # 4. The health check survived (an OCI-format build would have dropped it).
 log "HEALTHCHECK"
-hc_json=$(buildah inspect --type image --format '{{json .Docker.Config.Healthcheck}}' "$image")
+# (buildah 1.28's --format has no json function: read the whole document.)
+hc_json=$(buildah inspect --type image "$image" | /usr/bin/python3 -c '
+import json, sys
+print(json.dumps((json.load(sys.stdin).get("Docker") or {}).get("config", {}).get("Healthcheck")))')
 echo "$hc_json"
 mapfile -t hc_cmd < <(/usr/bin/python3 -c '
 import json, sys
