@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -78,7 +79,12 @@ Plugin commands (offline: files only, no daemon needed):
 Global options:
   --socket PATH          Unix socket of aersd (default: the daemon's runtime socket)
   --target ADDR          any gRPC target instead (e.g. localhost:7000)
-  --token-file FILE      bearer token for TCP targets (first line of the file)
+  --token-file FILE      bearer token for TCP targets (the first line that is not
+                         empty or a '#' comment; a daemon token-file line
+                         "ROLE TOKEN [NAME]" works as is)
+  --tls-ca FILE          TLS for --target: CA (PEM) that signed the daemon's certificate
+  --tls-cert FILE        client certificate (PEM) for mutual TLS (with --tls-key)
+  --tls-key FILE         client private key (PEM) for mutual TLS
   --timeout SECONDS      per-call deadline (default 5)
   --expect-revision N    fail with a conflict unless the graph is at revision N
   --json                 machine-readable output
@@ -103,6 +109,7 @@ struct Options {
   std::string socket;
   std::string target;
   std::string token_file;
+  std::string tls_ca, tls_cert, tls_key;
   double timeout_s = 5.0;
   std::optional<uint64_t> expect_revision;
   bool json = false;
@@ -178,6 +185,10 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       auto v = need("--token-file");
       if (!v) return std::nullopt;
       o.token_file = *v;
+    } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key") {
+      auto v = need(a.c_str());
+      if (!v) return std::nullopt;
+      (a == "--tls-ca" ? o.tls_ca : a == "--tls-cert" ? o.tls_cert : o.tls_key) = *v;
     } else if (a == "--timeout") {
       if (!number("--timeout", &o.timeout_s)) return std::nullopt;
     } else if (a == "--expect-revision") {
@@ -287,10 +298,29 @@ const char* CodeName(grpc::StatusCode code) {
     case grpc::StatusCode::PERMISSION_DENIED:
       return "permission denied";
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "locked out";
+      return "refused (limit reached)";
     default:
       return "error";
   }
+}
+
+// Why the daemon refused a call, from its trailing metadata
+// (aers-error-reason): "locked-out", "unauthenticated", "permission",
+// "invalid-request", "stream-limit"; "" when it did not say (a size limit
+// enforced by gRPC itself, a transport error).
+std::string Reason(const grpc::ClientContext& ctx) {
+  const auto& md = ctx.GetServerTrailingMetadata();
+  const auto it = md.find("aers-error-reason");
+  return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+std::string ReadFileOrEmpty(const std::string& path, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read " + path;
+    return "";
+  }
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 class Client {
@@ -300,13 +330,36 @@ class Client {
         !o.target.empty()
             ? o.target
             : "unix:" + (o.socket.empty() ? aers::control::DefaultClientSocketPath() : o.socket);
-    channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (!o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      if (!o.tls_ca.empty()) ssl.pem_root_certs = ReadFileOrEmpty(o.tls_ca, &error_);
+      if (!o.tls_cert.empty()) ssl.pem_cert_chain = ReadFileOrEmpty(o.tls_cert, &error_);
+      if (!o.tls_key.empty()) ssl.pem_private_key = ReadFileOrEmpty(o.tls_key, &error_);
+      if (o.tls_cert.empty() != o.tls_key.empty()) {
+        error_ = "--tls-cert and --tls-key go together";
+      }
+      creds = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateChannel(target_, creds);
     stub_ = aers::v1::Control::NewStub(channel_);
     if (!o.token_file.empty()) {
       std::ifstream in(o.token_file);
-      std::getline(in, token_);
+      if (!in) error_ = "cannot read the token file " + o.token_file;
+      // The first line that is not empty or a comment; its last word is
+      // the token unless the line is a daemon token-file line.
+      for (std::string line; std::getline(in, line);) {
+        std::istringstream words(line);
+        std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+        if (w.empty() || w[0][0] == '#') continue;
+        token_ = (w.size() >= 2 && (w[0] == "viewer" || w[0] == "operator")) ? w[1] : w[0];
+        break;
+      }
     }
   }
+
+  /// A problem with the client's own options or files ("" if none).
+  const std::string& setup_error() const { return error_; }
 
   void Prepare(grpc::ClientContext* ctx, bool stream = false) const {
     if (!stream) {
@@ -316,13 +369,28 @@ class Client {
     if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
   }
 
-  int Fail(const grpc::Status& st) const {
+  int Fail(const grpc::Status& st, const grpc::ClientContext& ctx) const {
     std::string msg = st.error_message();
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    const std::string reason = Reason(ctx);
+    const char* what = CodeName(st.error_code());
+    int code = ExitFor(st.error_code());
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && reason.empty()) {
       msg = "cannot reach aersd at " + target_ + " (is it running?): " + msg;
     }
-    std::fprintf(stderr, "aersctl: %s: %s\n", CodeName(st.error_code()), msg.c_str());
-    return ExitFor(st.error_code());
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      if (reason == "locked-out") {
+        what = "locked out";
+      } else if (reason == "stream-limit") {
+        what = "too many streams";
+        code = kExitUnavailable;
+      } else {
+        // gRPC's own limits (message size): the request, not the caller.
+        what = "request too large";
+        code = kExitInvalid;
+      }
+    }
+    std::fprintf(stderr, "aersctl: %s: %s\n", what, msg.c_str());
+    return code;
   }
 
   aers::v1::Control::Stub& stub() { return *stub_; }
@@ -333,6 +401,7 @@ class Client {
   const Options& o_;
   std::string target_;
   std::string token_;
+  std::string error_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<aers::v1::Control::Stub> stub_;
 };
@@ -445,7 +514,7 @@ int CmdStatus(Client& c) {
   c.Prepare(&ctx);
   aers::v1::Status s;
   auto st = c.stub().GetStatus(&ctx, aers::v1::GetStatusRequest(), &s);
-  if (!st.ok()) return c.Fail(st);
+  if (!st.ok()) return c.Fail(st, ctx);
   if (c.options().json) {
     std::cout << ToJson(s) << "\n";
     return kExitOk;
@@ -468,7 +537,7 @@ int CmdGraph(Client& c) {
   c.Prepare(&ctx);
   aers::v1::GetGraphResponse g;
   auto st = c.stub().GetGraph(&ctx, aers::v1::GetGraphRequest(), &g);
-  if (!st.ok()) return c.Fail(st);
+  if (!st.ok()) return c.Fail(st, ctx);
   const Options& o = c.options();
   if (o.json) {
     std::cout << ToJson(g) << "\n";
@@ -528,7 +597,7 @@ int CmdKinds(Client& c) {
   c.Prepare(&ctx);
   aers::v1::ListKindsResponse r;
   auto st = c.stub().ListKinds(&ctx, aers::v1::ListKindsRequest(), &r);
-  if (!st.ok()) return c.Fail(st);
+  if (!st.ok()) return c.Fail(st, ctx);
   if (c.options().json) {
     std::cout << ToJson(r) << "\n";
     return kExitOk;
@@ -571,7 +640,7 @@ int CmdAdd(Client& c) {
   c.Prepare(&ctx);
   aers::v1::EditResponse r;
   auto st = c.stub().AddNode(&ctx, req, &r);
-  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
 int CmdRm(Client& c) {
@@ -584,7 +653,7 @@ int CmdRm(Client& c) {
   c.Prepare(&ctx);
   aers::v1::EditResponse r;
   auto st = c.stub().RemoveNode(&ctx, req, &r);
-  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
 int CmdConnect(Client& c, bool connect) {
@@ -608,7 +677,7 @@ int CmdConnect(Client& c, bool connect) {
     SetExpected(o, &req);
     st = c.stub().Disconnect(&ctx, req, &r);
   }
-  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
 int CmdSet(Client& c) {
@@ -626,7 +695,7 @@ int CmdSet(Client& c) {
   c.Prepare(&ctx);
   aers::v1::EditResponse r;
   auto st = c.stub().SetParameter(&ctx, req, &r);
-  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
 int CmdApply(Client& c) {
@@ -646,7 +715,7 @@ int CmdApply(Client& c) {
   c.Prepare(&ctx);
   aers::v1::EditResponse r;
   auto st = c.stub().ApplyGraph(&ctx, req, &r);
-  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
 int CmdReset(Client& c) {
@@ -657,7 +726,7 @@ int CmdReset(Client& c) {
   c.Prepare(&ctx);
   aers::v1::EditResponse r;
   auto st = c.stub().ResetToConfig(&ctx, req, &r);
-  return st.ok() ? PrintEdit(o, r) : c.Fail(st);
+  return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
 int CmdWatch(Client& c) {
@@ -704,7 +773,7 @@ int CmdWatch(Client& c) {
     return kExitOk;
   }
   auto st = reader->Finish();
-  return st.ok() ? kExitOk : c.Fail(st);
+  return st.ok() ? kExitOk : c.Fail(st, ctx);
 }
 
 std::string Bar(double db, int width) {
@@ -758,7 +827,7 @@ int CmdTop(Client& c) {
     }
   }
   auto st = reader->Finish();
-  return st.ok() ? kExitOk : c.Fail(st);
+  return st.ok() ? kExitOk : c.Fail(st, ctx);
 }
 
 int CmdHealth(Client& c) {
@@ -767,7 +836,7 @@ int CmdHealth(Client& c) {
   c.Prepare(&ctx);
   grpc::health::v1::HealthCheckResponse r;
   auto st = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &r);
-  if (!st.ok()) return c.Fail(st);
+  if (!st.ok()) return c.Fail(st, ctx);
   const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(r.status());
   if (c.options().json) {
     std::cout << "{\"status\":\"" << name << "\"}\n";
@@ -904,7 +973,7 @@ int CmdPlugins(Client& c) {
   c.Prepare(&ctx);
   aers::v1::ListPluginsResponse r;
   auto st = c.stub().ListPlugins(&ctx, aers::v1::ListPluginsRequest(), &r);
-  if (!st.ok()) return c.Fail(st);
+  if (!st.ok()) return c.Fail(st, ctx);
   if (c.options().json) {
     std::cout << ToJson(r) << "\n";
     return kExitOk;
@@ -941,6 +1010,10 @@ int main(int argc, char** argv) {
     return Usage(opts->plugin_flags.front() + " is only for 'aersctl plugin'");
   }
   Client client(*opts);
+  if (!client.setup_error().empty()) {
+    std::fprintf(stderr, "aersctl: %s\n", client.setup_error().c_str());
+    return kExitUsage;
+  }
   if (cmd == "status") return CmdStatus(client);
   if (cmd == "graph") return CmdGraph(client);
   if (cmd == "kinds") return CmdKinds(client);

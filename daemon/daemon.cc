@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@
 #include "backend/backend.h"
 #include "backend/null.h"
 #include "config/config.h"
+#include "control/audit.h"
 #include "control/events.h"
 #include "control/grpc/server.h"
 #include "control/paths.h"
@@ -59,24 +62,23 @@ void LogLines(spdlog::level::level_enum level, const std::string& head, absl::st
   }
 }
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+// JSON has no NaN or infinity: such a reading is written as 0.
+double JsonNumber(double v) {
+  return std::isfinite(v) ? v : 0.0;
 }
 
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "0";
-  return absl::StrFormat("%.6g", v);
+// Many TCP clients must not exhaust the descriptors the local socket, JACK
+// and the state file need: take the hard limit (the unit sets it).
+void RaiseDescriptorLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = std::min<rlim_t>(rl.rlim_max, 65536);
+  if (rl.rlim_cur >= want) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = want;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    spdlog::debug("descriptor limit raised from {} to {}", before, want);
+  }
 }
 
 // The name limits every graph is held to: JACK's when this aersd has JACK,
@@ -114,6 +116,7 @@ class Daemon {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<backend::AudioBackend> backend_;
   std::unique_ptr<state::StateStore> state_;
+  std::unique_ptr<control::AuditLog> audit_;
   control::EventBus events_;
   std::unique_ptr<control::GraphService> service_;
   std::unique_ptr<control::ControlServer> control_;
@@ -150,7 +153,8 @@ std::string Daemon::Baseline(const std::string& text) {
 // allows, then parse the whole config against the full registry. A refused
 // plugin is logged (and audited) and the daemon goes on without it.
 absl::Status Daemon::LoadPlugins(const std::string& text) {
-  return LoadConfiguredPlugins(text, options_.config_path, *kinds_, plugins_);
+  return LoadConfiguredPlugins(text, options_.config_path, *kinds_, plugins_,
+                               PluginOverrides{options_.plugin_root, audit_.get()});
 }
 
 absl::Status Daemon::StartControl() {
@@ -171,7 +175,7 @@ absl::Status Daemon::StartControl() {
   lo.tls_cert = options_.tls_cert;
   lo.tls_key = options_.tls_key;
   lo.tls_client_ca = options_.tls_client_ca;
-  lo.audit_log = options_.audit_log;
+  lo.allow_plaintext_tokens = options_.allow_plaintext_tokens;
   control_ = std::make_unique<control::ControlServer>(
       *service_, [this] { return backend_->status(); }, options_.version,
       state_ ? state_->path() : std::string(),
@@ -184,7 +188,8 @@ absl::Status Daemon::StartControl() {
                          p.plugin->signer_key_id(), p.plugin->module_path(), m.serial, p.kinds});
         }
         return out;
-      });
+      },
+      audit_.get());
   return control_->Start(lo);
 }
 
@@ -250,6 +255,16 @@ int Daemon::Run() {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
     return kExitUsage;
   }
+  RaiseDescriptorLimit();
+  // The audit log first: plugin decisions are recorded in it.
+  {
+    auto audit = control::AuditLog::Open({options_.audit_log, options_.audit_log_group});
+    if (!audit.ok()) {
+      spdlog::error("{}", std::string(audit.status().message()));
+      return kExitControl;
+    }
+    audit_ = std::move(*audit);
+  }
   // The file is read once: plugins, the config and the state's baseline all
   // come from the same bytes.
   auto text = ReadConfigText();
@@ -287,13 +302,16 @@ int Daemon::Run() {
   eo.format.max_period_frames = static_cast<uint32_t>(config_.engine.period_frames);
   eo.crossfade_ms = config_.engine.crossfade_ms;
   eo.names = names_;
-  engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
+  eo.limits = config::GraphLimitsOf(config_.engine);
 
   // The persisted state (every accepted edit) wins over the config file's
   // graph; --reset_state or `aersctl reset` goes back to the file. A
   // corrupt or no longer valid state is reported and the config used.
   state_ = std::make_unique<state::StateStore>(
       options_.state_file.empty() ? state::StateStore::DefaultPath() : options_.state_file);
+  // Revisions go on from the persisted one, whichever graph starts.
+  eo.initial_revision = state_->SavedRevision();
+  engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
   model::GraphSpec initial = config_.graph;
   bool from_state = false;
   if (options_.reset_state) {
@@ -327,8 +345,14 @@ int Daemon::Run() {
              applied.status().message());
     return kExitConfig;
   }
-  spdlog::info("graph loaded: {} nodes, {} routes, {} -> {} channels", initial.nodes.size(),
-               initial.routes.size(), initial.TotalInputChannels(), initial.TotalOutputChannels());
+  spdlog::info("graph loaded: {} nodes, {} routes, {} -> {} channels, revision {}",
+               initial.nodes.size(), initial.routes.size(), initial.TotalInputChannels(),
+               initial.TotalOutputChannels(), engine_->revision());
+  // Persist the start: the revision never repeats, even with no edit.
+  if (auto st = state_->Save(initial, engine_->revision()); !st.ok()) {
+    spdlog::warn("cannot save the state: {} (edits will be refused until it can be written)",
+                 std::string(st.message()));
+  }
 
   if (auto st = StartBackend(); !st.ok()) {
     spdlog::error("cannot start the audio backend: {}", std::string(st.message()));
@@ -361,6 +385,9 @@ int Daemon::Run() {
       while (read(signal_fd_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si))) {
         switch (si.ssi_signo) {
           case SIGHUP:
+            if (auto st = audit_->Reopen(); !st.ok()) {
+              spdlog::error("{}", std::string(st.message()));
+            }
             Reload();
             break;
           case SIGTERM:
@@ -379,6 +406,7 @@ int Daemon::Run() {
     }
     engine_->Reclaim();
     now = Clock::now();
+    audit_->Flush(now);
 
     if (!ready && !stopping) {
       const auto st = backend_->status();
@@ -425,52 +453,71 @@ void Daemon::Reload() {
   notify::Send(absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", notify::MonotonicUsec(),
                             "\nSTATUS=reloading ", options_.config_path));
   spdlog::info("SIGHUP: reloading {}", options_.config_path);
+  control::AuditRecord record;
+  record.operation = "reload";
+  record.target = options_.config_path;
+  record.principal.kind = control::Principal::Kind::kInternal;
+  record.principal.name = "SIGHUP";
+  record.call_id = audit_->NextCallId();
+  const uint64_t before = service_->revision();
+  bool recorded = false;
   auto text = ReadConfigText();
   absl::StatusOr<config::Config> loaded =
       text.ok() ? config::ParseConfig(*text, options_.config_path, *kinds_, nullptr, &names_)
                 : absl::StatusOr<config::Config>(text.status());
-  if (!loaded.ok()) {
-    LogLines(spdlog::level::err,
-             absl::StrCat("reload rejected, the running graph is unchanged; invalid config ",
-                          options_.config_path, ":"),
-             loaded.status().message());
-  } else {
+  absl::StatusOr<control::EditOutcome> applied =
+      absl::FailedPreconditionError("not applied");  // replaced below
+  if (!loaded.ok()) applied = loaded.status();
+  if (loaded.ok()) {
     if (!(loaded->engine == config_.engine) || !(loaded->backend == config_.backend)) {
       spdlog::warn(
           "reload: the engine and backend sections changed; they take effect at the "
           "next start (the graph is reloaded now)");
     }
     // Through the control service: persisted, announced, serialized with
-    // RPC edits. The reloaded file becomes the live graph.
-    // Edits persisted from now on derive from the reloaded file.
+    // RPC edits, audited before anything changes. The reloaded file becomes
+    // the live graph; edits persisted from now on derive from it.
+    control::CallContext call;
+    call.origin = "reload";
+    call.before_commit = [&](const control::PendingCommit& p) {
+      control::AuditRecord r = record;
+      r.revision_before = p.revision_before;
+      r.revision_after = p.revision_after;
+      r.changes = p.changes;
+      absl::Status st = audit_->Write(std::move(r));
+      recorded = true;
+      return st;
+    };
     state_->set_baseline(Baseline(*text));
-    auto r = service_->ApplyGraph(loaded->graph, false, std::nullopt, "reload");
-    if (r.ok()) {
+    applied = service_->ApplyGraph(loaded->graph, false, std::nullopt, call);
+    if (applied.ok()) {
       baseline_ = Baseline(*text);
-    } else {
-      state_->set_baseline(baseline_);
-    }
-    control::Event e;
-    e.type = control::Event::Type::kConfigReloaded;
-    e.ok = r.ok();
-    if (r.ok()) {
       config_.graph = std::move(loaded->graph);
       spdlog::info("reloaded: revision {}, {} nodes, {} routes", engine_->revision(),
                    config_.graph.nodes.size(), config_.graph.routes.size());
     } else {
-      e.text = std::string(r.status().message());
-      LogLines(spdlog::level::err,
-               "reload rejected, the running graph is unchanged:", r.status().message());
+      state_->set_baseline(baseline_);
     }
-    events_.Publish(std::move(e));
   }
-  if (!loaded.ok()) {
-    control::Event e;
-    e.type = control::Event::Type::kConfigReloaded;
-    e.ok = false;
-    e.text = std::string(loaded.status().message());
-    events_.Publish(std::move(e));
+  if (!applied.ok()) {
+    LogLines(spdlog::level::err,
+             absl::StrCat("reload rejected, the running graph is unchanged; ",
+                          loaded.ok() ? "" : "invalid config ", options_.config_path, ":"),
+             applied.status().message());
+    if (!recorded) {
+      control::AuditRecord r = record;
+      r.result = absl::StatusCodeToString(applied.status().code());
+      r.message = std::string(applied.status().message());
+      r.revision_before = before;
+      r.revision_after = service_->revision();
+      (void)audit_->Write(std::move(r));  // nothing changed either way
+    }
   }
+  control::Event e;
+  e.type = control::Event::Type::kConfigReloaded;
+  e.ok = applied.ok();
+  if (!applied.ok()) e.text = std::string(applied.status().message());
+  events_.Publish(std::move(e));
   notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
 }
 
@@ -520,46 +567,37 @@ void Daemon::LogDspStats(std::string_view why) {
 
 void Daemon::WriteStatsFile() {
   const auto st = backend_->status();
-  std::string json = "{";
-  absl::StrAppend(
-      &json, "\"backend\":", JsonString(st.name), ",\"running\":", st.running ? "true" : "false",
-      ",\"detail\":", JsonString(st.detail), ",\"sample_rate_hz\":", JsonNumber(st.sample_rate_hz),
-      ",\"period_frames\":", st.period_frames, ",\"xruns\":", st.xruns,
-      ",\"restarts\":", st.restarts, ",\"dsp_load_percent\":", JsonNumber(st.dsp_load_percent));
-  absl::StrAppend(&json, ",\"dsp_us\":{\"periods\":", st.dsp.periods,
-                  ",\"mean\":", JsonNumber(st.dsp.mean_us), ",\"p99\":", JsonNumber(st.dsp.p99_us),
-                  ",\"max\":", JsonNumber(st.dsp.max_us), ",\"over_budget\":", st.dsp.over_budget,
-                  "}");
-  absl::StrAppend(&json, ",\"graph\":{\"revision\":", engine_->revision(),
-                  ",\"nodes\":", engine_->spec().nodes.size(),
-                  ",\"cycles\":", engine_->runner().cycles(),
-                  ",\"silent_cycles\":", engine_->runner().silent_cycles(), "}");
-  absl::StrAppend(&json, ",\"meters\":{");
-  bool first = true;
+  nlohmann::ordered_json j;
+  j["backend"] = st.name;
+  j["running"] = st.running;
+  j["detail"] = st.detail;
+  j["sample_rate_hz"] = JsonNumber(st.sample_rate_hz);
+  j["period_frames"] = st.period_frames;
+  j["xruns"] = st.xruns;
+  j["restarts"] = st.restarts;
+  j["dsp_load_percent"] = JsonNumber(st.dsp_load_percent);
+  j["dsp_us"] = {{"periods", st.dsp.periods},
+                 {"mean", JsonNumber(st.dsp.mean_us)},
+                 {"p99", JsonNumber(st.dsp.p99_us)},
+                 {"max", JsonNumber(st.dsp.max_us)},
+                 {"over_budget", st.dsp.over_budget}};
+  j["graph"] = {{"revision", engine_->revision()},
+                {"nodes", engine_->spec().nodes.size()},
+                {"cycles", engine_->runner().cycles()},
+                {"silent_cycles", engine_->runner().silent_cycles()}};
+  auto& meters = j["meters"] = nlohmann::ordered_json::object();
   for (const std::string& name : engine_->MeterNodes()) {
     auto reading = engine_->ReadMeter(name);
     if (!reading.ok()) continue;
-    absl::StrAppend(&json, first ? "" : ",", JsonString(name), ":[");
-    for (size_t ch = 0; ch < reading->size(); ++ch) {
-      absl::StrAppend(&json, ch ? "," : "", "{\"peak\":", JsonNumber((*reading)[ch].peak),
-                      ",\"rms\":", JsonNumber((*reading)[ch].rms), "}");
+    auto& channels = meters[name] = nlohmann::ordered_json::array();
+    for (const auto& ch : *reading) {
+      channels.push_back({{"peak", JsonNumber(ch.peak)}, {"rms", JsonNumber(ch.rms)}});
     }
-    absl::StrAppend(&json, "]");
-    first = false;
   }
-  absl::StrAppend(&json, "}}\n");
-
-  // Atomic: write a temporary file beside it, then rename over.
-  const std::string tmp = absl::StrCat(options_.stats_file, ".tmp");
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) {
-    spdlog::warn("cannot write stats file {}: {}", tmp, std::strerror(errno));
-    return;
-  }
-  const bool ok = std::fwrite(json.data(), 1, json.size(), f) == json.size();
-  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), options_.stats_file.c_str()) != 0) {
-    spdlog::warn("cannot write stats file {}: {}", options_.stats_file, std::strerror(errno));
-    std::remove(tmp.c_str());
+  const std::string text =
+      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  if (auto w = state::WriteFileAtomically(options_.stats_file, text, 0644); !w.ok()) {
+    spdlog::warn("cannot write stats file: {}", std::string(w.message()));
   }
 }
 

@@ -39,8 +39,15 @@ struct DaemonOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
-  /// JSON lines of every control-plane mutation; empty: only the log.
+  /// Bearer tokens over plaintext TCP on a non-loopback address.
+  bool allow_plaintext_tokens = false;
+  /// JSON lines of every attempted control-plane mutation, reload and
+  /// plugin decision; empty: only the log.
   std::string audit_log;
+  /// Set: the audit log is created 0640 for this group (else 0600).
+  std::string audit_log_group;
+  /// Overrides the config's plugins.root; empty: the config's.
+  std::string plugin_root;
   /// Where the live graph is persisted; empty: the default state path.
   std::string state_file;
   /// Ignore (and remove) the persisted state: start from the config's graph.
@@ -52,6 +59,7 @@ struct DaemonOptions {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitConfig = 3;
+inline constexpr int kExitRender = 4;  ///< `aersd render` failed
 inline constexpr int kExitBackend = 5;
 inline constexpr int kExitControl = 6;
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "control/utf8.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -52,6 +53,31 @@ class PriorityFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
+/// "%~": the message, made safe to print: valid UTF-8 (ill-formed bytes
+/// become U+FFFD) and no control characters (a name holding "\n" cannot
+/// forge a log line; they are written as \xNN).
+class SafeMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const std::string text =
+        control::SanitizeUtf8(std::string_view(msg.payload.data(), msg.payload.size()));
+    for (const char c : text) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 && c != '\t') {
+        char esc[5];
+        std::snprintf(esc, sizeof esc, "\\x%02x", u);
+        dest.append(esc, esc + 4);
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<SafeMessageFlag>();
+  }
+};
+
 }  // namespace
 
 bool StderrIsJournal() {
@@ -70,13 +96,15 @@ absl::Status Setup(std::string_view level) {
   if (StderrIsJournal()) {
     auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<PriorityFlag>('*').set_pattern("%*%v");
+    formatter->add_flag<PriorityFlag>('*').add_flag<SafeMessageFlag>('~').set_pattern("%*%~");
     sink->set_formatter(std::move(formatter));
     logger = std::make_shared<spdlog::logger>("aersd", sink);
   } else {
     // Colour only on a TTY (the sink checks isatty itself).
     auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    sink->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<SafeMessageFlag>('~').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %~");
+    sink->set_formatter(std::move(formatter));
     logger = std::make_shared<spdlog::logger>("aersd", sink);
   }
   logger->flush_on(spdlog::level::trace);

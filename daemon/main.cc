@@ -15,6 +15,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "backend/offline.h"
 #include "config/config.h"
 #include "daemon.h"
@@ -51,16 +52,29 @@ ABSL_FLAG(std::string, socket, "",
           "$XDG_RUNTIME_DIR/aers/aersd.sock; 'none' for no socket. Env AERS_SOCKET.");
 ABSL_FLAG(std::vector<std::string>, listen, {},
           "daemon: more control listeners, comma-separated: unix:/path or tcp:HOST:PORT "
-          "(TCP needs --tls_cert/--tls_key or --token_file).");
+          "(TCP needs --tls_cert/--tls_key or --token_file). AERS_HOST + AERS_PORT add "
+          "tcp:AERS_HOST:AERS_PORT.");
+ABSL_FLAG(bool, allow_plaintext_tokens, false,
+          "daemon: allow bearer tokens over plaintext TCP on a non-loopback address (they "
+          "travel in clear text; use TLS instead where you can).");
 ABSL_FLAG(std::string, token_file, "",
-          "daemon: bearer tokens for TCP listeners, one 'viewer|operator TOKEN' per line, "
-          "mode 0600. Env AERS_TOKEN_FILE.");
+          "daemon: bearer tokens for TCP listeners, one 'viewer|operator TOKEN [NAME]' per "
+          "line; owned by root or the daemon's user, mode 0600. Env AERS_TOKEN_FILE.");
 ABSL_FLAG(std::string, tls_cert, "", "daemon: TLS certificate (PEM) for TCP listeners.");
-ABSL_FLAG(std::string, tls_key, "", "daemon: TLS private key (PEM) for TCP listeners.");
+ABSL_FLAG(std::string, tls_key, "",
+          "daemon: TLS private key (PEM, unencrypted) for TCP listeners; owned by root or the "
+          "daemon's user, mode 0600.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "daemon: CA (PEM) whose client certificates are required (mutual TLS).");
 ABSL_FLAG(std::string, audit_log, "",
-          "daemon: append a JSON line per control-plane mutation to this file.");
+          "daemon: append a JSON line per attempted control-plane change, reload and plugin "
+          "decision to this file (mode 0600); changes are refused while it cannot be "
+          "written. Env AERS_AUDIT_LOG.");
+ABSL_FLAG(std::string, audit_log_group, "",
+          "daemon: create the audit log 0640 for this group (default 0600).");
+ABSL_FLAG(std::string, plugin_root, "",
+          "daemon and render: plugin directory, replacing the config's plugins.root "
+          "(absolute path). Env AERS_PLUGIN_ROOT.");
 ABSL_FLAG(std::string, state_file, "",
           "daemon: where every accepted edit is persisted (default $STATE_DIRECTORY/graph.yaml, "
           "/var/lib/aers/graph.yaml as root). At start it wins over the config's graph. "
@@ -73,9 +87,9 @@ ABSL_FLAG(double, sample_rate_hz, 48000.0, "render: sample rate when there is no
 
 namespace {
 
-constexpr int kExitUsage = 2;
-constexpr int kExitConfig = 3;
-constexpr int kExitRender = 4;
+using aers::daemon::kExitConfig;
+using aers::daemon::kExitRender;
+using aers::daemon::kExitUsage;
 
 constexpr char kUsage[] =
     "AERS real-time audio routing daemon.\n"
@@ -96,6 +110,10 @@ constexpr char kUsage[] =
     "  AERS_SOCKET            --socket\n"
     "  AERS_STATE_FILE        --state_file\n"
     "  AERS_TOKEN_FILE        --token_file\n"
+    "  AERS_AUDIT_LOG         --audit_log\n"
+    "  AERS_PLUGIN_ROOT       --plugin_root\n"
+    "  AERS_HOST, AERS_PORT   together: one more listener, tcp:AERS_HOST:AERS_PORT (under\n"
+    "                         the rules of --listen: TLS or a token file)\n"
     "  JACK_DEFAULT_SERVER    JACK server when neither --jack_server nor the config names one\n"
     "  NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID   set by systemd: sd_notify READY=1,\n"
     "                         RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1\n"
@@ -125,6 +143,46 @@ std::string ConfigPath() {
   return FlagOrEnv(FLAGS_config, "AERS_CONFIG_PATH");
 }
 
+// --plugin_root / AERS_PLUGIN_ROOT: must be absolute, like plugins.root.
+bool PluginRoot(std::string* root, const char* who) {
+  *root = FlagOrEnv(FLAGS_plugin_root, "AERS_PLUGIN_ROOT");
+  if (!root->empty() && root->front() != '/') {
+    std::fprintf(stderr, "%s: --plugin_root / AERS_PLUGIN_ROOT '%s' must be an absolute path\n",
+                 who, root->c_str());
+    return false;
+  }
+  return true;
+}
+
+// AERS_HOST + AERS_PORT: one TCP listener. Both or neither.
+bool EnvListener(std::vector<std::string>* listen) {
+  const char* host = std::getenv("AERS_HOST");
+  const char* port = std::getenv("AERS_PORT");
+  const bool has_host = host != nullptr && *host != '\0';
+  const bool has_port = port != nullptr && *port != '\0';
+  if (!has_host && !has_port) return true;
+  if (!has_host || !has_port) {
+    std::fprintf(stderr, "aersd: AERS_HOST and AERS_PORT go together (only %s is set)\n",
+                 has_host ? "AERS_HOST" : "AERS_PORT");
+    return false;
+  }
+  char* end = nullptr;
+  const long p = std::strtol(port, &end, 10);
+  if (*end != '\0' || p < 1 || p > 65535) {
+    std::fprintf(stderr, "aersd: AERS_PORT '%s' is not a port number (1-65535)\n", port);
+    return false;
+  }
+  const std::string h(host);
+  if (h.find_first_of(" ,/") != std::string::npos) {
+    std::fprintf(stderr, "aersd: AERS_HOST '%s' is not a host name or address\n", host);
+    return false;
+  }
+  // An IPv6 literal needs brackets before the port.
+  const bool v6 = h.find(':') != std::string::npos && h.front() != '[';
+  listen->push_back(absl::StrCat("tcp:", v6 ? "[" : "", h, v6 ? "]" : "", ":", p));
+  return true;
+}
+
 int RunDaemonMode() {
   aers::daemon::DaemonOptions opts;
   opts.config_path = ConfigPath();
@@ -137,11 +195,15 @@ int RunDaemonMode() {
   opts.mlock = absl::GetFlag(FLAGS_mlock);
   opts.socket = FlagOrEnv(FLAGS_socket, "AERS_SOCKET");
   opts.listen = absl::GetFlag(FLAGS_listen);
+  if (!EnvListener(&opts.listen)) return kExitUsage;
+  opts.allow_plaintext_tokens = absl::GetFlag(FLAGS_allow_plaintext_tokens);
+  opts.audit_log_group = absl::GetFlag(FLAGS_audit_log_group);
+  if (!PluginRoot(&opts.plugin_root, "aersd")) return kExitUsage;
   opts.token_file = FlagOrEnv(FLAGS_token_file, "AERS_TOKEN_FILE");
   opts.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   opts.tls_key = absl::GetFlag(FLAGS_tls_key);
   opts.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
-  opts.audit_log = absl::GetFlag(FLAGS_audit_log);
+  opts.audit_log = FlagOrEnv(FLAGS_audit_log, "AERS_AUDIT_LOG");
   opts.state_file = FlagOrEnv(FLAGS_state_file, "AERS_STATE_FILE");
   opts.reset_state = absl::GetFlag(FLAGS_reset_state);
   opts.version = AERS_VERSION;
@@ -200,9 +262,13 @@ int RunRender() {
     }
     text = std::move(*read);
   }
+  std::string plugin_root;
+  if (!PluginRoot(&plugin_root, "aersd render")) return kExitUsage;
   auto kinds = aers::dsp::MakeBuiltinRegistry();
   aers::daemon::ConfiguredPlugins plugins;
-  if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins); !st.ok()) {
+  if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins,
+                                                    {plugin_root, nullptr});
+      !st.ok()) {
     std::fprintf(stderr, "aersd render: invalid config:\n%s\n", std::string(st.message()).c_str());
     return kExitConfig;
   }

@@ -5,22 +5,67 @@
 
 #include "absl/strings/str_join.h"
 #include "config/config.h"
+#include "control/audit.h"
 #include "plugin/policy_from_config.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::daemon {
 
+namespace {
+
+// Plugin gate decisions into the control-plane audit log too (beside the
+// config's own plugins.audit_log, if any).
+class PluginAuditTee final : public plugin::PluginAuditLog {
+ public:
+  PluginAuditTee(control::AuditLog* audit, plugin::PluginAuditLog* also)
+      : audit_(audit), also_(also) {}
+  void Record(const plugin::AuditRecord& r) override {
+    if (also_ != nullptr) also_->Record(r);
+    if (audit_ == nullptr) return;
+    control::AuditRecord a;
+    a.operation = "plugin";
+    a.target = r.directory.empty() ? r.plugin : r.directory;
+    a.principal.kind = control::Principal::Kind::kInternal;
+    a.principal.name = "plugin gate";
+    a.result = r.event == "refused" ? "PERMISSION_DENIED" : "OK";
+    a.message = r.message;
+    a.details["event"] = r.event;
+    if (!r.plugin.empty()) a.details["plugin"] = r.plugin;
+    if (!r.reason.empty()) a.details["reason"] = r.reason;
+    if (!r.file.empty()) a.details["file"] = r.file;
+    if (!r.seen.empty()) a.details["seen"] = r.seen;
+    if (!r.expected.empty()) a.details["expected"] = r.expected;
+    if (r.serial != 0) a.details["serial"] = std::to_string(r.serial);
+    // A refusal changes nothing; a load that cannot be audited is logged
+    // (plugins load before anything else runs).
+    (void)audit_->Write(std::move(a));
+  }
+
+ private:
+  control::AuditLog* audit_;
+  plugin::PluginAuditLog* also_;
+};
+
+}  // namespace
+
 absl::Status LoadConfiguredPlugins(const std::string& text, const std::string& config_path,
-                                   model::KindRegistry& kinds, ConfiguredPlugins& out) {
+                                   model::KindRegistry& kinds, ConfiguredPlugins& out,
+                                   const PluginOverrides& overrides) {
   auto settings = config::ParsePluginSettings(text, config_path);
   if (!settings.ok()) return settings.status();
+  if (!overrides.root.empty()) settings->root = overrides.root;
   if (settings->root.empty()) return absl::OkStatus();
   if (!settings->audit_log.empty()) {
     auto audit = plugin::JsonLinesAuditLog::Open(settings->audit_log);
     if (!audit.ok()) return audit.status();
     out.audit = std::move(*audit);
   }
-  out.loader = std::make_unique<plugin::PluginLoader>(plugin::ToPolicy(*settings), out.audit.get());
+  plugin::PluginAuditLog* sink = out.audit.get();
+  if (overrides.audit != nullptr) {
+    out.tee = std::make_unique<PluginAuditTee>(overrides.audit, out.audit.get());
+    sink = out.tee.get();
+  }
+  out.loader = std::make_unique<plugin::PluginLoader>(plugin::ToPolicy(*settings), sink);
   auto load_one = [&](const std::string& name) {
     auto loaded = out.loader->Load(name, kinds);
     if (loaded.ok()) {

@@ -14,12 +14,17 @@
 #include "plugin/audit.h"
 #include "plugin/loader.h"
 
+namespace aers::control {
+class AuditLog;
+}
+
 namespace aers::daemon {
 
 /// What a config's `plugins:` section loaded. Keeps the loader and audit log
 /// alive for as long as the kinds are registered.
 struct ConfiguredPlugins {
   std::unique_ptr<plugin::JsonLinesAuditLog> audit;
+  std::unique_ptr<plugin::PluginAuditLog> tee;  ///< audit + the control-plane log
   std::unique_ptr<plugin::PluginLoader> loader;
   std::vector<plugin::LoadedKinds> loaded;
 };
@@ -29,7 +34,15 @@ struct ConfiguredPlugins {
 /// sorted) into `kinds`. A refused plugin is logged and audited and the rest
 /// go on; an invalid section or an audit log that cannot be opened is an
 /// error (INVALID_ARGUMENT with FILE:LINE:COLUMN, or the open error).
+struct PluginOverrides {
+  /// Replaces plugins.root (AERS_PLUGIN_ROOT); absolute; empty: the config's.
+  std::string root;
+  /// Every decision is also recorded here (the daemon's audit log).
+  control::AuditLog* audit = nullptr;
+};
+
 absl::Status LoadConfiguredPlugins(const std::string& text, const std::string& config_path,
-                                   model::KindRegistry& kinds, ConfiguredPlugins& out);
+                                   model::KindRegistry& kinds, ConfiguredPlugins& out,
+                                   const PluginOverrides& overrides = {});
 
 }  // namespace aers::daemon

@@ -12,17 +12,20 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libjack-jackd2-dev libasound2-dev libyaml-cpp-dev libsodium-dev
   libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
-  libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk
+  libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk nlohmann-json3-dev libssl-dev
 )
 test_pkgs=(
   jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
   swh-plugins minisign
   # secrets scan (scripts/static-analysis.sh secrets; CI job "secrets")
   git-secrets
+  # libFuzzer targets (tests/fuzz/, build-fuzz/): clang with its sanitizer
+  # and fuzzer runtimes (libclang-rt is only a recommendation of clang)
+  clang libclang-rt-14-dev libfuzzer-14-dev
 )
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
-  libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623
+  libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623 libssl3
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -16,6 +16,7 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -26,6 +27,7 @@
 #include "absl/status/status.h"
 #include "model/strings.h"
 #include "model/validate.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace aers::config {
@@ -351,6 +353,15 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
   return issues;
 }
 
+}  // namespace
+
+model::GraphLimits GraphLimitsOf(const EngineSettings& engine) {
+  return {static_cast<size_t>(std::max(engine.max_nodes, 1)),
+          static_cast<size_t>(std::max(engine.max_routes, 1))};
+}
+
+namespace {
+
 std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& names) {
   std::vector<Issue> issues = ValidatePlugins(c.plugins);
   CheckRange(c.engine.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
@@ -359,6 +370,10 @@ std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& 
              "engine.period_frames", "period_frames", issues);
   CheckRange(c.engine.crossfade_ms, 0.0, kMaxCrossfadeMs, "ms", "engine.crossfade_ms",
              "crossfade_ms", issues);
+  CheckRange(c.engine.max_nodes, 1, kMaxGraphElements, "nodes", "engine.max_nodes", "max_nodes",
+             issues);
+  CheckRange(c.engine.max_routes, 1, kMaxGraphElements, "routes", "engine.max_routes", "max_routes",
+             issues);
   if (std::find(kBackendTypes.begin(), kBackendTypes.end(), c.backend.type) ==
       kBackendTypes.end()) {
     issues.push_back({"backend.type", Cat("unknown backend type '", c.backend.type,
@@ -689,8 +704,9 @@ void Parser::ParseRoot(const YAML::Node& root, Config& out) {
 void Parser::ParseEngine(const YAML::Node& node, const std::string& path, Mark fallback,
                          EngineSettings& out) {
   if (node.IsNull()) return;  // "engine:" alone: all defaults
-  const auto fields = Map(node, path, "the engine section",
-                          {"sample_rate_hz", "period_frames", "crossfade_ms"}, fallback);
+  const auto fields =
+      Map(node, path, "the engine section",
+          {"sample_rate_hz", "period_frames", "crossfade_ms", "max_nodes", "max_routes"}, fallback);
   if (!fields) return;
   for (const Field& f : *fields) {
     const std::string p = Join(path, f.key);
@@ -700,6 +716,10 @@ void Parser::ParseEngine(const YAML::Node& node, const std::string& path, Mark f
       if (auto v = Integer(f.value, p, f.key, f.key_mark)) out.period_frames = *v;
     } else if (f.key == "crossfade_ms") {
       if (auto v = Number(f.value, p, f.key, f.key_mark)) out.crossfade_ms = *v;
+    } else if (f.key == "max_nodes") {
+      if (auto v = Integer(f.value, p, f.key, f.key_mark)) out.max_nodes = *v;
+    } else if (f.key == "max_routes") {
+      if (auto v = Integer(f.value, p, f.key, f.key_mark)) out.max_routes = *v;
     }
   }
 }
@@ -1074,6 +1094,97 @@ void EmitPorts(YAML::Emitter& out, std::string_view key,
 
 }  // namespace
 
+// YAML constructs that could hide content are refused before the document
+// is read (yaml-cpp would take only the first of several documents, share
+// aliased nodes, ignore merge keys and most tags): one document; no
+// aliases; no merge keys ("<<"); no tags beyond the core schema's str,
+// seq and map. Returns "" or "LINE:COLUMN: message".
+class ConstructScan final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) Refuse(mark, "a second YAML document ('---'); a config is one document");
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark, false); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    Refuse(mark, "an alias (*NAME): anchors and aliases are not supported; write the value out");
+    Node(mark, false);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+                const std::string& value) override {
+    const bool key = Node(mark, false);
+    if (key && tag == "?" && value == "<<") {
+      Refuse(mark, "a merge key (<<): merge keys are not supported; write the keys out");
+    }
+    Tag(mark, tag, "tag:yaml.org,2002:str");
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark, true);
+    Tag(mark, tag, "tag:yaml.org,2002:seq");
+  }
+  void OnSequenceEnd() override { Pop(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(mark, true, /*map=*/true);
+    Tag(mark, tag, "tag:yaml.org,2002:map");
+  }
+  void OnMapEnd() override { Pop(); }
+
+  const std::string& problem() const { return problem_; }
+
+ private:
+  struct Frame {
+    bool map;
+    bool next_is_key;
+  };
+  // A node begins; true if it is a mapping key. Containers push a frame.
+  bool Node(const YAML::Mark&, bool container, bool map = false) {
+    bool key = false;
+    if (!stack_.empty() && stack_.back().map) {
+      key = stack_.back().next_is_key;
+      stack_.back().next_is_key = !key;
+    }
+    if (container) stack_.push_back({map, true});
+    return key;
+  }
+  void Pop() {
+    if (!stack_.empty()) stack_.pop_back();
+  }
+  // "?" (plain) and "!" (quoted) are untagged; the core tag of the node's
+  // own type changes nothing; anything else is refused.
+  void Tag(const YAML::Mark& mark, const std::string& tag, const char* own) {
+    if (tag.empty() || tag == "?" || tag == "!" || tag == own) return;
+    Refuse(mark, Cat("the tag '", tag, "' is not supported; remove it"));
+  }
+  void Refuse(const YAML::Mark& mark, const std::string& what) {
+    if (!problem_.empty()) return;
+    const Mark m = ToMark(mark, Mark{1, 1});
+    problem_ = Cat(m.line, ":", m.column, ": ", what);
+  }
+
+  int documents_ = 0;
+  std::vector<Frame> stack_;
+  std::string problem_;
+};
+
+// Loads the one document of `yaml`, refusing what ConstructScan refuses.
+// Throws YAML::Exception on syntax errors (callers report them).
+absl::StatusOr<YAML::Node> LoadDocument(std::string_view yaml, std::string_view filename) {
+  const std::string text(yaml);
+  {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    ConstructScan scan;
+    while (parser.HandleNextDocument(scan)) {
+    }
+    if (!scan.problem().empty()) {
+      return absl::InvalidArgumentError(Cat(filename, ":", scan.problem()));
+    }
+  }
+  return YAML::Load(text);
+}
+
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
                                    const model::KindRegistry& kinds, SourceMap* where,
                                    const model::NamingLimits* names) {
@@ -1083,8 +1194,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   Config config;
   Parser parser(yaml, map);
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
-    parser.ParseRoot(root, config);
+    auto root = LoadDocument(yaml, filename);
+    if (!root.ok()) return root.status();
+    parser.ParseRoot(*root, config);
   } catch (const YAML::Exception& e) {
     const Mark mark = ToMark(e.mark, Mark{1, 1});
     return absl::InvalidArgumentError(
@@ -1104,6 +1216,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   if (context.names.client_name.empty())
     context.names.client_name = config.backend.jack_client_name;
   context.sample_rate_hz = config.engine.sample_rate_hz;
+  context.limits = GraphLimitsOf(config.engine);
   add_issues(ValidateSettings(config, context.names));
   add_issues(model::ValidateGraph(config.graph, kinds, context));
   if (!problems.empty()) {
@@ -1118,8 +1231,9 @@ absl::StatusOr<PluginSettings> ParsePluginSettings(std::string_view yaml,
   PluginSettings settings;
   Parser parser(yaml, map);
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
-    parser.ParsePluginsOnly(root, settings);
+    auto root = LoadDocument(yaml, filename);
+    if (!root.ok()) return root.status();
+    parser.ParsePluginsOnly(*root, settings);
   } catch (const YAML::Exception& e) {
     const Mark mark = ToMark(e.mark, Mark{1, 1});
     return absl::InvalidArgumentError(
@@ -1191,6 +1305,12 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::Kind
   return ParseConfig(*text, path, kinds, where, names);
 }
 
+std::string EmitGraph(const model::GraphSpec& graph) {
+  Config c;
+  c.graph = graph;
+  return EmitConfig(c);
+}
+
 std::string EmitConfig(const Config& config) {
   YAML::Emitter out;
   out.SetIndent(2);
@@ -1201,6 +1321,12 @@ std::string EmitConfig(const Config& config) {
   out << YAML::Key << "sample_rate_hz" << YAML::Value << FormatDouble(config.engine.sample_rate_hz);
   out << YAML::Key << "period_frames" << YAML::Value << config.engine.period_frames;
   out << YAML::Key << "crossfade_ms" << YAML::Value << FormatDouble(config.engine.crossfade_ms);
+  if (config.engine.max_nodes != EngineSettings{}.max_nodes) {
+    out << YAML::Key << "max_nodes" << YAML::Value << config.engine.max_nodes;
+  }
+  if (config.engine.max_routes != EngineSettings{}.max_routes) {
+    out << YAML::Key << "max_routes" << YAML::Value << config.engine.max_routes;
+  }
   out << YAML::EndMap;
 
   out << YAML::Key << "backend" << YAML::Value << YAML::BeginMap;

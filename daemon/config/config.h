@@ -13,6 +13,7 @@
 #include "model/graph.h"
 #include "model/kind.h"
 #include "model/naming.h"
+#include "model/validate.h"
 
 namespace aers::config {
 
@@ -35,8 +36,17 @@ struct EngineSettings {
   double sample_rate_hz = 48000.0;  ///< null/offline backends; JACK imposes its own
   int period_frames = 256;          ///< null backend period; largest for offline
   double crossfade_ms = 5.0;
+  /// Largest graph accepted from the config, the state file and RPCs.
+  int max_nodes = 1024;
+  int max_routes = 8192;
   friend bool operator==(const EngineSettings&, const EngineSettings&) = default;
 };
+
+/// Upper bound of engine.max_nodes and engine.max_routes.
+inline constexpr int kMaxGraphElements = 1 << 16;
+
+/// The graph limits an engine section sets.
+model::GraphLimits GraphLimitsOf(const EngineSettings& engine);
 
 /// `backend:` section.
 struct BackendSettings {
@@ -103,6 +113,8 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::Kind
 
 /// YAML for a config; ParseConfig(EmitConfig(c)) == c.
 std::string EmitConfig(const Config& config);
+/// A config holding `graph` and default settings, as YAML.
+std::string EmitGraph(const model::GraphSpec& graph);
 
 /// Formats issues as "FILE:LINE:COLUMN: PATH: MESSAGE" lines (the longest
 /// known prefix of PATH gives the position; "FILE: PATH: MESSAGE" if none).

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "config/config.h"
 #include "model/validate.h"
+#include "spdlog/spdlog.h"
 
 namespace aers::control {
 
@@ -178,7 +179,7 @@ std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
 
 absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bool dry_run,
                                                        std::optional<uint64_t> expected_revision,
-                                                       const std::string& origin) {
+                                                       const CallContext& call) {
   const uint64_t rev = engine_.revision();
   if (expected_revision && *expected_revision != rev) {
     return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
@@ -197,11 +198,19 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     out.revision = rev;
     return out;
   }
+  if (call.before_commit) {
+    if (auto st = call.before_commit(PendingCommit{rev, rev + 1, out.changes}); !st.ok()) return st;
+  }
   if (auto st = apply_(spec); !st.ok()) return st;
   if (store_ != nullptr) {
-    if (auto st = store_->Save(spec); !st.ok()) {
+    if (auto st = store_->Save(spec, engine_.revision()); !st.ok()) {
       // Not persisted: undo, so what runs is what a restart would restore.
-      (void)apply_(before);
+      if (auto undo = apply_(before); !undo.ok()) {
+        spdlog::error(
+            "the edit could not be saved and its undo failed: {}; the live graph "
+            "differs from the state file {}",
+            std::string(undo.message()), store_->path());
+      }
       return absl::Status(st.code(), absl::StrCat("the edit was undone because the state could "
                                                   "not be saved: ",
                                                   std::string(st.message())));
@@ -215,45 +224,53 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   e.type = Event::Type::kGraphChanged;
   e.revision = out.revision;
   e.changes = out.changes;
-  e.origin = origin;
+  e.origin = call.origin;
   events_.Publish(std::move(e));
   return out;
 }
 
 absl::StatusOr<EditOutcome> GraphService::ApplyGraph(model::GraphSpec spec, bool dry_run,
                                                      std::optional<uint64_t> expected_revision,
-                                                     const std::string& origin) {
+                                                     const CallContext& call) {
   std::lock_guard lock(mu_);
-  return CommitLocked(std::move(spec), dry_run, expected_revision, origin);
+  return CommitLocked(std::move(spec), dry_run, expected_revision, call);
+}
+
+uint64_t GraphService::revision() const {
+  std::lock_guard lock(mu_);
+  return engine_.revision();
 }
 
 absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
                                                     const std::string& source_name, bool dry_run,
-                                                    std::optional<uint64_t> expected_revision) {
+                                                    std::optional<uint64_t> expected_revision,
+                                                    const CallContext& call) {
   auto config =
       config::ParseConfig(yaml, source_name.empty() ? "<request>" : source_name, engine_.kinds());
   if (!config.ok()) return config.status();
   std::lock_guard lock(mu_);
-  return CommitLocked(std::move(config->graph), dry_run, expected_revision, "rpc");
+  return CommitLocked(std::move(config->graph), dry_run, expected_revision, call);
 }
 
 absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, bool dry_run,
-                                               std::optional<uint64_t> expected_revision) {
+                                               std::optional<uint64_t> expected_revision,
+                                               const CallContext& call) {
   std::lock_guard lock(mu_);
   if (ops.empty()) return absl::InvalidArgumentError("ops: an edit needs at least one operation");
   model::GraphSpec spec = engine_.spec();
   for (size_t i = 0; i < ops.size(); ++i) {
     if (auto st = ApplyOp(spec, ops[i], engine_.kinds(), i); !st.ok()) return st;
   }
-  return CommitLocked(std::move(spec), dry_run, expected_revision, "rpc");
+  return CommitLocked(std::move(spec), dry_run, expected_revision, call);
 }
 
-absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> expected_revision) {
+absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> expected_revision,
+                                                        const CallContext& call) {
   if (!config_graph_) return absl::FailedPreconditionError("no config file to reset to");
   auto graph = config_graph_();
   if (!graph.ok()) return graph.status();
   std::lock_guard lock(mu_);
-  return CommitLocked(std::move(*graph), false, expected_revision, "reset");
+  return CommitLocked(std::move(*graph), false, expected_revision, call);
 }
 
 }  // namespace aers::control

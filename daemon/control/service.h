@@ -38,6 +38,23 @@ struct EditOutcome {
   std::vector<std::string> changes;  ///< human-readable diff
 };
 
+/// An edit that passed validation and is about to be applied.
+struct PendingCommit {
+  uint64_t revision_before = 0;
+  uint64_t revision_after = 0;  ///< what the graph will be at once applied
+  const std::vector<std::string>& changes;
+};
+
+/// How one call reaches the service: who it is for (events name the origin)
+/// and what must succeed before anything changes.
+struct CallContext {
+  std::string origin = "rpc";  ///< "rpc", "reload", "reset"
+  /// Called with the service's lock held, after validation and before the
+  /// graph changes (never for dry runs). A non-OK status refuses the edit
+  /// and changes nothing: the audit log's write-ahead record.
+  std::function<absl::Status(const PendingCommit&)> before_commit;
+};
+
 /// What changed between two graphs, one line each ("+ node eq (biquad)",
 /// "- route a -> b", "~ node g: gain_db -6 -> -3").
 std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model::GraphSpec& after);
@@ -58,14 +75,19 @@ class GraphService {
 
   absl::StatusOr<EditOutcome> ApplyGraph(model::GraphSpec spec, bool dry_run,
                                          std::optional<uint64_t> expected_revision,
-                                         const std::string& origin = "rpc");
+                                         const CallContext& call = {});
   /// YAML config text (errors cite source_name:LINE:COLUMN).
   absl::StatusOr<EditOutcome> ApplyYaml(const std::string& yaml, const std::string& source_name,
-                                        bool dry_run, std::optional<uint64_t> expected_revision);
+                                        bool dry_run, std::optional<uint64_t> expected_revision,
+                                        const CallContext& call = {});
   absl::StatusOr<EditOutcome> Edit(const std::vector<EditOp>& ops, bool dry_run,
-                                   std::optional<uint64_t> expected_revision);
+                                   std::optional<uint64_t> expected_revision,
+                                   const CallContext& call = {});
   /// Back to the config file's graph; removes nothing else.
-  absl::StatusOr<EditOutcome> ResetToConfig(std::optional<uint64_t> expected_revision);
+  absl::StatusOr<EditOutcome> ResetToConfig(std::optional<uint64_t> expected_revision,
+                                            const CallContext& call = {.origin = "reset"});
+  /// The live revision.
+  uint64_t revision() const;
 
   engine::Engine& engine() { return engine_; }
   EventBus& events() { return events_; }
@@ -74,7 +96,7 @@ class GraphService {
  private:
   absl::StatusOr<EditOutcome> CommitLocked(model::GraphSpec spec, bool dry_run,
                                            std::optional<uint64_t> expected_revision,
-                                           const std::string& origin);
+                                           const CallContext& call);
 
   engine::Engine& engine_;
   Applier apply_;

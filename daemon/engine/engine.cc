@@ -190,6 +190,7 @@ struct Engine::Impl {
 Engine::Engine(const model::KindRegistry& kinds, EngineOptions options)
     : kinds_(kinds), runner_(std::make_unique<rt::Runner>()), impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->revision = impl_->options.initial_revision;
 }
 
 Engine::~Engine() {
@@ -222,7 +223,7 @@ rt::StreamFormat Engine::format() const {
 
 model::ValidationContext Engine::validation_context() const {
   std::lock_guard lock(mutex_);
-  return {impl_->options.format.sample_rate_hz, impl_->options.names};
+  return {impl_->options.format.sample_rate_hz, impl_->options.names, impl_->options.limits};
 }
 
 absl::Status Engine::Check(const model::GraphSpec& spec) const {
@@ -275,7 +276,8 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
                                            " but the graph is at revision ", s.revision,
                                            "; re-read the graph and retry"));
   }
-  const model::ValidationContext context{s.options.format.sample_rate_hz, s.options.names};
+  const model::ValidationContext context{s.options.format.sample_rate_hz, s.options.names,
+                                         s.options.limits};
   if (auto issues = model::ValidateGraph(spec, kinds_, context); !issues.empty()) {
     return absl::InvalidArgumentError(JoinIssues(issues));
   }

@@ -36,6 +36,11 @@ struct EngineOptions {
   std::chrono::milliseconds settle_timeout{200};
   /// Name limits of the backend (model/naming.h), checked on every edit.
   model::NamingLimits names;
+  /// Largest graph accepted (config engine.max_nodes / max_routes).
+  model::GraphLimits limits;
+  /// The revision before the first edit (the persisted one after a
+  /// restart), so revisions never repeat across restarts.
+  uint64_t initial_revision = 0;
 };
 
 /// Non-finite/clipped counts of one signal point (rt/signal.h).

@@ -321,6 +321,20 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
                         kSchemaVersion, " (write 'version: ", kSchemaVersion, "')")});
   }
 
+  if (spec.nodes.size() > context.limits.max_nodes) {
+    issues.push_back({"nodes", Cat(spec.nodes.size(), " nodes; this daemon allows at most ",
+                                   context.limits.max_nodes, " (engine.max_nodes)")});
+  }
+  if (spec.routes.size() > context.limits.max_routes) {
+    issues.push_back({"routes", Cat(spec.routes.size(), " routes; this daemon allows at most ",
+                                    context.limits.max_routes, " (engine.max_routes)")});
+  }
+  if (spec.inputs.size() + spec.outputs.size() > context.limits.max_nodes) {
+    issues.push_back({"inputs", Cat(spec.inputs.size() + spec.outputs.size(),
+                                    " external ports; this daemon allows at most ",
+                                    context.limits.max_nodes, " (engine.max_nodes)")});
+  }
+
   // Names and channel counts of external ports.
   std::map<std::string, std::string> seen_names;  // name -> first "xxx[i].name"
   const auto check_externals = [&](const std::vector<ExternalPort>& ports, std::string_view list) {

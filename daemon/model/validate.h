@@ -22,6 +22,14 @@ namespace aers::model {
 /// out of a sink, channel mismatches between the two ends, duplicate routes;
 /// cycles (the message names the nodes of the cycle in order).
 /// What validation needs to know about where the graph will run.
+/// How large a graph may be: a bound on the memory and planning time an
+/// edit can cost. Config `engine.max_nodes` / `engine.max_routes`.
+struct GraphLimits {
+  size_t max_nodes = 1024;
+  size_t max_routes = 8192;
+  friend bool operator==(const GraphLimits&, const GraphLimits&) = default;
+};
+
 struct ValidationContext {
   /// Parameter ranges that follow the rate (ParamDesc::per_sample_rate) are
   /// checked at this rate, Hz.
@@ -29,6 +37,7 @@ struct ValidationContext {
   /// Backend name limits; the default checks names and the uniqueness of
   /// derived backend port names but no backend lengths.
   NamingLimits names;
+  GraphLimits limits;
 };
 
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,

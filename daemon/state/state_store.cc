@@ -84,6 +84,17 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 
 namespace {
 constexpr char kBaselinePrefix[] = "# baseline: ";
+constexpr char kRevisionPrefix[] = "# revision: ";
+
+// The value of a "# key: value" header line among the first lines.
+std::string HeaderValue(const std::string& path, std::string_view prefix) {
+  std::ifstream in(path);
+  std::string line;
+  for (int i = 0; i < 3 && std::getline(in, line); ++i) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  return "";
+}
 }  // namespace
 
 void StateStore::set_baseline(std::string baseline) {
@@ -91,7 +102,7 @@ void StateStore::set_baseline(std::string baseline) {
   baseline_ = std::move(baseline);
 }
 
-absl::Status StateStore::Save(const model::GraphSpec& graph) const {
+absl::Status StateStore::Save(const model::GraphSpec& graph, uint64_t revision) const {
   config::Config c;
   c.graph = graph;
   std::string baseline;
@@ -101,16 +112,26 @@ absl::Status StateStore::Save(const model::GraphSpec& graph) const {
   }
   return WriteFileAtomically(
       path_, "# aersd live graph state: written on every accepted edit; delete to reset\n" +
-                 std::string(kBaselinePrefix) + baseline + "\n" + config::EmitConfig(c));
+                 std::string(kBaselinePrefix) + baseline + "\n" + kRevisionPrefix +
+                 std::to_string(revision) + "\n" + config::EmitConfig(c));
 }
 
 std::string StateStore::SavedBaseline() const {
-  std::ifstream in(path_);
-  std::string line;
-  for (int i = 0; i < 2 && std::getline(in, line); ++i) {
-    if (line.rfind(kBaselinePrefix, 0) == 0) return line.substr(sizeof(kBaselinePrefix) - 1);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path_, ec)) return "";
+  return HeaderValue(path_, kBaselinePrefix);
+}
+
+uint64_t StateStore::SavedRevision() const {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path_, ec)) return 0;
+  const std::string v = HeaderValue(path_, kRevisionPrefix);
+  uint64_t out = 0;
+  for (char ch : v) {
+    if (ch < '0' || ch > '9' || out > (UINT64_MAX - 9) / 10) return 0;
+    out = out * 10 + static_cast<uint64_t>(ch - '0');
   }
-  return "";
+  return out;
 }
 
 absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(

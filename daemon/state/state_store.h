@@ -21,9 +21,14 @@ class StateStore {
  public:
   explicit StateStore(std::string path) : path_(std::move(path)) {}
 
-  /// Atomically replaces the state with `graph`, tagged with the current
-  /// baseline.
-  absl::Status Save(const model::GraphSpec& graph) const;
+  /// Atomically replaces the state with `graph` at `revision`, tagged with
+  /// the current baseline. The revision is kept so that it never goes back
+  /// across restarts (a client's --expect-revision from before a restart
+  /// cannot match a different graph after it).
+  absl::Status Save(const model::GraphSpec& graph, uint64_t revision) const;
+  /// The revision recorded in the state file (0 if none, no file, or
+  /// unreadable), read even when the graph itself is not used.
+  uint64_t SavedRevision() const;
   /// What the state was derived from (the daemon uses a hash of the config
   /// file): a state whose baseline differs from the current one is stale
   /// (the operator edited the config since) and loses to the config.

@@ -33,6 +33,7 @@ AERSD = os.environ.get("AERSD", "aersd")
 JACK_PROBE = os.environ.get("JACK_PROBE", "jack_probe")
 HAVE_SYSTEMD = os.environ.get("AERS_HAVE_SYSTEMD", "1") == "1"
 CONFIGS = os.path.join(SOURCE_ROOT, "tests", "integration", "configs")
+PROTO_DIR = os.path.join(SOURCE_ROOT, "proto")
 RATE = 48000
 PERIOD = 256
 
@@ -338,3 +339,18 @@ class JackTestCase(unittest.TestCase):
         if ready:
             d.wait_log(r"audio running")
         return d
+
+
+def generate_stubs(out_dir):
+    """Python stubs from the project's proto files, made at test time (the
+    control API, grpc.health.v1 and grpc.reflection.v1alpha); `out_dir` is
+    put on sys.path."""
+    protos = [(os.path.join(PROTO_DIR, "aers", "v1"), "control.proto"),
+              (os.path.join(PROTO_DIR, "grpc", "health", "v1"), "health.proto"),
+              (os.path.join(PROTO_DIR, "grpc", "reflection", "v1alpha"), "reflection.proto")]
+    for inc, name in protos:
+        subprocess.run(["protoc", f"-I{inc}", f"--python_out={out_dir}", f"--grpc_out={out_dir}",
+                        "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", name],
+                       check=True)
+    if out_dir not in sys.path:
+        sys.path.insert(0, out_dir)

@@ -21,7 +21,6 @@ import aers_it  # noqa: E402
 from aers_it import wait_until  # noqa: E402
 
 AERSCTL = os.environ.get("AERSCTL", "aersctl")
-PROTO_DIR = os.path.join(aers_it.SOURCE_ROOT, "proto")
 
 GRAPH = """version: 1
 backend:
@@ -44,17 +43,7 @@ routes:
 """
 
 
-def generate_stubs(out_dir):
-    """Python stubs from the project's proto files, made at test time."""
-    protos = [(os.path.join(PROTO_DIR, "aers", "v1"), "control.proto"),
-              (os.path.join(PROTO_DIR, "grpc", "health", "v1"), "health.proto"),
-              (os.path.join(os.path.dirname(os.path.abspath(__file__)), "protos"),
-               "reflection.proto")]
-    for inc, name in protos:
-        subprocess.run(["protoc", f"-I{inc}", f"--python_out={out_dir}", f"--grpc_out={out_dir}",
-                        "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", name],
-                       check=True)
-    sys.path.insert(0, out_dir)
+generate_stubs = aers_it.generate_stubs
 
 
 class ControlTest(aers_it.JackTestCase):
@@ -218,19 +207,32 @@ class ControlTest(aers_it.JackTestCase):
         self.assertIn("is it running?", out.stderr)
 
     def test_05_watch(self):
-        watcher = subprocess.Popen([AERSCTL, "--socket", self.socket, "watch", "--count", "1",
-                                    "--json"], stdout=subprocess.PIPE, text=True)
+        # Other events (an xrun) may come first: read until the graph change.
+        watcher = subprocess.Popen([AERSCTL, "--socket", self.socket, "watch", "--json"],
+                                   stdout=subprocess.PIPE, text=True)
+        found = []
+
+        def read():
+            for line in watcher.stdout:
+                event = json.loads(line)
+                if "graph_changed" in event:
+                    found.append(event)
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         time.sleep(0.3)  # let the stream open; the edit below is retried until seen
         deadline = time.monotonic() + 10
         value = -1
-        while watcher.poll() is None and time.monotonic() < deadline:
+        while not found and watcher.poll() is None and time.monotonic() < deadline:
             self.ctl("set", "trim", "gain_db", str(value), check=0)
             value -= 1
             time.sleep(0.2)
-        out, _ = watcher.communicate(timeout=10)
-        event = json.loads(out.strip().splitlines()[0])
-        self.assertIn("graph_changed", event)
-        self.assertIn("~ node trim: gain_db", event["graph_changed"]["changes"][0])
+        reader.join(timeout=5)
+        watcher.terminate()
+        watcher.communicate(timeout=10)
+        self.assertTrue(found, "no graph_changed event within 10 s")
+        self.assertIn("~ node trim: gain_db", found[0]["graph_changed"]["changes"][0])
         self.ctl("set", "trim", "gain_db", "0", check=0)
 
     # --- other clients ------------------------------------------------------

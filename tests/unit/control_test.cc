@@ -1,5 +1,6 @@
 // The control plane's domain layer: GraphService (atomic edits, revisions,
-// persistence, events), the state store and authentication.
+// persistence, events) and the state store. Authentication, audit and
+// request checks: security_test.cc.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,7 +8,6 @@
 #include <fstream>
 #include <thread>
 
-#include "control/auth.h"
 #include "control/events.h"
 #include "control/service.h"
 #include "rig.h"
@@ -167,7 +167,8 @@ TEST(StateStore, CorruptFileIsReportedNotTrusted) {
   auto bad = store.Load(*kinds);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(bad.status().message().find("graph.yaml"), absl::string_view::npos);
-  ASSERT_TRUE(store.Save(Base()).ok());
+  ASSERT_TRUE(store.Save(Base(), 7).ok());
+  EXPECT_EQ(store.SavedRevision(), 7u);
   auto good = store.Load(*kinds);
   ASSERT_TRUE(good.ok() && good->has_value());
   EXPECT_EQ(**good, Base());
@@ -184,7 +185,7 @@ TEST(StateStore, RecordsTheBaselineItWasDerivedFrom) {
   state::StateStore store((dir / "graph.yaml").string());
   EXPECT_EQ(store.SavedBaseline(), "");
   store.set_baseline("config-sha256:abc");
-  ASSERT_TRUE(store.Save(Base()).ok());
+  ASSERT_TRUE(store.Save(Base(), 1).ok());
   EXPECT_EQ(store.SavedBaseline(), "config-sha256:abc");
   auto kinds = dsp::MakeBuiltinRegistry();
   auto loaded = store.Load(*kinds);
@@ -212,40 +213,6 @@ TEST(EventBus, SlowWatcherDropsAndCountsWithoutBlocking) {
   auto after = slow->Next(std::chrono::milliseconds(10));
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->dropped_before, 6u);
-}
-
-TEST(Auth, RolesAndLockOut) {
-  control::Authenticator auth({3, std::chrono::seconds(60), std::chrono::seconds(30)});
-  auth.AddToken("viewer-token-0123456789", control::Role::kViewer);
-  auth.AddToken("operator-token-0123456789", control::Role::kOperator);
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(*auth.Check("10.0.0.1", "operator-token-0123456789", t0), control::Role::kOperator);
-  EXPECT_EQ(*auth.Check("10.0.0.1", "viewer-token-0123456789", t0), control::Role::kViewer);
-  EXPECT_EQ(auth.Check("10.0.0.2", "", t0).status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(auth.Check("10.0.0.2", "guess1", t0).status().code(),
-            absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(auth.Check("10.0.0.2", "guess2", t0).status().code(),
-            absl::StatusCode::kUnauthenticated);
-  // Locked out now: even the right token is refused, other peers are not.
-  EXPECT_EQ(auth.Check("10.0.0.2", "operator-token-0123456789", t0).status().code(),
-            absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(auth.Check("10.0.0.3", "operator-token-0123456789", t0).ok());
-  // After the lock-out the right token works again.
-  EXPECT_TRUE(
-      auth.Check("10.0.0.2", "operator-token-0123456789", t0 + std::chrono::seconds(31)).ok());
-}
-
-TEST(Auth, TokenFileMustBePrivate) {
-  const std::string path =
-      (fs::temp_directory_path() / ("aers-tokens-" + std::to_string(::getpid()))).string();
-  std::ofstream(path) << "# tokens\noperator abcdefghijklmnop0123\n";
-  ::chmod(path.c_str(), 0644);
-  control::Authenticator auth;
-  EXPECT_EQ(auth.LoadTokenFile(path).code(), absl::StatusCode::kPermissionDenied);
-  ::chmod(path.c_str(), 0600);
-  EXPECT_TRUE(auth.LoadTokenFile(path).ok());
-  EXPECT_TRUE(auth.Check("x", "abcdefghijklmnop0123").ok());
-  fs::remove(path);
 }
 
 }  // namespace

@@ -1,88 +1,48 @@
 #include "control/grpc/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <thread>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "config/config.h"
 #include "control.grpc.pb.h"
 #include "control/grpc/convert.h"
+#include "control/grpc/reflection.h"
+#include "control/grpc/tls.h"
 #include "control/paths.h"
-#include "rt/hooks.h"
+#include "control/utf8.h"
 
 namespace aers::control {
 
 namespace {
 
 using grpc::ServerContext;
-using Clock = std::chrono::steady_clock;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+// Trailing metadata telling clients why a call was refused, so they never
+// have to guess from the code or the text ("locked-out" and "too-large"
+// are both RESOURCE_EXHAUSTED).
+constexpr char kReasonKey[] = "aers-error-reason";
 
-// "ipv4:1.2.3.4:5678" -> "1.2.3.4"; "ipv6:[::1]:5678" -> "[::1]"; unix -> "".
-std::string PeerAddress(const std::string& peer) {
-  if (absl::StartsWith(peer, "unix:")) return "";
-  const auto first = peer.find(':');
-  const auto last = peer.rfind(':');
-  if (first == std::string::npos || last <= first) return peer;
-  return peer.substr(first + 1, last - first - 1);
-}
-
-std::optional<uint64_t> Expected(bool has, uint64_t value) {
-  return has ? std::optional<uint64_t>(value) : std::nullopt;
-}
-
-void FillEdit(const EditOutcome& o, aers::v1::EditResponse* r) {
-  r->set_revision(o.revision);
-  r->set_applied(o.applied);
-  r->set_replanned(o.replanned);
-  for (const auto& c : o.changes) r->add_changes(c);
-}
-
-aers::v1::Event ToProto(const Event& e) {
-  aers::v1::Event p;
-  p.set_seq(e.seq);
-  p.set_unix_time_ms(e.unix_time_ms);
-  p.set_dropped_before(e.dropped_before);
-  switch (e.type) {
-    case Event::Type::kGraphChanged: {
-      auto* g = p.mutable_graph_changed();
-      g->set_revision(e.revision);
-      for (const auto& c : e.changes) g->add_changes(c);
-      g->set_origin(e.origin);
-      break;
-    }
-    case Event::Type::kXrun:
-      p.mutable_xrun()->set_total(e.xruns_total);
-      break;
-    case Event::Type::kBackendLost:
-      p.mutable_backend_lost()->set_reason(e.text);
-      break;
-    case Event::Type::kBackendRestored:
-      p.mutable_backend_restored()->set_backend(e.text);
-      break;
-    case Event::Type::kConfigReloaded:
-      p.mutable_config_reloaded()->set_ok(e.ok);
-      p.mutable_config_reloaded()->set_error(e.text);
-      break;
-  }
-  return p;
+grpc::Status Reply(ServerContext* ctx, const absl::Status& st, std::string_view reason = {}) {
+  if (st.ok()) return grpc::Status::OK;
+  if (!reason.empty()) ctx->AddTrailingMetadata(kReasonKey, std::string(reason));
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
+                      SanitizeUtf8(std::string(st.message())));
 }
 
 // The socket's directory: created 0750 if missing; if it exists it must be a
@@ -112,378 +72,278 @@ absl::Status PrepareSocketDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// The socket path must be free, or hold a socket nobody answers on (left by
+// a crash). Anything else is never removed: a file of the operator's, or
+// the socket of a daemon that is running.
+absl::Status ClaimSocketPath(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket ", path, ": cannot inspect it: ", std::strerror(errno)));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket ", path, ": the path exists and is not a socket; refusing to replace it"));
+  }
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat("socket ", path, ": path too long"));
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("socket ", path, ": ", std::strerror(errno)));
+  }
+  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const int err = errno;
+  ::close(fd);
+  if (rc == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket ", path,
+                     ": another process (a running aersd?) answers on it; refusing to "
+                     "take it over (use --socket to run a second daemon)"));
+  }
+  if (err != ECONNREFUSED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket ", path, ": cannot tell whether it is in use: ", std::strerror(err)));
+  }
+  // A stale socket from a crash: nobody listens.
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket ", path, ": cannot remove the stale socket: ", std::strerror(errno)));
+  }
+  spdlog::info("control: removed the stale socket {}", path);
+  return absl::OkStatus();
+}
+
+struct OwnedSocket {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
 }  // namespace
 
-class ControlServer::Impl final : public aers::v1::Control::Service {
+// State shared by the per-server service objects.
+class ControlServer::Impl {
  public:
   Impl(GraphService& service, StatusFn status, std::string version, std::string state_file,
-       PluginsFn plugins)
-      : service_(service),
-        status_(std::move(status)),
-        version_(std::move(version)),
-        state_file_(std::move(state_file)),
-        plugins_(std::move(plugins)),
-        started_(Clock::now()) {}
+       PluginsFn plugins, AuditLog* audit)
+      : audit_(audit),
+        handlers_(ControlHandlers::Deps{&service, audit, std::move(status), std::move(plugins),
+                                        std::move(version), std::move(state_file)}),
+        service_(service) {}
 
+  // One gRPC server: the Unix socket(s) or the TCP listeners.
+  struct Listener {
+    std::string name;  // "unix" or "tcp"
+    std::unique_ptr<grpc::Server> server;
+    std::unique_ptr<aers::v1::Control::Service> control;
+    std::unique_ptr<ReflectionService> reflection;
+    std::atomic<int> streams{0};
+  };
+
+  absl::StatusOr<Principal> Authenticate(ServerContext* ctx, const std::string& operation);
+  template <typename Req, typename Resp, typename Fn>
+  grpc::Status Call(ServerContext* ctx, Role needed, const char* operation, const Req& req,
+                    Resp* resp, Fn&& fn);
+  template <typename Req, typename Fn>
+  grpc::Status Stream(ServerContext* ctx, Listener& listener, const char* operation, const Req& req,
+                      Fn&& fn);
+
+  AuditLog* audit_;
+  ControlHandlers handlers_;
   GraphService& service_;
-  StatusFn status_;
-  std::string version_;
-  std::string state_file_;
-  PluginsFn plugins_;
-  Clock::time_point started_;
   Authenticator auth_;
-  std::unique_ptr<grpc::Server> server_;
+  ListenerOptions options_;
+  bool mtls_ = false;
   std::atomic<bool> stopping_{false};
-  std::vector<std::string> unix_paths_;
-  std::mutex audit_mu_;
-  std::ofstream audit_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<OwnedSocket> sockets_;
+};
 
-  // Who may do what. Unix socket callers are operators (the socket's mode
-  // gates access); TCP callers present a bearer token (or a client cert).
-  grpc::Status Authorize(ServerContext* ctx, Role needed, std::string* who) {
-    if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "aersd is shutting down");
-    const std::string peer = ctx->peer();
-    if (absl::StartsWith(peer, "unix:") || !auth_.has_tokens()) {
-      // No tokens configured means TCP is protected by mTLS alone (Start()
-      // refuses unprotected TCP).
-      *who = absl::StartsWith(peer, "unix:") ? "unix" : peer;
-      return grpc::Status::OK;
-    }
-    std::string token;
-    const auto& md = ctx->client_metadata();
-    auto it = md.find("authorization");
-    if (it != md.end()) {
-      const std::string v(it->second.data(), it->second.size());
-      if (absl::StartsWith(v, "Bearer ")) token = v.substr(7);
-    }
-    auto role = auth_.Check(PeerAddress(peer), token);
-    if (!role.ok()) {
-      Audit(peer, "auth", role.status());
-      return ToGrpcStatus(role.status());
-    }
-    if (static_cast<int>(*role) < static_cast<int>(needed)) {
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat("this token's role (", std::string(RoleName(*role)),
-                                       ") may not change the graph; an operator token is needed"));
-    }
-    *who = absl::StrCat(peer, " (", std::string(RoleName(*role)), ")");
-    return grpc::Status::OK;
+absl::StatusOr<Principal> ControlServer::Impl::Authenticate(ServerContext* ctx,
+                                                            const std::string& operation) {
+  const std::string peer = ctx->peer();
+  Principal p;
+  if (absl::StartsWith(peer, "unix:")) {
+    // The socket's mode (0660) is the gate.
+    p.kind = Principal::Kind::kUnix;
+    p.role = Role::kOperator;
+    p.name = "unix";
+    return p;
   }
-
-  void Audit(const std::string& who, const std::string& method, const absl::Status& result,
-             uint64_t revision = 0) {
-    const std::string line =
-        absl::StrCat(R"({"ts_ms":)",
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count(),
-                     R"(,"peer":")", who, R"(","method":")", method, R"(","code":")",
-                     absl::StatusCodeToString(result.code()), R"(","revision":)", revision, "}");
-    spdlog::info("audit: {}", line);
-    std::lock_guard lock(audit_mu_);
-    if (audit_.is_open()) audit_ << line << '\n' << std::flush;
-  }
-
-  template <typename Fn>
-  grpc::Status Mutate(ServerContext* ctx, const char* method, aers::v1::EditResponse* resp,
-                      Fn&& fn) {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kOperator, &who); !st.ok()) return st;
-    absl::StatusOr<EditOutcome> r = fn();
-    Audit(who, method, r.status(), r.ok() ? r->revision : 0);
-    if (!r.ok()) return ToGrpcStatus(r.status());
-    FillEdit(*r, resp);
-    return grpc::Status::OK;
-  }
-
-  grpc::Status GetGraph(ServerContext* ctx, const aers::v1::GetGraphRequest*,
-                        aers::v1::GetGraphResponse* resp) override {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
-    auto [graph, rev] = service_.Graph();
-    *resp->mutable_graph() = ToProto(graph);
-    resp->set_revision(rev);
-    config::Config c;
-    c.graph = graph;
-    resp->set_yaml(config::EmitConfig(c));
-    return grpc::Status::OK;
-  }
-
-  grpc::Status GetStatus(ServerContext* ctx, const aers::v1::GetStatusRequest*,
-                         aers::v1::Status* resp) override {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
-    const backend::BackendStatus b = status_ ? status_() : backend::BackendStatus{};
-    auto [graph, rev] = service_.Graph();
-    resp->set_backend(b.name);
-    resp->set_audio_running(b.running);
-    resp->set_sample_rate_hz(b.sample_rate_hz);
-    resp->set_period_frames(b.period_frames);
-    resp->set_dsp_load(b.dsp_load_percent / 100.0);
-    resp->set_xruns(b.xruns);
-    resp->set_uptime_s(std::chrono::duration<double>(Clock::now() - started_).count());
-    resp->set_version(version_);
-    resp->set_revision(rev);
-    resp->set_nodes(static_cast<uint32_t>(graph.nodes.size()));
-    resp->mutable_dsp_time()->set_mean_us(b.dsp.mean_us);
-    resp->mutable_dsp_time()->set_p99_us(b.dsp.p99_us);
-    resp->mutable_dsp_time()->set_max_us(b.dsp.max_us);
-    resp->set_events_dropped(service_.events().dropped());
-    resp->set_state_file(state_file_);
-    if (const auto n = rt::AudioThreadAllocations()) resp->set_rt_allocations(*n);
-    for (const auto& r : service_.engine().SignalReports()) *resp->add_signals() = ToProto(r);
-    return grpc::Status::OK;
-  }
-
-  grpc::Status ApplyGraph(ServerContext* ctx, const aers::v1::ApplyGraphRequest* req,
-                          aers::v1::EditResponse* resp) override {
-    return Mutate(ctx, "ApplyGraph", resp, [&]() -> absl::StatusOr<EditOutcome> {
-      const auto expected = Expected(req->has_expected_revision(), req->expected_revision());
-      if (req->has_graph()) {
-        if (auto st = CheckEndpoints(req->graph()); !st.ok()) return st;
-        return service_.ApplyGraph(FromProto(req->graph()), req->dry_run(), expected);
+  const std::string host = PeerHost(peer);
+  p.address = AnonymizeAddress(host);
+  std::string subject;
+  if (const auto auth = ctx->auth_context(); auth && auth->IsPeerAuthenticated()) {
+    for (const char* prop : {"x509_subject", "x509_common_name"}) {
+      const auto v = auth->FindPropertyValues(prop);
+      if (!v.empty()) {
+        subject.assign(v.front().data(), v.front().size());
+        break;
       }
-      if (req->has_yaml()) {
-        return service_.ApplyYaml(req->yaml(), req->source_name(), req->dry_run(), expected);
-      }
-      return absl::InvalidArgumentError("source: give either graph or yaml");
-    });
-  }
-
-  static absl::Status CheckRoute(const aers::v1::Route& r, const std::string& path) {
-    if (auto st = CheckEndpointText(r.from(), path + ".from"); !st.ok()) return st;
-    return CheckEndpointText(r.to(), path + ".to");
-  }
-
-  static absl::StatusOr<EditOp> OpFromProto(const aers::v1::EditOp& p, size_t i) {
-    EditOp op;
-    switch (p.op_case()) {
-      case aers::v1::EditOp::kAddNode:
-        op.type = EditOp::Type::kAddNode;
-        op.node = FromProto(p.add_node());
-        break;
-      case aers::v1::EditOp::kRemoveNode:
-        op.type = EditOp::Type::kRemoveNode;
-        op.name = p.remove_node();
-        break;
-      case aers::v1::EditOp::kConnect:
-        if (auto st = CheckRoute(p.connect(), absl::StrCat("ops[", i, "].connect")); !st.ok()) {
-          return st;
-        }
-        op.type = EditOp::Type::kConnect;
-        op.route = {model::Endpoint::Parse(p.connect().from()),
-                    model::Endpoint::Parse(p.connect().to())};
-        break;
-      case aers::v1::EditOp::kDisconnect:
-        if (auto st = CheckRoute(p.disconnect(), absl::StrCat("ops[", i, "].disconnect"));
-            !st.ok()) {
-          return st;
-        }
-        op.type = EditOp::Type::kDisconnect;
-        op.route = {model::Endpoint::Parse(p.disconnect().from()),
-                    model::Endpoint::Parse(p.disconnect().to())};
-        break;
-      case aers::v1::EditOp::kSetParameter:
-        op.type = EditOp::Type::kSetParameter;
-        op.name = p.set_parameter().node();
-        op.param = p.set_parameter().param();
-        if (!p.set_parameter().has_value()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("ops[", i, "].set_parameter.value: missing"));
-        }
-        op.value = FromProto(p.set_parameter().value());
-        break;
-      case aers::v1::EditOp::OP_NOT_SET:
-        return absl::InvalidArgumentError(absl::StrCat("ops[", i, "]: no operation set"));
     }
-    return op;
   }
-
-  grpc::Status Edit(ServerContext* ctx, const aers::v1::EditRequest* req,
-                    aers::v1::EditResponse* resp) override {
-    return Mutate(ctx, "Edit", resp, [&]() -> absl::StatusOr<EditOutcome> {
-      std::vector<EditOp> ops;
-      for (int i = 0; i < req->ops_size(); ++i) {
-        auto op = OpFromProto(req->ops(i), static_cast<size_t>(i));
-        if (!op.ok()) return op.status();
-        ops.push_back(std::move(*op));
-      }
-      return service_.Edit(ops, req->dry_run(),
-                           Expected(req->has_expected_revision(), req->expected_revision()));
-    });
-  }
-
-  grpc::Status One(ServerContext* ctx, const char* method, EditOp op, bool has_expected,
-                   uint64_t expected, aers::v1::EditResponse* resp) {
-    return Mutate(ctx, method, resp,
-                  [&] { return service_.Edit({op}, false, Expected(has_expected, expected)); });
-  }
-
-  grpc::Status AddNode(ServerContext* ctx, const aers::v1::AddNodeRequest* req,
-                       aers::v1::EditResponse* resp) override {
-    EditOp op;
-    op.type = EditOp::Type::kAddNode;
-    op.node = FromProto(req->node());
-    return One(ctx, "AddNode", op, req->has_expected_revision(), req->expected_revision(), resp);
-  }
-
-  grpc::Status RemoveNode(ServerContext* ctx, const aers::v1::RemoveNodeRequest* req,
-                          aers::v1::EditResponse* resp) override {
-    EditOp op;
-    op.type = EditOp::Type::kRemoveNode;
-    op.name = req->name();
-    return One(ctx, "RemoveNode", op, req->has_expected_revision(), req->expected_revision(), resp);
-  }
-
-  grpc::Status Connect(ServerContext* ctx, const aers::v1::ConnectRequest* req,
-                       aers::v1::EditResponse* resp) override {
-    if (auto st = CheckEndpointText(req->from(), "from"); !st.ok()) return ToGrpcStatus(st);
-    if (auto st = CheckEndpointText(req->to(), "to"); !st.ok()) return ToGrpcStatus(st);
-    EditOp op;
-    op.type = EditOp::Type::kConnect;
-    op.route = {model::Endpoint::Parse(req->from()), model::Endpoint::Parse(req->to())};
-    return One(ctx, "Connect", op, req->has_expected_revision(), req->expected_revision(), resp);
-  }
-
-  grpc::Status Disconnect(ServerContext* ctx, const aers::v1::DisconnectRequest* req,
-                          aers::v1::EditResponse* resp) override {
-    if (auto st = CheckEndpointText(req->from(), "from"); !st.ok()) return ToGrpcStatus(st);
-    if (auto st = CheckEndpointText(req->to(), "to"); !st.ok()) return ToGrpcStatus(st);
-    EditOp op;
-    op.type = EditOp::Type::kDisconnect;
-    op.route = {model::Endpoint::Parse(req->from()), model::Endpoint::Parse(req->to())};
-    return One(ctx, "Disconnect", op, req->has_expected_revision(), req->expected_revision(), resp);
-  }
-
-  grpc::Status SetParameter(ServerContext* ctx, const aers::v1::SetParameterRequest* req,
-                            aers::v1::EditResponse* resp) override {
-    if (!req->has_value()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "value: missing");
+  if (!auth_.has_tokens()) {
+    // No tokens: Start() allowed this TCP listener only with client
+    // certificates, which gRPC verified before the call reached us.
+    if (!mtls_ || subject.empty()) {
+      return absl::UnauthenticatedError("a client certificate is required");
     }
-    EditOp op;
-    op.type = EditOp::Type::kSetParameter;
-    op.name = req->node();
-    op.param = req->param();
-    op.value = FromProto(req->value());
-    return One(ctx, "SetParameter", op, req->has_expected_revision(), req->expected_revision(),
-               resp);
+    p.kind = Principal::Kind::kCertificate;
+    p.role = Role::kOperator;
+    p.name = subject;
+    return p;
   }
-
-  grpc::Status ResetToConfig(ServerContext* ctx, const aers::v1::ResetToConfigRequest* req,
-                             aers::v1::EditResponse* resp) override {
-    return Mutate(ctx, "ResetToConfig", resp, [&] {
-      return service_.ResetToConfig(
-          Expected(req->has_expected_revision(), req->expected_revision()));
-    });
+  std::string token;
+  const auto& md = ctx->client_metadata();
+  if (auto it = md.find("authorization"); it != md.end()) {
+    const std::string_view v(it->second.data(), it->second.size());
+    if (v.rfind("Bearer ", 0) == 0) token = std::string(v.substr(7));
   }
-
-  grpc::Status ListKinds(ServerContext* ctx, const aers::v1::ListKindsRequest*,
-                         aers::v1::ListKindsResponse* resp) override {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
-    const double rate = service_.engine().format().sample_rate_hz;
-    for (const model::NodeKind* k : service_.engine().kinds().List()) {
-      *resp->add_kinds() = control::ToProto(*k, rate);
-    }
-    return grpc::Status::OK;
+  auto id = auth_.Check(host, token);
+  if (!id.ok()) {
+    p.kind = subject.empty() ? Principal::Kind::kToken : Principal::Kind::kCertificate;
+    p.name = subject.empty() ? "(unauthenticated)" : subject;
+    if (audit_ != nullptr) audit_->RecordAuthFailure(p, operation, id.status());
+    return id.status();
   }
+  p.kind = Principal::Kind::kToken;
+  p.role = id->role;
+  p.name = subject.empty() ? id->name : absl::StrCat(id->name, " (", subject, ")");
+  return p;
+}
 
-  grpc::Status ListPlugins(ServerContext* ctx, const aers::v1::ListPluginsRequest*,
-                           aers::v1::ListPluginsResponse* resp) override {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
-    if (!plugins_) return grpc::Status::OK;
-    for (const PluginSummary& p : plugins_()) {
-      auto* q = resp->add_plugins();
-      q->set_name(p.name);
-      q->set_version(p.version);
-      q->set_format(p.format);
-      q->set_hash_algorithm(p.hash_algorithm);
-      q->set_hash(p.hash);
-      q->set_signer_key_id(p.signer_key_id);
-      q->set_serial(p.serial);
-      q->set_module_path(p.module_path);
-      for (const auto& k : p.kinds) q->add_kinds(k);
-    }
-    return grpc::Status::OK;
+template <typename Req, typename Resp, typename Fn>
+grpc::Status ControlServer::Impl::Call(ServerContext* ctx, Role needed, const char* operation,
+                                       const Req& req, Resp* resp, Fn&& fn) {
+  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+  auto who = Authenticate(ctx, operation);
+  if (!who.ok()) {
+    return Reply(ctx, who.status(),
+                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
   }
+  if (static_cast<int>(who->role) < static_cast<int>(needed)) {
+    const absl::Status st = absl::PermissionDeniedError(
+        absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
+                     operation, "; an operator token is needed"));
+    handlers_.RecordRefused(*who, operation, req, st);
+    return Reply(ctx, st, "permission");
+  }
+  if (auto st = CheckRequest(req, options_.limits); !st.ok()) {
+    handlers_.RecordRefused(*who, operation, req, st);
+    return Reply(ctx, st, "invalid-request");
+  }
+  const absl::Status st = fn(*who);
+  if (st.ok()) SanitizeUtf8Fields(*resp);
+  return Reply(ctx, st);
+}
 
-  grpc::Status WatchEvents(ServerContext* ctx, const aers::v1::WatchEventsRequest*,
+template <typename Req, typename Fn>
+grpc::Status ControlServer::Impl::Stream(ServerContext* ctx, Listener& listener,
+                                         const char* operation, const Req& req, Fn&& fn) {
+  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+  auto who = Authenticate(ctx, operation);
+  if (!who.ok()) {
+    return Reply(ctx, who.status(),
+                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+  }
+  if (auto st = CheckRequest(req, options_.limits); !st.ok()) {
+    return Reply(ctx, st, "invalid-request");
+  }
+  if (listener.streams.fetch_add(1) >= options_.max_streams) {
+    listener.streams.fetch_sub(1);
+    return Reply(ctx,
+                 absl::ResourceExhaustedError(absl::StrCat(
+                     "too many open streams on the ", listener.name, " listener (at most ",
+                     options_.max_streams, "); close one and retry")),
+                 "stream-limit");
+  }
+  const absl::Status st = fn(*who);
+  listener.streams.fetch_sub(1);
+  return Reply(ctx, st);
+}
+
+namespace {
+
+// aers.v1.Control on one server: every method is the gate plus a handler.
+class ControlService final : public aers::v1::Control::Service {
+ public:
+  using Impl = ControlServer::Impl;
+  ControlService(Impl& impl, Impl::Listener& listener) : s_(impl), l_(listener) {}
+
+#define AERS_UNARY(Method, Role_)                                                               \
+  grpc::Status Method(ServerContext* ctx, const aers::v1::Method##Request* req,                 \
+                      Method##Response* resp) override {                                        \
+    return s_.Call(ctx, Role_, #Method, *req, resp,                                             \
+                   [&](const Principal& who) { return s_.handlers_.Method(who, *req, resp); }); \
+  }
+  using GetGraphResponse = aers::v1::GetGraphResponse;
+  using GetStatusResponse = aers::v1::Status;
+  using ListKindsResponse = aers::v1::ListKindsResponse;
+  using ListPluginsResponse = aers::v1::ListPluginsResponse;
+  using ApplyGraphResponse = aers::v1::EditResponse;
+  using EditResponse = aers::v1::EditResponse;
+  using AddNodeResponse = aers::v1::EditResponse;
+  using RemoveNodeResponse = aers::v1::EditResponse;
+  using ConnectResponse = aers::v1::EditResponse;
+  using DisconnectResponse = aers::v1::EditResponse;
+  using SetParameterResponse = aers::v1::EditResponse;
+  using ResetToConfigResponse = aers::v1::EditResponse;
+  AERS_UNARY(GetGraph, Role::kViewer)
+  AERS_UNARY(GetStatus, Role::kViewer)
+  AERS_UNARY(ListKinds, Role::kViewer)
+  AERS_UNARY(ListPlugins, Role::kViewer)
+  AERS_UNARY(ApplyGraph, Role::kOperator)
+  AERS_UNARY(Edit, Role::kOperator)
+  AERS_UNARY(AddNode, Role::kOperator)
+  AERS_UNARY(RemoveNode, Role::kOperator)
+  AERS_UNARY(Connect, Role::kOperator)
+  AERS_UNARY(Disconnect, Role::kOperator)
+  AERS_UNARY(SetParameter, Role::kOperator)
+  AERS_UNARY(ResetToConfig, Role::kOperator)
+#undef AERS_UNARY
+
+  grpc::Status WatchEvents(ServerContext* ctx, const aers::v1::WatchEventsRequest* req,
                            grpc::ServerWriter<aers::v1::Event>* writer) override {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
-    auto sub = service_.events().Subscribe();
-    while (!ctx->IsCancelled() && !stopping_) {
-      auto e = sub->Next(std::chrono::milliseconds(200));
-      if (!e) continue;
-      if (!writer->Write(ToProto(*e))) break;  // client gone
-    }
-    service_.events().Unsubscribe(sub);
-    return stopping_ ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "aersd is shutting down")
-                     : grpc::Status::OK;
+    return s_.Stream(ctx, l_, "WatchEvents", *req, [&](const Principal& who) {
+      return s_.handlers_.WatchEvents(
+          who, *req, [&] { return ctx->IsCancelled(); },
+          [&](const aers::v1::Event& e) {
+            aers::v1::Event out = e;
+            SanitizeUtf8Fields(out);
+            return writer->Write(out);
+          });
+    });
   }
 
   grpc::Status StreamMeters(ServerContext* ctx, const aers::v1::StreamMetersRequest* req,
                             grpc::ServerWriter<aers::v1::MeterFrame>* writer) override {
-    std::string who;
-    if (auto st = Authorize(ctx, Role::kViewer, &who); !st.ok()) return st;
-    const double rate = req->rate_hz() == 0 ? 10.0 : std::clamp(req->rate_hz(), 0.5, 60.0);
-    const auto interval =
-        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
-    std::vector<std::string> wanted(req->nodes().begin(), req->nodes().end());
-    for (const auto& n : wanted) {
-      if (!service_.engine().ReadMeter(n).ok()) {
-        return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                            absl::StrCat("nodes: no meter node named '", n, "'"));
-      }
-    }
-    auto next = Clock::now();
-    while (!ctx->IsCancelled() && !stopping_) {
-      aers::v1::MeterFrame frame;
-      frame.set_unix_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
-      const auto names = wanted.empty() ? service_.engine().MeterNodes() : wanted;
-      const auto signals = service_.engine().SignalReports();
-      for (const auto& n : names) {
-        auto r = service_.engine().ReadMeter(n);
-        if (!r.ok()) continue;  // removed meanwhile
-        auto* m = frame.add_meters();
-        m->set_node(n);
-        for (const auto& c : *r) {
-          m->add_peak(c.peak);
-          m->add_rms(c.rms);
-        }
-        for (const auto& sig : signals) {
-          if (sig.where != engine::SignalReport::Where::kNode || sig.name != n) continue;
-          m->set_nonfinite(sig.nonfinite);
-          m->set_clipped(sig.clipped);
-        }
-      }
-      for (const auto& sig : signals) {
-        if (sig.nonfinite || sig.clipped || sig.state_resets) *frame.add_signals() = ToProto(sig);
-      }
-      if (status_) {
-        const auto b = status_();
-        frame.set_dsp_load(b.dsp_load_percent / 100.0);
-        frame.set_xruns(b.xruns);
-      }
-      if (!writer->Write(frame)) break;
-      next += interval;
-      // Sleep in short slices so cancel and shutdown are noticed quickly.
-      while (Clock::now() < next && !ctx->IsCancelled() && !stopping_) {
-        std::this_thread::sleep_for(
-            std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(50)));
-      }
-    }
-    return grpc::Status::OK;
+    return s_.Stream(ctx, l_, "StreamMeters", *req, [&](const Principal& who) {
+      return s_.handlers_.StreamMeters(
+          who, *req, [&] { return ctx->IsCancelled(); },
+          [&](const aers::v1::MeterFrame& f) {
+            aers::v1::MeterFrame out = f;
+            SanitizeUtf8Fields(out);
+            return writer->Write(out);
+          });
+    });
   }
+
+ private:
+  Impl& s_;
+  Impl::Listener& l_;
 };
 
+}  // namespace
+
 ControlServer::ControlServer(GraphService& service, StatusFn status, std::string version,
-                             std::string state_file, PluginsFn plugins)
+                             std::string state_file, PluginsFn plugins, AuditLog* audit)
     : impl_(std::make_unique<Impl>(service, std::move(status), std::move(version),
-                                   std::move(state_file), std::move(plugins))) {}
+                                   std::move(state_file), std::move(plugins), audit)) {}
 
 ControlServer::~ControlServer() {
   Shutdown();
@@ -495,102 +355,183 @@ std::string ControlServer::DefaultSocketPath() {
 
 absl::Status ControlServer::Start(const ListenerOptions& options) {
   Impl& s = *impl_;
+  s.options_ = options;
   if (!options.token_file.empty()) {
     if (auto st = s.auth_.LoadTokenFile(options.token_file); !st.ok()) return st;
   }
-  if (!options.audit_log.empty()) {
-    s.audit_.open(options.audit_log, std::ios::app);
-    if (!s.audit_) {
-      return absl::PermissionDeniedError(
-          absl::StrCat(options.audit_log, ": cannot open the audit log for appending"));
-    }
-  }
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  std::vector<std::string> addrs;
-  if (!options.unix_socket.empty()) addrs.push_back("unix:" + options.unix_socket);
-  addrs.insert(addrs.end(), options.listen.begin(), options.listen.end());
-  if (addrs.empty()) return absl::InvalidArgumentError("no control listener configured");
-  std::vector<int> ports(addrs.size(), 0);
-  for (size_t i = 0; i < addrs.size(); ++i) {
-    const std::string& a = addrs[i];
-    if (absl::StartsWith(a, "unix:")) {
-      const std::string path = a.substr(5);
-      if (auto st = PrepareSocketDir(std::filesystem::path(path).parent_path().string());
-          !st.ok()) {
-        return st;
-      }
-      ::unlink(path.c_str());  // a stale socket from a crash
-      builder.AddListeningPort(a, grpc::InsecureServerCredentials(), &ports[i]);
-      s.unix_paths_.push_back(path);
-    } else if (absl::StartsWith(a, "tcp:")) {
-      const std::string hostport = a.substr(4);
-      std::shared_ptr<grpc::ServerCredentials> creds;
-      if (!options.tls_cert.empty()) {
-        grpc::SslServerCredentialsOptions ssl(
-            options.tls_client_ca.empty()
-                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-        ssl.pem_key_cert_pairs.push_back({ReadFile(options.tls_key), ReadFile(options.tls_cert)});
-        if (!options.tls_client_ca.empty()) ssl.pem_root_certs = ReadFile(options.tls_client_ca);
-        creds = grpc::SslServerCredentials(ssl);
-      } else if (s.auth_.has_tokens()) {
-        spdlog::warn(
-            "control: {} uses bearer tokens without TLS: tokens travel in clear text; "
-            "use TLS outside a trusted network",
-            a);
-        creds = grpc::InsecureServerCredentials();
-      } else {
-        return absl::FailedPreconditionError(
-            absl::StrCat("listener ", a,
-                         ": a TCP listener needs TLS (--tls_cert/--tls_key) or a token file "
-                         "(--token_file)"));
-      }
-      if (options.tls_client_ca.empty() && !s.auth_.has_tokens()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "listener ", a, ": TLS without client certificates needs a token file too"));
-      }
-      builder.AddListeningPort(hostport, creds, &ports[i]);
+  std::vector<std::string> unix_addrs, tcp_addrs;
+  if (!options.unix_socket.empty()) unix_addrs.push_back("unix:" + options.unix_socket);
+  for (const auto& a : options.listen) {
+    if (absl::StartsWith(a, "unix:") && a.size() > 5) {
+      unix_addrs.push_back(a);
+    } else if (absl::StartsWith(a, "tcp:") && a.size() > 4) {
+      tcp_addrs.push_back(a);
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("listener '", a, "': use unix:/path or tcp:HOST:PORT"));
     }
   }
-  builder.RegisterService(&s);
-  // Sockets are created 0660 from the start (no chmod window to race).
-  const mode_t old_umask = ::umask(0117);
-  s.server_ = builder.BuildAndStart();
-  ::umask(old_umask);
-  if (!s.server_) return absl::UnavailableError("control: the gRPC server did not start");
-  for (size_t i = 0; i < addrs.size(); ++i) {
-    if (ports[i] == 0) {
-      s.server_->Shutdown();
-      s.server_.reset();
-      return absl::UnavailableError(absl::StrCat("control: cannot listen on ", addrs[i]));
+  if (unix_addrs.empty() && tcp_addrs.empty()) {
+    return absl::InvalidArgumentError("no control listener configured");
+  }
+  // TLS material is checked whenever it is given, TCP or not: a half-set
+  // TLS configuration is an error, never a silent plaintext listener.
+  auto tls = LoadTlsMaterial(options.tls_cert, options.tls_key, options.tls_client_ca);
+  if (!tls.ok()) return tls.status();
+  s.mtls_ = tls->has_value() && !(*tls)->client_ca_pem.empty();
+  std::shared_ptr<grpc::ServerCredentials> tcp_creds;
+  for (const auto& a : tcp_addrs) {
+    const std::string hostport = a.substr(4);
+    const auto colon = hostport.rfind(':');
+    const std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+    if (tls->has_value()) {
+      if (!s.mtls_ && !s.auth_.has_tokens()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "listener ", a,
+            ": TLS without client certificates (--tls_client_ca) needs a token file too"));
+      }
+    } else if (s.auth_.has_tokens()) {
+      if (!IsLoopbackHost(host) && !options.allow_plaintext_tokens) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "listener ", a,
+            ": bearer tokens would travel in clear text over a non-loopback address; configure "
+            "TLS (--tls_cert/--tls_key) or pass --allow_plaintext_tokens"));
+      }
+      spdlog::warn("control: {} uses bearer tokens without TLS: tokens travel in clear text", a);
+    } else {
+      return absl::FailedPreconditionError(
+          absl::StrCat("listener ", a,
+                       ": a TCP listener needs TLS (--tls_cert/--tls_key) or a token file "
+                       "(--token_file)"));
     }
   }
-  for (const auto& a : addrs) spdlog::info("control: listening on {}", a);
+  if (!tcp_addrs.empty()) {
+    if (tls->has_value()) {
+      grpc::SslServerCredentialsOptions ssl(
+          s.mtls_ ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                  : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+      ssl.pem_key_cert_pairs.push_back({(*tls)->key_pem, (*tls)->cert_pem});
+      ssl.pem_root_certs = (*tls)->client_ca_pem;
+      tcp_creds = grpc::SslServerCredentials(ssl);
+    } else {
+      tcp_creds = grpc::InsecureServerCredentials();
+    }
+  }
+  for (const auto& a : unix_addrs) {
+    const std::string path = a.substr(5);
+    if (auto st = PrepareSocketDir(std::filesystem::path(path).parent_path().string()); !st.ok()) {
+      return st;
+    }
+    if (auto st = ClaimSocketPath(path); !st.ok()) return st;
+  }
+
+  const std::vector<std::string> services = {"aers.v1.Control", "grpc.health.v1.Health",
+                                             "grpc.reflection.v1alpha.ServerReflection"};
+  grpc::EnableDefaultHealthCheckService(true);
+  auto build = [&](const std::string& name, const std::vector<std::string>& addrs,
+                   const std::shared_ptr<grpc::ServerCredentials>& creds) -> absl::Status {
+    if (addrs.empty()) return absl::OkStatus();
+    auto listener = std::make_unique<Impl::Listener>();
+    listener->name = name;
+    Impl::Listener& l = *listener;
+    listener->control = std::make_unique<ControlService>(s, l);
+    listener->reflection =
+        std::make_unique<ReflectionService>(services, [&s](ServerContext* ctx) -> grpc::Status {
+          if (s.stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
+          auto who = s.Authenticate(ctx, "ServerReflectionInfo");
+          if (!who.ok()) {
+            return Reply(
+                ctx, who.status(),
+                absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+          }
+          return grpc::Status::OK;
+        });
+    grpc::ServerBuilder builder;
+    std::vector<int> ports(addrs.size(), 0);
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      const std::string& a = addrs[i];
+      builder.AddListeningPort(
+          absl::StartsWith(a, "tcp:") ? a.substr(4) : a,
+          absl::StartsWith(a, "tcp:") ? creds : grpc::InsecureServerCredentials(), &ports[i]);
+    }
+    builder.RegisterService(listener->control.get());
+    builder.RegisterService(listener->reflection.get());
+    builder.SetMaxReceiveMessageSize(static_cast<int>(options.limits.max_message_bytes));
+    grpc::ResourceQuota quota(absl::StrCat("aersd-control-", name));
+    quota.SetMaxThreads(std::max(4, options.max_threads));
+    builder.SetResourceQuota(quota);
+    if (name == "tcp") {
+      // Half-open and idle connections do not hold descriptors for long.
+      builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10'000);
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 120'000);
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 8);
+    }
+    // Sockets are created 0660 from the start (no chmod window to race).
+    const mode_t old_umask = ::umask(0117);
+    listener->server = builder.BuildAndStart();
+    ::umask(old_umask);
+    if (!listener->server) {
+      return absl::UnavailableError(
+          absl::StrCat("control: cannot start the ", name, " listeners (", addrs.front(), ")"));
+    }
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      if (ports[i] == 0) {
+        listener->server->Shutdown();
+        return absl::UnavailableError(absl::StrCat("control: cannot listen on ", addrs[i]));
+      }
+      if (absl::StartsWith(addrs[i], "unix:")) {
+        OwnedSocket o;
+        o.path = addrs[i].substr(5);
+        struct stat st {};
+        if (::lstat(o.path.c_str(), &st) == 0) {
+          o.dev = st.st_dev;
+          o.ino = st.st_ino;
+        }
+        s.sockets_.push_back(std::move(o));
+      }
+      spdlog::info("control: listening on {}", addrs[i]);
+    }
+    s.listeners_.push_back(std::move(listener));
+    return absl::OkStatus();
+  };
+  absl::Status st = build("unix", unix_addrs, nullptr);
+  if (st.ok()) st = build("tcp", tcp_addrs, tcp_creds);
+  if (!st.ok()) {
+    Shutdown();
+    return st;
+  }
   SetServing(false);
   return absl::OkStatus();
 }
 
 void ControlServer::SetServing(bool serving) {
-  if (impl_->server_ && impl_->server_->GetHealthCheckService()) {
-    impl_->server_->GetHealthCheckService()->SetServingStatus(serving);
+  for (const auto& l : impl_->listeners_) {
+    if (l->server && l->server->GetHealthCheckService()) {
+      l->server->GetHealthCheckService()->SetServingStatus(serving);
+    }
   }
 }
 
 void ControlServer::Shutdown() {
   Impl& s = *impl_;
-  if (!s.server_) return;
+  if (s.listeners_.empty() && s.sockets_.empty()) return;
   s.stopping_ = true;
+  s.handlers_.Stop();
   s.service_.events().CloseAll();
   SetServing(false);
-  s.server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  s.server_->Wait();
-  s.server_.reset();
-  for (const auto& p : s.unix_paths_) ::unlink(p.c_str());
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  for (auto& l : s.listeners_) l->server->Shutdown(deadline);
+  for (auto& l : s.listeners_) l->server->Wait();
+  s.listeners_.clear();
+  // Remove only the sockets this process created and that are still there.
+  for (const auto& o : s.sockets_) {
+    struct stat st {};
+    if (::lstat(o.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == o.dev &&
+        st.st_ino == o.ino) {
+      ::unlink(o.path.c_str());
+    }
+  }
+  s.sockets_.clear();
 }
 
 }  // namespace aers::control

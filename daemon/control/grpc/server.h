@@ -1,13 +1,17 @@
-// The gRPC adapter: aers.v1.Control plus grpc.health.v1 and reflection.
-// Handlers translate proto -> domain call -> proto and never touch the audio
-// thread themselves (the engine's API is wait-free for it).
+// The gRPC adapter: aers.v1.Control plus grpc.health.v1 and reflection, on
+// a Unix socket and optional TCP listeners.
+//
+// Every call goes through one gate before its handler (handlers.h):
+// authenticate (Unix socket: operator; TCP: bearer token and/or client
+// certificate, with lock-out), authorise the role, check the request
+// (request_check.h), then the handler; replies are made valid UTF-8. The
+// local Unix socket and the TCP listeners are separate gRPC servers with
+// their own threads, so a TCP flood cannot take the local way in.
 //
 // Thread: Start/Shutdown from the daemon's main thread; handlers run on
 // gRPC's threads.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,12 +19,11 @@
 
 #include "absl/status/status.h"
 #include "backend/backend.h"
+#include "control/audit.h"
 #include "control/auth.h"
+#include "control/grpc/handlers.h"
+#include "control/request_check.h"
 #include "control/service.h"
-
-namespace grpc {
-class Server;
-}
 
 namespace aers::control {
 
@@ -34,39 +37,46 @@ struct ListenerOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;  ///< set: require client certificates (mTLS)
-  std::string audit_log;      ///< JSON lines of every mutation; empty: log only
-};
-
-/// A plugin the gate admitted (for ListPlugins).
-struct PluginSummary {
-  std::string name, version, format, hash_algorithm, hash, signer_key_id, module_path;
-  uint64_t serial = 0;
-  std::vector<std::string> kinds;
+  /// Bearer tokens over plaintext TCP on a non-loopback address: refused
+  /// unless this is set.
+  bool allow_plaintext_tokens = false;
+  RequestLimits limits;
+  /// gRPC threads per server (Unix, TCP): calls beyond them are refused
+  /// with RESOURCE_EXHAUSTED.
+  int max_threads = 32;
+  /// Open streams (watch, top) per server.
+  int max_streams = 16;
 };
 
 class ControlServer {
  public:
-  using StatusFn = std::function<backend::BackendStatus()>;
-  using PluginsFn = std::function<std::vector<PluginSummary>()>;
+  using StatusFn = ControlHandlers::StatusFn;
+  using PluginsFn = ControlHandlers::PluginsFn;
 
+  /// `audit` (may be null: no audit) must outlive the server.
   ControlServer(GraphService& service, StatusFn status, std::string version, std::string state_file,
-                PluginsFn plugins = nullptr);
+                PluginsFn plugins = nullptr, AuditLog* audit = nullptr);
   ~ControlServer();
 
-  /// Binds every listener and starts serving. Fails with a clear message if
-  /// a listener cannot be bound or TCP has no protection configured.
+  /// Binds every listener and starts serving. Fails with a message naming
+  /// the listener or file: a socket path that is not a socket or where a
+  /// live daemon answers, unreadable or unsafe token/key files, incomplete
+  /// or mismatched TLS material, TCP without protection, plaintext tokens
+  /// on a non-loopback address without allow_plaintext_tokens.
   absl::Status Start(const ListenerOptions& options);
   /// Health: SERVING while audio runs, NOT_SERVING otherwise.
   void SetServing(bool serving);
-  /// Ends streams, refuses new calls, waits for handlers (bounded).
+  /// Ends streams, refuses new calls, waits for handlers (bounded), removes
+  /// the sockets this process created (and only those).
   void Shutdown();
 
   /// Default socket: $RUNTIME_DIRECTORY/aersd.sock, else /run/aers/aersd.sock
   /// as root, else $XDG_RUNTIME_DIR/aers/aersd.sock.
   static std::string DefaultSocketPath();
 
+  class Impl;  // shared by the per-listener services (server.cc)
+
  private:
-  class Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,298 @@
+#include "control/audit.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace aers::control {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t UnixNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string IsoTime(int64_t unix_ms) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
+}
+
+std::string ErrnoText(int err) {
+  return std::generic_category().message(err);
+}
+
+constexpr size_t kMaxChanges = 100;
+
+}  // namespace
+
+std::string AuditRecordToJson(const AuditRecord& r, int64_t unix_time_ms) {
+  // ordered_json keeps the insertion order: records read the same way.
+  nlohmann::ordered_json j;
+  j["time"] = IsoTime(unix_time_ms);
+  j["call"] = r.call_id;
+  j["operation"] = r.operation;
+  j["target"] = r.target;
+  nlohmann::ordered_json p;
+  p["kind"] = std::string(PrincipalKindName(r.principal.kind));
+  p["name"] = r.principal.name;
+  if (r.principal.kind != Principal::Kind::kInternal) {
+    p["role"] = std::string(RoleName(r.principal.role));
+  }
+  if (!r.principal.address.empty()) p["address"] = r.principal.address;
+  if (r.principal.uid) p["uid"] = *r.principal.uid;
+  j["principal"] = std::move(p);
+  j["result"] = r.result;
+  if (!r.message.empty()) j["message"] = r.message;
+  if (r.dry_run) j["dry_run"] = true;
+  if (r.revision_before) j["revision_before"] = *r.revision_before;
+  if (r.revision_after) j["revision_after"] = *r.revision_after;
+  if (!r.changes.empty()) {
+    auto& c = j["changes"] = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < r.changes.size() && i < kMaxChanges; ++i) c.push_back(r.changes[i]);
+    if (r.changes.size() > kMaxChanges) j["changes_omitted"] = r.changes.size() - kMaxChanges;
+  }
+  for (const auto& [k, v] : r.details) j["details"][k] = v;
+  if (r.count > 1) {
+    j["count"] = r.count;
+    j["since"] = IsoTime(r.since_ms);
+  }
+  // Invalid UTF-8 in any field becomes U+FFFD: the line is always valid.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Options options) {
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(options)));
+  if (!log->options_.group.empty()) {
+    struct group* g = ::getgrnam(log->options_.group.c_str());
+    if (g == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audit log group '", log->options_.group, "': no such group"));
+    }
+    log->gid_ = g->gr_gid;
+  }
+  if (!log->options_.path.empty()) {
+    std::lock_guard lock(log->mu_);
+    if (auto st = log->OpenLocked(); !st.ok()) return st;
+  }
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  Flush(Clock::time_point::max());
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status AuditLog::OpenLocked() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  const mode_t mode = options_.group.empty() ? 0600 : 0640;
+  const int fd = ::open(options_.path.c_str(),
+                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("audit log ", options_.path, ": cannot open: ", ErrnoText(errno)));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    // Not a regular file (a FIFO, a device like /dev/full is allowed only
+    // in the sense that writing to it fails): refuse anything but files and
+    // character devices so a path cannot redirect records into a pipe.
+    if (!S_ISCHR(st.st_mode)) {
+      ::close(fd);
+      return absl::FailedPreconditionError(
+          absl::StrCat("audit log ", options_.path, ": not a regular file"));
+    }
+  }
+  if (S_ISREG(st.st_mode)) {
+    if (gid_ != static_cast<gid_t>(-1) && st.st_gid != gid_ &&
+        ::fchown(fd, static_cast<uid_t>(-1), gid_) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return absl::PermissionDeniedError(absl::StrCat("audit log ", options_.path,
+                                                      ": cannot give it to group '", options_.group,
+                                                      "': ", ErrnoText(err)));
+    }
+    if ((st.st_mode & 0777 & ~mode) != 0 && ::fchmod(fd, mode) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return absl::PermissionDeniedError(absl::StrCat(
+          "audit log ", options_.path, ": cannot restrict its mode: ", ErrnoText(err)));
+    }
+  }
+  // Blocking writes from now on (O_NONBLOCK only guarded the open).
+  ::fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+  fd_ = fd;
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  partial_line_ = false;
+  return absl::OkStatus();
+}
+
+void AuditLog::CheckRotationLocked() {
+  if (options_.path.empty()) return;
+  struct stat st {};
+  const bool gone = ::stat(options_.path.c_str(), &st) != 0;
+  if (fd_ >= 0 && !gone && st.st_dev == dev_ && st.st_ino == ino_) return;
+  // Rotated away (renamed or deleted) or never opened: start a new file.
+  if (auto s = OpenLocked(); !s.ok() && !outage_) {
+    spdlog::error("{}", std::string(s.message()));
+  }
+}
+
+absl::Status AuditLog::WriteLineLocked(const std::string& line) {
+  if (options_.path.empty()) return absl::OkStatus();
+  CheckRotationLocked();
+  if (fd_ < 0) {
+    return absl::UnavailableError(absl::StrCat("audit log ", options_.path, ": not open"));
+  }
+  std::string buf;
+  if (partial_line_) buf += '\n';  // end what a failed write left behind
+  buf += line;
+  buf += '\n';
+  size_t done = 0;
+  while (done < buf.size()) {
+    const ssize_t n = ::write(fd_, buf.data() + done, buf.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      partial_line_ = partial_line_ || done > 0;
+      return absl::UnavailableError(
+          absl::StrCat("audit log ", options_.path, ": cannot write: ", ErrnoText(err)));
+    }
+    done += static_cast<size_t>(n);
+    if (done > 0) partial_line_ = true;
+  }
+  partial_line_ = false;
+  // On disk before the change it records is acknowledged.
+  if (::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
+    return absl::UnavailableError(
+        absl::StrCat("audit log ", options_.path, ": cannot sync: ", ErrnoText(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
+  const std::string line = AuditRecordToJson(record, now_ms);
+  spdlog::info("audit: {}", line);
+  absl::Status st = WriteLineLocked(line);
+  if (st.ok()) {
+    if (outage_) {
+      spdlog::warn("audit log {} is writable again ({} records refused meanwhile)", options_.path,
+                   refused_in_outage_);
+      outage_ = false;
+      refused_in_outage_ = 0;
+    }
+    return st;
+  }
+  ++refused_in_outage_;
+  if (!outage_) {
+    outage_ = true;
+    spdlog::error("{}; control-plane changes are refused until it can be written",
+                  std::string(st.message()));
+  }
+  return absl::UnavailableError(
+      absl::StrCat(st.message(), "; the change was refused (auditing never fails open)"));
+}
+
+absl::Status AuditLog::Write(AuditRecord record) {
+  Flush();
+  std::lock_guard lock(mu_);
+  if (record.call_id == 0) record.call_id = next_call_id_++;
+  return WriteLocked(record, UnixNowMs());
+}
+
+void AuditLog::RecordAuthFailure(const Principal& who, const std::string& operation,
+                                 const absl::Status& result) {
+  const auto now = Clock::now();
+  Flush(now);
+  std::lock_guard lock(mu_);
+  std::string key = absl::StrCat(who.address, "|", absl::StatusCodeToString(result.code()));
+  if (aggregates_.count(key) == 0 && aggregates_.size() >= options_.max_aggregated_sources) {
+    key = absl::StrCat("(many sources)|", absl::StatusCodeToString(result.code()));
+  }
+  auto it = aggregates_.find(key);
+  if (it != aggregates_.end()) {
+    ++it->second.suppressed;
+    return;
+  }
+  Aggregate a;
+  a.first.operation = operation;
+  a.first.target = "control plane";
+  a.first.principal = who;
+  a.first.result = absl::StatusCodeToString(result.code());
+  a.first.message = std::string(result.message());
+  a.first.call_id = next_call_id_++;
+  a.window_end = now + options_.aggregate_interval;
+  a.since_ms = UnixNowMs();
+  // The first failure of an interval is written at once; its write error
+  // changes nothing (the call is refused anyway).
+  (void)WriteLocked(a.first, a.since_ms);
+  if (next_flush_ == Clock::time_point{} || a.window_end < next_flush_) next_flush_ = a.window_end;
+  aggregates_.emplace(std::move(key), std::move(a));
+}
+
+void AuditLog::Flush(Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (aggregates_.empty() || now < next_flush_) return;
+  next_flush_ = Clock::time_point{};
+  for (auto it = aggregates_.begin(); it != aggregates_.end();) {
+    Aggregate& a = it->second;
+    if (now < a.window_end) {
+      if (next_flush_ == Clock::time_point{} || a.window_end < next_flush_) {
+        next_flush_ = a.window_end;
+      }
+      ++it;
+      continue;
+    }
+    if (a.suppressed > 0) {
+      AuditRecord r = a.first;
+      r.count = a.suppressed;
+      r.since_ms = a.since_ms;
+      r.operation = "authenticate";
+      r.message = absl::StrCat(a.suppressed, " more calls refused like this: ", r.message);
+      r.call_id = next_call_id_++;
+      (void)WriteLocked(r, UnixNowMs());
+    }
+    it = aggregates_.erase(it);
+  }
+}
+
+absl::Status AuditLog::Reopen() {
+  std::lock_guard lock(mu_);
+  if (options_.path.empty()) return absl::OkStatus();
+  return OpenLocked();
+}
+
+uint64_t AuditLog::NextCallId() {
+  std::lock_guard lock(mu_);
+  return next_call_id_++;
+}
+
+bool AuditLog::writable() const {
+  std::lock_guard lock(mu_);
+  return !outage_;
+}
+
+}  // namespace aers::control

@@ -1,0 +1,140 @@
+// The control-plane audit log: one JSON line per attempted mutation
+// (applied, denied, invalid, conflicting, dry run), per SIGHUP reload, per
+// plugin admission or refusal, and, aggregated, per source of failed
+// authentication.
+//
+// Auditing never fails open: Write() reports UNAVAILABLE when a record
+// cannot be written (disk full, file gone and not re-creatable, I/O error)
+// and callers refuse the mutation. The outage is logged once, and the next
+// record that can be written ends it. The file is reopened on Reopen()
+// (SIGHUP) and whenever the path no longer names the open file (rotation
+// by rename or delete); copytruncate works too (O_APPEND).
+//
+// Records carry the principal (token name and role, certificate subject,
+// "unix", or an internal actor), an anonymised address (AnonymizeAddress),
+// the operation and target, the revision before and after, the result code
+// and message. Failed authentication is aggregated per address and result:
+// the first failure of an interval is written at once, the rest as one
+// record with a count when the interval ends (Flush), so a flood cannot
+// fill the disk.
+//
+// Thread: any; internally locked. Write() may block on disk I/O: never call
+// it from the audio thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "control/auth.h"
+
+namespace aers::control {
+
+struct AuditRecord {
+  /// RPC method ("Edit", "ApplyGraph", "ResetToConfig", ...), "reload",
+  /// "plugin", "authenticate".
+  std::string operation;
+  /// What it acts on: "graph", "node eq", "route a -> b", a file, a plugin.
+  std::string target;
+  Principal principal;
+  /// Canonical status code name: "OK", "PERMISSION_DENIED", "ABORTED", ...
+  std::string result = "OK";
+  std::string message;  ///< error text or detail; "" when OK
+  bool dry_run = false;
+  std::optional<uint64_t> revision_before;
+  std::optional<uint64_t> revision_after;
+  /// The diff of an applied edit (at most 100 lines kept).
+  std::vector<std::string> changes;
+  /// Extra key/value facts (plugin hash, reason code, ...).
+  std::map<std::string, std::string> details;
+  /// > 1: an aggregate of this many identical failures since `since_ms`.
+  uint64_t count = 1;
+  int64_t since_ms = 0;
+  /// Ties together the records of one call (a commit and its undo).
+  uint64_t call_id = 0;
+};
+
+/// One JSON object on one line (no newline), keys in a fixed order, valid
+/// UTF-8 whatever the fields held.
+std::string AuditRecordToJson(const AuditRecord& record, int64_t unix_time_ms);
+
+class AuditLog {
+ public:
+  struct Options {
+    /// JSON-lines file; empty: records go to the daemon log only.
+    std::string path;
+    /// Set: the file is created 0640 and owned by this group; else 0600.
+    std::string group;
+    /// Aggregation interval of failed authentication.
+    std::chrono::seconds aggregate_interval{60};
+    /// Distinct sources aggregated at once; beyond it they share one entry.
+    size_t max_aggregated_sources = 4096;
+  };
+
+  /// Opens (creates) the file. Errors name the path: not a regular file,
+  /// unknown group, cannot open.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(Options options);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  /// Writes one record and logs it. UNAVAILABLE (naming the file and the
+  /// error) if it could not be written in full.
+  absl::Status Write(AuditRecord record);
+
+  /// A call that failed authentication (or was refused while locked out):
+  /// aggregated per (address, result).
+  void RecordAuthFailure(const Principal& who, const std::string& operation,
+                         const absl::Status& result);
+
+  /// Writes the aggregates whose interval has ended. Cheap when there are
+  /// none; the daemon calls it from its housekeeping loop.
+  void Flush(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+
+  /// Closes and reopens the file (SIGHUP). The error names the path.
+  absl::Status Reopen();
+
+  /// A fresh id for AuditRecord::call_id.
+  uint64_t NextCallId();
+
+  /// False during an outage (the last write failed).
+  bool writable() const;
+  const std::string& path() const { return options_.path; }
+
+ private:
+  explicit AuditLog(Options options) : options_(std::move(options)) {}
+  absl::Status OpenLocked();
+  absl::Status WriteLineLocked(const std::string& line);
+  void CheckRotationLocked();
+  absl::Status WriteLocked(AuditRecord& record, int64_t now_ms);
+
+  struct Aggregate {
+    AuditRecord first;
+    uint64_t suppressed = 0;
+    std::chrono::steady_clock::time_point window_end;
+    int64_t since_ms = 0;
+  };
+
+  const Options options_;
+  mutable std::mutex mu_;
+  int fd_ = -1;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  gid_t gid_ = static_cast<gid_t>(-1);
+  bool outage_ = false;
+  bool partial_line_ = false;  // a failed write may have left half a line
+  uint64_t refused_in_outage_ = 0;
+  uint64_t next_call_id_ = 1;
+  std::map<std::string, Aggregate> aggregates_;
+  std::chrono::steady_clock::time_point next_flush_{};
+};
+
+}  // namespace aers::control

@@ -1,0 +1,659 @@
+// The control plane under attack: lock-out, secret files, the audit log
+// (fail-closed, rotation, aggregation), request checks, UTF-8 on the way
+// out, socket-path safety and revisions across restarts, through the real
+// gRPC server over TCP and a Unix socket (no jackd needed).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "control.grpc.pb.h"
+#include "control/audit.h"
+#include "control/auth.h"
+#include "control/grpc/server.h"
+#include "control/grpc/tls.h"
+#include "control/request_check.h"
+#include "control/secret_file.h"
+#include "control/service.h"
+#include "control/utf8.h"
+#include "reflection.grpc.pb.h"
+#include "rig.h"
+#include "state/state_store.h"
+
+namespace aers::test {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using control::Role;
+
+constexpr char kViewer[] = "viewer-token-0123456789";
+constexpr char kOperator[] = "operator-token-0123456789";
+
+fs::path TempDir(const std::string& tag) {
+  const fs::path d =
+      fs::temp_directory_path() / ("aers-sec-" + tag + "-" + std::to_string(::getpid()) + "-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::vector<std::string> ReadLines(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// --- lock-out -----------------------------------------------------------
+
+TEST(Auth, SuccessNeverClearsFailuresOfItsAddress) {
+  control::Authenticator auth({5, std::chrono::seconds(600), std::chrono::seconds(300), 16});
+  ASSERT_TRUE(auth.AddToken(kViewer, Role::kViewer, "v").ok());
+  ASSERT_TRUE(auth.AddToken(kOperator, Role::kOperator, "o").ok());
+  const auto t0 = Clock::now();
+  // The reported attack: a viewer login after every 4 guesses. The fifth
+  // distinct guess locks the address out regardless.
+  int guesses = 0;  // guesses the authenticator actually judged
+  absl::Status last;
+  for (int round = 0; round < 10 && !absl::IsResourceExhausted(last); ++round) {
+    for (int g = 0; g < 4; ++g) {
+      last = auth.Check("10.0.0.9", "guess-" + std::to_string(round * 4 + g) + "-xxxxxxxxxxxx", t0)
+                 .status();
+      if (absl::IsResourceExhausted(last)) break;
+      ++guesses;
+    }
+    auto v = auth.Check("10.0.0.9", kViewer, t0);
+    if (!v.ok()) last = v.status();
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(last)) << last;
+  EXPECT_LE(guesses, 5);
+  // Locked: even the right operator token is refused from there, not elsewhere.
+  EXPECT_TRUE(absl::IsResourceExhausted(auth.Check("10.0.0.9", kOperator, t0).status()));
+  EXPECT_EQ(auth.Check("10.0.0.10", kOperator, t0)->role, Role::kOperator);
+  // After the lock-out the right token works again.
+  EXPECT_TRUE(auth.Check("10.0.0.9", kOperator, t0 + std::chrono::seconds(301)).ok());
+}
+
+TEST(Auth, MissingOrRepeatedTokensDoNotLockOutTheOperator) {
+  control::Authenticator auth({5, std::chrono::seconds(600), std::chrono::seconds(300), 16});
+  ASSERT_TRUE(auth.AddToken(kOperator, Role::kOperator, "o").ok());
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_TRUE(absl::IsUnauthenticated(auth.Check("192.0.2.1", "", t0).status()));
+    EXPECT_TRUE(
+        absl::IsUnauthenticated(auth.Check("192.0.2.1", "stale-token-000000", t0).status()));
+  }
+  // Same NAT address: the operator still gets in.
+  EXPECT_EQ(auth.Check("192.0.2.1", kOperator, t0)->name, "o");
+}
+
+TEST(Auth, AnIpv6HostCannotEscapeByRotatingItsInterfaceId) {
+  control::Authenticator auth({3, std::chrono::seconds(600), std::chrono::seconds(300), 16});
+  ASSERT_TRUE(auth.AddToken(kOperator, Role::kOperator, "o").ok());
+  const auto t0 = Clock::now();
+  for (int i = 1; i <= 3; ++i) {
+    (void)auth.Check("2001:db8:1:2::" + std::to_string(i), "guess-xxxxxxxxxxxx" + std::to_string(i),
+                     t0);
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(auth.Check("2001:db8:1:2::99", kOperator, t0).status()));
+  EXPECT_TRUE(auth.Check("2001:db8:1:3::1", kOperator, t0).ok());
+}
+
+TEST(Auth, TheFailureTableIsBounded) {
+  control::Authenticator auth({5, std::chrono::seconds(600), std::chrono::seconds(300), 64});
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 1000; ++i) {
+    (void)auth.Check("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250),
+                     "guess-xxxxxxxxxxxxxxxx", t0);
+  }
+  EXPECT_LE(auth.tracked_sources(), 64u);
+}
+
+TEST(Auth, AddressesAreAnonymised) {
+  EXPECT_EQ(control::AnonymizeAddress("192.168.17.42"), "192.168.xxx.xxx");
+  EXPECT_EQ(control::AnonymizeAddress("[2001:db8::1]"), "2001:xxxx");
+  EXPECT_EQ(control::AnonymizeAddress("not an address"), "unknown");
+  EXPECT_EQ(control::PeerHost("ipv4:10.1.2.3:5555"), "10.1.2.3");
+  EXPECT_EQ(control::PeerHost("ipv6:[::1]:5555"), "::1");
+  EXPECT_EQ(control::PeerHost("unix:/run/aers/aersd.sock"), "");
+  EXPECT_TRUE(control::IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(control::IsLoopbackHost("[::1]"));
+  EXPECT_TRUE(control::IsLoopbackHost("localhost"));
+  EXPECT_FALSE(control::IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(control::IsLoopbackHost("192.168.1.1"));
+}
+
+// --- secret files -------------------------------------------------------
+
+TEST(SecretFile, ModeTypeAndDuplicatesAreChecked) {
+  const fs::path d = TempDir("secret");
+  const fs::path tokens = d / "tokens";
+  std::ofstream(tokens) << "# comment\noperator " << kOperator << " alice\nviewer " << kViewer
+                        << "\n";
+  ::chmod(tokens.c_str(), 0640);
+  control::Authenticator a;
+  auto st = a.LoadTokenFile(tokens);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  EXPECT_NE(st.message().find("0640"), absl::string_view::npos) << st;
+  ::chmod(tokens.c_str(), 0600);
+  ASSERT_TRUE(a.LoadTokenFile(tokens).ok());
+  EXPECT_EQ(a.Check("127.0.0.1", kOperator)->name, "alice");
+  EXPECT_EQ(a.Check("127.0.0.1", kViewer)->name, "viewer-line3");
+
+  std::ofstream(tokens) << "operator " << kOperator << "\nviewer " << kOperator << "\n";
+  control::Authenticator dup;
+  st = dup.LoadTokenFile(tokens);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find(":2: the same token as line 1"), absl::string_view::npos) << st;
+  EXPECT_FALSE(dup.has_tokens());  // nothing half-loaded
+
+  std::ofstream(tokens) << "admin " << kOperator << "\n";
+  EXPECT_NE(control::Authenticator().LoadTokenFile(tokens).message().find(":1: unknown role"),
+            absl::string_view::npos);
+
+  // A directory, a FIFO (no hang), a missing file.
+  EXPECT_EQ(control::ReadSecretFile(d.string(), "token file").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const fs::path fifo = d / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(control::ReadSecretFile(fifo.string(), "token file").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(control::ReadSecretFile((d / "none").string(), "token file").status().code(),
+            absl::StatusCode::kNotFound);
+  fs::remove_all(d);
+}
+
+TEST(Tls, HalfConfiguredOrMismatchedMaterialIsAnErrorNamingTheFile) {
+  const fs::path d = TempDir("tls");
+  auto run = [](const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; };
+  for (const char* n : {"a", "b"}) {
+    run("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=aersd-test -keyout " +
+        (d / (std::string(n) + ".key")).string() + " -out " +
+        (d / (std::string(n) + ".crt")).string() + " 2>/dev/null");
+    ::chmod((d / (std::string(n) + ".key")).c_str(), 0600);
+  }
+  const std::string a_crt = (d / "a.crt").string(), a_key = (d / "a.key").string(),
+                    b_key = (d / "b.key").string();
+  EXPECT_FALSE(control::LoadTlsMaterial("", "", "")->has_value());
+  EXPECT_TRUE(control::LoadTlsMaterial(a_crt, a_key, "")->has_value());
+  auto st = control::LoadTlsMaterial(a_crt, "", "").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  st = control::LoadTlsMaterial("", "", a_crt).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  st = control::LoadTlsMaterial(a_crt, b_key, "").status();
+  EXPECT_NE(st.message().find("does not belong"), absl::string_view::npos) << st;
+  st = control::LoadTlsMaterial(a_key, a_key, "").status();
+  EXPECT_NE(st.message().find(a_key), absl::string_view::npos) << st;
+  ::chmod(a_key.c_str(), 0644);
+  st = control::LoadTlsMaterial(a_crt, a_key, "").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  fs::remove_all(d);
+}
+
+// --- audit log ----------------------------------------------------------
+
+control::AuditRecord Record(const std::string& op) {
+  control::AuditRecord r;
+  r.operation = op;
+  r.target = "node \xff\xfe";  // not UTF-8
+  r.principal.kind = control::Principal::Kind::kToken;
+  r.principal.role = Role::kOperator;
+  r.principal.name = "alice";
+  r.principal.address = control::AnonymizeAddress("10.20.30.40");
+  r.revision_before = 3;
+  r.revision_after = 4;
+  return r;
+}
+
+TEST(Audit, RecordsAreValidJsonLinesInAPrivateFile) {
+  const fs::path d = TempDir("audit");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Write(Record("Edit")).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const auto lines = ReadLines(p);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(control::IsValidUtf8(lines[0]));
+  const auto j = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j["operation"], "Edit");
+  EXPECT_EQ(j["principal"]["name"], "alice");
+  EXPECT_EQ(j["principal"]["role"], "operator");
+  EXPECT_EQ(j["principal"]["address"], "10.20.xxx.xxx");
+  EXPECT_EQ(j["revision_before"], 3);
+  EXPECT_EQ(j["revision_after"], 4);
+  EXPECT_EQ(lines[0].find("10.20.30.40"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Audit, AnUnwritableLogRefuses) {
+  // /dev/full: every write fails with ENOSPC, like a full disk.
+  auto log = control::AuditLog::Open({"/dev/full"});
+  ASSERT_TRUE(log.ok()) << log.status();
+  const absl::Status st = (*log)->Write(Record("Edit"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("/dev/full"), absl::string_view::npos) << st;
+  EXPECT_FALSE((*log)->writable());
+}
+
+TEST(Audit, AFullFileRecoversOnItsOwnWhenSpaceReturns) {
+  // RLIMIT_FSIZE stands in for a full disk: writes past it fail (EFBIG).
+  const fs::path d = TempDir("full");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Write(Record("A")).ok());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit tight = old;
+  tight.rlim_cur = fs::file_size(p);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  EXPECT_EQ((*log)->Write(Record("B")).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*log)->Write(Record("C")).code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE((*log)->writable());
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, saved);
+  EXPECT_TRUE((*log)->Write(Record("D")).ok());
+  EXPECT_TRUE((*log)->writable());
+  const auto lines = ReadLines(p);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["operation"], "D");
+  fs::remove_all(d);
+}
+
+TEST(Audit, ReopensAfterRotationAndOnRequest) {
+  const fs::path d = TempDir("rotate");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Write(Record("A")).ok());
+  fs::rename(p, d / "audit.jsonl.1");  // logrotate
+  ASSERT_TRUE((*log)->Write(Record("B")).ok());
+  EXPECT_EQ(ReadLines(d / "audit.jsonl.1").size(), 1u);
+  EXPECT_EQ(ReadLines(p).size(), 1u);
+  fs::remove(p);
+  ASSERT_TRUE((*log)->Reopen().ok());
+  ASSERT_TRUE((*log)->Write(Record("C")).ok());
+  EXPECT_EQ(ReadLines(p).size(), 1u);
+  fs::remove_all(d);
+}
+
+TEST(Audit, FailedAuthenticationIsAggregatedPerAddress) {
+  const fs::path d = TempDir("aggregate");
+  const fs::path p = d / "audit.jsonl";
+  control::AuditLog::Options o;
+  o.path = p.string();
+  o.aggregate_interval = std::chrono::seconds(1);
+  auto log = control::AuditLog::Open(o);
+  ASSERT_TRUE(log.ok());
+  control::Principal who;
+  who.address = control::AnonymizeAddress("203.0.113.5");
+  for (int i = 0; i < 10000; ++i) {
+    (*log)->RecordAuthFailure(who, "GetGraph", absl::UnauthenticatedError("unknown bearer token"));
+  }
+  EXPECT_EQ(ReadLines(p).size(), 1u);  // the first at once
+  (*log)->Flush(Clock::now() + std::chrono::seconds(2));
+  const auto lines = ReadLines(p);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["count"], 9999);
+  fs::remove_all(d);
+}
+
+// --- request checks and UTF-8 -------------------------------------------
+
+TEST(RequestCheck, EveryFieldIsBoundedFiniteAndSet) {
+  const control::RequestLimits limits;
+  aers::v1::StreamMetersRequest meters;
+  meters.set_rate_hz(std::nan(""));
+  auto st = control::CheckRequest(meters, limits);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("rate_hz: NaN"), absl::string_view::npos) << st;
+  meters.set_rate_hz(std::numeric_limits<double>::infinity());
+  EXPECT_NE(control::CheckRequest(meters, limits).message().find("+Inf"), absl::string_view::npos);
+
+  aers::v1::AddNodeRequest add;
+  add.mutable_node()->set_name(std::string(1 << 20, 'x'));
+  st = control::CheckRequest(add, limits);
+  EXPECT_NE(st.message().find("node.name: 1048576 bytes"), absl::string_view::npos) << st;
+
+  aers::v1::EditRequest edit;
+  auto* op = edit.add_ops()->mutable_add_node();
+  op->set_name("g");
+  (*op->mutable_params())["gain_db"].set_number(-std::numeric_limits<double>::infinity());
+  st = control::CheckRequest(edit, limits);
+  EXPECT_NE(st.message().find("ops[0].add_node.params[\"gain_db\"].number: -Inf"),
+            absl::string_view::npos)
+      << st;
+  (*op->mutable_params())["gain_db"].Clear();
+  st = control::CheckRequest(edit, limits);
+  EXPECT_NE(st.message().find("params[\"gain_db\"].value: not set"), absl::string_view::npos) << st;
+  edit.add_ops();
+  (*op->mutable_params())["gain_db"].set_number(1);
+  st = control::CheckRequest(edit, limits);
+  EXPECT_NE(st.message().find("ops[1].op: not set"), absl::string_view::npos) << st;
+
+  aers::v1::ApplyGraphRequest apply;
+  st = control::CheckRequest(apply, limits);
+  EXPECT_NE(st.message().find("source: not set"), absl::string_view::npos) << st;
+  apply.set_yaml(std::string(64 << 10, '#'));  // long text is allowed up to 1 MiB
+  EXPECT_TRUE(control::CheckRequest(apply, limits).ok());
+
+  aers::v1::StreamMetersRequest many;
+  for (int i = 0; i < 5000; ++i) many.add_nodes("m");
+  EXPECT_NE(control::CheckRequest(many, limits).message().find("nodes: 5000 entries"),
+            absl::string_view::npos);
+}
+
+TEST(Utf8, IllFormedSequencesAreReplaced) {
+  EXPECT_TRUE(control::IsValidUtf8("gain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xb5"));
+  EXPECT_FALSE(control::IsValidUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(control::IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(control::IsValidUtf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_EQ(control::SanitizeUtf8("a\xffz"), "a\xef\xbf\xbdz");
+  EXPECT_EQ(control::SanitizeUtf8("\xe2\x82"), "\xef\xbf\xbd");  // truncated: one U+FFFD
+  aers::v1::Event e;
+  e.mutable_config_reloaded()->set_error("bad key '\xff'");
+  EXPECT_EQ(control::SanitizeUtf8Fields(e), 1);
+  EXPECT_TRUE(control::IsValidUtf8(e.config_reloaded().error()));
+}
+
+// --- state --------------------------------------------------------------
+
+TEST(StateStore, TheRevisionSurvivesARestart) {
+  const fs::path d = TempDir("revision");
+  state::StateStore store((d / "graph.yaml").string());
+  EXPECT_EQ(store.SavedRevision(), 0u);
+  Rig rig;
+  rig.Apply(GraphBuilder().Input("in").Output("out").Route("in", "out").Build());
+  ASSERT_TRUE(store.Save(rig.engine().spec(), 41).ok());
+  EXPECT_EQ(store.SavedRevision(), 41u);
+  engine::EngineOptions o;
+  o.initial_revision = store.SavedRevision();
+  auto kinds = dsp::MakeBuiltinRegistry();
+  engine::Engine restarted(*kinds, o);
+  ASSERT_TRUE(restarted.Apply(rig.engine().spec()).ok());
+  EXPECT_EQ(restarted.revision(), 42u);
+  fs::remove_all(d);
+}
+
+// --- the gRPC server ----------------------------------------------------
+
+int FreeTcpPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir("server");
+    rig_.Apply(GraphBuilder()
+                   .Input("in")
+                   .Node("g", "gain", 1, {{"gain_db", -6.0}})
+                   .Node("m", "meter", 1)
+                   .Output("out")
+                   .Chain({"in", "g", "m", "out"})
+                   .Build());
+    store_ = std::make_unique<state::StateStore>((dir_ / "graph.yaml").string());
+    service_ = std::make_unique<control::GraphService>(rig_.engine(), nullptr, store_.get(), bus_,
+                                                       nullptr);
+    std::ofstream(dir_ / "tokens")
+        << "viewer " << kViewer << " viewer1\noperator " << kOperator << " op1\n";
+    ::chmod((dir_ / "tokens").c_str(), 0600);
+    port_ = FreeTcpPort();
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    server_.reset();
+    audit_.reset();
+    fs::remove_all(dir_);
+  }
+  absl::Status Start(const std::string& audit_path, bool tcp = true) {
+    auto audit = control::AuditLog::Open({audit_path});
+    if (!audit.ok()) return audit.status();
+    audit_ = std::move(*audit);
+    server_ = std::make_unique<control::ControlServer>(*service_, nullptr, "test", "", nullptr,
+                                                       audit_.get());
+    control::ListenerOptions o;
+    o.unix_socket = (dir_ / "run" / "aersd.sock").string();
+    if (tcp) o.listen = {"tcp:127.0.0.1:" + std::to_string(port_)};
+    o.token_file = (dir_ / "tokens").string();
+    return server_->Start(o);
+  }
+  std::unique_ptr<aers::v1::Control::Stub> Tcp() {
+    return aers::v1::Control::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                                          grpc::InsecureChannelCredentials()));
+  }
+  std::unique_ptr<aers::v1::Control::Stub> Unix() {
+    return aers::v1::Control::NewStub(grpc::CreateChannel(
+        "unix:" + (dir_ / "run" / "aersd.sock").string(), grpc::InsecureChannelCredentials()));
+  }
+  static void Auth(grpc::ClientContext& ctx, const std::string& token) {
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  }
+  static std::string Reason(const grpc::ClientContext& ctx) {
+    const auto& md = ctx.GetServerTrailingMetadata();
+    auto it = md.find("aers-error-reason");
+    return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+  }
+
+  fs::path dir_;
+  Rig rig_;
+  control::EventBus bus_;
+  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<control::GraphService> service_;
+  std::unique_ptr<control::AuditLog> audit_;
+  std::unique_ptr<control::ControlServer> server_;
+  int port_ = 0;
+};
+
+TEST_F(ServerTest, AuthenticationComesBeforeArgumentChecks) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string()).ok());
+  auto stub = Tcp();
+  // A malformed Connect from nobody: UNAUTHENTICATED, not INVALID_ARGUMENT.
+  grpc::ClientContext c1;
+  Auth(c1, "");
+  aers::v1::ConnectRequest bad;
+  bad.set_from("..");
+  aers::v1::EditResponse resp;
+  EXPECT_EQ(stub->Connect(&c1, bad, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // A viewer: PERMISSION_DENIED, audited.
+  grpc::ClientContext c2;
+  Auth(c2, kViewer);
+  EXPECT_EQ(stub->Connect(&c2, bad, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // A NaN meter rate from nobody: UNAUTHENTICATED; from a viewer: INVALID_ARGUMENT.
+  for (const auto& [token, code] : {std::pair{std::string(), grpc::StatusCode::UNAUTHENTICATED},
+                                    {std::string(kViewer), grpc::StatusCode::INVALID_ARGUMENT}}) {
+    grpc::ClientContext c;
+    Auth(c, token);
+    aers::v1::StreamMetersRequest req;
+    req.set_rate_hz(std::nan(""));
+    auto reader = stub->StreamMeters(&c, req);
+    aers::v1::MeterFrame f;
+    while (reader->Read(&f)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), code);
+  }
+  const auto lines = ReadLines(dir_ / "audit.jsonl");
+  bool denied = false;
+  for (const auto& l : lines) {
+    const auto j = nlohmann::json::parse(l);
+    if (j["operation"] == "Connect" && j["result"] == "PERMISSION_DENIED") {
+      denied = true;
+      EXPECT_EQ(j["principal"]["name"], "viewer1");
+      EXPECT_EQ(j["principal"]["address"], "127.0.xxx.xxx");
+    }
+  }
+  EXPECT_TRUE(denied) << lines.size();
+}
+
+TEST_F(ServerTest, LockOutAndSizeErrorsAreToldApart) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string()).ok());
+  auto stub = Tcp();
+  aers::v1::GetGraphResponse g;
+  std::string reason;
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext c;
+    Auth(c, "wrong-token-000000000" + std::to_string(i));
+    (void)stub->GetGraph(&c, {}, &g);
+    reason = Reason(c);
+  }
+  EXPECT_EQ(reason, "unauthenticated");
+  grpc::ClientContext locked;
+  Auth(locked, kOperator);
+  EXPECT_EQ(stub->GetGraph(&locked, {}, &g).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Reason(locked), "locked-out");
+  // The Unix socket is never locked out.
+  grpc::ClientContext local;
+  Auth(local, "");
+  EXPECT_TRUE(Unix()->GetGraph(&local, {}, &g).ok());
+  // A message over the size limit: RESOURCE_EXHAUSTED without the lock-out reason.
+  grpc::ClientContext big;
+  Auth(big, "");
+  aers::v1::ApplyGraphRequest req;
+  req.set_yaml(std::string(5 << 20, '#'));
+  aers::v1::EditResponse resp;
+  const auto st = Unix()->ApplyGraph(&big, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_EQ(Reason(big), "");
+}
+
+TEST_F(ServerTest, AnUnwritableAuditLogRefusesEditsAndChangesNothing) {
+  ASSERT_TRUE(Start("/dev/full", false).ok());
+  const auto before = rig_.engine().spec();
+  const uint64_t rev = rig_.engine().revision();
+  grpc::ClientContext c;
+  Auth(c, "");
+  aers::v1::SetParameterRequest req;
+  req.set_node("g");
+  req.set_param("gain_db");
+  req.mutable_value()->set_number(-3);
+  aers::v1::EditResponse resp;
+  const auto st = Unix()->SetParameter(&c, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_NE(st.error_message().find("audit"), std::string::npos);
+  EXPECT_EQ(rig_.engine().spec(), before);
+  EXPECT_EQ(rig_.engine().revision(), rev);
+  EXPECT_EQ(store_->SavedRevision(), 0u);  // nothing persisted either
+}
+
+TEST_F(ServerTest, EveryOutcomeOfAMutationIsAudited) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
+  auto stub = Unix();
+  auto set = [&](double v, bool dry, std::optional<uint64_t> expect) {
+    grpc::ClientContext c;
+    Auth(c, "");
+    aers::v1::EditRequest req;
+    auto* sp = req.add_ops()->mutable_set_parameter();
+    sp->set_node("g");
+    sp->set_param("gain_db");
+    sp->mutable_value()->set_number(v);
+    req.set_dry_run(dry);
+    if (expect) req.set_expected_revision(*expect);
+    aers::v1::EditResponse resp;
+    return stub->Edit(&c, req, &resp).error_code();
+  };
+  const uint64_t rev = rig_.engine().revision();
+  EXPECT_EQ(set(-3, false, std::nullopt), grpc::StatusCode::OK);
+  EXPECT_EQ(set(-4, true, std::nullopt), grpc::StatusCode::OK);
+  EXPECT_EQ(set(-5, false, rev), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(set(1000, false, std::nullopt), grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<std::string> results;
+  for (const auto& l : ReadLines(dir_ / "audit.jsonl")) {
+    const auto j = nlohmann::json::parse(l);
+    results.push_back(j["result"].get<std::string>() + (j.contains("dry_run") ? "+dry" : ""));
+    EXPECT_EQ(j["principal"]["kind"], "unix");
+  }
+  EXPECT_EQ(results, (std::vector<std::string>{"OK", "OK+dry", "ABORTED", "INVALID_ARGUMENT"}));
+  EXPECT_EQ(store_->SavedRevision(), rev + 1);
+}
+
+TEST_F(ServerTest, ReflectionNeedsAViewerOnTcp) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string()).ok());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials());
+  auto refl = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  for (const auto& [token, ok] : {std::pair{std::string(), false}, {std::string(kViewer), true}}) {
+    grpc::ClientContext c;
+    Auth(c, token);
+    auto s = refl->ServerReflectionInfo(&c);
+    grpc::reflection::v1alpha::ServerReflectionRequest req;
+    req.set_file_containing_symbol("aers.v1.Control");
+    s->Write(req);
+    s->WritesDone();
+    grpc::reflection::v1alpha::ServerReflectionResponse resp;
+    int files = 0;
+    while (s->Read(&resp)) files += resp.file_descriptor_response().file_descriptor_proto_size();
+    const auto st = s->Finish();
+    EXPECT_EQ(st.ok(), ok) << st.error_message();
+    EXPECT_EQ(files > 0, ok);
+  }
+}
+
+TEST_F(ServerTest, PlaintextTokensOnANonLoopbackAddressNeedTheFlag) {
+  auto audit = control::AuditLog::Open({});
+  control::ControlServer s(*service_, nullptr, "test", "", nullptr, audit->get());
+  control::ListenerOptions o;
+  o.listen = {"tcp:0.0.0.0:" + std::to_string(port_)};
+  o.token_file = (dir_ / "tokens").string();
+  const auto st = s.Start(o);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("--allow_plaintext_tokens"), absl::string_view::npos) << st;
+}
+
+TEST_F(ServerTest, TheSocketPathIsNeverStolenOrReplaced) {
+  const fs::path run = dir_ / "run";
+  fs::create_directories(run);
+  ::chmod(run.c_str(), 0750);
+  // A regular file at the path is neither used nor deleted.
+  std::ofstream(run / "aersd.sock") << "mine";
+  auto st = Start((dir_ / "audit.jsonl").string(), false);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_TRUE(fs::is_regular_file(run / "aersd.sock"));
+  fs::remove(run / "aersd.sock");
+  // A live daemon's socket is not taken over, and survives the second one.
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
+  {
+    auto audit = control::AuditLog::Open({});
+    control::ControlServer second(*service_, nullptr, "test", "", nullptr, audit->get());
+    control::ListenerOptions o;
+    o.unix_socket = (run / "aersd.sock").string();
+    st = second.Start(o);
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+    EXPECT_NE(st.message().find("answers on it"), absl::string_view::npos) << st;
+  }
+  grpc::ClientContext c;
+  Auth(c, "");
+  aers::v1::GetGraphResponse g;
+  EXPECT_TRUE(Unix()->GetGraph(&c, {}, &g).ok());
+  server_->Shutdown();
+  EXPECT_FALSE(fs::exists(run / "aersd.sock"));
+}
+
+}  // namespace
+}  // namespace aers::test
