@@ -55,7 +55,8 @@ std::string AuditRecordToJson(const AuditRecord& r, int64_t unix_time_ms) {
   nlohmann::ordered_json p;
   p["kind"] = std::string(PrincipalKindName(r.principal.kind));
   p["name"] = r.principal.name;
-  if (r.principal.kind != Principal::Kind::kInternal) {
+  if (r.principal.kind != Principal::Kind::kInternal &&
+      r.principal.kind != Principal::Kind::kAnonymous) {
     p["role"] = std::string(RoleName(r.principal.role));
   }
   if (!r.principal.address.empty()) p["address"] = r.principal.address;

@@ -47,6 +47,8 @@ std::string_view PrincipalKindName(Principal::Kind kind) {
       return "certificate";
     case Principal::Kind::kInternal:
       return "internal";
+    case Principal::Kind::kAnonymous:
+      return "anonymous";
   }
   return "internal";
 }

@@ -38,7 +38,8 @@ std::string_view RoleName(Role role);
 
 /// Who made a call, as role checks and the audit log see it.
 struct Principal {
-  enum class Kind { kUnix, kToken, kCertificate, kInternal };
+  /// kAnonymous: a caller that failed authentication (audit records only).
+  enum class Kind { kUnix, kToken, kCertificate, kInternal, kAnonymous };
   Kind kind = Kind::kInternal;
   Role role = Role::kViewer;
   /// Token name, certificate subject, "unix", or what acted internally

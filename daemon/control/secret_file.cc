@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -44,7 +45,14 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, const std::
           "%s %s: owned by uid %u; it must be owned by root or by the daemon's user (uid %u)", what,
           path, st.st_uid, ::geteuid()));
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    // systemd's credentials (LoadCredential=) may be root-owned 0440 with
+    // an ACL granting the service's user: private to the service by
+    // construction, so group read is accepted there.
+    const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+    const bool systemd_credential = creds != nullptr && *creds == '/' && st.st_uid == 0 &&
+                                    path.rfind(std::string(creds) + "/", 0) == 0 &&
+                                    (st.st_mode & 0037) == 0;
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && !systemd_credential) {
       return absl::PermissionDeniedError(
           absl::StrFormat("%s %s: mode %04o lets group or others read it; chmod 600 (or 400)", what,
                           path, st.st_mode & 07777));

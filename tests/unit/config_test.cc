@@ -936,6 +936,47 @@ TEST(ConfigTest, YamlErrorNamesFileAndPosition) {
   EXPECT_EQ(message.find("yaml-cpp:"), std::string::npos) << "raw exception text: " << message;
 }
 
+// Constructs that could make a file mean more or less than it shows are
+// refused with their position; the plain equivalent is accepted.
+TEST(ConfigTest, YamlConstructsThatHideContentAreRefused) {
+  const std::string base =
+      "version: 1\noutputs: [{name: out, channels: 1}]\n"
+      "nodes:\n  - {name: g, kind: gain, params: {gain_db: -6}}\n"
+      "routes: [{from: g, to: out}]\n";
+  ASSERT_TRUE(ParseConfig(base, "ok.yaml", Kinds()).ok());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {base + "---\nversion: 1\n", "h.yaml:6:1: a second YAML document"},
+      {"version: 1\nx: &a {gain_db: 1}\nnodes:\n  - {name: g, kind: gain, params: *a}\n",
+       "h.yaml:4:35: an alias"},
+      {"version: 1\nnodes:\n  - {name: g, kind: gain, <<: {channels: 2}}\n",
+       "h.yaml:3:27: a merge key"},
+      {"version: !!int 1\n", "h.yaml:1:10: the tag 'tag:yaml.org,2002:int'"},
+      {"version: 1\nnodes: !custom []\n", "h.yaml:2:8: the tag '!custom'"},
+  };
+  for (const auto& [text, want] : cases) {
+    const auto r = ParseConfig(text, "h.yaml", Kinds());
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.status().message().find(want), absl::string_view::npos)
+        << "want '" << want << "' in: " << r.status().message();
+    // The plugins-only pass refuses the same.
+    EXPECT_FALSE(ParsePluginSettings(text, "h.yaml").ok()) << text;
+  }
+  // Explicit core tags of the node's own type change nothing.
+  EXPECT_TRUE(
+      ParseConfig("version: 1\nnodes: !!seq []\nengine: !!map {}\n", "t.yaml", Kinds()).ok());
+}
+
+TEST(ConfigTest, GraphLimitsAreConfigurableAndEnforced) {
+  std::string yaml = "version: 1\nengine: {max_nodes: 2}\nnodes:\n";
+  for (int i = 0; i < 3; ++i) yaml += "  - {name: g" + std::to_string(i) + ", kind: gain}\n";
+  const auto r = ParseConfig(yaml, "big.yaml", Kinds());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("3 nodes; this daemon allows at most 2 (engine.max_nodes)"),
+            absl::string_view::npos)
+      << r.status().message();
+  EXPECT_FALSE(ParseConfig("version: 1\nengine: {max_routes: 0}\n", "z.yaml", Kinds()).ok());
+}
+
 // ---------------------------------------------------------------------------
 // Valid configs.
 

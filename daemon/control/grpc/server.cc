@@ -206,8 +206,8 @@ absl::StatusOr<Principal> ControlServer::Impl::Authenticate(ServerContext* ctx,
   }
   auto id = auth_.Check(host, token);
   if (!id.ok()) {
-    p.kind = subject.empty() ? Principal::Kind::kToken : Principal::Kind::kCertificate;
-    p.name = subject.empty() ? "(unauthenticated)" : subject;
+    p.kind = Principal::Kind::kAnonymous;
+    p.name = subject;  // a verified certificate's subject, if any
     if (audit_ != nullptr) audit_->RecordAuthFailure(p, operation, id.status());
     return id.status();
   }

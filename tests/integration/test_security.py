@@ -1,0 +1,308 @@
+"""The control plane under attack, against a real aersd (null backend) with
+real gRPC clients and aersctl: token guessing with a viewer token in hand,
+lock-out that spares the local socket, an audit log that cannot be written,
+1,100 idle TCP connections, a second daemon on the same socket, a regular
+file at the socket path, revisions across a restart, hostile requests (NaN,
+1 MiB names, oversized messages) and a config that is not UTF-8."""
+
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aers_it  # noqa: E402
+from aers_it import CONFIGS, wait_until  # noqa: E402
+
+AERSCTL = os.environ.get("AERSCTL", "aersctl")
+TONE = os.path.join(CONFIGS, "null_tone.yaml")
+VIEWER = "viewer-" + "v" * 24
+OPERATOR = "operator-" + "o" * 24
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class SecurityTest(aers_it.JackTestCase):
+    tag = "security"
+    needs_jack = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        aers_it.generate_stubs(cls.tmp.path)
+        global pb, rpc, grpc
+        import grpc  # noqa: F401
+        import control_pb2 as pb
+        import control_pb2_grpc as rpc
+
+    def setUp(self):
+        self.tokens = self.tmp.file(f"tokens-{self._testMethodName}")
+        with open(self.tokens, "w") as f:
+            f.write(f"viewer {VIEWER} monitor\noperator {OPERATOR} alice\n")
+        os.chmod(self.tokens, 0o600)
+        self.port = free_port()
+        self.audit = self.tmp.file(f"audit-{self._testMethodName}.jsonl")
+
+    def start(self, extra=(), tcp=True, audit=None, tag=None, config=TONE, ready=True):
+        args = ["--backend", "null", "--audit_log", audit or self.audit]
+        if tcp:
+            args += ["--listen", f"tcp:127.0.0.1:{self.port}", "--token_file", self.tokens]
+        return self.start_aersd(config, args=args + list(extra), tag=tag or self._testMethodName,
+                                ready=ready)
+
+    def ctl(self, d, *args, token=None, target=None):
+        base = [AERSCTL]
+        if target:
+            base += ["--target", target]
+            if token:
+                tf = self.tmp.file(f"client-token-{len(token)}-{token[:4]}")
+                with open(tf, "w") as f:
+                    f.write(token + "\n")
+                base += ["--token-file", tf]
+        else:
+            base += ["--socket", self.socket_of(d)]
+        return subprocess.run(base + list(args), capture_output=True, text=True, timeout=30)
+
+    def socket_of(self, d):
+        return d.proc.args[d.proc.args.index("--socket") + 1]
+
+    def audit_records(self, path=None):
+        with open(path or self.audit, encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
+
+    def tcp_stub(self):
+        return rpc.ControlStub(grpc.insecure_channel(f"127.0.0.1:{self.port}"))
+
+    def unix_stub(self, d):
+        return rpc.ControlStub(grpc.insecure_channel(f"unix:{self.socket_of(d)}"))
+
+    # --- authentication ---------------------------------------------------
+
+    def test_guessing_with_a_viewer_token_is_locked_out(self):
+        d = self.start()
+        target = f"127.0.0.1:{self.port}"
+        stub = self.tcp_stub()
+        locked_after = None
+        for i in range(100):
+            try:
+                stub.GetGraph(pb.GetGraphRequest(),
+                              metadata=[("authorization", f"Bearer guess-{i:020d}")], timeout=5)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    locked_after = i
+                    break
+            if i % 4 == 3:  # the viewer logs in between guesses
+                try:
+                    stub.GetGraph(pb.GetGraphRequest(),
+                                  metadata=[("authorization", f"Bearer {VIEWER}")], timeout=5)
+                except grpc.RpcError as e:
+                    if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        locked_after = i
+                        break
+        self.assertIsNotNone(locked_after, "100 guesses never locked out")
+        self.assertLessEqual(locked_after, 6)
+        # The operator's own token is refused from there too; aersctl says so.
+        out = self.ctl(d, "status", token=OPERATOR, target=target)
+        self.assertEqual(out.returncode, 8, out.stderr)
+        self.assertIn("locked out", out.stderr)
+        # The local socket is never locked out.
+        self.assertEqual(self.ctl(d, "status").returncode, 0)
+        # Guesses are in the audit log, aggregated, with masked addresses.
+        recs = [r for r in self.audit_records() if r["operation"] != "plugin"]
+        self.assertTrue(any(r["result"] == "UNAUTHENTICATED" for r in recs), recs)
+        self.assertLess(len(recs), 10, recs)
+        for r in recs:
+            self.assertNotIn("127.0.0.1", json.dumps(r))
+        self.assertNotIn("ipv4:", d.log())  # no peer address, no client port
+        self.assertIn("127.0.xxx.xxx", d.log())
+
+    def test_authentication_comes_before_arguments_and_roles_are_enforced(self):
+        d = self.start()
+        stub = self.tcp_stub()
+        with self.assertRaises(grpc.RpcError) as e:
+            stub.Connect(pb.ConnectRequest(**{"from": "..", "to": ""}), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        with self.assertRaises(grpc.RpcError) as e:
+            stub.SetParameter(pb.SetParameterRequest(node="level", param="window_ms",
+                                                     value=pb.ParamValue(number=50)),
+                              metadata=[("authorization", f"Bearer {VIEWER}")], timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        r = stub.SetParameter(pb.SetParameterRequest(node="level", param="window_ms",
+                                                     value=pb.ParamValue(number=50)),
+                              metadata=[("authorization", f"Bearer {OPERATOR}")], timeout=5)
+        self.assertTrue(r.applied)
+        recs = {(x["operation"], x["result"]): x for x in self.audit_records()}
+        denied = recs[("SetParameter", "PERMISSION_DENIED")]
+        self.assertEqual(denied["principal"]["name"], "monitor")
+        self.assertEqual(denied["principal"]["address"], "127.0.xxx.xxx")
+        ok = recs[("SetParameter", "OK")]
+        self.assertEqual(ok["principal"]["name"], "alice")
+        self.assertEqual(ok["revision_after"], ok["revision_before"] + 1)
+        self.assertEqual(self.ctl(d, "status").returncode, 0)
+
+    # --- audit ------------------------------------------------------------
+
+    def test_an_audit_log_that_cannot_be_written_refuses_changes(self):
+        d = self.start(audit="/dev/full", tcp=False)
+        before = self.ctl(d, "graph", "--json")
+        state = d.proc.args[d.proc.args.index("--state_file") + 1]
+        with open(state) as f:
+            state_before = f.read()
+        out = self.ctl(d, "set", "level", "window_ms", "50")
+        self.assertEqual(out.returncode, 7, out.stderr)
+        self.assertIn("audit log /dev/full", out.stderr)
+        self.assertEqual(json.loads(self.ctl(d, "graph", "--json").stdout),
+                         json.loads(before.stdout))
+        with open(state) as f:
+            self.assertEqual(f.read(), state_before)
+        # Audio goes on; reads still work.
+        self.assertEqual(self.ctl(d, "status").returncode, 0)
+        self.assertEqual(d.log().count("control-plane changes are refused"), 1)
+
+    def test_reload_is_audited_and_an_unreadable_config_keeps_audio(self):
+        config = self.tmp.file("reload.yaml")
+        with open(TONE) as f:
+            text = f.read()
+        with open(config, "w") as f:
+            f.write(text)
+        d = self.start(tcp=False, config=config)
+        os.remove(config)
+        os.mkdir(config)  # a directory where the config was
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload rejected", after=mark)
+        self.assertIsNone(d.proc.poll())
+        os.rmdir(config)
+        # Not UTF-8, in a key: refused, and the error event stays valid UTF-8.
+        with open(config, "wb") as f:
+            f.write(text.encode() + b"\nbogus\xff\xfe: 1\n")
+        watcher = subprocess.Popen([AERSCTL, "--socket", self.socket_of(d), "watch", "--json"],
+                                   stdout=subprocess.PIPE)
+        time.sleep(0.5)
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload rejected", after=mark)
+        with open(config, "w") as f:
+            f.write(text.replace("window_ms: 100", "window_ms: 50"))
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reloaded: revision", after=mark)
+        events = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("graph_changed" in e for e in events):
+            line = watcher.stdout.readline()
+            if not line:
+                break
+            events.append(json.loads(line.decode("utf-8")))  # strict UTF-8
+        watcher.terminate()
+        watcher.wait()
+        watcher.stdout.close()
+        errors = [e["config_reloaded"].get("error", "") for e in events if "config_reloaded" in e]
+        self.assertTrue(any("\ufffd" in err for err in errors), events)
+        self.assertTrue(any("graph_changed" in e for e in events), events)
+        recs = [r for r in self.audit_records() if r["operation"] == "reload"]
+        self.assertEqual([r["result"] for r in recs],
+                         ["FAILED_PRECONDITION", "INVALID_ARGUMENT", "OK"], recs)
+        self.assertEqual(recs[-1]["principal"], {"kind": "internal", "name": "SIGHUP"})
+
+    # --- limits -----------------------------------------------------------
+
+    def test_hostile_requests_are_refused_naming_the_field(self):
+        d = self.start(tcp=False)
+        stub = self.unix_stub(d)
+        with self.assertRaises(grpc.RpcError) as e:
+            for _ in stub.StreamMeters(pb.StreamMetersRequest(rate_hz=float("nan")), timeout=5):
+                pass
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("rate_hz", e.exception.details())
+        with self.assertRaises(grpc.RpcError) as e:
+            stub.AddNode(pb.AddNodeRequest(node=pb.Node(name="x" * (1 << 20), kind="gain")),
+                         timeout=10)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("node.name: 1048576 bytes", e.exception.details())
+        with self.assertRaises(grpc.RpcError) as e:
+            stub.Edit(pb.EditRequest(ops=[pb.EditOp()]), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("ops[0].op: not set", e.exception.details())
+        # A message over 4 MiB: refused as too large, never as a lock-out.
+        big = self.tmp.file("big.yaml")
+        with open(big, "w") as f:
+            f.write("version: 1\n" + "#" * (5 << 20) + "\n")
+        out = self.ctl(d, "apply", big)
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("request too large", out.stderr)
+        self.assertNotIn("locked", out.stderr)
+        # Afterwards everything still works.
+        self.assertEqual(self.ctl(d, "graph").returncode, 0)
+
+    def test_idle_tcp_connections_do_not_starve_the_local_socket(self):
+        # systemd's default for services: soft 1024, hard 524288.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard < 4096:
+            self.skipTest(f"hard descriptor limit {hard} is too low for this test")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        try:
+            d = self.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+        conns = []
+        try:
+            for _ in range(1100):
+                c = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                conns.append(c)
+            t0 = time.monotonic()
+            out = self.ctl(d, "status")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            for c in conns:
+                c.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual(self.ctl(d, "status", token=VIEWER,
+                                  target=f"127.0.0.1:{self.port}").returncode, 0)
+
+    # --- lifecycle --------------------------------------------------------
+
+    def test_the_socket_path_is_never_taken_over(self):
+        path = self.tmp.file("taken.sock")
+        with open(path, "w") as f:
+            f.write("not a socket")
+        d = self.start(tcp=False, extra=["--socket", path], ready=False)
+        self.assertEqual(d.wait_exit(), 6)
+        self.assertIn("is not a socket", d.log())
+        with open(path) as f:
+            self.assertEqual(f.read(), "not a socket")
+        os.remove(path)
+        first = self.start(tcp=False, extra=["--socket", path], tag="first")
+        second = self.start(tcp=False, extra=["--socket", path], tag="second", ready=False)
+        self.assertEqual(second.wait_exit(), 6)
+        self.assertIn("answers on it", second.log())
+        self.assertEqual(self.ctl(first, "status").returncode, 0)
+        first.stop()
+        self.assertFalse(os.path.exists(path))
+
+    def test_revisions_never_repeat_across_restarts(self):
+        state = self.tmp.file("rev-state.yaml")
+        d = self.start(tcp=False, extra=["--state_file", state], tag="rev1")
+        self.assertEqual(self.ctl(d, "set", "level", "window_ms", "50").returncode, 0)
+        rev = json.loads(self.ctl(d, "graph", "--json").stdout)["revision"]
+        d.stop()
+        d2 = self.start(tcp=False, extra=["--state_file", state], tag="rev2")
+        rev2 = json.loads(self.ctl(d2, "graph", "--json").stdout)["revision"]
+        self.assertGreater(int(rev2), int(rev))
+        out = self.ctl(d2, "set", "level", "window_ms", "60", "--expect-revision", str(rev))
+        self.assertEqual(out.returncode, 5, out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
