@@ -3,7 +3,8 @@
 // Exit status: 0 success; 1 other error; 2 usage; 3 invalid argument;
 // 4 not found; 5 conflict (revision changed, already exists); 6 refused by
 // the graph (e.g. a cycle); 7 daemon unavailable (not running, timeout);
-// 8 authentication/permission/lock-out.
+// 8 authentication/permission/lock-out. A request over the daemon's size limit
+// is 3 (invalid argument), too many open streams 7.
 //
 // `aersctl plugin hash|keygen|sign|verify` work offline on plugin
 // directories and keys (daemon/plugin/tool.h, the same functions as the

@@ -176,6 +176,7 @@ absl::Status Daemon::StartControl() {
   lo.tls_key = options_.tls_key;
   lo.tls_client_ca = options_.tls_client_ca;
   lo.allow_plaintext_tokens = options_.allow_plaintext_tokens;
+  lo.max_connections = options_.max_tcp_connections;
   control_ = std::make_unique<control::ControlServer>(
       *service_, [this] { return backend_->status(); }, options_.version,
       state_ ? state_->path() : std::string(),

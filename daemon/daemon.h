@@ -41,6 +41,8 @@ struct DaemonOptions {
   std::string tls_client_ca;
   /// Bearer tokens over plaintext TCP on a non-loopback address.
   bool allow_plaintext_tokens = false;
+  /// Open connections per TCP listener (more are refused).
+  int max_tcp_connections = 256;
   /// JSON lines of every attempted control-plane mutation, reload and
   /// plugin decision; empty: only the log.
   std::string audit_log;

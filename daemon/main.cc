@@ -54,6 +54,9 @@ ABSL_FLAG(std::vector<std::string>, listen, {},
           "daemon: more control listeners, comma-separated: unix:/path or tcp:HOST:PORT "
           "(TCP needs --tls_cert/--tls_key or --token_file). AERS_HOST + AERS_PORT add "
           "tcp:AERS_HOST:AERS_PORT.");
+ABSL_FLAG(int32_t, max_tcp_connections, 256,
+          "daemon: open connections per TCP control listener; more are closed at once (and "
+          "aersd keeps 128 descriptors free for its Unix socket and files).");
 ABSL_FLAG(bool, allow_plaintext_tokens, false,
           "daemon: allow bearer tokens over plaintext TCP on a non-loopback address (they "
           "travel in clear text; use TLS instead where you can).");
@@ -197,6 +200,12 @@ int RunDaemonMode() {
   opts.listen = absl::GetFlag(FLAGS_listen);
   if (!EnvListener(&opts.listen)) return kExitUsage;
   opts.allow_plaintext_tokens = absl::GetFlag(FLAGS_allow_plaintext_tokens);
+  opts.max_tcp_connections = absl::GetFlag(FLAGS_max_tcp_connections);
+  if (opts.max_tcp_connections < 1 || opts.max_tcp_connections > 65536) {
+    std::fprintf(stderr, "aersd: --max_tcp_connections %d is out of range; allowed 1 to 65536\n",
+                 opts.max_tcp_connections);
+    return kExitUsage;
+  }
   opts.audit_log_group = absl::GetFlag(FLAGS_audit_log_group);
   if (!PluginRoot(&opts.plugin_root, "aersd")) return kExitUsage;
   opts.token_file = FlagOrEnv(FLAGS_token_file, "AERS_TOKEN_FILE");

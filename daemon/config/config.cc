@@ -37,6 +37,7 @@ using model::Issue;
 using model::ParamValue;
 
 using strutil::Cat;
+using strutil::FirstInvalidUtf8;
 using strutil::JoinList;
 
 // Ranges of the settings sections (documented in docs/config.md).
@@ -445,6 +446,10 @@ class Parser {
                const std::string& path, std::string_view what, Mark mark, std::string_view example);
   std::optional<std::string> String(const YAML::Node& node, const std::string& path,
                                     std::string_view what, Mark fallback);
+  // Reports `text` unless it is well-formed UTF-8. Any other byte sequence
+  // could not be written back (EmitConfig, the state file): YAML escapes
+  // code points, not bytes.
+  bool Utf8(const std::string& text, Mark mark, const std::string& path, std::string_view what);
   std::optional<double> Number(const YAML::Node& node, const std::string& path,
                                std::string_view what, Mark fallback);
   std::optional<int> Integer(const YAML::Node& node, const std::string& path, std::string_view what,
@@ -594,8 +599,19 @@ std::optional<std::string> Parser::String(const YAML::Node& node, const std::str
     Error(mark, path, Cat(what, " must be a string, got ", Describe(node)));
     return std::nullopt;
   }
+  if (!Utf8(node.Scalar(), mark, path, what)) return std::nullopt;
   Record(path, node, fallback);
   return node.Scalar();
+}
+
+bool Parser::Utf8(const std::string& text, Mark mark, const std::string& path,
+                  std::string_view what) {
+  const size_t bad = FirstInvalidUtf8(text);
+  if (bad == std::string_view::npos) return true;
+  Error(mark, path,
+        Cat(what, " is not valid UTF-8 (byte ", bad + 1,
+            " of the value); write the config as UTF-8 text"));
+  return false;
 }
 
 std::optional<double> Parser::Number(const YAML::Node& node, const std::string& path,
@@ -998,6 +1014,7 @@ std::optional<ParamValue> Parser::ParseParam(const YAML::Node& node, const std::
       Record(path, node, fallback);
       return ParamValue(s.number);
     case Scalar::Kind::kString:
+      if (!Utf8(s.text, mark, path, Cat("parameter '", name, "'"))) return std::nullopt;
       Record(path, node, fallback);
       return ParamValue(s.text);
   }

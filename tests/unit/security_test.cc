@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -313,6 +314,43 @@ TEST(Audit, FailedAuthenticationIsAggregatedPerAddress) {
   const auto lines = ReadLines(p);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(nlohmann::json::parse(lines[1])["count"], 9999);
+  fs::remove_all(d);
+}
+
+// Many gRPC threads at once (TSan checks the locking).
+TEST(Concurrency, AuthenticatorAndAuditLogUnderManyThreads) {
+  const fs::path d = TempDir("threads");
+  control::Authenticator auth({5, std::chrono::seconds(600), std::chrono::seconds(300), 64});
+  ASSERT_TRUE(auth.AddToken(kOperator, Role::kOperator, "o").ok());
+  control::AuditLog::Options o;
+  o.path = (d / "audit.jsonl").string();
+  o.aggregate_interval = std::chrono::seconds(0);
+  auto log = control::AuditLog::Open(o);
+  ASSERT_TRUE(log.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      control::Principal who;
+      who.address = control::AnonymizeAddress("10.9." + std::to_string(t) + ".1");
+      for (int i = 0; i < 200; ++i) {
+        const std::string host = "10.9." + std::to_string(t) + "." + std::to_string(i % 50);
+        if (auth.Check(host, i % 3 ? kOperator : "guess-" + std::to_string(i) + "-xxxxxxxxxx")
+                .ok()) {
+          ++ok;
+        }
+        (*log)->RecordAuthFailure(who, "GetGraph", absl::UnauthenticatedError("x"));
+        if (i % 20 == 0) (void)(*log)->Write(Record("Edit"));
+        if (t == 0 && i % 50 == 0) (void)(*log)->Reopen();
+        (*log)->Flush();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_GT(ok.load(), 0);
+  for (const auto& line : ReadLines(d / "audit.jsonl")) {
+    EXPECT_TRUE(nlohmann::json::accept(line)) << line;  // no torn lines
+  }
   fs::remove_all(d);
 }
 

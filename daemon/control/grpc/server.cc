@@ -23,6 +23,7 @@
 #include "control.grpc.pb.h"
 #include "control/grpc/convert.h"
 #include "control/grpc/reflection.h"
+#include "control/grpc/tcp_gate.h"
 #include "control/grpc/tls.h"
 #include "control/paths.h"
 #include "control/utf8.h"
@@ -142,6 +143,7 @@ class ControlServer::Impl {
     std::unique_ptr<grpc::Server> server;
     std::unique_ptr<aers::v1::Control::Service> control;
     std::unique_ptr<ReflectionService> reflection;
+    std::unique_ptr<TcpGate> gate;  // TCP only
     std::atomic<int> streams{0};
   };
 
@@ -448,11 +450,22 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
         });
     grpc::ServerBuilder builder;
     std::vector<int> ports(addrs.size(), 0);
-    for (size_t i = 0; i < addrs.size(); ++i) {
-      const std::string& a = addrs[i];
-      builder.AddListeningPort(
-          absl::StartsWith(a, "tcp:") ? a.substr(4) : a,
-          absl::StartsWith(a, "tcp:") ? creds : grpc::InsecureServerCredentials(), &ports[i]);
+    std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors;
+    if (name == "tcp") {
+      // aersd accepts TCP connections itself, to cap them (tcp_gate.h).
+      TcpGate::Options go;
+      go.max_connections = static_cast<size_t>(std::max(1, options.max_connections));
+      listener->gate = std::make_unique<TcpGate>(go);
+      for (size_t i = 0; i < addrs.size(); ++i) {
+        if (auto st = listener->gate->Listen(addrs[i].substr(4)); !st.ok()) return st;
+        acceptors.push_back(builder.experimental().AddExternalConnectionAcceptor(
+            grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, creds));
+        ports[i] = 1;
+      }
+    } else {
+      for (size_t i = 0; i < addrs.size(); ++i) {
+        builder.AddListeningPort(addrs[i], grpc::InsecureServerCredentials(), &ports[i]);
+      }
     }
     builder.RegisterService(listener->control.get());
     builder.RegisterService(listener->reflection.get());
@@ -474,6 +487,7 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
       return absl::UnavailableError(
           absl::StrCat("control: cannot start the ", name, " listeners (", addrs.front(), ")"));
     }
+    if (listener->gate) listener->gate->Start(std::move(acceptors));
     for (size_t i = 0; i < addrs.size(); ++i) {
       if (ports[i] == 0) {
         listener->server->Shutdown();
@@ -520,6 +534,9 @@ void ControlServer::Shutdown() {
   s.service_.events().CloseAll();
   SetServing(false);
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  for (auto& l : s.listeners_) {
+    if (l->gate) l->gate->Stop();
+  }
   for (auto& l : s.listeners_) l->server->Shutdown(deadline);
   for (auto& l : s.listeners_) l->server->Wait();
   s.listeners_.clear();

@@ -1,0 +1,194 @@
+#include "control/grpc/tcp_gate.h"
+
+#include <dirent.h>
+#include <grpcpp/server_builder.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace aers::control {
+
+namespace {
+
+size_t OpenDescriptors() {
+  size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+
+ino_t InodeOf(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
+TcpGate::~TcpGate() {
+  Stop();
+}
+
+absl::Status TcpGate::Listen(const std::string& hostport) {
+  const auto colon = hostport.rfind(':');
+  if (colon == std::string::npos || colon + 1 == hostport.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("listener tcp:", hostport, ": no port"));
+  }
+  std::string host = hostport.substr(0, colon);
+  const std::string port = hostport.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (const int rc =
+          ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+      rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listener tcp:", hostport, ": ", ::gai_strerror(rc)));
+  }
+  std::string error = "no address";
+  int fd = -1;
+  for (addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 128) != 0) {
+      error = std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("control: cannot listen on tcp:", hostport, ": ", error));
+  }
+  Listener l;
+  l.address = hostport;
+  l.fd = fd;
+  listeners_.push_back(std::move(l));
+  return absl::OkStatus();
+}
+
+void TcpGate::Start(
+    std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors) {
+  for (size_t i = 0; i < listeners_.size() && i < acceptors.size(); ++i) {
+    listeners_[i].acceptor = std::move(acceptors[i]);
+  }
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void TcpGate::Stop() {
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
+  for (auto& l : listeners_) {
+    if (l.fd >= 0) ::close(l.fd);
+    l.fd = -1;
+  }
+}
+
+// Whether one more connection fits: the per-listener count (exact: which
+// handed-over descriptors still name the socket they named) and the
+// process's descriptor headroom.
+bool TcpGate::Admit(Listener& l) {
+  if (l.live.size() >= options_.max_connections) {
+    std::erase_if(l.live, [](const std::pair<int, ino_t>& c) {
+      return InodeOf(c.first) != c.second;  // closed (or the number reused)
+    });
+  }
+  if (l.live.size() >= options_.max_connections) return false;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur <= 1u << 20) {
+    const size_t limit = static_cast<size_t>(rl.rlim_cur);
+    if (limit <= options_.reserve_fds || OpenDescriptors() + options_.reserve_fds >= limit) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void TcpGate::Loop() {
+  std::vector<pollfd> fds;
+  for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
+  fds.push_back({wake_fd_, POLLIN, 0});
+  auto last_warning = std::chrono::steady_clock::time_point{};
+  uint64_t refused_since_warning = 0;
+  while (true) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("control: poll on the TCP listeners failed: {}", std::strerror(errno));
+      return;
+    }
+    if (fds.back().revents != 0) return;  // Stop()
+    for (size_t i = 0; i < listeners_.size(); ++i) {
+      if ((fds[i].revents & POLLIN) == 0) continue;
+      Listener& l = listeners_[i];
+      while (true) {
+        const int c = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if (errno == EMFILE || errno == ENFILE) {
+            // Out of descriptors anyway: wait a little rather than spin.
+            ::poll(nullptr, 0, 50);
+          }
+          break;  // EAGAIN: drained
+        }
+        if (!Admit(l)) {
+          ::close(c);
+          ++refused_;
+          ++refused_since_warning;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_warning > std::chrono::seconds(60)) {
+            spdlog::warn(
+                "control: tcp:{}: connection refused ({} so far in this minute): at most {} "
+                "connections per listener and {} descriptors kept free",
+                l.address, refused_since_warning, options_.max_connections, options_.reserve_fds);
+            last_warning = now;
+            refused_since_warning = 0;
+          }
+          continue;
+        }
+        l.live.emplace_back(c, InodeOf(c));
+        grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
+        p.listener_fd = l.fd;
+        p.fd = c;
+        l.acceptor->HandleNewConnection(&p);
+      }
+    }
+  }
+}
+
+}  // namespace aers::control

@@ -1,0 +1,76 @@
+// TCP listeners that aersd accepts on itself and hands to gRPC
+// (ExternalConnectionAcceptor), so that connections can be capped: gRPC
+// 1.51 has no per-listener connection limit, and a flood of idle
+// connections would otherwise take every descriptor, the local Unix
+// socket's accept() included.
+//
+// Each accepted connection is refused (closed at once) when the listener
+// already holds `max_connections`, or when the process is within
+// `reserve_fds` descriptors of its RLIMIT_NOFILE. Live connections are
+// counted exactly: the gate remembers the descriptor and inode of each
+// connection it handed over and finds which gRPC has closed since.
+//
+// Thread: Start/Stop from the owner; one accept thread of its own.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace grpc::experimental {
+class ExternalConnectionAcceptor;
+}
+
+namespace aers::control {
+
+class TcpGate {
+ public:
+  struct Options {
+    size_t max_connections = 256;  ///< per listener
+    size_t reserve_fds = 128;      ///< kept free for everything else
+  };
+
+  explicit TcpGate(Options options) : options_(options) {}
+  ~TcpGate();
+  TcpGate(const TcpGate&) = delete;
+  TcpGate& operator=(const TcpGate&) = delete;
+
+  /// Binds and listens on "HOST:PORT" (IPv6 in brackets); the error names
+  /// the address. Call before Start().
+  absl::Status Listen(const std::string& hostport);
+  /// Hands accepted connections to `acceptor` (one per listener, in the
+  /// order of Listen()).
+  void Start(
+      std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors);
+  /// Stops accepting and closes the listening sockets.
+  void Stop();
+
+  size_t listeners() const { return listeners_.size(); }
+  /// Connections refused so far (all listeners).
+  uint64_t refused() const { return refused_.load(); }
+
+ private:
+  struct Listener {
+    std::string address;
+    int fd = -1;
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
+    std::vector<std::pair<int, ino_t>> live;  // handed to gRPC, maybe closed since
+  };
+  void Loop();
+  bool Admit(Listener& l);
+
+  const Options options_;
+  std::vector<Listener> listeners_;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<uint64_t> refused_{0};
+};
+
+}  // namespace aers::control
