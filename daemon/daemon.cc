@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -54,6 +55,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kLoopMs = 50;
 constexpr auto kDrainEvery = std::chrono::milliseconds(250);
 constexpr auto kStatusEvery = std::chrono::seconds(2);
+constexpr auto kTrimEvery = std::chrono::seconds(10);
 
 void LogLines(spdlog::level::level_enum level, const std::string& head, absl::string_view body) {
   spdlog::log(level, "{}", head);
@@ -376,6 +378,7 @@ int Daemon::Run() {
   auto next_stats = now;
   auto next_status = now + kStatusEvery;
   auto next_watchdog = now;
+  auto next_trim = now + kTrimEvery;
   bool stopping = false;
 
   while (!stopping) {
@@ -408,6 +411,12 @@ int Daemon::Run() {
     engine_->Reclaim();
     now = Clock::now();
     audit_->Flush(now);
+    if (now >= next_trim) {
+      // Memory freed after large requests goes back to the system rather
+      // than staying in the allocator's arenas (gRPC threads each have one).
+      malloc_trim(0);
+      next_trim = now + kTrimEvery;
+    }
 
     if (!ready && !stopping) {
       const auto st = backend_->status();
@@ -617,6 +626,12 @@ int RunDaemon(const DaemonOptions& options) {
     spdlog::error("cannot block signals");
     return 1;
   }
+  // Two malloc arenas, not one per gRPC thread: with memory locked, pages an
+  // arena touched stay resident, so many arenas would hold many copies of
+  // the largest requests (measured: 32 concurrent 2-8 MiB requests left
+  // 127 MiB resident with the default, 76 MiB with 2). The audio thread
+  // never allocates, so contention costs nothing there.
+  mallopt(M_ARENA_MAX, 2);
   // A write to a socket whose peer died (a JACK server gone) must fail with
   // EPIPE, not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);

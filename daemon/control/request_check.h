@@ -32,7 +32,9 @@ struct RequestLimits {
   size_t max_string_bytes = 256;
   size_t max_text_bytes = size_t{1} << 20;  ///< ApplyGraphRequest.yaml
   size_t max_repeated = 4096;
-  size_t max_message_bytes = size_t{4} << 20;  ///< whole request, gRPC's limit
+  /// Whole request, gRPC's limit: the longest text plus framing. Memory
+  /// for requests is bounded by this times the server's threads.
+  size_t max_message_bytes = size_t{2} << 20;
 };
 
 absl::Status CheckRequest(const google::protobuf::Message& request, const RequestLimits& limits);

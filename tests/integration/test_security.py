@@ -234,7 +234,7 @@ class SecurityTest(aers_it.JackTestCase):
             stub.Edit(pb.EditRequest(ops=[pb.EditOp()]), timeout=5)
         self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("ops[0].op: not set", e.exception.details())
-        # A message over 4 MiB: refused as too large, never as a lock-out.
+        # A message over 2 MiB: refused as too large, never as a lock-out.
         big = self.tmp.file("big.yaml")
         with open(big, "w") as f:
             f.write("version: 1\n" + "#" * (5 << 20) + "\n")

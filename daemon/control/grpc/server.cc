@@ -472,6 +472,8 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     builder.SetMaxReceiveMessageSize(static_cast<int>(options.limits.max_message_bytes));
     grpc::ResourceQuota quota(absl::StrCat("aersd-control-", name));
     quota.SetMaxThreads(std::max(4, options.max_threads));
+    // gRPC's own buffers (requests being read, replies being written).
+    quota.Resize(options.memory_quota_bytes);
     builder.SetResourceQuota(quota);
     if (name == "tcp") {
       // Half-open and idle connections do not hold descriptors for long.

@@ -46,6 +46,8 @@ struct ListenerOptions {
   int max_threads = 32;
   /// Open streams (watch, top) per server.
   int max_streams = 16;
+  /// Memory gRPC may use for buffers per server (its resource quota).
+  size_t memory_quota_bytes = size_t{32} << 20;
   /// Open connections per TCP listener; more are closed at once. aersd also
   /// keeps descriptors free for the Unix socket (tcp_gate.h).
   int max_connections = 256;
