@@ -52,8 +52,8 @@ inline size_t FirstInvalidUtf8(std::string_view text) {
       ++i;
       continue;
     }
-    size_t tail = 0;                       // continuation bytes that follow
-    unsigned char lo = 0x80, hi = 0xBF;    // allowed range of the first of them
+    size_t tail = 0;                     // continuation bytes that follow
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the first of them
     if (lead >= 0xC2 && lead <= 0xDF) {
       tail = 1;
     } else if (lead >= 0xE0 && lead <= 0xEF) {

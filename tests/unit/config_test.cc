@@ -1460,6 +1460,61 @@ TEST(ConfigTest, FormatIssuesUsesLongestKnownPrefix) {
 }
 
 // ---------------------------------------------------------------------------
+// Found by tests/fuzz/config_fuzz (the input stays in its corpus as regress-*).
+
+// YAML escapes code points, not bytes: a value holding bytes that are not
+// UTF-8 cannot be written back by EmitConfig (the state file); it came back
+// with U+FFFD in their place (regress-invalid-utf8-roundtrip.yaml). Such
+// values are refused where they are read; comments may hold anything.
+TEST(ConfigTest, ValuesThatAreNotUtf8AreRefused) {
+  const std::string plugins =
+      "version: 1\n"
+      "plugins:\n"
+      "  root: /usr/lib/aers/plugins\n"
+      "  trusted_keys_dir: \"/etc/aers/k\xe0"
+      "eys\"\n";
+  const std::string message =
+      "test.yaml:4:21: plugins.trusted_keys_dir: trusted_keys_dir is not valid UTF-8 (byte 12 of "
+      "the value); write the config as UTF-8 text";
+  const auto config = ParseConfig(plugins, kFile, Kinds());
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(std::string(config.status().message()), message);
+  const auto settings = ParsePluginSettings(plugins, kFile);
+  ASSERT_FALSE(settings.ok());
+  EXPECT_EQ(std::string(settings.status().message()), message);
+
+  const auto word =
+      ParseConfig("version: 1\nnodes:\n  - {name: f, kind: biquad, params: {type: peak\xffing}}\n",
+                  kFile, Kinds());
+  ASSERT_FALSE(word.ok());
+  EXPECT_EQ(std::string(word.status().message()),
+            "test.yaml:3:44: nodes[0].params.type: parameter 'type' is not valid UTF-8 (byte 5 of "
+            "the value); write the config as UTF-8 text");
+
+  // Overlong forms, surrogates and code points above U+10FFFF are not UTF-8.
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    const auto r =
+        ParseConfig(std::string("version: 1\ninputs: [{name: in, connect: [\"") + bad + "\"]}]\n",
+                    kFile, Kinds());
+    EXPECT_FALSE(r.ok()) << "accepted " << ::testing::PrintToString(std::string(bad));
+  }
+}
+
+TEST(ConfigTest, Utf8ValuesAndNonUtf8CommentsAreFine) {
+  const std::string yaml =
+      "# Verst\xe4rkung (a Latin-1 comment)\n"
+      "version: 1\n"
+      "plugins: {root: \"/opt/\xe2\x84\xb5/pl\xc3\xbcgins\", require_signature: false}\n"
+      "inputs: [{name: in, connect: [\"system:\xf0\x9f\x8e\xa4 1\"]}]\n";
+  const auto config = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->plugins.root, "/opt/\xe2\x84\xb5/pl\xc3\xbcgins");
+  const auto again = ParseConfig(EmitConfig(*config), kFile, Kinds());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *config);
+}
+
+// ---------------------------------------------------------------------------
 // ValidateGraph on specs built in code (the gRPC path has no YAML).
 
 TEST(ValidateGraphTest, CollectsEveryIssueWithPaths) {
