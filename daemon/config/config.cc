@@ -1119,6 +1119,15 @@ void EmitPorts(YAML::Emitter& out, std::string_view key,
 class ConstructScan final : public YAML::EventHandler {
  public:
   void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 starts a document at a token it cannot read (a ','
+    // outside [...] or {...}) without consuming it, so the same start comes
+    // back forever (found by tests/fuzz/config_fuzz): stop there.
+    if (documents_ > 0 && mark.pos == last_start_) {
+      stuck_ = true;
+      Refuse(mark, "no YAML node can start here (a ',' outside [...] or {...}?)");
+      return;
+    }
+    last_start_ = mark.pos;
     if (++documents_ == 2) Refuse(mark, "a second YAML document ('---'); a config is one document");
   }
   void OnDocumentEnd() override {}
@@ -1149,6 +1158,8 @@ class ConstructScan final : public YAML::EventHandler {
   void OnMapEnd() override { Pop(); }
 
   const std::string& problem() const { return problem_; }
+  // True once the parser makes no progress (see OnDocumentStart).
+  bool stuck() const { return stuck_; }
 
  private:
   struct Frame {
@@ -1181,6 +1192,8 @@ class ConstructScan final : public YAML::EventHandler {
   }
 
   int documents_ = 0;
+  int last_start_ = -1;  // YAML::Mark::pos of the last document start
+  bool stuck_ = false;
   std::vector<Frame> stack_;
   std::string problem_;
 };
@@ -1193,7 +1206,7 @@ absl::StatusOr<YAML::Node> LoadDocument(std::string_view yaml, std::string_view 
     std::istringstream in(text);
     YAML::Parser parser(in);
     ConstructScan scan;
-    while (parser.HandleNextDocument(scan)) {
+    while (!scan.stuck() && parser.HandleNextDocument(scan)) {
     }
     if (!scan.problem().empty()) {
       return absl::InvalidArgumentError(Cat(filename, ":", scan.problem()));

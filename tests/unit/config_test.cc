@@ -1500,6 +1500,19 @@ TEST(ConfigTest, ValuesThatAreNotUtf8AreRefused) {
   }
 }
 
+// yaml-cpp 0.7 never gets past a ',' outside [...] or {...}: every document
+// it starts there is empty and consumes nothing, and reading "every
+// document" looped forever (regress-stray-comma-hang.yaml).
+TEST(ConfigTest, StrayCommaIsRefusedNotLoopedOn) {
+  for (const char* text : {",o", ",", "[a, b]\n, c\n", "version: 1\nnodes: []\n---\n,\n"}) {
+    const auto config = ParseConfig(text, kFile, Kinds());
+    EXPECT_FALSE(config.ok()) << text;
+    EXPECT_FALSE(ParsePluginSettings(text, kFile).ok()) << text;
+  }
+  EXPECT_EQ(std::string(ParseConfig(",o", kFile, Kinds()).status().message()),
+            "test.yaml:1:1: no YAML node can start here (a ',' outside [...] or {...}?)");
+}
+
 TEST(ConfigTest, Utf8ValuesAndNonUtf8CommentsAreFine) {
   const std::string yaml =
       "# Verst\xe4rkung (a Latin-1 comment)\n"
