@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -14,36 +16,6 @@
 
 namespace aers::plugin {
 namespace {
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);  // UTF-8 passes through
-        }
-    }
-  }
-  out += '"';
-}
 
 std::string UtcNow() {
   const auto now = std::chrono::system_clock::now();
@@ -60,26 +32,21 @@ std::string UtcNow() {
 }  // namespace
 
 std::string AuditRecordToJson(const AuditRecord& r) {
-  std::string out = "{\"time\":";
-  AppendJsonString(out, UtcNow());
-  auto field = [&](const char* key, const std::string& value, bool always) {
-    if (value.empty() && !always) return;
-    out += ",\"";
-    out += key;
-    out += "\":";
-    AppendJsonString(out, value);
-  };
-  field("event", r.event, true);
-  field("plugin", r.plugin, true);
-  field("directory", r.directory, true);
-  field("reason", r.reason, false);
-  field("file", r.file, false);
-  field("message", r.message, false);
-  field("seen", r.seen, false);
-  field("expected", r.expected, false);
-  if (r.serial != 0) absl::StrAppend(&out, ",\"serial\":", r.serial);
-  out += "}";
-  return out;
+  nlohmann::ordered_json j;
+  j["time"] = UtcNow();
+  j["event"] = r.event;
+  j["plugin"] = r.plugin;
+  j["directory"] = r.directory;
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"reason", r.reason},
+                                   {"file", r.file},
+                                   {"message", r.message},
+                                   {"seen", r.seen},
+                                   {"expected", r.expected}}) {
+    if (!value.empty()) j[key] = value;
+  }
+  if (r.serial != 0) j["serial"] = r.serial;
+  // Bytes that are not UTF-8 (a file name) become U+FFFD: the line stays JSON.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(
