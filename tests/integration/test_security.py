@@ -151,6 +151,63 @@ class SecurityTest(aers_it.JackTestCase):
         self.assertEqual(ok["revision_after"], ok["revision_before"] + 1)
         self.assertEqual(self.ctl(d, "status").returncode, 0)
 
+    def test_tls_and_mutual_tls(self):
+        d = self.tmp.file("pki")
+        os.mkdir(d)
+
+        def sh(*cmd):
+            subprocess.run(cmd, check=True, capture_output=True, cwd=d)
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+           "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+           "-keyout", "server.key", "-out", "server.crt")
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+           "-subj", "/CN=aers-test-ca", "-keyout", "ca.key", "-out", "ca.crt")
+        sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=alice-laptop",
+           "-keyout", "client.key", "-out", "client.csr")
+        sh("openssl", "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+           "-CAcreateserial", "-days", "2", "-out", "client.crt")
+        for k in ("server.key", "client.key", "ca.key"):
+            os.chmod(os.path.join(d, k), 0o600)
+        p = lambda name: os.path.join(d, name)  # noqa: E731
+        target = f"localhost:{self.port}"
+        tls = ["--tls-ca", p("server.crt")]
+        mine = ["--tls-cert", p("client.crt"), "--tls-key", p("client.key")]
+
+        def ctl(*args):
+            return subprocess.run([AERSCTL, "--target", target, "--timeout", "10", *args],
+                                  capture_output=True, text=True, timeout=60)
+        # Mutual TLS, no tokens: the certificate is the credential.
+        dm = self.start_aersd(TONE, tag="mtls", args=[
+            "--backend", "null", "--audit_log", self.audit, "--listen", f"tcp:127.0.0.1:{self.port}",
+            "--tls_cert", p("server.crt"), "--tls_key", p("server.key"),
+            "--tls_client_ca", p("ca.crt")])
+        for _ in range(10):  # every connection's handshake, not just the first
+            out = ctl(*tls, *mine, "status")
+            self.assertEqual(out.returncode, 0, out.stderr)
+        out = ctl(*tls, *mine, "set", "level", "window_ms", "50")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(ctl(*tls, "status").returncode, 7)  # no client certificate
+        self.assertEqual(ctl("--tls-ca", p("ca.crt"), *mine, "status").returncode, 7)  # wrong CA
+        rec = [r for r in self.audit_records() if r["operation"] == "SetParameter"][-1]
+        self.assertEqual(rec["principal"]["kind"], "certificate")
+        self.assertIn("CN=alice-laptop", rec["principal"]["name"])
+        dm.stop()
+        # TLS plus tokens: the token decides the role.
+        dt = self.start_aersd(TONE, tag="tls-tokens", args=[
+            "--backend", "null", "--audit_log", self.audit, "--listen", f"tcp:127.0.0.1:{self.port}",
+            "--tls_cert", p("server.crt"), "--tls_key", p("server.key"),
+            "--token_file", self.tokens])
+        viewer = self.tmp.file("viewer-token")
+        with open(viewer, "w") as f:
+            f.write(f"viewer {VIEWER} monitor\n")  # a daemon token-file line works as is
+        for _ in range(5):
+            out = ctl(*tls, "--token-file", viewer, "status")
+            self.assertEqual(out.returncode, 0, out.stderr)
+        out = ctl(*tls, "--token-file", viewer, "set", "level", "window_ms", "60")
+        self.assertEqual(out.returncode, 8, out.stderr)
+        self.assertIn("permission denied", out.stderr)
+        dt.stop()
+
     # --- audit ------------------------------------------------------------
 
     def test_an_audit_log_that_cannot_be_written_refuses_changes(self):

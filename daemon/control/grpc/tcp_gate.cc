@@ -157,7 +157,8 @@ void TcpGate::Loop() {
       if ((fds[i].revents & POLLIN) == 0) continue;
       Listener& l = listeners_[i];
       while (true) {
-        const int c = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        // Non-blocking, as gRPC's own listeners hand connections to its poller.
+        const int c = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {
           if (errno == EINTR || errno == ECONNABORTED) continue;
           if (errno == EMFILE || errno == ENFILE) {
