@@ -96,7 +96,8 @@ class Authenticator {
   };
 
   /// Checks a bearer token presented from `host` (PeerHost; "" for
-  /// transports without an address). UNAUTHENTICATED on a missing or
+  /// transports without an address; any other text, such as a client
+  /// certificate's subject, is a source of its own). UNAUTHENTICATED on a missing or
   /// unknown token; RESOURCE_EXHAUSTED while the source is locked out (the
   /// token is not even looked at).
   absl::StatusOr<Identity> Check(

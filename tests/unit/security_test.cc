@@ -114,6 +114,19 @@ TEST(Auth, AnIpv6HostCannotEscapeByRotatingItsInterfaceId) {
   EXPECT_TRUE(auth.Check("2001:db8:1:3::1", kOperator, t0).ok());
 }
 
+TEST(Auth, BehindMutualTlsFailuresCountPerCertificate) {
+  control::Authenticator auth({3, std::chrono::seconds(600), std::chrono::seconds(300), 16});
+  ASSERT_TRUE(auth.AddToken(kOperator, Role::kOperator, "o").ok());
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    (void)auth.Check("certificate:CN=mallory", "guess-xxxxxxxxxxxx" + std::to_string(i), t0);
+  }
+  EXPECT_TRUE(
+      absl::IsResourceExhausted(auth.Check("certificate:CN=mallory", kOperator, t0).status()));
+  // Another certificate from the same address is not affected.
+  EXPECT_TRUE(auth.Check("certificate:CN=alice", kOperator, t0).ok());
+}
+
 TEST(Auth, TheFailureTableIsBounded) {
   control::Authenticator auth({5, std::chrono::seconds(600), std::chrono::seconds(300), 64});
   const auto t0 = Clock::now();

@@ -206,7 +206,9 @@ absl::StatusOr<Principal> ControlServer::Impl::Authenticate(ServerContext* ctx,
     const std::string_view v(it->second.data(), it->second.size());
     if (v.rfind("Bearer ", 0) == 0) token = std::string(v.substr(7));
   }
-  auto id = auth_.Check(host, token);
+  // Behind mutual TLS the certificate identifies the guesser: its failures
+  // are counted against it, not against an address others may share.
+  auto id = auth_.Check(subject.empty() ? host : "certificate:" + subject, token);
   if (!id.ok()) {
     p.kind = Principal::Kind::kAnonymous;
     p.name = subject;  // a verified certificate's subject, if any
