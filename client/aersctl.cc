@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -192,10 +193,22 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       (a == "--tls-ca" ? o.tls_ca : a == "--tls-cert" ? o.tls_cert : o.tls_key) = *v;
     } else if (a == "--timeout") {
       if (!number("--timeout", &o.timeout_s)) return std::nullopt;
+      if (!(o.timeout_s > 0 && o.timeout_s <= 86400)) {
+        *error = "--timeout: seconds from more than 0 to 86400";
+        return std::nullopt;
+      }
     } else if (a == "--expect-revision") {
-      double d = 0;
-      if (!number("--expect-revision", &d)) return std::nullopt;
-      o.expect_revision = static_cast<uint64_t>(d);
+      auto v = need("--expect-revision");
+      if (!v) return std::nullopt;
+      // A revision is an unsigned 64-bit count: no sign, no fraction, no
+      // wrap-around.
+      uint64_t rev = 0;
+      const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), rev);
+      if (v->empty() || ec != std::errc() || end != v->data() + v->size()) {
+        *error = "--expect-revision: '" + *v + "' is not a revision (0 to 18446744073709551615)";
+        return std::nullopt;
+      }
+      o.expect_revision = rev;
     } else if (a == "--channels") {
       double d = 0;
       if (!number("--channels", &d)) return std::nullopt;
@@ -356,6 +369,7 @@ class Client {
         token_ = (w.size() >= 2 && (w[0] == "viewer" || w[0] == "operator")) ? w[1] : w[0];
         break;
       }
+      if (in && token_.empty()) error_ = "no token in " + o.token_file;
     }
   }
 
@@ -375,7 +389,9 @@ class Client {
     const std::string reason = Reason(ctx);
     const char* what = CodeName(st.error_code());
     int code = ExitFor(st.error_code());
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && reason.empty()) {
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !reason.empty()) {
+      what = "refused";
+    } else if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
       msg = "cannot reach aersd at " + target_ + " (is it running?): " + msg;
     }
     if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {

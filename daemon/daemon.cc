@@ -312,8 +312,27 @@ int Daemon::Run() {
   // corrupt or no longer valid state is reported and the config used.
   state_ = std::make_unique<state::StateStore>(
       options_.state_file.empty() ? state::StateStore::DefaultPath() : options_.state_file);
-  // Revisions go on from the persisted one, whichever graph starts.
-  eo.initial_revision = state_->SavedRevision();
+  if (auto st = state_->CheckPath(); !st.ok()) {
+    spdlog::error("state file: {}", std::string(st.message()));
+    return kExitConfig;
+  }
+  if (const int n = state_->RemoveStaleTemporaries(); n > 0) {
+    spdlog::info("removed {} temporary state files left by a crash", n);
+  }
+  // Revisions go on from the persisted one, whichever graph starts. A state
+  // file whose revision cannot be read (corrupt, truncated) gives no floor:
+  // the clock does (seconds since 1970 exceed any count of edits), so no
+  // revision a client saw before repeats.
+  if (const auto saved = state_->SavedRevision()) {
+    eo.initial_revision = *saved;
+  } else {
+    eo.initial_revision =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+    spdlog::warn("state file {}: no readable revision; revisions continue from {} (the clock)",
+                 state_->path(), eo.initial_revision);
+  }
   engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
   model::GraphSpec initial = config_.graph;
   bool from_state = false;

@@ -267,8 +267,12 @@ std::string FormatLocated(std::vector<Located> problems, std::string_view filena
     return key(a) < key(b);
   });
   std::vector<std::string> lines;
-  lines.reserve(problems.size());
-  for (const auto& p : problems) lines.push_back(FormatLine(filename, p));
+  const size_t shown = std::min(problems.size(), model::kMaxReportedIssues);
+  lines.reserve(shown + 1);
+  for (size_t i = 0; i < shown; ++i) lines.push_back(FormatLine(filename, problems[i]));
+  if (problems.size() > shown) {
+    lines.push_back(Cat("... and ", problems.size() - shown, " more problems"));
+  }
   return JoinList(lines, "\n");
 }
 
@@ -1131,28 +1135,34 @@ class ConstructScan final : public YAML::EventHandler {
     if (++documents_ == 2) Refuse(mark, "a second YAML document ('---'); a config is one document");
   }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark, false); }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Node(mark, false);
+    Anchor(mark, anchor);
+  }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
     Refuse(mark, "an alias (*NAME): anchors and aliases are not supported; write the value out");
     Node(mark, false);
   }
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
     const bool key = Node(mark, false);
+    Anchor(mark, anchor);
     if (key && tag == "?" && value == "<<") {
       Refuse(mark, "a merge key (<<): merge keys are not supported; write the keys out");
     }
     Tag(mark, tag, "tag:yaml.org,2002:str");
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
     Node(mark, true);
+    Anchor(mark, anchor);
     Tag(mark, tag, "tag:yaml.org,2002:seq");
   }
   void OnSequenceEnd() override { Pop(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
     Node(mark, true, /*map=*/true);
+    Anchor(mark, anchor);
     Tag(mark, tag, "tag:yaml.org,2002:map");
   }
   void OnMapEnd() override { Pop(); }
@@ -1179,7 +1189,14 @@ class ConstructScan final : public YAML::EventHandler {
   void Pop() {
     if (!stack_.empty()) stack_.pop_back();
   }
-  // "?" (plain) and "!" (quoted) are untagged; the core tag of the node's
+  // An anchor alone hides nothing, but it only exists to be aliased.
+  void Anchor(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor) {
+      Refuse(mark, "an anchor (&NAME): anchors and aliases are not supported; write the value out");
+    }
+  }
+  // "?" (plain) and "!" (quoted, or the non-specific tag "!" a value may
+  // carry to be read as a string) are untagged; the core tag of the node's
   // own type changes nothing; anything else is refused.
   void Tag(const YAML::Mark& mark, const std::string& tag, const char* own) {
     if (tag.empty() || tag == "?" || tag == "!" || tag == own) return;

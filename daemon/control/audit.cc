@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "control/utf8.h"
 
 namespace aers::control {
 
@@ -42,6 +43,7 @@ std::string ErrnoText(int err) {
 }
 
 constexpr size_t kMaxChanges = 100;
+constexpr size_t kMaxMessageBytes = 4096;
 
 }  // namespace
 
@@ -63,7 +65,7 @@ std::string AuditRecordToJson(const AuditRecord& r, int64_t unix_time_ms) {
   if (r.principal.uid) p["uid"] = *r.principal.uid;
   j["principal"] = std::move(p);
   j["result"] = r.result;
-  if (!r.message.empty()) j["message"] = r.message;
+  if (!r.message.empty()) j["message"] = Truncate(r.message, kMaxMessageBytes);
   if (r.dry_run) j["dry_run"] = true;
   if (r.revision_before) j["revision_before"] = *r.revision_before;
   if (r.revision_after) j["revision_after"] = *r.revision_after;
@@ -196,9 +198,10 @@ absl::Status AuditLog::WriteLineLocked(const std::string& line) {
 
 absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
   const std::string line = AuditRecordToJson(record, now_ms);
-  spdlog::info("audit: {}", line);
   absl::Status st = WriteLineLocked(line);
   if (st.ok()) {
+    // Logged once written: the log never shows a record the file lacks.
+    spdlog::info("audit: {}", line);
     if (outage_) {
       spdlog::warn("audit log {} is writable again ({} records refused meanwhile)", options_.path,
                    refused_in_outage_);
@@ -208,6 +211,8 @@ absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
     return st;
   }
   ++refused_in_outage_;
+  spdlog::warn("audit: not written, so refused: {} on {} by {}", record.operation, record.target,
+               record.principal.name);
   if (!outage_) {
     outage_ = true;
     spdlog::error("{}; control-plane changes are refused until it can be written",

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -55,10 +56,26 @@ std::string_view PrincipalKindName(Principal::Kind kind) {
 
 std::string PeerHost(std::string_view peer) {
   if (peer.rfind("unix:", 0) == 0 || peer.rfind("unix-abstract:", 0) == 0) return "";
-  const auto first = peer.find(':');
-  const auto last = peer.rfind(':');
-  if (first == std::string_view::npos || last <= first) return std::string(peer);
-  return std::string(StripBrackets(peer.substr(first + 1, last - first - 1)));
+  // gRPC writes peers as URIs: "ipv6:%5B2001:db8::1%5D:5678" (brackets and
+  // a zone's '%' percent-encoded).
+  std::string decoded;
+  for (size_t i = 0; i < peer.size(); ++i) {
+    if (peer[i] == '%' && i + 2 < peer.size() &&
+        std::isxdigit(static_cast<unsigned char>(peer[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(peer[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(std::string(peer.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += peer[i];
+    }
+  }
+  const std::string_view p = decoded;
+  const auto first = p.find(':');
+  const auto last = p.rfind(':');
+  if (first == std::string_view::npos || last <= first) return decoded;
+  std::string_view host = StripBrackets(p.substr(first + 1, last - first - 1));
+  if (const auto zone = host.find('%'); zone != std::string_view::npos) host = host.substr(0, zone);
+  return std::string(host);
 }
 
 std::string AnonymizeAddress(std::string_view host) {
@@ -171,7 +188,7 @@ size_t Authenticator::tracked_sources() const {
   return sources_.size();
 }
 
-std::string Authenticator::SourceKey(std::string_view host) {
+std::string SourceKey(std::string_view host) {
   host = StripBrackets(host);
   in6_addr v6{};
   const std::string h(host);
@@ -217,7 +234,7 @@ absl::StatusOr<Authenticator::Identity> Authenticator::Check(std::string_view ho
     const auto left =
         std::chrono::duration_cast<std::chrono::seconds>(src->second.locked_until - now).count();
     return absl::ResourceExhaustedError(
-        absl::StrCat("locked out: too many failed authentication attempts from this address; "
+        absl::StrCat("too many failed authentication attempts from this address; "
                      "try again in ",
                      left + 1, " s"));
   }
@@ -238,7 +255,7 @@ absl::StatusOr<Authenticator::Identity> Authenticator::Check(std::string_view ho
     if (sources_.size() >= options_.max_sources) {
       // Every tracked source is locked out: refuse rather than forget one.
       return absl::ResourceExhaustedError(
-          "locked out: too many failed authentication attempts; try again later");
+          "too many failed authentication attempts; try again later");
     }
     src = sources_.emplace(key, Source{now, now, {}, {}}).first;
   }

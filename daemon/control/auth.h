@@ -64,6 +64,10 @@ std::string PeerHost(std::string_view grpc_peer);
 /// a port. Anything else is "unknown".
 std::string AnonymizeAddress(std::string_view host);
 
+/// The unit lock-out and connection limits count by: the IPv4 address,
+/// or the /64 of an IPv6 address ("2001:db8:1:2::/64"); other text as is.
+std::string SourceKey(std::string_view host);
+
 /// True for loopback hosts: "localhost", 127.0.0.0/8, ::1 (brackets
 /// allowed).
 bool IsLoopbackHost(std::string_view host);
@@ -118,7 +122,6 @@ class Authenticator {
     Role role;
     std::string name;
   };
-  static std::string SourceKey(std::string_view host);
   std::string Fingerprint(const std::string& token) const;
   void MakeRoomLocked(std::chrono::steady_clock::time_point now);
 

@@ -201,19 +201,35 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   if (call.before_commit) {
     if (auto st = call.before_commit(PendingCommit{rev, rev + 1, out.changes}); !st.ok()) return st;
   }
-  if (auto st = apply_(spec); !st.ok()) return st;
+  // Write-ahead: the state file holds the edit (and its revision) before
+  // the audio does, so what runs is always what a restart restores and a
+  // revision handed out is never handed out again after a restart. A state
+  // that cannot be written refuses the edit with nothing changed.
+  const uint64_t next = rev + 1;
   if (store_ != nullptr) {
-    if (auto st = store_->Save(spec, engine_.revision()); !st.ok()) {
-      // Not persisted: undo, so what runs is what a restart would restore.
-      if (auto undo = apply_(before); !undo.ok()) {
+    if (auto st = store_->Save(spec, next); !st.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "the state file cannot be written, so the change was refused (nothing changed): ",
+          std::string(st.message())));
+    }
+  }
+  if (auto st = apply_(spec); !st.ok()) {
+    if (store_ != nullptr) {
+      // Not applied after all: the state goes back to what runs, at a
+      // revision no lower than the one just written.
+      if (auto undo = store_->Save(before, std::max(next, engine_.revision())); !undo.ok()) {
         spdlog::error(
-            "the edit could not be saved and its undo failed: {}; the live graph "
-            "differs from the state file {}",
-            std::string(undo.message()), store_->path());
+            "the edit was not applied, and the state file {} could not be put back: {}; a "
+            "restart would bring the edit back",
+            store_->path(), std::string(undo.message()));
       }
-      return absl::Status(st.code(), absl::StrCat("the edit was undone because the state could "
-                                                  "not be saved: ",
-                                                  std::string(st.message())));
+    }
+    return st;
+  }
+  if (store_ != nullptr && engine_.revision() != next) {
+    // The engine moved on meanwhile (a rate change clamped a parameter).
+    if (auto st = store_->Save(spec, engine_.revision()); !st.ok()) {
+      spdlog::warn("state file {}: {}", store_->path(), std::string(st.message()));
     }
   }
   out.applied = true;

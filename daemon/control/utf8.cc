@@ -71,6 +71,15 @@ std::string SanitizeUtf8(std::string_view text) {
   return out;
 }
 
+std::string Truncate(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t cut = max_bytes;
+  // Back up over continuation bytes: never split a character.
+  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + " ... (" + std::to_string(text.size() - cut) +
+         " more bytes)";
+}
+
 int SanitizeUtf8Fields(google::protobuf::Message& message) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection* r = message.GetReflection();

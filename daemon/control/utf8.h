@@ -23,6 +23,11 @@ bool IsValidUtf8(std::string_view text);
 /// maximal ill-formed subpart, as the Unicode standard recommends, §3.9).
 std::string SanitizeUtf8(std::string_view text);
 
+/// `text` cut to at most about `max_bytes` at a character boundary, with
+/// " ... (N more bytes)" appended when cut. For messages that must fit in
+/// gRPC metadata, a log line or an audit record.
+std::string Truncate(std::string_view text, size_t max_bytes);
+
 /// Sanitizes every string field (and map key/value) of `message`, in place,
 /// recursively. Returns how many fields were changed.
 int SanitizeUtf8Fields(google::protobuf::Message& message);

@@ -166,9 +166,14 @@ std::optional<compile::Graph> CrossfadeGraph(const Built& old_b, const Built& ne
 }
 
 std::string JoinIssues(const std::vector<model::Issue>& issues) {
-  return absl::StrJoin(issues, "\n", [](std::string* out, const model::Issue& i) {
-    absl::StrAppend(out, i.path, ": ", i.message);
-  });
+  const size_t shown = std::min(issues.size(), model::kMaxReportedIssues);
+  std::string out = absl::StrJoin(
+      issues.begin(), issues.begin() + static_cast<ptrdiff_t>(shown), "\n",
+      [](std::string* o, const model::Issue& i) { absl::StrAppend(o, i.path, ": ", i.message); });
+  if (issues.size() > shown) {
+    absl::StrAppend(&out, "\n... and ", issues.size() - shown, " more problems");
+  }
+  return out;
 }
 
 }  // namespace

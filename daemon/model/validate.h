@@ -22,6 +22,11 @@ namespace aers::model {
 /// out of a sink, channel mismatches between the two ends, duplicate routes;
 /// cycles (the message names the nodes of the cycle in order).
 /// What validation needs to know about where the graph will run.
+/// Problems listed in one error message; the rest are counted ("... and N
+/// more problems"), so an error cannot grow larger than its input many
+/// times over (in replies, logs and the audit log).
+inline constexpr size_t kMaxReportedIssues = 50;
+
 /// How large a graph may be: a bound on the memory and planning time an
 /// edit can cost. Config `engine.max_nodes` / `engine.max_routes`.
 struct GraphLimits {

@@ -42,8 +42,28 @@ class Fd {
 
 }  // namespace
 
+absl::Status CheckReplaceable(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoError("cannot inspect it", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": exists and is not a regular file (",
+                                                      S_ISLNK(st.st_mode)   ? "a symbolic link"
+                                                      : S_ISDIR(st.st_mode) ? "a directory"
+                                                      : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                                                          ? "a device"
+                                                      : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                                                             : "a socket",
+                                                      "); refusing to replace it"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
                                  unsigned mode) {
+  if (auto st = CheckReplaceable(path); !st.ok()) return st;
   const std::filesystem::path p(path);
   const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
   std::error_code ec;
@@ -75,6 +95,9 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   }
   if (::fsync(fd.get()) != 0) return ErrnoError("fsync", tmpl);
   if (::close(fd.release()) != 0) return ErrnoError("close", tmpl);
+  // Checked again right before: whatever appeared at the path meanwhile
+  // (a device, a FIFO) is never replaced.
+  if (auto st = CheckReplaceable(path); !st.ok()) return st;
   if (::rename(tmpl.c_str(), path.c_str()) != 0) return ErrnoError("rename", path);
   ok = true;
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -122,13 +145,15 @@ std::string StateStore::SavedBaseline() const {
   return HeaderValue(path_, kBaselinePrefix);
 }
 
-uint64_t StateStore::SavedRevision() const {
+std::optional<uint64_t> StateStore::SavedRevision() const {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path_, ec)) return 0;
+  if (!std::filesystem::exists(path_, ec)) return 0;
+  if (!std::filesystem::is_regular_file(path_, ec)) return std::nullopt;
   const std::string v = HeaderValue(path_, kRevisionPrefix);
+  if (v.empty()) return std::nullopt;
   uint64_t out = 0;
   for (char ch : v) {
-    if (ch < '0' || ch > '9' || out > (UINT64_MAX - 9) / 10) return 0;
+    if (ch < '0' || ch > '9' || out > (UINT64_MAX - 9) / 10) return std::nullopt;
     out = out * 10 + static_cast<uint64_t>(ch - '0');
   }
   return out;
@@ -147,8 +172,31 @@ absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
 }
 
 absl::Status StateStore::Remove() const {
+  if (auto st = CheckReplaceable(path_); !st.ok()) return st;
   if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path_);
   return absl::OkStatus();
+}
+
+absl::Status StateStore::CheckPath() const {
+  return CheckReplaceable(path_);
+}
+
+int StateStore::RemoveStaleTemporaries() const {
+  // WriteFileAtomically's temporaries: ".<name>.XXXXXX" beside the file,
+  // left behind only by a crash between mkstemp and rename.
+  const std::filesystem::path p(path_);
+  const std::string prefix = "." + p.filename().string() + ".";
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(p.has_parent_path() ? p.parent_path() : ".", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() == prefix.size() + 6 && name.rfind(prefix, 0) == 0 && e.is_regular_file(ec) &&
+        !e.is_symlink(ec) && std::filesystem::remove(e.path(), ec)) {
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 std::string StateStore::DefaultPath() {

@@ -26,9 +26,10 @@ class StateStore {
   /// across restarts (a client's --expect-revision from before a restart
   /// cannot match a different graph after it).
   absl::Status Save(const model::GraphSpec& graph, uint64_t revision) const;
-  /// The revision recorded in the state file (0 if none, no file, or
-  /// unreadable), read even when the graph itself is not used.
-  uint64_t SavedRevision() const;
+  /// The revision recorded in the state file, read even when the graph
+  /// itself is not used: 0 when there is no state file, nullopt when there
+  /// is one but its revision cannot be read (corrupt or truncated).
+  std::optional<uint64_t> SavedRevision() const;
   /// What the state was derived from (the daemon uses a hash of the config
   /// file): a state whose baseline differs from the current one is stale
   /// (the operator edited the config since) and loses to the config.
@@ -38,8 +39,16 @@ class StateStore {
   /// nullopt when there is no state file; an error naming the file and the
   /// problem when it is unreadable, corrupt or no longer valid.
   absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds) const;
-  /// Removes the state file (absent is fine).
+  /// Removes the state file (absent is fine; anything but a regular file
+  /// is left alone and an error).
   absl::Status Remove() const;
+  /// FAILED_PRECONDITION naming the path if something other than a regular
+  /// file (a device, a FIFO, a directory, a symbolic link) is at it: the
+  /// state would replace it. Checked at start and before every write.
+  absl::Status CheckPath() const;
+  /// Removes temporaries a crash left beside the state file; returns how
+  /// many.
+  int RemoveStaleTemporaries() const;
 
   const std::string& path() const { return path_; }
 
@@ -54,7 +63,8 @@ class StateStore {
 };
 
 /// Writes `contents` to `path` atomically (tmp + fsync + rename + fsync dir),
-/// creating the directory if needed. Mode of the new file: `mode`.
+/// creating the directory if needed. Mode of the new file: `mode`. Refuses
+/// (FAILED_PRECONDITION) to replace anything but a regular file.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
                                  unsigned mode = 0640);
 

@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -299,6 +300,15 @@ class SecurityTest(aers_it.JackTestCase):
         self.assertEqual(out.returncode, 3, out.stderr)
         self.assertIn("request too large", out.stderr)
         self.assertNotIn("locked", out.stderr)
+        # Bytes that are not UTF-8 in a string field fail inside gRPC's
+        # parser, which logs each one: 2,000 of them add a line or two.
+        raw = grpc.insecure_channel(f"unix:{self.socket_of(d)}").unary_unary(
+            "/aers.v1.Control/Connect")
+        size_before = os.path.getsize(d.log_path)
+        for _ in range(2000):
+            with self.assertRaises(grpc.RpcError):
+                raw(b"\x0a\x02\xff\xfe", timeout=5)
+        self.assertLess(os.path.getsize(d.log_path) - size_before, 4096)
         # Afterwards everything still works.
         self.assertEqual(self.ctl(d, "graph").returncode, 0)
 
@@ -356,10 +366,18 @@ class SecurityTest(aers_it.JackTestCase):
         first = self.start(tcp=False, extra=["--socket", path], tag="first")
         second = self.start(tcp=False, extra=["--socket", path], tag="second", ready=False)
         self.assertEqual(second.wait_exit(), 6)
-        self.assertIn("answers on it", second.log())
+        self.assertIn("another aersd runs on this socket", second.log())
         self.assertEqual(self.ctl(first, "status").returncode, 0)
         first.stop()
         self.assertFalse(os.path.exists(path))
+
+    def test_a_state_path_that_is_not_a_file_is_left_alone(self):
+        fifo = self.tmp.file("state-fifo")
+        os.mkfifo(fifo)
+        d = self.start(tcp=False, extra=["--state_file", fifo], tag="fifo", ready=False)
+        self.assertEqual(d.wait_exit(), 3)
+        self.assertIn("is not a regular file", d.log())
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
 
     def test_revisions_never_repeat_across_restarts(self):
         state = self.tmp.file("rev-state.yaml")

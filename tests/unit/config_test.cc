@@ -947,7 +947,8 @@ TEST(ConfigTest, YamlConstructsThatHideContentAreRefused) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {base + "---\nversion: 1\n", "h.yaml:6:1: a second YAML document"},
       {"version: 1\nx: &a {gain_db: 1}\nnodes:\n  - {name: g, kind: gain, params: *a}\n",
-       "h.yaml:4:35: an alias"},
+       "h.yaml:2:"},  // the anchor is refused first
+      {"version: 1\nnodes: &x []\n", "an anchor (&NAME)"},
       {"version: 1\nnodes:\n  - {name: g, kind: gain, <<: {channels: 2}}\n",
        "h.yaml:3:27: a merge key"},
       {"version: !!int 1\n", "h.yaml:1:10: the tag 'tag:yaml.org,2002:int'"},

@@ -135,17 +135,19 @@ TEST_F(ServiceTest, YamlErrorsCiteSourceLineAndColumn) {
   EXPECT_NE(r.status().message().find("edit.yaml:3:"), absl::string_view::npos) << r.status();
 }
 
-TEST_F(ServiceTest, FailedSaveUndoesTheEdit) {
+TEST_F(ServiceTest, AnUnwritableStateRefusesTheEditBeforeTheAudioChanges) {
   // Make the state directory unwritable (as root, use a file in its place).
   ASSERT_TRUE(fs::create_directories(dir_ / "blocked"));
   std::ofstream(dir_ / "blocked" / "state") << "not a directory";
   state::StateStore bad((dir_ / "blocked" / "state" / "graph.yaml").string());
   control::GraphService svc(rig_.engine(), nullptr, &bad, bus_, nullptr);
   const auto before = rig_.engine().spec();
+  const uint64_t rev = rig_.engine().revision();
   auto r = svc.Edit({SetParam("g", "gain_db", -20.0)}, false, std::nullopt);
-  EXPECT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("undone"), absl::string_view::npos) << r.status();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_NE(r.status().message().find("nothing changed"), absl::string_view::npos) << r.status();
   EXPECT_EQ(rig_.engine().spec(), before);
+  EXPECT_EQ(rig_.engine().revision(), rev);  // never applied, so no revision spent
 }
 
 TEST_F(ServiceTest, ResetGoesBackToTheConfigGraph) {
@@ -168,7 +170,7 @@ TEST(StateStore, CorruptFileIsReportedNotTrusted) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(bad.status().message().find("graph.yaml"), absl::string_view::npos);
   ASSERT_TRUE(store.Save(Base(), 7).ok());
-  EXPECT_EQ(store.SavedRevision(), 7u);
+  EXPECT_EQ(store.SavedRevision(), std::optional<uint64_t>(7));
   auto good = store.Load(*kinds);
   ASSERT_TRUE(good.ok() && good->has_value());
   EXPECT_EQ(**good, Base());

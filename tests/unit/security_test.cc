@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -143,6 +144,10 @@ TEST(Auth, AddressesAreAnonymised) {
   EXPECT_EQ(control::AnonymizeAddress("not an address"), "unknown");
   EXPECT_EQ(control::PeerHost("ipv4:10.1.2.3:5555"), "10.1.2.3");
   EXPECT_EQ(control::PeerHost("ipv6:[::1]:5555"), "::1");
+  // As gRPC 1.51 writes IPv6 peers: percent-encoded brackets.
+  EXPECT_EQ(control::PeerHost("ipv6:%5Bfd00::1%5D:7713"), "fd00::1");
+  EXPECT_EQ(control::PeerHost("ipv6:%5Bfe80::1%25lo%5D:7713"), "fe80::1");
+  EXPECT_EQ(control::AnonymizeAddress(control::PeerHost("ipv6:%5Bfd00::1%5D:7713")), "fd00:xxxx");
   EXPECT_EQ(control::PeerHost("unix:/run/aers/aersd.sock"), "");
   EXPECT_TRUE(control::IsLoopbackHost("127.0.0.1"));
   EXPECT_TRUE(control::IsLoopbackHost("[::1]"));
@@ -430,17 +435,53 @@ TEST(Utf8, IllFormedSequencesAreReplaced) {
 TEST(StateStore, TheRevisionSurvivesARestart) {
   const fs::path d = TempDir("revision");
   state::StateStore store((d / "graph.yaml").string());
-  EXPECT_EQ(store.SavedRevision(), 0u);
+  EXPECT_EQ(store.SavedRevision(), std::optional<uint64_t>(0));
   Rig rig;
   rig.Apply(GraphBuilder().Input("in").Output("out").Route("in", "out").Build());
   ASSERT_TRUE(store.Save(rig.engine().spec(), 41).ok());
-  EXPECT_EQ(store.SavedRevision(), 41u);
+  EXPECT_EQ(store.SavedRevision(), std::optional<uint64_t>(41));
   engine::EngineOptions o;
-  o.initial_revision = store.SavedRevision();
+  o.initial_revision = *store.SavedRevision();
   auto kinds = dsp::MakeBuiltinRegistry();
   engine::Engine restarted(*kinds, o);
   ASSERT_TRUE(restarted.Apply(rig.engine().spec()).ok());
   EXPECT_EQ(restarted.revision(), 42u);
+  fs::remove_all(d);
+}
+
+TEST(StateStore, NothingButARegularFileIsEverReplaced) {
+  const fs::path d = TempDir("replace");
+  const fs::path fifo = d / "graph.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  state::StateStore store(fifo.string());
+  EXPECT_EQ(store.CheckPath().code(), absl::StatusCode::kFailedPrecondition);
+  Rig rig;
+  auto st = store.Save(rig.engine().spec(), 1);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("a FIFO"), absl::string_view::npos) << st;
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_FALSE(store.Remove().ok());
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  // A device node (a copy of /dev/null's numbers, in the test's own
+  // directory) is left alone too.
+  const fs::path dev = d / "null";
+  if (::mknod(dev.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0) {
+    EXPECT_FALSE(state::WriteFileAtomically(dev.string(), "x").ok());
+    EXPECT_TRUE(fs::is_character_file(dev));
+  }
+  fs::remove_all(d);
+}
+
+TEST(StateStore, CrashLeftoversAreRemovedAndAnUnreadableRevisionIsNotZero) {
+  const fs::path d = TempDir("leftovers");
+  const fs::path p = d / "graph.yaml";
+  std::ofstream(d / ".graph.yaml.AbC123") << "half";
+  std::ofstream(d / "unrelated.yaml") << "mine";
+  state::StateStore store(p.string());
+  EXPECT_EQ(store.RemoveStaleTemporaries(), 1);
+  EXPECT_TRUE(fs::exists(d / "unrelated.yaml"));
+  std::ofstream(p) << "# aersd live graph state\n# baseline: x\n# revis";  // truncated
+  EXPECT_EQ(store.SavedRevision(), std::nullopt);
   fs::remove_all(d);
 }
 
@@ -610,7 +651,7 @@ TEST_F(ServerTest, AnUnwritableAuditLogRefusesEditsAndChangesNothing) {
   EXPECT_NE(st.error_message().find("audit"), std::string::npos);
   EXPECT_EQ(rig_.engine().spec(), before);
   EXPECT_EQ(rig_.engine().revision(), rev);
-  EXPECT_EQ(store_->SavedRevision(), 0u);  // nothing persisted either
+  EXPECT_EQ(store_->SavedRevision(), std::optional<uint64_t>(0));  // nothing persisted
 }
 
 TEST_F(ServerTest, EveryOutcomeOfAMutationIsAudited) {
@@ -641,7 +682,49 @@ TEST_F(ServerTest, EveryOutcomeOfAMutationIsAudited) {
     EXPECT_EQ(j["principal"]["kind"], "unix");
   }
   EXPECT_EQ(results, (std::vector<std::string>{"OK", "OK+dry", "ABORTED", "INVALID_ARGUMENT"}));
-  EXPECT_EQ(store_->SavedRevision(), rev + 1);
+  EXPECT_EQ(store_->SavedRevision(), std::optional<uint64_t>(rev + 1));
+}
+
+TEST_F(ServerTest, Ipv6PeersAreKeyedAndMaskedFromGrpcsOwnPeerText) {
+  auto audit = control::AuditLog::Open({(dir_ / "audit6.jsonl").string()});
+  ASSERT_TRUE(audit.ok());
+  control::ControlServer s(*service_, nullptr, "test", "", nullptr, audit->get());
+  control::ListenerOptions o;
+  o.listen = {"tcp:[::1]:" + std::to_string(port_)};
+  o.token_file = (dir_ / "tokens").string();
+  if (!s.Start(o).ok()) GTEST_SKIP() << "no IPv6 loopback here";
+  auto stub = aers::v1::Control::NewStub(grpc::CreateChannel("ipv6:[::1]:" + std::to_string(port_),
+                                                             grpc::InsecureChannelCredentials()));
+  aers::v1::GetGraphResponse g;
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext c;
+    Auth(c, "wrong-token-000000000" + std::to_string(i));
+    (void)stub->GetGraph(&c, {}, &g);
+  }
+  grpc::ClientContext c;
+  Auth(c, kOperator);
+  EXPECT_EQ(stub->GetGraph(&c, {}, &g).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  s.Shutdown();
+  const auto lines = ReadLines(dir_ / "audit6.jsonl");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["principal"]["address"], "0:xxxx");
+}
+
+TEST_F(ServerTest, ErrorsStaySmallWhateverTheInput) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
+  std::string yaml = "version: 1\nroutes:\n";
+  for (int i = 0; i < 3000; ++i) yaml += "  - {from: a" + std::to_string(i) + ", to: b}\n";
+  grpc::ClientContext c;
+  Auth(c, "");
+  aers::v1::ApplyGraphRequest req;
+  req.set_yaml(yaml);
+  req.set_dry_run(true);
+  aers::v1::EditResponse resp;
+  const auto st = Unix()->ApplyGraph(&c, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_LE(st.error_message().size(), 4200u);
+  EXPECT_NE(st.error_message().find("more problems"), std::string::npos);
+  for (const auto& line : ReadLines(dir_ / "audit.jsonl")) EXPECT_LE(line.size(), 6000u);
 }
 
 TEST_F(ServerTest, ReflectionNeedsAViewerOnTcp) {
@@ -696,7 +779,15 @@ TEST_F(ServerTest, TheSocketPathIsNeverStolenOrReplaced) {
     o.unix_socket = (run / "aersd.sock").string();
     st = second.Start(o);
     EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
-    EXPECT_NE(st.message().find("answers on it"), absl::string_view::npos) << st;
+    EXPECT_NE(st.message().find("another aersd runs on this socket"), absl::string_view::npos)
+        << st;
+    // Even with the first one's socket file deleted, the path stays its.
+    fs::rename(run / "aersd.sock", run / "moved.sock");
+    control::ControlServer third(*service_, nullptr, "test", "", nullptr, audit->get());
+    st = third.Start(o);
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+    EXPECT_FALSE(fs::exists(run / "aersd.sock"));
+    fs::rename(run / "moved.sock", run / "aersd.sock");
   }
   grpc::ClientContext c;
   Auth(c, "");

@@ -1,5 +1,6 @@
 #include "control/grpc/server.h"
 
+#include <fcntl.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
@@ -7,6 +8,7 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,12 +40,14 @@ using grpc::ServerContext;
 // have to guess from the code or the text ("locked-out" and "too-large"
 // are both RESOURCE_EXHAUSTED).
 constexpr char kReasonKey[] = "aers-error-reason";
+constexpr size_t kMaxErrorBytes = 4096;
 
 grpc::Status Reply(ServerContext* ctx, const absl::Status& st, std::string_view reason = {}) {
   if (st.ok()) return grpc::Status::OK;
   if (!reason.empty()) ctx->AddTrailingMetadata(kReasonKey, std::string(reason));
+  // Errors travel in gRPC trailers (8 KiB by default on the client side).
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
-                      SanitizeUtf8(std::string(st.message())));
+                      SanitizeUtf8(Truncate(std::string(st.message()), kMaxErrorBytes)));
 }
 
 // The socket's directory: created 0750 if missing; if it exists it must be a
@@ -71,6 +75,30 @@ absl::Status PrepareSocketDir(const std::string& dir) {
         "others"));
   }
   return absl::OkStatus();
+}
+
+// One daemon per socket path, for as long as it runs: an flock on
+// PATH.lock (kept; removing lock files races). A second daemon started at
+// the same moment, or after the socket file was deleted, is refused instead
+// of taking the path over (and later deleting the other's socket).
+absl::StatusOr<int> LockSocketPath(const std::string& path) {
+  const std::string lock = path + ".lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket ", path, ": cannot open its lock file ", lock, ": ", std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket ", path, ": ",
+        err == EWOULDBLOCK ? "another aersd runs on this socket (it holds " + lock +
+                                 "); refusing to take it over (use --socket to run a second "
+                                 "daemon)"
+                           : "cannot lock " + lock + ": " + std::strerror(err)));
+  }
+  return fd;
 }
 
 // The socket path must be free, or hold a socket nobody answers on (left by
@@ -164,6 +192,7 @@ class ControlServer::Impl {
   std::atomic<bool> stopping_{false};
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<OwnedSocket> sockets_;
+  std::vector<int> locks_;  // flock'ed PATH.lock of each Unix socket
 };
 
 absl::StatusOr<Principal> ControlServer::Impl::Authenticate(ServerContext* ctx,
@@ -243,7 +272,9 @@ grpc::Status ControlServer::Impl::Call(ServerContext* ctx, Role needed, const ch
   }
   const absl::Status st = fn(*who);
   if (st.ok()) SanitizeUtf8Fields(*resp);
-  return Reply(ctx, st);
+  // UNAVAILABLE from a running daemon (audit log or state file unwritable)
+  // is a refusal, not an unreachable daemon.
+  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
 }
 
 template <typename Req, typename Fn>
@@ -268,7 +299,7 @@ grpc::Status ControlServer::Impl::Stream(ServerContext* ctx, Listener& listener,
   }
   const absl::Status st = fn(*who);
   listener.streams.fetch_sub(1);
-  return Reply(ctx, st);
+  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
 }
 
 namespace {
@@ -426,7 +457,16 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     if (auto st = PrepareSocketDir(std::filesystem::path(path).parent_path().string()); !st.ok()) {
       return st;
     }
-    if (auto st = ClaimSocketPath(path); !st.ok()) return st;
+    auto lock = LockSocketPath(path);
+    if (!lock.ok()) {
+      Shutdown();
+      return lock.status();
+    }
+    s.locks_.push_back(*lock);
+    if (auto st = ClaimSocketPath(path); !st.ok()) {
+      Shutdown();
+      return st;
+    }
   }
 
   const std::vector<std::string> services = {"aers.v1.Control", "grpc.health.v1.Health",
@@ -457,6 +497,7 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
       // aersd accepts TCP connections itself, to cap them (tcp_gate.h).
       TcpGate::Options go;
       go.max_connections = static_cast<size_t>(std::max(1, options.max_connections));
+      go.max_per_source = static_cast<size_t>(std::max(1, options.max_connections_per_source));
       listener->gate = std::make_unique<TcpGate>(go);
       for (size_t i = 0; i < addrs.size(); ++i) {
         if (auto st = listener->gate->Listen(addrs[i].substr(4)); !st.ok()) return st;
@@ -525,14 +566,16 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
 void ControlServer::SetServing(bool serving) {
   for (const auto& l : impl_->listeners_) {
     if (l->server && l->server->GetHealthCheckService()) {
+      // The server as a whole ("") and the control service by name.
       l->server->GetHealthCheckService()->SetServingStatus(serving);
+      l->server->GetHealthCheckService()->SetServingStatus("aers.v1.Control", serving);
     }
   }
 }
 
 void ControlServer::Shutdown() {
   Impl& s = *impl_;
-  if (s.listeners_.empty() && s.sockets_.empty()) return;
+  if (s.listeners_.empty() && s.sockets_.empty() && s.locks_.empty()) return;
   s.stopping_ = true;
   s.handlers_.Stop();
   s.service_.events().CloseAll();
@@ -553,6 +596,9 @@ void ControlServer::Shutdown() {
     }
   }
   s.sockets_.clear();
+  // Released last: until now no other daemon could have made a socket here.
+  for (const int fd : s.locks_) ::close(fd);
+  s.locks_.clear();
 }
 
 }  // namespace aers::control

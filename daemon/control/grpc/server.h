@@ -51,6 +51,8 @@ struct ListenerOptions {
   /// Open connections per TCP listener; more are closed at once. aersd also
   /// keeps descriptors free for the Unix socket (tcp_gate.h).
   int max_connections = 256;
+  /// Of those, from one source (an IPv4 address, an IPv6 /64).
+  int max_connections_per_source = 32;
 };
 
 class ControlServer {

@@ -1,5 +1,6 @@
 #include "control/grpc/tcp_gate.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <grpcpp/server_builder.h>
 #include <netdb.h>
@@ -18,6 +19,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "control/auth.h"
 
 namespace aers::control {
 
@@ -32,6 +34,22 @@ size_t OpenDescriptors() {
     ::closedir(d);
   }
   return n;
+}
+
+// The numeric host of a peer address (v4-mapped IPv6 as IPv4).
+std::string PeerText(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (a.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, buf, sizeof buf);
+  } else if (a.ss_family == AF_INET6) {
+    const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+      inet_ntop(AF_INET, &v6.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &v6, buf, sizeof buf);
+    }
+  }
+  return buf;
 }
 
 ino_t InodeOf(int fd) {
@@ -122,13 +140,19 @@ void TcpGate::Stop() {
 // Whether one more connection fits: the per-listener count (exact: which
 // handed-over descriptors still name the socket they named) and the
 // process's descriptor headroom.
-bool TcpGate::Admit(Listener& l) {
-  if (l.live.size() >= options_.max_connections) {
-    std::erase_if(l.live, [](const std::pair<int, ino_t>& c) {
-      return InodeOf(c.first) != c.second;  // closed (or the number reused)
+bool TcpGate::Admit(Listener& l, const std::string& source) {
+  const auto from_source = [&] {
+    return static_cast<size_t>(std::count_if(
+        l.live.begin(), l.live.end(), [&](const Listener::Live& c) { return c.source == source; }));
+  };
+  if (l.live.size() >= options_.max_connections || from_source() >= options_.max_per_source) {
+    std::erase_if(l.live, [](const Listener::Live& c) {
+      return InodeOf(c.fd) != c.ino;  // closed (or the number reused)
     });
   }
-  if (l.live.size() >= options_.max_connections) return false;
+  if (l.live.size() >= options_.max_connections || from_source() >= options_.max_per_source) {
+    return false;
+  }
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
       rl.rlim_cur <= 1u << 20) {
@@ -158,7 +182,10 @@ void TcpGate::Loop() {
       Listener& l = listeners_[i];
       while (true) {
         // Non-blocking, as gRPC's own listeners hand connections to its poller.
-        const int c = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        const int c = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                                SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {
           if (errno == EINTR || errno == ECONNABORTED) continue;
           if (errno == EMFILE || errno == ENFILE) {
@@ -167,7 +194,8 @@ void TcpGate::Loop() {
           }
           break;  // EAGAIN: drained
         }
-        if (!Admit(l)) {
+        const std::string source = SourceKey(PeerText(peer));
+        if (!Admit(l, source)) {
           ::close(c);
           ++refused_;
           ++refused_since_warning;
@@ -175,14 +203,15 @@ void TcpGate::Loop() {
           if (now - last_warning > std::chrono::seconds(60)) {
             spdlog::warn(
                 "control: tcp:{}: connection refused ({} so far in this minute): at most {} "
-                "connections per listener and {} descriptors kept free",
-                l.address, refused_since_warning, options_.max_connections, options_.reserve_fds);
+                "connections per listener, {} per source, and {} descriptors kept free",
+                l.address, refused_since_warning, options_.max_connections, options_.max_per_source,
+                options_.reserve_fds);
             last_warning = now;
             refused_since_warning = 0;
           }
           continue;
         }
-        l.live.emplace_back(c, InodeOf(c));
+        l.live.push_back({c, InodeOf(c), source});
         grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
         p.listener_fd = l.fd;
         p.fd = c;

@@ -34,6 +34,7 @@ class TcpGate {
  public:
   struct Options {
     size_t max_connections = 256;  ///< per listener
+    size_t max_per_source = 32;    ///< per source (control/auth.h SourceKey)
     size_t reserve_fds = 128;      ///< kept free for everything else
   };
 
@@ -61,10 +62,15 @@ class TcpGate {
     std::string address;
     int fd = -1;
     std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
-    std::vector<std::pair<int, ino_t>> live;  // handed to gRPC, maybe closed since
+    struct Live {
+      int fd;
+      ino_t ino;
+      std::string source;
+    };
+    std::vector<Live> live;  // handed to gRPC, maybe closed since
   };
   void Loop();
-  bool Admit(Listener& l);
+  bool Admit(Listener& l, const std::string& source);
 
   const Options options_;
   std::vector<Listener> listeners_;
