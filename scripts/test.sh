@@ -94,7 +94,8 @@ if [[ $sanitizers -eq 1 && $fuzz -eq 1 ]]; then
       -Db_lundef=false -Dbenchmarks=false -Dwerror=false; then
     AERS_FUZZ_SECONDS=${AERS_FUZZ_SECONDS:-60} \
       run_suite build-fuzz tests/fuzz/config_fuzz tests/fuzz/manifest_fuzz \
-      tests/fuzz/minisign_fuzz tests/fuzz/elf_fuzz -- --suite fuzz || status=1
+      tests/fuzz/minisign_fuzz tests/fuzz/elf_fuzz tests/fuzz/control_fuzz -- --suite fuzz \
+      || status=1
   else
     failed_setup=1
   fi

@@ -50,10 +50,11 @@ void Plan::Process(const float* const* in, float* const* out, uint32_t frames) n
   for (const Step& s : steps_) {
     switch (s.op) {
       case Op::kMix:
-        MixInto(Buffer(s.a), &sources_[s.b], s.n, frames);
+        MixInto(Buffer(s.a), sources_.data() + s.b, s.n, frames);
         break;
       case Op::kOutput:
-        MixInto(out[s.a], &sources_[s.b], s.n, frames);
+        // data() + b, not &sources_[b]: an output with no sources has b == size().
+        MixInto(out[s.a], sources_.data() + s.b, s.n, frames);
         SanitizeChannels(out + s.a, 1, frames, s.counters);
         break;
       case Op::kNode:
@@ -61,8 +62,8 @@ void Plan::Process(const float* const* in, float* const* out, uint32_t frames) n
         if (s.sanitize) SanitizeChannels(ptrs + s.b, s.channels, frames, &s.proc->signal);
         break;
       case Op::kCascade:
-        RunCascade(&sections_[s.first_section], static_cast<int>(s.n), static_cast<int>(s.channels),
-                   ptrs + s.a, ptrs + s.b, frames);
+        RunCascade(sections_.data() + s.first_section, static_cast<int>(s.n),
+                   static_cast<int>(s.channels), ptrs + s.a, ptrs + s.b, frames);
         break;
     }
   }

@@ -303,3 +303,22 @@ TEST(ConfigReadTest, OnlyRegularFilesOfBoundedSize) {
 
 }  // namespace
 }  // namespace aers::test
+
+namespace aers::test {
+namespace {
+
+// An output nothing is routed to (found by control_fuzz: the plan indexed
+// one past its empty source list, undefined behaviour under UBSan).
+TEST(Plan, AnOutputWithNoSourcesIsSilence) {
+  Rig rig;
+  rig.Apply(GraphBuilder().Output("out", 2).Build());
+  const auto out = rig.Run({}, 256);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(Peak(out[0]), 0.0);
+  EXPECT_EQ(Peak(out[1]), 0.0);
+  rig.Apply(GraphBuilder().Input("in").Output("out").Node("g", "gain").Route("in", "g").Build());
+  EXPECT_EQ(Peak(rig.Run({Sine(1000, 0.5, 256)}, 256)[0]), 0.0);
+}
+
+}  // namespace
+}  // namespace aers::test
