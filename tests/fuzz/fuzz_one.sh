@@ -16,7 +16,9 @@
 # flags), AERS_SOURCE_ROOT (default: this script's ../..).
 # Exit status: 0 no crash; 1 a crash (or the fuzzer failed); 2 usage.
 set -uo pipefail
-
+# The braces make bash read the whole script before running any of it, so
+# editing it during a long run does not change what the run executes.
+{
 fresh=0 merge=0 regress=0
 while [[ $# -gt 0 && $1 == --* ]]; do
   case $1 in
@@ -118,3 +120,5 @@ if [[ $merge -eq 1 && $rc -eq 0 ]]; then
   echo "MERGE $target: $(($(find "$seeds" -type f | wc -l) - before)) inputs added to $seeds"
 fi
 [[ $rc -eq 0 ]]
+exit
+}

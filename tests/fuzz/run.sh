@@ -18,6 +18,9 @@
 # with  build-fuzz/tests/fuzz/<target> <artifact>. Exits 1 if any target
 # crashed. Run it niced on a shared machine: nice -n 15 tests/fuzz/run.sh 300
 set -uo pipefail
+# The braces make bash read the whole script before running any of it, so
+# editing it during a long run does not change what the run executes.
+{
 cd "$(dirname "$0")/../.."
 
 all_targets=(config_fuzz manifest_fuzz minisign_fuzz elf_fuzz control_fuzz)
@@ -66,3 +69,4 @@ for r in "${results[@]}"; do
   unset f
 done
 exit $status
+}
