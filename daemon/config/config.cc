@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -326,6 +327,7 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
     }
     CheckAbsolute(p.allowed_system_dirs[i], path, "allowed system directory", issues);
   }
+  std::map<std::string_view, size_t> first_listed;  // name -> index in load
   for (size_t i = 0; i < p.load.size(); ++i) {
     const std::string path = Indexed("plugins.load", i);
     const std::string& name = p.load[i];
@@ -336,10 +338,10 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
                      "beneath root ([a-z][a-z0-9_-]*, at most 64 characters, no '/')")});
       continue;
     }
-    const auto first = std::find(p.load.begin(), p.load.end(), name);
-    if (first != p.load.begin() + static_cast<std::ptrdiff_t>(i)) {
+    const auto [first, inserted] = first_listed.emplace(name, i);
+    if (!inserted) {
       issues.push_back({path, Cat("plugin '", name, "' is listed twice (first as load[",
-                                  first - p.load.begin(), "]); list it once")});
+                                  first->second, "]); list it once")});
     }
   }
   if (!p.root.empty() && p.require_signature && p.trusted_keys_dir.empty()) {
@@ -512,11 +514,11 @@ std::optional<std::string> Parser::NullLiteral(const YAML::Node& node) const {
 }
 
 bool Parser::Tainted(std::string_view path) const {
-  for (const auto& t : tainted_) {
-    if (path.size() >= t.size() && path.compare(0, t.size(), t) == 0 &&
-        (path.size() == t.size() || path[t.size()] == '.' || path[t.size()] == '[')) {
-      return true;
-    }
+  // `path` or a prefix of it that ends where a component does (before '.' or
+  // '['): a few lookups, not a pass over every tainted path per issue.
+  if (tainted_.count(path) != 0) return true;
+  for (size_t i = path.size(); i-- > 0;) {
+    if ((path[i] == '.' || path[i] == '[') && tainted_.count(path.substr(0, i)) != 0) return true;
   }
   return false;
 }
@@ -544,7 +546,7 @@ std::optional<std::vector<Parser::Field>> Parser::Map(const YAML::Node& node,
   }
   Record(path, node, fallback);
   std::vector<Field> fields;
-  std::vector<std::pair<std::string, Mark>> seen;
+  std::map<std::string, Mark, std::less<>> seen;  // key -> where it was first
   for (const auto& kv : node) {
     const Mark key_mark = MarkOf(kv.first, mark);
     if (!kv.first.IsScalar()) {
@@ -554,15 +556,13 @@ std::optional<std::vector<Parser::Field>> Parser::Map(const YAML::Node& node,
     }
     const std::string key = kv.first.Scalar();
     const std::string key_path = Join(path, key);
-    const auto dup =
-        std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
-    if (dup != seen.end()) {
+    const auto [dup, inserted] = seen.emplace(key, key_mark);
+    if (!inserted) {
       Note(key_mark, key_path,
            Cat("duplicate key '", key, "' (first at line ", dup->second.line,
                "); write each key once"));
       continue;
     }
-    seen.emplace_back(key, key_mark);
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       Note(key_mark, key_path,
            Cat("unknown key '", key, "' in ", what, "; allowed keys: ", JoinList(allowed, ", ")));

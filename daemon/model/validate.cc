@@ -97,9 +97,10 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
 // "a, b, c" without repeats; long lists are cut ("..., and 40 more").
 std::string ListOrNone(const std::vector<std::string>& items) {
   constexpr size_t kMaxListed = 16;
-  std::vector<std::string> unique;
+  std::vector<std::string_view> unique;
+  std::set<std::string_view> seen;
   for (const auto& item : items) {
-    if (std::find(unique.begin(), unique.end(), item) == unique.end()) unique.push_back(item);
+    if (seen.insert(item).second) unique.push_back(item);
   }
   if (unique.empty()) return "(none)";
   if (unique.size() <= kMaxListed) return JoinList(unique, ", ");
@@ -334,6 +335,13 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
                                     " external ports; this daemon allows at most ",
                                     context.limits.max_nodes, " (engine.max_nodes)")});
   }
+  // A graph over the limits is refused as it is: the limits also bound what
+  // checking it costs (hints and cycle reports grow with its size).
+  if (spec.nodes.size() > context.limits.max_nodes ||
+      spec.routes.size() > context.limits.max_routes ||
+      spec.inputs.size() + spec.outputs.size() > context.limits.max_nodes) {
+    return issues;
+  }
 
   // Names and channel counts of external ports.
   std::map<std::string, std::string> seen_names;  // name -> first "xxx[i].name"
@@ -452,6 +460,19 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     sink_names.push_back(n.name);
   }
   for (const auto& p : spec.outputs) sink_names.push_back(p.name);
+  // Built once, not per route: a graph of unknown names would otherwise
+  // cost routes x nodes.
+  const std::string sources_text = ListOrNone(source_names);
+  const std::string sinks_text = ListOrNone(sink_names);
+  // "Did you mean" measures the edit distance to every source or sink, so
+  // only the first kMaxReportedIssues unknown names get one (no more are
+  // shown; model/validate.h).
+  size_t name_hints_left = kMaxReportedIssues;
+  const auto name_hint = [&](const std::string& name, const std::vector<std::string>& names) {
+    if (name_hints_left == 0) return std::string();
+    --name_hints_left;
+    return DidYouMean(name, names);
+  };
 
   // Node-level edges for the cycle check: node index -> (node index, route index).
   std::vector<std::vector<std::pair<int, size_t>>> edges(spec.nodes.size());
@@ -472,11 +493,11 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     if (route.from.node.empty()) {
       issues.push_back({from_path, Cat("route has no source; write an input or node "
                                        "name (sources: ",
-                                       ListOrNone(source_names), ")")});
+                                       sources_text, ")")});
     } else if (from.what == Resolved::What::kUnknown) {
       issues.push_back({from_path, Cat("unknown node ", Quoted(route.from.node),
-                                       DidYouMean(route.from.node, source_names),
-                                       "; routes can start at: ", ListOrNone(source_names))});
+                                       name_hint(route.from.node, source_names),
+                                       "; routes can start at: ", sources_text)});
     } else if (from.what == Resolved::What::kOutput) {
       issues.push_back({from_path, Cat(Quoted(route.from.node),
                                        " is an external output: routes go into it, "
@@ -506,11 +527,11 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     if (route.to.node.empty()) {
       issues.push_back({to_path, Cat("route has no destination; write a node or "
                                      "output name (destinations: ",
-                                     ListOrNone(sink_names), ")")});
+                                     sinks_text, ")")});
     } else if (to.what == Resolved::What::kUnknown) {
       issues.push_back({to_path, Cat("unknown node ", Quoted(route.to.node),
-                                     DidYouMean(route.to.node, sink_names),
-                                     "; routes can end at: ", ListOrNone(sink_names))});
+                                     name_hint(route.to.node, sink_names),
+                                     "; routes can end at: ", sinks_text)});
     } else if (to.what == Resolved::What::kInput) {
       issues.push_back({to_path, Cat(Quoted(route.to.node),
                                      " is an external input: routes come out of it, "

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -1512,6 +1513,52 @@ TEST(ConfigTest, StrayCommaIsRefusedNotLoopedOn) {
   }
   EXPECT_EQ(std::string(ParseConfig(",o", kFile, Kinds()).status().message()),
             "test.yaml:1:1: no YAML node can start here (a ',' outside [...] or {...}?)");
+}
+
+// Found by tests/fuzz/config_fuzz (inputs that got slower with size): each
+// issue was compared with every structural error before it, duplicate keys
+// and plugin names were found by linear search, and every route with an
+// unknown name listed (deduplicated by linear search) and measured itself
+// against all sources: 2 MiB of ',' took hours, 8000 such routes minutes.
+// Each shape below took from 10 s to minutes before; now well under one.
+TEST(ConfigTest, ReadingCostGrowsLinearlyWithEntries) {
+  constexpr int kEntries = 100000;
+  std::string commas(kEntries, ',');
+  std::string names, keys, routes = "routes:\n", nodes = "nodes:\n";
+  for (int i = 0; i < kEntries; ++i) names += "p" + std::to_string(i) + ",";
+  for (int i = 0; i < kEntries; ++i) keys += "k" + std::to_string(i) + ": 1,";
+  for (int i = 0; i < 1000; ++i) nodes += "  - {name: n" + std::to_string(i) + ", kind: gain}\n";
+  for (int i = 0; i < 8000; ++i) routes += "  - {from: x" + std::to_string(i) + ", to: n0}\n";
+  const std::string plugins = "version: 1\nplugins: {root: /a, require_signature: false, load: [";
+  const struct {
+    const char* shape;
+    std::string text;
+    bool valid;
+  } cases[] = {
+      {"empty list entries", plugins + commas + "]}\n", false},
+      {"empty nodes", "version: 1\nnodes: [" + commas + "]\n", false},
+      {"distinct plugin names", plugins + names + "]}\n", true},
+      {"distinct unknown keys", "version: 1\nengine: {" + keys + "}\n", false},
+      {"routes from unknown nodes", "version: 1\n" + nodes + routes, false},
+  };
+  for (const auto& c : cases) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = ParseConfig(c.text, kFile, Kinds());
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(result.ok(), c.valid) << c.shape << ": " << result.status();
+    EXPECT_LT(took.count(), 20.0) << c.shape;
+  }
+}
+
+// A graph over engine.max_nodes/max_routes is refused for its size alone:
+// the limits also bound what validating it costs.
+TEST(ConfigTest, GraphOverTheLimitsIsNotCheckedFurther) {
+  std::string yaml = "version: 1\nnodes:\n";
+  for (int i = 0; i < 1100; ++i) yaml += "  - {name: n, kind: nokind}\n";
+  const auto result = ParseConfig(yaml, kFile, Kinds());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(std::string(result.status().message()),
+            "test.yaml:3:3: nodes: 1100 nodes; this daemon allows at most 1024 (engine.max_nodes)");
 }
 
 TEST(ConfigTest, Utf8ValuesAndNonUtf8CommentsAreFine) {
