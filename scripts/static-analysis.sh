@@ -364,7 +364,7 @@ if want secrets; then
   allowed=(
     # unit test: a token file written for the authenticator under test
     # ([[:space:]], not a space: a space here would make this line a token line itself)
-    '^([0-9a-f]{40}:)?tests/unit/control_test\.cc:[0-9]+:.*"#[[:space:]]tokens\\noperator[[:space:]]abcdefghijklmnop0123\\n"'
+    '^([0-9a-f]{40}:)?tests/control/control_test\.cc:[0-9]+:.*"#[[:space:]]tokens\\noperator[[:space:]]abcdefghijklmnop0123\\n"'
   )
   secrets_rc=0
   # safe.directory is read only from the global/system config: keep the

@@ -11,7 +11,7 @@
 
 namespace aers::dsp {
 
-class MeterProcessor final : public rt::Processor {
+class MeterProcessor final : public rt::Processor, public rt::MeterTap {
  public:
   /// Non-RT.
   MeterProcessor(int channels, uint32_t window_frames);
@@ -20,9 +20,10 @@ class MeterProcessor final : public rt::Processor {
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override;
 
   /// Any thread. Last complete window of channel `ch` (linear).
-  float peak(int ch) const noexcept;
-  float rms(int ch) const noexcept;
-  int channels() const noexcept { return channels_; }
+  float peak(int ch) const noexcept override;
+  float rms(int ch) const noexcept override;
+  int channels() const noexcept override { return channels_; }
+  const rt::MeterTap* AsMeter() const noexcept override { return this; }
   /// Any thread. Windows completed so far.
   uint64_t windows() const noexcept { return windows_.load(std::memory_order_acquire); }
 

@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "compile/compile.h"
-#include "dsp/meter.h"
 #include "model/validate.h"
 #include "spdlog/spdlog.h"
 
@@ -186,7 +185,8 @@ struct Engine::Impl {
   Built built;             // graph of the current spec
   bool published = false;  // a plan has been handed to the runner
   uint64_t seq = 0;
-  std::map<std::string, std::shared_ptr<dsp::MeterProcessor>, std::less<>> meters;
+  // Meter nodes: the instance (kept alive) and its readings.
+  std::map<std::string, std::shared_ptr<rt::Processor>, std::less<>> meters;
   CounterMap port_counters;  // "in:NAME" / "out:NAME" -> counters
   std::mutex reclaim_mutex;  // one consumer of the retire ring at a time
   EditResult last_edit;
@@ -375,9 +375,7 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
   s.spec = std::move(spec);
   s.meters.clear();
   for (const auto& [name, inst] : s.instances) {
-    if (auto meter = std::dynamic_pointer_cast<dsp::MeterProcessor>(inst.proc)) {
-      s.meters[name] = meter;
-    }
+    if (inst.proc->AsMeter() != nullptr) s.meters[name] = inst.proc;
   }
   ++s.revision;
   Reclaim();
@@ -442,10 +440,9 @@ absl::StatusOr<std::vector<MeterReading>> Engine::ReadMeter(std::string_view nod
   if (it == impl_->meters.end()) {
     return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
   }
+  const rt::MeterTap& tap = *it->second->AsMeter();
   std::vector<MeterReading> out;
-  for (int ch = 0; ch < it->second->channels(); ++ch) {
-    out.push_back({it->second->peak(ch), it->second->rms(ch)});
-  }
+  for (int ch = 0; ch < tap.channels(); ++ch) out.push_back({tap.peak(ch), tap.rms(ch)});
   return out;
 }
 

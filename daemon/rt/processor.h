@@ -13,6 +13,21 @@ namespace aers::rt {
 
 class BiquadSection;
 
+/// What a metering node publishes: the last complete window of each
+/// channel, linear (1.0 = full scale). Written by the audio thread, read by
+/// any thread (wait-free atomics).
+class MeterTap {
+ public:
+  virtual int channels() const noexcept = 0;
+  /// max |x| over the last window of channel `ch`.
+  virtual float peak(int ch) const noexcept = 0;
+  /// RMS over the last window of channel `ch`.
+  virtual float rms(int ch) const noexcept = 0;
+
+ protected:
+  ~MeterTap() = default;
+};
+
 /// The stream a plan is compiled for.
 struct StreamFormat {
   double sample_rate_hz = 48000.0;
@@ -48,6 +63,10 @@ class Processor {
   /// Non-RT (compile time). A biquad exposes its section so the plan
   /// compiler can fuse chains of biquads into one interleaved cascade.
   virtual BiquadSection* AsBiquad() noexcept { return nullptr; }
+
+  /// Any thread. A metering node exposes its readings (the engine serves
+  /// them to ReadMeter and the status API); others return nullptr.
+  virtual const MeterTap* AsMeter() const noexcept { return nullptr; }
 
   /// Non-RT (compile time). True when Process() runs code the host does not
   /// control (plugins): the plan then replaces non-finite output samples by

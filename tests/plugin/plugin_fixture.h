@@ -26,7 +26,7 @@
 #include "plugin/minisign.h"
 #include "plugin/secure_open.h"
 #include "plugin/tool.h"
-#include "unit/rig.h"
+#include "common/rig.h"
 
 namespace aers::plugin::test {
 
@@ -175,7 +175,7 @@ class PluginEnv {
 };
 
 /// An engine on a given registry, driven period by period on the calling
-/// thread (like tests/unit/rig.h's Rig).
+/// thread (like tests/common/rig.h's Rig).
 class EngineRig {
  public:
   explicit EngineRig(const model::KindRegistry& kinds, uint32_t period = 64,

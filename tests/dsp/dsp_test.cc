@@ -3,7 +3,7 @@
 #include <numbers>
 
 #include "dsp/meter.h"
-#include "rig.h"
+#include "common/rig.h"
 #include "rt/biquad.h"
 
 namespace aers::test {

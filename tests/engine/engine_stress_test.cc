@@ -6,8 +6,8 @@
 #include <random>
 #include <thread>
 
-#include "alloc_counter.h"
-#include "rig.h"
+#include "common/alloc_counter.h"
+#include "common/rig.h"
 
 namespace aers::test {
 namespace {

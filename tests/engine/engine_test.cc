@@ -1,7 +1,7 @@
 // Engine behaviour: all-or-nothing edits, revisions, state carry-over,
 // crossfades, fusion, latency.
 #include "compile/compile.h"
-#include "rig.h"
+#include "common/rig.h"
 
 namespace aers::test {
 namespace {

@@ -1,5 +1,5 @@
 // Counts heap allocations made by the current thread while armed. Linking
-// tests/unit/alloc_counter.cc replaces the global operator new/delete.
+// tests/common/alloc_counter.cc replaces the global operator new/delete.
 #pragma once
 
 #include <cstdint>

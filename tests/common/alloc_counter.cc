@@ -1,4 +1,4 @@
-#include "alloc_counter.h"
+#include "common/alloc_counter.h"
 
 #include <cstddef>
 #include <cstdlib>

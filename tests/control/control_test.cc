@@ -10,7 +10,7 @@
 
 #include "control/events.h"
 #include "control/service.h"
-#include "rig.h"
+#include "common/rig.h"
 #include "state/state_store.h"
 
 namespace aers::test {

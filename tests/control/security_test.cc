@@ -31,7 +31,7 @@
 #include "control/service.h"
 #include "control/utf8.h"
 #include "reflection.grpc.pb.h"
-#include "rig.h"
+#include "common/rig.h"
 #include "state/state_store.h"
 
 namespace aers::test {

@@ -8,7 +8,7 @@
 
 #include "backend/offline.h"
 #include "config/config.h"
-#include "rig.h"
+#include "common/rig.h"
 #include "rt/biquad.h"
 
 namespace aers::test {

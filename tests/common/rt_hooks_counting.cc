@@ -2,7 +2,7 @@
 // (aersd-rtcheck): count allocations and frees inside every period.
 #include <atomic>
 
-#include "alloc_counter.h"
+#include "common/alloc_counter.h"
 #include "rt/hooks.h"
 
 namespace aers::rt {

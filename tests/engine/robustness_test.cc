@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "model/naming.h"
 #include "model/validate.h"
-#include "rig.h"
+#include "common/rig.h"
 #include "rt/denormals.h"
 #include "rt/signal.h"
 
