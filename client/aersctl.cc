@@ -780,6 +780,10 @@ int CmdWatch(Client& c) {
         std::cout << "config reloaded: "
                   << (e.config_reloaded().ok() ? "ok" : "rejected: " + e.config_reloaded().error());
         break;
+      case aers::v1::Event::kStateDiverged:
+        std::cout << "state file diverged (running revision "
+                  << e.state_diverged().running_revision() << "): " << e.state_diverged().error();
+        break;
       default:
         std::cout << "event";
     }

@@ -36,11 +36,13 @@
 #include "control/service.h"
 #include "dsp/builtins.h"
 #include "engine/engine.h"
+#include "housekeeping.h"
 #include "notify.h"
 #include "plugin/audit.h"
 #include "plugin/loader.h"
 #include "plugins.h"
 #include "spdlog/spdlog.h"
+#include "state/initial_graph.h"
 #include "state/state_store.h"
 
 #if defined(AERS_HAVE_JACK)
@@ -51,7 +53,6 @@ namespace aers::daemon {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr int kLoopMs = 50;
 constexpr auto kDrainEvery = std::chrono::milliseconds(250);
 constexpr auto kStatusEvery = std::chrono::seconds(2);
@@ -125,6 +126,7 @@ class Daemon {
   uint64_t last_silent_cycles_ = 0;
   uint64_t last_xruns_ = 0;
   bool backend_running_ = false;
+  bool state_diverged_ = false;  // service_->state_diverged() as last seen
 
   absl::Status StartControl();
   void WatchBackend();
@@ -161,9 +163,7 @@ absl::Status Daemon::LoadPlugins(const std::string& text) {
 
 absl::Status Daemon::StartControl() {
   service_ = std::make_unique<control::GraphService>(
-      *engine_, [this](model::GraphSpec spec) { return backend_->ApplyGraph(std::move(spec)); },
-      state_.get(), events_,
-      [this]() -> absl::StatusOr<model::GraphSpec> {
+      *engine_, state_.get(), events_, [this]() -> absl::StatusOr<model::GraphSpec> {
         auto c = config::LoadConfigFile(options_.config_path, *kinds_, nullptr, &names_);
         if (!c.ok()) return c.status();
         return std::move(c->graph);
@@ -199,13 +199,17 @@ absl::Status Daemon::StartControl() {
 // Backend lost / restored: events for watchers, health for probes.
 void Daemon::WatchBackend() {
   const bool running = backend_->status().running;
-  if (running == backend_running_) return;
-  backend_running_ = running;
-  control::Event e;
-  e.type = running ? control::Event::Type::kBackendRestored : control::Event::Type::kBackendLost;
-  e.text = running ? backend_->status().name : backend_->status().detail;
-  events_.Publish(std::move(e));
-  if (control_) control_->SetServing(running);
+  const bool diverged = service_ && service_->state_diverged();
+  if (running == backend_running_ && diverged == state_diverged_) return;
+  if (running != backend_running_) {
+    backend_running_ = running;
+    control::Event e;
+    e.type = running ? control::Event::Type::kBackendRestored : control::Event::Type::kBackendLost;
+    e.text = running ? backend_->status().name : backend_->status().detail;
+    events_.Publish(std::move(e));
+  }
+  state_diverged_ = diverged;
+  if (control_) control_->SetServing(running && !diverged);
 }
 
 absl::Status Daemon::StartBackend() {
@@ -334,26 +338,17 @@ int Daemon::Run() {
                  state_->path(), eo.initial_revision);
   }
   engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
-  model::GraphSpec initial = config_.graph;
-  bool from_state = false;
-  if (options_.reset_state) {
-    if (auto st = state_->Remove(); !st.ok()) {
-      spdlog::warn("--reset_state: {}", std::string(st.message()));
-    }
-    spdlog::info("state reset: starting from the graph in {}", options_.config_path);
-  } else if (auto saved = state_->Load(*kinds_); !saved.ok()) {
-    LogLines(spdlog::level::err,
-             absl::StrCat("ignoring the saved state, starting from ", options_.config_path, ":"),
-             saved.status().message());
-  } else if (saved->has_value() && state_->SavedBaseline() != baseline_) {
-    spdlog::info("{} changed since the state in {} was saved: starting from the config",
-                 options_.config_path, state_->path());
-  } else if (saved->has_value()) {
-    initial = std::move(**saved);
-    from_state = true;
-    spdlog::info("restored the live graph from {} ({} nodes)", state_->path(),
-                 initial.nodes.size());
+  auto choice = state::ChooseInitialGraph(
+      *state_, *kinds_, config_.graph, baseline_, options_.reset_state,
+      [this](const model::GraphSpec& g) { return engine_->Check(g); }, options_.config_path);
+  {
+    const auto nl = choice.reason.find('\n');
+    LogLines(choice.state_problem ? spdlog::level::err : spdlog::level::info,
+             choice.reason.substr(0, nl),
+             nl == std::string::npos ? "" : absl::string_view(choice.reason).substr(nl + 1));
   }
+  model::GraphSpec initial = std::move(choice.graph);
+  const bool from_state = choice.source == state::InitialGraph::Source::kState;
   state_->set_baseline(baseline_);
   auto applied = engine_->Apply(initial);
   if (!applied.ok() && from_state) {
@@ -392,80 +387,55 @@ int Daemon::Run() {
   }
   bool ready = false;
   const uint64_t start_cycles = engine_->runner().cycles();
-  auto now = Clock::now();
-  auto next_drain = now + kDrainEvery;
-  auto next_stats = now;
-  auto next_status = now + kStatusEvery;
-  auto next_watchdog = now;
-  auto next_trim = now + kTrimEvery;
-  bool stopping = false;
-
-  while (!stopping) {
-    pollfd pfd{signal_fd_, POLLIN, 0};
-    const int n = poll(&pfd, 1, kLoopMs);
-    if (n > 0 && (pfd.revents & POLLIN)) {
-      signalfd_siginfo si{};
-      while (read(signal_fd_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si))) {
-        switch (si.ssi_signo) {
-          case SIGHUP:
-            if (auto st = audit_->Reopen(); !st.ok()) {
-              spdlog::error("{}", std::string(st.message()));
-            }
-            Reload();
-            break;
-          case SIGTERM:
-          case SIGINT:
-            spdlog::info("{}: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-            stopping = true;
-            break;
-          case SIGUSR1:
-            LogDspStats("SIGUSR1");
-            backend_->ResetDspStats();
-            break;
-          default:
-            break;
-        }
-      }
+  Housekeeping house;
+  house.Every("reclaim retired plans", Housekeeping::Clock::duration::zero(),
+              [this](auto) { engine_->Reclaim(); });
+  house.Every("audit flush", Housekeeping::Clock::duration::zero(),
+              [this](auto now) { audit_->Flush(now); });
+  // Memory freed after large requests goes back to the system rather than
+  // staying in the allocator's arenas (gRPC threads each have one).
+  house.Every("malloc trim", kTrimEvery, [](auto) { malloc_trim(0); });
+  house.Every("readiness and health", Housekeeping::Clock::duration::zero(), [&](auto) {
+    if (ready) {
+      WatchBackend();
+      return;
     }
-    engine_->Reclaim();
-    now = Clock::now();
-    audit_->Flush(now);
-    if (now >= next_trim) {
-      // Memory freed after large requests goes back to the system rather
-      // than staying in the allocator's arenas (gRPC threads each have one).
-      malloc_trim(0);
-      next_trim = now + kTrimEvery;
+    if (backend_->status().running && engine_->runner().cycles() > start_cycles) {
+      ready = true;
+      backend_running_ = true;
+      control_->SetServing(!service_->state_diverged());
+      spdlog::info("audio running: {}", StatusLine());
+      notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
     }
-
-    if (!ready && !stopping) {
-      const auto st = backend_->status();
-      if (st.running && engine_->runner().cycles() > start_cycles) {
-        ready = true;
-        backend_running_ = true;
-        control_->SetServing(true);
-        spdlog::info("audio running: {}", StatusLine());
-        notify::Send(absl::StrCat("READY=1\nSTATUS=", StatusLine()));
-        next_status = now + kStatusEvery;
-      }
-    }
-    if (ready) WatchBackend();
-    if (now >= next_drain) {
-      DrainEvents();
-      next_drain = now + kDrainEvery;
-    }
-    if (!options_.stats_file.empty() && now >= next_stats) {
-      WriteStatsFile();
-      next_stats = now + options_.stats_interval;
-    }
-    if (now >= next_status) {
-      notify::Send(absl::StrCat("STATUS=", StatusLine()));
-      next_status = now + kStatusEvery;
-    }
-    if (watchdog.count() > 0 && now >= next_watchdog) {
-      notify::Send("WATCHDOG=1");
-      next_watchdog = now + watchdog;
-    }
+  });
+  house.Every("drain backend events", kDrainEvery, [this](auto) { DrainEvents(); });
+  if (!options_.stats_file.empty()) {
+    house.Every("stats file", options_.stats_interval, [this](auto) { WriteStatsFile(); });
   }
+  house.Every("sd_notify STATUS", kStatusEvery, [&](auto) {
+    if (ready) notify::Send(absl::StrCat("STATUS=", StatusLine()));
+  });
+  if (watchdog.count() > 0) {
+    house.Every("sd_notify WATCHDOG", watchdog, [](auto) { notify::Send("WATCHDOG=1"); });
+  }
+  house.Run(signal_fd_, std::chrono::milliseconds(kLoopMs), [this](int signo) {
+    switch (signo) {
+      case SIGHUP:
+        if (auto st = audit_->Reopen(); !st.ok()) spdlog::error("{}", std::string(st.message()));
+        Reload();
+        return true;
+      case SIGTERM:
+      case SIGINT:
+        spdlog::info("{}: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        return false;
+      case SIGUSR1:
+        LogDspStats("SIGUSR1");
+        backend_->ResetDspStats();
+        return true;
+      default:
+        return true;
+    }
+  });
 
   notify::Send("STOPPING=1\nSTATUS=stopping");
   LogDspStats("stopping");

@@ -3,6 +3,8 @@
 //
 // Thread: every method is for non-real-time threads. Each backend runs
 // engine.runner().Process() on its own audio thread and nothing else there.
+// Edits never go through a backend: clients edit the engine, and the engine
+// tells the running backend about port changes (engine::PortHost).
 #pragma once
 
 #include <cstdint>
@@ -48,14 +50,6 @@ class AudioBackend {
 
   /// Stops the audio thread and releases the server connection. Idempotent.
   virtual void Stop() = 0;
-
-  /// Replaces the engine's graph with `spec` (engine.Apply). When the
-  /// external inputs/outputs keep their names and widths this is glitch-free
-  /// (the engine crossfades); otherwise only the ports that were added or
-  /// removed change, and the ports that stay keep their connections and
-  /// audio. Connections and latencies follow the new graph. On error nothing
-  /// changed (the running graph keeps playing).
-  virtual absl::Status ApplyGraph(model::GraphSpec spec) = 0;
 
   virtual BackendStatus status() const = 0;
 

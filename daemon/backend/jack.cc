@@ -18,6 +18,7 @@
 #include "model/naming.h"
 #include "rt/denormals.h"
 #include "rt/hooks.h"
+#include "rt/thread_role.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::backend {
@@ -29,17 +30,15 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr int kPollMs = 250;  // supervisor tick while connected (cpu load sampling)
 
-// True on JACK's process thread (set by the thread-init callback): libjack's
-// error and info hooks must not log from there.
-thread_local bool t_audio_thread = false;
-
+// libjack's error and info hooks must not log from JACK's process thread
+// (marked by the thread-init callback).
 void JackErrorHook(const char* msg) {
-  if (t_audio_thread) return;  // never log on the audio thread
+  if (rt::OnAudioThread()) return;  // never log on the audio thread
   spdlog::debug("libjack: {}", msg);
 }
 
 void JackInfoHook(const char* msg) {
-  if (t_audio_thread) return;
+  if (rt::OnAudioThread()) return;
   spdlog::trace("libjack: {}", msg);
 }
 
@@ -98,12 +97,16 @@ void JackBackend::Wake() noexcept {
 }
 
 absl::Status JackBackend::Start() {
-  std::unique_lock lock(mu_);
+  engine_.SetPortHost(this);  // before mu_: an edit takes the engine's lock first
+  absl::MutexLock lock(&mu_);
   if (supervisor_.joinable()) return absl::OkStatus();
   stop_.store(false);
   absl::Status st = OpenLocked();
   if (!st.ok()) {
-    if (!options_.wait_for_server) return st;
+    if (!options_.wait_for_server) {
+      engine_.ClearPortHost(this);
+      return st;
+    }
     spdlog::warn("JACK: {}; retrying in the background", std::string(st.message()));
   }
   supervisor_ = std::thread([this] { Supervise(); });
@@ -112,12 +115,13 @@ absl::Status JackBackend::Start() {
 }
 
 void JackBackend::Stop() {
+  engine_.ClearPortHost(this);
   if (supervisor_.joinable()) {
     stop_.store(true);
     Wake();
     supervisor_.join();
   }
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   CloseLocked(lost_.exchange(false));
 }
 
@@ -148,6 +152,7 @@ absl::Status JackBackend::OpenLocked() {
   sample_rate_hz_.store(rate);
   period_frames_.store(period);
   ns_per_frame_.store(1e9 / rate);
+  callback_client_.store(c, std::memory_order_release);
   jack_set_process_callback(c, &JackBackend::OnProcess, this);
   jack_set_thread_init_callback(c, &JackBackend::OnThreadInit, this);
   jack_set_xrun_callback(c, &JackBackend::OnXrun, this);
@@ -193,12 +198,13 @@ void JackBackend::CloseLocked(bool server_dead) {
   if (client_ == nullptr) return;
   running_.store(false);
   {
-    std::lock_guard lock(latency_mu_);
+    absl::MutexLock lock(&latency_mu_);
     latency_.reset();
   }
   if (!server_dead) jack_deactivate(client_);
   // After a shutdown the client is a zombie: closing frees its side only.
-  jack_client_close(client_);
+  jack_client_close(client_);  // no callback runs after this returns
+  callback_client_.store(nullptr, std::memory_order_release);
   client_ = nullptr;
   // No process callback runs any more: every table is ours again.
   delete pending_table_.exchange(nullptr);
@@ -323,58 +329,61 @@ void JackBackend::UpdateLatencyLocked() {
     }
   }
   {
-    std::lock_guard lock(latency_mu_);
+    absl::MutexLock lock(&latency_mu_);
     latency_ = std::move(view);
   }
   jack_recompute_total_latencies(client_);
 }
 
-absl::Status JackBackend::ApplyGraph(model::GraphSpec spec) {
-  std::lock_guard lock(mu_);
-  const bool same_ports = model::IoLayoutId(spec) == model::IoLayoutId(engine_.spec());
-  // No server (or it just went away: the supervisor closes the client and
-  // reopens it, with the new graph's ports, when a server answers).
-  if (client_ == nullptr || lost_.load() || !table_) {
-    return engine_.Apply(std::move(spec)).status();
+// Holds mu_ from ChangePorts() until the engine has published the plan and
+// called Finish(): the supervisor cannot reopen or close the client in
+// between, so the table made for the new ports is the one the plan gets.
+class JackBackend::PortChange final : public engine::PortHost::Change {
+ public:
+  explicit PortChange(JackBackend& backend) ABSL_NO_THREAD_SAFETY_ANALYSIS : b_(backend) {
+    b_.mu_.Lock();
   }
-  if (same_ports) {
-    auto result = engine_.Apply(std::move(spec));
-    if (!result.ok()) return result.status();
-  } else if (auto st = ApplyNewPortsLocked(std::move(spec)); !st.ok()) {
-    return st;
+  ~PortChange() override ABSL_NO_THREAD_SAFETY_ANALYSIS { b_.mu_.Unlock(); }
+  void Finish(bool published) override {
+    b_.mu_.AssertHeld();
+    b_.FinishPortChangeLocked(*this, published);
   }
-  // Connections follow the config: drop the ones it no longer lists.
-  const auto next = DesiredConnectionsLocked(engine_.spec());
-  for (const auto& c : desired_) {
-    if (std::find(next.begin(), next.end(), c) != next.end()) continue;
-    if (jack_disconnect(client_, c.first.c_str(), c.second.c_str()) == 0) {
-      spdlog::info("JACK: disconnected {} -> {} (no longer in the config)", c.first, c.second);
-    }
-  }
-  desired_ = next;
-  waiting_logged_.clear();
-  EnsureConnectionsLocked();
-  UpdateLatencyLocked();
-  return absl::OkStatus();
+
+  PortTable* next = nullptr;        // published as pending_table_; null: no client now
+  std::vector<jack_port_t*> added;  // registered for `next`
+
+ private:
+  JackBackend& b_;
+};
+
+absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> JackBackend::ChangePorts(
+    const model::GraphSpec& next) {
+  auto change = std::make_unique<PortChange>(*this);
+  mu_.AssertHeld();
+  // No server (or it just went away): the supervisor registers the graph's
+  // ports when it (re)opens the client.
+  if (client_ == nullptr || lost_.load() || !table_) return change;
+  auto made = MakePortTableLocked(next, change->added);
+  if (!made.ok()) return made.status();
+  change->next = made->release();
+  // Published before the plan that needs it, so both switch in one period.
+  pending_table_.store(change->next, std::memory_order_release);
+  return change;
 }
 
-absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
-  // Check first so an invalid graph never touches a port.
-  if (auto st = engine_.Check(spec); !st.ok()) return st;
-  std::vector<jack_port_t*> added;
-  auto made = MakePortTableLocked(spec, added);
-  if (!made.ok()) return made.status();
-  PortTable* next = made->release();
-  // Published before the plan that needs it, so both switch in one period.
-  pending_table_.store(next, std::memory_order_release);
-  auto result = engine_.Apply(std::move(spec));
-  if (!result.ok()) {
+void JackBackend::FinishPortChangeLocked(PortChange& change, bool published) {
+  if (change.next == nullptr) return;
+  if (!published) {
     // No plan with the new layout was published: the audio thread cannot
     // have adopted the table.
     delete pending_table_.exchange(nullptr, std::memory_order_acq_rel);
-    for (jack_port_t* p : added) jack_port_unregister(client_, p);
-    return result.status();
+    for (jack_port_t* p : change.added) jack_port_unregister(client_, p);
+    return;
   }
+  SwapTableLocked(change.next, change.added.size());
+}
+
+void JackBackend::SwapTableLocked(PortTable* next, size_t added) {
   // Wait for the audio thread to adopt the table with the plan. If it does
   // not run periods (server stalled), swap with the client deactivated.
   const auto deadline = Clock::now() + std::chrono::seconds(2);
@@ -413,7 +422,7 @@ absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
   assert(old == table_.get());
   (void)old;
   {
-    std::lock_guard latency_lock(latency_mu_);
+    absl::MutexLock latency_lock(&latency_mu_);
     latency_.reset();  // it points at ports; rebuilt by UpdateLatencyLocked
   }
   std::unique_ptr<PortTable> previous = std::move(table_);
@@ -429,8 +438,39 @@ absl::Status JackBackend::ApplyNewPortsLocked(model::GraphSpec spec) {
     }
   }
   spdlog::info("JACK: external ports changed: {} registered, {} unregistered, the others kept",
-               added.size(), removed);
-  return absl::OkStatus();
+               added, removed);
+}
+
+void JackBackend::GraphChanged(const model::GraphSpec& current) {
+  absl::MutexLock lock(&mu_);
+  if (client_ == nullptr || lost_.load() || !table_) return;
+  if (table_->layout != model::IoLayoutId(current)) {
+    // The client was (re)opened with the previous graph's ports while the
+    // edit ran: the plan already has the new layout, so the audio thread
+    // adopts a table made now at its next period (silence until then).
+    std::vector<jack_port_t*> added;
+    auto made = MakePortTableLocked(current, added);
+    if (!made.ok()) {
+      spdlog::error("JACK: cannot register the ports of the new graph: {}",
+                    std::string(made.status().message()));
+    } else {
+      PortTable* next = made->release();
+      pending_table_.store(next, std::memory_order_release);
+      SwapTableLocked(next, added.size());
+    }
+  }
+  // Connections follow the config: drop the ones it no longer lists.
+  const auto next = DesiredConnectionsLocked(current);
+  for (const auto& c : desired_) {
+    if (std::find(next.begin(), next.end(), c) != next.end()) continue;
+    if (jack_disconnect(client_, c.first.c_str(), c.second.c_str()) == 0) {
+      spdlog::info("JACK: disconnected {} -> {} (no longer in the config)", c.first, c.second);
+    }
+  }
+  desired_ = next;
+  waiting_logged_.clear();
+  EnsureConnectionsLocked();
+  UpdateLatencyLocked();
 }
 
 void JackBackend::Supervise() {
@@ -440,7 +480,7 @@ void JackBackend::Supervise() {
   while (!stop_.load()) {
     int timeout_ms = kPollMs;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (client_ == nullptr) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(next_try - Clock::now());
         timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, kPollMs));
@@ -453,7 +493,7 @@ void JackBackend::Supervise() {
     }
     if (stop_.load()) break;
 
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (lost_.exchange(false)) {
       if (client_ != nullptr) {
         spdlog::warn(
@@ -503,7 +543,7 @@ BackendStatus JackBackend::status() const {
   s.dsp_load_percent = cpu_load_.load();
   s.dsp = timer_.Read();
   s.restarts = restarts_.load();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   s.detail = client_ != nullptr ? absl::StrCat("server '", ServerLabel(options_.server_name),
                                                "', client '", client_name_, "'")
                                 : absl::StrCat("waiting for JACK server '",
@@ -512,7 +552,7 @@ BackendStatus JackBackend::status() const {
 }
 
 void JackBackend::DrainEvents(const std::function<void(const BackendEvent&)>& sink) {
-  std::lock_guard lock(drain_mu_);
+  absl::MutexLock lock(&drain_mu_);
   for (auto* ring : {&xrun_events_, &rt_events_}) {
     BackendEvent e;
     std::optional<BackendEvent> pending;
@@ -578,7 +618,7 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
 
 /// JACK's process thread, once, before its first period. Not real-time yet.
 void JackBackend::OnThreadInit(void*) noexcept {
-  t_audio_thread = true;
+  rt::MarkAudioThread();
   rt::EnableFlushToZero();
 }
 
@@ -586,16 +626,21 @@ void JackBackend::OnThreadInit(void*) noexcept {
 int JackBackend::OnXrun(void* arg) noexcept {
   auto* self = static_cast<JackBackend*>(arg);
   self->xruns_.fetch_add(1, std::memory_order_relaxed);
-  const float delay_us = self->client_ ? jack_get_xrun_delayed_usecs(self->client_) : 0.0f;
+  // Not client_ (mu_ guards it): the client this callback was registered on.
+  jack_client_t* client = self->callback_client_.load(std::memory_order_acquire);
+  const float delay_us = client != nullptr ? jack_get_xrun_delayed_usecs(client) : 0.0f;
   self->xrun_events_.TryPush({BackendEvent::Type::kXrun, static_cast<double>(delay_us), 1});
   return 0;
 }
 
-/// JACK's notification thread. Recompiles the plan for the new period; the
-/// audio thread adopts it at its next period (JACK waits for this callback
-/// before it runs a period of the new size).
+/// JACK2 calls this on the process thread, between periods (no process
+/// callback runs until it returns), or on the notification thread. Recompiles
+/// the plan for the new period; the audio thread adopts it at its next
+/// period (JACK waits for this callback before it runs a period of the new
+/// size).
 int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) noexcept {
   auto* self = static_cast<JackBackend*>(arg);
+  rt::NotAudioThreadScope between_periods;
   if (frames == self->period_frames_.load()) return 0;
   self->period_frames_.store(frames);
   auto st = self->engine_.SetFormat({self->sample_rate_hz_.load(), frames});
@@ -608,9 +653,11 @@ int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) noexcept {
   return st.ok() ? 0 : 1;
 }
 
-/// JACK's notification thread.
+/// JACK's notification thread (or, like the buffer-size callback, the
+/// process thread between periods).
 int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) noexcept {
   auto* self = static_cast<JackBackend*>(arg);
+  rt::NotAudioThreadScope between_periods;
   if (static_cast<double>(rate) == self->sample_rate_hz_.load()) return 0;
   self->sample_rate_hz_.store(rate);
   self->ns_per_frame_.store(1e9 / rate);
@@ -629,7 +676,7 @@ int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) noexcept {
 /// destinations' playback latency + the graph's.
 void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) noexcept {
   auto* self = static_cast<JackBackend*>(arg);
-  std::lock_guard lock(self->latency_mu_);
+  absl::MutexLock lock(&self->latency_mu_);
   const LatencyView* v = self->latency_.get();
   if (v == nullptr) return;
   auto merge = [](std::optional<jack_latency_range_t>& acc, jack_latency_range_t r, uint32_t add) {

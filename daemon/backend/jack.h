@@ -16,7 +16,13 @@
 //   with back-off (100 ms doubling to 2 s); when the server is back the ports
 //   and connections are restored and audio flows again.
 //
+// - Port changes come from the engine (engine::PortHost): new ports are
+//   registered before the plan that needs them is published, and ports that
+//   went away are unregistered once the audio thread has let go of them.
+//
 // Thread: public methods are non-real-time and may be called from any thread.
+// Locks: mu_ (client, ports, connections), then the engine's state lock, then
+// latency_mu_; an engine edit takes its edit lock before mu_.
 #pragma once
 
 #include <jack/jack.h>
@@ -24,13 +30,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "backend/backend.h"
 #include "engine/engine.h"
 #include "rt/ring.h"
@@ -45,21 +52,25 @@ struct JackOptions {
   bool wait_for_server = true;
 };
 
-class JackBackend final : public AudioBackend {
+class JackBackend final : public AudioBackend, public engine::PortHost {
  public:
-  /// `engine` must outlive the backend.
+  /// `engine` must outlive the backend; the backend is its port host until
+  /// destroyed.
   JackBackend(engine::Engine& engine, JackOptions options);
   ~JackBackend() override;
 
-  absl::Status Start() override;
-  void Stop() override;
-  absl::Status ApplyGraph(model::GraphSpec spec) override;
+  absl::Status Start() override ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> ChangePorts(
+      const model::GraphSpec& next) override ABSL_LOCKS_EXCLUDED(mu_);
+  void GraphChanged(const model::GraphSpec& current) override ABSL_LOCKS_EXCLUDED(mu_);
   BackendStatus status() const override;
   void DrainEvents(const std::function<void(const BackendEvent&)>& sink) override;
   void ResetDspStats() override { timer_.RequestReset(); }
 
  private:
   struct LatencyView;
+  class PortChange;
   using Connection = std::pair<std::string, std::string>;  // source, destination
 
   /// The JACK ports that serve one plan layout (model::IoLayoutId), in the
@@ -73,23 +84,27 @@ class JackBackend final : public AudioBackend {
     std::vector<float*> out_buf;
   };
 
-  // All *Locked methods run with mu_ held.
-  absl::Status OpenLocked();
-  void CloseLocked(bool server_dead);
+  absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CloseLocked(bool server_dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// A table for `spec`: ports whose name exists are reused, the others are
   /// registered (appended to `added`). On error the ones it registered are
   /// unregistered again.
   absl::StatusOr<std::unique_ptr<PortTable>> MakePortTableLocked(const model::GraphSpec& spec,
-                                                                 std::vector<jack_port_t*>& added);
-  /// Applies a graph whose external ports differ: registers new ports while
-  /// audio runs, hands the audio thread the new table together with the new
-  /// plan, and unregisters only ports that went away. Unchanged ports are
-  /// never unregistered: their connections and audio go on.
-  absl::Status ApplyNewPortsLocked(model::GraphSpec spec);
-  std::vector<Connection> DesiredConnectionsLocked(const model::GraphSpec& spec) const;
-  void EnsureConnectionsLocked();
-  void UpdateLatencyLocked();
-  void Supervise();
+                                                                 std::vector<jack_port_t*>& added)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// The engine published (or dropped) the plan of a port change.
+  void FinishPortChangeLocked(PortChange& change, bool published)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// `next` is pending_table_: waits for the audio thread to adopt it with
+  /// the plan of its layout, then unregisters only the ports that went away.
+  /// Unchanged ports are never unregistered: their connections and audio
+  /// go on.
+  void SwapTableLocked(PortTable* next, size_t added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<Connection> DesiredConnectionsLocked(const model::GraphSpec& spec) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EnsureConnectionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateLatencyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Supervise() ABSL_LOCKS_EXCLUDED(mu_);
   void Wake() noexcept;
 
   // JACK callbacks (static trampolines; `arg` is this).
@@ -106,17 +121,21 @@ class JackBackend final : public AudioBackend {
   const JackOptions options_;
   int wake_fd_ = -1;  // eventfd: callbacks and Stop() wake the supervisor
 
-  mutable std::mutex mu_;  // the client's lifecycle, ports and connections; never RT
-  jack_client_t* client_ = nullptr;
-  std::string client_name_;           // as JACK granted it
-  std::unique_ptr<PortTable> table_;  // the ports in use (owner; mu_)
-  std::vector<Connection> desired_;
-  std::set<std::string> waiting_logged_;  // peers we said we wait for
-  bool ever_opened_ = false;
-  std::thread supervisor_;
+  mutable absl::Mutex mu_;  // the client's lifecycle, ports and connections; never RT
+  jack_client_t* client_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::string client_name_ ABSL_GUARDED_BY(mu_);           // as JACK granted it
+  std::unique_ptr<PortTable> table_ ABSL_GUARDED_BY(mu_);  // the ports in use (owner)
+  std::vector<Connection> desired_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> waiting_logged_ ABSL_GUARDED_BY(mu_);  // peers we said we wait for
+  bool ever_opened_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread supervisor_;  // started and joined by Start()/Stop() (one caller)
+  // The client the callbacks were registered on, for callbacks that need it
+  // without mu_ (xrun delay): set before activation, cleared after close.
+  std::atomic<jack_client_t*> callback_client_{nullptr};
 
-  std::unique_ptr<LatencyView> latency_;  // guarded by latency_mu_
-  mutable std::mutex latency_mu_;         // latency callback (notification thread); never RT
+  // Latency callback (notification thread); never RT. Taken after mu_.
+  mutable absl::Mutex latency_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::unique_ptr<LatencyView> latency_ ABSL_GUARDED_BY(latency_mu_);
 
   // Set by callbacks, read anywhere.
   std::atomic<bool> stop_{false};
@@ -134,7 +153,7 @@ class JackBackend final : public AudioBackend {
   DspTimer timer_;
   rt::SpscRing<BackendEvent, 256> rt_events_;    // audio thread -> DrainEvents
   rt::SpscRing<BackendEvent, 256> xrun_events_;  // notification thread -> DrainEvents
-  std::mutex drain_mu_;                          // one consumer at a time
+  absl::Mutex drain_mu_;                         // one consumer at a time
 
   // Port table handoff (like plans): a normal thread publishes the next
   // table in pending_table_ before the engine publishes the plan that needs

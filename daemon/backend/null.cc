@@ -12,6 +12,7 @@
 
 #include "rt/denormals.h"
 #include "rt/hooks.h"
+#include "rt/thread_role.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::backend {
@@ -38,12 +39,16 @@ NullBackend::~NullBackend() {
 }
 
 absl::Status NullBackend::Start() {
-  std::lock_guard lock(mu_);
+  engine_.SetPortHost(this);  // before mu_: an edit takes the engine's lock first
+  absl::MutexLock lock(&mu_);
   if (thread_.joinable()) return absl::OkStatus();
   if (auto st = engine_.SetFormat({options_.sample_rate_hz, options_.period_frames}); !st.ok()) {
+    engine_.ClearPortHost(this);
     return st;
   }
-  StartThread();
+  const auto spec = engine_.spec();
+  StartThreadLocked(static_cast<size_t>(spec.TotalInputChannels()),
+                    static_cast<size_t>(spec.TotalOutputChannels()));
   spdlog::info(
       "null backend: running the graph at {} Hz, {} frames per period ({:.2f} ms), "
       "no audio device",
@@ -52,14 +57,12 @@ absl::Status NullBackend::Start() {
 }
 
 void NullBackend::Stop() {
-  std::lock_guard lock(mu_);
-  StopThread();
+  engine_.ClearPortHost(this);
+  absl::MutexLock lock(&mu_);
+  StopThreadLocked();
 }
 
-void NullBackend::StartThread() {
-  const auto spec = engine_.spec();
-  const size_t nin = static_cast<size_t>(spec.TotalInputChannels());
-  const size_t nout = static_cast<size_t>(spec.TotalOutputChannels());
+void NullBackend::StartThreadLocked(size_t nin, size_t nout) {
   // Allocated and touched here, never on the audio thread.
   rt_.in_data.assign(nin, std::vector<float>(options_.period_frames, 0.0f));
   rt_.out_data.assign(nout, std::vector<float>(options_.period_frames, 0.0f));
@@ -80,27 +83,59 @@ void NullBackend::StartThread() {
   }
 }
 
-void NullBackend::StopThread() {
+void NullBackend::StopThreadLocked() {
   if (!thread_.joinable()) return;
   stop_.store(true);
   thread_.join();
   running_.store(false);
 }
 
-absl::Status NullBackend::ApplyGraph(model::GraphSpec spec) {
-  std::lock_guard lock(mu_);
-  const auto old = engine_.spec();
-  const bool same_ports = old.TotalInputChannels() == spec.TotalInputChannels() &&
-                          old.TotalOutputChannels() == spec.TotalOutputChannels();
-  if (same_ports || !thread_.joinable()) return engine_.Apply(std::move(spec)).status();
-  // The audio thread's buffers change size: pause it for the swap.
-  StopThread();
-  auto result = engine_.Apply(std::move(spec));
-  StartThread();
-  return result.status();
+// Holds mu_ from ChangePorts() until Finish(), with the audio thread stopped
+// when the channel counts change.
+class NullBackend::PortChange final : public engine::PortHost::Change {
+ public:
+  PortChange(NullBackend& backend, size_t inputs, size_t outputs) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : b_(backend),
+        inputs_(inputs),
+        outputs_(outputs) {
+    b_.mu_.Lock();
+  }
+  ~PortChange() override ABSL_NO_THREAD_SAFETY_ANALYSIS { b_.mu_.Unlock(); }
+  void Finish(bool published) override {
+    b_.mu_.AssertHeld();
+    if (!paused) return;
+    if (!published) {  // the old graph goes on with its buffers
+      const auto spec = b_.engine_.spec();
+      b_.StartThreadLocked(static_cast<size_t>(spec.TotalInputChannels()),
+                           static_cast<size_t>(spec.TotalOutputChannels()));
+    } else {
+      b_.StartThreadLocked(inputs_, outputs_);
+    }
+  }
+
+  bool paused = false;  // the audio thread was stopped for the swap
+
+ private:
+  NullBackend& b_;
+  const size_t inputs_, outputs_;
+};
+
+absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> NullBackend::ChangePorts(
+    const model::GraphSpec& next) {
+  const auto nin = static_cast<size_t>(next.TotalInputChannels());
+  const auto nout = static_cast<size_t>(next.TotalOutputChannels());
+  auto change = std::make_unique<PortChange>(*this, nin, nout);
+  mu_.AssertHeld();
+  if (thread_.joinable() && (nin != rt_.in.size() || nout != rt_.out.size())) {
+    // The audio thread's buffers change size: pause it for the swap.
+    StopThreadLocked();
+    change->paused = true;
+  }
+  return change;
 }
 
 void NullBackend::Run() noexcept {
+  rt::MarkAudioThread();
   rt::EnableFlushToZero();
   running_.store(true, std::memory_order_release);
   uint64_t next = DspTimer::NowNs();

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 #include "rt/denormals.h"
+#include "rt/thread_role.h"
 
 namespace aers::backend {
 
@@ -242,6 +243,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
       const auto n = static_cast<uint32_t>(std::min<size_t>(period, b->frames - off));
       for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = b->in[c].data() + off;
       for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = b->out[c].data() + off;
+      rt::AudioThreadScope audio;  // this thread also edits the engine around the loop
       engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
                               static_cast<uint32_t>(out_ch), n);
     }

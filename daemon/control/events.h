@@ -19,7 +19,14 @@
 namespace aers::control {
 
 struct Event {
-  enum class Type { kGraphChanged, kXrun, kBackendLost, kBackendRestored, kConfigReloaded };
+  enum class Type {
+    kGraphChanged,
+    kXrun,
+    kBackendLost,
+    kBackendRestored,
+    kConfigReloaded,
+    kStateDiverged,  ///< `text`: state file and error; `revision`: what runs
+  };
   Type type = Type::kGraphChanged;
   uint64_t seq = 0;
   int64_t unix_time_ms = 0;

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "config/config.h"
+#include "config/graph_yaml.h"
 #include "model/validate.h"
 #include "spdlog/spdlog.h"
 
@@ -160,20 +160,25 @@ absl::Status ApplyOp(model::GraphSpec& spec, const EditOp& op, const model::Kind
   return absl::InvalidArgumentError(absl::StrCat(where, ": unknown operation"));
 }
 
-GraphService::GraphService(engine::Engine& engine, Applier apply, const state::StateStore* store,
-                           EventBus& events, ConfigGraph config_graph)
-    : engine_(engine),
-      apply_(std::move(apply)),
-      store_(store),
-      events_(events),
-      config_graph_(std::move(config_graph)) {
-  if (!apply_) {
-    apply_ = [this](model::GraphSpec spec) { return engine_.Apply(std::move(spec)).status(); };
-  }
+GraphService::GraphService(engine::Engine& engine, const state::StateStore* store, EventBus& events,
+                           ConfigGraph config_graph)
+    : engine_(engine), store_(store), events_(events), config_graph_(std::move(config_graph)) {}
+
+void GraphService::SetStateDiverged(std::string error) {
+  state_diverged_.store(true);
+  spdlog::error(
+      "the edit was not applied, and the state file {} could not be put back: {}; a restart "
+      "would bring the edit back (health: NOT_SERVING until the state file is written again)",
+      store_->path(), error);
+  Event e;
+  e.type = Event::Type::kStateDiverged;
+  e.text = absl::StrCat(store_->path(), ": ", error);
+  e.revision = engine_.revision();
+  events_.Publish(std::move(e));
 }
 
 std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return {engine_.spec(), engine_.revision()};
 }
 
@@ -213,19 +218,17 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
           std::string(st.message())));
     }
   }
-  if (auto st = apply_(spec); !st.ok()) {
+  if (auto applied = engine_.Apply(spec); !applied.ok()) {
     if (store_ != nullptr) {
       // Not applied after all: the state goes back to what runs, at a
       // revision no lower than the one just written.
       if (auto undo = store_->Save(before, std::max(next, engine_.revision())); !undo.ok()) {
-        spdlog::error(
-            "the edit was not applied, and the state file {} could not be put back: {}; a "
-            "restart would bring the edit back",
-            store_->path(), std::string(undo.message()));
+        SetStateDiverged(std::string(undo.message()));
       }
     }
-    return st;
+    return applied.status();
   }
+  if (store_ != nullptr) state_diverged_.store(false);  // written and applied: in step again
   if (store_ != nullptr && engine_.revision() != next) {
     // The engine moved on meanwhile (a rate change clamped a parameter).
     if (auto st = store_->Save(spec, engine_.revision()); !st.ok()) {
@@ -248,12 +251,12 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
 absl::StatusOr<EditOutcome> GraphService::ApplyGraph(model::GraphSpec spec, bool dry_run,
                                                      std::optional<uint64_t> expected_revision,
                                                      const CallContext& call) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return CommitLocked(std::move(spec), dry_run, expected_revision, call);
 }
 
 uint64_t GraphService::revision() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return engine_.revision();
 }
 
@@ -261,17 +264,17 @@ absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
                                                     const std::string& source_name, bool dry_run,
                                                     std::optional<uint64_t> expected_revision,
                                                     const CallContext& call) {
-  auto config =
-      config::ParseConfig(yaml, source_name.empty() ? "<request>" : source_name, engine_.kinds());
-  if (!config.ok()) return config.status();
-  std::lock_guard lock(mu_);
-  return CommitLocked(std::move(config->graph), dry_run, expected_revision, call);
+  auto graph = config::ParseGraphYaml(yaml, source_name.empty() ? "<request>" : source_name,
+                                      engine_.kinds());
+  if (!graph.ok()) return graph.status();
+  absl::MutexLock lock(&mu_);
+  return CommitLocked(std::move(*graph), dry_run, expected_revision, call);
 }
 
 absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, bool dry_run,
                                                std::optional<uint64_t> expected_revision,
                                                const CallContext& call) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (ops.empty()) return absl::InvalidArgumentError("ops: an edit needs at least one operation");
   model::GraphSpec spec = engine_.spec();
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -285,7 +288,7 @@ absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> 
   if (!config_graph_) return absl::FailedPreconditionError("no config file to reset to");
   auto graph = config_graph_();
   if (!graph.ok()) return graph.status();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return CommitLocked(std::move(*graph), false, expected_revision, call);
 }
 

@@ -6,13 +6,15 @@
 // Thread: any non-real-time thread; calls are serialized by an internal lock.
 #pragma once
 
+#include <atomic>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "control/events.h"
 #include "engine/engine.h"
 #include "model/graph.h"
@@ -61,14 +63,13 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model:
 
 class GraphService {
  public:
-  /// Applies a spec to the running audio (normally the backend's ApplyGraph,
-  /// which also re-registers ports when the external ports change).
-  using Applier = std::function<absl::Status(model::GraphSpec)>;
   /// The graph of the config file (for ResetToConfig).
   using ConfigGraph = std::function<absl::StatusOr<model::GraphSpec>()>;
 
-  GraphService(engine::Engine& engine, Applier apply, const state::StateStore* store,
-               EventBus& events, ConfigGraph config_graph);
+  /// Edits go to `engine` (which tells the running backend about port
+  /// changes); `store` (may be null) persists each one before it applies.
+  GraphService(engine::Engine& engine, const state::StateStore* store, EventBus& events,
+               ConfigGraph config_graph);
 
   /// The current graph and revision, read together.
   std::pair<model::GraphSpec, uint64_t> Graph() const;
@@ -88,6 +89,11 @@ class GraphService {
                                             const CallContext& call = {.origin = "reset"});
   /// The live revision.
   uint64_t revision() const;
+  /// True after an edit that failed to apply could not be taken back out of
+  /// the state file (a restart would bring it back); false again once an
+  /// edit is written and applied. Logged and published (kStateDiverged)
+  /// when it happens; the daemon reports NOT_SERVING while it holds.
+  bool state_diverged() const { return state_diverged_.load(); }
 
   engine::Engine& engine() { return engine_; }
   EventBus& events() { return events_; }
@@ -96,14 +102,18 @@ class GraphService {
  private:
   absl::StatusOr<EditOutcome> CommitLocked(model::GraphSpec spec, bool dry_run,
                                            std::optional<uint64_t> expected_revision,
-                                           const CallContext& call);
+                                           const CallContext& call)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetStateDiverged(std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   engine::Engine& engine_;
-  Applier apply_;
   const state::StateStore* store_;
   EventBus& events_;
   ConfigGraph config_graph_;
-  mutable std::mutex mu_;
+  // One edit at a time, from validation to the event (taken before the
+  // engine's locks).
+  mutable absl::Mutex mu_;
+  std::atomic<bool> state_diverged_{false};
 };
 
 /// Applies one op to a spec (NOT_FOUND for unknown nodes/routes/params,

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "compile/compile.h"
 #include "model/validate.h"
+#include "rt/thread_role.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::engine {
@@ -178,25 +179,53 @@ std::string JoinIssues(const std::vector<model::Issue>& issues) {
 }  // namespace
 
 struct Engine::Impl {
-  EngineOptions options;
-  model::GraphSpec spec;
-  uint64_t revision = 0;
-  InstanceMap instances;
-  Built built;             // graph of the current spec
-  bool published = false;  // a plan has been handed to the runner
-  uint64_t seq = 0;
+  Impl(const model::KindRegistry& k, rt::Runner& r, EngineOptions o)
+      : kinds(k), runner(r), options(std::move(o)), revision(options.initial_revision) {}
+
+  /// The whole edit: validation, the port host's change, compile, publish,
+  /// commit, then the host hears of the new graph.
+  absl::StatusOr<EditResult> Commit(model::GraphSpec spec, std::optional<uint64_t> expected)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(edit_mu) ABSL_LOCKS_EXCLUDED(mu);
+  absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
+                                         std::optional<uint64_t> expected_revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status SetFormatLocked(const rt::StreamFormat& format) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status CheckLocked(const model::GraphSpec& spec) const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  void Reclaim() ABSL_LOCKS_EXCLUDED(reclaim_mu);
+
+  const model::KindRegistry& kinds;
+  rt::Runner& runner;
+
+  /// Serializes edits (Apply, Edit, SetParameter) and the port host's calls
+  /// in them. Never taken by the audio thread.
+  absl::Mutex edit_mu;
+  PortHost* host ABSL_GUARDED_BY(edit_mu) = nullptr;
+
+  /// The live graph and everything derived from it: taken briefly by readers,
+  /// and by edits and format changes to compile, publish and commit. Never
+  /// taken by the audio thread. Taken after edit_mu and after a backend's
+  /// own lock.
+  mutable absl::Mutex mu ABSL_ACQUIRED_AFTER(edit_mu);
+  EngineOptions options ABSL_GUARDED_BY(mu);
+  model::GraphSpec current ABSL_GUARDED_BY(mu);  // the live graph
+  uint64_t revision ABSL_GUARDED_BY(mu) = 0;
+  InstanceMap instances ABSL_GUARDED_BY(mu);
+  Built current_built ABSL_GUARDED_BY(mu);     // compile graph of `current`
+  bool published ABSL_GUARDED_BY(mu) = false;  // a plan has been handed to the runner
+  uint64_t seq ABSL_GUARDED_BY(mu) = 0;
   // Meter nodes: the instance (kept alive) and its readings.
-  std::map<std::string, std::shared_ptr<rt::Processor>, std::less<>> meters;
-  CounterMap port_counters;  // "in:NAME" / "out:NAME" -> counters
-  std::mutex reclaim_mutex;  // one consumer of the retire ring at a time
-  EditResult last_edit;
+  std::map<std::string, std::shared_ptr<rt::Processor>, std::less<>> meters ABSL_GUARDED_BY(mu);
+  CounterMap port_counters ABSL_GUARDED_BY(mu);  // "in:NAME" / "out:NAME" -> counters
+  EditResult last_edit ABSL_GUARDED_BY(mu);
+
+  /// One consumer of the runner's retire ring at a time.
+  absl::Mutex reclaim_mu ABSL_ACQUIRED_AFTER(mu);
 };
 
 Engine::Engine(const model::KindRegistry& kinds, EngineOptions options)
-    : kinds_(kinds), runner_(std::make_unique<rt::Runner>()), impl_(std::make_unique<Impl>()) {
-  impl_->options = std::move(options);
-  impl_->revision = impl_->options.initial_revision;
-}
+    : kinds_(kinds),
+      runner_(std::make_unique<rt::Runner>()),
+      impl_(std::make_unique<Impl>(kinds, *runner_, std::move(options))) {}
 
 Engine::~Engine() {
   // The audio thread has stopped (the owner stops its backend first): take
@@ -206,56 +235,134 @@ Engine::~Engine() {
   Reclaim();
 }
 
+void Engine::SetPortHost(PortHost* host) {
+  absl::MutexLock lock(&impl_->edit_mu);
+  impl_->host = host;
+}
+
+void Engine::ClearPortHost(const PortHost* host) {
+  absl::MutexLock lock(&impl_->edit_mu);
+  if (impl_->host == host) impl_->host = nullptr;
+}
+
 model::GraphSpec Engine::spec() const {
-  std::lock_guard lock(mutex_);
-  return impl_->spec;
+  absl::ReaderMutexLock lock(&impl_->mu);
+  return impl_->current;
 }
 
 uint64_t Engine::revision() const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   return impl_->revision;
 }
 
 EditResult Engine::last_edit() const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   return impl_->last_edit;
 }
 
 rt::StreamFormat Engine::format() const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   return impl_->options.format;
 }
 
 model::ValidationContext Engine::validation_context() const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   return {impl_->options.format.sample_rate_hz, impl_->options.names, impl_->options.limits};
 }
 
-absl::Status Engine::Check(const model::GraphSpec& spec) const {
-  const auto issues = model::ValidateGraph(spec, kinds_, validation_context());
+absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
+  const model::ValidationContext context{options.format.sample_rate_hz, options.names,
+                                         options.limits};
+  const auto issues = model::ValidateGraph(next, kinds, context);
   if (!issues.empty()) return absl::InvalidArgumentError(JoinIssues(issues));
   return absl::OkStatus();
 }
 
+absl::Status Engine::Check(const model::GraphSpec& spec) const {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  absl::ReaderMutexLock lock(&impl_->mu);
+  return impl_->CheckLocked(spec);
+}
+
+absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
+                                                std::optional<uint64_t> expected) {
+  bool ports_change = false;
+  if (host != nullptr) {
+    absl::ReaderMutexLock lock(&mu);
+    // Checked before the host touches a port; ApplyLocked checks again.
+    if (expected && *expected != revision) return ApplyLocked(std::move(next), expected);
+    if (auto st = CheckLocked(next); !st.ok()) return st;
+    ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
+  }
+  // Ports are made outside the state lock: a backend's server may need the
+  // engine (a period-size change) before it answers.
+  std::unique_ptr<PortHost::Change> change;
+  if (ports_change) {
+    auto made = host->ChangePorts(next);
+    if (!made.ok()) return made.status();
+    change = std::move(*made);
+  }
+  absl::StatusOr<EditResult> result;
+  model::GraphSpec now;
+  {
+    absl::MutexLock lock(&mu);
+    result = ApplyLocked(std::move(next), expected);
+    if (result.ok() && host != nullptr) now = current;
+  }
+  if (change) {
+    change->Finish(result.ok());
+    change.reset();
+  }
+  if (result.ok() && host != nullptr) host->GraphChanged(now);
+  return result;
+}
+
 absl::StatusOr<EditResult> Engine::Apply(model::GraphSpec spec,
                                          std::optional<uint64_t> expected_revision) {
-  std::lock_guard lock(mutex_);
-  return ApplyLocked(std::move(spec), expected_revision);
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  absl::MutexLock lock(&impl_->edit_mu);
+  return impl_->Commit(std::move(spec), expected_revision);
 }
 
 absl::StatusOr<EditResult> Engine::Edit(const std::function<absl::Status(model::GraphSpec&)>& edit,
                                         std::optional<uint64_t> expected_revision) {
-  std::lock_guard lock(mutex_);
-  model::GraphSpec spec = impl_->spec;
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  absl::MutexLock lock(&impl_->edit_mu);
+  model::GraphSpec spec;
+  uint64_t base = 0;
+  {
+    absl::ReaderMutexLock state(&impl_->mu);
+    spec = impl_->current;
+    base = impl_->revision;
+  }
+  if (expected_revision && *expected_revision != base) {
+    return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
+                                           " but the graph is at revision ", base,
+                                           "; re-read the graph and retry"));
+  }
   if (auto st = edit(spec); !st.ok()) return st;
-  return ApplyLocked(std::move(spec), expected_revision);
+  // Edits are serialized by edit_mu; only a format change (which may clamp
+  // a parameter) can move the revision meanwhile: the edit is then made on
+  // a stale copy, and refused like any stale edit.
+  return impl_->Commit(std::move(spec), base);
 }
 
 absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::string_view param,
                                                 const model::ParamValue& value,
                                                 std::optional<uint64_t> expected_revision) {
-  std::lock_guard lock(mutex_);
-  model::GraphSpec spec = impl_->spec;
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  absl::MutexLock edit(&impl_->edit_mu);
+  model::GraphSpec spec;
+  {
+    absl::ReaderMutexLock lock(&impl_->mu);
+    spec = impl_->current;
+    if (expected_revision && *expected_revision != impl_->revision) {
+      return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
+                                             " but the graph is at revision ", impl_->revision,
+                                             "; re-read the graph and retry"));
+    }
+    expected_revision = impl_->revision;
+  }
   model::NodeSpec* n = spec.FindNode(node);
   if (n == nullptr)
     return absl::NotFoundError(absl::StrCat("no node named '", std::string(node), "'"));
@@ -270,20 +377,19 @@ absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::stri
                                             "'; it has: ", absl::StrJoin(names, ", ")));
   }
   n->params[std::string(param)] = value;
-  return ApplyLocked(std::move(spec), expected_revision);
+  return impl_->Commit(std::move(spec), expected_revision);
 }
 
-absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
-                                               std::optional<uint64_t> expected_revision) {
-  Impl& s = *impl_;
-  if (expected_revision && *expected_revision != s.revision) {
+absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
+                                                     std::optional<uint64_t> expected_revision) {
+  if (expected_revision && *expected_revision != this->revision) {
     return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
-                                           " but the graph is at revision ", s.revision,
+                                           " but the graph is at revision ", this->revision,
                                            "; re-read the graph and retry"));
   }
-  const model::ValidationContext context{s.options.format.sample_rate_hz, s.options.names,
-                                         s.options.limits};
-  if (auto issues = model::ValidateGraph(spec, kinds_, context); !issues.empty()) {
+  const model::ValidationContext context{this->options.format.sample_rate_hz, this->options.names,
+                                         this->options.limits};
+  if (auto issues = model::ValidateGraph(spec, kinds, context); !issues.empty()) {
     return absl::InvalidArgumentError(JoinIssues(issues));
   }
 
@@ -292,17 +398,17 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
   std::vector<std::pair<Instance*, const model::NodeSpec*>> live_updates;
   bool all_reused = true;
   for (const auto& node : spec.nodes) {
-    const model::NodeKind* kind = kinds_.Find(node.kind);
-    auto old = s.instances.find(node.name);
-    if (old != s.instances.end() && old->second.kind == kind &&
+    const model::NodeKind* kind = kinds.Find(node.kind);
+    auto old = this->instances.find(node.name);
+    if (old != this->instances.end() && old->second.kind == kind &&
         kind->UpdateLive(nullptr, old->second.spec, node)) {
       next[node.name] = Instance{node, kind, old->second.proc};
       if (!(old->second.spec == node)) live_updates.emplace_back(&old->second, &node);
       continue;
     }
     all_reused = false;
-    auto proc = kind->Instantiate(node, kind->ResolveParams(node, s.options.format.sample_rate_hz),
-                                  s.options.format);
+    auto proc = kind->Instantiate(
+        node, kind->ResolveParams(node, this->options.format.sample_rate_hz), this->options.format);
     if (!proc.ok()) {
       return absl::Status(proc.status().code(),
                           absl::StrCat("node '", node.name, "': ", proc.status().message()));
@@ -310,24 +416,24 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
     next[node.name] = Instance{node, kind, std::shared_ptr<rt::Processor>(std::move(*proc))};
   }
 
-  CounterMap counters = s.port_counters;
+  CounterMap counters = this->port_counters;
   Built built = BuildGraph(spec, next, counters);
-  const bool same_topology = s.published && all_reused &&
-                             spec.nodes.size() == s.spec.nodes.size() &&
-                             spec.inputs == s.spec.inputs && spec.outputs == s.spec.outputs &&
-                             std::set<EdgeKey>(built.keys.begin(), built.keys.end()) ==
-                                 std::set<EdgeKey>(s.built.keys.begin(), s.built.keys.end());
+  const bool same_topology =
+      this->published && all_reused && spec.nodes.size() == this->current.nodes.size() &&
+      spec.inputs == this->current.inputs && spec.outputs == this->current.outputs &&
+      std::set<EdgeKey>(built.keys.begin(), built.keys.end()) ==
+          std::set<EdgeKey>(this->current_built.keys.begin(), this->current_built.keys.end());
 
   std::unique_ptr<rt::Plan> plan;
   if (!same_topology) {
     const auto ramp_frames = static_cast<uint32_t>(
-        std::lround(s.options.crossfade_ms * s.options.format.sample_rate_hz / 1000.0));
-    auto clean = compile::CompilePlan(built.graph, s.options.format, {});
+        std::lround(this->options.crossfade_ms * this->options.format.sample_rate_hz / 1000.0));
+    auto clean = compile::CompilePlan(built.graph, this->options.format, {});
     if (!clean.ok()) return clean.status();
     plan = std::move(*clean);
-    if (s.published) {
-      if (auto xgraph = CrossfadeGraph(s.built, built)) {
-        auto xplan = compile::CompilePlan(*xgraph, s.options.format, {ramp_frames, true});
+    if (this->published) {
+      if (auto xgraph = CrossfadeGraph(this->current_built, built)) {
+        auto xplan = compile::CompilePlan(*xgraph, this->options.format, {ramp_frames, true});
         if (!xplan.ok()) return xplan.status();
         (*xplan)->successor = std::move(plan);
         plan = std::move(*xplan);
@@ -340,14 +446,14 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
     inst->kind->UpdateLive(inst->proc.get(), inst->spec, *after);
   if (plan) {
     // Let the previous crossfade finish so fades never cut into each other.
-    const auto deadline = std::chrono::steady_clock::now() + s.options.settle_timeout;
-    uint64_t cycles = runner_->cycles();
+    const auto deadline = std::chrono::steady_clock::now() + this->options.settle_timeout;
+    uint64_t cycles = runner.cycles();
     auto last_progress = std::chrono::steady_clock::now();
-    while (s.published && runner_->settled_seq() != s.seq &&
+    while (this->published && runner.settled_seq() != this->seq &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
       Reclaim();
-      const uint64_t c = runner_->cycles();
+      const uint64_t c = runner.cycles();
       if (c != cycles) {
         cycles = c;
         last_progress = std::chrono::steady_clock::now();
@@ -355,52 +461,50 @@ absl::StatusOr<EditResult> Engine::ApplyLocked(model::GraphSpec spec,
         break;  // the audio thread is not running: nothing to wait for
       }
     }
-    plan->seq = ++s.seq;
+    plan->seq = ++this->seq;
     plan->io_layout = model::IoLayoutId(spec);
     if (plan->successor) {
       plan->successor->seq = plan->seq;
       plan->successor->io_layout = plan->io_layout;
     }
-    delete runner_->Publish(plan.release());
-    s.published = true;
+    delete runner.Publish(plan.release());
+    this->published = true;
   }
-  s.instances = std::move(next);
-  s.built = std::move(built);
+  this->instances = std::move(next);
+  this->current_built = std::move(built);
   // Keep the counters of ports that still exist (a port keeps its counts
   // across edits while it keeps its name).
-  s.port_counters.clear();
-  for (const auto& v : s.built.graph.vertices) {
-    if (v.counters) s.port_counters[VertexName(v)] = v.counters;
+  this->port_counters.clear();
+  for (const auto& v : this->current_built.graph.vertices) {
+    if (v.counters) this->port_counters[VertexName(v)] = v.counters;
   }
-  s.spec = std::move(spec);
-  s.meters.clear();
-  for (const auto& [name, inst] : s.instances) {
-    if (inst.proc->AsMeter() != nullptr) s.meters[name] = inst.proc;
+  this->current = std::move(spec);
+  this->meters.clear();
+  for (const auto& [name, inst] : this->instances) {
+    if (inst.proc->AsMeter() != nullptr) this->meters[name] = inst.proc;
   }
-  ++s.revision;
+  ++this->revision;
   Reclaim();
-  s.last_edit = EditResult{s.revision, !same_topology};
-  return s.last_edit;
+  this->last_edit = EditResult{this->revision, !same_topology};
+  return this->last_edit;
 }
 
-absl::Status Engine::SetFormat(const rt::StreamFormat& format) {
-  std::lock_guard lock(mutex_);
-  Impl& s = *impl_;
-  if (format == s.options.format) return absl::OkStatus();
+absl::Status Engine::Impl::SetFormatLocked(const rt::StreamFormat& format) {
+  if (format == this->options.format) return absl::OkStatus();
   if (format.sample_rate_hz < 1000.0 || format.max_period_frames == 0 ||
       format.max_period_frames > 65536) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported stream format: ", format.sample_rate_hz, " Hz, ",
                      format.max_period_frames, " frames"));
   }
-  const rt::StreamFormat old = s.options.format;
+  const rt::StreamFormat old = this->options.format;
   // Parameter ranges that follow the sample rate are checked again at the
   // new rate; values now out of range are clamped and reported.
-  model::GraphSpec spec = s.spec;
+  model::GraphSpec spec = this->current;
   bool clamped = false;
   for (size_t i = 0; i < spec.nodes.size(); ++i) {
     model::NodeSpec& n = spec.nodes[i];
-    const model::NodeKind* kind = kinds_.Find(n.kind);
+    const model::NodeKind* kind = kinds.Find(n.kind);
     if (kind == nullptr) continue;
     for (auto& [pname, value] : n.params) {
       const model::ParamDesc* d = kind->FindParam(pname);
@@ -416,26 +520,32 @@ absl::Status Engine::SetFormat(const rt::StreamFormat& format) {
       clamped = true;
     }
   }
-  s.options.format = format;
+  this->options.format = format;
   // Fresh instances for the new rate; no crossfade across a format change.
-  InstanceMap saved = std::move(s.instances);
-  s.instances.clear();
-  const bool was_published = s.published;
-  s.published = false;
-  const uint64_t rev = s.revision;
+  InstanceMap saved = std::move(this->instances);
+  this->instances.clear();
+  const bool was_published = this->published;
+  this->published = false;
+  const uint64_t rev = this->revision;
   auto result = ApplyLocked(std::move(spec), std::nullopt);
   if (!result.ok()) {
-    s.options.format = old;
-    s.instances = std::move(saved);
-    s.published = was_published;
+    this->options.format = old;
+    this->instances = std::move(saved);
+    this->published = was_published;
     return result.status();
   }
-  if (!clamped) s.revision = rev;  // same graph: not an edit
+  if (!clamped) this->revision = rev;  // same graph: not an edit
   return absl::OkStatus();
 }
 
+absl::Status Engine::SetFormat(const rt::StreamFormat& format) {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->SetFormatLocked(format);
+}
+
 absl::StatusOr<std::vector<MeterReading>> Engine::ReadMeter(std::string_view node) const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   auto it = impl_->meters.find(node);
   if (it == impl_->meters.end()) {
     return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
@@ -447,14 +557,14 @@ absl::StatusOr<std::vector<MeterReading>> Engine::ReadMeter(std::string_view nod
 }
 
 std::vector<std::string> Engine::MeterNodes() const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   std::vector<std::string> out;
   for (const auto& [name, m] : impl_->meters) out.push_back(name);
   return out;
 }
 
 std::vector<SignalReport> Engine::SignalReports() const {
-  std::lock_guard lock(mutex_);
+  absl::ReaderMutexLock lock(&impl_->mu);
   std::vector<SignalReport> out;
   const auto report = [&](SignalReport::Where where, const std::string& name,
                           const rt::SignalCounters& c) {
@@ -462,7 +572,7 @@ std::vector<SignalReport> Engine::SignalReports() const {
                    c.clipped.load(std::memory_order_relaxed),
                    c.state_resets.load(std::memory_order_relaxed)});
   };
-  for (const auto& v : impl_->built.graph.vertices) {
+  for (const auto& v : impl_->current_built.graph.vertices) {
     switch (v.type) {
       case compile::Vertex::Type::kInput:
         report(SignalReport::Where::kInput, v.name, *v.counters);
@@ -480,8 +590,8 @@ std::vector<SignalReport> Engine::SignalReports() const {
 
 std::optional<uint32_t> Engine::LatencyFrames(std::string_view input,
                                               std::string_view output) const {
-  std::lock_guard lock(mutex_);
-  const compile::Graph& g = impl_->built.graph;
+  absl::ReaderMutexLock lock(&impl_->mu);
+  const compile::Graph& g = impl_->current_built.graph;
   const auto order = compile::TopologicalOrder(g);
   if (!order) return std::nullopt;
   std::vector<std::optional<uint32_t>> best(g.vertices.size());
@@ -515,8 +625,12 @@ uint32_t Engine::OutputLatencyFrames(std::string_view output) const {
 }
 
 void Engine::Reclaim() {
-  std::lock_guard lock(impl_->reclaim_mutex);
-  while (rt::Plan* p = runner_->PopRetired()) delete p;
+  impl_->Reclaim();
+}
+
+void Engine::Impl::Reclaim() {
+  absl::MutexLock lock(&reclaim_mu);
+  while (rt::Plan* p = runner.PopRetired()) delete p;
 }
 
 }  // namespace aers::engine

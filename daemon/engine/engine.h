@@ -4,13 +4,17 @@
 // Thread: every public method except runner().Process() is for non-real-time
 // threads and is safe to call from several at once (edits are serialized:
 // applied one at a time). The audio thread only calls runner().Process().
+// Locks (docs/threads.md): an edit holds the edit lock throughout and the
+// state lock only to compile, publish and commit; readers (spec, meters,
+// latency) take the state lock alone. Order: edit lock, then a backend's own
+// lock (PortHost), then the state lock. Neither is ever taken by the audio
+// thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "model/graph.h"
 #include "model/kind.h"
 #include "model/validate.h"
@@ -63,6 +68,39 @@ struct MeterReading {
 struct EditResult {
   uint64_t revision = 0;
   bool replanned = false;  ///< false: only live parameters changed
+};
+
+/// What an audio backend does for the engine when an edit changes the
+/// graph's external ports (names or channel counts) or the graph itself.
+/// The engine calls it within the edit, so clients edit only the engine.
+///
+/// Thread: the editing (non-real-time) thread, with the engine's edit lock
+/// held and its state lock not held: an implementation may read the engine
+/// (spec(), LatencyFrames(), SetFormat()) but never edit it.
+class PortHost {
+ public:
+  /// A port change in progress (holds whatever the backend locks for it).
+  class Change {
+   public:
+    virtual ~Change() = default;
+    /// The plan with the new ports was published (`published`), or the edit
+    /// failed after ChangePorts (false: undo what ChangePorts did). Called
+    /// exactly once, before the change is destroyed.
+    virtual void Finish(bool published) = 0;
+  };
+
+  /// The external ports go from the running graph's to `next`'s. Called
+  /// after `next` is validated, before its plan is compiled and published:
+  /// make what `next` needs while the old graph keeps running. An error
+  /// refuses the edit with nothing changed.
+  virtual absl::StatusOr<std::unique_ptr<Change>> ChangePorts(const model::GraphSpec& next) = 0;
+
+  /// After every accepted edit (not format changes), with the graph now
+  /// running: connections and reported latency follow `current`.
+  virtual void GraphChanged(const model::GraphSpec& current) = 0;
+
+ protected:
+  ~PortHost() = default;
 };
 
 class Engine {
@@ -130,6 +168,12 @@ class Engine {
   /// Largest latency from any external input to `output` (0 if none).
   uint32_t OutputLatencyFrames(std::string_view output) const;
 
+  /// Who to tell about port and graph changes (the running backend);
+  /// nullptr: nobody. Waits for an edit in progress to finish.
+  void SetPortHost(PortHost* host);
+  /// Forgets `host` if it is the port host (a backend that stops).
+  void ClearPortHost(const PortHost* host);
+
   /// The audio side. Its Process() is the only thing the audio thread calls.
   rt::Runner& runner() { return *runner_; }
 
@@ -138,14 +182,11 @@ class Engine {
   void Reclaim();
 
  private:
-  struct Impl;
-  absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
-                                         std::optional<uint64_t> expected_revision);
+  struct Impl;  // the live state and its locks (engine.cc)
 
   const model::KindRegistry& kinds_;
   std::unique_ptr<rt::Runner> runner_;
   std::unique_ptr<Impl> impl_;
-  mutable std::mutex mutex_;  // serializes edits; never taken by the audio thread
 };
 
 }  // namespace aers::engine

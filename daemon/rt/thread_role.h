@@ -22,10 +22,14 @@ inline thread_local bool audio_thread = false;
 }  // namespace internal
 
 /// Any thread. Marks the calling thread as an audio thread for good.
-inline void MarkAudioThread() noexcept { internal::audio_thread = true; }
+inline void MarkAudioThread() noexcept {
+  internal::audio_thread = true;
+}
 
 /// Any thread. Whether the calling thread runs audio periods now.
-inline bool OnAudioThread() noexcept { return internal::audio_thread; }
+inline bool OnAudioThread() noexcept {
+  return internal::audio_thread;
+}
 
 /// Marks the calling thread as the audio thread for the scope's lifetime.
 class AudioThreadScope {
@@ -34,6 +38,21 @@ class AudioThreadScope {
   ~AudioThreadScope() { internal::audio_thread = was_; }
   AudioThreadScope(const AudioThreadScope&) = delete;
   AudioThreadScope& operator=(const AudioThreadScope&) = delete;
+
+ private:
+  bool was_;
+};
+
+/// Drops the audio role for the scope's lifetime: for callbacks a server
+/// runs on its audio thread between periods, where no Process() can run and
+/// normal-thread work is allowed (JACK2 calls the buffer-size callback on its
+/// process thread).
+class NotAudioThreadScope {
+ public:
+  NotAudioThreadScope() noexcept : was_(internal::audio_thread) { internal::audio_thread = false; }
+  ~NotAudioThreadScope() { internal::audio_thread = was_; }
+  NotAudioThreadScope(const NotAudioThreadScope&) = delete;
+  NotAudioThreadScope& operator=(const NotAudioThreadScope&) = delete;
 
  private:
   bool was_;

@@ -39,7 +39,7 @@ class ServiceTest : public ::testing::Test {
     store_ = std::make_unique<state::StateStore>((dir_ / "state" / "graph.yaml").string());
     rig_.Apply(Base());
     service_ = std::make_unique<control::GraphService>(
-        rig_.engine(), nullptr, store_.get(), bus_,
+        rig_.engine(), store_.get(), bus_,
         [] { return absl::StatusOr<model::GraphSpec>(Base()); });
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -140,7 +140,7 @@ TEST_F(ServiceTest, AnUnwritableStateRefusesTheEditBeforeTheAudioChanges) {
   ASSERT_TRUE(fs::create_directories(dir_ / "blocked"));
   std::ofstream(dir_ / "blocked" / "state") << "not a directory";
   state::StateStore bad((dir_ / "blocked" / "state" / "graph.yaml").string());
-  control::GraphService svc(rig_.engine(), nullptr, &bad, bus_, nullptr);
+  control::GraphService svc(rig_.engine(), &bad, bus_, nullptr);
   const auto before = rig_.engine().spec();
   const uint64_t rev = rig_.engine().revision();
   auto r = svc.Edit({SetParam("g", "gain_db", -20.0)}, false, std::nullopt);

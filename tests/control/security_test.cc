@@ -511,7 +511,7 @@ class ServerTest : public ::testing::Test {
                    .Chain({"in", "g", "m", "out"})
                    .Build());
     store_ = std::make_unique<state::StateStore>((dir_ / "graph.yaml").string());
-    service_ = std::make_unique<control::GraphService>(rig_.engine(), nullptr, store_.get(), bus_,
+    service_ = std::make_unique<control::GraphService>(rig_.engine(), store_.get(), bus_,
                                                        nullptr);
     std::ofstream(dir_ / "tokens")
         << "viewer " << kViewer << " viewer1\noperator " << kOperator << " op1\n";

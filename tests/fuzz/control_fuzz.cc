@@ -27,6 +27,7 @@
 #include "fuzz_check.h"
 #include "model/validate.h"
 #include "rt/denormals.h"
+#include "rt/thread_role.h"
 
 namespace {
 
@@ -57,7 +58,7 @@ struct World {
     o.limits = {16, 48};                              // small graphs: every execution stays fast
     engine = std::make_unique<aers::engine::Engine>(*kinds, o);
     (void)engine->Apply(BaseGraph());
-    service = std::make_unique<control::GraphService>(*engine, nullptr, nullptr, events, [] {
+    service = std::make_unique<control::GraphService>(*engine, nullptr, events, [] {
       return absl::StatusOr<aers::model::GraphSpec>(BaseGraph());
     });
     audit = std::move(*control::AuditLog::Open({"/dev/null"}));
@@ -83,8 +84,11 @@ struct World {
     std::vector<float*> op(out_ch);
     for (size_t c = 0; c < in_ch; ++c) ip[c] = in_buf.data() + c * 64;
     for (size_t c = 0; c < out_ch; ++c) op[c] = out_buf.data() + c * 64;
-    engine->runner().Process(ip.data(), static_cast<uint32_t>(in_ch), op.data(),
-                             static_cast<uint32_t>(out_ch), 64);
+    {
+      aers::rt::AudioThreadScope audio;  // this period runs as the audio thread
+      engine->runner().Process(ip.data(), static_cast<uint32_t>(in_ch), op.data(),
+                               static_cast<uint32_t>(out_ch), 64);
+    }
     engine->Reclaim();
   }
 

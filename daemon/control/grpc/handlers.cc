@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "config/config.h"
+#include "config/graph_yaml.h"
 #include "control/grpc/convert.h"
 #include "rt/hooks.h"
 
@@ -51,6 +51,10 @@ aers::v1::Event ToProto(const Event& e) {
     case Event::Type::kConfigReloaded:
       p.mutable_config_reloaded()->set_ok(e.ok);
       p.mutable_config_reloaded()->set_error(e.text);
+      break;
+    case Event::Type::kStateDiverged:
+      p.mutable_state_diverged()->set_error(e.text);
+      p.mutable_state_diverged()->set_running_revision(e.revision);
       break;
   }
   return p;
@@ -236,7 +240,7 @@ absl::Status ControlHandlers::GetGraph(const Principal&, const aers::v1::GetGrap
   auto [graph, rev] = d_.service->Graph();
   *resp->mutable_graph() = ToProto(graph);
   resp->set_revision(rev);
-  resp->set_yaml(config::EmitGraph(graph));
+  resp->set_yaml(config::EmitGraphYaml(graph));
   return absl::OkStatus();
 }
 
