@@ -4,7 +4,9 @@
 #   build-tsan/  ThreadSanitizer: the real-time stress, engine and control tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: unit, stress and
 #                plugin tests
-#   build-fuzz/  clang, libFuzzer + ASan/UBSan: each parser fuzz target
+#   build-fuzz/  clang, libFuzzer + ASan/UBSan: aersd and aersctl built with
+#                clang's thread-safety analysis as errors (the lock
+#                annotations, docs/threads.md), then each parser fuzz target
 #                (tests/fuzz/) for $AERS_FUZZ_SECONDS (default 60) from its
 #                seed corpus; one test per target, failed by any crash
 # Ends with one line "tests: N passed, N failed" summed over all of them, and
@@ -87,15 +89,22 @@ if [[ $sanitizers -eq 1 ]]; then
   fi
 fi
 
-if [[ $sanitizers -eq 1 && $fuzz -eq 1 ]]; then
-  # One fuzz target at a time (is_parallel false), each bounded by
-  # AERS_FUZZ_SECONDS; crash inputs land in build-fuzz/tests/fuzz/work/*/artifacts.
+if [[ $sanitizers -eq 1 ]]; then
+  # The clang tree: the daemon and aersctl compile with -Werror=thread-safety
+  # (meson.build), then one fuzz target at a time (is_parallel false), each
+  # bounded by AERS_FUZZ_SECONDS; crash inputs land in
+  # build-fuzz/tests/fuzz/work/*/artifacts.
   if CC=clang CXX=clang++ setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
       -Db_lundef=false -Dbenchmarks=false -Dwerror=false; then
-    AERS_FUZZ_SECONDS=${AERS_FUZZ_SECONDS:-60} \
-      run_suite build-fuzz tests/fuzz/config_fuzz tests/fuzz/manifest_fuzz \
-      tests/fuzz/minisign_fuzz tests/fuzz/elf_fuzz tests/fuzz/control_fuzz -- --suite fuzz \
-      || status=1
+    if [[ $fuzz -eq 1 ]]; then
+      AERS_FUZZ_SECONDS=${AERS_FUZZ_SECONDS:-60} \
+        run_suite build-fuzz daemon/aersd client/aersctl tests/fuzz/config_fuzz \
+        tests/fuzz/manifest_fuzz tests/fuzz/minisign_fuzz tests/fuzz/elf_fuzz \
+        tests/fuzz/control_fuzz -- --suite fuzz || status=1
+    else
+      ninja -C build-fuzz -j"$jobs" daemon/aersd client/aersctl || status=1
+      rm -f build-fuzz/meson-logs/testlog.json
+    fi
   else
     failed_setup=1
   fi

@@ -217,8 +217,12 @@ absl::StatusOr<std::unique_ptr<JackBackend::PortTable>> JackBackend::MakePortTab
     const model::GraphSpec& spec, std::vector<jack_port_t*>& added) {
   auto table = std::make_unique<PortTable>();
   table->layout = model::IoLayoutId(spec);
+  // Read under mu_ here: the lambdas below are not checked as holding it.
+  jack_client_t* const client = client_;
+  const PortTable* const current = table_.get();
+  const std::string client_name = client_name_;
   auto fail = [&](absl::Status st) {
-    for (jack_port_t* p : added) jack_port_unregister(client_, p);
+    for (jack_port_t* p : added) jack_port_unregister(client, p);
     added.clear();
     return st;
   };
@@ -227,17 +231,17 @@ absl::StatusOr<std::unique_ptr<JackBackend::PortTable>> JackBackend::MakePortTab
     for (int ch = 0; ch < p.channels; ++ch) {
       const std::string name = model::BackendPortName(p, ch);
       jack_port_t* port = nullptr;
-      if (table_) {
-        const auto& mine = (flags & JackPortIsInput) ? table_->in : table_->out;
+      if (current != nullptr) {
+        const auto& mine = (flags & JackPortIsInput) ? current->in : current->out;
         for (jack_port_t* q : mine) {
           if (jack_port_short_name(q) == name) port = q;
         }
       }
       if (port == nullptr) {
-        port = jack_port_register(client_, name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
+        port = jack_port_register(client, name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
         if (port == nullptr) {
           return absl::InternalError(
-              absl::StrCat("cannot register JACK port '", client_name_, ":", name, "'"));
+              absl::StrCat("cannot register JACK port '", client_name, ":", name, "'"));
         }
         added.push_back(port);
       }
@@ -540,7 +544,7 @@ BackendStatus JackBackend::status() const {
   s.sample_rate_hz = sample_rate_hz_.load();
   s.period_frames = period_frames_.load();
   s.xruns = xruns_.load();
-  s.dsp_load_percent = cpu_load_.load();
+  s.dsp_load_percent = static_cast<double>(cpu_load_.load());
   s.dsp = timer_.Read();
   s.restarts = restarts_.load();
   absl::MutexLock lock(&mu_);

@@ -165,6 +165,12 @@ std::optional<compile::Graph> CrossfadeGraph(const Built& old_b, const Built& ne
   return g;
 }
 
+absl::Status RevisionConflict(uint64_t expected, uint64_t actual) {
+  return absl::AbortedError(absl::StrCat("revision conflict: expected ", expected,
+                                         " but the graph is at revision ", actual,
+                                         "; re-read the graph and retry"));
+}
+
 std::string JoinIssues(const std::vector<model::Issue>& issues) {
   const size_t shown = std::min(issues.size(), model::kMaxReportedIssues);
   std::string out = absl::StrJoin(
@@ -290,7 +296,7 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
   if (host != nullptr) {
     absl::ReaderMutexLock lock(&mu);
     // Checked before the host touches a port; ApplyLocked checks again.
-    if (expected && *expected != revision) return ApplyLocked(std::move(next), expected);
+    if (expected && *expected != revision) return RevisionConflict(*expected, revision);
     if (auto st = CheckLocked(next); !st.ok()) return st;
     ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
   }
@@ -336,9 +342,7 @@ absl::StatusOr<EditResult> Engine::Edit(const std::function<absl::Status(model::
     base = impl_->revision;
   }
   if (expected_revision && *expected_revision != base) {
-    return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
-                                           " but the graph is at revision ", base,
-                                           "; re-read the graph and retry"));
+    return RevisionConflict(*expected_revision, base);
   }
   if (auto st = edit(spec); !st.ok()) return st;
   // Edits are serialized by edit_mu; only a format change (which may clamp
@@ -357,9 +361,7 @@ absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::stri
     absl::ReaderMutexLock lock(&impl_->mu);
     spec = impl_->current;
     if (expected_revision && *expected_revision != impl_->revision) {
-      return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
-                                             " but the graph is at revision ", impl_->revision,
-                                             "; re-read the graph and retry"));
+      return RevisionConflict(*expected_revision, impl_->revision);
     }
     expected_revision = impl_->revision;
   }
@@ -383,9 +385,7 @@ absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::stri
 absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
                                                      std::optional<uint64_t> expected_revision) {
   if (expected_revision && *expected_revision != this->revision) {
-    return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
-                                           " but the graph is at revision ", this->revision,
-                                           "; re-read the graph and retry"));
+    return RevisionConflict(*expected_revision, this->revision);
   }
   const model::ValidationContext context{this->options.format.sample_rate_hz, this->options.names,
                                          this->options.limits};
