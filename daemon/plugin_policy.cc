@@ -1,9 +1,9 @@
-#include "plugin/policy_from_config.h"
+#include "plugin_policy.h"
 
-namespace aers::plugin {
+namespace aers::daemon {
 
-PluginPolicy ToPolicy(const config::PluginSettings& settings) {
-  PluginPolicy policy;
+plugin::PluginPolicy ToPluginPolicy(const config::PluginSettings& settings) {
+  plugin::PluginPolicy policy;
   policy.plugin_root = settings.root;
   policy.require_signature = settings.require_signature;
   policy.trusted_keys_dir = settings.trusted_keys_dir;
@@ -12,4 +12,4 @@ PluginPolicy ToPolicy(const config::PluginSettings& settings) {
   return policy;
 }
 
-}  // namespace aers::plugin
+}  // namespace aers::daemon

@@ -1,12 +1,12 @@
 // config::PluginSettings (the `plugins:` section of the config file) ->
-// plugin::PluginPolicy (what the loader enforces). Lives in plugin/ so that
-// config/ does not depend on the plugin gate.
+// plugin::PluginPolicy (what the gate enforces). Part of the daemon's
+// wiring, so that neither config/ nor plugin/ depends on the other.
 //
 // Start-up order in the daemon (plugin kinds must exist before the graph is
-// validated, but both are in the same file):
+// validated, but both are in the same file; daemon/plugins.cc):
 //   auto settings = config::ParsePluginSettings(text, path);   // only `plugins:`
 //   if (!settings->root.empty()) {
-//     PluginLoader loader(plugin::ToPolicy(*settings), audit);
+//     plugin::PluginLoader loader(daemon::ToPluginPolicy(*settings), audit);
 //     settings->load.empty() ? loader.LoadAll(registry)
 //                            : (loader.Load(name, registry) for each name in load);
 //   }
@@ -16,14 +16,14 @@
 #pragma once
 
 #include "config/config.h"
-#include "plugin/loader.h"
+#include "plugin/check.h"
 
-namespace aers::plugin {
+namespace aers::daemon {
 
 /// Copies root, require_signature, trusted_keys_dir, state_dir and
 /// allowed_system_dirs. trusted_key_files stays empty and max_module_bytes
 /// keeps its default; `load` and `audit_log` are not policy (the caller
 /// chooses which directories to Load and opens the audit log).
-PluginPolicy ToPolicy(const config::PluginSettings& settings);
+plugin::PluginPolicy ToPluginPolicy(const config::PluginSettings& settings);
 
-}  // namespace aers::plugin
+}  // namespace aers::daemon

@@ -1,12 +1,9 @@
 #include "plugins.h"
 
-#include <algorithm>
-#include <filesystem>
-
 #include "absl/strings/str_join.h"
 #include "config/config.h"
 #include "control/audit.h"
-#include "plugin/policy_from_config.h"
+#include "plugin_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::daemon {
@@ -31,7 +28,7 @@ class PluginAuditTee final : public plugin::PluginAuditLog {
     a.message = r.message;
     a.details["event"] = r.event;
     if (!r.plugin.empty()) a.details["plugin"] = r.plugin;
-    if (!r.reason.empty()) a.details["reason"] = r.reason;
+    if (r.code) a.details["reason"] = std::string(plugin::RefusalCodeName(*r.code));
     if (!r.file.empty()) a.details["file"] = r.file;
     if (!r.seen.empty()) a.details["seen"] = r.seen;
     if (!r.expected.empty()) a.details["expected"] = r.expected;
@@ -65,27 +62,25 @@ absl::Status LoadConfiguredPlugins(const std::string& text, const std::string& c
     out.tee = std::make_unique<PluginAuditTee>(overrides.audit, out.audit.get());
     sink = out.tee.get();
   }
-  out.loader = std::make_unique<plugin::PluginLoader>(plugin::ToPolicy(*settings), sink);
-  auto load_one = [&](const std::string& name) {
-    auto loaded = out.loader->Load(name, kinds);
+  out.loader = std::make_unique<plugin::PluginLoader>(ToPluginPolicy(*settings), sink);
+  auto report = [&](const std::string& name, const absl::StatusOr<plugin::LoadedKinds>& loaded) {
     if (loaded.ok()) {
       spdlog::info("plugin {} {} loaded: {}", name, loaded->plugin->manifest().version,
                    absl::StrJoin(loaded->kinds, ", "));
-      out.loaded.push_back(std::move(*loaded));
+      out.loaded.push_back(*loaded);
     } else {
       spdlog::error("plugin {} refused: {}", name, std::string(loaded.status().message()));
     }
   };
   if (settings->load.empty()) {
-    std::error_code ec;
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(settings->root, ec)) {
-      if (e.is_directory(ec)) names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) load_one(name);
+    // The root is listed once, by the loader, which opens every plugin
+    // beneath that same open root. A root that cannot be listed loads
+    // nothing (no plugin kinds; a graph that names one is invalid).
+    out.loader->LoadAll(kinds, [&](const plugin::LoadOutcome& outcome) {
+      if (!outcome.dir.empty()) report(outcome.dir, outcome.loaded);
+    });
   } else {
-    for (const auto& name : settings->load) load_one(name);
+    for (const auto& name : settings->load) report(name, out.loader->Load(name, kinds));
   }
   return absl::OkStatus();
 }

@@ -25,8 +25,8 @@ declare -A allowed=(
   [daemon/backend]="backend engine model rt"
   [daemon/state]="state config model"
   [daemon/control]="control engine state config model rt backend/backend.h backend/dsp_timer.h"
-  [daemon/plugin]="plugin model rt config aers"
-  [client]="control/paths.h plugin aers"
+  [daemon/plugin]="plugin model rt aers"
+  [client]="control/paths.h plugin/tool.h plugin/manifest.h"
 )
 layers=" rt model dsp compile config engine backend state control plugin aers "
 

@@ -164,35 +164,36 @@ bool ValidParamName(const std::string& s) {
 std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>& plugin,
                                       Refusal& refusal) {
   const Manifest& m = plugin->manifest();
-  auto refuse = [&](std::string reason, std::string message, std::string seen = "",
+  auto refuse = [&](RefusalCode code, std::string message, std::string seen = "",
                     std::string expected = "") -> std::optional<KindList> {
-    refusal = {std::move(reason), std::move(message), std::move(seen), std::move(expected)};
+    refusal = {code, std::move(message), std::move(seen), std::move(expected)};
     return std::nullopt;
   };
   auto entry = reinterpret_cast<aers_plugin_entry_fn>(plugin->OwnSymbol(AERS_PLUGIN_ENTRY_SYMBOL));
   if (entry == nullptr) {
-    return refuse("entry_missing",
+    return refuse(RefusalCode::kEntryMissing,
                   absl::StrCat("the module does not define ", AERS_PLUGIN_ENTRY_SYMBOL));
   }
   const aers_plugin_descriptor* d = entry(AERS_PLUGIN_ABI_VERSION);
   if (d == nullptr) {
-    return refuse("abi_mismatch", "the entry point returned no descriptor for this host's ABI",
-                  "none", absl::StrCat(AERS_PLUGIN_ABI_VERSION));
+    return refuse(RefusalCode::kAbiMismatch,
+                  "the entry point returned no descriptor for this host's ABI", "none",
+                  absl::StrCat(AERS_PLUGIN_ABI_VERSION));
   }
   if (d->abi_version != AERS_PLUGIN_ABI_VERSION) {
-    return refuse("abi_mismatch",
+    return refuse(RefusalCode::kAbiMismatch,
                   absl::StrCat("the plugin was built for ABI ", d->abi_version,
                                ", this host has ABI ", AERS_PLUGIN_ABI_VERSION),
                   absl::StrCat(d->abi_version), absl::StrCat(AERS_PLUGIN_ABI_VERSION));
   }
   if (d->kind_count == 0 || d->kind_count > AERS_PLUGIN_MAX_KINDS || d->kinds == nullptr) {
-    return refuse("descriptor_invalid",
+    return refuse(RefusalCode::kDescriptorInvalid,
                   absl::StrCat("kind_count ", d->kind_count, " is out of range"));
   }
   // struct_size is the first member: read it before anything is indexed by it.
   const uint32_t stride = d->kinds[0].struct_size;
   if (stride < AERS_KIND_DESCRIPTOR_MIN_SIZE || stride > 4096 || stride % alignof(void*) != 0) {
-    return refuse("descriptor_invalid",
+    return refuse(RefusalCode::kDescriptorInvalid,
                   absl::StrCat("kind #0 has struct_size ", stride, "; expected at least ",
                                AERS_KIND_DESCRIPTOR_MIN_SIZE));
   }
@@ -202,10 +203,11 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
   for (uint32_t k = 0; k < d->kind_count; ++k) {
     auto name = BoundedString(KindAt(*d, k).name, AERS_PLUGIN_MAX_NAME);
     if (!name || !IsValidKindName(*name)) {
-      return refuse("descriptor_invalid", absl::StrCat("kind #", k, " has an invalid name"));
+      return refuse(RefusalCode::kDescriptorInvalid,
+                    absl::StrCat("kind #", k, " has an invalid name"));
     }
     if (!allowed.count(*name)) {
-      return refuse("kind_not_allowed",
+      return refuse(RefusalCode::kKindNotAllowed,
                     absl::StrCat("the plugin declares kind '", *name,
                                  "', which its manifest's allowed_node_kinds does not list"),
                     *name,
@@ -218,7 +220,7 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
     const aers_kind_descriptor& kd = KindAt(*d, k);
     const std::string name = *BoundedString(kd.name, AERS_PLUGIN_MAX_NAME);
     auto bad = [&](const std::string& what) {
-      return refuse("descriptor_invalid", absl::StrCat("kind '", name, "': ", what));
+      return refuse(RefusalCode::kDescriptorInvalid, absl::StrCat("kind '", name, "': ", what));
     };
     if (!seen.insert(name).second) return bad("declared twice");
     if (kd.struct_size != stride) return bad("struct_size differs from the first kind's");

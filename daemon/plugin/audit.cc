@@ -37,7 +37,11 @@ std::string AuditRecordToJson(const AuditRecord& r) {
   j["event"] = r.event;
   j["plugin"] = r.plugin;
   j["directory"] = r.directory;
-  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"reason", r.reason},
+  // "reason" came first and stays for the readers that know it; "code" is
+  // the same RefusalCode name under the name the rest of the gate uses.
+  const std::string code(r.code ? RefusalCodeName(*r.code) : "");
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"reason", code},
+                                   {"code", code},
                                    {"file", r.file},
                                    {"message", r.message},
                                    {"seen", r.seen},

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "plugin/refusal.h"
 
 namespace aers::plugin {
 
@@ -18,12 +20,14 @@ struct AuditRecord {
   std::string event;      ///< "refused", "loaded" or "unloaded"
   std::string plugin;     ///< manifest name, or the directory name before it is known
   std::string directory;  ///< plugin directory beneath the root
-  std::string reason;     ///< stable code: "hash_mismatch", "signature_invalid", ... ("" if loaded)
-  std::string file;       ///< the file the decision is about
-  std::string message;    ///< human-readable detail
-  std::string seen;       ///< what was found (hash, serial, owner ...), if any
-  std::string expected;   ///< what was required, if any
-  uint64_t serial = 0;    ///< manifest serial (0 if unknown)
+  /// Why it was refused (nullopt unless refused). JSON: "reason" and "code",
+  /// both RefusalCodeName ("hash_mismatch", ...).
+  std::optional<RefusalCode> code;
+  std::string file;      ///< the file the decision is about
+  std::string message;   ///< human-readable detail
+  std::string seen;      ///< what was found (hash, serial, owner ...), if any
+  std::string expected;  ///< what was required, if any
+  uint64_t serial = 0;   ///< manifest serial (0 if unknown)
 };
 
 /// One JSON object on one line, keys in a fixed order, with a UTC "time".

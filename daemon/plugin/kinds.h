@@ -12,12 +12,13 @@
 
 #include "model/kind.h"
 #include "plugin/loader.h"
+#include "plugin/refusal.h"
 
 namespace aers::plugin {
 
 /// Why building a plugin's kinds failed (becomes an audited refusal).
 struct Refusal {
-  std::string reason;  ///< stable code
+  RefusalCode code = RefusalCode::kInternal;
   std::string message;
   std::string seen;
   std::string expected;

@@ -343,13 +343,14 @@ model::ParamDesc ControlParam(const std::string& name, const std::string& port_n
 std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin>& plugin,
                                         Refusal& refusal) {
   const Manifest& m = plugin->manifest();
-  auto refuse = [&](std::string reason, std::string message, std::string seen = "",
+  auto refuse = [&](RefusalCode code, std::string message, std::string seen = "",
                     std::string expected = "") -> std::optional<KindList> {
-    refusal = {std::move(reason), std::move(message), std::move(seen), std::move(expected)};
+    refusal = {code, std::move(message), std::move(seen), std::move(expected)};
     return std::nullopt;
   };
   auto fn = reinterpret_cast<LADSPA_Descriptor_Function>(plugin->OwnSymbol("ladspa_descriptor"));
-  if (fn == nullptr) return refuse("entry_missing", "the module does not define ladspa_descriptor");
+  if (fn == nullptr)
+    return refuse(RefusalCode::kEntryMissing, "the module does not define ladspa_descriptor");
 
   KindList out;
   for (const LadspaLabel& want : m.labels) {
@@ -364,11 +365,12 @@ std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin
       }
     }
     if (d == nullptr) {
-      return refuse("ladspa_label_missing",
+      return refuse(RefusalCode::kLadspaLabelMissing,
                     absl::StrCat("the module has no LADSPA plugin labelled '", want.label, "'"));
     }
     auto bad = [&](const std::string& what) {
-      return refuse("ladspa_unsupported", absl::StrCat("LADSPA plugin '", want.label, "': ", what));
+      return refuse(RefusalCode::kLadspaUnsupported,
+                    absl::StrCat("LADSPA plugin '", want.label, "': ", what));
     };
     if (d->PortCount > kMaxPorts ||
         (d->PortCount > 0 && (!d->PortDescriptors || !d->PortNames || !d->PortRangeHints))) {
@@ -431,8 +433,8 @@ namespace aers::plugin {
 
 std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin>&,
                                         Refusal& refusal) {
-  refusal = {"ladspa_unsupported", "this build has no LADSPA support (ladspa.h was missing)", "",
-             ""};
+  refusal = {RefusalCode::kLadspaUnsupported,
+             "this build has no LADSPA support (ladspa.h was missing)", "", ""};
   return std::nullopt;
 }
 

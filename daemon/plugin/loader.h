@@ -2,8 +2,9 @@
 // loads the very bytes it checked and registers the plugin's node kinds as
 // "<plugin>/<kind>".
 //
-// Order (each step refuses with a Status and an audit record; nothing of the
-// plugin runs before step 11):
+// Order (each step refuses with a Status carrying a RefusalCode,
+// plugin/refusal.h, and an audit record; nothing of the plugin runs before
+// step 11; steps 1-9 are CheckPlugin in plugin/check.h):
 //   1. resolve the plugin directory strictly beneath the plugin root
 //      (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 //      or a component-wise O_NOFOLLOW walk where openat2 is missing);
@@ -27,7 +28,7 @@
 //  12. look up the one entry symbol (it must belong to that library), check
 //      the ABI version, that every declared kind is in allowed_node_kinds and
 //      that no kind name is taken; else dlclose and refuse
-//  13. register the kinds; persist the serial
+//  13. persist the serial, then register the kinds
 //
 // Lifetime: every kind and every node instance holds a shared_ptr to the
 // LoadedPlugin; the last one to go dlclose()s the library. Node instances
@@ -39,6 +40,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,26 +51,12 @@
 #include "absl/status/statusor.h"
 #include "model/kind.h"
 #include "plugin/audit.h"
-#include "plugin/elf_check.h"
+#include "plugin/check.h"
 #include "plugin/manifest.h"
+#include "plugin/refusal.h"
 #include "plugin/secure_open.h"
 
 namespace aers::plugin {
-
-/// What the daemon's configuration says about plugins (the config layer
-/// fills it in; tests build it directly).
-struct PluginPolicy {
-  std::string plugin_root;        ///< absolute; one directory per plugin beneath it
-  bool require_signature = true;  ///< refuse plugins without a trusted signature
-  std::string trusted_keys_dir;   ///< minisign *.pub files
-  /// Individual .pub files trusted in addition (aers-plugin verify -p).
-  std::vector<std::string> trusted_key_files;
-  std::string state_dir;  ///< highest accepted serial per plugin
-  /// Absolute directories a LADSPA manifest may point its module into
-  /// (e.g. /usr/lib/ladspa). Empty: LADSPA modules must be in the plugin dir.
-  std::vector<std::string> allowed_system_dirs;
-  size_t max_module_bytes = size_t{64} << 20;
-};
 
 /// A library the gate admitted, loaded from its sealed memfd. Destroying the
 /// last reference dlclose()s it (never do that on the audio thread: the
@@ -106,18 +94,16 @@ class LoadedPlugin {
   UniqueFd memfd_;
 };
 
-/// Everything the gate established before loading (aers-plugin verify).
-struct VerifiedPlugin {
-  Manifest manifest;
-  ElfInfo elf;
-  std::string module_path;
-  std::string hash_hex;       ///< what the module hashed to
-  std::string signer_key_id;  ///< "" if not signed
-};
-
 struct LoadedKinds {
   std::shared_ptr<LoadedPlugin> plugin;
   std::vector<std::string> kinds;  ///< registered names, "<plugin>/<kind>"
+};
+
+/// What LoadAll did with one directory beneath the root.
+struct LoadOutcome {
+  std::string dir;  ///< the directory's name; "" if the root itself could not be listed
+  /// The plugin, or the refusal: RefusalCodeOf(loaded.status()) says why.
+  absl::StatusOr<LoadedKinds> loaded;
 };
 
 class PluginLoader {
@@ -127,29 +113,35 @@ class PluginLoader {
 
   /// Checks, loads and registers the plugin in `dir_name` (one directory
   /// name beneath the root). All or nothing: on any error `registry` is
-  /// unchanged and nothing stays loaded. Error codes: INVALID_ARGUMENT
-  /// (malformed manifest), NOT_FOUND, ALREADY_EXISTS (already loaded, kind
-  /// name taken), PERMISSION_DENIED (every security refusal), INTERNAL.
+  /// unchanged and nothing stays loaded. Every refusal carries its
+  /// RefusalCode (RefusalCodeOf); status codes: INVALID_ARGUMENT (malformed
+  /// manifest), NOT_FOUND, ALREADY_EXISTS (already loaded, kind name taken),
+  /// PERMISSION_DENIED (every security refusal), INTERNAL.
   absl::StatusOr<LoadedKinds> Load(std::string_view dir_name, model::KindRegistry& registry);
 
   /// Steps 1-9 and the manifest ABI check, without loading anything or
   /// recording a serial. Refusals are audited like Load's.
   absl::StatusOr<VerifiedPlugin> Verify(std::string_view dir_name);
 
-  /// Load() for every directory beneath the root, in name order. One
-  /// plugin's refusal does not stop the others.
-  std::vector<std::pair<std::string, absl::Status>> LoadAll(model::KindRegistry& registry);
+  /// Load() for every directory beneath the root (and every symlink to
+  /// one, which the gate then refuses), in name order. The root is opened
+  /// and listed once; each plugin is opened beneath that open root. One
+  /// plugin's refusal does not stop the others. `each` (optional) sees every
+  /// outcome as soon as it is known, before the next plugin is loaded.
+  std::vector<LoadOutcome> LoadAll(model::KindRegistry& registry,
+                                   const std::function<void(const LoadOutcome&)>& each = nullptr);
 
   const PluginPolicy& policy() const { return policy_; }
 
  private:
-  struct Checked;
-  absl::StatusOr<Checked> Check(std::string_view dir_name);
+  /// Load() beneath an open root (-1: open policy_.plugin_root).
+  absl::StatusOr<LoadedKinds> LoadBeneath(int root_fd, std::string_view dir_name,
+                                          model::KindRegistry& registry);
+  /// Step 11: dlopen()s the sealed memfd of `checked` (taking it over).
+  static absl::StatusOr<std::shared_ptr<LoadedPlugin>> OpenSealed(CheckedPlugin& checked,
+                                                                  GateReporter& gate);
   PluginPolicy policy_;
   PluginAuditLog* audit_;
 };
-
-/// Hash of `bytes` as lowercase hex (SHA-256 or BLAKE2b-256, libsodium).
-std::string HashHex(HashAlgorithm algorithm, std::span<const uint8_t> bytes);
 
 }  // namespace aers::plugin

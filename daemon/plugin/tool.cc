@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "plugin/loader.h"
+#include "plugin/check.h"
 #include "plugin/minisign.h"
 #include "plugin/secure_open.h"
 
@@ -190,9 +190,10 @@ absl::StatusOr<std::string> Verify(const std::string& dir_in, const std::string&
   policy.trusted_key_files = {public_path};
   policy.allowed_system_dirs = {"/usr/lib/ladspa", "/usr/local/lib/ladspa",
                                 "/usr/lib/x86_64-linux-gnu/ladspa"};
-  PluginLoader loader(policy);
-  auto v = loader.Verify(name);
-  if (!v.ok()) return v.status();
+  GateReporter gate(/*audit=*/nullptr, name);
+  auto checked = CheckPlugin(policy, name, /*root_fd=*/-1, gate);
+  if (!checked.ok()) return checked.status();
+  const VerifiedPlugin* v = &checked->verified;
   return absl::StrCat(
       "plugin '", v->manifest.name, "' ", v->manifest.version, " (serial ", v->manifest.serial,
       "): OK\n  module ", v->module_path, "\n  ", HashAlgorithmName(v->manifest.hash_algorithm),

@@ -121,6 +121,7 @@ TEST_F(LadspaTest, SystemDirectoryNotAllowListedIsRefused) {
   PluginLoader loader(env_.Policy(), &audit);
   auto r = loader.Load("amp", *registry);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kModuleOutsideAllowedDirs);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("(module_outside_allowed_dirs)"));
   EXPECT_EQ(KindNames(*registry), KindNames(*dsp::MakeBuiltinRegistry()));
 }
@@ -133,6 +134,7 @@ TEST_F(LadspaTest, WrongHashAndMissingLabelAreRefused) {
   PluginLoader loader(Policy());
   auto r = loader.Load("amp", *registry);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kHashMismatch);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("(hash_mismatch)"));
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("seen blake2b:" + FileHash(kAmp, HashAlgorithm::kBlake2b)));
@@ -143,6 +145,7 @@ TEST_F(LadspaTest, WrongHashAndMissingLabelAreRefused) {
   env_.AddPlugin(s);
   r = loader.Load("amp", *registry);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kLadspaLabelMissing);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("(ladspa_label_missing)"));
   EXPECT_EQ(registry->Find("amp/nope"), nullptr);
 }

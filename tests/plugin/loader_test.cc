@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <set>
 
 #include "dsp/kind_base.h"
 #include "gmock/gmock.h"
@@ -53,10 +54,12 @@ class GateTest : public ::testing::Test {
     return PluginLoader(env_.Policy(require_signature), &audit_);
   }
 
-  // Loads `dir` expecting a refusal for `reason`; checks the message and
-  // that nothing changed: registry, loaded libraries, the graph and its audio.
-  void ExpectRefused(PluginLoader& loader, const std::string& dir, const std::string& reason,
+  // Loads `dir` expecting a refusal with `code`; checks the code, the
+  // message and that nothing changed: registry, loaded libraries, the graph
+  // and its audio.
+  void ExpectRefused(PluginLoader& loader, const std::string& dir, RefusalCode code,
                      const std::vector<std::string>& substrings) {
+    const std::string reason = RefusalCodeName(code);
     const auto kinds_before = KindNames(*registry_);
     const auto spec_before = rig_->engine().spec();
     const auto revision_before = rig_->engine().revision();
@@ -67,6 +70,7 @@ class GateTest : public ::testing::Test {
     ASSERT_FALSE(r.ok()) << "plugin " << dir << " was loaded but should be refused (" << reason
                          << ")";
     const std::string msg(r.status().message());
+    EXPECT_EQ(RefusalCodeOf(r.status()), code) << msg;
     EXPECT_THAT(msg, HasSubstr(absl::StrCat("(", reason, ")"))) << msg;
     for (const auto& s : substrings) EXPECT_THAT(msg, HasSubstr(s)) << msg;
 
@@ -75,8 +79,9 @@ class GateTest : public ::testing::Test {
     EXPECT_TRUE(LoadedPlugin::LoadedNames().empty() || libs_before > 0);
     ASSERT_EQ(audit_.records.size(), audits_before + 1);
     EXPECT_EQ(audit_.records.back().event, "refused");
-    EXPECT_EQ(audit_.records.back().reason, reason);
+    EXPECT_EQ(audit_.records.back().code, code);
     EXPECT_THAT(audit_.json.back(), HasSubstr(absl::StrCat("\"reason\":\"", reason, "\"")));
+    EXPECT_THAT(audit_.json.back(), HasSubstr(absl::StrCat("\"code\":\"", reason, "\"")));
 
     // The graph keeps running as it was; a graph naming the refused kind is
     // rejected as an unknown kind.
@@ -164,7 +169,7 @@ TEST_F(GateTest, Blake2bHashAndUnsignedPluginWhenPolicyAllows) {
   s.sign = false;
   env_.AddPlugin(s);
   auto strict = Loader(true);
-  ExpectRefused(strict, "example_gain", "signature_missing", {"manifest.yaml.minisig"});
+  ExpectRefused(strict, "example_gain", RefusalCode::kSignatureMissing, {"manifest.yaml.minisig"});
   auto lax = Loader(false);
   auto r = lax.Load("example_gain", *registry_);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -178,10 +183,11 @@ TEST_F(GateTest, LoadAllLoadsGoodPluginsAndReportsBadOnes) {
   auto loader = Loader();
   auto results = loader.LoadAll(*registry_);
   ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(results[0].first, "example_gain");
-  EXPECT_TRUE(results[0].second.ok()) << results[0].second;
-  EXPECT_EQ(results[1].first, "tp_rpath");
-  EXPECT_THAT(std::string(results[1].second.message()), HasSubstr("elf_rpath"));
+  EXPECT_EQ(results[0].dir, "example_gain");
+  EXPECT_TRUE(results[0].loaded.ok()) << results[0].loaded.status();
+  EXPECT_EQ(results[1].dir, "tp_rpath");
+  EXPECT_EQ(RefusalCodeOf(results[1].loaded.status()), RefusalCode::kElfRpath);
+  EXPECT_THAT(std::string(results[1].loaded.status().message()), HasSubstr("elf_rpath"));
   EXPECT_NE(registry_->Find("example_gain/gain"), nullptr);
   EXPECT_EQ(registry_->Find("tp_rpath/pass"), nullptr);
 }
@@ -197,9 +203,79 @@ TEST_F(GateTest, AuditLogWritesJsonLines) {
   const std::string line = out.str();
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
   EXPECT_THAT(line, HasSubstr("\"event\":\"refused\",\"plugin\":\"example_gain\""));
-  EXPECT_THAT(line, HasSubstr("\"reason\":\"hash_mismatch\""));
+  EXPECT_THAT(line, HasSubstr("\"reason\":\"hash_mismatch\",\"code\":\"hash_mismatch\""));
   EXPECT_THAT(line, HasSubstr(absl::StrCat("\"expected\":\"sha256:", std::string(64, 'a'), "\"")));
   EXPECT_THAT(line, HasSubstr("\"time\":\""));
+}
+
+// The names are an interface (audit readers, scripts, docs/plugins.md):
+// pinned here, each once, and the code travels with the Status, not its text.
+TEST(RefusalCodeTest, NamesAreStableAndTheCodeTravelsWithTheStatus) {
+  const std::vector<std::pair<RefusalCode, std::string>> pinned = {
+      {RefusalCode::kPathEscape, "path_escape"},
+      {RefusalCode::kSymlink, "symlink"},
+      {RefusalCode::kNotFound, "not_found"},
+      {RefusalCode::kInvalidName, "invalid_name"},
+      {RefusalCode::kDirectoryUnreadable, "directory_unreadable"},
+      {RefusalCode::kDirectoryType, "directory_type"},
+      {RefusalCode::kDirectoryOwner, "directory_owner"},
+      {RefusalCode::kDirectoryPermissions, "directory_permissions"},
+      {RefusalCode::kManifestUnreadable, "manifest_unreadable"},
+      {RefusalCode::kManifestType, "manifest_type"},
+      {RefusalCode::kManifestOwner, "manifest_owner"},
+      {RefusalCode::kManifestPermissions, "manifest_permissions"},
+      {RefusalCode::kManifestInvalid, "manifest_invalid"},
+      {RefusalCode::kNameMismatch, "name_mismatch"},
+      {RefusalCode::kAbiMismatch, "abi_mismatch"},
+      {RefusalCode::kModuleOutsideAllowedDirs, "module_outside_allowed_dirs"},
+      {RefusalCode::kModuleUnreadable, "module_unreadable"},
+      {RefusalCode::kModuleType, "module_type"},
+      {RefusalCode::kModuleOwner, "module_owner"},
+      {RefusalCode::kModulePermissions, "module_permissions"},
+      {RefusalCode::kModuleTooLarge, "module_too_large"},
+      {RefusalCode::kHashMismatch, "hash_mismatch"},
+      {RefusalCode::kSignatureMissing, "signature_missing"},
+      {RefusalCode::kSignatureInvalid, "signature_invalid"},
+      {RefusalCode::kSignatureType, "signature_type"},
+      {RefusalCode::kSignatureOwner, "signature_owner"},
+      {RefusalCode::kSignaturePermissions, "signature_permissions"},
+      {RefusalCode::kUntrustedKey, "untrusted_key"},
+      {RefusalCode::kRollback, "rollback"},
+      {RefusalCode::kStateError, "state_error"},
+      {RefusalCode::kElfInvalid, "elf_invalid"},
+      {RefusalCode::kElfRpath, "elf_rpath"},
+      {RefusalCode::kElfTextrel, "elf_textrel"},
+      {RefusalCode::kElfExecstack, "elf_execstack"},
+      {RefusalCode::kElfDependency, "elf_dependency"},
+      {RefusalCode::kAlreadyLoaded, "already_loaded"},
+      {RefusalCode::kDlopenFailed, "dlopen_failed"},
+      {RefusalCode::kEntryMissing, "entry_missing"},
+      {RefusalCode::kDescriptorInvalid, "descriptor_invalid"},
+      {RefusalCode::kKindNotAllowed, "kind_not_allowed"},
+      {RefusalCode::kKindExists, "kind_exists"},
+      {RefusalCode::kLadspaLabelMissing, "ladspa_label_missing"},
+      {RefusalCode::kLadspaUnsupported, "ladspa_unsupported"},
+      {RefusalCode::kInternal, "internal"},
+  };
+  ASSERT_EQ(pinned.size(), static_cast<size_t>(RefusalCode::kInternal) + 1);
+  std::set<std::string> names;
+  for (const auto& [code, name] : pinned) {
+    EXPECT_EQ(RefusalCodeName(code), name);
+    EXPECT_TRUE(names.insert(name).second) << name << " twice";
+    const absl::Status status = RefusalStatus(code, "detail");
+    EXPECT_EQ(RefusalCodeOf(status), code) << name;
+    EXPECT_EQ(status.code(), StatusCodeFor(code)) << name;
+    EXPECT_EQ(status.message(), "detail");
+  }
+  EXPECT_EQ(StatusCodeFor(RefusalCode::kManifestInvalid), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(StatusCodeFor(RefusalCode::kNotFound), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StatusCodeFor(RefusalCode::kKindExists), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(StatusCodeFor(RefusalCode::kStateError), absl::StatusCode::kInternal);
+  EXPECT_EQ(StatusCodeFor(RefusalCode::kHashMismatch), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(RefusalCodeOf(absl::OkStatus()), std::nullopt);
+  // A message that reads like a refusal is not one.
+  EXPECT_EQ(RefusalCodeOf(absl::PermissionDeniedError("plugin 'x' refused (hash_mismatch): y")),
+            std::nullopt);
 }
 
 // --- refusals: the module's bytes -------------------------------------------------
@@ -210,7 +286,7 @@ TEST_F(GateTest, RefusesWrongHash) {
   env_.AddPlugin(s);
   const std::string real = FileHash(env_.Dir("example_gain") + "/example_gain.so");
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "hash_mismatch",
+  ExpectRefused(loader, "example_gain", RefusalCode::kHashMismatch,
                 {"plugin 'example_gain'", "example_gain.so", "seen sha256:" + real,
                  "expected sha256:" + std::string(64, '0')});
 }
@@ -224,7 +300,7 @@ TEST_F(GateTest, RefusesModuleChangedAfterManifestWasWritten) {
     f << '\0';
   }
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "hash_mismatch",
+  ExpectRefused(loader, "example_gain", RefusalCode::kHashMismatch,
                 {"expected sha256:" + before, "seen sha256:" + FileHash(module)});
 }
 
@@ -240,7 +316,7 @@ TEST_F(GateTest, RefusesModuleSwappedForSymlink) {
     fs::remove(module);
     fs::create_symlink(elsewhere, module);
     auto loader = Loader();
-    ExpectRefused(loader, "example_gain", "symlink", {"symlink", "example_gain.so"});
+    ExpectRefused(loader, "example_gain", RefusalCode::kSymlink, {"symlink", "example_gain.so"});
     EXPECT_EQ(LastOpenUsedOpenat2(), !fallback);
     fs::remove_all(env_.Dir("example_gain"));
   }
@@ -251,14 +327,14 @@ TEST_F(GateTest, RefusesOversizedAndEmptyModule) {
   auto policy = env_.Policy();
   policy.max_module_bytes = 4096;
   PluginLoader small(policy, &audit_);
-  ExpectRefused(small, "example_gain", "module_too_large", {"the limit is 4096"});
+  ExpectRefused(small, "example_gain", RefusalCode::kModuleTooLarge, {"the limit is 4096"});
 
   auto s = Gain();
   s.hash = std::string(64, 'e');
   env_.AddPlugin(s);
   WriteText(env_.Dir("example_gain") + "/example_gain.so", "");
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "elf_invalid", {"module is empty"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kElfInvalid, {"module is empty"});
 }
 
 // --- refusals: paths --------------------------------------------------------------
@@ -272,20 +348,21 @@ TEST_F(GateTest, RefusesModulePathEscapingThePluginDirectory) {
   WriteText(env_.Dir("example_gain") + "/manifest.yaml",
             PluginEnv::ManifestText(s, FileHash(AERS_EXAMPLE_GAIN_SO)));
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "manifest_invalid", {"manifest.yaml:4:9: module:", "'..'"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kManifestInvalid,
+                {"manifest.yaml:4:9: module:", "'..'"});
 
   s.module = "/tmp/example_gain.so";  // absolute, format aers
   WriteText(env_.Dir("example_gain") + "/manifest.yaml",
             PluginEnv::ManifestText(s, FileHash(AERS_EXAMPLE_GAIN_SO)));
-  ExpectRefused(loader, "example_gain", "manifest_invalid",
+  ExpectRefused(loader, "example_gain", RefusalCode::kManifestInvalid,
                 {"manifest.yaml:4:9: module:", "must be a relative path"});
 }
 
 TEST_F(GateTest, RefusesDirectoryNameEscapingTheRoot) {
   auto loader = Loader();
-  ExpectRefused(loader, "..", "path_escape", {"one directory beneath the plugin root"});
-  ExpectRefused(loader, "a/../../etc", "path_escape", {});
-  ExpectRefused(loader, "/etc", "path_escape", {});
+  ExpectRefused(loader, "..", RefusalCode::kPathEscape, {"one directory beneath the plugin root"});
+  ExpectRefused(loader, "a/../../etc", RefusalCode::kPathEscape, {});
+  ExpectRefused(loader, "/etc", RefusalCode::kPathEscape, {});
 }
 
 TEST_F(GateTest, RefusesSymlinkedPluginDirectory) {
@@ -299,7 +376,7 @@ TEST_F(GateTest, RefusesSymlinkedPluginDirectory) {
                   fs::copy_options::overwrite_existing);
     fs::create_symlink(outside.Dir("linked"), env_.Dir("linked"));
     auto loader = Loader();
-    ExpectRefused(loader, "linked", "symlink", {"symlink"});
+    ExpectRefused(loader, "linked", RefusalCode::kSymlink, {"symlink"});
     fs::remove(env_.Dir("linked"));
     fs::remove(env_.keys + "/outside.pub");
   }
@@ -313,14 +390,15 @@ TEST_F(GateTest, RefusesManifestAndSignatureSymlinks) {
   fs::remove(dir + "/manifest.yaml");
   fs::create_symlink(env_.base + "/manifest.yaml", dir + "/manifest.yaml");
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "symlink", {"'manifest.yaml' has a symlink"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kSymlink, {"'manifest.yaml' has a symlink"});
   fs::remove(dir + "/manifest.yaml");
   fs::copy_file(env_.base + "/manifest.yaml", dir + "/manifest.yaml");
   // The same for the signature.
   fs::copy_file(dir + "/manifest.yaml.minisig", env_.base + "/manifest.yaml.minisig");
   fs::remove(dir + "/manifest.yaml.minisig");
   fs::create_symlink(env_.base + "/manifest.yaml.minisig", dir + "/manifest.yaml.minisig");
-  ExpectRefused(loader, "example_gain", "symlink", {"'manifest.yaml.minisig' has a symlink"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kSymlink,
+                {"'manifest.yaml.minisig' has a symlink"});
 }
 
 TEST_F(GateTest, RefusesSymlinkedDirectoryOnTheModulePath) {
@@ -336,7 +414,7 @@ TEST_F(GateTest, RefusesSymlinkedDirectoryOnTheModulePath) {
     fs::rename(lib, outside);
     fs::create_directory_symlink(outside, lib);
     auto loader = Loader();
-    ExpectRefused(loader, "example_gain", "symlink", {"lib/example_gain.so"});
+    ExpectRefused(loader, "example_gain", RefusalCode::kSymlink, {"lib/example_gain.so"});
     fs::remove_all(env_.Dir("example_gain"));
   }
 }
@@ -351,7 +429,7 @@ TEST_F(GateTest, LadspaModuleOutsideAllowedSystemDirectoriesIsRefused) {
   s.hash = FileHash(AERS_EXAMPLE_GAIN_SO);
   env_.AddPlugin(s);
   auto loader = Loader();
-  ExpectRefused(loader, "amp", "module_outside_allowed_dirs", {"allowed: none"});
+  ExpectRefused(loader, "amp", RefusalCode::kModuleOutsideAllowedDirs, {"allowed: none"});
 }
 
 // --- refusals: ownership and mode ---------------------------------------------------
@@ -360,24 +438,26 @@ TEST_F(GateTest, RefusesGroupWritableModule) {
   env_.AddPlugin(Gain());
   ::chmod((env_.Dir("example_gain") + "/example_gain.so").c_str(), 0664);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "module_permissions", {"group-writable", "0664"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kModulePermissions,
+                {"group-writable", "0664"});
 }
 
 TEST_F(GateTest, RefusesWorldWritableModule) {
   env_.AddPlugin(Gain());
   ::chmod((env_.Dir("example_gain") + "/example_gain.so").c_str(), 0646);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "module_permissions", {"world-writable", "0646"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kModulePermissions,
+                {"world-writable", "0646"});
 }
 
 TEST_F(GateTest, RefusesWritableManifestAndDirectory) {
   env_.AddPlugin(Gain());
   ::chmod((env_.Dir("example_gain") + "/manifest.yaml").c_str(), 0666);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "manifest_permissions", {"world-writable"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kManifestPermissions, {"world-writable"});
   ::chmod((env_.Dir("example_gain") + "/manifest.yaml").c_str(), 0644);
   ::chmod(env_.Dir("example_gain").c_str(), 0775);
-  ExpectRefused(loader, "example_gain", "directory_permissions", {"group-writable"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kDirectoryPermissions, {"group-writable"});
 }
 
 TEST_F(GateTest, RefusesFifoInPlaceOfTheModuleWithoutHanging) {
@@ -386,7 +466,7 @@ TEST_F(GateTest, RefusesFifoInPlaceOfTheModuleWithoutHanging) {
   fs::remove(module);
   ASSERT_EQ(::mkfifo(module.c_str(), 0644), 0);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "module_type", {"is not a regular file"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kModuleType, {"is not a regular file"});
 }
 
 TEST_F(GateTest, RefusesModuleOwnedBySomeoneElse) {
@@ -394,7 +474,7 @@ TEST_F(GateTest, RefusesModuleOwnedBySomeoneElse) {
   env_.AddPlugin(Gain());
   ASSERT_EQ(::chown((env_.Dir("example_gain") + "/example_gain.so").c_str(), 65534, 65534), 0);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "module_owner", {"owned by uid 65534"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kModuleOwner, {"owned by uid 65534"});
 }
 
 // --- refusals: signatures and serials ----------------------------------------------
@@ -404,7 +484,8 @@ TEST_F(GateTest, RefusesMissingSignatureWhenRequired) {
   s.sign = false;
   env_.AddPlugin(s);
   auto loader = Loader(true);
-  ExpectRefused(loader, "example_gain", "signature_missing", {"policy requires a signature"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kSignatureMissing,
+                {"policy requires a signature"});
 }
 
 TEST_F(GateTest, RefusesBadSignature) {
@@ -415,7 +496,7 @@ TEST_F(GateTest, RefusesBadSignature) {
   text.replace(text.find("[gain]"), 6, "[gain, evil]");
   WriteText(path, text);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "signature_invalid",
+  ExpectRefused(loader, "example_gain", RefusalCode::kSignatureInvalid,
                 {"signature verification failed", env_.key_id});
 
   // The trusted comment is edited: its own signature fails.
@@ -426,10 +507,11 @@ TEST_F(GateTest, RefusesBadSignature) {
   ASSERT_NE(tc, std::string::npos);
   sig.insert(tc + std::strlen("\ntrusted comment: "), "X");
   WriteText(sig_path, sig);
-  ExpectRefused(loader, "example_gain", "signature_invalid", {"trusted comment signature"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kSignatureInvalid,
+                {"trusted comment signature"});
 
   WriteText(sig_path, "untrusted comment: x\nnot base64\n");
-  ExpectRefused(loader, "example_gain", "signature_invalid", {"fewer than 4 lines"});
+  ExpectRefused(loader, "example_gain", RefusalCode::kSignatureInvalid, {"fewer than 4 lines"});
 }
 
 TEST_F(GateTest, RefusesSignatureByUntrustedKey) {
@@ -441,7 +523,7 @@ TEST_F(GateTest, RefusesSignatureByUntrustedKey) {
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_TRUE(tool::Sign(env_.Dir("example_gain"), other_sec).ok());
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "untrusted_key",
+  ExpectRefused(loader, "example_gain", RefusalCode::kUntrustedKey,
                 {"signed by key " + *id, "not a trusted key"});
 }
 
@@ -463,7 +545,7 @@ TEST_F(GateTest, RefusesRolledBackSerial) {
   s.serial = 4;  // an older, correctly signed release
   env_.AddPlugin(s);
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "rollback",
+  ExpectRefused(loader, "example_gain", RefusalCode::kRollback,
                 {"serial 4 is lower than the highest accepted serial 5", "seen 4, expected >= 5"});
   EXPECT_EQ(ReadText(env_.state + "/example_gain.serial"), "5\n");
 
@@ -487,7 +569,7 @@ TEST_F(GateTest, RefusesRolledBackSerial) {
 TEST_F(GateTest, RefusesKindNotInAllowList) {
   env_.AddPlugin(Test("sneaky", AERS_TP_EXTRA_KIND_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "sneaky", "kind_not_allowed",
+  ExpectRefused(loader, "sneaky", RefusalCode::kKindNotAllowed,
                 {"declares kind 'sneaky'", "seen sneaky, expected one of [pass]"});
   EXPECT_EQ(registry_->Find("sneaky/pass"), nullptr);
 }
@@ -495,12 +577,14 @@ TEST_F(GateTest, RefusesKindNotInAllowList) {
 TEST_F(GateTest, RefusesAbiMismatch) {
   env_.AddPlugin(Test("oldabi", AERS_TP_ABI_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "oldabi", "abi_mismatch", {"built for ABI 999, this host has ABI 1"});
+  ExpectRefused(loader, "oldabi", RefusalCode::kAbiMismatch,
+                {"built for ABI 999, this host has ABI 1"});
 
   auto s = Test("oldabi", AERS_TP_ABI_SO);
   s.abi = 2;  // the manifest itself names another ABI: refused before loading
   env_.AddPlugin(s);
-  ExpectRefused(loader, "oldabi", "abi_mismatch", {"manifest's abi_version", "seen 2, expected 1"});
+  ExpectRefused(loader, "oldabi", RefusalCode::kAbiMismatch,
+                {"manifest's abi_version", "seen 2, expected 1"});
 }
 
 TEST_F(GateTest, RefusesKindNameAlreadyRegistered) {
@@ -513,7 +597,7 @@ TEST_F(GateTest, RefusesKindNameAlreadyRegistered) {
   ASSERT_TRUE(registry_->Add(taken).ok());
   env_.AddPlugin(Gain());
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "kind_exists",
+  ExpectRefused(loader, "example_gain", RefusalCode::kKindExists,
                 {"'example_gain/gain' is already registered"});
 }
 
@@ -523,14 +607,14 @@ TEST_F(GateTest, RefusesRpathAndRunpath) {
   env_.AddPlugin(Test("tp_rpath", AERS_TP_RPATH_SO));
   env_.AddPlugin(Test("tp_runpath", AERS_TP_RUNPATH_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "tp_rpath", "elf_rpath", {"DT_RPATH=/tmp/aers-evil"});
-  ExpectRefused(loader, "tp_runpath", "elf_rpath", {"DT_RUNPATH=/tmp/aers-evil"});
+  ExpectRefused(loader, "tp_rpath", RefusalCode::kElfRpath, {"DT_RPATH=/tmp/aers-evil"});
+  ExpectRefused(loader, "tp_runpath", RefusalCode::kElfRpath, {"DT_RUNPATH=/tmp/aers-evil"});
 }
 
 TEST_F(GateTest, RefusesExecutableStack) {
   env_.AddPlugin(Test("tp_execstack", AERS_TP_EXECSTACK_SO));
   auto loader = Loader();
-  ExpectRefused(loader, "tp_execstack", "elf_execstack",
+  ExpectRefused(loader, "tp_execstack", RefusalCode::kElfExecstack,
                 {"executable stack", "seen PT_GNU_STACK RWE"});
 }
 
@@ -556,14 +640,14 @@ TEST_F(GateTest, RefusesMissingGnuStackHeader) {
   WriteText(patched_so, bytes);
   env_.AddPlugin(Test("nostack", patched_so.c_str()));
   auto loader = Loader();
-  ExpectRefused(loader, "nostack", "elf_execstack", {"no PT_GNU_STACK"});
+  ExpectRefused(loader, "nostack", RefusalCode::kElfExecstack, {"no PT_GNU_STACK"});
 }
 
 TEST_F(GateTest, RefusesDependencyNotOnTheList) {
   env_.AddPlugin(Test("needs_sodium", AERS_TP_SODIUM_SO));
   auto loader = Loader();
   ExpectRefused(
-      loader, "needs_sodium", "elf_dependency",
+      loader, "needs_sodium", RefusalCode::kElfDependency,
       {"depends on 'libsodium.so.23'", "one of ld-linux-x86-64.so.2, libc.so.6, libm.so.6"});
 
   // Listed in the manifest, it loads.
@@ -581,7 +665,7 @@ TEST_F(GateTest, RefusesMalformedElf) {
             "ELF but not really an ELF file at all, just text........................");
   env_.AddPlugin(Test("junk", junk.c_str()));
   auto loader = Loader();
-  ExpectRefused(loader, "junk", "elf_invalid", {"malformed ELF"});
+  ExpectRefused(loader, "junk", RefusalCode::kElfInvalid, {"malformed ELF"});
 }
 
 TEST_F(GateTest, RefusesLibraryNameAlreadyLoaded) {
@@ -593,14 +677,15 @@ TEST_F(GateTest, RefusesLibraryNameAlreadyLoaded) {
   // The same module under another plugin name: its soname is taken.
   auto copy = Gain("gain_copy");
   env_.AddPlugin(copy);
-  ExpectRefused(loader, "gain_copy", "already_loaded",
+  ExpectRefused(loader, "gain_copy", RefusalCode::kAlreadyLoaded,
                 {"'libaers_example_gain.so' is already loaded"});
 
   // A module whose file name is that of a library the daemon already uses.
   auto clash = Test("clash", AERS_TP_GOOD_SO);
   clash.module = "libsodium.so.23";
   env_.AddPlugin(clash);
-  ExpectRefused(loader, "clash", "already_loaded", {"'libsodium.so.23' is already loaded"});
+  ExpectRefused(loader, "clash", RefusalCode::kAlreadyLoaded,
+                {"'libsodium.so.23' is already loaded"});
 }
 
 TEST_F(GateTest, RefusesManifestWhoseNameIsNotItsDirectory) {
@@ -608,7 +693,7 @@ TEST_F(GateTest, RefusesManifestWhoseNameIsNotItsDirectory) {
   env_.AddPlugin(s);
   fs::rename(env_.Dir("example_gain"), env_.Dir("renamed"));
   auto loader = Loader();
-  ExpectRefused(loader, "renamed", "name_mismatch",
+  ExpectRefused(loader, "renamed", RefusalCode::kNameMismatch,
                 {"'example_gain' differs from its directory name 'renamed'"});
 }
 
@@ -617,7 +702,7 @@ TEST_F(GateTest, RefusesMalformedManifestWithPosition) {
   const std::string path = env_.Dir("example_gain") + "/manifest.yaml";
   WriteText(path, ReadText(path) + "debug: true\n");
   auto loader = Loader();
-  ExpectRefused(loader, "example_gain", "manifest_invalid",
+  ExpectRefused(loader, "example_gain", RefusalCode::kManifestInvalid,
                 {"manifest.yaml:11:1: debug: unknown key"});
 }
 

@@ -176,6 +176,9 @@ TEST(AersPluginToolTest, TemplateToLoadedPlugin) {
   std::tie(rc, out) = Sh(absl::StrCat(bin, " verify ", dir, " -p ", env.public_key));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("untrusted_key"));
+  auto untrusted = tool::Verify(dir, env.public_key);  // the same, in process: the code
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(RefusalCodeOf(untrusted.status()), RefusalCode::kUntrustedKey);
   std::tie(rc, out) = Sh(absl::StrCat(bin, " frobnicate"));
   EXPECT_EQ(rc, 2) << out;
 
