@@ -1,5 +1,7 @@
 // YAML <-> configuration. yaml-cpp stays behind this wall: nothing outside
 // daemon/config/ includes it, and its exceptions never leave this layer.
+// This header and graph_yaml.h (a graph alone, without the settings) are
+// the layer's API; the other headers in daemon/config/ are internal to it.
 //
 // Thread: non-real-time.
 #pragma once
@@ -82,15 +84,20 @@ struct Config {
 
 /// Parses YAML text and validates the result as a whole (model::ValidateGraph
 /// plus the settings sections). On failure: INVALID_ARGUMENT whose message
-/// has one line per problem, "FILE:LINE:COLUMN: PATH: MESSAGE", in file order.
+/// has one line per problem, "FILE:LINE:COLUMN: PATH: MESSAGE", in file order
+/// (at most model::kMaxReportedIssues, then "... and N more problems").
 ///
 /// `names`: the backend's name limits (model/naming.h); its client_name, if
 /// empty, is taken from the config (backend.jack.client_name). Null: the
 /// default limits. Parameter ranges that follow the sample rate are checked
 /// at engine.sample_rate_hz (the backend re-checks them at its actual rate).
+/// `issues`: if not null, every problem of a refused config is appended
+/// with its model::IssueCode, in the message's order (none left out); a YAML
+/// syntax error or refused construct is one kSyntax issue with an empty path.
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename,
                                    const model::KindRegistry& kinds, SourceMap* where = nullptr,
-                                   const model::NamingLimits* names = nullptr);
+                                   const model::NamingLimits* names = nullptr,
+                                   std::vector<model::Issue>* issues = nullptr);
 
 /// Parses and checks only the `plugins:` section of a whole config file, with
 /// ParseConfig's error format (only problems inside `plugins:` and YAML
@@ -111,10 +118,9 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path, const model::Kind
                                       SourceMap* where = nullptr,
                                       const model::NamingLimits* names = nullptr);
 
-/// YAML for a config; ParseConfig(EmitConfig(c)) == c.
+/// YAML for a config; ParseConfig(EmitConfig(c)) == c. (A graph alone:
+/// EmitGraphYaml in config/graph_yaml.h.)
 std::string EmitConfig(const Config& config);
-/// A config holding `graph` and default settings, as YAML.
-std::string EmitGraph(const model::GraphSpec& graph);
 
 /// Formats issues as "FILE:LINE:COLUMN: PATH: MESSAGE" lines (the longest
 /// known prefix of PATH gives the position; "FILE: PATH: MESSAGE" if none).

@@ -79,12 +79,41 @@ struct GraphSpec {
   friend bool operator==(const GraphSpec&, const GraphSpec&) = default;
 };
 
+/// The kind of a problem found in a spec or a config: what a program looks
+/// at (model::HasIssue, model::IssueCodeName in model/validate.h); the
+/// message is for people. Never classify a problem by its message text.
+enum class IssueCode {
+  kUnspecified,         ///< a producer set none (NodeKind::CheckSpec's are made kConstraint)
+  kSyntax,              ///< not readable YAML, or a YAML construct a config may not use
+  kNotUtf8,             ///< a value that is not well-formed UTF-8
+  kWrongType,           ///< a value of the wrong type or shape (a list for a number...)
+  kMissingField,        ///< a required key, value or setting is absent
+  kUnknownField,        ///< a key the section does not have
+  kDuplicateKey,        ///< a key (or parameter) written twice in one map
+  kOutOfRange,          ///< a number outside its allowed range, or not finite
+  kBadValue,            ///< right type, value not accepted (unknown choice, relative path...)
+  kUnsupportedVersion,  ///< a schema version this build does not read
+  kTooLarge,            ///< more nodes, routes or ports than the limits allow
+  kBadName,             ///< a name breaking the naming policy (model/naming.h)
+  kDuplicateName,       ///< a name used twice (nodes, ports, backend ports, plugins)
+  kUnknownKind,         ///< a node kind the registry does not know
+  kUnknownParam,        ///< a parameter the node's kind does not have
+  kConstraint,          ///< a kind's own rule between parameters (NodeKind::CheckSpec)
+  kUnknownNode,         ///< a route naming no input, node or output
+  kUnknownPort,         ///< a route naming a port its node does not have
+  kWrongDirection,      ///< a route out of a sink or into a source
+  kChannelMismatch,     ///< channel counts that do not fit together
+  kDuplicateRoute,      ///< the same route twice
+  kCycle,               ///< routes forming a loop
+};
+
 /// One problem found in a spec. `path` is a field path from the root of the
 /// graph ("nodes[2].params.gain_db", "routes[0].to"); the config layer turns
 /// it into file:line:column.
 struct Issue {
   std::string path;
   std::string message;
+  IssueCode code = IssueCode::kUnspecified;
   friend bool operator==(const Issue&, const Issue&) = default;
 };
 

@@ -151,18 +151,24 @@ std::string Expectation(const ParamDesc& d) {
 bool CheckNumber(const ParamDesc& d, double v, bool whole, const std::string& label,
                  const std::string& path, std::vector<Issue>& issues) {
   if (!std::isfinite(v)) {
-    issues.push_back({path, Cat(label, " is not a finite number (got ", FormatNumber(v),
-                                "); use a value from ", RangeText(d))});
+    issues.push_back({path,
+                      Cat(label, " is not a finite number (got ", FormatNumber(v),
+                          "); use a value from ", RangeText(d)),
+                      IssueCode::kOutOfRange});
     return false;
   }
   if (whole && v != std::floor(v)) {
-    issues.push_back({path, Cat(label, " must be a whole number, got ", FormatNumber(v),
-                                " (allowed ", RangeText(d), ")")});
+    issues.push_back({path,
+                      Cat(label, " must be a whole number, got ", FormatNumber(v), " (allowed ",
+                          RangeText(d), ")"),
+                      IssueCode::kWrongType});
     return false;
   }
   if (v < d.min || v > d.max) {
-    issues.push_back({path, Cat(label, " = ", FormatNumber(v), d.unit.empty() ? "" : " ", d.unit,
-                                " is out of range; allowed ", RangeText(d))});
+    issues.push_back({path,
+                      Cat(label, " = ", FormatNumber(v), d.unit.empty() ? "" : " ", d.unit,
+                          " is out of range; allowed ", RangeText(d)),
+                      IssueCode::kOutOfRange});
     return false;
   }
   return true;
@@ -172,7 +178,8 @@ bool CheckNumber(const ParamDesc& d, double v, bool whole, const std::string& la
 bool CheckParam(const ParamDesc& d, const ParamValue& value, const std::string& path,
                 std::vector<Issue>& issues) {
   const auto wrong_type = [&] {
-    issues.push_back({path, Cat(d.name, " expects ", Expectation(d), ", got ", Describe(value))});
+    issues.push_back({path, Cat(d.name, " expects ", Expectation(d), ", got ", Describe(value)),
+                      IssueCode::kWrongType});
     return false;
   };
   switch (d.type) {
@@ -189,8 +196,10 @@ bool CheckParam(const ParamDesc& d, const ParamValue& value, const std::string& 
       const auto* s = std::get_if<std::string>(&value);
       if (s == nullptr) return wrong_type();
       if (std::find(d.choices.begin(), d.choices.end(), *s) != d.choices.end()) return true;
-      issues.push_back({path, Cat("unknown ", d.name, " ", Quoted(*s), DidYouMean(*s, d.choices),
-                                  "; expected one of: ", JoinList(d.choices, ", "))});
+      issues.push_back({path,
+                        Cat("unknown ", d.name, " ", Quoted(*s), DidYouMean(*s, d.choices),
+                            "; expected one of: ", JoinList(d.choices, ", ")),
+                        IssueCode::kBadValue});
       return false;
     }
     case ParamType::kNumberList: {
@@ -213,7 +222,8 @@ void CheckName(const std::string& name, const std::string& owner_path,
                std::map<std::string, std::string>& seen, std::vector<Issue>& issues) {
   const std::string path = owner_path + ".name";
   if (name.empty()) {
-    issues.push_back({path, "name is empty; use letters, digits, '_' and '-'"});
+    issues.push_back(
+        {path, "name is empty; use letters, digits, '_' and '-'", IssueCode::kBadName});
     return;
   }
   if (!std::all_of(name.begin(), name.end(), IsNameChar)) {
@@ -221,29 +231,36 @@ void CheckName(const std::string& name, const std::string& owner_path,
     if (name.find('.') != std::string::npos) {
       extra = " ('.' separates node and port in routes)";
     }
-    issues.push_back({path, Cat("invalid name ", Quoted(name),
-                                ": use only letters, digits, '_' and '-'", extra)});
+    issues.push_back(
+        {path, Cat("invalid name ", Quoted(name), ": use only letters, digits, '_' and '-'", extra),
+         IssueCode::kBadName});
   } else if (name.size() > kMaxNameBytes) {
-    issues.push_back({path, Cat("name ", Quoted(name), " is ", name.size(),
-                                " bytes long; names are at most ", kMaxNameBytes, " bytes")});
+    issues.push_back({path,
+                      Cat("name ", Quoted(name), " is ", name.size(),
+                          " bytes long; names are at most ", kMaxNameBytes, " bytes"),
+                      IssueCode::kBadName});
   }
   const auto [it, inserted] = seen.emplace(name, path);
   if (!inserted) {
-    issues.push_back({path, Cat("duplicate name ", Quoted(name), ": already used by ", it->second,
-                                "; names must be unique across inputs, outputs and "
-                                "nodes")});
+    issues.push_back({path,
+                      Cat("duplicate name ", Quoted(name), ": already used by ", it->second,
+                          "; names must be unique across inputs, outputs and "
+                          "nodes"),
+                      IssueCode::kDuplicateName});
   }
 }
 
 void CheckChannels(int channels, int max, const std::string& owner_path, std::string_view what,
                    std::vector<Issue>& issues) {
   if (channels < 1 || channels > kMaxChannels) {
-    issues.push_back(
-        {owner_path + ".channels",
-         Cat("channels = ", channels, " is out of range; allowed 1 to ", kMaxChannels)});
+    issues.push_back({owner_path + ".channels",
+                      Cat("channels = ", channels, " is out of range; allowed 1 to ", kMaxChannels),
+                      IssueCode::kOutOfRange});
   } else if (channels > max) {
-    issues.push_back({owner_path + ".channels", Cat("channels = ", channels, " is too many: ", what,
-                                                    " supports at most ", max, " channels")});
+    issues.push_back({owner_path + ".channels",
+                      Cat("channels = ", channels, " is too many: ", what, " supports at most ",
+                          max, " channels"),
+                      IssueCode::kOutOfRange});
   }
 }
 
@@ -288,11 +305,12 @@ void CheckBackendPortNames(const GraphSpec& spec, const NamingLimits& limits,
         const std::string here = Cat(path, " ", Quoted(p.name), " channel ", ch + 1);
         const auto [it, inserted] = owner.emplace(port, here);
         if (!inserted) {
-          issues.push_back(
-              {path + ".name", Cat("backend port name ", Quoted(port), " of ", here,
-                                   " is also the port of ", it->second,
-                                   "; rename one (channel n of a multi-channel port is "
-                                   "'<name>_<n>')")});
+          issues.push_back({path + ".name",
+                            Cat("backend port name ", Quoted(port), " of ", here,
+                                " is also the port of ", it->second,
+                                "; rename one (channel n of a multi-channel port is "
+                                "'<name>_<n>')"),
+                            IssueCode::kDuplicateName});
           break;
         }
         if (limits.max_port_name_bytes != 0 && !limits.client_name.empty()) {
@@ -301,7 +319,8 @@ void CheckBackendPortNames(const GraphSpec& spec, const NamingLimits& limits,
             issues.push_back(
                 {path + ".name",
                  Cat("backend port name '", limits.client_name, ":", port, "' is ", full,
-                     " bytes long; the backend allows at most ", limits.max_port_name_bytes)});
+                     " bytes long; the backend allows at most ", limits.max_port_name_bytes),
+                 IssueCode::kBadName});
             break;
           }
         }
@@ -318,22 +337,30 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
 
   if (spec.version != kSchemaVersion) {
     issues.push_back(
-        {"version", Cat("unsupported schema version ", spec.version, "; this build reads version ",
-                        kSchemaVersion, " (write 'version: ", kSchemaVersion, "')")});
+        {"version",
+         Cat("unsupported schema version ", spec.version, "; this build reads version ",
+             kSchemaVersion, " (write 'version: ", kSchemaVersion, "')"),
+         IssueCode::kUnsupportedVersion});
   }
 
   if (spec.nodes.size() > context.limits.max_nodes) {
-    issues.push_back({"nodes", Cat(spec.nodes.size(), " nodes; this daemon allows at most ",
-                                   context.limits.max_nodes, " (engine.max_nodes)")});
+    issues.push_back({"nodes",
+                      Cat(spec.nodes.size(), " nodes; this daemon allows at most ",
+                          context.limits.max_nodes, " (engine.max_nodes)"),
+                      IssueCode::kTooLarge});
   }
   if (spec.routes.size() > context.limits.max_routes) {
-    issues.push_back({"routes", Cat(spec.routes.size(), " routes; this daemon allows at most ",
-                                    context.limits.max_routes, " (engine.max_routes)")});
+    issues.push_back({"routes",
+                      Cat(spec.routes.size(), " routes; this daemon allows at most ",
+                          context.limits.max_routes, " (engine.max_routes)"),
+                      IssueCode::kTooLarge});
   }
   if (spec.inputs.size() + spec.outputs.size() > context.limits.max_nodes) {
-    issues.push_back({"inputs", Cat(spec.inputs.size() + spec.outputs.size(),
-                                    " external ports; this daemon allows at most ",
-                                    context.limits.max_nodes, " (engine.max_nodes)")});
+    issues.push_back({"inputs",
+                      Cat(spec.inputs.size() + spec.outputs.size(),
+                          " external ports; this daemon allows at most ", context.limits.max_nodes,
+                          " (engine.max_nodes)"),
+                      IssueCode::kTooLarge});
   }
   // A graph over the limits is refused as it is: the limits also bound what
   // checking it costs (hints and cycle reports grow with its size).
@@ -352,10 +379,11 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
       CheckName(p.name, path, seen_names, issues);
       CheckChannels(p.channels, kMaxChannels, path, "a port", issues);
       if (p.channels >= 1 && p.connect.size() > static_cast<size_t>(p.channels)) {
-        issues.push_back(
-            {path + ".connect", Cat(p.connect.size(), " backend ports listed for ", p.channels,
-                                    p.channels == 1 ? " channel" : " channels",
-                                    "; connect takes at most one port per channel")});
+        issues.push_back({path + ".connect",
+                          Cat(p.connect.size(), " backend ports listed for ", p.channels,
+                              p.channels == 1 ? " channel" : " channels",
+                              "; connect takes at most one port per channel"),
+                          IssueCode::kChannelMismatch});
       }
     }
   };
@@ -379,7 +407,8 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
                         n.kind.empty()
                             ? Cat("kind is empty; known kinds: ", ListOrNone(kind_names))
                             : Cat("unknown kind ", Quoted(n.kind), DidYouMean(n.kind, kind_names),
-                                  "; known kinds: ", ListOrNone(kind_names))});
+                                  "; known kinds: ", ListOrNone(kind_names)),
+                        IssueCode::kUnknownKind});
     }
     CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
                   kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
@@ -392,12 +421,14 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
       const std::string ppath = Cat(path, ".params.", pname);
       const ParamDesc* d = kind->FindParam(pname);
       if (d == nullptr) {
-        issues.push_back({ppath, param_names.empty()
-                                     ? Cat("unknown parameter ", Quoted(pname), ": kind ",
-                                           Quoted(n.kind), " has no parameters")
-                                     : Cat("unknown parameter ", Quoted(pname), " for kind ",
-                                           Quoted(n.kind), DidYouMean(pname, param_names),
-                                           "; its parameters are: ", JoinList(param_names, ", "))});
+        issues.push_back({ppath,
+                          param_names.empty()
+                              ? Cat("unknown parameter ", Quoted(pname), ": kind ", Quoted(n.kind),
+                                    " has no parameters")
+                              : Cat("unknown parameter ", Quoted(pname), " for kind ",
+                                    Quoted(n.kind), DidYouMean(pname, param_names),
+                                    "; its parameters are: ", JoinList(param_names, ", ")),
+                          IssueCode::kUnknownParam});
         params_ok = false;
         continue;
       }
@@ -407,6 +438,9 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     if (!params_ok) continue;
     const size_t before = issues.size();
     kind->CheckSpec(n, path, issues);
+    for (size_t k = before; k < issues.size(); ++k) {
+      if (issues[k].code == IssueCode::kUnspecified) issues[k].code = IssueCode::kConstraint;
+    }
     const bool channels_ok =
         n.channels >= 1 && n.channels <= kind->max_channels() && n.channels <= kMaxChannels;
     node_ok[i] = issues.size() == before && channels_ok;
@@ -491,22 +525,30 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     // Source end.
     const std::string from_path = path + ".from";
     if (route.from.node.empty()) {
-      issues.push_back({from_path, Cat("route has no source; write an input or node "
-                                       "name (sources: ",
-                                       sources_text, ")")});
+      issues.push_back({from_path,
+                        Cat("route has no source; write an input or node "
+                            "name (sources: ",
+                            sources_text, ")"),
+                        IssueCode::kMissingField});
     } else if (from.what == Resolved::What::kUnknown) {
-      issues.push_back({from_path, Cat("unknown node ", Quoted(route.from.node),
-                                       name_hint(route.from.node, source_names),
-                                       "; routes can start at: ", sources_text)});
+      issues.push_back(
+          {from_path,
+           Cat("unknown node ", Quoted(route.from.node), name_hint(route.from.node, source_names),
+               "; routes can start at: ", sources_text),
+           IssueCode::kUnknownNode});
     } else if (from.what == Resolved::What::kOutput) {
-      issues.push_back({from_path, Cat(Quoted(route.from.node),
-                                       " is an external output: routes go into it, "
-                                       "not out of it")});
+      issues.push_back({from_path,
+                        Cat(Quoted(route.from.node),
+                            " is an external output: routes go into it, "
+                            "not out of it"),
+                        IssueCode::kWrongDirection});
     } else if (from.layout) {
       if (from.layout->outputs.empty()) {
-        issues.push_back({from_path, Cat("node ", Quoted(route.from.node),
-                                         " has no output ports; it cannot be a "
-                                         "route's source")});
+        issues.push_back({from_path,
+                          Cat("node ", Quoted(route.from.node),
+                              " has no output ports; it cannot be a "
+                              "route's source"),
+                          IssueCode::kWrongDirection});
       } else {
         from_port = from.layout->FindOutput(route.from.port);
         if (from_port == nullptr) {
@@ -515,9 +557,11 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
           if (from.layout->FindInput(route.from.port) != nullptr) {
             hint = Cat(" (", Quoted(route.from.port), " is an input port)");
           }
-          issues.push_back({from_path, Cat(Quoted(route.from.node), " has no output port ",
-                                           Quoted(route.from.port), hint,
-                                           "; its output ports are: ", ListOrNone(names))});
+          issues.push_back(
+              {from_path,
+               Cat(Quoted(route.from.node), " has no output port ", Quoted(route.from.port), hint,
+                   "; its output ports are: ", ListOrNone(names)),
+               IssueCode::kUnknownPort});
         }
       }
     }
@@ -525,23 +569,30 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     // Destination end.
     const std::string to_path = path + ".to";
     if (route.to.node.empty()) {
-      issues.push_back({to_path, Cat("route has no destination; write a node or "
-                                     "output name (destinations: ",
-                                     sinks_text, ")")});
+      issues.push_back({to_path,
+                        Cat("route has no destination; write a node or "
+                            "output name (destinations: ",
+                            sinks_text, ")"),
+                        IssueCode::kMissingField});
     } else if (to.what == Resolved::What::kUnknown) {
-      issues.push_back({to_path, Cat("unknown node ", Quoted(route.to.node),
-                                     name_hint(route.to.node, sink_names),
-                                     "; routes can end at: ", sinks_text)});
+      issues.push_back(
+          {to_path,
+           Cat("unknown node ", Quoted(route.to.node), name_hint(route.to.node, sink_names),
+               "; routes can end at: ", sinks_text),
+           IssueCode::kUnknownNode});
     } else if (to.what == Resolved::What::kInput) {
-      issues.push_back({to_path, Cat(Quoted(route.to.node),
-                                     " is an external input: routes come out of it, "
-                                     "not into it")});
+      issues.push_back({to_path,
+                        Cat(Quoted(route.to.node),
+                            " is an external input: routes come out of it, "
+                            "not into it"),
+                        IssueCode::kWrongDirection});
     } else if (to.layout) {
       if (to.layout->inputs.empty()) {
-        issues.push_back(
-            {to_path, Cat("node ", Quoted(route.to.node), " (kind ",
-                          Quoted(spec.nodes[static_cast<size_t>(to.index)].kind),
-                          ") has no input ports; it is a source, route it into another node")});
+        issues.push_back({to_path,
+                          Cat("node ", Quoted(route.to.node), " (kind ",
+                              Quoted(spec.nodes[static_cast<size_t>(to.index)].kind),
+                              ") has no input ports; it is a source, route it into another node"),
+                          IssueCode::kWrongDirection});
       } else {
         to_port = to.layout->FindInput(route.to.port);
         if (to_port == nullptr) {
@@ -550,9 +601,10 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
           if (to.layout->FindOutput(route.to.port) != nullptr) {
             hint = Cat(" (", Quoted(route.to.port), " is an output port)");
           }
-          issues.push_back(
-              {to_path, Cat(Quoted(route.to.node), " has no input port ", Quoted(route.to.port),
-                            hint, "; its input ports are: ", ListOrNone(names))});
+          issues.push_back({to_path,
+                            Cat(Quoted(route.to.node), " has no input port ", Quoted(route.to.port),
+                                hint, "; its input ports are: ", ListOrNone(names)),
+                            IssueCode::kUnknownPort});
         }
       }
     }
@@ -561,16 +613,20 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
       const std::string from_text = Cat(route.from.node, ".", from_port->name);
       const std::string to_text = Cat(route.to.node, ".", to_port->name);
       if (from_port->channels != to_port->channels) {
-        issues.push_back({path, Cat("channel mismatch: ", from_text, " has ", from_port->channels,
-                                    " channel", from_port->channels == 1 ? "" : "s", " but ",
-                                    to_text, " has ", to_port->channels,
-                                    "; both ends of a route need the "
-                                    "same number of channels")});
+        issues.push_back(
+            {path,
+             Cat("channel mismatch: ", from_text, " has ", from_port->channels, " channel",
+                 from_port->channels == 1 ? "" : "s", " but ", to_text, " has ", to_port->channels,
+                 "; both ends of a route need the "
+                 "same number of channels"),
+             IssueCode::kChannelMismatch});
       }
       const auto [it, inserted] = seen_routes.emplace(std::pair(from_text, to_text), i);
       if (!inserted) {
-        issues.push_back({path, Cat("duplicate route ", from_text, " -> ", to_text,
-                                    " (same as routes[", it->second, "]); remove one of them")});
+        issues.push_back({path,
+                          Cat("duplicate route ", from_text, " -> ", to_text, " (same as routes[",
+                              it->second, "]); remove one of them"),
+                          IssueCode::kDuplicateRoute});
       }
     }
 
@@ -615,15 +671,81 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
           names.erase(names.begin() + kEnds, names.end() - kEnds);
           names.insert(names.begin() + kEnds, Cat("... (", hidden, " more) ..."));
         }
-        issues.push_back(
-            {Indexed("routes", route_index), Cat("cycle: ", JoinList(names, " -> "),
-                                                 "; routes must not form a loop (feedback is not "
-                                                 "supported)")});
+        issues.push_back({Indexed("routes", route_index),
+                          Cat("cycle: ", JoinList(names, " -> "),
+                              "; routes must not form a loop (feedback is not "
+                              "supported)"),
+                          IssueCode::kCycle});
       }
     }
   }
 
   return issues;
+}
+
+bool HasIssue(const std::vector<Issue>& issues, IssueCode code) {
+  return std::any_of(issues.begin(), issues.end(),
+                     [code](const Issue& issue) { return issue.code == code; });
+}
+
+const char* IssueCodeName(IssueCode code) {
+  switch (code) {
+    case IssueCode::kUnspecified:
+      return "unspecified";
+    case IssueCode::kSyntax:
+      return "syntax";
+    case IssueCode::kNotUtf8:
+      return "not_utf8";
+    case IssueCode::kWrongType:
+      return "wrong_type";
+    case IssueCode::kMissingField:
+      return "missing_field";
+    case IssueCode::kUnknownField:
+      return "unknown_field";
+    case IssueCode::kDuplicateKey:
+      return "duplicate_key";
+    case IssueCode::kOutOfRange:
+      return "out_of_range";
+    case IssueCode::kBadValue:
+      return "bad_value";
+    case IssueCode::kUnsupportedVersion:
+      return "unsupported_version";
+    case IssueCode::kTooLarge:
+      return "too_large";
+    case IssueCode::kBadName:
+      return "bad_name";
+    case IssueCode::kDuplicateName:
+      return "duplicate_name";
+    case IssueCode::kUnknownKind:
+      return "unknown_kind";
+    case IssueCode::kUnknownParam:
+      return "unknown_param";
+    case IssueCode::kConstraint:
+      return "constraint";
+    case IssueCode::kUnknownNode:
+      return "unknown_node";
+    case IssueCode::kUnknownPort:
+      return "unknown_port";
+    case IssueCode::kWrongDirection:
+      return "wrong_direction";
+    case IssueCode::kChannelMismatch:
+      return "channel_mismatch";
+    case IssueCode::kDuplicateRoute:
+      return "duplicate_route";
+    case IssueCode::kCycle:
+      return "cycle";
+  }
+  return "invalid";
+}
+
+std::string IssuesText(const std::vector<Issue>& issues) {
+  const size_t shown = std::min(issues.size(), kMaxReportedIssues);
+  std::vector<std::string> lines;
+  lines.reserve(shown + 1);
+  for (size_t i = 0; i < shown; ++i) lines.push_back(Cat(issues[i].path, ": ", issues[i].message));
+  if (issues.size() > shown)
+    lines.push_back(Cat("... and ", issues.size() - shown, " more problems"));
+  return JoinList(lines, "\n");
 }
 
 std::optional<NodeLayout> LayoutOf(const GraphSpec& spec, const KindRegistry& kinds,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,15 +14,6 @@
 
 namespace aers::model {
 
-/// Checks a whole graph against the registry and returns every problem found
-/// (empty when the graph is valid). Checks: schema version; names (syntax,
-/// length, duplicates across inputs/outputs/nodes, the naming policy of
-/// model/naming.h for derived backend port names); channel counts; unknown kinds;
-/// unknown parameters, wrong types, out-of-range values, the kind's own
-/// constraints; routes naming unknown nodes or ports, routes into a source or
-/// out of a sink, channel mismatches between the two ends, duplicate routes;
-/// cycles (the message names the nodes of the cycle in order).
-/// What validation needs to know about where the graph will run.
 /// Problems listed in one error message; the rest are counted ("... and N
 /// more problems"), so an error cannot grow larger than its input many
 /// times over (in replies, logs and the audit log).
@@ -35,6 +27,7 @@ struct GraphLimits {
   friend bool operator==(const GraphLimits&, const GraphLimits&) = default;
 };
 
+/// What validation needs to know about where the graph will run.
 struct ValidationContext {
   /// Parameter ranges that follow the rate (ParamDesc::per_sample_rate) are
   /// checked at this rate, Hz.
@@ -45,6 +38,15 @@ struct ValidationContext {
   GraphLimits limits;
 };
 
+/// Checks a whole graph against the registry and returns every problem found
+/// (empty when the graph is valid), each with its IssueCode. Checks: schema
+/// version; graph size against the limits; names (syntax, length, duplicates
+/// across inputs/outputs/nodes, the naming policy of model/naming.h for
+/// derived backend port names); channel counts; unknown kinds; unknown
+/// parameters, wrong types, out-of-range values, the kind's own constraints;
+/// routes naming unknown nodes or ports, routes into a source or out of a
+/// sink, channel mismatches between the two ends, duplicate routes; cycles
+/// (kCycle; the message names the nodes of the cycle in order).
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
                                  const ValidationContext& context = {});
 
@@ -53,5 +55,18 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
 /// outputs one input port "in". Returns nullopt for unknown names.
 std::optional<NodeLayout> LayoutOf(const GraphSpec& spec, const KindRegistry& kinds,
                                    std::string_view name);
+
+/// True when any of `issues` has `code` (e.g. kCycle: a well-formed edit the
+/// graph cannot take).
+bool HasIssue(const std::vector<Issue>& issues, IssueCode code);
+
+/// A stable snake_case name for `code` ("cycle", "unknown_node"), for logs,
+/// audit records and replies; never null ("invalid" for a value outside
+/// the enum).
+const char* IssueCodeName(IssueCode code);
+
+/// "PATH: MESSAGE" lines, one per issue, in order; after kMaxReportedIssues
+/// of them "... and N more problems".
+std::string IssuesText(const std::vector<Issue>& issues);
 
 }  // namespace aers::model

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "config/graph_yaml.h"
 
 namespace aers::state {
 
@@ -126,8 +127,6 @@ void StateStore::set_baseline(std::string baseline) {
 }
 
 absl::Status StateStore::Save(const model::GraphSpec& graph, uint64_t revision) const {
-  config::Config c;
-  c.graph = graph;
   std::string baseline;
   {
     std::lock_guard lock(mu_);
@@ -136,7 +135,7 @@ absl::Status StateStore::Save(const model::GraphSpec& graph, uint64_t revision) 
   return WriteFileAtomically(
       path_, "# aersd live graph state: written on every accepted edit; delete to reset\n" +
                  std::string(kBaselinePrefix) + baseline + "\n" + kRevisionPrefix +
-                 std::to_string(revision) + "\n" + config::EmitConfig(c));
+                 std::to_string(revision) + "\n" + config::EmitGraphYaml(graph));
 }
 
 std::string StateStore::SavedBaseline() const {
@@ -163,12 +162,14 @@ absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
     const model::KindRegistry& kinds) const {
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) return std::optional<model::GraphSpec>();
-  auto c = config::LoadConfigFile(path_, kinds);
-  if (!c.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("state file ", path_, " is unusable: ", std::string(c.status().message())));
+  auto text = config::ReadConfigText(path_);
+  auto loaded = text.ok() ? config::ParseGraphYaml(*text, path_, kinds)
+                          : absl::StatusOr<model::GraphSpec>(text.status());
+  if (!loaded.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "state file ", path_, " is unusable: ", std::string(loaded.status().message())));
   }
-  return std::optional<model::GraphSpec>(std::move(c->graph));
+  return std::optional<model::GraphSpec>(std::move(*loaded));
 }
 
 absl::Status StateStore::Remove() const {

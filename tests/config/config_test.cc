@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/graph_yaml.h"
 #include "dsp/builtins.h"
 #include "model/validate.h"
 
@@ -1594,6 +1595,150 @@ TEST(ValidateGraphTest, CollectsEveryIssueWithPaths) {
 
 TEST(ValidateGraphTest, EmptyGraphIsValid) {
   EXPECT_TRUE(model::ValidateGraph(model::GraphSpec{}, Kinds()).empty());
+}
+
+// ---------------------------------------------------------------------------
+// Issue codes: what kind of problem each line of an error is, for callers
+// that act on it (never on the message text).
+
+// The codes of every problem ParseGraphYaml reports for `yaml`, as
+// "path code" in the error's order.
+std::vector<std::string> CodesOf(std::string_view yaml) {
+  std::vector<model::Issue> issues;
+  const auto graph = ParseGraphYaml(Text(yaml), kFile, Kinds(), nullptr, &issues);
+  std::vector<std::string> out;
+  if (graph.ok()) return out;
+  EXPECT_FALSE(issues.empty()) << graph.status();
+  for (const auto& i : issues) out.push_back(i.path + " " + model::IssueCodeName(i.code));
+  // One issue per line of the message (none beyond the cap here).
+  EXPECT_EQ(Lines(std::string(graph.status().message())).size(), issues.size()) << graph.status();
+  return out;
+}
+
+using Codes = std::vector<std::string>;
+
+TEST(IssueCodeTest, Syntax) {
+  EXPECT_EQ(CodesOf("version: 1\nnodes: [\n"), Codes{" syntax"});
+  EXPECT_EQ(CodesOf("version: 1\ninputs: &a [{name: in}]\n"), Codes{" syntax"});
+  EXPECT_EQ(CodesOf("version: 1\n---\nversion: 1\n"), Codes{" syntax"});
+}
+
+TEST(IssueCodeTest, Cycle) {
+  EXPECT_EQ(CodesOf(R"(
+version: 1
+nodes:
+  - {name: a, kind: gain}
+  - {name: b, kind: gain}
+routes:
+  - {from: a, to: b}
+  - {from: b, to: a}
+)"),
+            Codes{"routes[1] cycle"});
+}
+
+TEST(IssueCodeTest, UnknownNodeOutOfRangeDuplicateName) {
+  EXPECT_EQ(CodesOf(R"(
+version: 1
+inputs:
+  - {name: in}
+nodes:
+  - {name: a, kind: gain, params: {gain_db: 100}}
+  - {name: in, kind: gain}
+routes:
+  - {from: in, to: nowhere}
+)"),
+            (Codes{"nodes[0].params.gain_db out_of_range", "nodes[1].name duplicate_name",
+                   "routes[0].to unknown_node"}));
+}
+
+TEST(IssueCodeTest, ShapeOfTheDocument) {
+  EXPECT_EQ(CodesOf(R"(
+version: 1
+colour: blue
+engine: {sample_rate_hz: fast, period_frames: 4}
+nodes:
+  - {name: a, kind: gain, kind: mixer}
+  - {kind: gain}
+)"),
+            (Codes{"colour unknown_field", "engine.sample_rate_hz wrong_type",
+                   "engine.period_frames out_of_range", "nodes[0].kind duplicate_key",
+                   "nodes[1].name missing_field"}));
+  EXPECT_EQ(CodesOf("version: 1\nnodes: [{name: \"a\xff\", kind: gain}]\n"),
+            Codes{"nodes[0].name not_utf8"});
+  EXPECT_EQ(CodesOf("version: 1\nbackend: {type: pulse}\n"), Codes{"backend.type bad_value"});
+  EXPECT_EQ(CodesOf("version: 1\nplugins: {root: plugins, require_signature: false}\n"),
+            Codes{"plugins.root bad_value"});
+}
+
+TEST(IssueCodeTest, ParseConfigReportsTheSameIssues) {
+  const std::string yaml = Text(R"(
+version: 1
+nodes:
+  - {name: a, kind: gain, params: {gain_db: 100}}
+)");
+  std::vector<model::Issue> from_config;
+  std::vector<model::Issue> from_graph;
+  const auto config = ParseConfig(yaml, kFile, Kinds(), nullptr, nullptr, &from_config);
+  const auto graph = ParseGraphYaml(yaml, kFile, Kinds(), nullptr, &from_graph);
+  ASSERT_FALSE(config.ok());
+  ASSERT_FALSE(graph.ok());
+  EXPECT_EQ(config.status(), graph.status());
+  EXPECT_EQ(from_config, from_graph);
+  ASSERT_EQ(from_config.size(), 1u);
+  EXPECT_EQ(from_config[0].code, model::IssueCode::kOutOfRange);
+  EXPECT_TRUE(model::HasIssue(from_config, model::IssueCode::kOutOfRange));
+}
+
+// ---------------------------------------------------------------------------
+// Graph documents (graph_yaml.h): a config's graph, without its settings.
+
+TEST(GraphYamlTest, ParsesTheGraphOfAConfig) {
+  const std::string path = std::string(AERS_SOURCE_ROOT) + "/configs/default.yaml";
+  const auto config = LoadConfigFile(path, Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto text = ReadConfigText(path);
+  ASSERT_TRUE(text.ok()) << text.status();
+  const auto graph = ParseGraphYaml(*text, path, Kinds());
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ(*graph, config->graph);
+}
+
+TEST(GraphYamlTest, EmitsAConfigWithDefaultSettings) {
+  const auto config = ParseConfig(Text(R"(
+version: 1
+engine: {sample_rate_hz: 96000}
+inputs: [{name: in, channels: 2}]
+outputs: [{name: out, channels: 2}]
+nodes: [{name: trim, kind: gain, channels: 2, params: {gain_db: -6}}]
+routes: [{from: in, to: trim}, {from: trim, to: out}]
+)"),
+                                  kFile, Kinds());
+  ASSERT_TRUE(config.ok()) << config.status();
+  Config defaults;
+  defaults.graph = config->graph;
+  const std::string emitted = EmitGraphYaml(config->graph);
+  EXPECT_EQ(emitted, EmitConfig(defaults));
+  const auto again = ParseGraphYaml(emitted, "emitted.yaml", Kinds());
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << emitted;
+  EXPECT_EQ(*again, config->graph);
+}
+
+// The settings sections of a graph document are checked as ParseConfig
+// checks them: they are the context the graph is validated in.
+TEST(GraphYamlTest, SettingsSectionsAreCheckedAndSetTheContext) {
+  const auto bad = ParseGraphYaml("version: 1\nengine: {crossfade_ms: -1}\n", kFile, Kinds());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "test.yaml:2:24: engine.crossfade_ms: crossfade_ms = -1 ms is out of range; allowed 0 "
+            "to 1000 ms");
+  const std::string two_nodes =
+      "version: 1\nnodes: [{name: a, kind: gain}, {name: b, kind: gain}]\n";
+  EXPECT_TRUE(ParseGraphYaml(two_nodes, kFile, Kinds()).ok());
+  const auto limited =
+      ParseGraphYaml("engine: {max_nodes: 1}\n" + two_nodes, kFile, Kinds(), nullptr, nullptr);
+  ASSERT_FALSE(limited.ok());
+  EXPECT_NE(limited.status().message().find("(engine.max_nodes)"), std::string::npos)
+      << limited.status();
 }
 
 }  // namespace

@@ -1,0 +1,183 @@
+// Config -> YAML (EmitConfig in config.h, EmitGraphYaml in graph_yaml.h).
+//
+// Thread: non-real-time.
+#include <charconv>
+#include <cmath>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "config/config.h"
+#include "config/graph_yaml.h"
+#include "config/yaml_read.h"
+#include "model/strings.h"
+
+namespace aers::config {
+namespace {
+
+using internal::ReadsAsString;
+using model::ParamValue;
+using strutil::Cat;
+
+// Shortest text that reads back as exactly `v`, in a form YAML's core schema
+// reads as a number.
+std::string FormatDouble(double v) {
+  if (std::isnan(v)) return ".nan";
+  if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+void EmitString(YAML::Emitter& out, const std::string& s) {
+  out << s;
+}
+
+// A string parameter value: quoted when plain text would read as another type.
+void EmitWord(YAML::Emitter& out, const std::string& s) {
+  if (ReadsAsString(s)) {
+    out << s;
+  } else {
+    out << YAML::DoubleQuoted << s;
+  }
+}
+
+void EmitParam(YAML::Emitter& out, const ParamValue& v) {
+  if (const auto* b = std::get_if<bool>(&v)) {
+    out << (*b ? "true" : "false");
+  } else if (const auto* d = std::get_if<double>(&v)) {
+    out << FormatDouble(*d);
+  } else if (const auto* s = std::get_if<std::string>(&v)) {
+    EmitWord(out, *s);
+  } else {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (double e : std::get<std::vector<double>>(v)) out << FormatDouble(e);
+    out << YAML::EndSeq;
+  }
+}
+
+void EmitPorts(YAML::Emitter& out, std::string_view key,
+               const std::vector<model::ExternalPort>& ports) {
+  if (ports.empty()) return;
+  out << YAML::Key << std::string(key) << YAML::Value << YAML::BeginSeq;
+  for (const auto& p : ports) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value;
+    EmitString(out, p.name);
+    out << YAML::Key << "channels" << YAML::Value << p.channels;
+    if (!p.connect.empty()) {
+      out << YAML::Key << "connect" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& c : p.connect) EmitString(out, c);
+      out << YAML::EndSeq;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+}
+
+}  // namespace
+
+std::string EmitConfig(const Config& config) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out << YAML::BeginMap;
+  out << YAML::Key << "version" << YAML::Value << config.graph.version;
+
+  out << YAML::Key << "engine" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "sample_rate_hz" << YAML::Value << FormatDouble(config.engine.sample_rate_hz);
+  out << YAML::Key << "period_frames" << YAML::Value << config.engine.period_frames;
+  out << YAML::Key << "crossfade_ms" << YAML::Value << FormatDouble(config.engine.crossfade_ms);
+  if (config.engine.max_nodes != EngineSettings{}.max_nodes) {
+    out << YAML::Key << "max_nodes" << YAML::Value << config.engine.max_nodes;
+  }
+  if (config.engine.max_routes != EngineSettings{}.max_routes) {
+    out << YAML::Key << "max_routes" << YAML::Value << config.engine.max_routes;
+  }
+  out << YAML::EndMap;
+
+  out << YAML::Key << "backend" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value;
+  EmitString(out, config.backend.type);
+  out << YAML::Key << "jack" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "client_name" << YAML::Value;
+  EmitString(out, config.backend.jack_client_name);
+  if (!config.backend.jack_server_name.empty()) {
+    out << YAML::Key << "server_name" << YAML::Value;
+    EmitString(out, config.backend.jack_server_name);
+  }
+  out << YAML::EndMap << YAML::EndMap;
+
+  if (config.plugins != PluginSettings{}) {
+    const PluginSettings& p = config.plugins;
+    out << YAML::Key << "plugins" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "root" << YAML::Value;
+    EmitWord(out, p.root);
+    out << YAML::Key << "require_signature" << YAML::Value
+        << (p.require_signature ? "true" : "false");
+    const auto emit_path = [&](const char* key, const std::string& value) {
+      if (value.empty()) return;
+      out << YAML::Key << key << YAML::Value;
+      EmitWord(out, value);
+    };
+    emit_path("trusted_keys_dir", p.trusted_keys_dir);
+    emit_path("state_dir", p.state_dir);
+    const auto emit_list = [&](const char* key, const std::vector<std::string>& items) {
+      if (items.empty()) return;
+      out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& item : items) EmitWord(out, item);
+      out << YAML::EndSeq;
+    };
+    emit_list("allowed_system_dirs", p.allowed_system_dirs);
+    emit_list("load", p.load);
+    emit_path("audit_log", p.audit_log);
+    out << YAML::EndMap;
+  }
+
+  EmitPorts(out, "inputs", config.graph.inputs);
+  EmitPorts(out, "outputs", config.graph.outputs);
+
+  if (!config.graph.nodes.empty()) {
+    out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
+    for (const auto& n : config.graph.nodes) {
+      out << YAML::BeginMap;
+      out << YAML::Key << "name" << YAML::Value;
+      EmitString(out, n.name);
+      out << YAML::Key << "kind" << YAML::Value;
+      EmitString(out, n.kind);
+      out << YAML::Key << "channels" << YAML::Value << n.channels;
+      if (!n.params.empty()) {
+        out << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
+        for (const auto& [name, value] : n.params) {
+          out << YAML::Key << name << YAML::Value;
+          EmitParam(out, value);
+        }
+        out << YAML::EndMap;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+
+  if (!config.graph.routes.empty()) {
+    out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
+    for (const auto& r : config.graph.routes) {
+      out << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "from" << YAML::Value;
+      EmitString(out, r.from.ToString());
+      out << YAML::Key << "to" << YAML::Value;
+      EmitString(out, r.to.ToString());
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  out << YAML::EndMap;
+  return Cat(out.c_str(), "\n");
+}
+
+std::string EmitGraphYaml(const model::GraphSpec& graph) {
+  Config c;
+  c.graph = graph;
+  return EmitConfig(c);
+}
+
+}  // namespace aers::config

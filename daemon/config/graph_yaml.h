@@ -1,0 +1,51 @@
+// A graph as YAML, for whoever reads or writes one without caring about the
+// daemon's settings: the state file (state/), ApplyConfig and GetGraph
+// (control/). yaml-cpp stays behind this wall like behind config.h.
+//
+// A graph document is a config document (docs/config.md): `version:`,
+// optional `engine:`, `backend:` and `plugins:` sections, then `inputs:`,
+// `outputs:`, `nodes:` and `routes:`. The settings sections are accepted and
+// checked exactly as ParseConfig checks them, because the graph is validated
+// in the context they describe (engine.sample_rate_hz for rate-dependent
+// parameter ranges, engine.max_nodes / max_routes, backend.jack.client_name
+// for backend port names); then they are dropped.
+//
+// Thread: non-real-time; any thread (no shared state).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/graph.h"
+#include "model/kind.h"
+#include "model/naming.h"
+
+namespace aers::config {
+
+/// Parses and validates a graph document: the graph of what
+/// ParseConfig(yaml, filename, kinds, nullptr, names, issues) accepts, with
+/// the same errors. On failure: INVALID_ARGUMENT, one "FILE:LINE:COLUMN:
+/// PATH: MESSAGE" line per problem in file order (at most
+/// model::kMaxReportedIssues, then "... and N more problems"); a YAML
+/// syntax error or a refused construct (anchors, tags, several documents) is
+/// one line "FILE:LINE:COLUMN: ...". With `issues`, every problem (none
+/// left out) is also appended there with its model::IssueCode, in the same
+/// order; a syntax problem is one kSyntax issue with an empty path.
+///
+/// `names`: the backend's name limits (model/naming.h); an empty
+/// client_name is taken from the document's backend.jack.client_name.
+/// Null: the default limits.
+absl::StatusOr<model::GraphSpec> ParseGraphYaml(std::string_view yaml, std::string_view filename,
+                                                const model::KindRegistry& kinds,
+                                                const model::NamingLimits* names = nullptr,
+                                                std::vector<model::Issue>* issues = nullptr);
+
+/// `graph` as a graph document that ParseGraphYaml (and ParseConfig) read
+/// back equal: `version:`, the default engine and backend settings written
+/// out, then the graph's sections. Does not validate `graph`. Ends with a
+/// newline.
+std::string EmitGraphYaml(const model::GraphSpec& graph);
+
+}  // namespace aers::config
