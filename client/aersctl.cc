@@ -545,6 +545,13 @@ int CmdStatus(Client& c) {
   std::printf("graph revision %llu, %u nodes  uptime %.0f s  state %s\n",
               static_cast<unsigned long long>(s.revision()), s.nodes(), s.uptime_s(),
               s.state_file().c_str());
+  std::printf("periods %llu  silent %llu  deferred plan swaps %llu\n",
+              static_cast<unsigned long long>(s.cycles()),
+              static_cast<unsigned long long>(s.silent_cycles()),
+              static_cast<unsigned long long>(s.deferred_swaps()));
+  if (s.state_diverged()) {
+    std::printf("WARNING: the state file no longer matches the running graph (see the log)\n");
+  }
   PrintSignals(std::cout, s.signals());
   return kExitOk;
 }

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "rt/thread_role.h"
+
 namespace aers::rt {
 
 void Runner::Adopt(Plan* plan) noexcept {
@@ -13,6 +15,7 @@ void Runner::Adopt(Plan* plan) noexcept {
 }
 
 uint64_t Runner::PreparePeriod() noexcept {
+  AERS_DCHECK_AUDIO_THREAD();
   cycles_.fetch_add(1, std::memory_order_relaxed);
   if (pending_.load(std::memory_order_relaxed) != nullptr) {
     if (retired_.FreeSlots() > 0) {
@@ -34,6 +37,7 @@ uint64_t Runner::PreparePeriod() noexcept {
 
 void Runner::RunPrepared(const float* const* in, uint32_t in_channels, float* const* out,
                          uint32_t out_channels, uint32_t frames) noexcept {
+  AERS_DCHECK_AUDIO_THREAD();
   Plan* plan = rt_.current;
   if (plan == nullptr || frames > plan->format().max_period_frames ||
       in_channels != plan->input_channels() || out_channels != plan->output_channels()) {
@@ -54,6 +58,7 @@ void Runner::RunSilent(float* const* out, uint32_t out_channels, uint32_t frames
 }
 
 Plan* Runner::Publish(Plan* plan) noexcept {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
   return pending_.exchange(plan, std::memory_order_acq_rel);
 }
 
@@ -64,6 +69,7 @@ Plan* Runner::DetachCurrent() noexcept {
 }
 
 Plan* Runner::PopRetired() noexcept {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
   Plan* p = nullptr;
   return retired_.TryPop(p) ? p : nullptr;
 }

@@ -264,6 +264,11 @@ absl::Status ControlHandlers::GetStatus(const Principal&, const aers::v1::GetSta
   resp->set_events_dropped(d_.service->events().dropped());
   resp->set_state_file(d_.state_file);
   if (const auto n = rt::AudioThreadAllocations()) resp->set_rt_allocations(*n);
+  const rt::Runner& runner = d_.service->engine().runner();
+  resp->set_cycles(runner.cycles());
+  resp->set_silent_cycles(runner.silent_cycles());
+  resp->set_deferred_swaps(runner.deferred_swaps());
+  resp->set_state_diverged(d_.service->state_diverged());
   for (const auto& r : d_.service->engine().SignalReports()) *resp->add_signals() = ToProto(r);
   return absl::OkStatus();
 }
