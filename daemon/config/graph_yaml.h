@@ -42,10 +42,11 @@ absl::StatusOr<model::GraphSpec> ParseGraphYaml(std::string_view yaml, std::stri
                                                 const model::NamingLimits* names = nullptr,
                                                 std::vector<model::Issue>* issues = nullptr);
 
-/// `graph` as a graph document that ParseGraphYaml (and ParseConfig) read
-/// back equal: `version:`, the default engine and backend settings written
-/// out, then the graph's sections. Does not validate `graph`. Ends with a
-/// newline.
+/// `graph` as a graph document: `version:`, the default engine and backend
+/// settings written out, then the graph's sections; ends with a newline.
+/// Does not validate `graph`; a valid one reads back equal through
+/// ParseGraphYaml (and ParseConfig). The state file and GetGraph's `yaml`
+/// are this text, so its format only changes with the config schema.
 std::string EmitGraphYaml(const model::GraphSpec& graph);
 
 }  // namespace aers::config
