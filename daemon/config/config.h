@@ -60,7 +60,7 @@ struct BackendSettings {
 
 /// `plugins:` section (docs/config.md, docs/plugins.md). Absent (or `plugins:`
 /// with no value): `root` is empty and no plugin is loaded. Every path is
-/// absolute. plugin::ToPolicy (daemon/plugin/policy_from_config.h) turns it
+/// absolute. daemon::ToPluginPolicy (daemon/plugin_policy.h) turns it
 /// into the loader's policy.
 struct PluginSettings {
   std::string root;               ///< one directory per plugin beneath it; "" = no plugins

@@ -4,7 +4,6 @@
 #include <map>
 #include <set>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/graph_yaml.h"
@@ -192,10 +191,12 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
                                            "; re-read the graph and retry"));
   }
   const model::GraphSpec before = engine_.spec();
-  if (auto st = engine_.Check(spec); !st.ok()) {
+  if (const auto issues = engine_.Validate(spec); !issues.empty()) {
     // A cycle is a well-formed request the graph cannot take.
-    const bool cycle = absl::StrContains(st.message(), ": cycle: ");
-    return absl::Status(cycle ? absl::StatusCode::kFailedPrecondition : st.code(), st.message());
+    return absl::Status(model::HasIssue(issues, model::IssueCode::kCycle)
+                            ? absl::StatusCode::kFailedPrecondition
+                            : absl::StatusCode::kInvalidArgument,
+                        model::IssuesText(issues));
   }
   EditOutcome out;
   out.changes = DiffGraphs(before, spec);

@@ -171,17 +171,6 @@ absl::Status RevisionConflict(uint64_t expected, uint64_t actual) {
                                          "; re-read the graph and retry"));
 }
 
-std::string JoinIssues(const std::vector<model::Issue>& issues) {
-  const size_t shown = std::min(issues.size(), model::kMaxReportedIssues);
-  std::string out = absl::StrJoin(
-      issues.begin(), issues.begin() + static_cast<ptrdiff_t>(shown), "\n",
-      [](std::string* o, const model::Issue& i) { absl::StrAppend(o, i.path, ": ", i.message); });
-  if (issues.size() > shown) {
-    absl::StrAppend(&out, "\n... and ", issues.size() - shown, " more problems");
-  }
-  return out;
-}
-
 }  // namespace
 
 struct Engine::Impl {
@@ -280,8 +269,13 @@ absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
   const model::ValidationContext context{options.format.sample_rate_hz, options.names,
                                          options.limits};
   const auto issues = model::ValidateGraph(next, kinds, context);
-  if (!issues.empty()) return absl::InvalidArgumentError(JoinIssues(issues));
+  if (!issues.empty()) return absl::InvalidArgumentError(model::IssuesText(issues));
   return absl::OkStatus();
+}
+
+std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec) const {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  return model::ValidateGraph(spec, kinds_, validation_context());
 }
 
 absl::Status Engine::Check(const model::GraphSpec& spec) const {
@@ -390,7 +384,7 @@ absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
   const model::ValidationContext context{this->options.format.sample_rate_hz, this->options.names,
                                          this->options.limits};
   if (auto issues = model::ValidateGraph(spec, kinds, context); !issues.empty()) {
-    return absl::InvalidArgumentError(JoinIssues(issues));
+    return absl::InvalidArgumentError(model::IssuesText(issues));
   }
 
   // Decide, node by node, what carries over. Nothing is touched yet.

@@ -122,6 +122,8 @@ class Engine {
 
   /// Validates `spec` exactly as Apply would, without applying it.
   absl::Status Check(const model::GraphSpec& spec) const;
+  /// The same check, as typed issues (empty: valid).
+  std::vector<model::Issue> Validate(const model::GraphSpec& spec) const;
 
   /// Runs `edit` on a copy of the current spec and applies the result as
   /// Apply does (all or nothing). The edit function's own error is returned
