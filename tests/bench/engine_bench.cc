@@ -38,6 +38,7 @@
 #include "model/kind.h"
 #include "rt/biquad.h"
 #include "rt/plan.h"
+#include "rt/thread_role.h"
 
 namespace {
 
@@ -294,9 +295,12 @@ void CheckEquivalence() {
   for (uint32_t done = 0; done < kTotal; done += kPeriod) {
     const float* in[kChannels];
     sig.At(done % kSignalFrames, in);
-    engine->runner().Process(in, kChannels, o_engine.p, kChannels, kPeriod);
-    unfused->Process(in, o_unfused.p, kPeriod);
-    fused.Process(in, o_fused.p, kPeriod);
+    {
+      aers::rt::AudioThreadScope audio;  // the periods run as the audio thread
+      engine->runner().Process(in, kChannels, o_engine.p, kChannels, kPeriod);
+      unfused->Process(in, o_unfused.p, kPeriod);
+      fused.Process(in, o_fused.p, kPeriod);
+    }
     for (int c = 0; c < kChannels; ++c) {
       for (uint32_t n = 0; n < kPeriod; ++n) {
         const double ref = o_fused.ch[c][n];
@@ -343,6 +347,7 @@ void BM_Engine(benchmark::State& state) {
   const auto period = static_cast<uint32_t>(state.range(0));
   auto engine = MakeEngine(period);
   aers::rt::Runner& runner = engine->runner();
+  aers::rt::AudioThreadScope audio;  // the engine is built; from here on this thread runs periods
   RunPeriods(state, period, [&](const float* const* in, float* const* out, uint32_t frames) {
     runner.Process(in, kChannels, out, kChannels, frames);
   });
@@ -360,6 +365,7 @@ void BM_Fused(benchmark::State& state) {
 void BM_Unfused(benchmark::State& state) {
   const auto period = static_cast<uint32_t>(state.range(0));
   auto plan = MakePlan(period, /*fuse=*/false, nullptr);
+  aers::rt::AudioThreadScope audio;
   RunPeriods(state, period, [&](const float* const* in, float* const* out, uint32_t frames) {
     plan->Process(in, out, frames);
   });

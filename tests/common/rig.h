@@ -1,7 +1,11 @@
-// Test rig: an engine driven by hand, period by period, on the test thread.
+// The shared test rig (tests/common/): graph builders, signal helpers and an
+// engine driven by hand, period by period, on the test thread.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <numbers>
@@ -13,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "model/graph.h"
 #include "rt/denormals.h"
+#include "rt/thread_role.h"
 
 namespace aers::test {
 
@@ -84,16 +89,32 @@ inline double MaxJump(const Signal& s, size_t from = 1) {
   return j;
 }
 
+/// How a Rig's engine is set up.
+struct RigOptions {
+  double rate_hz = 48000.0;
+  uint32_t period_frames = 64;
+  double crossfade_ms = 5.0;
+  /// The kinds the engine compiles; must outlive the rig. nullptr: the
+  /// built-in kinds, owned by the rig. (Plugin tests load plugins into a
+  /// registry of their own and pass it here.)
+  const model::KindRegistry* kinds = nullptr;
+};
+
+/// An engine driven by hand, period by period, on the calling thread. The
+/// thread counts as the audio thread only while Run() calls Process()
+/// (rt/thread_role.h); everything else the test does is normal work.
 class Rig {
  public:
   explicit Rig(double rate = 48000.0, uint32_t period = 64, double crossfade_ms = 5.0)
-      : kinds_(dsp::MakeBuiltinRegistry()) {
+      : Rig(RigOptions{rate, period, crossfade_ms, nullptr}) {}
+  explicit Rig(const RigOptions& options) : period_(options.period_frames) {
+    if (options.kinds == nullptr) owned_kinds_ = dsp::MakeBuiltinRegistry();
+    kinds_ = options.kinds != nullptr ? options.kinds : owned_kinds_.get();
     engine::EngineOptions o;
-    o.format = {rate, period};
-    o.crossfade_ms = crossfade_ms;
+    o.format = {options.rate_hz, options.period_frames};
+    o.crossfade_ms = options.crossfade_ms;
     o.settle_timeout = std::chrono::milliseconds(0);  // the test thread drives the audio
     engine_ = std::make_unique<engine::Engine>(*kinds_, o);
-    period_ = period;
   }
 
   engine::Engine& engine() { return *engine_; }
@@ -106,6 +127,8 @@ class Rig {
 
   /// Runs `frames` frames: inputs[c] is external input channel c (missing
   /// samples read as 0). Returns one signal per external output channel.
+  /// Reclaims retired plans after every period, as the daemon's
+  /// housekeeping would.
   std::vector<Signal> Run(const std::vector<Signal>& inputs, size_t frames) {
     const auto spec = engine_->spec();
     const auto in_ch = static_cast<size_t>(spec.TotalInputChannels());
@@ -126,8 +149,11 @@ class Rig {
           in_buf[c][i] = c < inputs.size() && k < inputs[c].size() ? inputs[c][k] : 0.0f;
         }
       }
-      engine_->runner().Process(ip.data(), static_cast<uint32_t>(in_ch), op.data(),
-                                static_cast<uint32_t>(out_ch), static_cast<uint32_t>(n));
+      {
+        rt::AudioThreadScope audio;  // this period runs as the audio thread
+        engine_->runner().Process(ip.data(), static_cast<uint32_t>(in_ch), op.data(),
+                                  static_cast<uint32_t>(out_ch), static_cast<uint32_t>(n));
+      }
       for (size_t c = 0; c < out_ch; ++c) {
         std::copy_n(out_buf[c].begin(), n, out[c].begin() + static_cast<ptrdiff_t>(done));
       }
@@ -138,7 +164,8 @@ class Rig {
   }
 
  private:
-  std::unique_ptr<model::KindRegistry> kinds_;
+  std::unique_ptr<model::KindRegistry> owned_kinds_;
+  const model::KindRegistry* kinds_ = nullptr;
   std::unique_ptr<engine::Engine> engine_;
   uint32_t period_;
 };

@@ -8,6 +8,7 @@
 
 #include "common/alloc_counter.h"
 #include "common/rig.h"
+#include "rt/thread_role.h"
 
 namespace aers::test {
 namespace {
@@ -27,6 +28,7 @@ struct AudioStats {
 // The audio thread: process() in a loop, measuring as it goes (no allocation
 // here either: everything is preallocated before the counter is armed).
 void AudioLoop(engine::Engine& engine, std::atomic<bool>& stop, AudioStats& stats) {
+  rt::AudioThreadScope audio;  // this thread only runs periods
   std::vector<float> in(kPeriod), out(kPeriod);
   const float* ip[] = {in.data()};
   float* op[] = {out.data()};

@@ -74,7 +74,7 @@ TEST_F(EdgeTest, LadspaSampleRateRangesFollowTheActualRate) {
   EXPECT_DOUBLE_EQ(cutoff->At(96000.0).max, 48000.0);
   EXPECT_DOUBLE_EQ(std::get<double>(cutoff->At(96000.0).default_value), 440.0);  // absolute
 
-  EngineRig low(*registry, 64, 22050.0);
+  Rig low({.rate_hz = 22050.0, .kinds = registry.get()});
   auto refused = low.engine().Apply(Lpf(12000.0));
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.status().message(), HasSubstr("nodes[0].params.cutoff_frequency_hz"));
@@ -83,7 +83,7 @@ TEST_F(EdgeTest, LadspaSampleRateRangesFollowTheActualRate) {
   auto out = low.Run({Sine(100.0, 0.5, 4410, 22050.0)}, 4410);
   for (float x : out[0]) ASSERT_TRUE(std::isfinite(x));
 
-  EngineRig high(*registry, 64, 96000.0);
+  Rig high({.rate_hz = 96000.0, .kinds = registry.get()});
   EXPECT_TRUE(high.engine().Apply(Lpf(30000.0)).ok());
   EXPECT_TRUE(high.engine().Apply(Lpf(48000.0)).ok());
   EXPECT_FALSE(high.engine().Apply(Lpf(48000.5)).ok());
@@ -107,7 +107,7 @@ TEST_F(EdgeTest, LadspaLatencyPortAddsToGraphLatency) {
   PluginLoader loader(Policy());
   auto r = loader.Load("lim", *registry);
   ASSERT_TRUE(r.ok()) << r.status();
-  EngineRig rig(*registry);
+  Rig rig({.kinds = registry.get()});
   auto spec = GraphBuilder()
                   .Input("in", 2)
                   .Output("out", 2)
@@ -135,7 +135,7 @@ TEST_F(EdgeTest, AersPluginLatencyAndNonFiniteOutput) {
   auto registry = dsp::MakeBuiltinRegistry();
   PluginLoader loader(Policy());
   ASSERT_TRUE(loader.Load("edge", *registry).ok());
-  EngineRig rig(*registry);
+  Rig rig({.kinds = registry.get()});
   auto spec = GraphBuilder()
                   .Input("in", 1)
                   .Output("out", 1)
@@ -180,7 +180,7 @@ TEST_F(EdgeTest, PluginFromTheOlderHeaderStillLoads) {
   auto r = loader.Load("old", *registry);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->kinds, (std::vector<std::string>{"old/pass", "old/pass2"}));
-  EngineRig rig(*registry);
+  Rig rig({.kinds = registry.get()});
   auto spec = GraphBuilder()
                   .Input("in", 1)
                   .Output("out", 1)

@@ -61,7 +61,7 @@ TEST_F(LadspaTest, AmpFromTheSystemDirectoryProcessesAudio) {
   EXPECT_EQ(mono->params()[0].min, 0.0);  // bounded below at 0, unbounded above
 
   // Two channels of a mono LADSPA plugin: one LADSPA instance per channel.
-  EngineRig rig(*registry);
+  Rig rig({.kinds = registry.get()});
   auto spec = GraphBuilder()
                   .Input("in", 2)
                   .Output("out", 2)

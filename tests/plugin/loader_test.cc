@@ -38,7 +38,7 @@ class GateTest : public ::testing::Test {
   void SetUp() override {
     SetOpenat2DisabledForTesting(false);
     registry_ = dsp::MakeBuiltinRegistry();
-    rig_ = std::make_unique<EngineRig>(*registry_);
+    rig_ = std::make_unique<Rig>(RigOptions{.kinds = registry_.get()});
     ASSERT_TRUE(rig_->engine().Apply(BaseGraph()).ok());
     tone_ = Sine(1000.0, 0.5, kFrames);
     rig_->Run({tone_}, kFrames);  // settle
@@ -117,7 +117,7 @@ class GateTest : public ::testing::Test {
   PluginEnv env_;
   RecordingAudit audit_;
   std::unique_ptr<model::KindRegistry> registry_;
-  std::unique_ptr<EngineRig> rig_;
+  std::unique_ptr<Rig> rig_;
   Signal tone_;
 };
 

@@ -1,6 +1,6 @@
 // Shared helpers of the plugin tests: a throw-away plugin root with a key
-// pair, manifests written from a few fields, an engine driven by hand, and
-// checks that a refusal left everything as it was.
+// pair, manifests written from a few fields, and checks that a refusal left
+// everything as it was. The engine driven by hand is tests/common/rig.h's Rig.
 #pragma once
 
 #include <dlfcn.h>
@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/rig.h"
 #include "dsp/builtins.h"
 #include "engine/engine.h"
 #include "gtest/gtest.h"
@@ -26,12 +27,13 @@
 #include "plugin/minisign.h"
 #include "plugin/secure_open.h"
 #include "plugin/tool.h"
-#include "common/rig.h"
 
 namespace aers::plugin::test {
 
 namespace fs = std::filesystem;
 using aers::test::GraphBuilder;
+using aers::test::Rig;  // the shared rig: RigOptions{.kinds = &registry} for plugin kinds
+using aers::test::RigOptions;
 using aers::test::Signal;
 
 inline std::string ReadText(const std::string& path) {
@@ -172,56 +174,6 @@ class PluginEnv {
 
   std::string base, root, keys, state;
   std::string secret_key, public_key, key_id;
-};
-
-/// An engine on a given registry, driven period by period on the calling
-/// thread (like tests/common/rig.h's Rig).
-class EngineRig {
- public:
-  explicit EngineRig(const model::KindRegistry& kinds, uint32_t period = 64,
-                     double rate_hz = 48000.0)
-      : period_(period) {
-    engine::EngineOptions o;
-    o.format = {rate_hz, period};
-    o.crossfade_ms = 5.0;
-    o.settle_timeout = std::chrono::milliseconds(0);
-    engine_ = std::make_unique<engine::Engine>(kinds, o);
-  }
-  engine::Engine& engine() { return *engine_; }
-
-  std::vector<Signal> Run(const std::vector<Signal>& inputs, size_t frames) {
-    const auto spec = engine_->spec();
-    const auto in_ch = static_cast<size_t>(spec.TotalInputChannels());
-    const auto out_ch = static_cast<size_t>(spec.TotalOutputChannels());
-    rt::ScopedFlushToZero ftz;  // like every audio thread (rt/denormals.h)
-    std::vector<Signal> out(out_ch, Signal(frames));
-    std::vector<Signal> in_buf(in_ch, Signal(period_)), out_buf(out_ch, Signal(period_));
-    std::vector<const float*> ip(in_ch);
-    std::vector<float*> op(out_ch);
-    for (size_t c = 0; c < in_ch; ++c) ip[c] = in_buf[c].data();
-    for (size_t c = 0; c < out_ch; ++c) op[c] = out_buf[c].data();
-    for (size_t done = 0; done < frames;) {
-      const size_t n = std::min<size_t>(period_, frames - done);
-      for (size_t c = 0; c < in_ch; ++c) {
-        for (size_t i = 0; i < n; ++i) {
-          in_buf[c][i] =
-              c < inputs.size() && done + i < inputs[c].size() ? inputs[c][done + i] : 0.0f;
-        }
-      }
-      engine_->runner().Process(ip.data(), static_cast<uint32_t>(in_ch), op.data(),
-                                static_cast<uint32_t>(out_ch), static_cast<uint32_t>(n));
-      for (size_t c = 0; c < out_ch; ++c) {
-        std::copy_n(out_buf[c].begin(), n, out[c].begin() + static_cast<ptrdiff_t>(done));
-      }
-      done += n;
-      engine_->Reclaim();
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<engine::Engine> engine_;
-  uint32_t period_;
 };
 
 inline std::vector<std::string> KindNames(const model::KindRegistry& r) {

@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "plugin/plugin_fixture.h"
+#include "rt/thread_role.h"
 
 namespace aers::plugin::test {
 namespace {
@@ -77,7 +78,10 @@ class AudioThread {
       cv_.wait(lock, [this] { return stop_ || pending_ > 0; });
       if (stop_) return;
       lock.unlock();
-      engine_.runner().Process(ip, 1, op, 1, period_);  // the audio callback
+      {
+        rt::AudioThreadScope audio;
+        engine_.runner().Process(ip, 1, op, 1, period_);  // the audio callback
+      }
       last_out_.store(out[0]);
       lock.lock();
       if (--pending_ == 0) cv_.notify_all();
