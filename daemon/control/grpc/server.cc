@@ -24,9 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "control.grpc.pb.h"
 #include "control/grpc/convert.h"
+#include "control/grpc/gate.h"
 #include "control/grpc/reflection.h"
 #include "control/grpc/tcp_gate.h"
 #include "control/grpc/tls.h"
+#include "control/grpc/unix_socket.h"
 #include "control/paths.h"
 #include "control/utf8.h"
 
@@ -35,123 +37,6 @@ namespace aers::control {
 namespace {
 
 using grpc::ServerContext;
-
-// Trailing metadata telling clients why a call was refused, so they never
-// have to guess from the code or the text ("locked-out" and "too-large"
-// are both RESOURCE_EXHAUSTED).
-constexpr char kReasonKey[] = "aers-error-reason";
-constexpr size_t kMaxErrorBytes = 4096;
-
-grpc::Status Reply(ServerContext* ctx, const absl::Status& st, std::string_view reason = {}) {
-  if (st.ok()) return grpc::Status::OK;
-  if (!reason.empty()) ctx->AddTrailingMetadata(kReasonKey, std::string(reason));
-  // Errors travel in gRPC trailers (8 KiB by default on the client side).
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
-                      SanitizeUtf8(Truncate(std::string(st.message()), kMaxErrorBytes)));
-}
-
-// The socket's directory: created 0750 if missing; if it exists it must be a
-// real directory (not a symlink) owned by us or root and not writable by
-// others, so nobody else can swap the socket for something of theirs.
-absl::Status PrepareSocketDir(const std::string& dir) {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir, ec)) {
-    const auto parent = std::filesystem::path(dir).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(
-          absl::StrCat(dir, ": cannot create the socket directory: ", std::strerror(errno)));
-    }
-  }
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(dir, ": the socket directory is not a directory (or is a symlink)"));
-  }
-  if ((st.st_uid != ::geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        dir,
-        ": the socket directory must be owned by this user or root and not writable by "
-        "others"));
-  }
-  return absl::OkStatus();
-}
-
-// One daemon per socket path, for as long as it runs: an flock on
-// PATH.lock (kept; removing lock files races). A second daemon started at
-// the same moment, or after the socket file was deleted, is refused instead
-// of taking the path over (and later deleting the other's socket).
-absl::StatusOr<int> LockSocketPath(const std::string& path) {
-  const std::string lock = path + ".lock";
-  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "socket ", path, ": cannot open its lock file ", lock, ": ", std::strerror(errno)));
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "socket ", path, ": ",
-        err == EWOULDBLOCK ? "another aersd runs on this socket (it holds " + lock +
-                                 "); refusing to take it over (use --socket to run a second "
-                                 "daemon)"
-                           : "cannot lock " + lock + ": " + std::strerror(err)));
-  }
-  return fd;
-}
-
-// The socket path must be free, or hold a socket nobody answers on (left by
-// a crash). Anything else is never removed: a file of the operator's, or
-// the socket of a daemon that is running.
-absl::Status ClaimSocketPath(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return absl::FailedPreconditionError(
-        absl::StrCat("socket ", path, ": cannot inspect it: ", std::strerror(errno)));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "socket ", path, ": the path exists and is not a socket; refusing to replace it"));
-  }
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) {
-    return absl::InvalidArgumentError(absl::StrCat("socket ", path, ": path too long"));
-  }
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("socket ", path, ": ", std::strerror(errno)));
-  }
-  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  const int err = errno;
-  ::close(fd);
-  if (rc == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("socket ", path,
-                     ": another process (a running aersd?) answers on it; refusing to "
-                     "take it over (use --socket to run a second daemon)"));
-  }
-  if (err != ECONNREFUSED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("socket ", path, ": cannot tell whether it is in use: ", std::strerror(err)));
-  }
-  // A stale socket from a crash: nobody listens.
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("socket ", path, ": cannot remove the stale socket: ", std::strerror(errno)));
-  }
-  spdlog::info("control: removed the stale socket {}", path);
-  return absl::OkStatus();
-}
-
-struct OwnedSocket {
-  std::string path;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
 
 }  // namespace
 
@@ -163,6 +48,7 @@ class ControlServer::Impl {
       : audit_(audit),
         handlers_(ControlHandlers::Deps{&service, audit, std::move(status), std::move(plugins),
                                         std::move(version), std::move(state_file)}),
+        gate_(handlers_, audit),
         service_(service) {}
 
   // One gRPC server: the Unix socket(s) or the TCP listeners.
@@ -172,135 +58,19 @@ class ControlServer::Impl {
     std::unique_ptr<aers::v1::Control::Service> control;
     std::unique_ptr<ReflectionService> reflection;
     std::unique_ptr<TcpGate> gate;  // TCP only
-    std::atomic<int> streams{0};
+    StreamSlots streams;
   };
-
-  absl::StatusOr<Principal> Authenticate(ServerContext* ctx, const std::string& operation);
-  template <typename Req, typename Resp, typename Fn>
-  grpc::Status Call(ServerContext* ctx, Role needed, const char* operation, const Req& req,
-                    Resp* resp, Fn&& fn);
-  template <typename Req, typename Fn>
-  grpc::Status Stream(ServerContext* ctx, Listener& listener, const char* operation, const Req& req,
-                      Fn&& fn);
 
   AuditLog* audit_;
   ControlHandlers handlers_;
+  CallGate gate_;  // declared after handlers_: it refers to them
   GraphService& service_;
-  Authenticator auth_;
   ListenerOptions options_;
   bool mtls_ = false;
-  std::atomic<bool> stopping_{false};
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<OwnedSocket> sockets_;
   std::vector<int> locks_;  // flock'ed PATH.lock of each Unix socket
 };
-
-absl::StatusOr<Principal> ControlServer::Impl::Authenticate(ServerContext* ctx,
-                                                            const std::string& operation) {
-  const std::string peer = ctx->peer();
-  Principal p;
-  if (absl::StartsWith(peer, "unix:")) {
-    // The socket's mode (0660) is the gate.
-    p.kind = Principal::Kind::kUnix;
-    p.role = Role::kOperator;
-    p.name = "unix";
-    return p;
-  }
-  const std::string host = PeerHost(peer);
-  p.address = AnonymizeAddress(host);
-  std::string subject;
-  if (const auto auth = ctx->auth_context(); auth && auth->IsPeerAuthenticated()) {
-    for (const char* prop : {"x509_subject", "x509_common_name"}) {
-      const auto v = auth->FindPropertyValues(prop);
-      if (!v.empty()) {
-        subject.assign(v.front().data(), v.front().size());
-        break;
-      }
-    }
-  }
-  if (!auth_.has_tokens()) {
-    // No tokens: Start() allowed this TCP listener only with client
-    // certificates, which gRPC verified before the call reached us.
-    if (!mtls_ || subject.empty()) {
-      return absl::UnauthenticatedError("a client certificate is required");
-    }
-    p.kind = Principal::Kind::kCertificate;
-    p.role = Role::kOperator;
-    p.name = subject;
-    return p;
-  }
-  std::string token;
-  const auto& md = ctx->client_metadata();
-  if (auto it = md.find("authorization"); it != md.end()) {
-    const std::string_view v(it->second.data(), it->second.size());
-    if (v.rfind("Bearer ", 0) == 0) token = std::string(v.substr(7));
-  }
-  // Behind mutual TLS the certificate identifies the guesser: its failures
-  // are counted against it, not against an address others may share.
-  auto id = auth_.Check(subject.empty() ? host : "certificate:" + subject, token);
-  if (!id.ok()) {
-    p.kind = Principal::Kind::kAnonymous;
-    p.name = subject;  // a verified certificate's subject, if any
-    if (audit_ != nullptr) audit_->RecordAuthFailure(p, operation, id.status());
-    return id.status();
-  }
-  p.kind = Principal::Kind::kToken;
-  p.role = id->role;
-  p.name = subject.empty() ? id->name : absl::StrCat(id->name, " (", subject, ")");
-  return p;
-}
-
-template <typename Req, typename Resp, typename Fn>
-grpc::Status ControlServer::Impl::Call(ServerContext* ctx, Role needed, const char* operation,
-                                       const Req& req, Resp* resp, Fn&& fn) {
-  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
-  auto who = Authenticate(ctx, operation);
-  if (!who.ok()) {
-    return Reply(ctx, who.status(),
-                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
-  }
-  if (static_cast<int>(who->role) < static_cast<int>(needed)) {
-    const absl::Status st = absl::PermissionDeniedError(
-        absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
-                     operation, "; an operator token is needed"));
-    handlers_.RecordRefused(*who, operation, req, st);
-    return Reply(ctx, st, "permission");
-  }
-  if (auto st = CheckRequest(req, options_.limits); !st.ok()) {
-    handlers_.RecordRefused(*who, operation, req, st);
-    return Reply(ctx, st, "invalid-request");
-  }
-  const absl::Status st = fn(*who);
-  if (st.ok()) SanitizeUtf8Fields(*resp);
-  // UNAVAILABLE from a running daemon (audit log or state file unwritable)
-  // is a refusal, not an unreachable daemon.
-  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
-}
-
-template <typename Req, typename Fn>
-grpc::Status ControlServer::Impl::Stream(ServerContext* ctx, Listener& listener,
-                                         const char* operation, const Req& req, Fn&& fn) {
-  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
-  auto who = Authenticate(ctx, operation);
-  if (!who.ok()) {
-    return Reply(ctx, who.status(),
-                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
-  }
-  if (auto st = CheckRequest(req, options_.limits); !st.ok()) {
-    return Reply(ctx, st, "invalid-request");
-  }
-  if (listener.streams.fetch_add(1) >= options_.max_streams) {
-    listener.streams.fetch_sub(1);
-    return Reply(ctx,
-                 absl::ResourceExhaustedError(absl::StrCat(
-                     "too many open streams on the ", listener.name, " listener (at most ",
-                     options_.max_streams, "); close one and retry")),
-                 "stream-limit");
-  }
-  const absl::Status st = fn(*who);
-  listener.streams.fetch_sub(1);
-  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
-}
 
 namespace {
 
@@ -310,11 +80,12 @@ class ControlService final : public aers::v1::Control::Service {
   using Impl = ControlServer::Impl;
   ControlService(Impl& impl, Impl::Listener& listener) : s_(impl), l_(listener) {}
 
-#define AERS_UNARY(Method, Role_)                                                               \
-  grpc::Status Method(ServerContext* ctx, const aers::v1::Method##Request* req,                 \
-                      Method##Response* resp) override {                                        \
-    return s_.Call(ctx, Role_, #Method, *req, resp,                                             \
-                   [&](const Principal& who) { return s_.handlers_.Method(who, *req, resp); }); \
+#define AERS_UNARY(Method, Role_)                                                      \
+  grpc::Status Method(ServerContext* ctx, const aers::v1::Method##Request* req,        \
+                      Method##Response* resp) override {                               \
+    return s_.gate_.Unary(ctx, Role_, #Method, *req, resp, [&](const Principal& who) { \
+      return s_.handlers_.Method(who, *req, resp);                                     \
+    });                                                                                \
   }
   using GetGraphResponse = aers::v1::GetGraphResponse;
   using GetStatusResponse = aers::v1::Status;
@@ -344,7 +115,7 @@ class ControlService final : public aers::v1::Control::Service {
 
   grpc::Status WatchEvents(ServerContext* ctx, const aers::v1::WatchEventsRequest* req,
                            grpc::ServerWriter<aers::v1::Event>* writer) override {
-    return s_.Stream(ctx, l_, "WatchEvents", *req, [&](const Principal& who) {
+    return s_.gate_.Stream(ctx, l_.streams, "WatchEvents", *req, [&](const Principal& who) {
       return s_.handlers_.WatchEvents(
           who, *req, [&] { return ctx->IsCancelled(); },
           [&](const aers::v1::Event& e) {
@@ -357,7 +128,7 @@ class ControlService final : public aers::v1::Control::Service {
 
   grpc::Status StreamMeters(ServerContext* ctx, const aers::v1::StreamMetersRequest* req,
                             grpc::ServerWriter<aers::v1::MeterFrame>* writer) override {
-    return s_.Stream(ctx, l_, "StreamMeters", *req, [&](const Principal& who) {
+    return s_.gate_.Stream(ctx, l_.streams, "StreamMeters", *req, [&](const Principal& who) {
       return s_.handlers_.StreamMeters(
           who, *req, [&] { return ctx->IsCancelled(); },
           [&](const aers::v1::MeterFrame& f) {
@@ -392,7 +163,7 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
   Impl& s = *impl_;
   s.options_ = options;
   if (!options.token_file.empty()) {
-    if (auto st = s.auth_.LoadTokenFile(options.token_file); !st.ok()) return st;
+    if (auto st = s.gate_.auth().LoadTokenFile(options.token_file); !st.ok()) return st;
   }
   std::vector<std::string> unix_addrs, tcp_addrs;
   if (!options.unix_socket.empty()) unix_addrs.push_back("unix:" + options.unix_socket);
@@ -414,18 +185,19 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
   auto tls = LoadTlsMaterial(options.tls_cert, options.tls_key, options.tls_client_ca);
   if (!tls.ok()) return tls.status();
   s.mtls_ = tls->has_value() && !(*tls)->client_ca_pem.empty();
+  s.gate_.Configure(options.limits, s.mtls_);
   std::shared_ptr<grpc::ServerCredentials> tcp_creds;
   for (const auto& a : tcp_addrs) {
     const std::string hostport = a.substr(4);
     const auto colon = hostport.rfind(':');
     const std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
     if (tls->has_value()) {
-      if (!s.mtls_ && !s.auth_.has_tokens()) {
+      if (!s.mtls_ && !s.gate_.auth().has_tokens()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "listener ", a,
             ": TLS without client certificates (--tls_client_ca) needs a token file too"));
       }
-    } else if (s.auth_.has_tokens()) {
+    } else if (s.gate_.auth().has_tokens()) {
       if (!IsLoopbackHost(host) && !options.allow_plaintext_tokens) {
         return absl::FailedPreconditionError(absl::StrCat(
             "listener ", a,
@@ -477,19 +249,13 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     if (addrs.empty()) return absl::OkStatus();
     auto listener = std::make_unique<Impl::Listener>();
     listener->name = name;
+    listener->streams.listener = name;
+    listener->streams.max = options.max_streams;
     Impl::Listener& l = *listener;
     listener->control = std::make_unique<ControlService>(s, l);
-    listener->reflection =
-        std::make_unique<ReflectionService>(services, [&s](ServerContext* ctx) -> grpc::Status {
-          if (s.stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
-          auto who = s.Authenticate(ctx, "ServerReflectionInfo");
-          if (!who.ok()) {
-            return Reply(
-                ctx, who.status(),
-                absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
-          }
-          return grpc::Status::OK;
-        });
+    listener->reflection = std::make_unique<ReflectionService>(services, [&s](ServerContext* ctx) {
+      return s.gate_.AuthenticateOnly(ctx, "ServerReflectionInfo");
+    });
     grpc::ServerBuilder builder;
     std::vector<int> ports(addrs.size(), 0);
     std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors;
@@ -576,7 +342,7 @@ void ControlServer::SetServing(bool serving) {
 void ControlServer::Shutdown() {
   Impl& s = *impl_;
   if (s.listeners_.empty() && s.sockets_.empty() && s.locks_.empty()) return;
-  s.stopping_ = true;
+  s.gate_.Stop();
   s.handlers_.Stop();
   s.service_.events().CloseAll();
   SetServing(false);

@@ -1,0 +1,137 @@
+// The gate every control-plane call passes before its handler (the
+// interceptor of the gRPC adapter): authenticate (Unix peer, bearer token,
+// client certificate; lock-out), check the role, check the request's size
+// and shape (request_check.h), then run the handler and sanitize its reply.
+// Refusals are audited (auth failures aggregated) and carry a reason in
+// the `aers-error-reason` trailer.
+//
+// Thread: gRPC server threads, any number at once. Configure() before the
+// servers start; Stop() from the shutting-down thread.
+#pragma once
+
+#include <grpcpp/server_context.h>
+
+#include <atomic>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "control/audit.h"
+#include "control/auth.h"
+#include "control/grpc/handlers.h"
+#include "control/request_check.h"
+#include "control/utf8.h"
+
+namespace aers::control {
+
+/// The trailer naming why a call was refused ("locked-out", "unauthenticated",
+/// "permission", "invalid-request", "stream-limit", "refused").
+inline constexpr char kReasonKey[] = "aers-error-reason";
+
+/// `st` as a gRPC status (message truncated to 4 KiB and made valid UTF-8),
+/// with `reason` in the kReasonKey trailer when set.
+grpc::Status Reply(grpc::ServerContext* ctx, const absl::Status& st, std::string_view reason = {});
+
+/// Open streams of one listener, against its limit.
+struct StreamSlots {
+  std::string listener;  ///< "unix" or "tcp", for the refusal message
+  int max = 16;
+  std::atomic<int> open{0};
+};
+
+class CallGate {
+ public:
+  /// `handlers` (refusal records) and `audit` (may be null) must outlive the gate.
+  CallGate(ControlHandlers& handlers, AuditLog* audit) : handlers_(handlers), audit_(audit) {}
+
+  /// Tokens (Authenticator::LoadTokenFile), request limits, and whether TCP
+  /// clients present verified certificates. Before any call.
+  Authenticator& auth() { return auth_; }
+  void Configure(const RequestLimits& limits, bool mtls) {
+    limits_ = limits;
+    mtls_ = mtls;
+  }
+  /// From now on every call is refused UNAVAILABLE.
+  void Stop() { stopping_ = true; }
+
+  /// Who is calling: the Unix peer (operator), a token's principal, or a
+  /// verified client certificate; UNAUTHENTICATED or RESOURCE_EXHAUSTED
+  /// (locked out) otherwise (audited as an auth failure).
+  absl::StatusOr<Principal> Authenticate(grpc::ServerContext* ctx, const std::string& operation);
+
+  /// A unary call: the gate, then `fn(principal)` filling `resp`.
+  template <typename Req, typename Resp, typename Fn>
+  grpc::Status Unary(grpc::ServerContext* ctx, Role needed, const char* operation, const Req& req,
+                     Resp* resp, Fn&& fn);
+  /// A server stream: the gate and a slot of `slots`, then `fn(principal)`.
+  template <typename Req, typename Fn>
+  grpc::Status Stream(grpc::ServerContext* ctx, StreamSlots& slots, const char* operation,
+                      const Req& req, Fn&& fn);
+  /// Authentication only (reflection): OK or the refusal to send.
+  grpc::Status AuthenticateOnly(grpc::ServerContext* ctx, const char* operation);
+
+ private:
+  using ServerContext = grpc::ServerContext;
+  ControlHandlers& handlers_;
+  AuditLog* audit_;
+  Authenticator auth_;
+  RequestLimits limits_;
+  bool mtls_ = false;
+  std::atomic<bool> stopping_{false};
+};
+
+template <typename Req, typename Resp, typename Fn>
+grpc::Status CallGate::Unary(ServerContext* ctx, Role needed, const char* operation, const Req& req,
+                             Resp* resp, Fn&& fn) {
+  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+  auto who = Authenticate(ctx, operation);
+  if (!who.ok()) {
+    return Reply(ctx, who.status(),
+                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+  }
+  if (static_cast<int>(who->role) < static_cast<int>(needed)) {
+    const absl::Status st = absl::PermissionDeniedError(
+        absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
+                     operation, "; an operator token is needed"));
+    handlers_.RecordRefused(*who, operation, req, st);
+    return Reply(ctx, st, "permission");
+  }
+  if (auto st = CheckRequest(req, limits_); !st.ok()) {
+    handlers_.RecordRefused(*who, operation, req, st);
+    return Reply(ctx, st, "invalid-request");
+  }
+  const absl::Status st = fn(*who);
+  if (st.ok()) SanitizeUtf8Fields(*resp);
+  // UNAVAILABLE from a running daemon (audit log or state file unwritable)
+  // is a refusal, not an unreachable daemon.
+  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
+}
+
+template <typename Req, typename Fn>
+grpc::Status CallGate::Stream(ServerContext* ctx, StreamSlots& slots, const char* operation,
+                              const Req& req, Fn&& fn) {
+  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+  auto who = Authenticate(ctx, operation);
+  if (!who.ok()) {
+    return Reply(ctx, who.status(),
+                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+  }
+  if (auto st = CheckRequest(req, limits_); !st.ok()) {
+    return Reply(ctx, st, "invalid-request");
+  }
+  if (slots.open.fetch_add(1) >= slots.max) {
+    slots.open.fetch_sub(1);
+    return Reply(ctx,
+                 absl::ResourceExhaustedError(absl::StrCat("too many open streams on the ",
+                                                           slots.listener, " listener (at most ",
+                                                           slots.max, "); close one and retry")),
+                 "stream-limit");
+  }
+  const absl::Status st = fn(*who);
+  slots.open.fetch_sub(1);
+  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
+}
+
+}  // namespace aers::control
