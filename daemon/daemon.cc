@@ -213,36 +213,40 @@ void Daemon::WatchBackend() {
 }
 
 absl::Status Daemon::StartBackend() {
-  std::string type = options_.backend.empty() ? config_.backend.type : options_.backend;
+  const std::string name = options_.backend.empty() ? config_.backend.type : options_.backend;
   const std::string server =
       options_.jack_server.empty() ? config_.backend.jack_server_name : options_.jack_server;
   const std::string client = options_.jack_client_name.empty() ? config_.backend.jack_client_name
                                                                : options_.jack_client_name;
-  if (type != "auto" && type != "jack" && type != "null") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown backend '", type, "' (expected auto, jack or null)"));
+  const auto type = config::ParseBackendType(name);
+  if (!type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown backend '", name, "' (expected one of: ", config::BackendTypeList(), ")"));
   }
+  using config::BackendType;
 #if defined(AERS_HAVE_JACK)
-  if (type == "jack" || type == "auto") {
+  if (*type == BackendType::kJack || *type == BackendType::kAuto) {
     backend::JackOptions jo;
     jo.client_name = client;
     jo.server_name = server;
-    jo.wait_for_server = type == "jack";
+    jo.wait_for_server = *type == BackendType::kJack;
     auto jack = std::make_unique<backend::JackBackend>(*engine_, jo);
     absl::Status st = jack->Start();
     if (st.ok()) {
       backend_ = std::move(jack);
       return st;
     }
-    if (type == "jack" || !absl::IsUnavailable(st)) return st;
+    if (*type == BackendType::kJack || !absl::IsUnavailable(st)) return st;
     spdlog::info("backend auto: {}; using the null backend (no audio device, clock-driven)",
                  std::string(st.message()));
   }
 #else
-  if (type == "jack") {
+  if (*type == BackendType::kJack) {
     return absl::FailedPreconditionError("this aersd was built without JACK support");
   }
-  if (type == "auto") spdlog::info("backend auto: built without JACK; using the null backend");
+  if (*type == BackendType::kAuto) {
+    spdlog::info("backend auto: built without JACK; using the null backend");
+  }
 #endif
   backend::NullOptions no;
   no.sample_rate_hz = config_.engine.sample_rate_hz;

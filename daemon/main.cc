@@ -16,6 +16,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "backend/offline.h"
 #include "config/config.h"
 #include "daemon.h"
@@ -220,10 +221,9 @@ int RunDaemonMode() {
     std::fprintf(stderr, "aersd: --config FILE (or AERS_CONFIG_PATH) is required; see --help\n");
     return kExitUsage;
   }
-  if (!opts.backend.empty() && opts.backend != "auto" && opts.backend != "jack" &&
-      opts.backend != "null") {
-    std::fprintf(stderr, "aersd: unknown backend '%s' (expected auto, jack or null)\n",
-                 opts.backend.c_str());
+  if (!opts.backend.empty() && !aers::config::ParseBackendType(opts.backend)) {
+    std::fprintf(stderr, "aersd: unknown backend '%s' (expected one of: %s)\n",
+                 opts.backend.c_str(), aers::config::BackendTypeList().c_str());
     return kExitUsage;
   }
   return aers::daemon::RunDaemon(opts);

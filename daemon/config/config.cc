@@ -31,6 +31,22 @@
 #include "model/validate.h"
 
 namespace aers::config {
+
+std::optional<BackendType> ParseBackendType(std::string_view name) {
+  for (size_t i = 0; i < kBackendTypeNames.size(); ++i) {
+    if (kBackendTypeNames[i] == name) return static_cast<BackendType>(i);
+  }
+  return std::nullopt;
+}
+
+std::string BackendTypeList() {
+  std::string out;
+  for (const std::string_view n : kBackendTypeNames) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
 namespace {
 
 using internal::GraphReader;

@@ -6,7 +6,9 @@
 // Thread: non-real-time.
 #pragma once
 
+#include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,9 +52,19 @@ inline constexpr int kMaxGraphElements = 1 << 16;
 /// The graph limits an engine section sets.
 model::GraphLimits GraphLimitsOf(const EngineSettings& engine);
 
+/// The audio backends (backend.type, aersd --backend): `auto` takes JACK
+/// when a server answers and the null backend otherwise.
+enum class BackendType { kAuto, kJack, kNull };
+/// Their names, in the order of the enum.
+inline constexpr std::array<std::string_view, 3> kBackendTypeNames = {"auto", "jack", "null"};
+/// nullopt for a name that is not one of kBackendTypeNames.
+std::optional<BackendType> ParseBackendType(std::string_view name);
+/// "auto, jack, null": the names for messages.
+std::string BackendTypeList();
+
 /// `backend:` section.
 struct BackendSettings {
-  std::string type = "auto";  ///< auto | jack | null
+  std::string type = "auto";  ///< one of kBackendTypeNames
   std::string jack_client_name = "aersd";
   std::string jack_server_name;  ///< empty: the default server
   friend bool operator==(const BackendSettings&, const BackendSettings&) = default;

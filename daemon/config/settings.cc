@@ -25,7 +25,6 @@ using strutil::JoinList;
 constexpr int kMinPeriodFrames = 16;
 constexpr int kMaxPeriodFrames = 8192;
 constexpr double kMaxCrossfadeMs = 1000.0;
-constexpr std::array<std::string_view, 3> kBackendTypes = {"auto", "jack", "null"};
 constexpr size_t kMaxPluginName = 64;  // plugin::IsValidPluginName
 
 std::string FormatNumberForMessage(double v) {
@@ -231,11 +230,11 @@ std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& 
              issues);
   CheckRange(c.engine.max_routes, 1, kMaxGraphElements, "routes", "engine.max_routes", "max_routes",
              issues);
-  if (std::find(kBackendTypes.begin(), kBackendTypes.end(), c.backend.type) ==
-      kBackendTypes.end()) {
+  if (std::find(kBackendTypeNames.begin(), kBackendTypeNames.end(), c.backend.type) ==
+      kBackendTypeNames.end()) {
     issues.push_back({"backend.type",
                       Cat("unknown backend type '", c.backend.type,
-                          "'; expected one of: ", JoinList(kBackendTypes, ", ")),
+                          "'; expected one of: ", JoinList(kBackendTypeNames, ", ")),
                       IssueCode::kBadValue});
   }
   // The naming policy (model/naming.h) with the backend's length limit.

@@ -26,11 +26,15 @@ uint64_t Runner::PreparePeriod() noexcept {
     }
   }
   Plan* plan = rt_.current;
-  if (plan != nullptr && plan->successor && plan->RampDone() && retired_.FreeSlots() > 0) {
-    // release() hands over ownership without freeing anything.
-    Plan* next = plan->successor.release();
-    Adopt(next);
-    plan = next;
+  if (plan != nullptr && plan->successor && plan->RampDone()) {
+    if (retired_.FreeSlots() > 0) {
+      // release() hands over ownership without freeing anything.
+      Plan* next = plan->successor.release();
+      Adopt(next);
+      plan = next;
+    } else {
+      deferred_swaps_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   return plan != nullptr ? plan->io_layout : 0;
 }
@@ -63,6 +67,7 @@ Plan* Runner::Publish(Plan* plan) noexcept {
 }
 
 Plan* Runner::DetachCurrent() noexcept {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
   Plan* p = rt_.current;
   rt_.current = nullptr;
   return p;

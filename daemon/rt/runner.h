@@ -61,7 +61,8 @@ class Runner {
   uint64_t cycles() const noexcept { return cycles_.load(std::memory_order_relaxed); }
   /// Periods that produced silence because no suitable plan was there.
   uint64_t silent_cycles() const noexcept { return silent_cycles_.load(std::memory_order_relaxed); }
-  /// Times a published plan waited a period because the retire ring was full.
+  /// Periods in which a published plan, or the successor of a finished
+  /// crossfade, waited because the retire ring was full.
   uint64_t deferred_swaps() const noexcept {
     return deferred_swaps_.load(std::memory_order_relaxed);
   }

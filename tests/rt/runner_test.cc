@@ -308,10 +308,12 @@ TEST(Runner, ASuccessorWaitsForRoomInTheRetireRing) {
   ASSERT_EQ(runner.Publish(x.release()), nullptr);
   Period(runner);  // X adopted (the ring is full again), its one-period ramp done
   EXPECT_EQ(runner.settled_seq(), px->seq);
+  const uint64_t deferred = runner.deferred_swaps();
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE(All(Period(runner), 0.5f)) << "the successor took over with no room to retire X";
   }
   EXPECT_NE(px->successor, nullptr);
+  EXPECT_EQ(runner.deferred_swaps(), deferred + 10) << "a waiting successor is a deferred swap";
   reclaimed.push_back(runner.PopRetired());
   EXPECT_TRUE(All(Period(runner), 0.75f));
   EXPECT_EQ(runner.settled_seq(), ps->seq);
