@@ -60,6 +60,7 @@ void NullBackend::Stop() {
   engine_.ClearPortHost(this);
   absl::MutexLock lock(&mu_);
   StopThreadLocked();
+  running_.store(false, std::memory_order_release);
 }
 
 void NullBackend::StartThreadLocked(size_t nin, size_t nout) {
@@ -71,6 +72,9 @@ void NullBackend::StartThreadLocked(size_t nin, size_t nout) {
   for (auto& b : rt_.in_data) rt_.in.push_back(b.data());
   for (auto& b : rt_.out_data) rt_.out.push_back(b.data());
   stop_.store(false);
+  // Running from here until Stop(): a pause for a port change (a few
+  // periods at most) is not an outage for status, health or events.
+  running_.store(true, std::memory_order_release);
   thread_ = std::thread([this] { Run(); });
   pthread_setname_np(thread_.native_handle(), "aers-null-rt");
   if (options_.rt_priority > 0) {
@@ -87,7 +91,6 @@ void NullBackend::StopThreadLocked() {
   if (!thread_.joinable()) return;
   stop_.store(true);
   thread_.join();
-  running_.store(false);
 }
 
 // Holds mu_ from ChangePorts() until Finish(), with the audio thread stopped
@@ -137,7 +140,6 @@ absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> NullBackend::ChangePor
 void NullBackend::Run() noexcept {
   rt::MarkAudioThread();
   rt::EnableFlushToZero();
-  running_.store(true, std::memory_order_release);
   uint64_t next = DspTimer::NowNs();
   auto& runner = engine_.runner();
   const auto nin = static_cast<uint32_t>(rt_.in.size());
@@ -162,7 +164,6 @@ void NullBackend::Run() noexcept {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
   }
-  running_.store(false, std::memory_order_release);
 }
 
 BackendStatus NullBackend::status() const {
