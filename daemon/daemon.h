@@ -21,8 +21,8 @@ struct DaemonOptions {
   /// JACK client name; empty: the config's backend.jack.client_name.
   std::string jack_client_name;
   /// Where to write a small JSON snapshot (status, DSP time, meters)
-  /// atomically every `stats_interval`; empty: none. Stop-gap until the gRPC
-  /// status API exists.
+  /// atomically every `stats_interval`; empty: none. For monitoring that
+  /// reads files (the gRPC status API gives the same and more).
   std::string stats_file;
   std::chrono::milliseconds stats_interval{1000};
   /// mlockall(MCL_CURRENT | MCL_FUTURE) at start (logged if not permitted).

@@ -42,7 +42,7 @@ ABSL_FLAG(std::string, log_level, "",
 ABSL_FLAG(std::string, stats_file, "",
           "daemon: write a small JSON status snapshot (backend, DSP time per period, xruns, "
           "meter readings) to this file atomically, every --stats_interval_ms (env "
-          "AERS_STATS_FILE). A stop-gap until the gRPC status API.");
+          "AERS_STATS_FILE), for monitoring that reads files; `aersctl status` gives the same.");
 ABSL_FLAG(int32_t, stats_interval_ms, 1000, "daemon: how often to rewrite --stats_file.");
 ABSL_FLAG(bool, mlock, true,
           "daemon: lock all memory (mlockall MCL_CURRENT|MCL_FUTURE) so the audio path "

@@ -585,7 +585,7 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
   const uint64_t layout = self->engine_.runner().PreparePeriod();
   PortTable* t = rt.table;
   if (t == nullptr || t->layout != layout) {
-    // The ports of a new layout come with its plan (ApplyNewPortsLocked).
+    // The ports of a new layout come with its plan (ChangePorts, SwapTableLocked).
     PortTable* p = self->pending_table_.load(std::memory_order_acquire);
     if (p != nullptr && p->layout == layout &&
         self->retired_table_.load(std::memory_order_relaxed) == nullptr) {

@@ -8,9 +8,10 @@
 // - The process callback only runs engine.runner().Process() (timed with
 //   CLOCK_MONOTONIC for the DSP statistics): no locks, no allocation, no
 //   logging. Xruns and overruns leave it through SPSC rings.
-// - Sample-rate and buffer-size changes recompile the plan on JACK's
-//   notification thread (engine.SetFormat), which the audio thread adopts at
-//   its next period.
+// - Sample-rate and buffer-size changes recompile the plan in JACK's
+//   callbacks (engine.SetFormat; JACK2 runs the buffer-size one on the
+//   process thread between periods), and the audio thread adopts it at its
+//   next period.
 // - Latency callback: our ports report the graph's latency (delay nodes).
 // - Server shutdown: the client is closed and a supervisor thread reopens it
 //   with back-off (100 ms doubling to 2 s); when the server is back the ports

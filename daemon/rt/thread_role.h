@@ -2,10 +2,10 @@
 // reserved for normal threads (edits, compiling, I/O) and normal threads
 // must never run what only the audio thread may (Runner::Process).
 //
-// A backend marks its audio thread (JACK: the thread-init callback; null and
-// ALSA: the top of their loop; offline render: its DSP thread) with
-// MarkAudioThread(); code that drives Process() from a thread that also does
-// normal work (tests, benchmarks) holds an AudioThreadScope for the periods.
+// A backend marks its audio thread with MarkAudioThread() (JACK: the
+// thread-init callback; null: the top of its loop); code that drives
+// Process() from a thread that also does normal work (offline render's DSP
+// thread, tests, benchmarks) holds an AudioThreadScope for the periods.
 //
 // AERS_DCHECK_AUDIO_THREAD() / AERS_DCHECK_NOT_AUDIO_THREAD() abort in builds
 // with assertions (debug, debugoptimized: development, CI, the sanitizer

@@ -95,11 +95,13 @@ grpc::Status CallGate::Unary(ServerContext* ctx, Role needed, const char* operat
     const absl::Status st = absl::PermissionDeniedError(
         absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
                      operation, "; an operator token is needed"));
-    handlers_.RecordRefused(*who, operation, req, st);
+    if (needed == Role::kOperator) handlers_.RecordRefused(*who, operation, req, st);
     return Reply(ctx, st, "permission");
   }
   if (auto st = CheckRequest(req, limits_); !st.ok()) {
-    handlers_.RecordRefused(*who, operation, req, st);
+    // Calls that need the operator role are the mutations: refused ones are
+    // audited like applied ones.
+    if (needed == Role::kOperator) handlers_.RecordRefused(*who, operation, req, st);
     return Reply(ctx, st, "invalid-request");
   }
   const absl::Status st = fn(*who);

@@ -161,11 +161,6 @@ std::string RequestTarget(const google::protobuf::Message& m) {
 
 ControlHandlers::ControlHandlers(Deps deps) : d_(std::move(deps)), started_(Clock::now()) {}
 
-bool ControlHandlers::IsMutation(std::string_view op) {
-  return op == "ApplyGraph" || op == "Edit" || op == "AddNode" || op == "RemoveNode" ||
-         op == "Connect" || op == "Disconnect" || op == "SetParameter" || op == "ResetToConfig";
-}
-
 AuditRecord ControlHandlers::BaseRecord(const Principal& who, const std::string& operation,
                                         const google::protobuf::Message& request) const {
   AuditRecord r;
@@ -178,7 +173,7 @@ AuditRecord ControlHandlers::BaseRecord(const Principal& who, const std::string&
 void ControlHandlers::RecordRefused(const Principal& who, const std::string& operation,
                                     const google::protobuf::Message& request,
                                     const absl::Status& status) {
-  if (d_.audit == nullptr || !IsMutation(operation)) return;
+  if (d_.audit == nullptr) return;
   AuditRecord r = BaseRecord(who, operation, request);
   r.result = absl::StatusCodeToString(status.code());
   r.message = std::string(status.message());

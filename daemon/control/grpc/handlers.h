@@ -87,11 +87,11 @@ class ControlHandlers {
                             const CancelledFn& cancelled,
                             const std::function<bool(const aers::v1::MeterFrame&)>& write);
 
-  /// A call refused before its handler ran (permission, malformed request):
-  /// recorded when `operation` is a mutation.
+  /// A mutation refused before its handler ran (permission, malformed
+  /// request), recorded in the audit log. Callers pass mutations only (the
+  /// gate: calls that need the operator role).
   void RecordRefused(const Principal& who, const std::string& operation,
                      const google::protobuf::Message& request, const absl::Status& status);
-  static bool IsMutation(std::string_view operation);
 
   /// Ends streams (shutdown).
   void Stop() { stopping_ = true; }
