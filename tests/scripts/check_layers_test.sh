@@ -46,6 +46,24 @@ CC
     fail "clang accepted an unguarded read of an ABSL_GUARDED_BY field"
   fi
   grep -q "requires holding mutex 'mu'" "$work/tsa.log" || fail "$(cat "$work/tsa.log")"
+  # ... and taking two locks against their declared order.
+  cat >"$work/order.cc" <<'CC'
+#include "absl/synchronization/mutex.h"
+struct Engine {
+  absl::Mutex edit;
+  absl::Mutex state ABSL_ACQUIRED_AFTER(edit);
+  void Wrong() {
+    absl::MutexLock s(&state);
+    absl::MutexLock e(&edit);
+  }
+};
+int main() { Engine e; e.Wrong(); }
+CC
+  if clang++ -std=c++20 -fsyntax-only -Wthread-safety -Wthread-safety-beta \
+      -Werror=thread-safety -Werror=thread-safety-beta "$work/order.cc" 2>"$work/order.log"; then
+    fail "clang accepted locks taken against ABSL_ACQUIRED_AFTER"
+  fi
+  grep -q "must be acquired before" "$work/order.log" || fail "$(cat "$work/order.log")"
 else
   echo "clang++ not installed: thread-safety part skipped"
 fi
