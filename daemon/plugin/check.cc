@@ -199,6 +199,20 @@ class Checker {
   }
 
  private:
+  // A small file the gate reads whole (manifest, signature): its owner and
+  // mode are checked first (refused with `codes`), then at most `max_bytes`
+  // are read (refused as `invalid`); refusals name `path`.
+  absl::StatusOr<std::string> ReadCheckedFile(int fd, size_t max_bytes, std::string_view name,
+                                              const FileCodes& codes, RefusalCode invalid,
+                                              const std::string& path) {
+    FileCheckFailure cf{};
+    if (auto s = CheckOwnerAndMode(fd, false, name, &cf); !s.ok()) {
+      return gate_.Refuse(CheckCode(cf, codes), path, std::string(s.message()));
+    }
+    auto text = ReadSmallFile(fd, max_bytes, name);
+    if (!text.ok()) return gate_.Refuse(invalid, path, std::string(text.status().message()));
+    return text;
+  }
   const Manifest& manifest() const { return out_.verified.manifest; }
   const std::string& module_path() const { return out_.verified.module_path; }
 
@@ -246,15 +260,9 @@ class Checker {
       return gate_.Refuse(OpenCode(of, RefusalCode::kManifestUnreadable), manifest_path_,
                           std::string(mfd.status().message()));
     }
-    FileCheckFailure cf{};
-    if (auto s = CheckOwnerAndMode(mfd->get(), false, kManifestFile, &cf); !s.ok()) {
-      return gate_.Refuse(CheckCode(cf, kManifestCodes), manifest_path_, std::string(s.message()));
-    }
-    auto text = ReadSmallFile(mfd->get(), kMaxManifestBytes, kManifestFile);
-    if (!text.ok()) {
-      return gate_.Refuse(RefusalCode::kManifestInvalid, manifest_path_,
-                          std::string(text.status().message()));
-    }
+    auto text = ReadCheckedFile(mfd->get(), kMaxManifestBytes, kManifestFile, kManifestCodes,
+                                RefusalCode::kManifestInvalid, manifest_path_);
+    if (!text.ok()) return text.status();
     manifest_text_ = std::move(*text);
     auto manifest = ParseManifest(manifest_text_, kManifestFile);
     if (!manifest.ok()) {
@@ -390,15 +398,9 @@ class Checker {
       spdlog::warn("plugin '{}' is not signed (allowed by policy)", manifest().name);
       return absl::OkStatus();
     }
-    FileCheckFailure cf{};
-    if (auto s = CheckOwnerAndMode(sfd->get(), false, kSignatureFile, &cf); !s.ok()) {
-      return gate_.Refuse(CheckCode(cf, kSignatureCodes), sig_path, std::string(s.message()));
-    }
-    auto sig_text = ReadSmallFile(sfd->get(), kMaxSignatureBytes, kSignatureFile);
-    if (!sig_text.ok()) {
-      return gate_.Refuse(RefusalCode::kSignatureInvalid, sig_path,
-                          std::string(sig_text.status().message()));
-    }
+    auto sig_text = ReadCheckedFile(sfd->get(), kMaxSignatureBytes, kSignatureFile, kSignatureCodes,
+                                    RefusalCode::kSignatureInvalid, sig_path);
+    if (!sig_text.ok()) return sig_text.status();
     auto sig = minisign::ParseSignature(*sig_text);
     if (!sig.ok()) {
       return gate_.Refuse(RefusalCode::kSignatureInvalid, sig_path,

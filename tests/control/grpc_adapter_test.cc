@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/net.h"
 #include "common/rig.h"
 #include "control.grpc.pb.h"
 #include "control/audit.h"
@@ -55,18 +56,6 @@ model::GraphSpec Base() {
       .Output("out")
       .Chain({"in", "g", "m", "out"})
       .Build();
-}
-
-int FreeTcpPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 class GrpcAdapterTest : public ::testing::Test {

@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/net.h"
+#include "common/rig.h"
 #include "control.grpc.pb.h"
 #include "control/audit.h"
 #include "control/auth.h"
@@ -31,7 +33,6 @@
 #include "control/service.h"
 #include "control/utf8.h"
 #include "reflection.grpc.pb.h"
-#include "common/rig.h"
 #include "state/state_store.h"
 
 namespace aers::test {
@@ -487,18 +488,6 @@ TEST(StateStore, CrashLeftoversAreRemovedAndAnUnreadableRevisionIsNotZero) {
 
 // --- the gRPC server ----------------------------------------------------
 
-int FreeTcpPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -511,8 +500,7 @@ class ServerTest : public ::testing::Test {
                    .Chain({"in", "g", "m", "out"})
                    .Build());
     store_ = std::make_unique<state::StateStore>((dir_ / "graph.yaml").string());
-    service_ = std::make_unique<control::GraphService>(rig_.engine(), store_.get(), bus_,
-                                                       nullptr);
+    service_ = std::make_unique<control::GraphService>(rig_.engine(), store_.get(), bus_, nullptr);
     std::ofstream(dir_ / "tokens")
         << "viewer " << kViewer << " viewer1\noperator " << kOperator << " op1\n";
     ::chmod((dir_ / "tokens").c_str(), 0600);
