@@ -8,9 +8,11 @@
 #include <fstream>
 #include <thread>
 
+#include "common/rig.h"
 #include "control/events.h"
 #include "control/service.h"
-#include "common/rig.h"
+#include "dsp/builtins.h"
+#include "dsp/kind_base.h"
 #include "state/state_store.h"
 
 namespace aers::test {
@@ -29,6 +31,15 @@ model::GraphSpec Base() {
       .Build();
 }
 
+EditOp SetParamOp(const std::string& node, const std::string& param, model::ParamValue v) {
+  EditOp op;
+  op.type = EditOp::Type::kSetParameter;
+  op.name = node;
+  op.param = param;
+  op.value = std::move(v);
+  return op;
+}
+
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,18 +50,12 @@ class ServiceTest : public ::testing::Test {
     store_ = std::make_unique<state::StateStore>((dir_ / "state" / "graph.yaml").string());
     rig_.Apply(Base());
     service_ = std::make_unique<control::GraphService>(
-        rig_.engine(), store_.get(), bus_,
-        [] { return absl::StatusOr<model::GraphSpec>(Base()); });
+        rig_.engine(), store_.get(), bus_, [] { return absl::StatusOr<model::GraphSpec>(Base()); });
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   static EditOp SetParam(const std::string& node, const std::string& param, model::ParamValue v) {
-    EditOp op;
-    op.type = EditOp::Type::kSetParameter;
-    op.name = node;
-    op.param = param;
-    op.value = std::move(v);
-    return op;
+    return SetParamOp(node, param, std::move(v));
   }
   static EditOp Connect(const std::string& from, const std::string& to, bool connect = true) {
     EditOp op;
@@ -215,6 +220,64 @@ TEST(EventBus, SlowWatcherDropsAndCountsWithoutBlocking) {
   auto after = slow->Next(std::chrono::milliseconds(10));
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->dropped_before, 6u);
+}
+
+// An edit written to the state file that then fails to apply, where the
+// state cannot be put back either: the service says so (log, a
+// StateDiverged event, state_diverged() for health) instead of ignoring it,
+// and the next edit that is written and applied clears it.
+TEST(ServiceRollback, AStateFileThatCannotBePutBackIsReportedNotIgnored) {
+  const fs::path dir = fs::temp_directory_path() / ("aers-rollback-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path state = dir / "graph.yaml";
+  // A kind whose instances cannot be made, and which, when asked, puts a
+  // directory where the state file is: the write-ahead save succeeded, the
+  // apply fails, and the undo save finds something it must not replace.
+  auto kinds = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(
+      kinds
+          ->Add(std::make_shared<dsp::TableKind>(
+              "broken", "fails to instantiate", std::vector<model::ParamDesc>{}, dsp::InOutLayout,
+              [state](const model::NodeSpec&, const auto&,
+                      const rt::StreamFormat&) -> absl::StatusOr<std::unique_ptr<rt::Processor>> {
+                fs::remove(state);
+                fs::create_directory(state);
+                return absl::InternalError("no instance today");
+              }))
+          .ok());
+  Rig rig(RigOptions{48000.0, 64, 5.0, kinds.get()});
+  rig.Apply(Base());
+  state::StateStore store(state.string());
+  control::EventBus bus;
+  auto events = bus.Subscribe();
+  control::GraphService service(rig.engine(), &store, bus, nullptr);
+  const uint64_t rev = rig.engine().revision();
+
+  model::GraphSpec bad = Base();
+  bad.nodes.push_back({"x", "broken", 1, {}});
+  bad.routes.push_back({model::Endpoint::Parse("g"), model::Endpoint::Parse("x")});
+  auto r = service.ApplyGraph(bad, false, std::nullopt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("no instance today"), std::string::npos)
+      << r.status();
+  EXPECT_EQ(rig.engine().revision(), rev) << "the failed edit changed the running graph";
+  EXPECT_EQ(rig.engine().spec(), Base());
+  EXPECT_TRUE(service.state_diverged());
+  std::optional<control::Event> e;
+  while ((e = events->Next(std::chrono::milliseconds(100)))) {
+    if (e->type == control::Event::Type::kStateDiverged) break;
+  }
+  ASSERT_TRUE(e.has_value()) << "no StateDiverged event";
+  EXPECT_NE(e->text.find(state.string()), std::string::npos) << e->text;
+  EXPECT_EQ(e->revision, rev);
+
+  // The operator clears the path; the next edit is written and applied.
+  fs::remove_all(state);
+  auto ok = service.Edit({SetParamOp("g", "gain_db", -3.0)}, false, std::nullopt);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_FALSE(service.state_diverged());
+  fs::remove_all(dir);
 }
 
 }  // namespace
