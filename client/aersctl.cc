@@ -867,7 +867,7 @@ int CmdHealth(Client& c) {
   if (!st.ok()) return c.Fail(st, ctx);
   const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(r.status());
   if (c.options().json) {
-    std::cout << "{\"status\":\"" << name << "\"}\n";
+    std::cout << ToJson(r) << "\n";  // {"status":"SERVING"}
   } else {
     std::cout << name << "\n";
   }
