@@ -2,6 +2,7 @@
 
 #include <jack/statistics.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -90,7 +91,7 @@ JackBackend::~JackBackend() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void JackBackend::Wake() noexcept {
+void JackBackend::Wake() {
   const uint64_t one = 1;
   // Async-signal-safe; a full counter (cannot happen) would only drop a wake-up.
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
@@ -577,7 +578,7 @@ void JackBackend::DrainEvents(const std::function<void(const BackendEvent&)>& si
 
 /// Audio thread. Wait-free: port buffer lookups, two clock reads (vDSO),
 /// Runner::Process, relaxed atomics and a ring push. No locks, no allocation.
-int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
+int JackBackend::OnProcess(jack_nframes_t frames, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   auto& rt = self->rt_;
   const uint64_t t0 = DspTimer::NowNs();
@@ -621,13 +622,13 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) noexcept {
 }
 
 /// JACK's process thread, once, before its first period. Not real-time yet.
-void JackBackend::OnThreadInit(void*) noexcept {
+void JackBackend::OnThreadInit(void*) {
   rt::MarkAudioThread();
   rt::EnableFlushToZero();
 }
 
 /// JACK's notification thread (jack2: not the audio thread). Wait-free.
-int JackBackend::OnXrun(void* arg) noexcept {
+int JackBackend::OnXrun(void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   self->xruns_.fetch_add(1, std::memory_order_relaxed);
   // Not client_ (mu_ guards it): the client this callback was registered on.
@@ -642,7 +643,7 @@ int JackBackend::OnXrun(void* arg) noexcept {
 /// the plan for the new period; the audio thread adopts it at its next
 /// period (JACK waits for this callback before it runs a period of the new
 /// size).
-int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) noexcept {
+int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   rt::NotAudioThreadScope between_periods;
   if (frames == self->period_frames_.load()) return 0;
@@ -659,7 +660,7 @@ int JackBackend::OnBufferSize(jack_nframes_t frames, void* arg) noexcept {
 
 /// JACK's notification thread (or, like the buffer-size callback, the
 /// process thread between periods).
-int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) noexcept {
+int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   rt::NotAudioThreadScope between_periods;
   if (static_cast<double>(rate) == self->sample_rate_hz_.load()) return 0;
@@ -678,7 +679,7 @@ int JackBackend::OnSampleRate(jack_nframes_t rate, void* arg) noexcept {
 /// JACK's notification thread. Capture latency of an output = its sources'
 /// capture latency + the graph's; playback latency of an input = its
 /// destinations' playback latency + the graph's.
-void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) noexcept {
+void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   absl::MutexLock lock(&self->latency_mu_);
   const LatencyView* v = self->latency_.get();
@@ -724,7 +725,7 @@ void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) noexce
 
 /// JACK's notification thread. A port came or went: the supervisor
 /// re-establishes configured connections (JACK forbids connecting from here).
-void JackBackend::OnPortRegistration(jack_port_id_t, int registered, void* arg) noexcept {
+void JackBackend::OnPortRegistration(jack_port_id_t, int registered, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   if (!registered) return;
   self->reconnect_.store(true);
@@ -732,7 +733,7 @@ void JackBackend::OnPortRegistration(jack_port_id_t, int registered, void* arg) 
 }
 
 /// Any thread, like a signal handler: only async-signal-safe work.
-void JackBackend::OnShutdown(jack_status_t, const char* reason, void* arg) noexcept {
+void JackBackend::OnShutdown(jack_status_t, const char* reason, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
   size_t i = 0;
   for (; reason != nullptr && reason[i] != '\0' && i + 1 < sizeof(self->shutdown_reason_); ++i) {

@@ -106,17 +106,22 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   void EnsureConnectionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateLatencyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Supervise() ABSL_LOCKS_EXCLUDED(mu_);
-  void Wake() noexcept;
+  void Wake();  // not noexcept: called from JACK callbacks (see below)
 
-  // JACK callbacks (static trampolines; `arg` is this).
-  static int OnProcess(jack_nframes_t frames, void* arg) noexcept;
-  static void OnThreadInit(void* arg) noexcept;
-  static int OnXrun(void* arg) noexcept;
-  static int OnBufferSize(jack_nframes_t frames, void* arg) noexcept;
-  static int OnSampleRate(jack_nframes_t rate, void* arg) noexcept;
-  static void OnLatency(jack_latency_callback_mode_t mode, void* arg) noexcept;
-  static void OnPortRegistration(jack_port_id_t port, int registered, void* arg) noexcept;
-  static void OnShutdown(jack_status_t code, const char* reason, void* arg) noexcept;
+  // JACK callbacks (static trampolines; `arg` is this). Not noexcept, on
+  // purpose: jack_client_close() cancels libjack's threads (asynchronous
+  // pthread_cancel) when they do not stop, e.g. after the server died, and
+  // the forced unwind of a thread cancelled inside one of these must pass
+  // through them; through a noexcept frame it would terminate the daemon.
+  // None of them throws.
+  static int OnProcess(jack_nframes_t frames, void* arg);
+  static void OnThreadInit(void* arg);
+  static int OnXrun(void* arg);
+  static int OnBufferSize(jack_nframes_t frames, void* arg);
+  static int OnSampleRate(jack_nframes_t rate, void* arg);
+  static void OnLatency(jack_latency_callback_mode_t mode, void* arg);
+  static void OnPortRegistration(jack_port_id_t port, int registered, void* arg);
+  static void OnShutdown(jack_status_t code, const char* reason, void* arg);
 
   engine::Engine& engine_;
   const JackOptions options_;
