@@ -84,6 +84,7 @@ JackBackend::JackBackend(engine::Engine& engine, JackOptions options)
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   jack_set_error_function(JackErrorHook);
   jack_set_info_function(JackInfoHook);
+  SetDetail(absl::StrCat("waiting for JACK server '", ServerLabel(options_.server_name), "'"));
 }
 
 JackBackend::~JackBackend() {
@@ -141,6 +142,8 @@ absl::Status JackBackend::OpenLocked() {
                                                StatusText(status), ")"));
   }
   client_ = c;
+  SetDetail(absl::StrCat("server '", ServerLabel(options_.server_name), "', client '",
+                         jack_get_client_name(c), "'"));
   lost_.store(false);
   client_name_ = jack_get_client_name(c);
   if (client_name_ != options_.client_name) {
@@ -207,6 +210,7 @@ void JackBackend::CloseLocked(bool server_dead) {
   jack_client_close(client_);  // no callback runs after this returns
   callback_client_.store(nullptr, std::memory_order_release);
   client_ = nullptr;
+  SetDetail(absl::StrCat("waiting for JACK server '", ServerLabel(options_.server_name), "'"));
   // No process callback runs any more: every table is ours again.
   delete pending_table_.exchange(nullptr);
   delete retired_table_.exchange(nullptr);
@@ -538,6 +542,11 @@ void JackBackend::Supervise() {
   }
 }
 
+void JackBackend::SetDetail(std::string detail) {
+  absl::MutexLock lock(&detail_mu_);
+  detail_ = std::move(detail);
+}
+
 BackendStatus JackBackend::status() const {
   BackendStatus s;
   s.name = "jack";
@@ -548,11 +557,10 @@ BackendStatus JackBackend::status() const {
   s.dsp_load_percent = static_cast<double>(cpu_load_.load());
   s.dsp = timer_.Read();
   s.restarts = restarts_.load();
-  absl::MutexLock lock(&mu_);
-  s.detail = client_ != nullptr ? absl::StrCat("server '", ServerLabel(options_.server_name),
-                                               "', client '", client_name_, "'")
-                                : absl::StrCat("waiting for JACK server '",
-                                               ServerLabel(options_.server_name), "'");
+  // Not under mu_: status (health, the watchdog ping, GetStatus) never
+  // waits for a port change or a call to the server.
+  absl::MutexLock lock(&detail_mu_);
+  s.detail = detail_;
   return s;
 }
 

@@ -139,6 +139,12 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   // without mu_ (xrun delay): set before activation, cleared after close.
   std::atomic<jack_client_t*> callback_client_{nullptr};
 
+  // status().detail: one line naming the server and client or what we wait
+  // for, so status never takes mu_. Taken after mu_.
+  mutable absl::Mutex detail_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::string detail_ ABSL_GUARDED_BY(detail_mu_);
+  void SetDetail(std::string detail) ABSL_LOCKS_EXCLUDED(detail_mu_);
+
   // Latency callback (notification thread); never RT. Taken after mu_.
   mutable absl::Mutex latency_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::unique_ptr<LatencyView> latency_ ABSL_GUARDED_BY(latency_mu_);

@@ -36,6 +36,7 @@
 #include "plugin/kinds.h"
 #include "plugin/manifest.h"
 #include "plugin/param_mailbox.h"
+#include "rt/denormals.h"
 #include "spdlog/spdlog.h"
 
 namespace aers::plugin {
@@ -130,6 +131,8 @@ class LadspaProcessor final : public rt::Processor {
   /// latency port, reads it, and resets the instances (deactivate +
   /// activate) so the primed state does not leak into the audio.
   void Prime(double sample_rate_hz) {
+    // Plugin DSP runs here as on the audio thread: subnormals flushed.
+    rt::ScopedFlushToZero flush_to_zero;
     constexpr unsigned long kFrames = 64;
     std::vector<LADSPA_Data> in(kFrames, 0.0f), out(kFrames, 0.0f);
     for (LADSPA_Handle h : handles_) {
