@@ -124,7 +124,6 @@ class Daemon {
   std::unique_ptr<control::GraphService> service_;
   std::unique_ptr<control::ControlServer> control_;
   uint64_t last_silent_cycles_ = 0;
-  uint64_t last_xruns_ = 0;
   bool backend_running_ = false;
   bool state_diverged_ = false;  // service_->state_diverged() as last seen
 
@@ -594,7 +593,8 @@ void Daemon::WriteStatsFile() {
     if (!reading.ok()) continue;
     auto& channels = meters[name] = nlohmann::ordered_json::array();
     for (const auto& ch : *reading) {
-      channels.push_back({{"peak", JsonNumber(ch.peak)}, {"rms", JsonNumber(ch.rms)}});
+      channels.push_back({{"peak", JsonNumber(static_cast<double>(ch.peak))},
+                          {"rms", JsonNumber(static_cast<double>(ch.rms))}});
     }
   }
   const std::string text =

@@ -142,7 +142,8 @@ class LadspaProcessor final : public rt::Processor {
       }
       d_->run(h, kFrames);
     }
-    const double reported = control_out_[*ports_.latency_out];  // the first instance's port
+    const double reported =
+        static_cast<double>(control_out_[*ports_.latency_out]);  // the first instance's port
     const double limit = 10.0 * sample_rate_hz;
     latency_frames_ = std::isfinite(reported) && reported > 0.0
                           ? static_cast<uint32_t>(std::lround(std::min(reported, limit)))

@@ -175,7 +175,7 @@ void BiquadSection::Run(int channel, const float* in, float* out, uint32_t frame
   double s1 = z1[channel];
   double s2 = z2[channel];
   for (uint32_t n = 0; n < frames; ++n) {
-    const double x = in[n];
+    const double x = static_cast<double>(in[n]);
     const double y = c.b0 * x + s1;
     s1 = c.b1 * x - c.a1 * y + s2;
     s2 = c.b2 * x - c.a2 * y;
@@ -216,7 +216,7 @@ void CascadeKernel(BiquadSection* const* sections, int count, int first, const f
   }
   for (uint32_t n = 0; n < frames; ++n) {
     double x[C];
-    for (int ch = 0; ch < C; ++ch) x[ch] = src[ch][n];
+    for (int ch = 0; ch < C; ++ch) x[ch] = static_cast<double>(src[ch][n]);
     for (int k = 0; k < count; ++k) {
       Stage& s = st[k];
       for (int ch = 0; ch < C; ++ch) {

@@ -108,7 +108,7 @@ World& TheWorld() {
 }
 
 template <typename Req, typename Resp, typename Fn>
-void Unary(World& w, const uint8_t* data, size_t size, Fn&& call) {
+void Unary(World& /*w*/, const uint8_t* data, size_t size, Fn&& call) {
   Req req;
   if (!req.ParseFromArray(data, static_cast<int>(size))) return;
   if (!control::CheckRequest(req, control::RequestLimits{}).ok()) return;
