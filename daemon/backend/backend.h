@@ -7,8 +7,10 @@
 // tells the running backend about port changes (engine::PortHost).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -40,6 +42,25 @@ struct BackendEvent {
   double value = 0.0;
   uint64_t count = 1;  ///< events of this type folded into this one (drops included)
 };
+
+/// Pops every event of `ring` (an rt::SpscRing of BackendEvent) and hands
+/// them to `sink`, consecutive events of one type folded into one (counts
+/// added, the largest value kept). Thread: the ring's one consumer.
+template <typename Ring>
+void DrainFolded(Ring& ring, const std::function<void(const BackendEvent&)>& sink) {
+  BackendEvent e;
+  std::optional<BackendEvent> pending;
+  while (ring.TryPop(e)) {
+    if (pending && pending->type == e.type) {
+      pending->count += e.count;
+      pending->value = std::max(pending->value, e.value);
+      continue;
+    }
+    if (pending) sink(*pending);
+    pending = e;
+  }
+  if (pending) sink(*pending);
+}
 
 class AudioBackend {
  public:

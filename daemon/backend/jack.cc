@@ -567,18 +567,7 @@ BackendStatus JackBackend::status() const {
 void JackBackend::DrainEvents(const std::function<void(const BackendEvent&)>& sink) {
   absl::MutexLock lock(&drain_mu_);
   for (auto* ring : {&xrun_events_, &rt_events_}) {
-    BackendEvent e;
-    std::optional<BackendEvent> pending;
-    while (ring->TryPop(e)) {
-      if (pending && pending->type == e.type) {
-        pending->count += e.count;
-        pending->value = std::max(pending->value, e.value);
-        continue;
-      }
-      if (pending) sink(*pending);
-      pending = e;
-    }
-    if (pending) sink(*pending);
+    DrainFolded(*ring, sink);
   }
 }
 

@@ -180,18 +180,7 @@ BackendStatus NullBackend::status() const {
 }
 
 void NullBackend::DrainEvents(const std::function<void(const BackendEvent&)>& sink) {
-  BackendEvent e;
-  std::optional<BackendEvent> pending;
-  while (events_.TryPop(e)) {
-    if (pending && pending->type == e.type) {
-      pending->count += e.count;
-      pending->value = std::max(pending->value, e.value);
-      continue;
-    }
-    if (pending) sink(*pending);
-    pending = e;
-  }
-  if (pending) sink(*pending);
+  DrainFolded(events_, sink);
 }
 
 }  // namespace aers::backend

@@ -130,5 +130,27 @@ TEST_F(NullBackendTest, AfterStopEditsNoLongerReachTheBackend) {
   EXPECT_TRUE(r.ok()) << r.status();
 }
 
+TEST(DrainFolded, ConsecutiveEventsOfOneTypeFoldIntoOne) {
+  rt::SpscRing<BackendEvent, 16> ring;
+  using T = BackendEvent::Type;
+  for (const BackendEvent& e :
+       {BackendEvent{T::kXrun, 10.0, 1}, BackendEvent{T::kXrun, 30.0, 2},
+        BackendEvent{T::kOverrun, 5.0, 1}, BackendEvent{T::kXrun, 1.0, 1}}) {
+    ASSERT_TRUE(ring.TryPush(e));
+  }
+  std::vector<BackendEvent> got;
+  DrainFolded(ring, [&](const BackendEvent& e) { got.push_back(e); });
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].type, T::kXrun);
+  EXPECT_EQ(got[0].count, 3u);  // 1 + 2
+  EXPECT_EQ(got[0].value, 30.0);
+  EXPECT_EQ(got[1].type, T::kOverrun);
+  EXPECT_EQ(got[2].type, T::kXrun);
+  EXPECT_EQ(got[2].count, 1u);
+  got.clear();
+  DrainFolded(ring, [&](const BackendEvent& e) { got.push_back(e); });
+  EXPECT_TRUE(got.empty());
+}
+
 }  // namespace
 }  // namespace aers::backend
