@@ -289,10 +289,14 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
   bool ports_change = false;
   if (host != nullptr) {
     absl::ReaderMutexLock lock(&mu);
-    // Checked before the host touches a port; ApplyLocked checks again.
-    if (expected && *expected != revision) return RevisionConflict(*expected, revision);
-    if (auto st = CheckLocked(next); !st.ok()) return st;
-    ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
+    // Same external ports (the usual edit): checked once, by ApplyLocked.
+    // Otherwise checked before the host touches a port (and before the
+    // layout, whose cost follows the channel counts, is computed).
+    if (next.inputs != current.inputs || next.outputs != current.outputs) {
+      if (expected && *expected != revision) return RevisionConflict(*expected, revision);
+      if (auto st = CheckLocked(next); !st.ok()) return st;
+      ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
+    }
   }
   // Ports are made outside the state lock: a backend's server may need the
   // engine (a period-size change) before it answers.

@@ -1,7 +1,7 @@
 // Engine behaviour: all-or-nothing edits, revisions, state carry-over,
 // crossfades, fusion, latency.
-#include "compile/compile.h"
 #include "common/rig.h"
+#include "compile/compile.h"
 
 namespace aers::test {
 namespace {
@@ -273,6 +273,63 @@ TEST(Compile, BiquadChainsAreFusedAndMatchUnfused) {
       ASSERT_NEAR(a1[n], b1[n], 1e-6);
     }
   }
+}
+
+// The engine tells its port host of port changes, and only of those: a
+// parameter edit never reaches ChangePorts, a refused graph (here one with
+// an absurd channel count) is refused before the host is asked, and a port
+// change is finished as published.
+class RecordingHost final : public engine::PortHost {
+ public:
+  struct Change final : engine::PortHost::Change {
+    explicit Change(RecordingHost& h) : host(h) {}
+    void Finish(bool published) override { host.finished.push_back(published); }
+    RecordingHost& host;
+  };
+  absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> ChangePorts(
+      const model::GraphSpec& next) override {
+    changes.push_back(next.TotalOutputChannels());
+    return std::make_unique<Change>(*this);
+  }
+  void GraphChanged(const model::GraphSpec& current) override {
+    graphs.push_back(current.TotalOutputChannels());
+  }
+  std::vector<int> changes, graphs;
+  std::vector<bool> finished;
+};
+
+TEST(EnginePortHost, OnlyPortChangesReachTheHostAndBadGraphsNever) {
+  Rig rig;
+  auto graph = [](int channels, double gain_db) {
+    return GraphBuilder()
+        .Input("in", channels)
+        .Node("g", "gain", channels, {{"gain_db", gain_db}})
+        .Output("out", channels)
+        .Chain({"in", "g", "out"})
+        .Build();
+  };
+  rig.Apply(graph(1, -6.0));
+  RecordingHost host;
+  rig.engine().SetPortHost(&host);
+
+  ASSERT_TRUE(rig.engine().SetParameter("g", "gain_db", -3.0).ok());
+  EXPECT_TRUE(host.changes.empty()) << "a parameter edit asked for a port change";
+  EXPECT_EQ(host.graphs, std::vector<int>{1});
+
+  model::GraphSpec huge = graph(1, -6.0);
+  huge.outputs[0].channels = 1 << 30;
+  huge.nodes[0].channels = 1 << 30;
+  EXPECT_FALSE(rig.engine().Apply(huge).ok());
+  EXPECT_TRUE(host.changes.empty()) << "a refused graph reached the host";
+
+  ASSERT_TRUE(rig.engine().Apply(graph(2, -6.0)).ok());
+  EXPECT_EQ(host.changes, std::vector<int>{2});
+  EXPECT_EQ(host.finished, std::vector<bool>{true});
+  EXPECT_EQ(host.graphs, (std::vector<int>{1, 2}));
+
+  rig.engine().ClearPortHost(&host);
+  ASSERT_TRUE(rig.engine().Apply(graph(1, -6.0)).ok());
+  EXPECT_EQ(host.changes.size(), 1u) << "a cleared host was still called";
 }
 
 }  // namespace

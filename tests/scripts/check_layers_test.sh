@@ -65,6 +65,6 @@ CC
   fi
   grep -q "must be acquired before" "$work/order.log" || fail "$(cat "$work/order.log")"
 else
-  echo "clang++ not installed: thread-safety part skipped"
+  fail "clang++ is not installed (scripts/install-deps.sh installs it)"
 fi
 echo "ok"
