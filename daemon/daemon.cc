@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -47,6 +48,9 @@
 
 #if defined(AERS_HAVE_JACK)
 #include "backend/jack.h"
+#endif
+#if defined(AERS_HAVE_ALSA)
+#include "backend/alsa.h"
 #endif
 
 namespace aers::daemon {
@@ -211,6 +215,85 @@ void Daemon::WatchBackend() {
   if (control_) control_->SetServing(running && !diverged);
 }
 
+// backend.alsa with the --alsa_* flags (AERS_ALSA_*) applied, checked like
+// the config: a bad value is INVALID_ARGUMENT naming the flag or field.
+absl::StatusOr<config::AlsaSettings> MergeAlsa(config::AlsaSettings a,
+                                               const DaemonOptions::AlsaOverrides& o,
+                                               bool selected) {
+  std::vector<std::string> errors;
+  const auto integer = [&](const std::string& text, const char* flag, auto& out) {
+    if (text.empty()) return;
+    int v = 0;
+    if (!absl::SimpleAtoi(text, &v)) {
+      errors.push_back(absl::StrCat("--", flag, " '", text, "' is not an integer"));
+      return;
+    }
+    out = v;
+  };
+  if (!o.playback.empty()) a.playback = o.playback;
+  if (!o.capture.empty()) a.capture = o.capture;
+  if (!o.format.empty()) a.format = o.format;
+  integer(o.period_frames, "alsa_period_frames", a.period_frames);
+  integer(o.periods, "alsa_periods", a.periods);
+  integer(o.priority, "alsa_priority", a.priority);
+  if (!o.sample_rate_hz.empty()) {
+    double v = 0;
+    if (!absl::SimpleAtod(o.sample_rate_hz, &v)) {
+      errors.push_back(
+          absl::StrCat("--alsa_sample_rate_hz '", o.sample_rate_hz, "' is not a number"));
+    } else {
+      a.sample_rate_hz = v;
+    }
+  }
+  for (const model::Issue& i : config::ValidateAlsa(a, selected)) {
+    errors.push_back(absl::StrCat(i.path, ": ", i.message));
+  }
+  if (!errors.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid ALSA settings (backend.alsa or the --alsa_* flags): ", absl::StrJoin(errors, "; ")));
+  }
+  return a;
+}
+
+#if defined(AERS_HAVE_ALSA)
+backend::AlsaOptions ToAlsaOptions(const config::AlsaSettings& a,
+                                   const config::EngineSettings& engine) {
+  backend::AlsaOptions o;
+  o.playback = a.playback;
+  o.capture = a.capture;
+  o.sample_rate_hz = a.sample_rate_hz != 0.0 ? a.sample_rate_hz : engine.sample_rate_hz;
+  o.period_frames = static_cast<uint32_t>(a.period_frames != 0 ? a.period_frames
+                                                                : engine.period_frames);
+  o.periods = static_cast<uint32_t>(a.periods);
+  switch (config::ParseAlsaFormat(a.format).value_or(config::AlsaFormat::kAuto)) {
+    case config::AlsaFormat::kAuto:
+      break;
+    case config::AlsaFormat::kFloat:
+      o.format = backend::SampleFormat::kFloat;
+      break;
+    case config::AlsaFormat::kS32:
+      o.format = backend::SampleFormat::kS32;
+      break;
+    case config::AlsaFormat::kS24:
+      o.format = backend::SampleFormat::kS24;
+      break;
+    case config::AlsaFormat::kS24_3:
+      o.format = backend::SampleFormat::kS24_3;
+      break;
+    case config::AlsaFormat::kS16:
+      o.format = backend::SampleFormat::kS16;
+      break;
+  }
+  o.rt_priority = a.priority;
+  o.dither = a.dither;
+  o.playback_channels = static_cast<uint32_t>(a.playback_channels);
+  o.capture_channels = static_cast<uint32_t>(a.capture_channels);
+  o.playback_map = a.playback_map;
+  o.capture_map = a.capture_map;
+  return o;
+}
+#endif
+
 absl::Status Daemon::StartBackend() {
   const std::string name = options_.backend.empty() ? config_.backend.type : options_.backend;
   const std::string server =
@@ -223,6 +306,9 @@ absl::Status Daemon::StartBackend() {
         "unknown backend '", name, "' (expected one of: ", config::BackendTypeList(), ")"));
   }
   using config::BackendType;
+  auto alsa = MergeAlsa(config_.backend.alsa, options_.alsa, *type == BackendType::kAlsa);
+  if (!alsa.ok()) return alsa.status();
+  const bool alsa_named = !alsa->playback.empty() || !alsa->capture.empty();
 #if defined(AERS_HAVE_JACK)
   if (*type == BackendType::kJack || *type == BackendType::kAuto) {
     backend::JackOptions jo;
@@ -232,21 +318,43 @@ absl::Status Daemon::StartBackend() {
     auto jack = std::make_unique<backend::JackBackend>(*engine_, jo);
     absl::Status st = jack->Start();
     if (st.ok()) {
+      if (*type == BackendType::kAuto) spdlog::info("backend auto: a JACK server answered; using JACK");
       backend_ = std::move(jack);
       return st;
     }
     if (*type == BackendType::kJack || !absl::IsUnavailable(st)) return st;
-    spdlog::info("backend auto: {}; using the null backend (no audio device, clock-driven)",
-                 std::string(st.message()));
+    spdlog::info("backend auto: {}", std::string(st.message()));
   }
 #else
   if (*type == BackendType::kJack) {
     return absl::FailedPreconditionError("this aersd was built without JACK support");
   }
-  if (*type == BackendType::kAuto) {
-    spdlog::info("backend auto: built without JACK; using the null backend");
-  }
+  if (*type == BackendType::kAuto) spdlog::info("backend auto: built without JACK");
 #endif
+#if defined(AERS_HAVE_ALSA)
+  if (*type == BackendType::kAlsa || (*type == BackendType::kAuto && alsa_named)) {
+    auto be = std::make_unique<backend::AlsaBackend>(*engine_,
+                                                      ToAlsaOptions(*alsa, config_.engine));
+    absl::Status st = be->Start();
+    if (st.ok()) {
+      if (*type == BackendType::kAuto) spdlog::info("backend auto: the ALSA device opened; using ALSA");
+      backend_ = std::move(be);
+      return st;
+    }
+    if (*type == BackendType::kAlsa) return st;
+    spdlog::info("backend auto: {}", std::string(st.message()));
+  } else if (*type == BackendType::kAuto) {
+    spdlog::info("backend auto: no ALSA device configured (backend.alsa.playback/capture)");
+  }
+#else
+  if (*type == BackendType::kAlsa) {
+    return absl::FailedPreconditionError("this aersd was built without ALSA support");
+  }
+  (void)alsa_named;
+#endif
+  if (*type == BackendType::kAuto) {
+    spdlog::info("backend auto: using the null backend (no audio device, clock-driven)");
+  }
   backend::NullOptions no;
   no.sample_rate_hz = config_.engine.sample_rate_hz;
   no.period_frames = static_cast<uint32_t>(config_.engine.period_frames);

@@ -14,12 +14,17 @@ namespace aers::daemon {
 
 struct DaemonOptions {
   std::string config_path;
-  /// "auto", "jack" or "null"; empty: the config's backend.type.
+  /// "auto", "jack", "alsa" or "null"; empty: the config's backend.type.
   std::string backend;
   /// JACK server name; empty: the config's backend.jack.server_name.
   std::string jack_server;
   /// JACK client name; empty: the config's backend.jack.client_name.
   std::string jack_client_name;
+  /// --alsa_* flags and AERS_ALSA_* variables, as given (empty: the config's
+  /// backend.alsa value); checked like the config (daemon.cc).
+  struct AlsaOverrides {
+    std::string playback, capture, period_frames, periods, sample_rate_hz, format, priority;
+  } alsa;
   /// Where to write a small JSON snapshot (status, DSP time, meters)
   /// atomically every `stats_interval`; empty: none. For monitoring that
   /// reads files (the gRPC status API gives the same and more).

@@ -28,8 +28,29 @@ ABSL_FLAG(std::string, config, "", "Graph/config YAML file (env AERS_CONFIG_PATH
 ABSL_FLAG(std::string, input, "", "render: input audio file (any format libsndfile reads).");
 ABSL_FLAG(std::string, output, "", "render: output file (.wav float, .flac, .w64, .caf).");
 ABSL_FLAG(std::string, backend, "",
-          "daemon: audio backend, auto | jack | null (env AERS_BACKEND; default: the "
-          "config's backend.type). auto uses JACK if a server answers, else null.");
+          "daemon: audio backend, auto | jack | alsa | null (env AERS_BACKEND; default: the "
+          "config's backend.type). auto uses JACK if a server answers, else ALSA if "
+          "backend.alsa names a device that opens, else null.");
+ABSL_FLAG(std::string, alsa_playback, "",
+          "daemon: ALSA playback PCM, e.g. hw:0 or plughw:CARD=PCH,DEV=0 (env "
+          "AERS_ALSA_PLAYBACK; default: the config's backend.alsa.playback).");
+ABSL_FLAG(std::string, alsa_capture, "",
+          "daemon: ALSA capture PCM (env AERS_ALSA_CAPTURE; default: backend.alsa.capture).");
+ABSL_FLAG(std::string, alsa_period_frames, "",
+          "daemon: ALSA frames per period, 16 to 8192 (env AERS_ALSA_PERIOD_FRAMES; default: "
+          "backend.alsa.period_frames, then engine.period_frames).");
+ABSL_FLAG(std::string, alsa_periods, "",
+          "daemon: ALSA periods per device buffer, 2 to 64 (env AERS_ALSA_PERIODS; default: "
+          "backend.alsa.periods, 3).");
+ABSL_FLAG(std::string, alsa_sample_rate_hz, "",
+          "daemon: ALSA sample rate in Hz (env AERS_ALSA_SAMPLE_RATE_HZ; default: "
+          "backend.alsa.sample_rate_hz, then engine.sample_rate_hz).");
+ABSL_FLAG(std::string, alsa_format, "",
+          "daemon: ALSA sample format, auto | float | s32 | s24 | s24_3 | s16 (env "
+          "AERS_ALSA_FORMAT; default: backend.alsa.format, auto).");
+ABSL_FLAG(std::string, alsa_priority, "",
+          "daemon: SCHED_FIFO priority of the ALSA audio thread, 0 (default policy) to 99 "
+          "(env AERS_ALSA_PRIORITY; default: backend.alsa.priority, 70).");
 ABSL_FLAG(std::string, jack_server, "",
           "daemon: JACK server name (env AERS_JACK_SERVER, then the config's "
           "backend.jack.server_name, then $JACK_DEFAULT_SERVER, then \"default\").");
@@ -98,9 +119,10 @@ using aers::daemon::kExitUsage;
 constexpr char kUsage[] =
     "AERS real-time audio routing daemon.\n"
     "\n"
-    "  aersd --config FILE [--backend auto|jack|null] [flags]\n"
-    "      Run the graph of FILE live: as a JACK client, or on a clock-driven thread\n"
-    "      with no audio device (null backend). Runs until SIGTERM or SIGINT.\n"
+    "  aersd --config FILE [--backend auto|jack|alsa|null] [flags]\n"
+    "      Run the graph of FILE live: as a JACK client, on an ALSA device, or on a\n"
+    "      clock-driven thread with no audio device (null backend). Runs until SIGTERM\n"
+    "      or SIGINT.\n"
     "  aersd render --config FILE --input IN.wav --output OUT.wav\n"
     "      Render audio files through the graph offline, as fast as the CPU allows.\n"
     "\n"
@@ -109,6 +131,8 @@ constexpr char kUsage[] =
     "  AERS_BACKEND           --backend\n"
     "  AERS_JACK_SERVER       --jack_server\n"
     "  AERS_JACK_CLIENT_NAME  --jack_client_name\n"
+    "  AERS_ALSA_PLAYBACK, AERS_ALSA_CAPTURE, AERS_ALSA_PERIOD_FRAMES, AERS_ALSA_PERIODS,\n"
+    "  AERS_ALSA_SAMPLE_RATE_HZ, AERS_ALSA_FORMAT, AERS_ALSA_PRIORITY   the --alsa_* flags\n"
     "  AERS_LOG_LEVEL         --log_level\n"
     "  AERS_STATS_FILE        --stats_file\n"
     "  AERS_SOCKET            --socket\n"
@@ -193,6 +217,13 @@ int RunDaemonMode() {
   opts.backend = FlagOrEnv(FLAGS_backend, "AERS_BACKEND");
   opts.jack_server = FlagOrEnv(FLAGS_jack_server, "AERS_JACK_SERVER");
   opts.jack_client_name = FlagOrEnv(FLAGS_jack_client_name, "AERS_JACK_CLIENT_NAME");
+  opts.alsa.playback = FlagOrEnv(FLAGS_alsa_playback, "AERS_ALSA_PLAYBACK");
+  opts.alsa.capture = FlagOrEnv(FLAGS_alsa_capture, "AERS_ALSA_CAPTURE");
+  opts.alsa.period_frames = FlagOrEnv(FLAGS_alsa_period_frames, "AERS_ALSA_PERIOD_FRAMES");
+  opts.alsa.periods = FlagOrEnv(FLAGS_alsa_periods, "AERS_ALSA_PERIODS");
+  opts.alsa.sample_rate_hz = FlagOrEnv(FLAGS_alsa_sample_rate_hz, "AERS_ALSA_SAMPLE_RATE_HZ");
+  opts.alsa.format = FlagOrEnv(FLAGS_alsa_format, "AERS_ALSA_FORMAT");
+  opts.alsa.priority = FlagOrEnv(FLAGS_alsa_priority, "AERS_ALSA_PRIORITY");
   opts.stats_file = FlagOrEnv(FLAGS_stats_file, "AERS_STATS_FILE");
   opts.stats_interval =
       std::chrono::milliseconds(std::max(10, absl::GetFlag(FLAGS_stats_interval_ms)));

@@ -21,7 +21,7 @@ namespace aers::backend {
 
 /// A snapshot of a backend, for logs, sd_notify STATUS and the stats file.
 struct BackendStatus {
-  std::string name;      ///< "jack" or "null"
+  std::string name;      ///< "jack", "alsa" or "null"
   bool running = false;  ///< the audio thread is running the engine
   double sample_rate_hz = 0.0;
   uint32_t period_frames = 0;
@@ -30,6 +30,18 @@ struct BackendStatus {
   DspTimeSummary dsp;             ///< DSP time per period measured around Process()
   uint64_t restarts = 0;          ///< times the backend came back after losing its server
   std::string detail;             ///< one line: server and client name, or what it waits for
+  /// Time between the starts of consecutive periods minus the nominal
+  /// period, absolute, in the DspTimeSummary's microseconds (ALSA, null;
+  /// empty under JACK, whose thread is the server's).
+  DspTimeSummary wake_jitter;
+  // ALSA only (zero/empty elsewhere):
+  std::string playback_device;   ///< PCM name; empty: none
+  std::string capture_device;    ///< PCM name; empty: none
+  std::string format;            ///< the device's sample format, e.g. "S32_LE"
+  uint32_t periods = 0;          ///< periods per device buffer
+  uint32_t buffer_frames = 0;    ///< device buffer (playback, else capture)
+  int64_t delay_frames = -1;     ///< snd_pcm_delay (playback, else capture); -1: unknown
+  uint64_t clipped_samples = 0;  ///< samples clipped converting to the device format
 };
 
 /// Something the audio side reported, drained by a normal thread.

@@ -39,6 +39,13 @@ std::optional<BackendType> ParseBackendType(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<AlsaFormat> ParseAlsaFormat(std::string_view name) {
+  for (size_t i = 0; i < kAlsaFormatNames.size(); ++i) {
+    if (kAlsaFormatNames[i] == name) return static_cast<AlsaFormat>(i);
+  }
+  return std::nullopt;
+}
+
 std::string BackendTypeList() {
   std::string out;
   for (const std::string_view n : kBackendTypeNames) {

@@ -53,20 +53,67 @@ inline constexpr int kMaxGraphElements = 1 << 16;
 model::GraphLimits GraphLimitsOf(const EngineSettings& engine);
 
 /// The audio backends (backend.type, aersd --backend): `auto` takes JACK
-/// when a server answers and the null backend otherwise.
-enum class BackendType { kAuto, kJack, kNull };
+/// when a server answers, else ALSA when backend.alsa names a device that
+/// opens, else the null backend.
+enum class BackendType { kAuto, kJack, kAlsa, kNull };
 /// Their names, in the order of the enum.
-inline constexpr std::array<std::string_view, 3> kBackendTypeNames = {"auto", "jack", "null"};
+inline constexpr std::array<std::string_view, 4> kBackendTypeNames = {"auto", "jack", "alsa",
+                                                                      "null"};
 /// nullopt for a name that is not one of kBackendTypeNames.
 std::optional<BackendType> ParseBackendType(std::string_view name);
 /// "auto, jack, null": the names for messages.
 std::string BackendTypeList();
+
+/// Sample formats of the ALSA backend (backend.alsa.format), all
+/// little-endian: FLOAT_LE, S32_LE, S24_LE (24 bits in 4 bytes), S24_3LE
+/// (packed), S16_LE. `auto` takes the first the device accepts in that order.
+enum class AlsaFormat { kAuto, kFloat, kS32, kS24, kS24_3, kS16 };
+inline constexpr std::array<std::string_view, 6> kAlsaFormatNames = {"auto", "float", "s32",
+                                                                     "s24",  "s24_3", "s16"};
+/// nullopt for a name that is not one of kAlsaFormatNames.
+std::optional<AlsaFormat> ParseAlsaFormat(std::string_view name);
+
+/// Ranges of backend.alsa (docs/config.md).
+inline constexpr int kMinAlsaPeriods = 2;
+inline constexpr int kMaxAlsaPeriods = 64;
+inline constexpr int kMaxAlsaChannels = 256;
+
+/// `backend.alsa:` section: the ALSA backend (docs/running.md).
+struct AlsaSettings {
+  /// ALSA PCM names ("hw:CARD=x,DEV=0", "plughw:1", a PCM of an asoundrc);
+  /// empty: no playback / no capture. At least one for type alsa.
+  std::string playback;
+  std::string capture;
+  int period_frames = 0;        ///< frames per period; 0: engine.period_frames
+  int periods = 3;              ///< periods per device buffer
+  double sample_rate_hz = 0.0;  ///< Hz; 0: engine.sample_rate_hz
+  std::string format = "auto";  ///< one of kAlsaFormatNames
+  int priority = 70;            ///< SCHED_FIFO priority of the audio thread; 0: default policy
+  bool dither = true;           ///< TPDF dither when writing S16
+  /// Device channels; 0: as many as the graph has (output channels for
+  /// playback, input channels for capture).
+  int playback_channels = 0;
+  int capture_channels = 0;
+  /// Explicit channel maps (0-based): playback_map[i] is the device channel
+  /// that graph output channel i is written to (device channels no entry
+  /// names get silence); capture_map[i] the device channel graph input
+  /// channel i reads. Empty: channel i <-> device channel i.
+  std::vector<int> playback_map;
+  std::vector<int> capture_map;
+  friend bool operator==(const AlsaSettings&, const AlsaSettings&) = default;
+};
+
+/// backend.alsa on its own (ranges, format name, channel maps), with paths
+/// "backend.alsa.FIELD"; `selected`: the backend type is alsa (a device is
+/// then required). The daemon also runs it after its flags override fields.
+std::vector<model::Issue> ValidateAlsa(const AlsaSettings& alsa, bool selected);
 
 /// `backend:` section.
 struct BackendSettings {
   std::string type = "auto";  ///< one of kBackendTypeNames
   std::string jack_client_name = "aersd";
   std::string jack_server_name;  ///< empty: the default server
+  AlsaSettings alsa;
   friend bool operator==(const BackendSettings&, const BackendSettings&) = default;
 };
 

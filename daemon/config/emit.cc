@@ -105,7 +105,42 @@ std::string EmitConfig(const Config& config) {
     out << YAML::Key << "server_name" << YAML::Value;
     EmitString(out, config.backend.jack_server_name);
   }
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  if (config.backend.alsa != AlsaSettings{}) {
+    const AlsaSettings& a = config.backend.alsa;
+    const AlsaSettings d;
+    out << YAML::Key << "alsa" << YAML::Value << YAML::BeginMap;
+    const auto emit_str = [&](const char* key, const std::string& v, const std::string& def) {
+      if (v == def) return;
+      out << YAML::Key << key << YAML::Value;
+      EmitWord(out, v);
+    };
+    const auto emit_int = [&](const char* key, int v, int def) {
+      if (v != def) out << YAML::Key << key << YAML::Value << v;
+    };
+    const auto emit_map = [&](const char* key, const std::vector<int>& v) {
+      if (v.empty()) return;
+      out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (int c : v) out << c;
+      out << YAML::EndSeq;
+    };
+    emit_str("playback", a.playback, d.playback);
+    emit_str("capture", a.capture, d.capture);
+    emit_int("period_frames", a.period_frames, d.period_frames);
+    emit_int("periods", a.periods, d.periods);
+    if (a.sample_rate_hz != d.sample_rate_hz) {
+      out << YAML::Key << "sample_rate_hz" << YAML::Value << FormatDouble(a.sample_rate_hz);
+    }
+    emit_str("format", a.format, d.format);
+    emit_int("priority", a.priority, d.priority);
+    if (a.dither != d.dither) out << YAML::Key << "dither" << YAML::Value << (a.dither ? "true" : "false");
+    emit_int("playback_channels", a.playback_channels, d.playback_channels);
+    emit_int("capture_channels", a.capture_channels, d.capture_channels);
+    emit_map("playback_map", a.playback_map);
+    emit_map("capture_map", a.capture_map);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
 
   if (config.plugins != PluginSettings{}) {
     const PluginSettings& p = config.plugins;

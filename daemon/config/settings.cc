@@ -95,15 +95,75 @@ void ParseEngine(Reader& r, const YAML::Node& node, const std::string& path, Mar
   }
 }
 
+namespace {
+
+// A list of integers (channel maps); an entry that is not one is reported
+// and kept as -1 so later indices stay right.
+void IntList(Reader& r, const YAML::Node& node, const std::string& path, std::string_view what,
+             Mark fallback, std::vector<int>& out) {
+  if (node.IsNull()) return;
+  if (!r.List(node, path, what, "e.g. [0, 1]", fallback)) return;
+  const Mark list_mark = r.MarkOf(node, fallback);
+  size_t i = 0;
+  for (const auto& item : node) {
+    auto v = r.Integer(item, Indexed(path, i++), Cat("an entry of ", what), list_mark);
+    out.push_back(v ? *v : -1);
+  }
+}
+
+void ParseAlsa(Reader& r, const YAML::Node& node, const std::string& path, Mark fallback,
+               AlsaSettings& out) {
+  if (node.IsNull()) return;
+  const auto fields =
+      r.Map(node, path, "the alsa section",
+            {"playback", "capture", "period_frames", "periods", "sample_rate_hz", "format",
+             "priority", "dither", "playback_channels", "capture_channels", "playback_map",
+             "capture_map"},
+            fallback);
+  if (!fields) return;
+  for (const Reader::Field& f : *fields) {
+    const std::string p = Join(path, f.key);
+    if (f.key == "playback") {
+      if (auto v = r.String(f.value, p, f.key, f.key_mark)) out.playback = *v;
+    } else if (f.key == "capture") {
+      if (auto v = r.String(f.value, p, f.key, f.key_mark)) out.capture = *v;
+    } else if (f.key == "period_frames") {
+      if (auto v = r.Integer(f.value, p, f.key, f.key_mark)) out.period_frames = *v;
+    } else if (f.key == "periods") {
+      if (auto v = r.Integer(f.value, p, f.key, f.key_mark)) out.periods = *v;
+    } else if (f.key == "sample_rate_hz") {
+      if (auto v = r.Number(f.value, p, f.key, f.key_mark)) out.sample_rate_hz = *v;
+    } else if (f.key == "format") {
+      if (auto v = r.String(f.value, p, f.key, f.key_mark)) out.format = *v;
+    } else if (f.key == "priority") {
+      if (auto v = r.Integer(f.value, p, f.key, f.key_mark)) out.priority = *v;
+    } else if (f.key == "dither") {
+      if (auto v = r.Bool(f.value, p, f.key, f.key_mark)) out.dither = *v;
+    } else if (f.key == "playback_channels") {
+      if (auto v = r.Integer(f.value, p, f.key, f.key_mark)) out.playback_channels = *v;
+    } else if (f.key == "capture_channels") {
+      if (auto v = r.Integer(f.value, p, f.key, f.key_mark)) out.capture_channels = *v;
+    } else if (f.key == "playback_map") {
+      IntList(r, f.value, p, "playback_map", f.key_mark, out.playback_map);
+    } else if (f.key == "capture_map") {
+      IntList(r, f.value, p, "capture_map", f.key_mark, out.capture_map);
+    }
+  }
+}
+
+}  // namespace
+
 void ParseBackend(Reader& r, const YAML::Node& node, const std::string& path, Mark fallback,
                   BackendSettings& out) {
   if (node.IsNull()) return;
-  const auto fields = r.Map(node, path, "the backend section", {"type", "jack"}, fallback);
+  const auto fields = r.Map(node, path, "the backend section", {"type", "jack", "alsa"}, fallback);
   if (!fields) return;
   for (const Reader::Field& f : *fields) {
     const std::string p = Join(path, f.key);
     if (f.key == "type") {
       if (auto v = r.String(f.value, p, "type", f.key_mark)) out.type = *v;
+    } else if (f.key == "alsa") {
+      ParseAlsa(r, f.value, p, f.key_mark, out.alsa);
     } else if (f.key == "jack") {
       if (f.value.IsNull()) continue;
       const auto jack =
@@ -218,8 +278,88 @@ std::vector<Issue> ValidatePlugins(const PluginSettings& p) {
   return issues;
 }
 
+namespace {
+
+std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
+  std::vector<Issue> issues;
+  const std::string base = "backend.alsa";
+  if (selected && a.playback.empty() && a.capture.empty()) {
+    issues.push_back({base,
+                      "backend type alsa needs a device: set backend.alsa.playback and/or "
+                      "backend.alsa.capture (e.g. playback: hw:0)",
+                      IssueCode::kMissingField});
+  }
+  for (const auto& [value, field] :
+       {std::pair{&a.playback, "playback"}, std::pair{&a.capture, "capture"}}) {
+    if (value->size() > 256 || value->find_first_of(std::string_view("\0\n", 2)) !=
+                                   std::string::npos) {
+      issues.push_back({Cat(base, ".", field),
+                        Cat(field, " is not an ALSA PCM name (at most 256 bytes, one line)"),
+                        IssueCode::kBadValue});
+    }
+  }
+  if (a.period_frames != 0) {
+    CheckRange(a.period_frames, kMinPeriodFrames, kMaxPeriodFrames, "frames",
+               Cat(base, ".period_frames"), "period_frames", issues);
+  }
+  CheckRange(a.periods, kMinAlsaPeriods, kMaxAlsaPeriods, "periods", Cat(base, ".periods"),
+             "periods", issues);
+  if (a.sample_rate_hz != 0.0) {
+    CheckRange(a.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
+               Cat(base, ".sample_rate_hz"), "sample_rate_hz", issues);
+  }
+  if (!ParseAlsaFormat(a.format)) {
+    issues.push_back({Cat(base, ".format"),
+                      Cat("unknown sample format '", a.format,
+                          "'; expected one of: ", JoinList(kAlsaFormatNames, ", ")),
+                      IssueCode::kBadValue});
+  }
+  CheckRange(a.priority, 0, 99, "", Cat(base, ".priority"), "priority", issues);
+  const auto check_map = [&](const std::vector<int>& map, int channels, const char* field,
+                             bool unique) {
+    CheckRange(channels, 0, kMaxAlsaChannels, "channels", Cat(base, ".", field, "_channels"),
+               Cat(field, "_channels"), issues);
+    const int limit = channels > 0 ? channels : kMaxAlsaChannels;
+    std::map<int, size_t> first;
+    for (size_t i = 0; i < map.size(); ++i) {
+      const std::string p = Indexed(Cat(base, ".", field, "_map"), i);
+      if (map[i] < 0 || map[i] >= limit) {
+        issues.push_back(
+            {p,
+             Cat("device channel ", map[i], " does not exist; ",
+                 channels > 0 ? Cat(field, "_channels is ", channels, ", so use 0 to ", limit - 1)
+                              : Cat("use 0 to ", limit - 1)),
+             IssueCode::kOutOfRange});
+        continue;
+      }
+      const auto [it, inserted] = first.emplace(map[i], i);
+      if (unique && !inserted) {
+        issues.push_back({p,
+                          Cat("device channel ", map[i], " is already written by graph channel ",
+                              it->second, " (", field, "_map[", it->second,
+                              "]); each device channel takes one graph channel"),
+                          IssueCode::kDuplicateName});
+      }
+    }
+    if (map.size() > static_cast<size_t>(kMaxAlsaChannels)) {
+      issues.push_back({Cat(base, ".", field, "_map"),
+                        Cat("lists ", map.size(), " channels; at most ", kMaxAlsaChannels),
+                        IssueCode::kOutOfRange});
+    }
+  };
+  check_map(a.playback_map, a.playback_channels, "playback", true);
+  check_map(a.capture_map, a.capture_channels, "capture", false);
+  return issues;
+}
+
+
+}  // namespace
+
 std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& names) {
   std::vector<Issue> issues = ValidatePlugins(c.plugins);
+  for (Issue& i : ValidateAlsaSection(c.backend.alsa, c.backend.type == "alsa")) {
+    issues.push_back(std::move(i));
+  }
   CheckRange(c.engine.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
              "engine.sample_rate_hz", "sample_rate_hz", issues);
   CheckRange(c.engine.period_frames, kMinPeriodFrames, kMaxPeriodFrames, "frames",
@@ -246,6 +386,10 @@ std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& 
 }
 
 }  // namespace internal
+
+std::vector<model::Issue> ValidateAlsa(const AlsaSettings& alsa, bool selected) {
+  return internal::ValidateAlsaSection(alsa, selected);
+}
 
 model::GraphLimits GraphLimitsOf(const EngineSettings& engine) {
   return {static_cast<size_t>(std::max(engine.max_nodes, 1)),
