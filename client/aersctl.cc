@@ -549,6 +549,28 @@ int CmdStatus(Client& c) {
               static_cast<unsigned long long>(s.cycles()),
               static_cast<unsigned long long>(s.silent_cycles()),
               static_cast<unsigned long long>(s.deferred_swaps()));
+  if (!s.backend_detail().empty()) std::printf("backend: %s\n", s.backend_detail().c_str());
+  if (s.has_alsa()) {
+    const auto& a = s.alsa();
+    std::printf("alsa: playback %s  capture %s  format %s  %u periods (%u frames)  delay %lld frames"
+                "  clipped %llu\n",
+                a.playback().empty() ? "-" : a.playback().c_str(),
+                a.capture().empty() ? "-" : a.capture().c_str(), a.format().c_str(), a.periods(),
+                a.buffer_frames(), static_cast<long long>(a.delay_frames()),
+                static_cast<unsigned long long>(a.clipped_samples()));
+  }
+  if (s.has_wake_jitter()) {
+    std::printf("period start jitter: mean %.1f us  p99 %.1f us  max %.1f us\n",
+                s.wake_jitter().mean_us(), s.wake_jitter().p99_us(), s.wake_jitter().max_us());
+  }
+  if (s.backend_restarts() > 0) {
+    std::printf("backend restarts %llu\n", static_cast<unsigned long long>(s.backend_restarts()));
+  }
+  if (s.latency_size() > 0) {
+    std::printf("latency (frames):");
+    for (const auto& l : s.latency()) std::printf("  %s %u", l.output().c_str(), l.frames());
+    std::printf("\n");
+  }
   if (s.state_diverged()) {
     std::printf("WARNING: the state file no longer matches the running graph (see the log)\n");
   }

@@ -686,6 +686,16 @@ void Daemon::WriteStatsFile() {
   j["xruns"] = st.xruns;
   j["restarts"] = st.restarts;
   j["dsp_load_percent"] = JsonNumber(st.dsp_load_percent);
+  if (st.name == "alsa") {
+    j["alsa"] = {{"playback", st.playback_device}, {"capture", st.capture_device},
+                 {"format", st.format},         {"periods", st.periods},
+                 {"buffer_frames", st.buffer_frames}, {"delay_frames", st.delay_frames},
+                 {"clipped_samples", st.clipped_samples}};
+  }
+  j["wake_jitter_us"] = {{"periods", st.wake_jitter.periods},
+                         {"mean", JsonNumber(st.wake_jitter.mean_us)},
+                         {"p99", JsonNumber(st.wake_jitter.p99_us)},
+                         {"max", JsonNumber(st.wake_jitter.max_us)}};
   j["dsp_us"] = {{"periods", st.dsp.periods},
                  {"mean", JsonNumber(st.dsp.mean_us)},
                  {"p99", JsonNumber(st.dsp.p99_us)},

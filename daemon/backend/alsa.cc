@@ -738,15 +738,14 @@ void AlsaBackend::Run(Session& s) noexcept {
       }
       last_start = t0;
       // 2. Convert in, run the graph, convert out.
+      rt::EnterAudioPeriod();
       if (cap != nullptr) {
         for (uint32_t i = 0; i < nin; ++i) {
           DecodeSamples(cap->Channel(static_cast<uint32_t>(cap->dev_of[i])), cap->stride,
                         s.period, cap->format, s.in_data[i].data());
         }
       }
-      rt::EnterAudioPeriod();
       runner.Process(s.in.data(), nin, s.out.data(), nout, s.period);
-      rt::LeaveAudioPeriod();
       if (play != nullptr) {
         uint64_t clipped = 0;
         TpdfDither* dither = s.use_dither ? &s.dither : nullptr;
@@ -767,8 +766,10 @@ void AlsaBackend::Run(Session& s) noexcept {
       if (timer_.Record(t1 - t0, period_ns)) {
         events_.TryPush({BackendEvent::Type::kOverrun, static_cast<double>(t1 - t0) / 1e3, 1});
       }
-      // 3. Output.
+      // 3. Output (counted too: a plugin PCM that allocates per write is
+      // not fit for this thread).
       if (play != nullptr) err = transfer(*play);
+      rt::LeaveAudioPeriod();
       if (err == 0 && ++n % kDelayEvery == 0) {
         snd_pcm_sframes_t delay = 0;
         if (snd_pcm_delay(play != nullptr ? play->pcm : cap->pcm, &delay) == 0) {

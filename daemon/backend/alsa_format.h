@@ -51,7 +51,8 @@ class TpdfDither {
 /// Writes `frames` samples of `src` to `dst`, one every `stride` bytes (an
 /// interleaved buffer: channels x bytes per sample; a channel's own buffer:
 /// bytes per sample). `dither`: nullptr for none; only S16 uses it.
-/// Returns the number of clipped samples (|x| > 1.0).
+/// Returns the number of clipped samples (|x| > 1.0 written to an integer
+/// format; FLOAT_LE keeps such samples as they are and counts none).
 uint64_t EncodeSamples(const float* src, size_t frames, SampleFormat format, std::byte* dst,
                        size_t stride, TpdfDither* dither) noexcept;
 

@@ -302,7 +302,7 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
     CheckRange(a.period_frames, kMinPeriodFrames, kMaxPeriodFrames, "frames",
                Cat(base, ".period_frames"), "period_frames", issues);
   }
-  CheckRange(a.periods, kMinAlsaPeriods, kMaxAlsaPeriods, "periods", Cat(base, ".periods"),
+  CheckRange(a.periods, kMinAlsaPeriods, kMaxAlsaPeriods, "", Cat(base, ".periods"),
              "periods", issues);
   if (a.sample_rate_hz != 0.0) {
     CheckRange(a.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",

@@ -265,6 +265,28 @@ absl::Status ControlHandlers::GetStatus(const Principal&, const aers::v1::GetSta
   resp->set_deferred_swaps(runner.deferred_swaps());
   resp->set_state_diverged(d_.service->state_diverged());
   for (const auto& r : d_.service->engine().SignalReports()) *resp->add_signals() = ToProto(r);
+  resp->set_backend_detail(b.detail);
+  resp->set_backend_restarts(b.restarts);
+  if (b.name == "alsa") {
+    auto* a = resp->mutable_alsa();
+    a->set_playback(b.playback_device);
+    a->set_capture(b.capture_device);
+    a->set_format(b.format);
+    a->set_periods(b.periods);
+    a->set_buffer_frames(b.buffer_frames);
+    a->set_delay_frames(b.delay_frames);
+    a->set_clipped_samples(b.clipped_samples);
+  }
+  for (const auto& out : graph.outputs) {
+    auto* l = resp->add_latency();
+    l->set_output(out.name);
+    l->set_frames(d_.service->engine().OutputLatencyFrames(out.name));
+  }
+  if (b.wake_jitter.periods > 0) {
+    resp->mutable_wake_jitter()->set_mean_us(b.wake_jitter.mean_us);
+    resp->mutable_wake_jitter()->set_p99_us(b.wake_jitter.p99_us);
+    resp->mutable_wake_jitter()->set_max_us(b.wake_jitter.max_us);
+  }
   return absl::OkStatus();
 }
 
