@@ -1,7 +1,7 @@
 // aersd: wiring only. Flags, environment, logging sinks, the choice of mode,
 // exit codes.
 //
-//   aersd --config FILE [--backend auto|jack|null] ...    the daemon (daemon.h)
+//   aersd --config FILE [--backend auto|jack|alsa|null] ...    the daemon (daemon.h)
 //   aersd render --config FILE --input IN.wav --output OUT.wav
 #include <algorithm>
 #include <chrono>

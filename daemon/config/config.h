@@ -61,7 +61,7 @@ inline constexpr std::array<std::string_view, 4> kBackendTypeNames = {"auto", "j
                                                                       "null"};
 /// nullopt for a name that is not one of kBackendTypeNames.
 std::optional<BackendType> ParseBackendType(std::string_view name);
-/// "auto, jack, null": the names for messages.
+/// "auto, jack, alsa, null": the names for messages.
 std::string BackendTypeList();
 
 /// Sample formats of the ALSA backend (backend.alsa.format), all

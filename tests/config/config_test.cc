@@ -176,7 +176,7 @@ engine: [48000, 256]
 version: 1
 backend:
   type: pulseaudio
-)", 3, 9, "backend.type", "unknown backend type 'pulseaudio'; expected one of: auto, jack, null"},
+)", 3, 9, "backend.type", "unknown backend type 'pulseaudio'; expected one of: auto, jack, alsa, null"},
 
     {"UnknownJackKey", R"(
 version: 1
@@ -1077,6 +1077,49 @@ TEST(ConfigTest, BackendTypeNullIsAWord) {
   EXPECT_EQ(result->backend.jack_client_name, "aersd");
 }
 
+TEST(ConfigTest, AlsaSection) {
+  const auto result = ParseConfig(R"(version: 1
+backend:
+  type: alsa
+  alsa:
+    playback: hw:CARD=Speakers,DEV=0
+    capture: "hw:1"
+    period_frames: 64
+    periods: 2
+    sample_rate_hz: 96000
+    format: s24_3
+    priority: 80
+    dither: false
+    playback_channels: 4
+    playback_map: [2, 3]
+    capture_map: [0, 0]
+)",
+                                  kFile, Kinds());
+  ASSERT_TRUE(result.ok()) << result.status();
+  const AlsaSettings& a = result->backend.alsa;
+  EXPECT_EQ(result->backend.type, "alsa");
+  EXPECT_EQ(a.playback, "hw:CARD=Speakers,DEV=0");
+  EXPECT_EQ(a.capture, "hw:1");
+  EXPECT_EQ(a.period_frames, 64);
+  EXPECT_EQ(a.periods, 2);
+  EXPECT_EQ(a.sample_rate_hz, 96000.0);
+  EXPECT_EQ(ParseAlsaFormat(a.format), AlsaFormat::kS24_3);
+  EXPECT_EQ(a.priority, 80);
+  EXPECT_FALSE(a.dither);
+  EXPECT_EQ(a.playback_channels, 4);
+  EXPECT_EQ(a.playback_map, (std::vector<int>{2, 3}));
+  EXPECT_EQ(a.capture_map, (std::vector<int>{0, 0}));  // one device channel feeds two inputs
+  // Defaults: the engine's period and rate, 3 periods, auto format, dither on.
+  const auto plain = ParseConfig("version: 1\nbackend: {type: alsa, alsa: {playback: hw:0}}\n",
+                                 kFile, Kinds());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->backend.alsa.period_frames, 0);
+  EXPECT_EQ(plain->backend.alsa.sample_rate_hz, 0.0);
+  EXPECT_EQ(plain->backend.alsa.periods, 3);
+  EXPECT_EQ(plain->backend.alsa.format, "auto");
+  EXPECT_TRUE(plain->backend.alsa.dither);
+}
+
 // ---------------------------------------------------------------------------
 // Shipped configs and round trips.
 
@@ -1174,6 +1217,17 @@ Config EveryTypeConfig() {
   c.backend.type = "jack";
   c.backend.jack_client_name = "1e3";  // reads as a number unless quoted
   c.backend.jack_server_name = "null";
+  c.backend.alsa.playback = "plughw:CARD=PCH,DEV=0";
+  c.backend.alsa.capture = "true";  // a PCM of an asoundrc may have any name
+  c.backend.alsa.period_frames = 128;
+  c.backend.alsa.periods = 4;
+  c.backend.alsa.sample_rate_hz = 44100.0;
+  c.backend.alsa.format = "s24_3";
+  c.backend.alsa.priority = 0;
+  c.backend.alsa.dither = false;
+  c.backend.alsa.playback_channels = 8;
+  c.backend.alsa.playback_map = {7, 6};
+  c.backend.alsa.capture_map = {1, 1, 0};
   c.graph.inputs = {{"in", 2, {"system:capture_1", "true"}}, {"123", 1, {"~"}}};
   c.graph.outputs = {{"out", 2, {"system:playback 1", "- x"}}};
   model::NodeSpec gain{"g", "gain", 2, {}};
@@ -1666,6 +1720,31 @@ nodes:
   EXPECT_EQ(CodesOf("version: 1\nnodes: [{name: \"a\xff\", kind: gain}]\n"),
             Codes{"nodes[0].name not_utf8"});
   EXPECT_EQ(CodesOf("version: 1\nbackend: {type: pulse}\n"), Codes{"backend.type bad_value"});
+  // backend.alsa: every field's rule, with its path.
+  EXPECT_EQ(CodesOf("version: 1\nbackend: {type: alsa}\n"), Codes{"backend.alsa missing_field"});
+  EXPECT_EQ(CodesOf(R"(
+version: 1
+backend:
+  alsa:
+    playback: hw:0
+    periods: 1
+    period_frames: 7
+    sample_rate_hz: .nan
+    format: s8
+    priority: 100
+    playback_channels: 2
+    playback_map: [0, 0, 2]
+    capture_map: [x, -1]
+    buffer: 4
+)"),
+            (Codes{"backend.alsa.periods out_of_range", "backend.alsa.period_frames out_of_range",
+                   "backend.alsa.sample_rate_hz out_of_range", "backend.alsa.format bad_value",
+                   "backend.alsa.priority out_of_range",
+                   "backend.alsa.playback_map[1] duplicate_name",
+                   "backend.alsa.playback_map[2] out_of_range",
+                   "backend.alsa.capture_map[0] wrong_type",
+                   "backend.alsa.capture_map[1] out_of_range",
+                   "backend.alsa.buffer unknown_field"}));  // in file order
   EXPECT_EQ(CodesOf("version: 1\nplugins: {root: plugins, require_signature: false}\n"),
             Codes{"plugins.root bad_value"});
 }
