@@ -17,6 +17,9 @@ build_pkgs=(
 test_pkgs=(
   jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
   swh-plugins minisign
+  # ALSA backend tests (tests/integration/test_alsa.py): the ALSA jack PCM
+  # over a private jackd, and aplay/arecord for the docs' examples
+  libasound2-plugins alsa-utils
   # secrets scan (scripts/static-analysis.sh secrets; CI job "secrets")
   git-secrets
   # libFuzzer targets (tests/fuzz/, build-fuzz/): clang with its sanitizer
