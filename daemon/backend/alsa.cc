@@ -59,7 +59,7 @@ snd_pcm_format_t ToAlsa(SampleFormat f) {
 
 // alsa-lib prints its own diagnostics to stderr; they go to the debug log
 // instead, and never from the audio thread.
-void AlsaLibError(const char* file, int line, const char* function, int err, const char* fmt,
+__attribute__((format(printf, 5, 6))) void AlsaLibError(const char* file, int line, const char* function, int err, const char* fmt,
                   ...) {
   if (rt::OnAudioThread() || !spdlog::should_log(spdlog::level::debug)) return;
   char text[512];
@@ -635,6 +635,16 @@ absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> AlsaBackend::ChangePor
     if (!ReopenLocked()) LoseLocked(kStalled);  // for the running graph
     return absl::FailedPreconditionError(
         absl::StrCat("the ALSA device cannot take the new graph: ", s.status().message()));
+  }
+  // A reopened device may grant another period: the engine follows it
+  // before the new graph is compiled.
+  const auto fmt = engine_.format();
+  if (fmt.sample_rate_hz != (*s)->rate || fmt.max_period_frames != (*s)->period) {
+    if (auto st = engine_.SetFormat({static_cast<double>((*s)->rate), (*s)->period}); !st.ok()) {
+      s->reset();
+      if (!ReopenLocked()) LoseLocked(kStalled);
+      return st;
+    }
   }
   change->next = std::move(*s);
   change->paused = true;
