@@ -71,8 +71,9 @@ if [[ $sanitizers -eq 1 ]]; then
     GTEST_FILTER="-RequestCheck.*:ServerTest.*" \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       run_suite build-tsan tests/engine_stress_test tests/engine_test tests/control_test \
-      tests/security_test tests/ring_test tests/runner_test tests/null_backend_test -- \
-      engine_stress engine control security ring runner null_backend || status=1
+      tests/security_test tests/ring_test tests/runner_test tests/null_backend_test \
+      tests/alsa_backend_test -- \
+      engine_stress engine control security ring runner null_backend alsa_backend || status=1
   else
     failed_setup=1
   fi
@@ -83,7 +84,7 @@ if [[ $sanitizers -eq 1 ]]; then
       tests/engine_test tests/render_test tests/robustness_test tests/engine_stress_test \
       tests/control_test tests/security_test tests/model_test tests/initial_graph_test \
       tests/null_backend_test tests/ring_test tests/runner_test tests/plan_builder_test \
-      tests/grpc_adapter_test tests/housekeeping_test \
+      tests/grpc_adapter_test tests/housekeeping_test tests/alsa_format_test tests/alsa_backend_test \
       tests/aersctl_plugin_test tests/plugin_test daemon/plugin/aers-plugin -- \
       --suite unit --suite stress --suite plugin || status=1
   else

@@ -87,7 +87,10 @@ class AlsaBackend final : public AudioBackend, public engine::PortHost {
   void GraphChanged(const model::GraphSpec&) override {}
   BackendStatus status() const override;
   void DrainEvents(const std::function<void(const BackendEvent&)>& sink) override;
-  void ResetDspStats() override { timer_.RequestReset(); }
+  void ResetDspStats() override {
+    timer_.RequestReset();
+    jitter_.RequestReset();
+  }
 
   /// The programs that hold the kernel PCM device behind ALSA name `pcm`
   /// open ("aplay (pid 123)"), for `hw:`/`plughw:` names; empty if none is

@@ -144,8 +144,14 @@ void NullBackend::Run() noexcept {
   auto& runner = engine_.runner();
   const auto nin = static_cast<uint32_t>(rt_.in.size());
   const auto nout = static_cast<uint32_t>(rt_.out.size());
+  uint64_t last_start = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t t0 = DspTimer::NowNs();
+    if (last_start != 0) {
+      const uint64_t gap = t0 - last_start;
+      jitter_.Record(gap > period_ns_ ? gap - period_ns_ : period_ns_ - gap, 0);
+    }
+    last_start = t0;
     rt::EnterAudioPeriod();
     runner.Process(rt_.in.data(), nin, rt_.out.data(), nout, options_.period_frames);
     rt::LeaveAudioPeriod();
@@ -174,6 +180,7 @@ BackendStatus NullBackend::status() const {
   s.period_frames = options_.period_frames;
   s.xruns = xruns_.load(std::memory_order_relaxed);
   s.dsp = timer_.Read();
+  s.wake_jitter = jitter_.Read();
   s.dsp_load_percent = 100.0 * s.dsp.mean_us * 1e3 / static_cast<double>(period_ns_);
   s.detail = "clock-driven, no audio device";
   return s;

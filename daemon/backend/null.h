@@ -45,7 +45,10 @@ class NullBackend final : public AudioBackend, public engine::PortHost {
   void GraphChanged(const model::GraphSpec&) override {}
   BackendStatus status() const override;
   void DrainEvents(const std::function<void(const BackendEvent&)>& sink) override;
-  void ResetDspStats() override { timer_.RequestReset(); }
+  void ResetDspStats() override {
+    timer_.RequestReset();
+    jitter_.RequestReset();
+  }
 
  private:
   class PortChange;
@@ -66,6 +69,7 @@ class NullBackend final : public AudioBackend, public engine::PortHost {
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> xruns_{0};  // periods that started late by more than a period
   DspTimer timer_;
+  DspTimer jitter_;  // |time between period starts - period|
   rt::SpscRing<BackendEvent, 256> events_;  // audio thread -> DrainEvents
   // Buffers the audio thread uses; resized only while it is stopped.
   struct {
