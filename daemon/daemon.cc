@@ -225,7 +225,8 @@ absl::StatusOr<config::AlsaSettings> MergeAlsa(config::AlsaSettings a,
     if (text.empty()) return;
     int v = 0;
     if (!absl::SimpleAtoi(text, &v)) {
-      errors.push_back(absl::StrCat("--", flag, " '", text, "' is not an integer"));
+      errors.push_back(absl::StrCat("--", flag, " '", text,
+                                    "' is not an integer (or is beyond 32 bits)"));
       return;
     }
     out = v;
@@ -306,8 +307,12 @@ absl::Status Daemon::StartBackend() {
         "unknown backend '", name, "' (expected one of: ", config::BackendTypeList(), ")"));
   }
   using config::BackendType;
-  auto alsa = MergeAlsa(config_.backend.alsa, options_.alsa, *type == BackendType::kAlsa);
-  if (!alsa.ok()) return alsa.status();
+  // The ALSA settings count only where ALSA may run.
+  absl::StatusOr<config::AlsaSettings> alsa = config_.backend.alsa;
+  if (*type == BackendType::kAlsa || *type == BackendType::kAuto) {
+    alsa = MergeAlsa(config_.backend.alsa, options_.alsa, *type == BackendType::kAlsa);
+    if (!alsa.ok()) return alsa.status();
+  }
   const bool alsa_named = !alsa->playback.empty() || !alsa->capture.empty();
 #if defined(AERS_HAVE_JACK)
   if (*type == BackendType::kJack || *type == BackendType::kAuto) {
@@ -614,14 +619,15 @@ void Daemon::Reload() {
              absl::StrCat("reload rejected, the running graph is unchanged; ",
                           loaded.ok() ? "" : "invalid config ", options_.config_path, ":"),
              applied.status().message());
-    if (!recorded) {
-      control::AuditRecord r = record;
-      r.result = absl::StatusCodeToString(applied.status().code());
-      r.message = std::string(applied.status().message());
-      r.revision_before = before;
-      r.revision_after = service_->revision();
-      (void)audit_->Write(std::move(r));  // nothing changed either way
-    }
+    // Refused before the write-ahead record, or after it (the engine or
+    // the backend refused): either way a record says it did not happen.
+    control::AuditRecord r = record;
+    r.result = absl::StatusCodeToString(applied.status().code());
+    r.message = recorded ? absl::StrCat("not applied after all: ", applied.status().message())
+                         : std::string(applied.status().message());
+    r.revision_before = before;
+    r.revision_after = service_->revision();
+    (void)audit_->Write(std::move(r));  // nothing changed either way
   }
   control::Event e;
   e.type = control::Event::Type::kConfigReloaded;

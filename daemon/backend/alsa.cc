@@ -97,6 +97,7 @@ struct AlsaDir {
   SampleFormat format = SampleFormat::kFloat;
   bool interleaved = true;
   uint32_t channels = 0;     // device channels
+  unsigned min_channels = 0, max_channels = 0;  // what the device takes
   std::vector<int> dev_of;   // graph channel -> device channel
   std::vector<char> in_use;  // device channel -> some graph channel uses it
   std::vector<std::byte> buf;
@@ -141,23 +142,23 @@ struct AlsaBackend::Session {
 
 namespace {
 
-// Opens one direction and negotiates its hw and sw params. `period` is the
-// period to ask for; with `period_exact` anything else is an error, else the
-// nearest the device offers is taken and written back.
-absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, uint32_t want_dev,
-                     const std::vector<int>& map, uint32_t rate, uint32_t& period,
-                     bool period_exact, uint32_t& buffer) {
-  const char* dir = d.playback ? "playback" : "capture";
-  const char* io = d.playback ? "output" : "input";
-  const std::string where = absl::StrCat("ALSA ", dir, " device '", d.name, "'");
+// The device channel count for a graph with `graph_channels` channels in
+// one direction, and (if `dev_of` is not null) the device channel of each
+// graph channel: the explicit map, else channel i -> device channel i.
+// Needs no device.
+absl::StatusOr<uint32_t> PlanChannels(bool playback, const std::string& name,
+                                      size_t graph_channels, uint32_t want_dev,
+                                      const std::vector<int>& map, std::vector<int>* dev_of) {
+  const char* dir = playback ? "playback" : "capture";
+  const char* io = playback ? "output" : "input";
+  const std::string where = absl::StrCat("ALSA ", dir, " device '", name, "'");
   const uint32_t dev_channels = want_dev != 0 ? want_dev : static_cast<uint32_t>(graph_channels);
   if (dev_channels == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         where, ": the graph has no ", io, " channels; remove backend.alsa.", dir,
         " or give the graph ", io, " ports"));
   }
-  // The channel map first: it needs no device.
-  d.dev_of.clear();
+  std::vector<int> plan;
   if (!map.empty()) {
     if (map.size() != graph_channels) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -171,7 +172,7 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
                          " does not exist; the device has ", dev_channels, " channels (0 to ",
                          dev_channels - 1, ")"));
       }
-      d.dev_of.push_back(map[i]);
+      plan.push_back(map[i]);
     }
   } else {
     if (graph_channels > dev_channels) {
@@ -180,8 +181,24 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
           "_channels is ", dev_channels, "; set backend.alsa.", dir,
           "_map to choose the device channel of each graph channel"));
     }
-    for (size_t i = 0; i < graph_channels; ++i) d.dev_of.push_back(static_cast<int>(i));
+    for (size_t i = 0; i < graph_channels; ++i) plan.push_back(static_cast<int>(i));
   }
+  if (dev_of != nullptr) *dev_of = std::move(plan);
+  return dev_channels;
+}
+
+// Opens one direction and negotiates its hw and sw params. `period` is the
+// period to ask for; with `period_exact` anything else is an error, else the
+// nearest the device offers is taken and written back.
+absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, uint32_t want_dev,
+                     const std::vector<int>& map, uint32_t rate, uint32_t& period,
+                     bool period_exact, uint32_t& buffer) {
+  const char* dir = d.playback ? "playback" : "capture";
+  const char* io = d.playback ? "output" : "input";
+  const std::string where = absl::StrCat("ALSA ", dir, " device '", d.name, "'");
+  auto planned = PlanChannels(d.playback, d.name, graph_channels, want_dev, map, &d.dev_of);
+  if (!planned.ok()) return planned.status();
+  const uint32_t dev_channels = *planned;
 
   const snd_pcm_stream_t stream = d.playback ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE;
   if (int err = snd_pcm_open(&d.pcm, d.name.c_str(), stream, SND_PCM_NONBLOCK); err < 0) {
@@ -198,8 +215,9 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
       return absl::NotFoundError(absl::StrCat(where, " cannot be opened: ", snd_strerror(err),
                                               " (`aplay -L` and `aplay -l` list the devices)"));
     }
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, " cannot be opened: ", snd_strerror(err)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, " cannot be opened: ", snd_strerror(err),
+        err == -EINVAL ? absl::StrCat(" (a PCM without a ", dir, " stream?)") : std::string()));
   }
   snd_pcm_hw_params_t* hw = nullptr;
   snd_pcm_hw_params_alloca(&hw);
@@ -248,11 +266,11 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
   }
   d.format = *chosen;
   snd_pcm_hw_params_set_format(d.pcm, hw, ToAlsa(d.format));
-  // Channels.
+  // Channels (the range is kept: edits are checked against it later).
+  snd_pcm_hw_params_get_channels_min(hw, &d.min_channels);
+  snd_pcm_hw_params_get_channels_max(hw, &d.max_channels);
   if (snd_pcm_hw_params_set_channels(d.pcm, hw, dev_channels) < 0) {
-    unsigned lo = 0, hi = 0;
-    snd_pcm_hw_params_get_channels_min(hw, &lo);
-    snd_pcm_hw_params_get_channels_max(hw, &hi);
+    const unsigned lo = d.min_channels, hi = d.max_channels;
     return absl::InvalidArgumentError(absl::StrCat(
         where, " does not take ", dev_channels, " channels (it takes ", lo, " to ", hi,
         "); set backend.alsa.", dir, "_channels to one it takes and backend.alsa.", dir,
@@ -417,6 +435,26 @@ absl::StatusOr<std::unique_ptr<AlsaBackend::Session>> AlsaBackend::Open(size_t i
   return s;
 }
 
+absl::Status AlsaBackend::CheckFitLocked(size_t inputs, size_t outputs) const {
+  for (const bool playback : {true, false}) {
+    const std::string& name = playback ? options_.playback : options_.capture;
+    if (name.empty()) continue;
+    auto dev = PlanChannels(playback, name, playback ? outputs : inputs,
+                            playback ? options_.playback_channels : options_.capture_channels,
+                            playback ? options_.playback_map : options_.capture_map, nullptr);
+    if (!dev.ok()) return dev.status();
+    const Range& r = playback ? known_play_ : known_cap_;
+    if (r.max != 0 && (*dev < r.min || *dev > r.max)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ALSA ", playback ? "playback" : "capture", " device '", name,
+                       "' does not take ", *dev, " channels (it takes ", r.min, " to ", r.max,
+                       "); set backend.alsa.", playback ? "playback" : "capture",
+                       "_channels and _map to place the graph's channels"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string AlsaBackend::DescribeLocked() const {
   if (session_ == nullptr) {
     return absl::StrCat("playback '", options_.playback, "', capture '", options_.capture, "'");
@@ -444,6 +482,11 @@ absl::Status AlsaBackend::Start() {
     return absl::InvalidArgumentError(
         "the ALSA backend needs a device: set backend.alsa.playback and/or backend.alsa.capture "
         "(or --alsa_playback/--alsa_capture)");
+  }
+  if (options_.sample_rate_hz != std::round(options_.sample_rate_hz)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ALSA backend runs at a whole number of Hz; ", options_.sample_rate_hz,
+        " Hz is not (backend.alsa.sample_rate_hz, engine.sample_rate_hz)"));
   }
   engine_.SetPortHost(this);  // before mu_: an edit takes the engine's lock first
   absl::MutexLock lock(&mu_);
@@ -485,6 +528,8 @@ void AlsaBackend::Stop() {
 
 void AlsaBackend::StartThreadLocked() {
   Session& s = *session_;
+  if (s.play.pcm != nullptr) known_play_ = {s.play.min_channels, s.play.max_channels};
+  if (s.cap.pcm != nullptr) known_cap_ = {s.cap.min_channels, s.cap.max_channels};
   sample_rate_hz_.store(s.rate);
   period_frames_.store(s.period);
   buffer_frames_.store(s.buffer);
@@ -522,33 +567,40 @@ void AlsaBackend::StopThreadLocked() {
   thread_.join();
 }
 
+void AlsaBackend::ReportWaitingLocked(const absl::Status& why) {
+  bool changed = false;
+  {
+    absl::MutexLock lock(&detail_mu_);
+    const std::string detail =
+        absl::StrCat("waiting for the ALSA device: ", std::string(why.message()));
+    changed = detail != detail_;
+    detail_ = detail;
+  }
+  if (changed) spdlog::warn("ALSA backend: {}; retrying", std::string(why.message()));
+}
+
+bool AlsaBackend::InstallLocked(std::unique_ptr<Session> s) {
+  const auto fmt = engine_.format();
+  if (fmt.sample_rate_hz != s->rate || fmt.max_period_frames != s->period) {
+    if (auto st = engine_.SetFormat({static_cast<double>(s->rate), s->period}); !st.ok()) {
+      ReportWaitingLocked(st);
+      return false;
+    }
+  }
+  session_ = std::move(s);
+  StartThreadLocked();
+  return true;
+}
+
 bool AlsaBackend::ReopenLocked() {
   const auto spec = engine_.spec();
   auto s = Open(static_cast<size_t>(spec.TotalInputChannels()),
                 static_cast<size_t>(spec.TotalOutputChannels()));
   if (!s.ok()) {
-    const std::string why(s.status().message());
-    bool changed = false;
-    {
-      absl::MutexLock lock(&detail_mu_);
-      const std::string detail = absl::StrCat("waiting for the ALSA device: ", why);
-      changed = detail != detail_;
-      detail_ = detail;
-    }
-    if (changed) spdlog::warn("ALSA backend: {}; retrying", why);
+    ReportWaitingLocked(s.status());
     return false;
   }
-  const auto fmt = engine_.format();
-  if (fmt.sample_rate_hz != (*s)->rate || fmt.max_period_frames != (*s)->period) {
-    if (auto st = engine_.SetFormat({static_cast<double>((*s)->rate), (*s)->period}); !st.ok()) {
-      spdlog::warn("ALSA backend: the graph does not run at the device's format: {}",
-                   std::string(st.message()));
-      return false;
-    }
-  }
-  session_ = std::move(*s);
-  StartThreadLocked();
-  return true;
+  return InstallLocked(std::move(*s));
 }
 
 void AlsaBackend::LoseLocked(int err) {
@@ -557,36 +609,78 @@ void AlsaBackend::LoseLocked(int err) {
   Wake();
 }
 
+namespace {
+
+// Closes a session that lost its device on a thread of its own, waiting at
+// most 2 s: snd_pcm_close() of a plugin PCM whose server froze (the jack
+// PCM under a stopped jackd) blocks until the server answers, and neither
+// the supervisor nor Stop() may hang on it.
+void CloseDetached(std::unique_ptr<AlsaBackend::Session> session) {
+  if (session == nullptr) return;
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread([s = std::move(session), done]() mutable {
+    s.reset();
+    done->store(true);
+  }).detach();
+  for (int i = 0; i < 200 && !done->load(); ++i) SleepMs(10);
+  if (!done->load()) spdlog::warn("ALSA backend: closing the lost device still waits; going on");
+}
+
+}  // namespace
+
 void AlsaBackend::Supervise() {
+  int backoff = kFirstRetryMs;
+  uint64_t opened_at = 0;  // when the supervisor last reopened the device (0: never)
   while (!quit_.load()) {
     Sleep(250);
     if (quit_.load() || !lost_.load()) continue;
     const int err = lost_error_.load();
+    // A device that keeps failing right after it opens (a plugin PCM whose
+    // file cannot be written) is retried ever more slowly, and logged once.
+    const bool fresh = NowNs() - opened_at > 5'000'000'000ull;
+    if (fresh) backoff = kFirstRetryMs;
+    std::unique_ptr<Session> dead;
     {
       absl::MutexLock lock(&mu_);
       StopThreadLocked();
-      spdlog::warn("ALSA backend: lost the device ({}): {}; audio stops, retrying",
-                   DescribeLocked(),
-                   err == kStalled ? "it stopped moving" : snd_strerror(err));
-      session_.reset();
+      const auto level = fresh ? spdlog::level::warn : spdlog::level::debug;
+      spdlog::log(level, "ALSA backend: lost the device ({}): {}; audio stops, retrying",
+                  DescribeLocked(), err == kStalled ? "it stopped moving" : snd_strerror(err));
+      dead = std::move(session_);
       running_.store(false, std::memory_order_release);
       SetDetail(absl::StrCat("device lost (", err == kStalled ? "stalled" : snd_strerror(err),
                              "); retrying"));
       lost_.store(false);
     }
-    int backoff = kFirstRetryMs;
+    CloseDetached(std::move(dead));
     while (!quit_.load()) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (session_ != nullptr) break;  // a port change reopened it
-        if (ReopenLocked()) {
-          restarts_.fetch_add(1);
-          spdlog::info("ALSA backend: device back: {}", DescribeLocked());
-          break;
-        }
-      }
       Sleep(backoff);
+      if (quit_.load()) break;
       backoff = std::min(backoff * 2, kLastRetryMs);
+      // Opened outside mu_: a frozen server may make snd_pcm_open wait, and
+      // edits and status must not wait with it.
+      const auto spec = engine_.spec();
+      const auto nin = static_cast<size_t>(spec.TotalInputChannels());
+      const auto nout = static_cast<size_t>(spec.TotalOutputChannels());
+      auto s = Open(nin, nout);
+      absl::MutexLock lock(&mu_);
+      if (session_ != nullptr || !started_) break;
+      const auto now = engine_.spec();
+      if (s.ok() && (static_cast<size_t>(now.TotalInputChannels()) != nin ||
+                     static_cast<size_t>(now.TotalOutputChannels()) != nout)) {
+        backoff = kFirstRetryMs;  // an edit changed the channels meanwhile: again, now
+        continue;
+      }
+      if (!s.ok()) {
+        ReportWaitingLocked(s.status());
+        continue;
+      }
+      if (!InstallLocked(std::move(*s))) continue;
+      restarts_.fetch_add(1);
+      opened_at = NowNs();
+      spdlog::log(fresh ? spdlog::level::info : spdlog::level::debug,
+                  "ALSA backend: device back: {}", DescribeLocked());
+      break;
     }
   }
 }
@@ -624,6 +718,13 @@ absl::StatusOr<std::unique_ptr<engine::PortHost::Change>> AlsaBackend::ChangePor
   const auto nout = static_cast<size_t>(next.TotalOutputChannels());
   auto change = std::make_unique<PortChange>(*this);
   mu_.AssertHeld();
+  // What the device is known to take is checked first, with the audio
+  // running and whether or not the device is there right now: a graph it
+  // cannot take is refused without a gap, and not accepted while it is lost.
+  if (auto st = CheckFitLocked(nin, nout); !st.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ALSA device cannot take the new graph: ", st.message()));
+  }
   if (session_ == nullptr) return change;  // lost or stopped: opened for the graph later
   if (nin == session_->in.size() && nout == session_->out.size()) return change;
   // The channel counts change: the audio thread's buffers (and, where the
@@ -798,6 +899,7 @@ void AlsaBackend::Run(Session& s) noexcept {
     for (AlsaDir* d : {play, cap}) {
       if (d != nullptr) snd_pcm_drop(d->pcm);
     }
+    running_.store(false, std::memory_order_release);  // status tells at once
     lost_error_.store(err);
     lost_.store(true);
     Wake();

@@ -97,9 +97,15 @@ class AlsaBackend final : public AudioBackend, public engine::PortHost {
   /// found or the name is not a card's. For error messages; reads /proc.
   static std::vector<std::string> DeviceHolders(const std::string& pcm, bool playback);
 
+ /// The open PCMs and the audio thread's buffers (public for alsa.cc's
+ /// helpers; opaque elsewhere).
+  struct Session;
+
  private:
-  struct Session;  // the open PCMs and the audio thread's buffers
   class PortChange;
+  struct Range {
+    unsigned min = 0, max = 0;  // max 0: not known yet
+  };
 
   /// Opens the devices for a graph with `inputs`/`outputs` channels.
   absl::StatusOr<std::unique_ptr<Session>> Open(size_t inputs, size_t outputs) const;
@@ -109,6 +115,15 @@ class AlsaBackend final : public AudioBackend, public engine::PortHost {
   void StopThreadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// Opens for the engine's current graph and runs it; logs why not.
   bool ReopenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Runs `s` (the engine follows its rate and period); false if the engine
+  /// cannot run at them.
+  bool InstallLocked(std::unique_ptr<Session> s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Status detail and a log line (once per distinct reason) while waiting.
+  void ReportWaitingLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Whether a graph with these channel counts fits the channel settings
+  /// and the channel range the device reported when it last opened.
+  absl::Status CheckFitLocked(size_t inputs, size_t outputs) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// Hands a session that could not be reopened to the supervisor.
   void LoseLocked(int err) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string DescribeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -125,6 +140,8 @@ class AlsaBackend final : public AudioBackend, public engine::PortHost {
   std::unique_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
   std::thread thread_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  Range known_play_ ABSL_GUARDED_BY(mu_);  // channels the devices took when last open
+  Range known_cap_ ABSL_GUARDED_BY(mu_);
   std::thread supervisor_;  // started and joined by Start()/Stop() (one caller)
 
   mutable absl::Mutex detail_mu_ ABSL_ACQUIRED_AFTER(mu_);

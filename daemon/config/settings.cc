@@ -286,7 +286,8 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
   if (selected && a.playback.empty() && a.capture.empty()) {
     issues.push_back({base,
                       "backend type alsa needs a device: set backend.alsa.playback and/or "
-                      "backend.alsa.capture (e.g. playback: hw:0)",
+                      "backend.alsa.capture (e.g. playback: hw:0), or --alsa_playback/"
+                      "--alsa_capture",
                       IssueCode::kMissingField});
   }
   for (const auto& [value, field] :
@@ -305,8 +306,15 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
   CheckRange(a.periods, kMinAlsaPeriods, kMaxAlsaPeriods, "", Cat(base, ".periods"),
              "periods", issues);
   if (a.sample_rate_hz != 0.0) {
+    const size_t before = issues.size();
     CheckRange(a.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
                Cat(base, ".sample_rate_hz"), "sample_rate_hz", issues);
+    if (issues.size() == before && a.sample_rate_hz != std::round(a.sample_rate_hz)) {
+      issues.push_back({Cat(base, ".sample_rate_hz"),
+                        Cat("sample_rate_hz = ", FormatNumberForMessage(a.sample_rate_hz),
+                            " Hz is not a whole number; ALSA devices run at whole rates"),
+                        IssueCode::kBadValue});
+    }
   }
   if (!ParseAlsaFormat(a.format)) {
     issues.push_back({Cat(base, ".format"),
@@ -357,7 +365,9 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
 
 std::vector<Issue> ValidateSettings(const Config& c, const model::NamingLimits& names) {
   std::vector<Issue> issues = ValidatePlugins(c.plugins);
-  for (Issue& i : ValidateAlsaSection(c.backend.alsa, c.backend.type == "alsa")) {
+  // The device may come from --alsa_playback/--alsa_capture: the daemon
+  // checks that one is given once its flags are applied.
+  for (Issue& i : ValidateAlsaSection(c.backend.alsa, false)) {
     issues.push_back(std::move(i));
   }
   CheckRange(c.engine.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",

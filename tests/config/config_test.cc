@@ -1721,7 +1721,22 @@ nodes:
             Codes{"nodes[0].name not_utf8"});
   EXPECT_EQ(CodesOf("version: 1\nbackend: {type: pulse}\n"), Codes{"backend.type bad_value"});
   // backend.alsa: every field's rule, with its path.
-  EXPECT_EQ(CodesOf("version: 1\nbackend: {type: alsa}\n"), Codes{"backend.alsa missing_field"});
+  // type alsa without a device: the flags may still name one, so only the
+  // daemon (with its flags applied) refuses it.
+  EXPECT_EQ(CodesOf("version: 1\nbackend: {type: alsa}\n"), Codes{});
+  {
+    const auto issues = ValidateAlsa(AlsaSettings{}, /*selected=*/true);
+    ASSERT_EQ(issues.size(), 1u);
+    EXPECT_EQ(issues[0].path, "backend.alsa");
+    EXPECT_EQ(issues[0].code, model::IssueCode::kMissingField);
+    AlsaSettings fractional;
+    fractional.playback = "hw:0";
+    fractional.sample_rate_hz = 48000.5;
+    const auto f = ValidateAlsa(fractional, true);
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].path, "backend.alsa.sample_rate_hz");
+    EXPECT_NE(f[0].message.find("not a whole number"), std::string::npos) << f[0].message;
+  }
   EXPECT_EQ(CodesOf(R"(
 version: 1
 backend:

@@ -159,9 +159,10 @@ class AlsaDuplexTest(AlsaCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.audit = cls.tmp.file("audit.jsonl")
         cls.aersd = cls.start_alsa(
             duplex_config("playback: aersplay, capture: aerscap, periods: 3, priority: 0"),
-            "duplex")
+            "duplex", args=["--audit_log", cls.audit])
 
     def check_gain(self, name):
         rec = self.record_duplex([f"sine:1000:{LEVEL_DB}", f"sine:200:{LEVEL_DB}"], name=name)
@@ -247,23 +248,44 @@ class AlsaDuplexTest(AlsaCase):
         self.check_gain("after-sigstop")
         self.assertIsNone(self.aersd.proc.poll())
 
-    def test_05_port_change_the_device_cannot_take_is_refused(self):
-        before = self.ctl(self.aersd, "graph", "--json").stdout
-        rev = json.loads(before)["revision"]
+    def test_05_port_change_the_device_cannot_take_is_refused_without_a_gap(self):
+        rev = json.loads(self.ctl(self.aersd, "graph", "--json").stdout)["revision"]
         wider = self.tmp.file("wider.yaml")
         with open(wider, "w") as f:
             f.write(open(self.aersd.config).read().replace(
                 "  - {name: b_out, channels: 1}", "  - {name: b_out, channels: 1}\n"
                 "  - {name: extra, channels: 1}"))
+        silent = int(self.status(self.aersd).get("silent_cycles", 0))
         out = self.ctl(self.aersd, "apply", wider, check=None)
         self.assertNotEqual(out.returncode, 0, out.stdout)
-        self.assertIn("ALSA", out.stderr)
-        self.assertIn("aersplay", out.stderr)
+        # Known from the open device: refused without closing it.
+        self.assertIn("ALSA playback device 'aersplay' does not take 3 channels (it takes 2 to 2)",
+                      out.stderr)
+        st = self.status(self.aersd)
         self.assertEqual(json.loads(self.ctl(self.aersd, "graph", "--json").stdout)["revision"],
                          rev)
-        wait_until(lambda: self.status(self.aersd).get("audio_running"), 15,
-                   "audio to run again")
+        self.assertTrue(st.get("audio_running"))
+        self.assertEqual(int(st.get("silent_cycles", 0)), silent, "a gap in the audio")
+        self.assertEqual(int(st.get("backend_restarts", 0)), 0)
         self.check_gain("after-refused-port")
+        # The same graph as a SIGHUP reload: refused, and audited as not applied.
+        config_text = open(self.aersd.config).read()
+        offset = len(self.aersd.log())
+        try:
+            with open(self.aersd.config, "w") as f:
+                f.write(open(wider).read())
+            self.aersd.signal(signal.SIGHUP)
+            self.aersd.wait_log(r"reload rejected", after=offset)
+        finally:
+            with open(self.aersd.config, "w") as f:
+                f.write(config_text)
+        records = [json.loads(line) for line in open(self.audit)]
+        reloads = [r for r in records if r.get("operation") == "reload"]
+        self.assertTrue(reloads, records)
+        self.assertNotEqual(reloads[-1]["result"], "OK", reloads[-1])
+        self.assertIn("does not take 3 channels", reloads[-1].get("message", ""))
+        self.assertEqual(json.loads(self.ctl(self.aersd, "graph", "--json").stdout)["revision"],
+                         rev)
 
 
 class AlsaDeviceLossTest(AlsaCase):
@@ -290,6 +312,14 @@ class AlsaDeviceLossTest(AlsaCase):
         self.assertIsNone(d.proc.poll())
         self.assertRegex(self.status(d)["backend_detail"],
                          r"device lost|waiting for the ALSA device: .*'aersplay'")
+        # A graph the device did not take is not taken while it is away either.
+        narrow = self.tmp.file("narrow.yaml")
+        with open(narrow, "w") as f:
+            f.write(open(d.config).read().replace("  - {name: b_out, channels: 1}\n", "")
+                    .replace("  - {from: lp, to: b_out}\n", ""))
+        out = self.ctl(d, "apply", narrow, check=None)
+        self.assertNotEqual(out.returncode, 0, out.stdout)
+        self.assertIn("does not take 1 channels (it takes 2 to 2)", out.stderr)
         self.jack.start()
         d.wait_log(r"device back", timeout=20, after=offset)
         st = wait_until(lambda: (s := self.status(d)).get("audio_running") and s, 10,
@@ -507,16 +537,18 @@ class AlsaErrorTest(AlsaCase):
               "playback_map"]),
             ("map", duplex_config("playback: aersplay, playback_map: [0]"),
              [r"backend.alsa.playback_map lists 1 channels but the graph has 2 output channels"]),
+            ("none", duplex_config("period_frames: 128"),
+             [r"backend\.alsa: backend type alsa needs a device: .* or --alsa_playback"]),
+            ("fraction", duplex_config("playback: aersplay, sample_rate_hz: 48000.4"),
+             [r"is not a whole number"]),
         ]
         for tag, text, expect in cases:
             with self.subTest(case=tag):
-                log = self.refused(text, tag)
+                log = self.refused(text, tag, code=3 if tag == "fraction" else 5)
                 for e in expect:
                     self.assertRegex(log, e)
         # Settings the config itself refuses (exit 3, with file:line:column).
         cases = [
-            ("none", duplex_config("period_frames: 128"),
-             [r"none\.yaml:5:9: backend\.alsa: backend type alsa needs a device"]),
             ("periods", duplex_config("playback: aersplay, periods: 1"),
              [r"backend\.alsa\.periods: periods = 1 is out of range; allowed 2 to 64"]),
             ("fmt", duplex_config("playback: aersplay, format: s8"),
@@ -530,6 +562,35 @@ class AlsaErrorTest(AlsaCase):
         log = self.refused(duplex_config("playback: aersplay"), "flag",
                            args=["--alsa_periods", "many"])
         self.assertIn("--alsa_periods 'many' is not an integer", log)
+
+    def test_device_from_the_flag_with_type_alsa_in_the_config(self):
+        d = self.start_alsa(duplex_config("priority: 0"), "flagdev",
+                            args=["--alsa_playback", "aersplay", "--alsa_capture", "aerscap"])
+        self.assertEqual(self.status(d)["alsa"]["playback"], "aersplay")
+        d.stop()
+
+    def test_a_device_that_fails_at_once_is_retried_ever_more_slowly(self):
+        # Opens (the file PCM), then every write fails: lost right after
+        # each reopen. The back-off must grow, not restart.
+        rc = self.tmp.file("badfile.asoundrc")
+        with open(rc, "w") as f:
+            f.write('pcm.badfile { type file  slave.pcm "plug:aersplay"  '
+                    'file "/proc/no-such-dir/out.raw"  format raw }\n')
+        path = self.tmp.file("badfile.yaml")
+        with open(path, "w") as f:
+            f.write(duplex_config("playback: badfile, priority: 0"))
+        env = dict(self.alsa_env(), ALSA_CONFIG_PATH=f"{ALSA_CONF}:{self.asoundrc}:{rc}")
+        d = aers_it.Aersd(self.tmp, path, env=env, tag="badfile")
+        d.socket = self.tmp.file("badfile.sock")
+        self._daemons.append(d)
+        d.wait_log(r"lost the device")
+        time.sleep(6)
+        st = self.status(d)
+        restarts = int(st.get("backend_restarts", 0))
+        # 100, 200, 400, 800, 1600, 2000 ms...: at most ~7 in 6 s.
+        self.assertLess(restarts, 12, st)
+        self.assertLessEqual(d.log().count("[warning] ALSA backend: lost the device"), 2)
+        d.stop()
 
     def test_auto_picks_alsa_without_jack_then_null(self):
         # No JACK server for the JACK backend (its own name), the jack PCM's
