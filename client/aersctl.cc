@@ -552,12 +552,13 @@ int CmdStatus(Client& c) {
   if (!s.backend_detail().empty()) std::printf("backend: %s\n", s.backend_detail().c_str());
   if (s.has_alsa()) {
     const auto& a = s.alsa();
-    std::printf("alsa: playback %s  capture %s  format %s  %u periods (%u frames)  delay %lld frames"
-                "  clipped %llu\n",
-                a.playback().empty() ? "-" : a.playback().c_str(),
-                a.capture().empty() ? "-" : a.capture().c_str(), a.format().c_str(), a.periods(),
-                a.buffer_frames(), static_cast<long long>(a.delay_frames()),
-                static_cast<unsigned long long>(a.clipped_samples()));
+    std::printf(
+        "alsa: playback %s  capture %s  format %s  %u periods (%u frames)  delay %lld frames"
+        "  clipped %llu\n",
+        a.playback().empty() ? "-" : a.playback().c_str(),
+        a.capture().empty() ? "-" : a.capture().c_str(), a.format().c_str(), a.periods(),
+        a.buffer_frames(), static_cast<long long>(a.delay_frames()),
+        static_cast<unsigned long long>(a.clipped_samples()));
   }
   if (s.has_wake_jitter()) {
     std::printf("period start jitter: mean %.1f us  p99 %.1f us  max %.1f us\n",

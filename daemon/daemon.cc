@@ -225,8 +225,8 @@ absl::StatusOr<config::AlsaSettings> MergeAlsa(config::AlsaSettings a,
     if (text.empty()) return;
     int v = 0;
     if (!absl::SimpleAtoi(text, &v)) {
-      errors.push_back(absl::StrCat("--", flag, " '", text,
-                                    "' is not an integer (or is beyond 32 bits)"));
+      errors.push_back(
+          absl::StrCat("--", flag, " '", text, "' is not an integer (or is beyond 32 bits)"));
       return;
     }
     out = v;
@@ -250,8 +250,9 @@ absl::StatusOr<config::AlsaSettings> MergeAlsa(config::AlsaSettings a,
     errors.push_back(absl::StrCat(i.path, ": ", i.message));
   }
   if (!errors.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid ALSA settings (backend.alsa or the --alsa_* flags): ", absl::StrJoin(errors, "; ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid ALSA settings (backend.alsa or the --alsa_* flags): ",
+                     absl::StrJoin(errors, "; ")));
   }
   return a;
 }
@@ -263,8 +264,8 @@ backend::AlsaOptions ToAlsaOptions(const config::AlsaSettings& a,
   o.playback = a.playback;
   o.capture = a.capture;
   o.sample_rate_hz = a.sample_rate_hz != 0.0 ? a.sample_rate_hz : engine.sample_rate_hz;
-  o.period_frames = static_cast<uint32_t>(a.period_frames != 0 ? a.period_frames
-                                                                : engine.period_frames);
+  o.period_frames =
+      static_cast<uint32_t>(a.period_frames != 0 ? a.period_frames : engine.period_frames);
   o.periods = static_cast<uint32_t>(a.periods);
   switch (config::ParseAlsaFormat(a.format).value_or(config::AlsaFormat::kAuto)) {
     case config::AlsaFormat::kAuto:
@@ -323,7 +324,8 @@ absl::Status Daemon::StartBackend() {
     auto jack = std::make_unique<backend::JackBackend>(*engine_, jo);
     absl::Status st = jack->Start();
     if (st.ok()) {
-      if (*type == BackendType::kAuto) spdlog::info("backend auto: a JACK server answered; using JACK");
+      if (*type == BackendType::kAuto)
+        spdlog::info("backend auto: a JACK server answered; using JACK");
       backend_ = std::move(jack);
       return st;
     }
@@ -338,11 +340,12 @@ absl::Status Daemon::StartBackend() {
 #endif
 #if defined(AERS_HAVE_ALSA)
   if (*type == BackendType::kAlsa || (*type == BackendType::kAuto && alsa_named)) {
-    auto be = std::make_unique<backend::AlsaBackend>(*engine_,
-                                                      ToAlsaOptions(*alsa, config_.engine));
+    auto be =
+        std::make_unique<backend::AlsaBackend>(*engine_, ToAlsaOptions(*alsa, config_.engine));
     absl::Status st = be->Start();
     if (st.ok()) {
-      if (*type == BackendType::kAuto) spdlog::info("backend auto: the ALSA device opened; using ALSA");
+      if (*type == BackendType::kAuto)
+        spdlog::info("backend auto: the ALSA device opened; using ALSA");
       backend_ = std::move(be);
       return st;
     }
@@ -693,9 +696,12 @@ void Daemon::WriteStatsFile() {
   j["restarts"] = st.restarts;
   j["dsp_load_percent"] = JsonNumber(st.dsp_load_percent);
   if (st.name == "alsa") {
-    j["alsa"] = {{"playback", st.playback_device}, {"capture", st.capture_device},
-                 {"format", st.format},         {"periods", st.periods},
-                 {"buffer_frames", st.buffer_frames}, {"delay_frames", st.delay_frames},
+    j["alsa"] = {{"playback", st.playback_device},
+                 {"capture", st.capture_device},
+                 {"format", st.format},
+                 {"periods", st.periods},
+                 {"buffer_frames", st.buffer_frames},
+                 {"delay_frames", st.delay_frames},
                  {"clipped_samples", st.clipped_samples}};
   }
   j["wake_jitter_us"] = {{"periods", st.wake_jitter.periods},

@@ -29,17 +29,17 @@ namespace aers::backend {
 
 namespace {
 
-constexpr int kWaitSliceMs = 50;       // longest snd_pcm_wait: Stop() is seen this fast
-constexpr int kMinStallMs = 1000;      // a device silent this long (or 8 buffers) is lost
-constexpr int kFirstRetryMs = 100;     // reopen back-off: 100 ms doubling to 2 s
+constexpr int kWaitSliceMs = 50;    // longest snd_pcm_wait: Stop() is seen this fast
+constexpr int kMinStallMs = 1000;   // a device silent this long (or 8 buffers) is lost
+constexpr int kFirstRetryMs = 100;  // reopen back-off: 100 ms doubling to 2 s
 constexpr int kLastRetryMs = 2000;
 constexpr uint32_t kDelayEvery = 16;  // periods between snd_pcm_delay readings
 constexpr int kStalled = -ETIMEDOUT;  // the loop's code for a device that went silent
 constexpr int kStopped = 1;           // the loop's code for Stop()
 
 constexpr std::array<SampleFormat, 5> kPreference = {SampleFormat::kFloat, SampleFormat::kS32,
-                                                      SampleFormat::kS24, SampleFormat::kS24_3,
-                                                      SampleFormat::kS16};
+                                                     SampleFormat::kS24, SampleFormat::kS24_3,
+                                                     SampleFormat::kS16};
 
 snd_pcm_format_t ToAlsa(SampleFormat f) {
   switch (f) {
@@ -59,8 +59,9 @@ snd_pcm_format_t ToAlsa(SampleFormat f) {
 
 // alsa-lib prints its own diagnostics to stderr; they go to the debug log
 // instead, and never from the audio thread.
-__attribute__((format(printf, 5, 6))) void AlsaLibError(const char* file, int line, const char* function, int err, const char* fmt,
-                  ...) {
+__attribute__((format(printf, 5, 6))) void AlsaLibError(const char* file, int line,
+                                                        const char* function, int err,
+                                                        const char* fmt, ...) {
   if (rt::OnAudioThread() || !spdlog::should_log(spdlog::level::debug)) return;
   char text[512];
   va_list ap;
@@ -96,14 +97,14 @@ struct AlsaDir {
   bool playback = false;
   SampleFormat format = SampleFormat::kFloat;
   bool interleaved = true;
-  uint32_t channels = 0;     // device channels
+  uint32_t channels = 0;                        // device channels
   unsigned min_channels = 0, max_channels = 0;  // what the device takes
-  std::vector<int> dev_of;   // graph channel -> device channel
-  std::vector<char> in_use;  // device channel -> some graph channel uses it
+  std::vector<int> dev_of;                      // graph channel -> device channel
+  std::vector<char> in_use;                     // device channel -> some graph channel uses it
   std::vector<std::byte> buf;
-  size_t bps = 0;         // bytes per sample
-  size_t stride = 0;      // bytes between two samples of one channel
-  size_t plane = 0;       // bytes of one channel's buffer (non-interleaved)
+  size_t bps = 0;             // bytes per sample
+  size_t stride = 0;          // bytes between two samples of one channel
+  size_t plane = 0;           // bytes of one channel's buffer (non-interleaved)
   std::vector<void*> planes;  // scratch for readn/writen at an offset
 
   std::byte* Channel(uint32_t dev_ch) {
@@ -146,17 +147,17 @@ namespace {
 // one direction, and (if `dev_of` is not null) the device channel of each
 // graph channel: the explicit map, else channel i -> device channel i.
 // Needs no device.
-absl::StatusOr<uint32_t> PlanChannels(bool playback, const std::string& name,
-                                      size_t graph_channels, uint32_t want_dev,
-                                      const std::vector<int>& map, std::vector<int>* dev_of) {
+absl::StatusOr<uint32_t> PlanChannels(bool playback, const std::string& name, size_t graph_channels,
+                                      uint32_t want_dev, const std::vector<int>& map,
+                                      std::vector<int>* dev_of) {
   const char* dir = playback ? "playback" : "capture";
   const char* io = playback ? "output" : "input";
   const std::string where = absl::StrCat("ALSA ", dir, " device '", name, "'");
   const uint32_t dev_channels = want_dev != 0 ? want_dev : static_cast<uint32_t>(graph_channels);
   if (dev_channels == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": the graph has no ", io, " channels; remove backend.alsa.", dir,
-        " or give the graph ", io, " ports"));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": the graph has no ", io,
+                                                   " channels; remove backend.alsa.", dir,
+                                                   " or give the graph ", io, " ports"));
   }
   std::vector<int> plan;
   if (!map.empty()) {
@@ -233,9 +234,10 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
     d.interleaved = false;
     snd_pcm_hw_params_set_access(d.pcm, hw, SND_PCM_ACCESS_RW_NONINTERLEAVED);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, " offers neither read/write interleaved nor non-interleaved access; use its "
-               "plughw: name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where,
+                     " offers neither read/write interleaved nor non-interleaved access; use its "
+                     "plughw: name"));
   }
   // Sample format.
   std::vector<std::string> takes;
@@ -256,13 +258,13 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
     }
   }
   if (!chosen) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, " does not take ",
-        o.format ? absl::StrCat("format ", FormatText(*o.format))
-                 : std::string("any of FLOAT_LE, S32_LE, S24_LE, S24_3LE, S16_LE"),
-        takes.empty() ? std::string("; its plughw: name converts")
-                      : absl::StrCat("; it takes ", absl::StrJoin(takes, ", "),
-                                     " (backend.alsa.format: auto picks one)")));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " does not take ",
+                     o.format ? absl::StrCat("format ", FormatText(*o.format))
+                              : std::string("any of FLOAT_LE, S32_LE, S24_LE, S24_3LE, S16_LE"),
+                     takes.empty() ? std::string("; its plughw: name converts")
+                                   : absl::StrCat("; it takes ", absl::StrJoin(takes, ", "),
+                                                  " (backend.alsa.format: auto picks one)")));
   }
   d.format = *chosen;
   snd_pcm_hw_params_set_format(d.pcm, hw, ToAlsa(d.format));
@@ -271,10 +273,10 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
   snd_pcm_hw_params_get_channels_max(hw, &d.max_channels);
   if (snd_pcm_hw_params_set_channels(d.pcm, hw, dev_channels) < 0) {
     const unsigned lo = d.min_channels, hi = d.max_channels;
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, " does not take ", dev_channels, " channels (it takes ", lo, " to ", hi,
-        "); set backend.alsa.", dir, "_channels to one it takes and backend.alsa.", dir,
-        "_map to place the graph's ", graph_channels, " ", io, " channels"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " does not take ", dev_channels, " channels (it takes ", lo, " to ", hi,
+                     "); set backend.alsa.", dir, "_channels to one it takes and backend.alsa.",
+                     dir, "_map to place the graph's ", graph_channels, " ", io, " channels"));
   }
   d.channels = dev_channels;
   // Rate: exactly the engine's (a near rate would change the pitch).
@@ -299,20 +301,19 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
   } else {
     int sub = 0;
     if (int err = snd_pcm_hw_params_set_period_size_near(d.pcm, hw, &ps, &sub); err < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(where, " takes no period near ", period,
-                                                     " frames: ", snd_strerror(err)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " takes no period near ", period, " frames: ", snd_strerror(err)));
     }
   }
   snd_pcm_uframes_t bs = ps * o.periods;
   if (int err = snd_pcm_hw_params_set_buffer_size_near(d.pcm, hw, &bs); err < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(where, " takes no buffer near ",
-                                                   ps * o.periods, " frames: ", snd_strerror(err)));
+    return absl::InvalidArgumentError(absl::StrCat(where, " takes no buffer near ", ps * o.periods,
+                                                   " frames: ", snd_strerror(err)));
   }
   if (int err = snd_pcm_hw_params(d.pcm, hw); err < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, " refused its hardware parameters (", FormatText(d.format), ", ",
-                     dev_channels, " channels, ", rate, " Hz, period ", ps, ", buffer ", bs,
-                     " frames): ", snd_strerror(err)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, " refused its hardware parameters (", FormatText(d.format), ", ", dev_channels,
+        " channels, ", rate, " Hz, period ", ps, ", buffer ", bs, " frames): ", snd_strerror(err)));
   }
   int sub = 0;
   snd_pcm_hw_params_get_period_size(hw, &ps, &sub);
@@ -321,13 +322,13 @@ absl::Status OpenDir(const AlsaOptions& o, AlsaDir& d, size_t graph_channels, ui
     spdlog::info("{}: period of {} frames asked, {} granted", where, period, ps);
   }
   if (bs != ps * o.periods) {
-    spdlog::info("{}: buffer of {} frames ({} periods) asked, {} granted", where,
-                 ps * o.periods, o.periods, bs);
+    spdlog::info("{}: buffer of {} frames ({} periods) asked, {} granted", where, ps * o.periods,
+                 o.periods, bs);
   }
   if (bs < 2 * ps) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, " granted a buffer of ", bs, " frames, less than two periods of ", ps,
-        "; choose a smaller backend.alsa.period_frames"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " granted a buffer of ", bs, " frames, less than two periods of ", ps,
+                     "; choose a smaller backend.alsa.period_frames"));
   }
   period = static_cast<uint32_t>(ps);
   buffer = static_cast<uint32_t>(bs);
@@ -408,8 +409,8 @@ absl::StatusOr<std::unique_ptr<AlsaBackend::Session>> AlsaBackend::Open(size_t i
   if (!options_.capture.empty()) {
     s->cap.name = options_.capture;
     uint32_t cap_buffer = 0;
-    if (auto st = OpenDir(options_, s->cap, inputs, options_.capture_channels,
-                          options_.capture_map, s->rate, period, exact, cap_buffer);
+    if (auto st = OpenDir(options_, s->cap, inputs, options_.capture_channels, options_.capture_map,
+                          s->rate, period, exact, cap_buffer);
         !st.ok()) {
       return st;
     }
@@ -445,11 +446,10 @@ absl::Status AlsaBackend::CheckFitLocked(size_t inputs, size_t outputs) const {
     if (!dev.ok()) return dev.status();
     const Range& r = playback ? known_play_ : known_cap_;
     if (r.max != 0 && (*dev < r.min || *dev > r.max)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ALSA ", playback ? "playback" : "capture", " device '", name,
-                       "' does not take ", *dev, " channels (it takes ", r.min, " to ", r.max,
-                       "); set backend.alsa.", playback ? "playback" : "capture",
-                       "_channels and _map to place the graph's channels"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ALSA ", playback ? "playback" : "capture", " device '", name, "' does not take ", *dev,
+          " channels (it takes ", r.min, " to ", r.max, "); set backend.alsa.",
+          playback ? "playback" : "capture", "_channels and _map to place the graph's channels"));
     }
   }
   return absl::OkStatus();
@@ -484,9 +484,9 @@ absl::Status AlsaBackend::Start() {
         "(or --alsa_playback/--alsa_capture)");
   }
   if (options_.sample_rate_hz != std::round(options_.sample_rate_hz)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the ALSA backend runs at a whole number of Hz; ", options_.sample_rate_hz,
-        " Hz is not (backend.alsa.sample_rate_hz, engine.sample_rate_hz)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ALSA backend runs at a whole number of Hz; ", options_.sample_rate_hz,
+                     " Hz is not (backend.alsa.sample_rate_hz, engine.sample_rate_hz)"));
   }
   engine_.SetPortHost(this);  // before mu_: an edit takes the engine's lock first
   absl::MutexLock lock(&mu_);
@@ -828,6 +828,7 @@ void AlsaBackend::Run(Session& s) noexcept {
   int err = start();
   uint64_t last_start = 0;
   uint32_t n = 0;
+  uint32_t unpaced = 0;  // consecutive periods that came far faster than real time
   while (err == 0 && !stop_.load(std::memory_order_acquire)) {
     // 1. Input (capture paces the loop), else room for a period of output.
     if (cap != nullptr) {
@@ -842,7 +843,21 @@ void AlsaBackend::Run(Session& s) noexcept {
       }
     }
     if (err == 0) {
-      const uint64_t t0 = NowNs();
+      uint64_t t0 = NowNs();
+      if (last_start != 0 && t0 - last_start < period_ns / 4) {
+        // A PCM that never blocks (null, file) would make this a busy loop
+        // (at SCHED_FIFO): after a run of such periods, the clock paces it.
+        if (++unpaced > 32) {
+          const uint64_t next = last_start + period_ns;
+          const timespec ts{static_cast<time_t>(next / 1000000000ull),
+                            static_cast<long>(next % 1000000000ull)};
+          while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+          }
+          t0 = NowNs();
+        }
+      } else {
+        unpaced = 0;
+      }
       if (last_start != 0) {
         const uint64_t gap = t0 - last_start;
         jitter_.Record(gap > period_ns ? gap - period_ns : period_ns - gap, 0);
@@ -852,8 +867,8 @@ void AlsaBackend::Run(Session& s) noexcept {
       rt::EnterAudioPeriod();
       if (cap != nullptr) {
         for (uint32_t i = 0; i < nin; ++i) {
-          DecodeSamples(cap->Channel(static_cast<uint32_t>(cap->dev_of[i])), cap->stride,
-                        s.period, cap->format, s.in_data[i].data());
+          DecodeSamples(cap->Channel(static_cast<uint32_t>(cap->dev_of[i])), cap->stride, s.period,
+                        cap->format, s.in_data[i].data());
         }
       }
       runner.Process(s.in.data(), nin, s.out.data(), nout, s.period);
@@ -866,7 +881,8 @@ void AlsaBackend::Run(Session& s) noexcept {
                                    play->stride, dither);
         }
         for (uint32_t c = 0; c < play->channels; ++c) {
-          if (!play->in_use[c]) SilenceSamples(play->Channel(c), play->stride, s.period, play->format);
+          if (!play->in_use[c])
+            SilenceSamples(play->Channel(c), play->stride, s.period, play->format);
         }
         if (clipped != 0) {
           clipped_.store(clipped_.load(std::memory_order_relaxed) + clipped,

@@ -54,8 +54,8 @@ struct AlsaOptions {
   uint32_t periods = 3;
   /// nullopt: the first of float, S32, S24, S24_3, S16 the device takes.
   std::optional<SampleFormat> format;
-  int rt_priority = 70;  ///< SCHED_FIFO priority; 0: the default policy
-  bool dither = true;    ///< TPDF dither when writing S16
+  int rt_priority = 70;            ///< SCHED_FIFO priority; 0: the default policy
+  bool dither = true;              ///< TPDF dither when writing S16
   uint32_t playback_channels = 0;  ///< 0: the graph's output channel count
   uint32_t capture_channels = 0;   ///< 0: the graph's input channel count
   /// Device channel of each graph channel (see config::AlsaSettings); empty:
@@ -97,8 +97,8 @@ class AlsaBackend final : public AudioBackend, public engine::PortHost {
   /// found or the name is not a card's. For error messages; reads /proc.
   static std::vector<std::string> DeviceHolders(const std::string& pcm, bool playback);
 
- /// The open PCMs and the audio thread's buffers (public for alsa.cc's
- /// helpers; opaque elsewhere).
+  /// The open PCMs and the audio thread's buffers (public for alsa.cc's
+  /// helpers; opaque elsewhere).
   struct Session;
 
  private:
@@ -168,7 +168,7 @@ class AlsaBackend final : public AudioBackend, public engine::PortHost {
   void Sleep(int ms);
 
   DspTimer timer_;
-  DspTimer jitter_;  // |time between period starts - nominal period|
+  DspTimer jitter_;                         // |time between period starts - nominal period|
   rt::SpscRing<BackendEvent, 256> events_;  // audio thread -> DrainEvents
 };
 

@@ -129,7 +129,8 @@ void DecodeSamples(const std::byte* src, size_t stride, size_t frames, SampleFor
       break;
     case SampleFormat::kS32:
       for (size_t i = 0; i < frames; ++i, src += stride) {
-        dst[i] = static_cast<float>(static_cast<double>(static_cast<int32_t>(Load32(src))) / k2Pow31);
+        dst[i] =
+            static_cast<float>(static_cast<double>(static_cast<int32_t>(Load32(src))) / k2Pow31);
       }
       break;
     case SampleFormat::kS24:

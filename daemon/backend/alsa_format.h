@@ -34,9 +34,7 @@ class TpdfDither {
  public:
   explicit TpdfDither(uint32_t seed = 0x9E3779B9u) noexcept : state_(seed != 0 ? seed : 1) {}
   /// A triangular variate in (-1, 1), in LSB.
-  float Next() noexcept {
-    return Uniform() + Uniform() - 1.0f;
-  }
+  float Next() noexcept { return Uniform() + Uniform() - 1.0f; }
 
  private:
   float Uniform() noexcept {  // [0, 1)

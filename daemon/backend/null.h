@@ -69,7 +69,7 @@ class NullBackend final : public AudioBackend, public engine::PortHost {
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> xruns_{0};  // periods that started late by more than a period
   DspTimer timer_;
-  DspTimer jitter_;  // |time between period starts - period|
+  DspTimer jitter_;                         // |time between period starts - period|
   rt::SpscRing<BackendEvent, 256> events_;  // audio thread -> DrainEvents
   // Buffers the audio thread uses; resized only while it is stopped.
   struct {

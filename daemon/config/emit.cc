@@ -133,7 +133,8 @@ std::string EmitConfig(const Config& config) {
     }
     emit_str("format", a.format, d.format);
     emit_int("priority", a.priority, d.priority);
-    if (a.dither != d.dither) out << YAML::Key << "dither" << YAML::Value << (a.dither ? "true" : "false");
+    if (a.dither != d.dither)
+      out << YAML::Key << "dither" << YAML::Value << (a.dither ? "true" : "false");
     emit_int("playback_channels", a.playback_channels, d.playback_channels);
     emit_int("capture_channels", a.capture_channels, d.capture_channels);
     emit_map("playback_map", a.playback_map);

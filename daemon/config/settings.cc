@@ -114,12 +114,11 @@ void IntList(Reader& r, const YAML::Node& node, const std::string& path, std::st
 void ParseAlsa(Reader& r, const YAML::Node& node, const std::string& path, Mark fallback,
                AlsaSettings& out) {
   if (node.IsNull()) return;
-  const auto fields =
-      r.Map(node, path, "the alsa section",
-            {"playback", "capture", "period_frames", "periods", "sample_rate_hz", "format",
-             "priority", "dither", "playback_channels", "capture_channels", "playback_map",
-             "capture_map"},
-            fallback);
+  const auto fields = r.Map(
+      node, path, "the alsa section",
+      {"playback", "capture", "period_frames", "periods", "sample_rate_hz", "format", "priority",
+       "dither", "playback_channels", "capture_channels", "playback_map", "capture_map"},
+      fallback);
   if (!fields) return;
   for (const Reader::Field& f : *fields) {
     const std::string p = Join(path, f.key);
@@ -292,8 +291,8 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
   }
   for (const auto& [value, field] :
        {std::pair{&a.playback, "playback"}, std::pair{&a.capture, "capture"}}) {
-    if (value->size() > 256 || value->find_first_of(std::string_view("\0\n", 2)) !=
-                                   std::string::npos) {
+    if (value->size() > 256 ||
+        value->find_first_of(std::string_view("\0\n", 2)) != std::string::npos) {
       issues.push_back({Cat(base, ".", field),
                         Cat(field, " is not an ALSA PCM name (at most 256 bytes, one line)"),
                         IssueCode::kBadValue});
@@ -303,8 +302,8 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
     CheckRange(a.period_frames, kMinPeriodFrames, kMaxPeriodFrames, "frames",
                Cat(base, ".period_frames"), "period_frames", issues);
   }
-  CheckRange(a.periods, kMinAlsaPeriods, kMaxAlsaPeriods, "", Cat(base, ".periods"),
-             "periods", issues);
+  CheckRange(a.periods, kMinAlsaPeriods, kMaxAlsaPeriods, "", Cat(base, ".periods"), "periods",
+             issues);
   if (a.sample_rate_hz != 0.0) {
     const size_t before = issues.size();
     CheckRange(a.sample_rate_hz, kMinSampleRateHz, kMaxSampleRateHz, "Hz",
@@ -359,7 +358,6 @@ std::vector<Issue> ValidateAlsaSection(const AlsaSettings& a, bool selected) {
   check_map(a.capture_map, a.capture_channels, "capture", false);
   return issues;
 }
-
 
 }  // namespace
 

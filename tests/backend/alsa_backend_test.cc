@@ -4,11 +4,10 @@
 // supervisor, edits and status readers likely (this test also runs under
 // ThreadSanitizer). Timing, xruns and device loss are tested against real
 // PCMs in tests/integration/test_alsa.py.
-#include "backend/alsa.h"
-
 #include <chrono>
 #include <thread>
 
+#include "backend/alsa.h"
 #include "common/rig.h"
 #include "gtest/gtest.h"
 

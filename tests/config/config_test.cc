@@ -1110,8 +1110,8 @@ backend:
   EXPECT_EQ(a.playback_map, (std::vector<int>{2, 3}));
   EXPECT_EQ(a.capture_map, (std::vector<int>{0, 0}));  // one device channel feeds two inputs
   // Defaults: the engine's period and rate, 3 periods, auto format, dither on.
-  const auto plain = ParseConfig("version: 1\nbackend: {type: alsa, alsa: {playback: hw:0}}\n",
-                                 kFile, Kinds());
+  const auto plain =
+      ParseConfig("version: 1\nbackend: {type: alsa, alsa: {playback: hw:0}}\n", kFile, Kinds());
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->backend.alsa.period_frames, 0);
   EXPECT_EQ(plain->backend.alsa.sample_rate_hz, 0.0);
@@ -1737,7 +1737,8 @@ nodes:
     EXPECT_EQ(f[0].path, "backend.alsa.sample_rate_hz");
     EXPECT_NE(f[0].message.find("not a whole number"), std::string::npos) << f[0].message;
   }
-  EXPECT_EQ(CodesOf(R"(
+  EXPECT_EQ(
+      CodesOf(R"(
 version: 1
 backend:
   alsa:
@@ -1752,14 +1753,12 @@ backend:
     capture_map: [x, -1]
     buffer: 4
 )"),
-            (Codes{"backend.alsa.periods out_of_range", "backend.alsa.period_frames out_of_range",
-                   "backend.alsa.sample_rate_hz out_of_range", "backend.alsa.format bad_value",
-                   "backend.alsa.priority out_of_range",
-                   "backend.alsa.playback_map[1] duplicate_name",
-                   "backend.alsa.playback_map[2] out_of_range",
-                   "backend.alsa.capture_map[0] wrong_type",
-                   "backend.alsa.capture_map[1] out_of_range",
-                   "backend.alsa.buffer unknown_field"}));  // in file order
+      (Codes{"backend.alsa.periods out_of_range", "backend.alsa.period_frames out_of_range",
+             "backend.alsa.sample_rate_hz out_of_range", "backend.alsa.format bad_value",
+             "backend.alsa.priority out_of_range", "backend.alsa.playback_map[1] duplicate_name",
+             "backend.alsa.playback_map[2] out_of_range", "backend.alsa.capture_map[0] wrong_type",
+             "backend.alsa.capture_map[1] out_of_range",
+             "backend.alsa.buffer unknown_field"}));  // in file order
   EXPECT_EQ(CodesOf("version: 1\nplugins: {root: plugins, require_signature: false}\n"),
             Codes{"plugins.root bad_value"});
 }
