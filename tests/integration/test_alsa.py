@@ -15,6 +15,7 @@
 Each test class writes its own asoundrc and passes it in ALSA_CONFIG_PATH.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ from test_audio import rbj_lowpass  # noqa: E402
 
 AERSCTL = os.environ.get("AERSCTL", "aersctl")
 ALSA_CONF = "/usr/share/alsa/alsa.conf"
-JACK_PCM = "/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_jack.so"
+JACK_PCM = "/usr/lib/*/alsa-lib/libasound_module_pcm_jack.so"  # any architecture
 FREEZER = "/sys/fs/cgroup/freezer"
 LEVEL_DB = -20.0
 
@@ -97,7 +98,7 @@ def duplex_config(alsa, gain=-6, second="lp", kind="biquad",
 
 
 def have_alsa_jack():
-    return shutil.which("jackd") and os.path.exists(JACK_PCM)
+    return shutil.which("jackd") and glob.glob(JACK_PCM)
 
 
 class AlsaCase(aers_it.JackTestCase):
