@@ -67,8 +67,13 @@ if [[ $sanitizers -eq 1 ]]; then
       -Dbenchmarks=false; then
     # Debian's libprotobuf is not built with TSan and its map fields change
     # layout under -fsanitize=thread (map_field.h): tests that touch
-    # protobuf maps run in the other builds only.
-    GTEST_FILTER="-RequestCheck.*:ServerTest.*" \
+    # protobuf maps run in the other builds only. Debian's abseil is not
+    # built with TSan either, so TSan cannot see absl::Mutex ordering
+    # accesses (its lock is atomics inside the uninstrumented library): a
+    # test whose threads meet only through an absl::Mutex (engine state
+    # read by one thread while another edits) is reported falsely and runs
+    # in the other builds only (docs/threads.md, "Checked by").
+    GTEST_FILTER="-RequestCheck.*:ServerTest.*:AlsaBackendTest.ChannelCountChanges*" \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       run_suite build-tsan tests/engine_stress_test tests/engine_test tests/control_test \
       tests/security_test tests/ring_test tests/runner_test tests/null_backend_test \

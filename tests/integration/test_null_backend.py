@@ -27,7 +27,10 @@ class NullBackendTest(aers_it.JackTestCase):
 
     def test_auto_without_server_runs_tone_into_meter(self):
         aersd = self.start_aersd(TONE, env=self.no_server_env(), tag="auto")
-        self.assertRegex(aersd.log(), r"backend auto: .*no server answered.*using the null backend")
+        # Each step of the choice is logged with its reason.
+        self.assertRegex(aersd.log(), r"backend auto: .*no server answered.*\n.*"
+                         r"backend auto: no ALSA device configured.*\n.*"
+                         r"backend auto: using the null backend")
 
         def metered():
             s = aersd.stats()
