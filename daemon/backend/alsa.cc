@@ -859,8 +859,7 @@ void AlsaBackend::Run(Session& s) noexcept {
         unpaced = 0;
       }
       if (last_start != 0) {
-        const uint64_t gap = t0 - last_start;
-        jitter_.Record(gap > period_ns ? gap - period_ns : period_ns - gap, 0);
+        jitter_.RecordStartDeviation(t0 - last_start, period_ns);
       }
       last_start = t0;
       // 2. Convert in, run the graph, convert out.

@@ -65,6 +65,12 @@ class DspTimer {
     return over;
   }
 
+  /// Audio thread only. Records how far one period started from its
+  /// nominal time: |`gap_ns` (since the previous start) - `period_ns`|.
+  void RecordStartDeviation(uint64_t gap_ns, uint64_t period_ns) noexcept {
+    Record(gap_ns > period_ns ? gap_ns - period_ns : period_ns - gap_ns, 0);
+  }
+
   /// Any thread. Asks the writer to start over at its next period.
   void RequestReset() noexcept { reset_.store(true, std::memory_order_release); }
 

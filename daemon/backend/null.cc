@@ -148,8 +148,7 @@ void NullBackend::Run() noexcept {
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t t0 = DspTimer::NowNs();
     if (last_start != 0) {
-      const uint64_t gap = t0 - last_start;
-      jitter_.Record(gap > period_ns_ ? gap - period_ns_ : period_ns_ - gap, 0);
+      jitter_.RecordStartDeviation(t0 - last_start, period_ns_);
     }
     last_start = t0;
     rt::EnterAudioPeriod();

@@ -16,6 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::GraphBuilder;
+using test::WaitFor;
 
 // in (capture) -> gain -> out, plus a tone -> meter -> tone_out whose peak
 // proves the plan runs.
@@ -30,16 +31,6 @@ model::GraphSpec Graph(int channels) {
       .Chain({"in", "g", "out"})
       .Chain({"osc", "m", "tone_out"})
       .Build();
-}
-
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 class AlsaBackendTest : public ::testing::Test {

@@ -15,6 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::GraphBuilder;
+using test::WaitFor;
 
 // tone -> meter -> outputs: the meter's peak proves audio ran through the
 // current plan.
@@ -25,17 +26,6 @@ model::GraphSpec ToneGraph(int channels, double level_db = -6.0) {
       .Node("m", "meter", channels)
       .Chain({"osc", "m", "main"})
       .Build();
-}
-
-// Waits (bounded) until `pred` holds; the machine may be loaded.
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 class NullBackendTest : public ::testing::Test {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <numbers>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dsp/builtins.h"
@@ -169,5 +170,17 @@ class Rig {
   std::unique_ptr<engine::Engine> engine_;
   uint32_t period_;
 };
+
+/// Polls `pred` every 5 ms until it holds or `limit` passes (the machine
+/// may be loaded); returns whether it held.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 }  // namespace aers::test
