@@ -56,7 +56,7 @@ Commands:
   status                         backend, rate, period, DSP load, xruns, uptime
   graph [--json|--yaml|--dot]    the live graph (--dot: Graphviz)
   kinds                          node kinds with their parameters and ranges
-  add NAME KIND [--channels N] [--param NAME=VALUE]...
+  add NAME KIND [--channels N] [--preset URI] [--param NAME=VALUE]...
   rm NAME                        remove a node and its routes
   connect FROM TO                FROM/TO: node or node.port
   disconnect FROM TO
@@ -121,6 +121,7 @@ struct Options {
   bool once = false;
   int count = -1;
   int channels = 1;
+  std::string preset;
   double rate_hz = 10.0;
   std::vector<std::string> params;
   // `plugin` options.
@@ -209,6 +210,10 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
         return std::nullopt;
       }
       o.expect_revision = rev;
+    } else if (a == "--preset") {
+      auto v = need("--preset");
+      if (!v) return std::nullopt;
+      o.preset = *v;
     } else if (a == "--channels") {
       double d = 0;
       if (!number("--channels", &d)) return std::nullopt;
@@ -626,7 +631,9 @@ int CmdGraph(Client& c) {
       std::cout << "output " << p.name() << " (" << p.channels() << " ch)\n";
     }
     for (const auto& n : g.graph().nodes()) {
-      std::cout << "node   " << n.name() << " (" << n.kind() << ", " << n.channels() << " ch)";
+      std::cout << "node   " << n.name() << " (" << n.kind() << ", " << n.channels() << " ch";
+      if (!n.preset().empty()) std::cout << ", preset " << n.preset();
+      std::cout << ")";
       std::map<std::string, std::string> sorted;
       for (const auto& [k, v] : n.params()) sorted[k] = FormatValue(v);
       for (const auto& [k, v] : sorted) std::cout << " " << k << "=" << v;
@@ -663,17 +670,24 @@ int CmdKinds(Client& c) {
       std::cout << ", default " << FormatValue(p.default_value()) << (p.live() ? "" : ", rebuilds")
                 << ") " << p.help() << "\n";
     }
+    for (const auto& p : k.presets()) {
+      std::cout << "  preset " << p.uri();
+      if (!p.label().empty()) std::cout << " (" << p.label() << ")";
+      std::cout << "\n";
+    }
   }
   return kExitOk;
 }
 
 int CmdAdd(Client& c) {
   const Options& o = c.options();
-  if (o.args.size() != 3) return Usage("add NAME KIND [--channels N] [--param NAME=VALUE]...");
+  if (o.args.size() != 3)
+    return Usage("add NAME KIND [--channels N] [--preset URI] [--param NAME=VALUE]...");
   aers::v1::AddNodeRequest req;
   req.mutable_node()->set_name(o.args[1]);
   req.mutable_node()->set_kind(o.args[2]);
   req.mutable_node()->set_channels(o.channels);
+  req.mutable_node()->set_preset(o.preset);
   for (const auto& p : o.params) {
     const auto eq = p.find('=');
     if (eq == std::string::npos) return Usage("--param " + p + ": expected NAME=VALUE");

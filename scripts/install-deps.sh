@@ -13,10 +13,14 @@ build_pkgs=(
   libjack-jackd2-dev libasound2-dev libyaml-cpp-dev libsodium-dev
   libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
   libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk nlohmann-json3-dev libssl-dev
+  liblilv-dev lv2-dev
 )
 test_pkgs=(
   jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
   swh-plugins minisign
+  # LV2 hosting tests: Debian's LV2 plugins and lilv's own host (lv2apply,
+  # lv2bench) as the independent reference
+  swh-lv2 mda-lv2 lilv-utils
   # ALSA backend tests (tests/integration/test_alsa.py): the ALSA jack PCM
   # over a private jackd, and aplay/arecord for the docs' examples
   libasound2-plugins alsa-utils
@@ -29,6 +33,7 @@ test_pkgs=(
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
   libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623 libssl3
+  liblilv-0-0
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -181,6 +181,10 @@ std::string EmitConfig(const Config& config) {
       out << YAML::Key << "kind" << YAML::Value;
       EmitString(out, n.kind);
       out << YAML::Key << "channels" << YAML::Value << n.channels;
+      if (!n.preset.empty()) {
+        out << YAML::Key << "preset" << YAML::Value;
+        EmitString(out, n.preset);
+      }
       if (!n.params.empty()) {
         out << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
         for (const auto& [name, value] : n.params) {

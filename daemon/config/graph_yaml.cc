@@ -98,7 +98,7 @@ void GraphReader::ParseNodes(const YAML::Node& node, const std::string& path, Ma
     model::NodeSpec spec;
     bool suspect = false;
     const auto fields =
-        r_.Map(item, ipath, "a node", {"name", "kind", "channels", "params"}, list_mark);
+        r_.Map(item, ipath, "a node", {"name", "kind", "channels", "params", "preset"}, list_mark);
     if (fields) {
       const Mark mark = r_.MarkOf(item, list_mark);
       r_.Require(*fields, {"name", "kind"}, ipath, "a node", mark, "name: trim, kind: gain");
@@ -106,6 +106,8 @@ void GraphReader::ParseNodes(const YAML::Node& node, const std::string& path, Ma
         const std::string p = Join(ipath, f.key);
         if (f.key == "name") {
           if (auto v = r_.String(f.value, p, "name", f.key_mark)) spec.name = *v;
+        } else if (f.key == "preset") {
+          if (auto v = r_.String(f.value, p, "preset", f.key_mark)) spec.preset = *v;
         } else if (f.key == "kind") {
           if (auto v = r_.String(f.value, p, "kind", f.key_mark)) {
             spec.kind = *v;

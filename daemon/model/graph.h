@@ -36,6 +36,9 @@ struct NodeSpec {
   std::string kind;  ///< registered kind, e.g. "gain" or "<plugin>/<kind>"
   int channels = 1;  ///< width of every port of the node
   std::map<std::string, ParamValue> params;  ///< only what the config sets
+  /// A preset of the kind to start from (LV2: the preset's URI); "" = none.
+  /// The node's own params win over the preset's values.
+  std::string preset;
   friend bool operator==(const NodeSpec&, const NodeSpec&) = default;
 };
 

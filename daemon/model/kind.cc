@@ -109,7 +109,10 @@ double NodeKind::NumericValue(const ParamDesc& desc, const ParamValue& value, si
 
 bool NodeKind::UpdateLive(rt::Processor* instance, const NodeSpec& before,
                           const NodeSpec& after) const {
-  if (before.kind != after.kind || before.channels != after.channels) return false;
+  if (before.kind != after.kind || before.channels != after.channels ||
+      before.preset != after.preset) {
+    return false;
+  }
   // Compared at one nominal rate: only whether a value changed matters here.
   constexpr double kNominalRateHz = 48000.0;
   const auto old_params = ResolveParams(before, kNominalRateHz);

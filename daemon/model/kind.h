@@ -50,6 +50,12 @@ struct ParamDesc {
   ParamDesc At(double sample_rate_hz) const;
 };
 
+/// A named starting point a kind offers (an LV2 preset).
+struct PresetInfo {
+  std::string uri;    ///< what NodeSpec::preset names
+  std::string label;  ///< for people ("" if the plugin gives none)
+};
+
 struct PortDesc {
   std::string name;
   int channels = 1;
@@ -75,6 +81,8 @@ class NodeKind {
   virtual const std::vector<ParamDesc>& params() const = 0;
   /// Largest `channels` a node of this kind accepts.
   virtual int max_channels() const { return kMaxChannels; }
+  /// Presets a node of this kind may start from (NodeSpec::preset).
+  virtual std::vector<PresetInfo> presets() const { return {}; }
 
   /// Constraints between parameters beyond each one's type and range (for
   /// example: a mixer's gains_db has `inputs` entries). `prefix` is the

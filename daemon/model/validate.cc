@@ -413,6 +413,22 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
                   kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
     if (kind == nullptr) continue;
+    if (!n.preset.empty()) {
+      const auto presets = kind->presets();
+      const bool found = std::any_of(presets.begin(), presets.end(),
+                                     [&](const PresetInfo& p) { return p.uri == n.preset; });
+      if (!found) {
+        std::vector<std::string> uris;
+        for (const auto& p : presets) uris.push_back(p.uri);
+        issues.push_back({path + ".preset",
+                          presets.empty()
+                              ? Cat("kind ", Quoted(n.kind), " has no presets")
+                              : Cat("unknown preset ", Quoted(n.preset), " for kind ",
+                                    Quoted(n.kind), "; its presets are: ", JoinList(uris, ", ")),
+                          IssueCode::kBadValue});
+        continue;
+      }
+    }
 
     bool params_ok = true;
     std::vector<std::string> param_names;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "aers/plugin.h"
+#include "plugin/bundle_tree.h"
 #include "plugin/minisign.h"
 #include "plugin/serial_store.h"
 #include "spdlog/spdlog.h"
@@ -154,22 +155,6 @@ KeyMap ReadTrustedKeys(const std::string& dir, const std::vector<std::string>& f
   return keys;
 }
 
-// An absolute LADSPA module path split into the allowed system directory it
-// lies beneath and the rest; nullopt if it lies beneath none of them.
-std::optional<std::pair<std::string, std::string>> SplitBeneathAllowedDir(
-    const std::string& module, const std::vector<std::string>& allowed_dirs) {
-  for (const auto& allowed : allowed_dirs) {
-    std::string a = allowed;
-    while (a.size() > 1 && a.back() == '/') a.pop_back();
-    if (a.empty() || a.front() != '/') continue;
-    if (module.size() > a.size() + 1 && module.compare(0, a.size(), a) == 0 &&
-        module[a.size()] == '/') {
-      return std::make_pair(a, module.substr(a.size() + 1));
-    }
-  }
-  return std::nullopt;
-}
-
 // --- the checklist --------------------------------------------------------------
 
 // One run of steps 1-9 over one plugin directory. Each step is one member
@@ -186,8 +171,16 @@ class Checker {
         gate_(gate) {}
 
   absl::StatusOr<CheckedPlugin> Run() {
-    if (auto s = OpenPluginDirectory(); !s.ok()) return s;      // 1
-    if (auto s = ReadManifest(); !s.ok()) return s;             // 2
+    if (auto s = OpenPluginDirectory(); !s.ok()) return s;  // 1
+    if (auto s = ReadManifest(); !s.ok()) return s;         // 2
+    if (manifest().format == ModuleFormat::kLv2) {
+      if (auto s = ReadBundle(); !s.ok()) return s;        // 3-5
+      if (auto s = CheckTreeHash(); !s.ok()) return s;     // 6
+      if (auto s = CheckSignature(); !s.ok()) return s;    // 7
+      if (auto s = CheckRollback(); !s.ok()) return s;     // 8
+      if (auto s = CheckBundleElf(); !s.ok()) return s;    // 9
+      return std::move(out_);
+    }
     if (auto s = OpenModule(); !s.ok()) return s;               // 3
     if (auto s = CheckModuleOwnerAndMode(); !s.ok()) return s;  // 4
     if (auto s = SealModule(); !s.ok()) return s;               // 5
@@ -357,10 +350,114 @@ class Checker {
     return absl::OkStatus();
   }
 
+  // 3-5 (LV2). The bundle directory, opened like a module (beneath the
+  //    plugin directory, or beneath an allow-listed system directory), then
+  //    every file in it read once into memory (plugin/bundle_tree.h): from
+  //    here on the gate works on those bytes only.
+  absl::Status ReadBundle() {
+    const Manifest& m = manifest();
+    OpenFailure of{};
+    UniqueFd bundle;
+    if (m.module.front() == '/') {
+      out_.verified.module_path = m.module;
+      const auto beneath = SplitBeneathAllowedDir(m.module, policy_.allowed_system_dirs);
+      if (!beneath) {
+        return gate_.Refuse(
+            RefusalCode::kModuleOutsideAllowedDirs, m.module,
+            absl::StrCat("an absolute bundle path must lie beneath an allowed system "
+                         "directory (allowed: ",
+                         policy_.allowed_system_dirs.empty()
+                             ? std::string("none")
+                             : absl::StrJoin(policy_.allowed_system_dirs, ", "),
+                         ")"));
+      }
+      const int bfd = ::open(beneath->first.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (bfd < 0) {
+        return gate_.Refuse(RefusalCode::kNotFound, beneath->first,
+                            absl::StrCat("cannot open ", beneath->first, ": ", ErrnoText(errno)));
+      }
+      UniqueFd basefd(bfd);
+      auto fd = OpenBeneath(basefd.get(), beneath->second, O_RDONLY | O_DIRECTORY, &of);
+      if (!fd.ok()) {
+        return gate_.Refuse(OpenCode(of, RefusalCode::kModuleUnreadable), m.module,
+                            std::string(fd.status().message()));
+      }
+      bundle = std::move(*fd);
+    } else {
+      out_.verified.module_path = absl::StrCat(dir_path_, "/", m.module);
+      auto fd = OpenBeneath(dir_.get(), m.module, O_RDONLY | O_DIRECTORY, &of);
+      if (!fd.ok()) {
+        return gate_.Refuse(OpenCode(of, RefusalCode::kModuleUnreadable), module_path(),
+                            std::string(fd.status().message()));
+      }
+      bundle = std::move(*fd);
+    }
+    FileCheckFailure cf{};
+    if (auto s = CheckOwnerAndMode(bundle.get(), true, "the bundle", &cf); !s.ok()) {
+      return gate_.Refuse(CheckCode(cf, kModuleCodes), module_path(), std::string(s.message()));
+    }
+    BundleError err;
+    auto tree = ReadBundleTree(bundle.get(), module_path(), policy_.allowed_system_dirs,
+                               policy_.max_module_bytes, &err);
+    if (!tree.ok()) {
+      RefusalCode code = RefusalCode::kModuleUnreadable;
+      switch (err.fault) {
+        case BundleFault::kEntry:
+          code = RefusalCode::kBundleEntry;
+          break;
+        case BundleFault::kOwner:
+          code = RefusalCode::kModuleOwner;
+          break;
+        case BundleFault::kPermissions:
+          code = RefusalCode::kModulePermissions;
+          break;
+        case BundleFault::kTooLarge:
+          code = RefusalCode::kModuleTooLarge;
+          break;
+        case BundleFault::kUnreadable:
+          break;
+      }
+      return gate_.Refuse(code, err.path, err.message);
+    }
+    out_.tree = std::move(*tree);
+    return absl::OkStatus();
+  }
+
+  // 6 (LV2). The tree hash of the bytes read, against the manifest.
+  absl::Status CheckTreeHash() {
+    out_.verified.hash_hex = BundleTreeHashHex(manifest().hash_algorithm, out_.tree);
+    return CompareHash("bundle's tree");
+  }
+
+  // 9 (LV2). Every ELF file of the bundle passes the module's ELF checks.
+  absl::Status CheckBundleElf() {
+    for (const auto& e : out_.tree.entries) {
+      if (e.directory || !LooksLikeElf(e.bytes)) continue;
+      const std::string path = e.link_from.empty() ? absl::StrCat(module_path(), "/", e.path)
+                                                   : absl::StrCat(module_path(), "/", e.path,
+                                                                  " -> ", e.link_from);
+      auto elf = CheckElfBytes(
+          {reinterpret_cast<const uint8_t*>(e.bytes.data()), e.bytes.size()}, path);
+      if (!elf.ok()) return elf.status();
+      out_.verified.libraries.push_back(e.path);
+      if (out_.verified.libraries.size() == 1) out_.verified.elf = *elf;
+    }
+    if (out_.verified.libraries.empty()) {
+      return gate_.Refuse(RefusalCode::kElfInvalid, module_path(),
+                          "the bundle contains no shared library");
+    }
+    return absl::OkStatus();
+  }
+
   // 6. Hash the sealed bytes; compare with the manifest in constant time.
   absl::Status CheckHash() {
+    out_.verified.hash_hex = HashHex(manifest().hash_algorithm, out_.image.bytes());
+    return CompareHash("module's");
+  }
+
+  // out_.verified.hash_hex against the manifest, in constant time.
+  absl::Status CompareHash(const std::string& what) {
     const Manifest& m = manifest();
-    out_.verified.hash_hex = HashHex(m.hash_algorithm, out_.image.bytes());
     const std::string& seen_hex = out_.verified.hash_hex;
     uint8_t want[32], seen[32];
     size_t wl = 0, sl = 0;
@@ -373,7 +470,7 @@ class Checker {
       const std::string algorithm = HashAlgorithmName(m.hash_algorithm);
       return gate_.Refuse(
           RefusalCode::kHashMismatch, module_path(),
-          absl::StrCat("the module's ", algorithm, " hash differs from the manifest"),
+          absl::StrCat("the ", what, " ", algorithm, " hash differs from the manifest"),
           absl::StrCat(algorithm, ":", seen_hex), absl::StrCat(algorithm, ":", m.hash_hex));
     }
     return absl::OkStatus();
@@ -455,38 +552,44 @@ class Checker {
   //    PT_INTERP, RPATH/RUNPATH or text relocations, with a non-executable
   //    PT_GNU_STACK, needing only libc/libm/ld-linux and the manifest's list.
   absl::Status CheckElf() {
-    auto elf = ReadElf(out_.image.bytes());
-    if (!elf.ok()) {
-      return gate_.Refuse(RefusalCode::kElfInvalid, module_path(),
-                          std::string(elf.status().message()));
-    }
+    auto elf = CheckElfBytes(out_.image.bytes(), module_path());
+    if (!elf.ok()) return elf.status();
     out_.verified.elf = *elf;
+    return absl::OkStatus();
+  }
+
+  // The ELF rules of step 9 on `bytes` (refusals name `path`).
+  absl::StatusOr<ElfInfo> CheckElfBytes(std::span<const uint8_t> bytes, const std::string& path) {
+    auto elf = ReadElf(bytes);
+    if (!elf.ok()) {
+      return gate_.Refuse(RefusalCode::kElfInvalid, path, std::string(elf.status().message()));
+    }
     if (elf->has_interp) {
-      return gate_.Refuse(RefusalCode::kElfInvalid, module_path(),
+      return gate_.Refuse(RefusalCode::kElfInvalid, path,
                           "has PT_INTERP: an executable, not a plugin library");
     }
     if (!elf->rpath.empty()) {
-      return gate_.Refuse(RefusalCode::kElfRpath, module_path(),
+      return gate_.Refuse(RefusalCode::kElfRpath, path,
                           "has DT_RPATH (library search paths of its own)",
                           absl::StrCat("DT_RPATH=", absl::StrJoin(elf->rpath, ":")), "none");
     }
     if (!elf->runpath.empty()) {
-      return gate_.Refuse(RefusalCode::kElfRpath, module_path(),
+      return gate_.Refuse(RefusalCode::kElfRpath, path,
                           "has DT_RUNPATH (library search paths of its own)",
                           absl::StrCat("DT_RUNPATH=", absl::StrJoin(elf->runpath, ":")), "none");
     }
     if (elf->textrel) {
-      return gate_.Refuse(RefusalCode::kElfTextrel, module_path(),
+      return gate_.Refuse(RefusalCode::kElfTextrel, path,
                           "has text relocations (needs writable code)");
     }
     if (!elf->has_gnu_stack) {
       return gate_.Refuse(
-          RefusalCode::kElfExecstack, module_path(),
+          RefusalCode::kElfExecstack, path,
           "has no PT_GNU_STACK header, so loading it would make the stack executable",
           "no PT_GNU_STACK", "PT_GNU_STACK RW");
     }
     if (elf->exec_stack) {
-      return gate_.Refuse(RefusalCode::kElfExecstack, module_path(),
+      return gate_.Refuse(RefusalCode::kElfExecstack, path,
                           "asks for an executable stack (link with -Wl,-z,noexecstack)",
                           "PT_GNU_STACK RWE", "PT_GNU_STACK RW");
     }
@@ -494,13 +597,13 @@ class Checker {
     allowed_needed.insert(manifest().dependencies.begin(), manifest().dependencies.end());
     for (const auto& n : elf->needed) {
       if (!allowed_needed.count(n)) {
-        return gate_.Refuse(RefusalCode::kElfDependency, module_path(),
+        return gate_.Refuse(RefusalCode::kElfDependency, path,
                             absl::StrCat("depends on '", n, "', which is not allowed"),
                             absl::StrCat("DT_NEEDED ", n),
                             absl::StrCat("one of ", absl::StrJoin(allowed_needed, ", ")));
       }
     }
-    return absl::OkStatus();
+    return *elf;
   }
 
   const PluginPolicy& policy_;

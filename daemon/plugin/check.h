@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "plugin/audit.h"
+#include "plugin/bundle_tree.h"
 #include "plugin/elf_check.h"
 #include "plugin/manifest.h"
 #include "plugin/refusal.h"
@@ -36,17 +37,24 @@ struct PluginPolicy {
   std::vector<std::string> trusted_key_files;
   std::string state_dir;  ///< highest accepted serial per plugin
   /// Absolute directories a LADSPA manifest may point its module into
-  /// (e.g. /usr/lib/ladspa). Empty: LADSPA modules must be in the plugin dir.
+  /// (e.g. /usr/lib/ladspa), or an LV2 manifest its bundle (/usr/lib/lv2).
+  /// Empty: modules and bundles must be in the plugin dir.
   std::vector<std::string> allowed_system_dirs;
+  /// Largest module, or the largest sum of an LV2 bundle's files (bytes).
   size_t max_module_bytes = size_t{64} << 20;
+  /// Where verified LV2 bundles are copied before lilv reads them (0700,
+  /// aersd's own; content-addressed). Empty: `<state_dir>/lv2-store`.
+  std::string lv2_store_dir;
 };
 
 /// Everything the gate established before loading (aers-plugin verify).
 struct VerifiedPlugin {
   Manifest manifest;
   ElfInfo elf;
-  std::string module_path;
-  std::string hash_hex;       ///< what the module hashed to
+  std::string module_path;    ///< the module file, or the LV2 bundle directory
+  std::string hash_hex;       ///< what the module (LV2: the bundle tree) hashed to
+  /// LV2: the bundle's ELF files (relative paths), each passed the ELF checks.
+  std::vector<std::string> libraries;
   std::string signer_key_id;  ///< "" if not signed
 };
 
@@ -54,7 +62,8 @@ struct VerifiedPlugin {
 /// bytes they are about (the loader dlopen()s exactly these).
 struct CheckedPlugin {
   VerifiedPlugin verified;
-  SealedImage image;
+  SealedImage image;  ///< aers/ladspa
+  BundleTree tree;    ///< lv2: every file of the bundle, as hashed
   /// Highest serial accepted before (nullopt: none yet, or no state_dir).
   std::optional<uint64_t> stored_serial;
 };

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/kind.h"
@@ -34,5 +35,22 @@ std::optional<KindList> MakeAersKinds(const std::shared_ptr<const LoadedPlugin>&
 /// Finds the manifest's labels through ladspa_descriptor() and wraps them.
 std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin>& plugin,
                                         Refusal& refusal);
+
+/// LV2: the kinds of the manifest's plugin URIs, described by lilv from the
+/// verified store copy of the bundle at `bundle_dir` (absolute, no trailing
+/// '/') and nothing else. `state_dir` is where node state is saved
+/// ("<state_dir>/lv2-state/<node>/<instance>.ttl"; "" = not saved). Refuses
+/// (lv2_uri_missing, lv2_unsupported, module_outside_allowed_dirs) what it
+/// cannot host.
+std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& plugin,
+                                     const std::string& bundle_dir, const std::string& state_dir,
+                                     Refusal& refusal);
+
+/// Whether this build hosts LV2 (it was built with lilv).
+bool Lv2Supported();
+
+/// A parameter name for a plugin port name or symbol: lowercase,
+/// [^a-z0-9] runs -> '_', "p_" before a leading digit, at most 60 characters.
+std::string PortParamName(std::string_view port);
 
 }  // namespace aers::plugin

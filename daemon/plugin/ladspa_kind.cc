@@ -21,6 +21,26 @@
 // period of silence at activation; the instance reports it as its latency.
 #include "plugin/kinds.h"
 
+namespace aers::plugin {
+
+std::string PortParamName(std::string_view port) {
+  std::string out;
+  for (char c : port) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (ok) {
+      out += c;
+    } else if (!out.empty() && out.back() != '_') {
+      out += '_';
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  if (out.empty() || !(out[0] >= 'a' && out[0] <= 'z')) out = "p_" + out;
+  return out.substr(0, 60);
+}
+
+}  // namespace aers::plugin
+
 #if defined(AERS_HAVE_LADSPA)
 #include <ladspa.h>
 
@@ -51,22 +71,6 @@ std::optional<std::string> Bounded(const char* s, size_t max) {
   const size_t n = ::strnlen(s, max + 1);
   if (n > max) return std::nullopt;
   return std::string(s, n);
-}
-
-std::string ParamName(std::string_view port) {
-  std::string out;
-  for (char c : port) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (ok) {
-      out += c;
-    } else if (!out.empty() && out.back() != '_') {
-      out += '_';
-    }
-  }
-  while (!out.empty() && out.back() == '_') out.pop_back();
-  if (out.empty() || !(out[0] >= 'a' && out[0] <= 'z')) out = "p_" + out;
-  return out.substr(0, 60);
 }
 
 struct PortMap {
@@ -401,8 +405,8 @@ std::optional<KindList> MakeLadspaKinds(const std::shared_ptr<const LoadedPlugin
         }
         ports.control_in.push_back(p);
         const std::string port_name = Bounded(d->PortNames[p], 256).value_or("control");
-        std::string n = ParamName(port_name);
-        for (int k = 2; names.count(n); ++k) n = absl::StrCat(ParamName(port_name), "_", k);
+        std::string n = PortParamName(port_name);
+        for (int k = 2; names.count(n); ++k) n = absl::StrCat(PortParamName(port_name), "_", k);
         names.insert(n);
         params.push_back(ControlParam(n, port_name, d->PortRangeHints[p]));
       } else {

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "plugin/bundle_tree.h"
 #include "plugin/kinds.h"
 #include "plugin/serial_store.h"
 #include "spdlog/spdlog.h"
@@ -118,8 +119,13 @@ bool IsMapped(const std::string& path) {
 absl::Status RefuseIfAlreadyLoaded(const CheckedPlugin& c, GateReporter& gate) {
   const Manifest& m = c.verified.manifest;
   const std::string& module_path = c.verified.module_path;
-  std::set<std::string> names = {Basename(m.module)};
-  if (!c.verified.elf.soname.empty()) names.insert(c.verified.elf.soname);
+  // LV2 libraries load by their store path (several bundles may each have
+  // a "plugin.so"); the others by file name and soname.
+  std::set<std::string> names;
+  if (m.format != ModuleFormat::kLv2) {
+    names.insert(Basename(m.module));
+    if (!c.verified.elf.soname.empty()) names.insert(c.verified.elf.soname);
+  }
   for (const auto& o : LoadedObjects()) {
     const std::string base = Basename(o.path);
     for (const auto& n : {base, o.soname}) {
@@ -229,6 +235,63 @@ absl::StatusOr<std::shared_ptr<LoadedPlugin>> PluginLoader::OpenSealed(CheckedPl
   return plugin;
 }
 
+std::string PluginLoader::StoreDir() const {
+  if (!policy_.lv2_store_dir.empty()) return policy_.lv2_store_dir;
+  return policy_.state_dir.empty() ? "" : absl::StrCat(policy_.state_dir, "/lv2-store");
+}
+
+// 11 (LV2). The bundle's bytes (those hashed) into the store, content-
+// addressed by the tree hash; the copy is read back and hashed again, and
+// only it is what lilv reads (MakeLv2Kinds). An existing copy with the right
+// hash is reused; any other is replaced.
+absl::StatusOr<std::shared_ptr<LoadedPlugin>> PluginLoader::StoreBundle(CheckedPlugin& c,
+                                                                       GateReporter& gate) {
+  const Manifest& m = c.verified.manifest;
+  const std::string store = StoreDir();
+  if (store.empty()) {
+    return gate.Refuse(RefusalCode::kLv2StoreError, c.verified.module_path,
+                       "LV2 plugins need a store for verified bundles: configure "
+                       "plugins.state_dir (the store is <state_dir>/lv2-store)");
+  }
+  if (auto s = EnsurePrivateDirectory(store); !s.ok()) {
+    return gate.Refuse(RefusalCode::kLv2StoreError, store, std::string(s.message()));
+  }
+  const std::string name =
+      absl::StrCat(HashAlgorithmName(m.hash_algorithm), "-", c.verified.hash_hex);
+  const std::string path = absl::StrCat(store, "/", name);
+  auto rehash = [&]() -> std::optional<std::string> {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    UniqueFd dir(fd);
+    auto tree = ReadBundleTree(dir.get(), path, {}, policy_.max_module_bytes, nullptr);
+    if (!tree.ok()) return std::nullopt;
+    return BundleTreeHashHex(m.hash_algorithm, *tree);
+  };
+  if (rehash() != c.verified.hash_hex) {
+    auto written = WriteBundleTree(store, name, c.tree);
+    if (!written.ok()) {
+      return gate.Refuse(RefusalCode::kLv2StoreError, path, std::string(written.status().message()));
+    }
+    const auto again = rehash();
+    if (again != c.verified.hash_hex) {
+      return gate.Refuse(RefusalCode::kLv2StoreError, path,
+                         "the store copy does not hash to what was verified",
+                         again.value_or("(unreadable)"), c.verified.hash_hex);
+    }
+  }
+  c.tree = {};  // the bytes live in the store now
+  auto plugin = std::shared_ptr<LoadedPlugin>(new LoadedPlugin());
+  plugin->manifest_ = m;
+  plugin->module_path_ = c.verified.module_path;
+  plugin->signer_ = c.verified.signer_key_id;
+  plugin->load_path_ = path;
+  {
+    std::lock_guard lock(LoadedMutex());
+    LoadedSet().insert(m.name);
+  }
+  return plugin;
+}
+
 absl::StatusOr<VerifiedPlugin> PluginLoader::Verify(std::string_view dir_name) {
   GateReporter gate(audit_, std::string(dir_name));
   auto c = CheckPlugin(policy_, dir_name, -1, gate);
@@ -256,16 +319,19 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
   const Manifest& m = c.verified.manifest;
   const std::string& module_path = c.verified.module_path;
 
-  // 10-11. Nothing of that name loaded yet; load the sealed bytes.
+  // 10-11. Nothing of that name loaded yet; load the sealed bytes (LV2:
+  // copy the bundle's bytes into the store, hash the copy again).
+  const bool lv2 = m.format == ModuleFormat::kLv2;
   if (auto s = RefuseIfAlreadyLoaded(c, gate); !s.ok()) return s;
-  auto plugin = OpenSealed(c, gate);
+  auto plugin = lv2 ? StoreBundle(c, gate) : OpenSealed(c, gate);
   if (!plugin.ok()) return plugin.status();
 
   // 12. The plugin's own description of itself; its kind names must be free.
   Refusal refusal;
-  std::optional<KindList> kinds = m.format == ModuleFormat::kAers
-                                      ? MakeAersKinds(*plugin, refusal)
-                                      : MakeLadspaKinds(*plugin, refusal);
+  std::optional<KindList> kinds =
+      lv2 ? MakeLv2Kinds(*plugin, (*plugin)->load_path(), policy_.state_dir, refusal)
+      : m.format == ModuleFormat::kAers ? MakeAersKinds(*plugin, refusal)
+                                        : MakeLadspaKinds(*plugin, refusal);
   if (!kinds) {
     return gate.Refuse(refusal.code, module_path, refusal.message, refusal.seen, refusal.expected);
   }

@@ -25,6 +25,9 @@
 //      PT_GNU_STACK, DT_NEEDED only libc/libm/ld-linux + the manifest's list
 //  10. refuse if a library of the same soname or file name is already loaded
 //  11. dlopen("/proc/self/fd/N", RTLD_NOW | RTLD_LOCAL) on the sealed memfd
+//      (LV2: the bundle's verified bytes are written into aersd's store,
+//      <store>/<algorithm>-<tree hash>, read back and hashed again; lilv
+//      reads that copy only and dlopen()s its library from there)
 //  12. look up the one entry symbol (it must belong to that library), check
 //      the ABI version, that every declared kind is in allowed_node_kinds and
 //      that no kind name is taken; else dlclose and refuse
@@ -73,7 +76,8 @@ class LoadedPlugin {
   const std::string& module_path() const { return module_path_; }
   /// Key id of the signer ("" if the plugin was not signed).
   const std::string& signer_key_id() const { return signer_; }
-  /// "/proc/self/fd/N" the library was loaded from.
+  /// "/proc/self/fd/N" the library was loaded from; LV2: the bundle's
+  /// verified copy in the store (a directory).
   const std::string& load_path() const { return load_path_; }
   /// A symbol defined by this library itself (not by its dependencies), or
   /// nullptr.
@@ -140,6 +144,11 @@ class PluginLoader {
   /// Step 11: dlopen()s the sealed memfd of `checked` (taking it over).
   static absl::StatusOr<std::shared_ptr<LoadedPlugin>> OpenSealed(CheckedPlugin& checked,
                                                                   GateReporter& gate);
+  /// Step 11 for LV2: the verified bundle bytes into the store, re-hashed.
+  absl::StatusOr<std::shared_ptr<LoadedPlugin>> StoreBundle(CheckedPlugin& checked,
+                                                           GateReporter& gate);
+  /// policy_.lv2_store_dir, else "<state_dir>/lv2-store", else "".
+  std::string StoreDir() const;
   PluginPolicy policy_;
   PluginAuditLog* audit_;
 };

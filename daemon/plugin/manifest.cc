@@ -183,7 +183,15 @@ std::string ModulePathProblem(std::string_view p, bool allow_absolute) {
 }  // namespace
 
 const char* ModuleFormatName(ModuleFormat f) {
-  return f == ModuleFormat::kAers ? "aers" : "ladspa";
+  switch (f) {
+    case ModuleFormat::kAers:
+      return "aers";
+    case ModuleFormat::kLadspa:
+      return "ladspa";
+    case ModuleFormat::kLv2:
+      return "lv2";
+  }
+  return "?";
 }
 const char* HashAlgorithmName(HashAlgorithm a) {
   return a == HashAlgorithm::kSha256 ? "sha256" : "blake2b";
@@ -213,6 +221,14 @@ std::string KindNameForLabel(std::string_view label) {
   }
   if (out.empty() || !IsLowerAlpha(out.front())) out = "l_" + out;
   return out.substr(0, 64);
+}
+
+std::string KindNameForUri(std::string_view uri) {
+  std::string_view tail = uri;
+  while (!tail.empty() && (tail.back() == '/' || tail.back() == '#')) tail.remove_suffix(1);
+  const size_t cut = tail.find_last_of("/#:");
+  if (cut != std::string_view::npos) tail = tail.substr(cut + 1);
+  return KindNameForLabel(tail);
 }
 
 absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view file_name) {
@@ -247,7 +263,7 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
     }
     static const std::set<std::string> kTop = {
         "name",        "version",      "description",        "module", "format", "hash", "serial",
-        "abi_version", "dependencies", "allowed_node_kinds", "labels"};
+        "abi_version", "dependencies", "allowed_node_kinds", "labels", "bundle", "plugins"};
     std::map<std::string, YAML::Node> f;
     for (auto& [k, v] : c.Map(root, "", kTop)) f[k] = v;
     const TextPosition root_pos = Checker::Pos(root);
@@ -274,17 +290,31 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
         } else if (s == "ladspa") {
           m.format = ModuleFormat::kLadspa;
           format_ok = true;
+        } else if (s == "lv2") {
+          m.format = ModuleFormat::kLv2;
+          format_ok = true;
         } else {
-          c.Issue(f["format"], "format", absl::StrCat("'", s, "' is not one of: aers, ladspa"));
+          c.Issue(f["format"], "format",
+                  absl::StrCat("'", s, "' is not one of: aers, ladspa, lv2"));
         }
       }
     }
     const bool ladspa = format_ok && m.format == ModuleFormat::kLadspa;
+    const bool lv2 = format_ok && m.format == ModuleFormat::kLv2;
 
-    if (required("module") && c.String(f["module"], "module", m.module, 1024)) {
-      const std::string problem = ModulePathProblem(m.module, ladspa);
+    // An LV2 plugin is a bundle directory (`bundle`), the others a file (`module`).
+    const char* path_key = lv2 ? "bundle" : "module";
+    const char* other_key = lv2 ? "module" : "bundle";
+    if (format_ok && f.count(other_key)) {
+      c.Issue(f[other_key], other_key,
+              lv2 ? "is not for format lv2 (an LV2 plugin is named by its bundle: use bundle)"
+                  : "is only for format lv2 (use module)");
+    }
+    if (format_ok && required(path_key) &&
+        c.String(f[path_key], path_key, m.module, 1024)) {
+      const std::string problem = ModulePathProblem(m.module, ladspa || lv2);
       if (!problem.empty())
-        c.Issue(f["module"], "module", absl::StrCat("'", m.module, "' ", problem));
+        c.Issue(f[path_key], path_key, absl::StrCat("'", m.module, "' ", problem));
     }
 
     if (required("hash")) {
@@ -345,15 +375,15 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
     }
 
     if (f.count("abi_version")) {
-      if (ladspa) {
+      if (ladspa || lv2) {
         c.Issue(f["abi_version"], "abi_version",
-                "is only for format aers (LADSPA has no AERS ABI)");
+                "is only for format aers (LADSPA and LV2 have no AERS ABI)");
       } else {
         uint64_t v = 0;
         if (c.Integer(f["abi_version"], "abi_version", 1, UINT32_MAX, v))
           m.abi_version = static_cast<uint32_t>(v);
       }
-    } else if (format_ok && !ladspa) {
+    } else if (format_ok && !ladspa && !lv2) {
       c.Issue(root_pos, "abi_version", "missing (required for format aers)");
     }
 
@@ -449,6 +479,75 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
       }
     } else if (ladspa) {
       c.Issue(root_pos, "labels", "missing (required for format ladspa)");
+    }
+
+    if (f.count("plugins")) {
+      const YAML::Node l = f["plugins"];
+      if (format_ok && !lv2) {
+        c.Issue(l, "plugins", "is only for format lv2");
+      } else if (!l.IsSequence() || l.size() == 0) {
+        c.Issue(l, "plugins", "must be a non-empty list of {uri, kind}");
+      } else {
+        std::set<std::string> uris_seen, kinds_seen;
+        for (size_t i = 0; i < l.size(); ++i) {
+          const std::string path = absl::StrCat("plugins[", i, "]");
+          const YAML::Node item = l[i];
+          Lv2Entry e;
+          YAML::Node uri_node = item;
+          if (item.IsScalar()) {
+            if (!c.String(item, path, e.uri, 1024)) continue;
+          } else if (item.IsMap()) {
+            std::map<std::string, YAML::Node> lf;
+            for (auto& [k, v] : c.Map(item, path, {"uri", "kind"})) lf[k] = v;
+            if (!lf.count("uri")) {
+              c.Issue(item, path + ".uri", "missing (required)");
+              continue;
+            }
+            uri_node = lf["uri"];
+            if (!c.String(lf["uri"], path + ".uri", e.uri, 1024)) continue;
+            if (lf.count("kind")) {
+              if (!c.String(lf["kind"], path + ".kind", e.kind, 64)) continue;
+              if (!IsValidKindName(e.kind)) {
+                c.Issue(lf["kind"], path + ".kind",
+                        absl::StrCat("'", e.kind, "' is not a valid kind name ([a-z][a-z0-9_]*)"));
+                continue;
+              }
+            }
+          } else {
+            c.Issue(item, path, "must be a URI or a map {uri, kind}");
+            continue;
+          }
+          const size_t colon = e.uri.find(':');
+          if (colon == std::string::npos || colon == 0 ||
+              e.uri.find_first_of(" \t<>\"{}|\\^`") != std::string::npos) {
+            c.Issue(uri_node, path + (item.IsMap() ? ".uri" : ""),
+                    absl::StrCat("'", e.uri, "' is not an absolute URI (scheme:..., no spaces)"));
+            continue;
+          }
+          if (e.kind.empty()) e.kind = KindNameForUri(e.uri);
+          if (!uris_seen.insert(e.uri).second) {
+            c.Issue(item, path, absl::StrCat("URI '", e.uri, "' is listed twice"));
+            continue;
+          }
+          if (!kinds_seen.insert(e.kind).second) {
+            c.Issue(item, path, absl::StrCat("kind '", e.kind, "' is used twice"));
+            continue;
+          }
+          m.lv2_plugins.push_back(std::move(e));
+        }
+      }
+    } else if (lv2) {
+      c.Issue(root_pos, "plugins", "missing (required for format lv2)");
+    }
+    if (lv2 && c.ok()) {
+      const std::set<std::string> allowed(m.allowed_node_kinds.begin(), m.allowed_node_kinds.end());
+      const YAML::Node l = f["plugins"];
+      for (size_t i = 0; i < m.lv2_plugins.size(); ++i) {
+        if (!allowed.count(m.lv2_plugins[i].kind)) {
+          c.Issue(l[i], absl::StrCat("plugins[", i, "]"),
+                  absl::StrCat("kind '", m.lv2_plugins[i].kind, "' is not in allowed_node_kinds"));
+        }
+      }
     }
 
     // Every kind a LADSPA manifest exposes must be allowed.

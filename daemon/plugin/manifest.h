@@ -14,7 +14,7 @@
 
 namespace aers::plugin {
 
-enum class ModuleFormat { kAers, kLadspa };
+enum class ModuleFormat { kAers, kLadspa, kLv2 };
 /// kBlake2b is BLAKE2b with a 32-byte digest (libsodium crypto_generichash).
 enum class HashAlgorithm { kSha256, kBlake2b };
 
@@ -27,6 +27,12 @@ struct LadspaLabel {
   std::string kind;   ///< AERS kind name (default: the label, lowercased, [^a-z0-9_] -> '_')
 };
 
+/// One LV2 plugin of the bundle to expose as a node kind.
+struct Lv2Entry {
+  std::string uri;   ///< the plugin's URI, e.g. "http://plugin.org.uk/swh-plugins/amp"
+  std::string kind;  ///< AERS kind name (default: KindNameForUri(uri))
+};
+
 /// Where a value sits in the manifest text (1-based; 0 = unknown).
 struct TextPosition {
   int line = 0;
@@ -37,8 +43,10 @@ struct Manifest {
   std::string name;     ///< [a-z][a-z0-9_-]{0,63}; equals the plugin directory's name
   std::string version;  ///< free-form, informational
   std::string description;
-  std::string module;  ///< relative path beneath the plugin directory (ladspa: may be
-                       ///< absolute under an allow-listed system directory)
+  /// aers/ladspa: the module file (key `module`); lv2: the bundle directory
+  /// (key `bundle`). Relative beneath the plugin directory; ladspa and lv2
+  /// may name an absolute path beneath an allow-listed system directory.
+  std::string module;
   ModuleFormat format = ModuleFormat::kAers;
   HashAlgorithm hash_algorithm = HashAlgorithm::kSha256;
   std::string hash_hex;  ///< lowercase, 64 hex digits
@@ -47,6 +55,7 @@ struct Manifest {
   uint64_t serial = 0;                    ///< monotonic; lower than the highest accepted = rollback
   std::vector<std::string> dependencies;  ///< extra DT_NEEDED sonames allowed
   std::vector<LadspaLabel> labels;        ///< ladspa only (required there)
+  std::vector<Lv2Entry> lv2_plugins;      ///< lv2 only (key `plugins`, required there)
 
   TextPosition hash_value_position;  ///< of hash.value's scalar (tools rewrite it)
 };
@@ -61,6 +70,10 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text,
 
 /// The default kind name for a LADSPA label.
 std::string KindNameForLabel(std::string_view label);
+
+/// The default kind name for an LV2 URI: its last path or fragment segment,
+/// as KindNameForLabel ("http://x/y#Amp_Mono" -> "amp_mono").
+std::string KindNameForUri(std::string_view uri);
 
 /// Valid AERS kind name (also used for plugin-declared kinds).
 bool IsValidKindName(std::string_view name);

@@ -57,6 +57,8 @@ const char* RefusalCodeName(RefusalCode code) {
       return "module_permissions";
     case RefusalCode::kModuleTooLarge:
       return "module_too_large";
+    case RefusalCode::kBundleEntry:
+      return "bundle_entry";
     case RefusalCode::kHashMismatch:
       return "hash_mismatch";
     case RefusalCode::kSignatureMissing:
@@ -101,6 +103,12 @@ const char* RefusalCodeName(RefusalCode code) {
       return "ladspa_label_missing";
     case RefusalCode::kLadspaUnsupported:
       return "ladspa_unsupported";
+    case RefusalCode::kLv2UriMissing:
+      return "lv2_uri_missing";
+    case RefusalCode::kLv2Unsupported:
+      return "lv2_unsupported";
+    case RefusalCode::kLv2StoreError:
+      return "lv2_store_error";
     case RefusalCode::kInternal:
       return "internal";
   }
@@ -118,6 +126,7 @@ absl::StatusCode StatusCodeFor(RefusalCode code) {
     case RefusalCode::kKindExists:
       return absl::StatusCode::kAlreadyExists;
     case RefusalCode::kStateError:
+    case RefusalCode::kLv2StoreError:
     case RefusalCode::kInternal:
       return absl::StatusCode::kInternal;
     default:

@@ -41,6 +41,7 @@ enum class RefusalCode {
   kModuleOwner,               ///< module_owner
   kModulePermissions,         ///< module_permissions
   kModuleTooLarge,            ///< module_too_large: over max_module_bytes
+  kBundleEntry,  ///< bundle_entry: LV2 bundle entry not allowed (hidden, special, symlink out)
   // Hash, signature, rollback (steps 6-8).
   kHashMismatch,          ///< hash_mismatch
   kSignatureMissing,      ///< signature_missing: required and absent
@@ -66,6 +67,9 @@ enum class RefusalCode {
   kKindExists,          ///< kind_exists: kind name already registered
   kLadspaLabelMissing,  ///< ladspa_label_missing
   kLadspaUnsupported,   ///< ladspa_unsupported
+  kLv2UriMissing,       ///< lv2_uri_missing: a manifest URI is not a plugin of the bundle
+  kLv2Unsupported,      ///< lv2_unsupported: a required feature or port type the host lacks
+  kLv2StoreError,       ///< lv2_store_error: the store copy could not be made or differs
   kInternal,            ///< internal: a check could not be carried out. Keep last.
 };
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "plugin/bundle_tree.h"
 #include "plugin/check.h"
 #include "plugin/minisign.h"
 #include "plugin/secure_open.h"
@@ -78,15 +79,25 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
   r.algorithm = algorithm.value_or(m->hash_algorithm);
   r.manifest_hex = m->hash_hex;
   r.module_path = m->module.front() == '/' ? m->module : absl::StrCat(dir, "/", m->module);
-  const int fd = ::open(r.module_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  const bool lv2 = m->format == ModuleFormat::kLv2;
+  const int fd = ::open(r.module_path.c_str(),
+                        O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (lv2 ? O_DIRECTORY : 0));
   if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open module ", r.module_path, ": ", ErrnoText(errno)));
+    return absl::NotFoundError(absl::StrCat("cannot open ", lv2 ? "bundle " : "module ",
+                                            r.module_path, ": ", ErrnoText(errno)));
   }
   UniqueFd f(fd);
-  auto image = SealedImage::CopyFrom(f.get(), size_t{1} << 30, m->name);
-  if (!image.ok()) return image.status();
-  r.hex = HashHex(r.algorithm, image->bytes());
+  if (lv2) {
+    // Symlinks are followed into the usual system trees here; the daemon
+    // admits them only beneath its allowed_system_dirs.
+    auto tree = ReadBundleTree(f.get(), r.module_path, {"/usr", "/opt"}, size_t{1} << 30, nullptr);
+    if (!tree.ok()) return tree.status();
+    r.hex = BundleTreeHashHex(r.algorithm, *tree);
+  } else {
+    auto image = SealedImage::CopyFrom(f.get(), size_t{1} << 30, m->name);
+    if (!image.ok()) return image.status();
+    r.hex = HashHex(r.algorithm, image->bytes());
+  }
   r.matches = r.algorithm == m->hash_algorithm && r.hex == m->hash_hex;
   if (write && !r.matches) {
     std::string out = *text;
@@ -189,14 +200,19 @@ absl::StatusOr<std::string> Verify(const std::string& dir_in, const std::string&
   policy.require_signature = true;
   policy.trusted_key_files = {public_path};
   policy.allowed_system_dirs = {"/usr/lib/ladspa", "/usr/local/lib/ladspa",
-                                "/usr/lib/x86_64-linux-gnu/ladspa"};
+                                "/usr/lib/x86_64-linux-gnu/ladspa", "/usr/lib/lv2",
+                                "/usr/local/lib/lv2", "/usr/lib/x86_64-linux-gnu/lv2"};
   GateReporter gate(/*audit=*/nullptr, name);
   auto checked = CheckPlugin(policy, name, /*root_fd=*/-1, gate);
   if (!checked.ok()) return checked.status();
   const VerifiedPlugin* v = &checked->verified;
   return absl::StrCat(
       "plugin '", v->manifest.name, "' ", v->manifest.version, " (serial ", v->manifest.serial,
-      "): OK\n  module ", v->module_path, "\n  ", HashAlgorithmName(v->manifest.hash_algorithm),
+      "): OK\n  ", v->manifest.format == ModuleFormat::kLv2 ? "bundle " : "module ",
+      v->module_path,
+      v->libraries.empty() ? std::string()
+                           : absl::StrCat(" (libraries ", absl::StrJoin(v->libraries, ", "), ")"),
+      "\n  ", HashAlgorithmName(v->manifest.hash_algorithm),
       " ", v->hash_hex, "\n  signed by key ", v->signer_key_id, "\n  needs ",
       v->elf.needed.empty() ? std::string("nothing") : absl::StrJoin(v->elf.needed, ", "),
       "\n  allowed kinds ", absl::StrJoin(v->manifest.allowed_node_kinds, ", "), "\n");

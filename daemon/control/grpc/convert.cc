@@ -38,6 +38,7 @@ model::NodeSpec FromProto(const aers::v1::Node& n) {
   s.name = n.name();
   s.kind = n.kind();
   s.channels = n.channels() == 0 ? 1 : n.channels();
+  s.preset = n.preset();
   for (const auto& [k, v] : n.params()) s.params[k] = FromProto(v);
   return s;
 }
@@ -47,6 +48,7 @@ aers::v1::Node ToProto(const model::NodeSpec& n) {
   p.set_name(n.name);
   p.set_kind(n.kind);
   p.set_channels(n.channels);
+  p.set_preset(n.preset);
   for (const auto& [k, v] : n.params) (*p.mutable_params())[k] = ToProto(v);
   return p;
 }
@@ -106,6 +108,11 @@ aers::v1::KindInfo ToProto(const model::NodeKind& kind, double sample_rate_hz) {
     for (const auto& c : d.choices) p->add_choices(c);
     p->set_live(d.live);
     p->set_help(d.help);
+  }
+  for (const auto& preset : kind.presets()) {
+    auto* p = k.add_presets();
+    p->set_uri(preset.uri);
+    p->set_label(preset.label);
   }
   return k;
 }
