@@ -315,6 +315,7 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
   // 1-9. Everything short of loading.
   auto checked = CheckPlugin(policy_, dir_name, root_fd, gate);
   if (!checked.ok()) return checked.status();
+  if (after_check_hook_) after_check_hook_(std::string(dir_name));
   CheckedPlugin& c = *checked;
   const Manifest& m = c.verified.manifest;
   const std::string& module_path = c.verified.module_path;

@@ -137,6 +137,12 @@ class PluginLoader {
 
   const PluginPolicy& policy() const { return policy_; }
 
+  /// Tests only: runs `hook(dir_name)` between the checks (steps 1-9) and
+  /// loading, where a racing writer would change files.
+  void SetAfterCheckHookForTesting(std::function<void(const std::string&)> hook) {
+    after_check_hook_ = std::move(hook);
+  }
+
  private:
   /// Load() beneath an open root (-1: open policy_.plugin_root).
   absl::StatusOr<LoadedKinds> LoadBeneath(int root_fd, std::string_view dir_name,
@@ -151,6 +157,7 @@ class PluginLoader {
   std::string StoreDir() const;
   PluginPolicy policy_;
   PluginAuditLog* audit_;
+  std::function<void(const std::string&)> after_check_hook_;
 };
 
 }  // namespace aers::plugin

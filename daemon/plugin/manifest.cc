@@ -493,7 +493,8 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
           const std::string path = absl::StrCat("plugins[", i, "]");
           const YAML::Node item = l[i];
           Lv2Entry e;
-          YAML::Node uri_node = item;
+          YAML::Node uri_node;  // rebound with reset(): Node's operator= writes into the tree
+          uri_node.reset(item);
           if (item.IsScalar()) {
             if (!c.String(item, path, e.uri, 1024)) continue;
           } else if (item.IsMap()) {
@@ -503,7 +504,7 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
               c.Issue(item, path + ".uri", "missing (required)");
               continue;
             }
-            uri_node = lf["uri"];
+            uri_node.reset(lf["uri"]);
             if (!c.String(lf["uri"], path + ".uri", e.uri, 1024)) continue;
             if (lf.count("kind")) {
               if (!c.String(lf["kind"], path + ".kind", e.kind, 64)) continue;

@@ -233,6 +233,7 @@ TEST(RefusalCodeTest, NamesAreStableAndTheCodeTravelsWithTheStatus) {
       {RefusalCode::kModuleOwner, "module_owner"},
       {RefusalCode::kModulePermissions, "module_permissions"},
       {RefusalCode::kModuleTooLarge, "module_too_large"},
+      {RefusalCode::kBundleEntry, "bundle_entry"},
       {RefusalCode::kHashMismatch, "hash_mismatch"},
       {RefusalCode::kSignatureMissing, "signature_missing"},
       {RefusalCode::kSignatureInvalid, "signature_invalid"},
@@ -255,6 +256,9 @@ TEST(RefusalCodeTest, NamesAreStableAndTheCodeTravelsWithTheStatus) {
       {RefusalCode::kKindExists, "kind_exists"},
       {RefusalCode::kLadspaLabelMissing, "ladspa_label_missing"},
       {RefusalCode::kLadspaUnsupported, "ladspa_unsupported"},
+      {RefusalCode::kLv2UriMissing, "lv2_uri_missing"},
+      {RefusalCode::kLv2Unsupported, "lv2_unsupported"},
+      {RefusalCode::kLv2StoreError, "lv2_store_error"},
       {RefusalCode::kInternal, "internal"},
   };
   ASSERT_EQ(pinned.size(), static_cast<size_t>(RefusalCode::kInternal) + 1);
