@@ -241,6 +241,42 @@ routes:
                          period=period)
 
 
+    def test_example_config_and_a_debian_preset(self):
+        # configs/examples/lv2 as the docs say: copy the plugin directories,
+        # pin them with aersctl, render. The node starting from mda Detune's
+        # "Out Of Tune" preset sounds exactly like one given its values.
+        ex = os.path.join(aers_it.SOURCE_ROOT, "configs", "examples", "lv2")
+        root = self.tmp.file("ex-plugins")
+        shutil.copytree(os.path.join(ex, "plugins"), root)
+        for name in ("swh-amp", "mda"):
+            hash_manifest(os.path.join(root, name))
+        with open(os.path.join(ex, "lv2.yaml")) as f:
+            text = f.read()
+        text = text.replace("/etc/aers/plugins", root).replace(
+            "/var/lib/aers/plugins", self.tmp.file("ex-state"))
+        preset_cfg = self.tmp.file("ex-preset.yaml")
+        with open(preset_cfg, "w") as f:
+            f.write(text)
+        explicit_cfg = self.tmp.file("ex-explicit.yaml")
+        with open(explicit_cfg, "w") as f:
+            f.write(text.replace(
+                'preset: "http://drobilla.net/plugins/mda/presets#Detune-out-of-tune"',
+                "params: {detune: 0.8, mix: 0.7, output: 0.5, latency: 0.5}"))
+        default_cfg = self.tmp.file("ex-default.yaml")
+        with open(default_cfg, "w") as f:
+            f.write(text.replace(
+                ', preset: "http://drobilla.net/plugins/mda/presets#Detune-out-of-tune"', ""))
+        outs = []
+        for cfg in (preset_cfg, explicit_cfg, default_cfg):
+            out = cfg + ".wav"
+            r = run([aers_it.AERSD, "render", "--config", cfg, "--input", self.stereo,
+                     "--output", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outs.append(read_raw(out))
+        self.assertEqual(outs[0], outs[1])
+        self.assertGreater(max(abs(x - y) for x, y in zip(outs[0], outs[2])), 1e-3)
+
+
 @unittest.skipUnless(LV2_DIR and LV2_SO, "LV2_TEST_DIR / LV2_TEST_SO not set")
 class Lv2DaemonTest(aers_it.JackTestCase):
     tag = "lv2d"
