@@ -13,7 +13,23 @@ so="$build/tests/example_gain_1m.so"
 
 echo "== $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== buildtype: $(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"))')"
-"$build/tests/plugin_load_bench" "$iterations"
+out=$("$build/tests/plugin_load_bench" "$iterations")
+grep -v '^dsp ' <<<"$out"
+# DSP time of an LV2 node in aersd (Process()) against lv2bench (lilv-utils)
+# running the same plugin, block size and frame count, in this run.
+if command -v lv2bench >/dev/null; then
+  echo
+  echo "LV2 DSP time, $(grep -m1 '^dsp ' <<<"$out" | awk '{print $3}')-frame blocks (s for the frames; median of 5 / of 3):"
+  while read -r _ uri block frames secs; do
+    ref=()
+    for _i in 1 2 3; do
+      ref+=("$(lv2bench -b "$block" -n "$frames" "$uri" 2>/dev/null | awk 'NF == 2 {print $1}')")
+    done
+    lb=$(printf '%s\n' "${ref[@]}" | sort -g | sed -n 2p)
+    awk -v u="$uri" -v a="$secs" -v b="$lb" -v n="$frames" \
+      'BEGIN {printf "  %-45s aersd %.4f s  lv2bench %.4f s  ratio %.2f  (%d frames)\n", u, a, b, a / b, n}'
+  done < <(grep '^dsp ' <<<"$out")
+fi
 
 # Median wall time of a command over N runs (ms), process start-up included.
 median_ms() {
