@@ -23,6 +23,21 @@
 namespace aers::plugin {
 namespace {
 
+// `name` with bytes outside printable ASCII as \xNN (for messages).
+std::string EscapedName(std::string_view name) {
+  std::string out;
+  for (unsigned char ch : name) {
+    if (ch >= 0x20 && ch <= 0x7e && ch != '\\') {
+      out += static_cast<char>(ch);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", ch);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 class TreeReader {
  public:
   TreeReader(std::string bundle_path, const std::vector<std::string>& allowed_dirs,
@@ -158,6 +173,13 @@ class TreeReader {
         return Fail(BundleFault::kEntry, rel,
                     "is a hidden file; a bundle may not contain names starting with '.'");
       }
+      for (unsigned char ch : n) {
+        if (ch < 0x20 || ch > 0x7e) {
+          return Fail(BundleFault::kEntry, EscapedName(rel),
+                      "has a name that is not printable ASCII (control characters, "
+                      "non-ASCII bytes); bundle file names must be");
+        }
+      }
       struct stat st {};
       if (::fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         return Fail(BundleFault::kUnreadable, rel, absl::StrCat("stat: ", ErrnoText(errno)));
@@ -242,15 +264,16 @@ absl::StatusOr<BundleTree> ReadBundleTree(int bundle_fd, const std::string& bund
 }
 
 std::string BundleTreeHashHex(HashAlgorithm algorithm, const BundleTree& tree) {
-  std::string text = "aers-lv2-tree-v1\n";
+  std::string text = "aers-lv2-tree-v2\n";
   char mode[8];
   for (const auto& e : tree.entries) {
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(e.mode & 07777));
+    // The path is length-prefixed: no name can imitate entry boundaries.
     if (e.directory) {
-      absl::StrAppend(&text, "d ", mode, " ", e.path, "\n");
+      absl::StrAppend(&text, "d ", mode, " ", e.path.size(), ":", e.path, "\n");
     } else {
-      absl::StrAppend(&text, "f ", mode, " ", e.path, " ", e.bytes.size(), " ",
-                      DigestHex(algorithm, e.bytes), "\n");
+      absl::StrAppend(&text, "f ", mode, " ", e.path.size(), ":", e.path, " ", e.bytes.size(),
+                      " ", DigestHex(algorithm, e.bytes), "\n");
     }
   }
   return DigestHex(algorithm, text);

@@ -4,7 +4,8 @@
 //
 // Rules for a bundle (docs/plugins.md, "LV2 bundles"):
 //   - entries are directories and regular files; a name starting with '.' is
-//     refused (hidden files would be hashed but easy to overlook);
+//     refused (hidden files would be hashed but easy to overlook), and so is
+//     a name with a byte outside printable ASCII (0x20-0x7e);
 //   - a symlink is refused unless it points (after resolving every link) to a
 //     regular file beneath one of the allowed system directories: the way
 //     Debian's calf bundle reaches a library outside the bundle. It is then
@@ -17,10 +18,12 @@
 //     `max_bytes` bytes of file content in all.
 //
 // The tree hash (HashAlgorithm of the manifest) is the digest of
-//   "aers-lv2-tree-v1\n" then, for every entry in bytewise order of its
-//   relative path: TYPE ' ' MODE ' ' PATH '\n' for a directory (TYPE 'd'), or
-//   TYPE ' ' MODE ' ' PATH ' ' SIZE ' ' HEX '\n' for a file (TYPE 'f'),
-// with MODE four octal digits (st_mode & 07777), SIZE in decimal bytes and
+//   "aers-lv2-tree-v2\n" then, for every entry in bytewise order of its
+//   relative path: TYPE ' ' MODE ' ' LEN ':' PATH '\n' for a directory
+//   (TYPE 'd'), or TYPE ' ' MODE ' ' LEN ':' PATH ' ' SIZE ' ' HEX '\n' for a
+//   file (TYPE 'f'),
+// with MODE four octal digits (st_mode & 07777), LEN the path's length in
+// bytes (so no name can imitate an entry boundary), SIZE in decimal bytes and
 // HEX the file content's digest in lowercase hex (same algorithm). A rename,
 // an added or removed file, a mode change or one changed byte changes it.
 //

@@ -241,25 +241,87 @@ struct LogMsg {
   char text[256] = {};
 };
 
-/// Writes `text` to `path` atomically (temporary file, fsync, rename).
-bool WriteFileAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = absl::StrCat(path, ".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
+/// The directory `dir` (created 0700 if missing), if it is aersd's own and
+/// private; else an error naming why (state is then neither read nor written).
+absl::StatusOr<UniqueFd> OpenPrivateDir(const std::string& dir) {
+  if (auto s = EnsurePrivateDirectory(dir); !s.ok()) return s;
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", dir, ": ", ErrnoText(errno)));
+  return UniqueFd(fd);
+}
+
+/// Writes `text` as `name` in the directory `dir_fd`, atomically: a new
+/// temporary file (O_EXCL, never following a link), fsync, rename, fsync of
+/// the directory.
+absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& text) {
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = absl::StrCat(name, ".tmp-", ::getpid(), "-", counter.fetch_add(1));
+  const int fd = ::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("create ", tmp, ": ", ErrnoText(errno)));
+  UniqueFd file(fd);
   size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    const ssize_t n = ::write(file.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      ::close(fd);
-      return false;
+      const int err = errno;
+      ::unlinkat(dir_fd, tmp.c_str(), 0);
+      return absl::InternalError(absl::StrCat("write ", tmp, ": ", ErrnoText(err)));
     }
     done += static_cast<size_t>(n);
   }
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (::fsync(file.get()) != 0 || ::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
+    const int err = errno;
+    ::unlinkat(dir_fd, tmp.c_str(), 0);
+    return absl::InternalError(absl::StrCat("save ", name, ": ", ErrnoText(err)));
+  }
+  ::fsync(dir_fd);
+  return absl::OkStatus();
 }
+
+class Lv2Processor;
+
+/// One thread for every LV2 node of the process ("aers-lv2-svc"): worker
+/// requests, log lines queued from run(), periodic state saves. It polls
+/// (the audio thread never wakes it: no system call there) every 2 ms while
+/// some node has a worker, else every 20 ms.
+class Lv2Service {
+ public:
+  static Lv2Service& Get() {
+    static Lv2Service service;
+    return service;
+  }
+  ~Lv2Service() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  /// Non-RT.
+  void Add(Lv2Processor* p, bool worker) {
+    std::lock_guard lock(mu_);
+    procs_.push_back({p, worker});
+    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+    cv_.notify_all();
+  }
+  /// Non-RT. Returns once `p` is not being serviced and never will be again.
+  void Remove(Lv2Processor* p) {
+    std::lock_guard lock(mu_);
+    std::erase_if(procs_, [p](const auto& e) { return e.first == p; });
+  }
+
+ private:
+  Lv2Service() = default;
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<Lv2Processor*, bool>> procs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 /// One node instance: one LV2 instance per channel (mono plugins) or one.
 class Lv2Processor final : public rt::Processor {
@@ -281,7 +343,7 @@ class Lv2Processor final : public rt::Processor {
   /// Non-RT (Engine::Reclaim).
   ~Lv2Processor() override {
     const bool current = live_->IsCurrent(node_, this);
-    StopService();
+    if (serviced_) Lv2Service::Get().Remove(this);
     if (current) SaveState(/*force=*/false);
     live_->Drop(node_, this);
     std::lock_guard lock(host_->mu());
@@ -392,7 +454,14 @@ class Lv2Processor final : public rt::Processor {
     }
     live_->Set(node_, this);
     if (plan_.latency_port) Prime();
-    service_ = std::thread([this] { ServiceLoop(); });
+    bool worker = false;
+    for (const auto& inst : instances_) {
+      worker = worker || inst.worker != nullptr;
+      has_state_ = has_state_ || inst.state != nullptr;
+    }
+    next_save_ = std::chrono::steady_clock::now() + kSavePeriod;
+    Lv2Service::Get().Add(this, worker);
+    serviced_ = true;
     return absl::OkStatus();
   }
 
@@ -531,13 +600,14 @@ class Lv2Processor final : public rt::Processor {
     va_end(ap);
     return r;
   }
-  static int LogVprintf(LV2_Log_Handle h, LV2_URID type, const char* fmt, va_list ap) {
+  __attribute__((format(printf, 3, 0))) static int LogVprintf(LV2_Log_Handle h, LV2_URID type,
+                                                             const char* fmt, va_list ap) {
     return static_cast<Lv2Processor*>(h)->Log(type, fmt, ap);
   }
 
   // log:log. Formatted into a fixed buffer; from run() queued for the
   // service thread (dropped when full), elsewhere logged at once.
-  int Log(LV2_URID type, const char* fmt, va_list ap) {
+  __attribute__((format(printf, 3, 0))) int Log(LV2_URID type, const char* fmt, va_list ap) {
     LogMsg msg;
     const int n = std::vsnprintf(msg.text, sizeof msg.text, fmt, ap);
     size_t len = std::strlen(msg.text);
@@ -586,6 +656,10 @@ class Lv2Processor final : public rt::Processor {
       LilvState* st = nullptr;
       if (!text.empty()) {
         st = lilv_state_new_from_string(host_->world(), host_->map(), text.c_str());
+        if (st == nullptr) {
+          spdlog::warn("lv2 node '{}': saved state {} is not readable state; not restored",
+                       node_, StatePath(j));
+        }
         const LilvNode* uri = st ? lilv_state_get_plugin_uri(st) : nullptr;
         if (st != nullptr && (uri == nullptr || !lilv_node_equals(uri, lilv_plugin_get_uri(plugin_)))) {
           spdlog::warn("lv2 node '{}': saved state is for another plugin; not restored", node_);
@@ -632,15 +706,44 @@ class Lv2Processor final : public rt::Processor {
     return absl::StrCat(host_->state_dir(), "/lv2-state/", node_, "/", j, ".ttl");
   }
 
+  // The node's state directory, <state_dir>/lv2-state/<node>, both levels
+  // aersd's own and 0700 (created so); an error says why not.
+  absl::StatusOr<UniqueFd> StateDir() const {
+    const std::string base = absl::StrCat(host_->state_dir(), "/lv2-state");
+    if (auto b = OpenPrivateDir(base); !b.ok()) return b.status();
+    return OpenPrivateDir(absl::StrCat(base, "/", node_));
+  }
+
+  // Non-RT. The saved state text of instance `j`, or "" (none, or not
+  // trustworthy: logged).
   std::string ReadSavedState(size_t j) const {
     if (host_->state_dir().empty()) return "";
-    const std::string path = StatePath(j);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return "";
+    auto dir = StateDir();
+    if (!dir.ok()) {
+      spdlog::warn("lv2 node '{}': state not restored: {}", node_,
+                   std::string(dir.status().message()));
+      return "";
+    }
+    const std::string name = absl::StrCat(j, ".ttl");
+    const int fd = ::openat(dir->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno != ENOENT) {
+        spdlog::warn("lv2 node '{}': state not restored: {}: {}", node_, StatePath(j),
+                     ErrnoText(errno));
+      }
+      return "";
+    }
     UniqueFd f(fd);
-    auto text = ReadSmallFile(f.get(), size_t{4} << 20, path);
+    struct stat st {};
+    if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      spdlog::warn("lv2 node '{}': state not restored: {} is not a regular file", node_,
+                   StatePath(j));
+      return "";
+    }
+    auto text = ReadSmallFile(f.get(), size_t{4} << 20, StatePath(j));
     if (!text.ok()) {
-      spdlog::warn("lv2 node '{}': {}", node_, std::string(text.status().message()));
+      spdlog::warn("lv2 node '{}': state not restored: {}", node_,
+                   std::string(text.status().message()));
       return "";
     }
     return *text;
@@ -657,14 +760,18 @@ class Lv2Processor final : public rt::Processor {
         if (cur == this) text = CaptureState(j);
       });
       if (text.empty() || (!force && text == instances_[j].saved)) continue;
-      const std::string dir = absl::StrCat(host_->state_dir(), "/lv2-state/", node_);
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      if (!WriteFileAtomic(StatePath(j), text)) {
-        spdlog::warn("lv2 node '{}': cannot save state to {}: {}", node_, StatePath(j),
-                     ErrnoText(errno));
+      auto dir = StateDir();
+      absl::Status s = dir.ok() ? WriteFileAtomicAt(dir->get(), absl::StrCat(j, ".ttl"), text)
+                                : dir.status();
+      if (!s.ok()) {
+        if (!save_failed_) {
+          spdlog::warn("lv2 node '{}': cannot save state to {}: {}", node_, StatePath(j),
+                       std::string(s.message()));
+        }
+        save_failed_ = true;
         continue;
       }
+      save_failed_ = false;
       instances_[j].saved = std::move(text);
     }
   }
@@ -695,47 +802,25 @@ class Lv2Processor final : public rt::Processor {
     }
   }
 
-  void ServiceLoop() {
-    pthread_setname_np(pthread_self(), "aers-lv2-svc");
-    bool has_worker = false, has_state = false;
-    for (const auto& inst : instances_) {
-      has_worker = has_worker || inst.worker != nullptr;
-      has_state = has_state || inst.state != nullptr;
-    }
-    const auto poll = has_worker ? std::chrono::milliseconds(2) : std::chrono::milliseconds(20);
-    auto next_save = std::chrono::steady_clock::now() + kSavePeriod;
-    std::unique_lock lock(service_mu_);
-    while (!stop_) {
-      service_cv_.wait_for(lock, poll, [this] { return stop_; });
-      if (stop_) break;
-      lock.unlock();
-      WorkMsg msg;
-      while (requests_.TryPop(msg)) {
-        if (msg.instance >= instances_.size()) continue;
-        Instance& inst = instances_[msg.instance];
-        inst.worker->work(lilv_instance_get_handle(inst.lilv), &Respond, &inst, msg.size,
-                          msg.data);
-      }
-      LogMsg log;
-      while (logs_.TryPop(log)) spdlog::info("lv2 node '{}': {}", node_, log.text);
-      if (const uint64_t d = log_dropped_.exchange(0); d > 0) {
-        spdlog::warn("lv2 node '{}': {} log lines dropped (queue full)", node_, d);
-      }
-      if (has_state && std::chrono::steady_clock::now() >= next_save) {
-        SaveState(false);
-        next_save = std::chrono::steady_clock::now() + kSavePeriod;
-      }
-      lock.lock();
-    }
-  }
+  friend class Lv2Service;
 
-  void StopService() {
-    {
-      std::lock_guard lock(service_mu_);
-      stop_ = true;
+  // Service thread: worker requests, queued log lines, the periodic save.
+  void Service(std::chrono::steady_clock::time_point now) {
+    WorkMsg msg;
+    while (requests_.TryPop(msg)) {
+      if (msg.instance >= instances_.size()) continue;
+      Instance& inst = instances_[msg.instance];
+      inst.worker->work(lilv_instance_get_handle(inst.lilv), &Respond, &inst, msg.size, msg.data);
     }
-    service_cv_.notify_all();
-    if (service_.joinable()) service_.join();
+    LogMsg log;
+    while (logs_.TryPop(log)) spdlog::info("lv2 node '{}': {}", node_, log.text);
+    if (const uint64_t d = log_dropped_.exchange(0); d > 0) {
+      spdlog::warn("lv2 node '{}': {} log lines dropped (queue full)", node_, d);
+    }
+    if (has_state_ && now >= next_save_) {
+      SaveState(false);
+      next_save_ = now + kSavePeriod;
+    }
   }
 
   std::shared_ptr<Lv2Host> host_;
@@ -761,11 +846,24 @@ class Lv2Processor final : public rt::Processor {
   rt::SpscRing<WorkMsg, 64> responses_;  // service thread -> audio thread
   rt::SpscRing<LogMsg, 32> logs_;        // audio thread -> service thread
   std::atomic<uint64_t> log_dropped_{0};
-  std::thread service_;
-  std::mutex service_mu_;
-  std::condition_variable service_cv_;
-  bool stop_ = false;
+  bool serviced_ = false;  // registered with Lv2Service
+  bool save_failed_ = false;  // the last save failed (warned once per failure run)
+  bool has_state_ = false;
+  std::chrono::steady_clock::time_point next_save_;
 };
+
+void Lv2Service::Loop() {
+  pthread_setname_np(pthread_self(), "aers-lv2-svc");
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    const bool worker = std::any_of(procs_.begin(), procs_.end(), [](const auto& e) { return e.second; });
+    cv_.wait_for(lock, worker ? std::chrono::milliseconds(2) : std::chrono::milliseconds(20),
+                 [this] { return stop_; });
+    if (stop_) break;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [p, w] : procs_) p->Service(now);
+  }
+}
 
 class Lv2Kind final : public model::NodeKind {
  public:
@@ -864,6 +962,40 @@ std::string UnitName(const std::string& uri) {
   return it == kUnits.end() ? "" : it->second;
 }
 
+// Whether `n` is a file: URI of a file inside the store copy.
+bool InStore(const Lv2Host& host, const LilvNode* n) {
+  if (n == nullptr || !lilv_node_is_uri(n)) return false;
+  char* path = lilv_file_uri_parse(lilv_node_as_uri(n), nullptr);
+  const std::string p = path ? path : "";
+  lilv_free(path);
+  return p.rfind(absl::StrCat(host.bundle_dir(), "/"), 0) == 0 &&
+         p.find("/../") == std::string::npos && p.find("/./") == std::string::npos;
+}
+
+// Every file lilv would read for `plugin` (its library and data files) lies
+// in the store copy; checked before anything loads the plugin's data.
+std::optional<Refusal> OutsideStore(const Lv2Host& host, const LilvPlugin* plugin,
+                                    const std::string& uri) {
+  if (!InStore(host, lilv_plugin_get_library_uri(plugin))) {
+    return Refusal{RefusalCode::kModuleOutsideAllowedDirs,
+                   absl::StrCat("LV2 plugin <", uri, ">: its library <",
+                                NodeString(lilv_plugin_get_library_uri(plugin)),
+                                "> is not a file of the verified bundle"),
+                   "", ""};
+  }
+  const LilvNodes* data = lilv_plugin_get_data_uris(plugin);
+  LILV_FOREACH(nodes, i, data) {
+    if (!InStore(host, lilv_nodes_get(data, i))) {
+      return Refusal{RefusalCode::kModuleOutsideAllowedDirs,
+                     absl::StrCat("LV2 plugin <", uri, ">: its data file <",
+                                  NodeString(lilv_nodes_get(data, i)),
+                                  "> is not a file of the verified bundle"),
+                     "", ""};
+    }
+  }
+  return std::nullopt;
+}
+
 // Everything lilv says about one plugin, under host->mu(). Refuses what the
 // host cannot run.
 std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2Host>& host,
@@ -897,29 +1029,6 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
                absl::StrJoin(missing, ", "), absl::StrJoin(kSupported, ", ")};
     return std::nullopt;
   }
-  // Every file lilv will read for it lies in the store copy.
-  const std::string store_uri_prefix = absl::StrCat("file://", host->bundle_dir(), "/");
-  auto inside = [&](const LilvNode* n) {
-    char* path = n ? lilv_file_uri_parse(lilv_node_as_uri(n), nullptr) : nullptr;
-    const bool ok = path != nullptr &&
-                    std::string(path).rfind(absl::StrCat(host->bundle_dir(), "/"), 0) == 0 &&
-                    std::string(path).find("/../") == std::string::npos;
-    lilv_free(path);
-    return ok;
-  };
-  if (!inside(lilv_plugin_get_library_uri(plugin))) {
-    return bad(RefusalCode::kModuleOutsideAllowedDirs,
-               absl::StrCat("its library <", NodeString(lilv_plugin_get_library_uri(plugin)),
-                            "> is not a file of the verified bundle"));
-  }
-  const LilvNodes* data = lilv_plugin_get_data_uris(plugin);
-  LILV_FOREACH(nodes, i, data) {
-    if (!inside(lilv_nodes_get(data, i))) {
-      return bad(RefusalCode::kModuleOutsideAllowedDirs,
-                 absl::StrCat("its data file <", NodeString(lilv_nodes_get(data, i)),
-                              "> is not a file of the verified bundle"));
-    }
-  }
 
   const LilvNode* audio = host->Uri(LV2_CORE__AudioPort);
   const LilvNode* control = host->Uri(LV2_CORE__ControlPort);
@@ -942,16 +1051,41 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
 
   PortPlan plan;
   std::vector<model::ParamDesc> params;
-  std::set<std::string> names;
+  std::set<std::string> names, symbols;
   const uint32_t n_ports = lilv_plugin_get_num_ports(plugin);
   if (n_ports > 512) return bad(RefusalCode::kLv2Unsupported, "more than 512 ports");
+  // lilv numbers ports by their lv2:index: two ports with one index would
+  // leave a port the plugin has unconnected. Count the descriptions.
+  LilvNodes* described =
+      lilv_world_find_nodes(w, lilv_plugin_get_uri(plugin), host->Uri(LV2_CORE__port), nullptr);
+  const size_t n_described = described ? lilv_nodes_size(described) : 0;
+  if (described) lilv_nodes_free(described);
+  if (n_described != n_ports) {
+    return bad(RefusalCode::kLv2Unsupported,
+               absl::StrCat("describes ", n_described, " ports but their port index ",
+                            "numbers cover ", n_ports, " (an index missing or given twice)"));
+  }
   for (uint32_t i = 0; i < n_ports; ++i) {
     const LilvPort* port = lilv_plugin_get_port_by_index(plugin, i);
+    if (port == nullptr || lilv_port_get_index(plugin, port) != i) {
+      return bad(RefusalCode::kLv2Unsupported,
+                 absl::StrCat("port index ", i, " of ", n_ports,
+                              " is missing or given twice (an invalid description)"));
+    }
     PortInfo info;
     info.index = i;
     info.symbol = NodeString(lilv_port_get_symbol(plugin, port));
     const bool is_in = lilv_port_is_a(plugin, port, input);
     const bool is_out = lilv_port_is_a(plugin, port, output);
+    if (is_in == is_out) {
+      return bad(RefusalCode::kLv2Unsupported,
+                 absl::StrCat("port '", info.symbol, "' is ",
+                              is_in ? "both an input and an output" : "neither input nor output"));
+    }
+    if (!symbols.insert(info.symbol).second) {
+      return bad(RefusalCode::kLv2Unsupported,
+                 absl::StrCat("port symbol '", info.symbol, "' is used twice"));
+    }
     if (lilv_port_is_a(plugin, port, audio)) {
       info.role = is_in ? PortRole::kAudioIn : PortRole::kAudioOut;
       (is_in ? plan.audio_in : plan.audio_out).push_back(i);
@@ -1075,8 +1209,23 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
   std::vector<PresetDesc> presets;
   LilvNodes* related = lilv_plugin_get_related(plugin, host->Uri(LV2_PRESETS__Preset));
   const LilvNode* label_pred = host->Uri("http://www.w3.org/2000/01/rdf-schema#label");
+  const LilvNode* see_also = host->Uri("http://www.w3.org/2000/01/rdf-schema#seeAlso");
   LILV_FOREACH(nodes, i, related) {
     const LilvNode* preset = lilv_nodes_get(related, i);
+    // A preset's data (rdfs:seeAlso) is read only from the store copy.
+    LilvNodes* files = lilv_world_find_nodes(w, preset, see_also, nullptr);
+    std::string outside;
+    LILV_FOREACH(nodes, f, files) {
+      if (outside.empty() && !InStore(*host, lilv_nodes_get(files, f)))
+        outside = NodeString(lilv_nodes_get(files, f));
+    }
+    if (files) lilv_nodes_free(files);
+    if (!outside.empty()) {
+      if (related) lilv_nodes_free(related);
+      return bad(RefusalCode::kModuleOutsideAllowedDirs,
+                 absl::StrCat("its preset <", NodeString(preset), "> reads <", outside,
+                              ">, which is not a file of the verified bundle"));
+    }
     lilv_world_load_resource(w, preset);
     LilvNodes* labels = lilv_world_find_nodes(w, preset, label_pred, nullptr);
     PresetDesc d;
@@ -1128,6 +1277,10 @@ std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& 
       refusal = {RefusalCode::kLv2UriMissing,
                  absl::StrCat("the bundle describes no LV2 plugin <", e.uri, ">"), e.uri,
                  have.empty() ? std::string("(none)") : absl::StrJoin(have, ", ")};
+      return std::nullopt;
+    }
+    if (auto outside = OutsideStore(*host, p, e.uri)) {
+      refusal = *outside;
       return std::nullopt;
     }
     if (!lilv_plugin_verify(p)) {

@@ -241,6 +241,23 @@ routes:
                          period=period)
 
 
+    def test_aersctl_sign_and_verify_an_lv2_manifest(self):
+        d = os.path.join(self.root, "mda")
+        pub, sec = self.tmp.file("k.pub"), self.tmp.file("k.sec")
+        r = run([AERSCTL, "plugin", "keygen", "-p", pub, "-s", sec])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run([AERSCTL, "plugin", "sign", d, "-s", sec])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # (the other tests' daemons trust no key: the signature goes again)
+        self.addCleanup(os.remove, os.path.join(d, "manifest.yaml.minisig"))
+        r = run([AERSCTL, "plugin", "verify", d, "-p", pub])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("bundle /usr/lib/lv2/mda.lv2 (libraries ", r.stdout)
+        self.assertIn("Detune.so", r.stdout)
+        # hash without --write tells whether the pinned tree still matches.
+        r = run([AERSCTL, "plugin", "hash", d])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_example_config_and_a_debian_preset(self):
         # configs/examples/lv2 as the docs say: copy the plugin directories,
         # pin them with aersctl, render. The node starting from mda Detune's

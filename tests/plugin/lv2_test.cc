@@ -146,6 +146,28 @@ TEST_F(BundleTreeTest, HashCoversNamesModesContentsAndDirectories) {
   changed("an added empty file");
 }
 
+TEST_F(BundleTreeTest, NoFileNameCanImitateAnEntryBoundary) {
+  // Two different trees whose v1 encoding ("f MODE PATH SIZE HEX\n" with the
+  // raw path) was the same bytes: a name holding "SIZE HEX\nf MODE NAME".
+  const std::string lib = "\x7f" "ELF library";
+  const std::string lib_hex =
+      HashHex(HashAlgorithm::kSha256, {reinterpret_cast<const uint8_t*>(lib.data()), lib.size()});
+  BundleTree one, two;
+  one.entries.push_back({"a.so " + std::to_string(lib.size()) + " " + lib_hex + "\nf 0644 b",
+                         false, 0644, "x", ""});
+  two.entries.push_back({"a.so", false, 0644, lib, ""});
+  two.entries.push_back({"b", false, 0644, "x", ""});
+  EXPECT_NE(BundleTreeHashHex(HashAlgorithm::kSha256, one),
+            BundleTreeHashHex(HashAlgorithm::kSha256, two));
+  // And such names are not read at all.
+  WriteText(bundle_ + "/a\nb", "x");
+  BundleError err;
+  auto t = Read(&err);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(err.fault, BundleFault::kEntry);
+  EXPECT_THAT(err.path, HasSubstr("a\\x0ab"));
+}
+
 TEST_F(BundleTreeTest, HiddenSpecialAndEscapingEntriesAreRefused) {
   BundleError err;
   WriteText(bundle_ + "/.hidden", "x");
@@ -322,6 +344,78 @@ TEST_F(Lv2LoaderTest, FilesChangedAfterTheChecksAreNeverLoaded) {
   auto again = PluginLoader(env_.Policy(false)).Load("st", *registry2);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(RefusalCodeOf(again.status()), RefusalCode::kHashMismatch);
+}
+
+TEST_F(Lv2LoaderTest, APresetReadingOutsideTheBundleIsRefused) {
+  const std::string dir = AddStateful();
+  WriteText(env_.base + "/outside.ttl",
+            "@prefix lv2: <http://lv2plug.in/ns/lv2core#> .\n"
+            "@prefix pset: <http://lv2plug.in/ns/ext/presets#> .\n"
+            "<urn:x:p> lv2:port [ lv2:symbol \"gain\" ; pset:value 2.0 ] .\n");
+  const std::string ttl = dir + "/stateful.lv2/manifest.ttl";
+  WriteText(ttl, ReadText(ttl) +
+                     "<urn:x:p> a <http://lv2plug.in/ns/ext/presets#Preset> ;\n"
+                     "  <http://lv2plug.in/ns/lv2core#appliesTo> <urn:aers:lv2:stateful> ;\n"
+                     "  <http://www.w3.org/2000/01/rdf-schema#seeAlso> <file://" +
+                     env_.base + "/outside.ttl> .\n");
+  ASSERT_TRUE(tool::Hash(dir, std::nullopt, true).ok());
+  auto registry = dsp::MakeBuiltinRegistry();
+  auto r = PluginLoader(env_.Policy(false)).Load("st", *registry);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kModuleOutsideAllowedDirs);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("outside.ttl"));
+}
+
+TEST_F(Lv2LoaderTest, AnInvalidPortDescriptionIsRefused) {
+  const std::string dir = AddStateful();
+  const std::string ttl = dir + "/stateful.lv2/stateful.ttl";
+  // Two ports claim index 6; index 7 is missing.
+  WriteText(ttl, absl::StrReplaceAll(ReadText(ttl), {{"lv2:index 7", "lv2:index 6"}}));
+  ASSERT_TRUE(tool::Hash(dir, std::nullopt, true).ok());
+  auto registry = dsp::MakeBuiltinRegistry();
+  auto r = PluginLoader(env_.Policy(false)).Load("st", *registry);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kLv2Unsupported);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("port index"));
+}
+
+TEST_F(Lv2LoaderTest, StateFromADirectoryOthersCanWriteIsNeitherReadNorWritten) {
+  AddStateful();
+  auto registry = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(PluginLoader(env_.Policy(false)).Load("st", *registry).ok());
+  const model::NodeKind* kind = registry->Find("st/stateful");
+  model::NodeSpec spec{"s", "st/stateful", 1, {{"gain", 1.0}}};
+  const rt::StreamFormat format{48000.0, 64};
+  std::vector<float> a(64, 0.5f), o(64);
+  const float* in[] = {a.data()};
+  float* out[] = {o.data()};
+  // Someone else's lv2-state (mode 0777) with a planted state (stored = 8):
+  // not restored.
+  const std::string base = env_.state + "/lv2-state";
+  fs::create_directories(base + "/s");
+  ::chmod(base.c_str(), 0777);
+  WriteText(base + "/s/0.ttl", "<urn:aers:lv2-state> a <http://lv2plug.in/ns/ext/presets#Preset> ;"
+                               " <http://lv2plug.in/ns/lv2core#appliesTo> <urn:aers:lv2:stateful> ;"
+                               " <http://lv2plug.in/ns/ext/state#state> [ "
+                               "<urn:aers:lv2:stateful#stored> \"8.0\"^^"
+                               "<http://www.w3.org/2001/XMLSchema#float> ] .\n");
+  {
+    auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, 48000.0), format);
+    ASSERT_TRUE(proc.ok()) << proc.status();
+    (*proc)->Process(in, out, 64);
+    EXPECT_FLOAT_EQ(o[0], 0.5f);  // stored stayed 1
+  }
+  // A FIFO where the state file would be, in a private directory: the node
+  // starts at once without it.
+  fs::remove_all(base);
+  fs::create_directories(base + "/s");
+  ::chmod(base.c_str(), 0700);
+  ::chmod((base + "/s").c_str(), 0700);
+  ASSERT_EQ(::mkfifo((base + "/s/0.ttl").c_str(), 0600), 0);
+  auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, 48000.0), format);
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  (*proc)->Process(in, out, 64);
+  EXPECT_FLOAT_EQ(o[0], 0.5f);
 }
 
 TEST_F(Lv2LoaderTest, StoreThatOthersCanReadIsRefused) {
