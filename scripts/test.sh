@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds and runs every test AERS has:
 #   build/       release-style build: unit, stress and integration suites
-#   build-tsan/  ThreadSanitizer: the real-time stress, engine and control tests
+#   build-tsan/  ThreadSanitizer: the real-time stress, engine, control and plugin
+#                tests (LV2 nodes with their service thread among them)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: unit, stress and
 #                plugin tests
 #   build-fuzz/  clang, libFuzzer + ASan/UBSan: aersd and aersctl built with
@@ -88,8 +89,9 @@ if [[ $sanitizers -eq 1 ]]; then
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       run_suite build-tsan tests/engine_stress_test tests/engine_test tests/control_test \
       tests/security_test tests/ring_test tests/runner_test tests/null_backend_test \
-      tests/alsa_backend_test -- \
-      engine_stress engine control security ring runner null_backend alsa_backend || status=1
+      tests/alsa_backend_test tests/plugin_test daemon/plugin/aers-plugin -- \
+      engine_stress engine control security ring runner null_backend alsa_backend plugin \
+      || status=1
   else
     failed_setup=1
   fi
