@@ -63,8 +63,7 @@ class TreeReader {
 
   absl::Status CheckOpen(int fd, bool directory, const std::string& rel) {
     FileCheckFailure cf{};
-    if (auto s = CheckOwnerAndMode(fd, directory, rel.empty() ? "the bundle" : rel, &cf);
-        !s.ok()) {
+    if (auto s = CheckOwnerAndMode(fd, directory, rel.empty() ? "the bundle" : rel, &cf); !s.ok()) {
       const BundleFault f = cf == FileCheckFailure::kOwner  ? BundleFault::kOwner
                             : cf == FileCheckFailure::kMode ? BundleFault::kPermissions
                             : cf == FileCheckFailure::kType ? BundleFault::kEntry
@@ -156,7 +155,8 @@ class TreeReader {
     DIR* d = lfd >= 0 ? ::fdopendir(lfd) : nullptr;
     if (d == nullptr) {
       if (lfd >= 0) ::close(lfd);
-      return Fail(BundleFault::kUnreadable, prefix, absl::StrCat("cannot list: ", ErrnoText(errno)));
+      return Fail(BundleFault::kUnreadable, prefix,
+                  absl::StrCat("cannot list: ", ErrnoText(errno)));
     }
     std::vector<std::string> names;
     while (dirent* e = ::readdir(d)) {
@@ -187,7 +187,8 @@ class TreeReader {
       if (S_ISLNK(st.st_mode)) {
         if (auto s = AddLink(dir_fd, n, rel); !s.ok()) return s;
       } else if (S_ISDIR(st.st_mode)) {
-        const int cfd = ::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        const int cfd =
+            ::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0) {
           return Fail(BundleFault::kUnreadable, rel, absl::StrCat("open: ", ErrnoText(errno)));
         }
@@ -202,8 +203,7 @@ class TreeReader {
         if (auto s = AddEntry(std::move(e)); !s.ok()) return s;
         if (auto s = Walk(child.get(), rel, depth + 1); !s.ok()) return s;
       } else if (S_ISREG(st.st_mode)) {
-        const int ffd =
-            ::openat(dir_fd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        const int ffd = ::openat(dir_fd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (ffd < 0) {
           return Fail(BundleFault::kUnreadable, rel, absl::StrCat("open: ", ErrnoText(errno)));
         }
@@ -272,15 +272,18 @@ std::string BundleTreeHashHex(HashAlgorithm algorithm, const BundleTree& tree) {
     if (e.directory) {
       absl::StrAppend(&text, "d ", mode, " ", e.path.size(), ":", e.path, "\n");
     } else {
-      absl::StrAppend(&text, "f ", mode, " ", e.path.size(), ":", e.path, " ", e.bytes.size(),
-                      " ", DigestHex(algorithm, e.bytes), "\n");
+      absl::StrAppend(&text, "f ", mode, " ", e.path.size(), ":", e.path, " ", e.bytes.size(), " ",
+                      DigestHex(algorithm, e.bytes), "\n");
     }
   }
   return DigestHex(algorithm, text);
 }
 
 bool LooksLikeElf(std::string_view bytes) {
-  return bytes.size() >= 4 && bytes.substr(0, 4) == std::string_view("\x7f" "ELF", 4);
+  return bytes.size() >= 4 && bytes.substr(0, 4) == std::string_view(
+                                                        "\x7f"
+                                                        "ELF",
+                                                        4);
 }
 
 absl::Status EnsurePrivateDirectory(const std::string& dir) {
@@ -298,8 +301,8 @@ absl::Status EnsurePrivateDirectory(const std::string& dir) {
     return absl::InternalError(absl::StrCat(dir, " is not a directory"));
   }
   if (st.st_uid != ::geteuid()) {
-    return absl::PermissionDeniedError(absl::StrCat(dir, " is owned by uid ", st.st_uid,
-                                                    ", not the daemon's uid ", ::geteuid()));
+    return absl::PermissionDeniedError(
+        absl::StrCat(dir, " is owned by uid ", st.st_uid, ", not the daemon's uid ", ::geteuid()));
   }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
@@ -358,7 +361,8 @@ absl::StatusOr<std::string> WriteBundleTree(const std::string& store_dir, const 
     if (!it->directory) continue;
     if (::fchmodat(root.get(), it->path.c_str(), it->mode, 0) != 0) {
       cleanup();
-      return absl::InternalError(absl::StrCat("chmod ", tmp, "/", it->path, ": ", ErrnoText(errno)));
+      return absl::InternalError(
+          absl::StrCat("chmod ", tmp, "/", it->path, ": ", ErrnoText(errno)));
     }
   }
   ::fchmod(root.get(), 0755);

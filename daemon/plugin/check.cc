@@ -174,11 +174,11 @@ class Checker {
     if (auto s = OpenPluginDirectory(); !s.ok()) return s;  // 1
     if (auto s = ReadManifest(); !s.ok()) return s;         // 2
     if (manifest().format == ModuleFormat::kLv2) {
-      if (auto s = ReadBundle(); !s.ok()) return s;        // 3-5
-      if (auto s = CheckTreeHash(); !s.ok()) return s;     // 6
-      if (auto s = CheckSignature(); !s.ok()) return s;    // 7
-      if (auto s = CheckRollback(); !s.ok()) return s;     // 8
-      if (auto s = CheckBundleElf(); !s.ok()) return s;    // 9
+      if (auto s = ReadBundle(); !s.ok()) return s;      // 3-5
+      if (auto s = CheckTreeHash(); !s.ok()) return s;   // 6
+      if (auto s = CheckSignature(); !s.ok()) return s;  // 7
+      if (auto s = CheckRollback(); !s.ok()) return s;   // 8
+      if (auto s = CheckBundleElf(); !s.ok()) return s;  // 9
       return std::move(out_);
     }
     if (auto s = OpenModule(); !s.ok()) return s;               // 3
@@ -433,11 +433,11 @@ class Checker {
   absl::Status CheckBundleElf() {
     for (const auto& e : out_.tree.entries) {
       if (e.directory || !LooksLikeElf(e.bytes)) continue;
-      const std::string path = e.link_from.empty() ? absl::StrCat(module_path(), "/", e.path)
-                                                   : absl::StrCat(module_path(), "/", e.path,
-                                                                  " -> ", e.link_from);
-      auto elf = CheckElfBytes(
-          {reinterpret_cast<const uint8_t*>(e.bytes.data()), e.bytes.size()}, path);
+      const std::string path = e.link_from.empty()
+                                   ? absl::StrCat(module_path(), "/", e.path)
+                                   : absl::StrCat(module_path(), "/", e.path, " -> ", e.link_from);
+      auto elf =
+          CheckElfBytes({reinterpret_cast<const uint8_t*>(e.bytes.data()), e.bytes.size()}, path);
       if (!elf.ok()) return elf.status();
       out_.verified.libraries.push_back(e.path);
       if (out_.verified.libraries.size() == 1) out_.verified.elf = *elf;

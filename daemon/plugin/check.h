@@ -51,8 +51,8 @@ struct PluginPolicy {
 struct VerifiedPlugin {
   Manifest manifest;
   ElfInfo elf;
-  std::string module_path;    ///< the module file, or the LV2 bundle directory
-  std::string hash_hex;       ///< what the module (LV2: the bundle tree) hashed to
+  std::string module_path;  ///< the module file, or the LV2 bundle directory
+  std::string hash_hex;     ///< what the module (LV2: the bundle tree) hashed to
   /// LV2: the bundle's ELF files (relative paths), each passed the ELF checks.
   std::vector<std::string> libraries;
   std::string signer_key_id;  ///< "" if not signed

@@ -245,7 +245,7 @@ std::string PluginLoader::StoreDir() const {
 // only it is what lilv reads (MakeLv2Kinds). An existing copy with the right
 // hash is reused; any other is replaced.
 absl::StatusOr<std::shared_ptr<LoadedPlugin>> PluginLoader::StoreBundle(CheckedPlugin& c,
-                                                                       GateReporter& gate) {
+                                                                        GateReporter& gate) {
   const Manifest& m = c.verified.manifest;
   const std::string store = StoreDir();
   if (store.empty()) {
@@ -270,7 +270,8 @@ absl::StatusOr<std::shared_ptr<LoadedPlugin>> PluginLoader::StoreBundle(CheckedP
   if (rehash() != c.verified.hash_hex) {
     auto written = WriteBundleTree(store, name, c.tree);
     if (!written.ok()) {
-      return gate.Refuse(RefusalCode::kLv2StoreError, path, std::string(written.status().message()));
+      return gate.Refuse(RefusalCode::kLv2StoreError, path,
+                         std::string(written.status().message()));
     }
     const auto again = rehash();
     if (again != c.verified.hash_hex) {

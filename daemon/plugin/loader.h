@@ -152,7 +152,7 @@ class PluginLoader {
                                                                   GateReporter& gate);
   /// Step 11 for LV2: the verified bundle bytes into the store, re-hashed.
   absl::StatusOr<std::shared_ptr<LoadedPlugin>> StoreBundle(CheckedPlugin& checked,
-                                                           GateReporter& gate);
+                                                            GateReporter& gate);
   /// policy_.lv2_store_dir, else "<state_dir>/lv2-store", else "".
   std::string StoreDir() const;
   PluginPolicy policy_;

@@ -56,8 +56,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cmath>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -79,9 +79,9 @@
 namespace aers::plugin {
 namespace {
 
-constexpr uint32_t kAtomCapacity = 8192;     // bytes per atom port buffer (at least)
-constexpr size_t kMaxScalePoints = 64;       // more become a plain number
-constexpr size_t kWorkBytes = 240;           // largest worker message
+constexpr uint32_t kAtomCapacity = 8192;  // bytes per atom port buffer (at least)
+constexpr size_t kMaxScalePoints = 64;    // more become a plain number
+constexpr size_t kWorkBytes = 240;        // largest worker message
 constexpr auto kSavePeriod = std::chrono::seconds(1);
 constexpr const char* kStateUri = "urn:aers:lv2-state";
 
@@ -256,8 +256,8 @@ absl::StatusOr<UniqueFd> OpenPrivateDir(const std::string& dir) {
 absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& text) {
   static std::atomic<uint64_t> counter{0};
   const std::string tmp = absl::StrCat(name, ".tmp-", ::getpid(), "-", counter.fetch_add(1));
-  const int fd = ::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                          0600);
+  const int fd =
+      ::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return absl::InternalError(absl::StrCat("create ", tmp, ": ", ErrnoText(errno)));
   UniqueFd file(fd);
   size_t done = 0;
@@ -367,8 +367,8 @@ class Lv2Processor final : public rt::Processor {
            host_->Map(LV2_ATOM__Int), &min_block_},
           {LV2_OPTIONS_INSTANCE, 0, host_->Map(LV2_BUF_SIZE__maxBlockLength), sizeof(int32_t),
            host_->Map(LV2_ATOM__Int), &max_block_},
-          {LV2_OPTIONS_INSTANCE, 0, host_->Map(LV2_BUF_SIZE__nominalBlockLength),
-           sizeof(int32_t), host_->Map(LV2_ATOM__Int), &max_block_},
+          {LV2_OPTIONS_INSTANCE, 0, host_->Map(LV2_BUF_SIZE__nominalBlockLength), sizeof(int32_t),
+           host_->Map(LV2_ATOM__Int), &max_block_},
           {LV2_OPTIONS_INSTANCE, 0, host_->Map(LV2_PARAMETERS__sampleRate), sizeof(float),
            host_->Map(LV2_ATOM__Float), &sample_rate_},
           {LV2_OPTIONS_INSTANCE, 0, 0, 0, 0, nullptr},
@@ -395,12 +395,9 @@ class Lv2Processor final : public rt::Processor {
           return i->owner->Schedule(*i, size, data);
         };
         inst.features_storage = {
-            {LV2_URID__map, host_->map()},
-            {LV2_URID__unmap, host_->unmap()},
-            {LV2_OPTIONS__options, options_.data()},
-            {LV2_BUF_SIZE__boundedBlockLength, nullptr},
-            {LV2_WORKER__schedule, &inst.schedule},
-            {LV2_LOG__log, &log_},
+            {LV2_URID__map, host_->map()},           {LV2_URID__unmap, host_->unmap()},
+            {LV2_OPTIONS__options, options_.data()}, {LV2_BUF_SIZE__boundedBlockLength, nullptr},
+            {LV2_WORKER__schedule, &inst.schedule},  {LV2_LOG__log, &log_},
             {LV2_STATE__loadDefaultState, nullptr},
         };
         for (auto& f : inst.features_storage) inst.features.push_back(&f);
@@ -512,12 +509,12 @@ class Lv2Processor final : public rt::Processor {
   std::string CaptureState(size_t j) {
     if (j >= instances_.size() || instances_[j].state == nullptr) return "";
     std::lock_guard lock(host_->mu());
-    LilvState* st = lilv_state_new_from_instance(plugin_, instances_[j].lilv, host_->map(),
+    LilvState* st = lilv_state_new_from_instance(plugin_, instances_[j].lilv, host_->map(), nullptr,
                                                  nullptr, nullptr, nullptr, nullptr, nullptr,
-                                                 nullptr, LV2_STATE_IS_POD, FeaturesOf(j));
+                                                 LV2_STATE_IS_POD, FeaturesOf(j));
     if (st == nullptr) return "";
-    char* text = lilv_state_to_string(host_->world(), host_->map(), host_->unmap(), st, kStateUri,
-                                      nullptr);
+    char* text =
+        lilv_state_to_string(host_->world(), host_->map(), host_->unmap(), st, kStateUri, nullptr);
     lilv_state_free(st);
     std::string out = text ? text : "";
     lilv_free(text);
@@ -534,9 +531,9 @@ class Lv2Processor final : public rt::Processor {
     LV2_Worker_Schedule schedule{};
     std::vector<LV2_Feature> features_storage;
     std::vector<const LV2_Feature*> features;
-    std::vector<std::vector<float>> cv;         // by port index
-    std::vector<std::vector<uint64_t>> atoms;   // by port index
-    std::string saved;                          // last state text written
+    std::vector<std::vector<float>> cv;        // by port index
+    std::vector<std::vector<uint64_t>> atoms;  // by port index
+    std::string saved;                         // last state text written
   };
 
   const LV2_Feature* const* FeaturesOf(size_t j) const { return instances_[j].features.data(); }
@@ -544,8 +541,8 @@ class Lv2Processor final : public rt::Processor {
   double ToPortValue(size_t i, double v) const {
     const auto& choices = plan_.choice_values[i];
     if (choices.empty()) return v;
-    const auto idx = static_cast<size_t>(std::clamp(std::lround(v), 0L,
-                                                    static_cast<long>(choices.size()) - 1));
+    const auto idx =
+        static_cast<size_t>(std::clamp(std::lround(v), 0L, static_cast<long>(choices.size()) - 1));
     return choices[idx];
   }
 
@@ -601,7 +598,7 @@ class Lv2Processor final : public rt::Processor {
     return r;
   }
   __attribute__((format(printf, 3, 0))) static int LogVprintf(LV2_Log_Handle h, LV2_URID type,
-                                                             const char* fmt, va_list ap) {
+                                                              const char* fmt, va_list ap) {
     return static_cast<Lv2Processor*>(h)->Log(type, fmt, ap);
   }
 
@@ -657,11 +654,12 @@ class Lv2Processor final : public rt::Processor {
       if (!text.empty()) {
         st = lilv_state_new_from_string(host_->world(), host_->map(), text.c_str());
         if (st == nullptr) {
-          spdlog::warn("lv2 node '{}': saved state {} is not readable state; not restored",
-                       node_, StatePath(j));
+          spdlog::warn("lv2 node '{}': saved state {} is not readable state; not restored", node_,
+                       StatePath(j));
         }
         const LilvNode* uri = st ? lilv_state_get_plugin_uri(st) : nullptr;
-        if (st != nullptr && (uri == nullptr || !lilv_node_equals(uri, lilv_plugin_get_uri(plugin_)))) {
+        if (st != nullptr &&
+            (uri == nullptr || !lilv_node_equals(uri, lilv_plugin_get_uri(plugin_)))) {
           spdlog::warn("lv2 node '{}': saved state is for another plugin; not restored", node_);
           lilv_state_free(st);
           st = nullptr;
@@ -725,7 +723,8 @@ class Lv2Processor final : public rt::Processor {
       return "";
     }
     const std::string name = absl::StrCat(j, ".ttl");
-    const int fd = ::openat(dir->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    const int fd =
+        ::openat(dir->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       if (errno != ENOENT) {
         spdlog::warn("lv2 node '{}': state not restored: {}: {}", node_, StatePath(j),
@@ -761,8 +760,8 @@ class Lv2Processor final : public rt::Processor {
       });
       if (text.empty() || (!force && text == instances_[j].saved)) continue;
       auto dir = StateDir();
-      absl::Status s = dir.ok() ? WriteFileAtomicAt(dir->get(), absl::StrCat(j, ".ttl"), text)
-                                : dir.status();
+      absl::Status s =
+          dir.ok() ? WriteFileAtomicAt(dir->get(), absl::StrCat(j, ".ttl"), text) : dir.status();
       if (!s.ok()) {
         if (!save_failed_) {
           spdlog::warn("lv2 node '{}': cannot save state to {}: {}", node_, StatePath(j),
@@ -780,7 +779,8 @@ class Lv2Processor final : public rt::Processor {
   // then the instances are reset (deactivate + activate).
   void Prime() {
     rt::ScopedFlushToZero flush_to_zero;
-    const uint32_t frames = std::min<uint32_t>(64, std::max<uint32_t>(1, format_.max_period_frames));
+    const uint32_t frames =
+        std::min<uint32_t>(64, std::max<uint32_t>(1, format_.max_period_frames));
     std::vector<float> in(frames, 0.0f), out(frames, 0.0f);
     const size_t k = plan_.audio_in.size();
     for (auto& inst : instances_) {
@@ -846,7 +846,7 @@ class Lv2Processor final : public rt::Processor {
   rt::SpscRing<WorkMsg, 64> responses_;  // service thread -> audio thread
   rt::SpscRing<LogMsg, 32> logs_;        // audio thread -> service thread
   std::atomic<uint64_t> log_dropped_{0};
-  bool serviced_ = false;  // registered with Lv2Service
+  bool serviced_ = false;     // registered with Lv2Service
   bool save_failed_ = false;  // the last save failed (warned once per failure run)
   bool has_state_ = false;
   std::chrono::steady_clock::time_point next_save_;
@@ -856,7 +856,8 @@ void Lv2Service::Loop() {
   pthread_setname_np(pthread_self(), "aers-lv2-svc");
   std::unique_lock lock(mu_);
   while (!stop_) {
-    const bool worker = std::any_of(procs_.begin(), procs_.end(), [](const auto& e) { return e.second; });
+    const bool worker =
+        std::any_of(procs_.begin(), procs_.end(), [](const auto& e) { return e.second; });
     cv_.wait_for(lock, worker ? std::chrono::milliseconds(2) : std::chrono::milliseconds(20),
                  [this] { return stop_; });
     if (stop_) break;
@@ -895,10 +896,10 @@ class Lv2Kind final : public model::NodeKind {
   void CheckSpec(const model::NodeSpec& spec, const std::string& prefix,
                  std::vector<model::Issue>& issues) const override {
     if (!mono() && spec.channels != static_cast<int>(plan_.audio_in.size())) {
-      issues.push_back({prefix + ".channels",
-                        absl::StrCat("LV2 plugin '", name_, "' has ", plan_.audio_in.size(),
-                                     " audio channels; the node must have channels = ",
-                                     plan_.audio_in.size())});
+      issues.push_back(
+          {prefix + ".channels",
+           absl::StrCat("LV2 plugin '", name_, "' has ", plan_.audio_in.size(),
+                        " audio channels; the node must have channels = ", plan_.audio_in.size())});
     }
   }
 
@@ -920,7 +921,8 @@ class Lv2Kind final : public model::NodeKind {
       double num = NumericValue(p, v);
       const auto& choices = plan_.choice_values[i];
       if (!choices.empty()) {
-        num = choices[std::min<size_t>(static_cast<size_t>(std::max(0.0, num)), choices.size() - 1)];
+        num =
+            choices[std::min<size_t>(static_cast<size_t>(std::max(0.0, num)), choices.size() - 1)];
         mins.push_back(0.0);
         maxs.push_back(static_cast<double>(choices.size() - 1));
       } else {
@@ -951,10 +953,21 @@ class Lv2Kind final : public model::NodeKind {
 
 std::string UnitName(const std::string& uri) {
   static const std::map<std::string, std::string> kUnits = {
-      {"hz", "Hz"},     {"khz", "kHz"},   {"mhz", "MHz"},          {"db", "dB"},
-      {"ms", "ms"},     {"s", "s"},       {"min", "min"},          {"pc", "%"},
-      {"bpm", "BPM"},   {"cent", "cent"}, {"semitone12TET", "semitones"},
-      {"frame", "frames"}, {"oct", "octaves"}, {"degree", "degrees"}, {"midiNote", "MIDI note"},
+      {"hz", "Hz"},
+      {"khz", "kHz"},
+      {"mhz", "MHz"},
+      {"db", "dB"},
+      {"ms", "ms"},
+      {"s", "s"},
+      {"min", "min"},
+      {"pc", "%"},
+      {"bpm", "BPM"},
+      {"cent", "cent"},
+      {"semitone12TET", "semitones"},
+      {"frame", "frames"},
+      {"oct", "octaves"},
+      {"degree", "degrees"},
+      {"midiNote", "MIDI note"},
   };
   const std::string prefix = LV2_UNITS_PREFIX;
   if (uri.rfind(prefix, 0) != 0) return "";
@@ -1009,9 +1022,15 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
     return std::nullopt;
   };
   static const std::set<std::string> kSupported = {
-      LV2_URID__map,           LV2_URID__unmap,        LV2_OPTIONS__options,
-      LV2_BUF_SIZE__boundedBlockLength, LV2_WORKER__schedule, LV2_LOG__log,
-      LV2_STATE__loadDefaultState, LV2_CORE__inPlaceBroken, LV2_CORE__isLive,
+      LV2_URID__map,
+      LV2_URID__unmap,
+      LV2_OPTIONS__options,
+      LV2_BUF_SIZE__boundedBlockLength,
+      LV2_WORKER__schedule,
+      LV2_LOG__log,
+      LV2_STATE__loadDefaultState,
+      LV2_CORE__inPlaceBroken,
+      LV2_CORE__isLive,
       LV2_CORE__hardRTCapable,
   };
   LilvNodes* required = lilv_plugin_get_required_features(plugin);
@@ -1132,8 +1151,9 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
         std::vector<std::pair<double, std::string>> sorted;
         LILV_FOREACH(scale_points, s, points) {
           const LilvScalePoint* sp = lilv_scale_points_get(points, s);
-          sorted.emplace_back(static_cast<double>(lilv_node_as_float(lilv_scale_point_get_value(sp))),
-                              NodeString(lilv_scale_point_get_label(sp)));
+          sorted.emplace_back(
+              static_cast<double>(lilv_node_as_float(lilv_scale_point_get_value(sp))),
+              NodeString(lilv_scale_point_get_label(sp)));
         }
         std::sort(sorted.begin(), sorted.end());
         p.type = model::ParamType::kEnum;
@@ -1141,7 +1161,8 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
         size_t best = 0;
         for (size_t k = 0; k < sorted.size(); ++k) {
           std::string c = PortParamName(sorted[k].second);
-          for (int m = 2; used.count(c); ++m) c = absl::StrCat(PortParamName(sorted[k].second), "_", m);
+          for (int m = 2; used.count(c); ++m)
+            c = absl::StrCat(PortParamName(sorted[k].second), "_", m);
           used.insert(c);
           p.choices.push_back(c);
           choice_values.push_back(sorted[k].first);
@@ -1179,10 +1200,11 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
       UniqueNode size(lilv_port_get(plugin, port, minimum_size));
       if (size.n && lilv_node_is_int(size.n)) {
         const int want = lilv_node_as_int(size.n);
-        if (want > (1 << 20)) return bad(RefusalCode::kLv2Unsupported,
-                                         absl::StrCat("atom port '", info.symbol,
-                                                      "' asks for more than 1 MiB"));
-        info.atom_capacity = std::max<uint32_t>(kAtomCapacity, static_cast<uint32_t>(std::max(0, want)));
+        if (want > (1 << 20))
+          return bad(RefusalCode::kLv2Unsupported,
+                     absl::StrCat("atom port '", info.symbol, "' asks for more than 1 MiB"));
+        info.atom_capacity =
+            std::max<uint32_t>(kAtomCapacity, static_cast<uint32_t>(std::max(0, want)));
       }
     } else if (lilv_port_has_property(plugin, port, optional)) {
       info.role = PortRole::kNull;
@@ -1197,10 +1219,10 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
     plan.ports.push_back(std::move(info));
   }
   if (plan.audio_in.empty() || plan.audio_in.size() != plan.audio_out.size()) {
-    return bad(RefusalCode::kLv2Unsupported,
-               absl::StrCat("has ", plan.audio_in.size(), " audio inputs and ",
-                            plan.audio_out.size(),
-                            " audio outputs; AERS hosts LV2 plugins with k inputs and k outputs"));
+    return bad(
+        RefusalCode::kLv2Unsupported,
+        absl::StrCat("has ", plan.audio_in.size(), " audio inputs and ", plan.audio_out.size(),
+                     " audio outputs; AERS hosts LV2 plugins with k inputs and k outputs"));
   }
   if (plan.audio_in.size() > static_cast<size_t>(model::kMaxChannels))
     return bad(RefusalCode::kLv2Unsupported, "too many audio ports");
@@ -1240,13 +1262,15 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
 
   UniqueNode pname(lilv_plugin_get_name(plugin));
   std::string description = absl::StrCat("LV2: ", NodeString(pname.n), " <", entry.uri, ">");
-  return std::make_shared<Lv2Kind>(host, plugin, kind_name, std::move(description),
-                                   std::move(plan), std::move(params), std::move(presets));
+  return std::make_shared<Lv2Kind>(host, plugin, kind_name, std::move(description), std::move(plan),
+                                   std::move(params), std::move(presets));
 }
 
 }  // namespace
 
-bool Lv2Supported() { return true; }
+bool Lv2Supported() {
+  return true;
+}
 
 std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& plugin,
                                      const std::string& bundle_dir, const std::string& state_dir,
@@ -1269,7 +1293,8 @@ std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& 
     const LilvPlugin* p = lilv_plugins_get_by_uri(all, uri.n);
     if (p == nullptr) {
       std::vector<std::string> have;
-      LILV_FOREACH(plugins, i, all) have.push_back(NodeString(lilv_plugin_get_uri(lilv_plugins_get(all, i))));
+      LILV_FOREACH(plugins, i, all)
+      have.push_back(NodeString(lilv_plugin_get_uri(lilv_plugins_get(all, i))));
       if (have.size() > 8) {
         have.resize(8);
         have.push_back("...");
@@ -1303,10 +1328,12 @@ std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& 
 
 namespace aers::plugin {
 
-bool Lv2Supported() { return false; }
+bool Lv2Supported() {
+  return false;
+}
 
-std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>&,
-                                     const std::string&, const std::string&, Refusal& refusal) {
+std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>&, const std::string&,
+                                     const std::string&, Refusal& refusal) {
   refusal = {RefusalCode::kLv2Unsupported, "this build has no LV2 support (lilv was missing)", "",
              ""};
   return std::nullopt;

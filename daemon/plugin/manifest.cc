@@ -262,7 +262,7 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
           absl::StrCat(file, ":", p.line, ":", p.column, ": (document): must be a map of keys"));
     }
     static const std::set<std::string> kTop = {
-        "name",        "version",      "description",        "module", "format", "hash", "serial",
+        "name",        "version",      "description",        "module", "format", "hash",   "serial",
         "abi_version", "dependencies", "allowed_node_kinds", "labels", "bundle", "plugins"};
     std::map<std::string, YAML::Node> f;
     for (auto& [k, v] : c.Map(root, "", kTop)) f[k] = v;
@@ -310,8 +310,7 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view text, std::string_view f
               lv2 ? "is not for format lv2 (an LV2 plugin is named by its bundle: use bundle)"
                   : "is only for format lv2 (use module)");
     }
-    if (format_ok && required(path_key) &&
-        c.String(f[path_key], path_key, m.module, 1024)) {
+    if (format_ok && required(path_key) && c.String(f[path_key], path_key, m.module, 1024)) {
       const std::string problem = ModulePathProblem(m.module, ladspa || lv2);
       if (!problem.empty())
         c.Issue(f[path_key], path_key, absl::StrCat("'", m.module, "' ", problem));

@@ -80,8 +80,8 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
   r.manifest_hex = m->hash_hex;
   r.module_path = m->module.front() == '/' ? m->module : absl::StrCat(dir, "/", m->module);
   const bool lv2 = m->format == ModuleFormat::kLv2;
-  const int fd = ::open(r.module_path.c_str(),
-                        O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (lv2 ? O_DIRECTORY : 0));
+  const int fd =
+      ::open(r.module_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (lv2 ? O_DIRECTORY : 0));
   if (fd < 0) {
     return absl::NotFoundError(absl::StrCat("cannot open ", lv2 ? "bundle " : "module ",
                                             r.module_path, ": ", ErrnoText(errno)));
@@ -199,21 +199,20 @@ absl::StatusOr<std::string> Verify(const std::string& dir_in, const std::string&
   policy.plugin_root = root;
   policy.require_signature = true;
   policy.trusted_key_files = {public_path};
-  policy.allowed_system_dirs = {"/usr/lib/ladspa", "/usr/local/lib/ladspa",
-                                "/usr/lib/x86_64-linux-gnu/ladspa", "/usr/lib/lv2",
-                                "/usr/local/lib/lv2", "/usr/lib/x86_64-linux-gnu/lv2"};
+  policy.allowed_system_dirs = {
+      "/usr/lib/ladspa", "/usr/local/lib/ladspa", "/usr/lib/x86_64-linux-gnu/ladspa",
+      "/usr/lib/lv2",    "/usr/local/lib/lv2",    "/usr/lib/x86_64-linux-gnu/lv2"};
   GateReporter gate(/*audit=*/nullptr, name);
   auto checked = CheckPlugin(policy, name, /*root_fd=*/-1, gate);
   if (!checked.ok()) return checked.status();
   const VerifiedPlugin* v = &checked->verified;
   return absl::StrCat(
       "plugin '", v->manifest.name, "' ", v->manifest.version, " (serial ", v->manifest.serial,
-      "): OK\n  ", v->manifest.format == ModuleFormat::kLv2 ? "bundle " : "module ",
-      v->module_path,
+      "): OK\n  ", v->manifest.format == ModuleFormat::kLv2 ? "bundle " : "module ", v->module_path,
       v->libraries.empty() ? std::string()
                            : absl::StrCat(" (libraries ", absl::StrJoin(v->libraries, ", "), ")"),
-      "\n  ", HashAlgorithmName(v->manifest.hash_algorithm),
-      " ", v->hash_hex, "\n  signed by key ", v->signer_key_id, "\n  needs ",
+      "\n  ", HashAlgorithmName(v->manifest.hash_algorithm), " ", v->hash_hex, "\n  signed by key ",
+      v->signer_key_id, "\n  needs ",
       v->elf.needed.empty() ? std::string("nothing") : absl::StrJoin(v->elf.needed, ", "),
       "\n  allowed kinds ", absl::StrJoin(v->manifest.allowed_node_kinds, ", "), "\n");
 }

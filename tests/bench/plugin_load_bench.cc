@@ -204,8 +204,9 @@ int main(int argc, char** argv) {
     });
     if (!ok) return 1;
     std::printf("  %-10s %-28s %8.3f ms %8.3f ms\n", c.dir.c_str(),
-                c.wipe.empty() ? (c.dir == "native" || c.dir == "ladspa" ? "" : "(store copy reused)")
-                               : "(store copy written)",
+                c.wipe.empty()
+                    ? (c.dir == "native" || c.dir == "ladspa" ? "" : "(store copy reused)")
+                    : "(store copy written)",
                 t.median_ms, t.min_ms);
   }
 

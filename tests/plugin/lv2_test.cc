@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "absl/strings/str_replace.h"
 #include "common/alloc_counter.h"
 #include "gmock/gmock.h"
 #include "plugin/bundle_tree.h"
 #include "plugin/kinds.h"
-#include "absl/strings/str_replace.h"
 #include "plugin/plugin_fixture.h"
 
 namespace aers::plugin::test {
@@ -25,8 +25,8 @@ std::string LineFor(const std::string& uri, const std::string& kind) {
   return absl::StrCat("  - {uri: \"", uri, "\", kind: ", kind, "}\n");
 }
 
-std::string Lv2Manifest(const std::string& name, const std::string& bundle,
-                        const std::string& hash, const std::string& plugins) {
+std::string Lv2Manifest(const std::string& name, const std::string& bundle, const std::string& hash,
+                        const std::string& plugins) {
   return absl::StrCat("name: ", name, "\nversion: \"1\"\nformat: lv2\nbundle: ", bundle,
                       "\nserial: 1\nhash: {algorithm: sha256, value: ", hash,
                       "}\nallowed_node_kinds: [stateful]\nplugins:\n", plugins);
@@ -35,8 +35,8 @@ std::string Lv2Manifest(const std::string& name, const std::string& bundle,
 // --- manifest ------------------------------------------------------------------
 
 TEST(Lv2ManifestTest, ParsesBundleAndPlugins) {
-  auto m = ParseManifest(Lv2Manifest("st", "/usr/lib/lv2/x.lv2", std::string(64, 'a'),
-                                     LineFor(kUri, "stateful")));
+  auto m = ParseManifest(
+      Lv2Manifest("st", "/usr/lib/lv2/x.lv2", std::string(64, 'a'), LineFor(kUri, "stateful")));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->format, ModuleFormat::kLv2);
   EXPECT_EQ(m->module, "/usr/lib/lv2/x.lv2");
@@ -94,7 +94,10 @@ class BundleTreeTest : public ::testing::Test {
     fs::create_directory(bundle_);
     ::chmod(bundle_.c_str(), 0755);
     WriteText(bundle_ + "/manifest.ttl", "@prefix lv2: <x> .\n");
-    WriteText(bundle_ + "/plugin.so", std::string("\x7f" "ELF", 4) + "rest");
+    WriteText(bundle_ + "/plugin.so", std::string("\x7f"
+                                                  "ELF",
+                                                  4) +
+                                          "rest");
     fs::create_directory(bundle_ + "/presets");
     ::chmod((bundle_ + "/presets").c_str(), 0755);
     WriteText(bundle_ + "/presets/a.ttl", "# preset\n");
@@ -103,8 +106,7 @@ class BundleTreeTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(base_, ec);
   }
-  absl::StatusOr<BundleTree> Read(BundleError* err = nullptr,
-                                  std::vector<std::string> allowed = {},
+  absl::StatusOr<BundleTree> Read(BundleError* err = nullptr, std::vector<std::string> allowed = {},
                                   size_t max = size_t{1} << 20) {
     UniqueFd fd(::open(bundle_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     return ReadBundleTree(fd.get(), bundle_, allowed, max, err);
@@ -149,12 +151,14 @@ TEST_F(BundleTreeTest, HashCoversNamesModesContentsAndDirectories) {
 TEST_F(BundleTreeTest, NoFileNameCanImitateAnEntryBoundary) {
   // Two different trees whose v1 encoding ("f MODE PATH SIZE HEX\n" with the
   // raw path) was the same bytes: a name holding "SIZE HEX\nf MODE NAME".
-  const std::string lib = "\x7f" "ELF library";
+  const std::string lib =
+      "\x7f"
+      "ELF library";
   const std::string lib_hex =
       HashHex(HashAlgorithm::kSha256, {reinterpret_cast<const uint8_t*>(lib.data()), lib.size()});
   BundleTree one, two;
-  one.entries.push_back({"a.so " + std::to_string(lib.size()) + " " + lib_hex + "\nf 0644 b",
-                         false, 0644, "x", ""});
+  one.entries.push_back(
+      {"a.so " + std::to_string(lib.size()) + " " + lib_hex + "\nf 0644 b", false, 0644, "x", ""});
   two.entries.push_back({"a.so", false, 0644, lib, ""});
   two.entries.push_back({"b", false, 0644, "x", ""});
   EXPECT_NE(BundleTreeHashHex(HashAlgorithm::kSha256, one),
@@ -394,11 +398,12 @@ TEST_F(Lv2LoaderTest, StateFromADirectoryOthersCanWriteIsNeitherReadNorWritten) 
   const std::string base = env_.state + "/lv2-state";
   fs::create_directories(base + "/s");
   ::chmod(base.c_str(), 0777);
-  WriteText(base + "/s/0.ttl", "<urn:aers:lv2-state> a <http://lv2plug.in/ns/ext/presets#Preset> ;"
-                               " <http://lv2plug.in/ns/lv2core#appliesTo> <urn:aers:lv2:stateful> ;"
-                               " <http://lv2plug.in/ns/ext/state#state> [ "
-                               "<urn:aers:lv2:stateful#stored> \"8.0\"^^"
-                               "<http://www.w3.org/2001/XMLSchema#float> ] .\n");
+  WriteText(base + "/s/0.ttl",
+            "<urn:aers:lv2-state> a <http://lv2plug.in/ns/ext/presets#Preset> ;"
+            " <http://lv2plug.in/ns/lv2core#appliesTo> <urn:aers:lv2:stateful> ;"
+            " <http://lv2plug.in/ns/ext/state#state> [ "
+            "<urn:aers:lv2:stateful#stored> \"8.0\"^^"
+            "<http://www.w3.org/2001/XMLSchema#float> ] .\n");
   {
     auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, 48000.0), format);
     ASSERT_TRUE(proc.ok()) << proc.status();

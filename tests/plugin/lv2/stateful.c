@@ -69,21 +69,38 @@ static LV2_Handle instantiate(const LV2_Descriptor* d, double rate, const char* 
   for (const LV2_Options_Option* o = options; o && o->key; ++o) {
     if (o->key == max_key && o->size == sizeof(int)) max_block = *(const int*)o->value;
   }
-  if (log) log->printf(log->handle, p->log_note, "stateful: %.0f Hz, max block %d", rate, max_block);
+  if (log)
+    log->printf(log->handle, p->log_note, "stateful: %.0f Hz, max block %d", rate, max_block);
   return p;
 }
 
 static void connect_port(LV2_Handle h, uint32_t port, void* data) {
   Plugin* p = h;
   switch (port) {
-    case P_IN: p->in = data; break;
-    case P_OUT: p->out = data; break;
-    case P_GAIN: p->gain = data; break;
-    case P_LATCH: p->latch = data; break;
-    case P_MODE: p->mode = data; break;
-    case P_LATENCY: p->latency = data; break;
-    case P_EVENTS: p->events = data; break;
-    case P_CV: p->cv = data; break;
+    case P_IN:
+      p->in = data;
+      break;
+    case P_OUT:
+      p->out = data;
+      break;
+    case P_GAIN:
+      p->gain = data;
+      break;
+    case P_LATCH:
+      p->latch = data;
+      break;
+    case P_MODE:
+      p->mode = data;
+      break;
+    case P_LATENCY:
+      p->latency = data;
+      break;
+    case P_EVENTS:
+      p->events = data;
+      break;
+    case P_CV:
+      p->cv = data;
+      break;
   }
 }
 
@@ -102,7 +119,9 @@ static void run(LV2_Handle h, uint32_t n) {
   if (p->latency) *p->latency = 0.0f;
 }
 
-static void cleanup(LV2_Handle h) { free(h); }
+static void cleanup(LV2_Handle h) {
+  free(h);
+}
 
 static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
                               LV2_Worker_Respond_Handle rh, uint32_t size, const void* data) {
@@ -119,9 +138,8 @@ static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void* 
   return LV2_WORKER_SUCCESS;
 }
 
-static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
-                             LV2_State_Handle sh, uint32_t flags,
-                             const LV2_Feature* const* features) {
+static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh,
+                             uint32_t flags, const LV2_Feature* const* features) {
   (void)flags;
   (void)features;
   Plugin* p = h;
@@ -150,8 +168,8 @@ static const void* extension_data(const char* uri) {
   return NULL;
 }
 
-static const LV2_Descriptor descriptor = {PLUGIN_URI, instantiate, connect_port, NULL, run, NULL,
-                                          cleanup, extension_data};
+static const LV2_Descriptor descriptor = {PLUGIN_URI, instantiate, connect_port, NULL,
+                                          run,        NULL,        cleanup,      extension_data};
 
 LV2_SYMBOL_EXPORT const LV2_Descriptor* lv2_descriptor(uint32_t index) {
   return index == 0 ? &descriptor : NULL;
