@@ -53,8 +53,13 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model:
       continue;
     }
     if (m->kind != n.kind || m->channels != n.channels) {
-      out.push_back(absl::StrCat("~ node ", n.name, ": ", n.kind, "/", n.channels, " ch -> ",
-                                 m->kind, "/", m->channels, " ch"));
+      out.push_back(absl::StrCat("~ node ", n.name, ": ", n.kind, ", ", n.channels, " ch -> ",
+                                 m->kind, ", ", m->channels, " ch"));
+    }
+    if (m->preset != n.preset) {
+      out.push_back(absl::StrCat("~ node ", n.name, ": preset ",
+                                 n.preset.empty() ? "(none)" : n.preset, " -> ",
+                                 m->preset.empty() ? "(none)" : m->preset));
     }
     std::set<std::string> keys;
     for (const auto& [k, v] : n.params) keys.insert(k);
@@ -70,7 +75,8 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model:
   }
   for (const auto& m : after.nodes) {
     if (before.FindNode(m.name) == nullptr) {
-      out.push_back(absl::StrCat("+ node ", m.name, " (", m.kind, ", ", m.channels, " ch)"));
+      out.push_back(absl::StrCat("+ node ", m.name, " (", m.kind, ", ", m.channels, " ch",
+                                 m.preset.empty() ? "" : ", preset " + m.preset, ")"));
     }
   }
   for (const auto& r : before.routes) {

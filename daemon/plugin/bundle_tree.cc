@@ -129,7 +129,7 @@ class TreeReader {
       return Fail(BundleFault::kEntry, rel,
                   absl::StrCat("is a symlink to '", resolved,
                                "'; a symlink in a bundle must resolve to a file beneath an "
-                               "allowed system directory (allowed: ",
+                               "allowed system directory (plugins.allowed_system_dirs; allowed: ",
                                allowed_dirs_.empty() ? std::string("none")
                                                      : absl::StrJoin(allowed_dirs_, ", "),
                                ")"));

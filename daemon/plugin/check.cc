@@ -292,8 +292,8 @@ class Checker {
       if (!beneath) {
         return gate_.Refuse(
             RefusalCode::kModuleOutsideAllowedDirs, m.module,
-            absl::StrCat("an absolute module path must lie beneath an allowed system "
-                         "directory (allowed: ",
+            absl::StrCat("an absolute module path must lie beneath a directory listed in "
+                         "plugins.allowed_system_dirs (allowed: ",
                          policy_.allowed_system_dirs.empty()
                              ? std::string("none")
                              : absl::StrJoin(policy_.allowed_system_dirs, ", "),
@@ -364,8 +364,8 @@ class Checker {
       if (!beneath) {
         return gate_.Refuse(
             RefusalCode::kModuleOutsideAllowedDirs, m.module,
-            absl::StrCat("an absolute bundle path must lie beneath an allowed system "
-                         "directory (allowed: ",
+            absl::StrCat("an absolute bundle path must lie beneath a directory listed in "
+                         "plugins.allowed_system_dirs (allowed: ",
                          policy_.allowed_system_dirs.empty()
                              ? std::string("none")
                              : absl::StrJoin(policy_.allowed_system_dirs, ", "),
@@ -470,7 +470,9 @@ class Checker {
       const std::string algorithm = HashAlgorithmName(m.hash_algorithm);
       return gate_.Refuse(
           RefusalCode::kHashMismatch, module_path(),
-          absl::StrCat("the ", what, " ", algorithm, " hash differs from the manifest"),
+          absl::StrCat("the ", what, " ", algorithm,
+                       " hash differs from the manifest (if the change is intended: review it, "
+                       "then pin it with `aersctl plugin hash DIR --write` and sign again)"),
           absl::StrCat(algorithm, ":", seen_hex), absl::StrCat(algorithm, ":", m.hash_hex));
     }
     return absl::OkStatus();
@@ -595,13 +597,20 @@ class Checker {
     }
     std::set<std::string> allowed_needed = {"libc.so.6", "libm.so.6", kDynamicLoader};
     allowed_needed.insert(manifest().dependencies.begin(), manifest().dependencies.end());
+    std::vector<std::string> missing;
     for (const auto& n : elf->needed) {
-      if (!allowed_needed.count(n)) {
-        return gate_.Refuse(RefusalCode::kElfDependency, path,
-                            absl::StrCat("depends on '", n, "', which is not allowed"),
-                            absl::StrCat("DT_NEEDED ", n),
-                            absl::StrCat("one of ", absl::StrJoin(allowed_needed, ", ")));
-      }
+      if (!allowed_needed.count(n)) missing.push_back(n);
+    }
+    if (!missing.empty()) {
+      return gate_.Refuse(
+          RefusalCode::kElfDependency, path,
+          absl::StrCat("depends on ", missing.size() == 1 ? "" : "libraries ", "'",
+                       absl::StrJoin(missing, "', '"),
+                       "', which the manifest does not allow (list what the signer vouches for "
+                       "under dependencies: [",
+                       absl::StrJoin(missing, ", "), "])"),
+          absl::StrCat("DT_NEEDED ", absl::StrJoin(missing, ", ")),
+          absl::StrCat("one of ", absl::StrJoin(allowed_needed, ", ")));
     }
     return *elf;
   }

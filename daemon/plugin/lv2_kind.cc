@@ -69,6 +69,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "plugin/param_mailbox.h"
@@ -1293,15 +1294,17 @@ std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& 
     const LilvPlugin* p = lilv_plugins_get_by_uri(all, uri.n);
     if (p == nullptr) {
       std::vector<std::string> have;
-      LILV_FOREACH(plugins, i, all)
-      have.push_back(NodeString(lilv_plugin_get_uri(lilv_plugins_get(all, i))));
-      if (have.size() > 8) {
-        have.resize(8);
-        have.push_back("...");
+      std::string close;  // the same URI but for case
+      LILV_FOREACH(plugins, i, all) {
+        have.push_back(NodeString(lilv_plugin_get_uri(lilv_plugins_get(all, i))));
+        if (absl::EqualsIgnoreCase(have.back(), e.uri)) close = have.back();
       }
+      std::sort(have.begin(), have.end());
       refusal = {RefusalCode::kLv2UriMissing,
-                 absl::StrCat("the bundle describes no LV2 plugin <", e.uri, ">"), e.uri,
-                 have.empty() ? std::string("(none)") : absl::StrJoin(have, ", ")};
+                 absl::StrCat("the bundle describes no LV2 plugin <", e.uri, ">",
+                              close.empty() ? "" : absl::StrCat("; did you mean <", close, ">?"),
+                              " (`lv2ls` and `lv2info URI` list a bundle's plugins)"),
+                 e.uri, have.empty() ? std::string("(none)") : absl::StrJoin(have, ", ")};
       return std::nullopt;
     }
     if (auto outside = OutsideStore(*host, p, e.uri)) {

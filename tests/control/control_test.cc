@@ -77,6 +77,26 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<control::GraphService> service_;
 };
 
+TEST(DiffGraphsTest, KindChannelsPresetAndParamsAreEachAChange) {
+  model::GraphSpec a;
+  a.nodes.push_back({"d", "mda/detune", 2, {{"mix", 0.5}}, ""});
+  model::GraphSpec b = a;
+  b.nodes[0].preset = "urn:p#1";
+  EXPECT_EQ(control::DiffGraphs(a, b),
+            (std::vector<std::string>{"~ node d: preset (none) -> urn:p#1"}));
+  EXPECT_EQ(control::DiffGraphs(b, a),
+            (std::vector<std::string>{"~ node d: preset urn:p#1 -> (none)"}));
+  model::GraphSpec c = b;
+  c.nodes[0].channels = 1;
+  c.nodes[0].params.clear();
+  EXPECT_EQ(control::DiffGraphs(b, c),
+            (std::vector<std::string>{"~ node d: mda/detune, 2 ch -> mda/detune, 1 ch",
+                                      "~ node d: mix 0.5 -> (default)"}));
+  model::GraphSpec empty;
+  EXPECT_EQ(control::DiffGraphs(empty, b),
+            (std::vector<std::string>{"+ node d (mda/detune, 2 ch, preset urn:p#1)"}));
+}
+
 TEST_F(ServiceTest, EditIsPersistedAndAnnounced) {
   auto sub = bus_.Subscribe();
   auto r = service_->Edit({SetParam("g", "gain_db", -3.0)}, false, std::nullopt);
