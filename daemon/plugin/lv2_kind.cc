@@ -1244,10 +1244,12 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
     }
     if (files) lilv_nodes_free(files);
     if (!outside.empty()) {
-      if (related) lilv_nodes_free(related);
-      return bad(RefusalCode::kModuleOutsideAllowedDirs,
-                 absl::StrCat("its preset <", NodeString(preset), "> reads <", outside,
-                              ">, which is not a file of the verified bundle"));
+      const std::string message =
+          absl::StrCat("its preset <", NodeString(preset), "> reads <", outside,
+                       ">, which is not a file of the verified "
+                       "bundle");
+      lilv_nodes_free(related);  // `preset` belongs to it
+      return bad(RefusalCode::kModuleOutsideAllowedDirs, message);
     }
     lilv_world_load_resource(w, preset);
     LilvNodes* labels = lilv_world_find_nodes(w, preset, label_pred, nullptr);
