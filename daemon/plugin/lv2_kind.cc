@@ -242,13 +242,30 @@ struct LogMsg {
   char text[256] = {};
 };
 
-/// The directory `dir` (created 0700 if missing), if it is aersd's own and
-/// private; else an error naming why (state is then neither read nor written).
-absl::StatusOr<UniqueFd> OpenPrivateDir(const std::string& dir) {
-  if (auto s = EnsurePrivateDirectory(dir); !s.ok()) return s;
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", dir, ": ", ErrnoText(errno)));
-  return UniqueFd(fd);
+/// The directory `name` beneath `parent_fd` (AT_FDCWD: a path), created
+/// 0700 if missing and opened without following a link; refused unless the
+/// directory opened is owned by aersd's user and has no group/world bits.
+/// (Checked on the descriptor itself, so a swapped name gains nothing.)
+absl::StatusOr<UniqueFd> OpenPrivateDirAt(int parent_fd, const std::string& name,
+                                          const std::string& shown) {
+  if (::mkdirat(parent_fd, name.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("cannot create ", shown, ": ", ErrnoText(errno)));
+  }
+  const int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", shown, ": ", ErrnoText(errno)));
+  UniqueFd dir(fd);
+  struct stat st {};
+  if (::fstat(dir.get(), &st) != 0) {
+    return absl::InternalError(absl::StrCat("stat ", shown, ": ", ErrnoText(errno)));
+  }
+  if (st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return absl::PermissionDeniedError(absl::StrCat(shown, " is owned by uid ", st.st_uid,
+                                                    " with mode ", mode,
+                                                    "; it must be aersd's own, mode 0700"));
+  }
+  return dir;
 }
 
 /// Writes `text` as `name` in the directory `dir_fd`, atomically: a new
@@ -632,8 +649,8 @@ class Lv2Processor final : public rt::Processor {
     std::vector<float> own(controls_);
     if (!preset_uri.empty()) {
       std::lock_guard lock(host_->mu());
+      // The preset's files were loaded (and checked) when the kind was made.
       UniqueNode preset(lilv_new_uri(host_->world(), preset_uri.c_str()));
-      lilv_world_load_resource(host_->world(), preset.n);
       LilvState* st = lilv_state_new_from_world(host_->world(), host_->map(), preset.n);
       if (st == nullptr) {
         return absl::NotFoundError(absl::StrCat("preset <", preset_uri, "> has no state"));
@@ -709,8 +726,11 @@ class Lv2Processor final : public rt::Processor {
   // aersd's own and 0700 (created so); an error says why not.
   absl::StatusOr<UniqueFd> StateDir() const {
     const std::string base = absl::StrCat(host_->state_dir(), "/lv2-state");
-    if (auto b = OpenPrivateDir(base); !b.ok()) return b.status();
-    return OpenPrivateDir(absl::StrCat(base, "/", node_));
+    std::error_code ec;
+    std::filesystem::create_directories(host_->state_dir(), ec);
+    auto b = OpenPrivateDirAt(AT_FDCWD, base, base);
+    if (!b.ok()) return b.status();
+    return OpenPrivateDirAt(b->get(), node_, absl::StrCat(base, "/", node_));
   }
 
   // Non-RT. The saved state text of instance `j`, or "" (none, or not
@@ -990,13 +1010,8 @@ bool InStore(const Lv2Host& host, const LilvNode* n) {
 // in the store copy; checked before anything loads the plugin's data.
 std::optional<Refusal> OutsideStore(const Lv2Host& host, const LilvPlugin* plugin,
                                     const std::string& uri) {
-  if (!InStore(host, lilv_plugin_get_library_uri(plugin))) {
-    return Refusal{RefusalCode::kModuleOutsideAllowedDirs,
-                   absl::StrCat("LV2 plugin <", uri, ">: its library <",
-                                NodeString(lilv_plugin_get_library_uri(plugin)),
-                                "> is not a file of the verified bundle"),
-                   "", ""};
-  }
+  // The data files first: lilv_plugin_get_data_uris reads nothing, while
+  // asking for the library makes lilv read every data file.
   const LilvNodes* data = lilv_plugin_get_data_uris(plugin);
   LILV_FOREACH(nodes, i, data) {
     if (!InStore(host, lilv_nodes_get(data, i))) {
@@ -1007,7 +1022,44 @@ std::optional<Refusal> OutsideStore(const Lv2Host& host, const LilvPlugin* plugi
                      "", ""};
     }
   }
+  if (!InStore(host, lilv_plugin_get_library_uri(plugin))) {
+    return Refusal{RefusalCode::kModuleOutsideAllowedDirs,
+                   absl::StrCat("LV2 plugin <", uri, ">: its library <",
+                                NodeString(lilv_plugin_get_library_uri(plugin)),
+                                "> is not a file of the verified bundle"),
+                   "", ""};
+  }
   return std::nullopt;
+}
+
+// lilv sizes its port array by the largest lv2:index it reads: every index
+// must be a whole number in [0, kMaxPorts) before lilv is asked about ports.
+// Call after OutsideStore (the plugin's data is loaded by then).
+constexpr int kMaxPorts = 512;
+std::optional<Refusal> BadPortIndex(Lv2Host& host, const LilvPlugin* plugin,
+                                    const std::string& uri) {
+  LilvWorld* w = host.world();
+  LilvNodes* ports =
+      lilv_world_find_nodes(w, lilv_plugin_get_uri(plugin), host.Uri(LV2_CORE__port), nullptr);
+  std::optional<Refusal> out;
+  LILV_FOREACH(nodes, i, ports) {
+    LilvNode* index =
+        lilv_world_get(w, lilv_nodes_get(ports, i), host.Uri(LV2_CORE__index), nullptr);
+    const bool ok = index != nullptr && lilv_node_is_int(index) && lilv_node_as_int(index) >= 0 &&
+                    lilv_node_as_int(index) < kMaxPorts &&
+                    NodeString(index).find_first_not_of("0123456789") == std::string::npos;
+    const std::string shown = index ? NodeString(index) : "(none)";
+    if (index) lilv_node_free(index);
+    if (!ok) {
+      out = Refusal{RefusalCode::kLv2Unsupported,
+                    absl::StrCat("LV2 plugin <", uri, ">: a port has lv2:index ", shown,
+                                 "; indices must be whole numbers from 0 to ", kMaxPorts - 1),
+                    "", ""};
+      break;
+    }
+  }
+  if (ports) lilv_nodes_free(ports);
+  return out;
 }
 
 // Everything lilv says about one plugin, under host->mu(). Refuses what the
@@ -1073,7 +1125,7 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
   std::vector<model::ParamDesc> params;
   std::set<std::string> names, symbols;
   const uint32_t n_ports = lilv_plugin_get_num_ports(plugin);
-  if (n_ports > 512) return bad(RefusalCode::kLv2Unsupported, "more than 512 ports");
+  if (n_ports > kMaxPorts) return bad(RefusalCode::kLv2Unsupported, "more than 512 ports");
   // lilv numbers ports by their lv2:index: two ports with one index would
   // leave a port the plugin has unconnected. Count the descriptions.
   LilvNodes* described =
@@ -1260,6 +1312,23 @@ std::optional<std::shared_ptr<Lv2Kind>> DescribePlugin(const std::shared_ptr<Lv2
     presets.push_back(std::move(d));
   }
   if (related) lilv_nodes_free(related);
+  // A loaded preset file may add links of its own (to itself or to another
+  // preset): every preset's links must still be files of the store copy.
+  for (const auto& d : presets) {
+    UniqueNode node(lilv_new_uri(w, d.uri.c_str()));
+    LilvNodes* files = lilv_world_find_nodes(w, node.n, see_also, nullptr);
+    std::string outside;
+    LILV_FOREACH(nodes, f, files) {
+      if (outside.empty() && !InStore(*host, lilv_nodes_get(files, f)))
+        outside = NodeString(lilv_nodes_get(files, f));
+    }
+    if (files) lilv_nodes_free(files);
+    if (!outside.empty()) {
+      return bad(RefusalCode::kModuleOutsideAllowedDirs,
+                 absl::StrCat("its preset <", d.uri, "> links to <", outside,
+                              ">, which is not a file of the verified bundle"));
+    }
+  }
   std::sort(presets.begin(), presets.end(),
             [](const PresetDesc& a, const PresetDesc& b) { return a.uri < b.uri; });
 
@@ -1311,6 +1380,10 @@ std::optional<KindList> MakeLv2Kinds(const std::shared_ptr<const LoadedPlugin>& 
     }
     if (auto outside = OutsideStore(*host, p, e.uri)) {
       refusal = *outside;
+      return std::nullopt;
+    }
+    if (auto bad_index = BadPortIndex(*host, p, e.uri)) {
+      refusal = *bad_index;
       return std::nullopt;
     }
     if (!lilv_plugin_verify(p)) {

@@ -370,6 +370,64 @@ TEST_F(Lv2LoaderTest, APresetReadingOutsideTheBundleIsRefused) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("outside.ttl"));
 }
 
+TEST_F(Lv2LoaderTest, APresetFileLinkingOutsideIsRefusedToo) {
+  // The preset's own file is in the bundle; it links on to a file outside.
+  const std::string dir = AddStateful();
+  WriteText(env_.base + "/outside.ttl",
+            "<urn:x:p> <http://lv2plug.in/ns/lv2core#port> [ "
+            "<http://lv2plug.in/ns/lv2core#symbol> \"gain\" ; "
+            "<http://lv2plug.in/ns/ext/presets#value> 0.125 ] .\n");
+  WriteText(dir + "/stateful.lv2/p.ttl",
+            "<urn:x:p> <http://www.w3.org/2000/01/rdf-schema#label> \"P\" ;\n"
+            "  <http://www.w3.org/2000/01/rdf-schema#seeAlso> <file://" +
+                env_.base + "/outside.ttl> .\n");
+  const std::string ttl = dir + "/stateful.lv2/manifest.ttl";
+  WriteText(ttl, ReadText(ttl) +
+                     "<urn:x:p> a <http://lv2plug.in/ns/ext/presets#Preset> ;\n"
+                     "  <http://lv2plug.in/ns/lv2core#appliesTo> <urn:aers:lv2:stateful> ;\n"
+                     "  <http://www.w3.org/2000/01/rdf-schema#seeAlso> <p.ttl> .\n");
+  ASSERT_TRUE(tool::Hash(dir, std::nullopt, true).ok());
+  auto registry = dsp::MakeBuiltinRegistry();
+  auto r = PluginLoader(env_.Policy(false)).Load("st", *registry);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kModuleOutsideAllowedDirs);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("outside.ttl"));
+}
+
+TEST_F(Lv2LoaderTest, AnOutsideDataFileIsRefusedBeforeItIsRead) {
+  // A FIFO as a plugin data file: opening it would block the load forever.
+  const std::string dir = AddStateful();
+  ASSERT_EQ(::mkfifo((env_.base + "/fifo.ttl").c_str(), 0644), 0);
+  const std::string ttl = dir + "/stateful.lv2/manifest.ttl";
+  WriteText(ttl, absl::StrReplaceAll(ReadText(ttl), {{"rdfs:seeAlso <stateful.ttl>",
+                                                      "rdfs:seeAlso <stateful.ttl> , <file://" +
+                                                          env_.base + "/fifo.ttl>"}}));
+  ASSERT_TRUE(tool::Hash(dir, std::nullopt, true).ok());
+  auto registry = dsp::MakeBuiltinRegistry();
+  auto r = PluginLoader(env_.Policy(false)).Load("st", *registry);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kModuleOutsideAllowedDirs);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("fifo.ttl"));
+}
+
+TEST_F(Lv2LoaderTest, AnExtremePortIndexIsRefusedBeforeLilvSizesItsPorts) {
+  int n = 0;
+  for (const char* index : {"4294967295", "-1", "2147483647", "512"}) {
+    SCOPED_TRACE(index);
+    const std::string name = absl::StrCat("st", n++);
+    const std::string dir = AddStateful(name);
+    const std::string ttl = dir + "/stateful.lv2/stateful.ttl";
+    WriteText(ttl, absl::StrReplaceAll(ReadText(ttl),
+                                       {{"lv2:index 7", std::string("lv2:index ") + index}}));
+    ASSERT_TRUE(tool::Hash(dir, std::nullopt, true).ok());
+    auto registry = dsp::MakeBuiltinRegistry();
+    auto r = PluginLoader(env_.Policy(false)).Load(name, *registry);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kLv2Unsupported);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("lv2:index"));
+  }
+}
+
 TEST_F(Lv2LoaderTest, AnInvalidPortDescriptionIsRefused) {
   const std::string dir = AddStateful();
   const std::string ttl = dir + "/stateful.lv2/stateful.ttl";
