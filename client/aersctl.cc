@@ -70,9 +70,8 @@ Commands:
 
 Plugin commands (offline: files only, no daemon needed):
   plugin hash DIR [--write] [--algorithm sha256|blake2b]
-                                 hash the module (LV2: the bundle's tree) DIR/manifest.yaml
-                                 names; --write
-                                 puts the hash into the manifest (sign again after)
+                                 hash what DIR/manifest.yaml pins (module, or LV2 bundle
+                                 tree); --write puts it into the manifest (sign again)
   plugin keygen -p PUB -s SEC [--force]
                                  new minisign key pair (SEC unencrypted, mode 0600)
   plugin sign DIR -s SEC [--trusted-comment TEXT] [--legacy]

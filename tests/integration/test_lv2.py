@@ -413,6 +413,10 @@ routes:
         wait_until(lambda: abs((self.peak_db(sock) or 0) + 12.04) < 0.1, 10, "preset gain")
         graph = self.ctl(sock, "graph")
         self.assertIn("preset " + STATEFUL + "#half", graph.stdout)
+        # bash completion offers the kind's presets (client/completion/aersctl.bash).
+        from test_completion import complete
+        self.assertEqual(complete([AERSCTL, "--socket", sock, "add", "s9", "st/stateful",
+                                   "--preset", ""]), [STATEFUL + "#half"])
         # A node's own value wins over the preset's.
         r = self.ctl(sock, "add", "s2", "st/stateful", "--preset", STATEFUL + "#half",
                      "--param", "gain=1")
