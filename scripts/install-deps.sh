@@ -14,6 +14,7 @@ build_pkgs=(
   libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
   libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk nlohmann-json3-dev libssl-dev
   liblilv-dev lv2-dev
+  scdoc   # man pages (docs/man/*.scd)
 )
 test_pkgs=(
   jackd2 jack-tools sox python3 python3-grpcio python3-protobuf
