@@ -116,5 +116,33 @@ routes:
         self.assertAlmostEqual(aers_it.db(peak), -12.0, delta=0.1)
 
 
+    def test_example_ladspa_config(self):
+        # configs/examples/ladspa as its comments say: copy, pin, render.
+        if not os.path.exists("/usr/lib/ladspa/amp.so"):
+            self.skipTest("ladspa-sdk's amp.so is not installed")
+        ex = os.path.join(aers_it.SOURCE_ROOT, "configs", "examples", "ladspa")
+        root = self.tmp.file("ladspa-plugins")
+        shutil.copytree(os.path.join(ex, "plugins"), root)
+        out = subprocess.run([AERSCTL, "plugin", "hash", os.path.join(root, "amp"), "--write"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(os.path.join(ex, "ladspa.yaml")) as f:
+            text = f.read().replace("/etc/aers/plugins", root).replace(
+                "/var/lib/aers/plugins", self.tmp.file("ladspa-state"))
+        config = self.tmp.file("ladspa.yaml")
+        with open(config, "w") as f:
+            f.write(text)
+        wav_in, wav_out = self.tmp.file("l-in.wav"), self.tmp.file("l-out.wav")
+        subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", "-b", "32", "-e", "floating-point",
+                        wav_in, "synth", "0.5", "sine", "1000", "gain", "-6"], check=True)
+        r = subprocess.run([aers_it.AERSD, "render", "--config", config, "--input", wav_in,
+                            "--output", wav_out], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stat = subprocess.run(["sox", wav_out, "-n", "stat"], capture_output=True, text=True)
+        peak = max(abs(float(line.split(":")[1])) for line in stat.stderr.splitlines()
+                   if line.startswith(("Maximum amplitude", "Minimum amplitude")))
+        self.assertAlmostEqual(aers_it.db(peak), -12.0, delta=0.1)  # -6 dBFS, gain 0.5
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
