@@ -96,8 +96,8 @@ echo "   user aers (groups: $(in_chroot id -nG aers)), directories, unit enabled
 step "programs"
 in_chroot aersd --version
 in_chroot aersctl --help > /dev/null || fail "aersctl --help"
-in_chroot aers-plugin --help > /dev/null 2>&1 || true
-for page in man1/aersctl.1.gz man5/aers.yaml.5.gz man8/aersd.8.gz; do
+in_chroot aers-plugin 2>&1 | grep -q "aers-plugin verify DIR" || fail "aers-plugin does not print its usage"
+for page in man1/aersctl.1.gz man1/aers-plugin.1.gz man5/aers.yaml.5.gz man8/aersd.8.gz; do
   [[ -f $chroot_dir/usr/share/man/$page ]] || fail "man page $page missing"
 done
 [[ -f $chroot_dir/usr/share/bash-completion/completions/aersctl ]] || fail "bash completion missing"

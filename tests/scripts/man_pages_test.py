@@ -1,5 +1,6 @@
 """The man pages (docs/man/*.scd -> roff at build time) exist, are roff, and
 stay true: every aersctl command of `aersctl --help` is in aersctl(1), every
+aers-plugin command and option of its usage is in aers-plugin(1), every
 aersd flag the page names exists in `aersd --help`, and the example of
 aers.yaml(5) is a valid configuration that renders.
 
@@ -17,7 +18,7 @@ aersctl = os.path.join(build, "client", "aersctl")
 man = os.path.join(source, "docs", "man")
 failures = []
 
-for page in ("aersd.8", "aersctl.1", "aers.yaml.5"):
+for page in ("aersd.8", "aersctl.1", "aers-plugin.1", "aers.yaml.5"):
     path = os.path.join(build, "docs", "man", page)
     if not os.path.exists(path):
         failures.append(f"{path}: not generated")
@@ -34,6 +35,18 @@ commands = re.findall(r"^  ([a-z]+)\b", helptext.split("Global options:")[0], re
 for c in commands:
     if f"*{c}" not in ctl_page:
         failures.append(f"aersctl.1.scd: command '{c}' of aersctl --help is missing")
+
+with open(os.path.join(man, "aers-plugin.1.scd")) as f:
+    tool_page = f.read()
+tool_usage = subprocess.run([os.path.join(build, "daemon", "plugin", "aers-plugin")],
+                            capture_output=True, text=True).stderr
+for usage_line in re.findall(r"^  aers-plugin (.+)$", tool_usage, re.M):
+    words = usage_line.split()
+    if f"*{words[0]}*" not in tool_page:
+        failures.append(f"aers-plugin.1.scd: command '{words[0]}' of the usage is missing")
+    for opt in (w.strip("[]") for w in words[1:] if w.lstrip("[").startswith("-")):
+        if f"*{opt}*" not in tool_page:
+            failures.append(f"aers-plugin.1.scd: option {opt} of '{words[0]}' is missing")
 
 with open(os.path.join(man, "aersd.8.scd")) as f:
     d_page = f.read()
