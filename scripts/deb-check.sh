@@ -83,8 +83,9 @@ in_chroot id -nG aers | grep -qw audio || fail "aers is not in group audio"
 for d in /var/lib/aers /etc/aers /var/log/aers; do
   [[ -d $chroot_dir$d ]] || fail "$d was not created"
 done
-stat -c '%U:%G %a' "$chroot_dir/var/lib/aers" | grep -q '^aers:aers 750$' \
-  || fail "/var/lib/aers is $(stat -c '%U:%G %a' "$chroot_dir/var/lib/aers")"
+# (names from the chroot's passwd: the host's may give the same uid another name)
+in_chroot stat -c '%U:%G %a' /var/lib/aers | grep -q '^aers:aers 750$' \
+  || fail "/var/lib/aers is $(in_chroot stat -c '%U:%G %a' /var/lib/aers)"
 [[ -L $chroot_dir/etc/systemd/system/multi-user.target.wants/aersd.service ]] \
   || fail "aersd.service is not enabled"
 grep -q '^/etc/aers/aersd.yaml$' "$chroot_dir/var/lib/dpkg/info/aers.conffiles" \
