@@ -5,6 +5,9 @@
 #
 #   scripts/install-deps.sh            build + runtime + test packages
 #   scripts/install-deps.sh --runtime  only what the installed daemon needs
+#   scripts/install-deps.sh --arm64    the arm64 cross build and qemu-user
+#                                      (scripts/arm64-check.sh): adds the
+#                                      arm64 dpkg architecture
 set -euo pipefail
 
 build_pkgs=(
@@ -31,6 +34,20 @@ test_pkgs=(
   # and fuzzer runtimes (libclang-rt is only a recommendation of clang)
   clang libclang-rt-14-dev libfuzzer-14-dev
 )
+# Cross build for arm64 (cross/aarch64-linux-gnu.ini): Debian's cross
+# toolchain, qemu-user with its binfmt_misc entry, and the :arm64 variants of
+# the libraries above (Multi-Arch: same, installed beside the amd64 ones).
+arm64_pkgs=(
+  crossbuild-essential-arm64 qemu-user qemu-user-binfmt file binutils-aarch64-linux-gnu
+  libgrpc++-dev:arm64 libprotobuf-dev:arm64 libjack-jackd2-dev:arm64 libasound2-dev:arm64
+  libsodium-dev:arm64 libabsl-dev:arm64 libspdlog-dev:arm64 libsystemd-dev:arm64
+  libsndfile1-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libssl-dev:arm64
+  liblilv-dev:arm64
+  # libyaml-cpp-dev is not Multi-Arch: same in bookworm (installing its
+  # :arm64 removes the amd64 one): the library only, and a pkg-config file
+  # for it written below.
+  libyaml-cpp0.7:arm64
+)
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
   libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623 libssl3
@@ -43,8 +60,15 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 want=()
+arm64=0
 if [[ ${1:-} == --runtime ]]; then
   want=("${runtime_pkgs[@]}")
+elif [[ ${1:-} == --arm64 ]]; then
+  arm64=1
+  want=("${arm64_pkgs[@]}")
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+  fi
 else
   want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 fi
@@ -53,7 +77,24 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+yaml_cpp_pc() {  # the arm64 pkg-config file libyaml-cpp-dev would carry
+  local dir=/usr/local/lib/aarch64-linux-gnu
+  local version
+  version=$(dpkg-query -W -f='${Version}' libyaml-cpp0.7:arm64 | sed 's/[+~-].*//')
+  mkdir -p "$dir/pkgconfig"
+  ln -sf /usr/lib/aarch64-linux-gnu/libyaml-cpp.so.0.7 "$dir/libyaml-cpp.so"
+  cat > "$dir/pkgconfig/yaml-cpp.pc" <<PC
+# Written by AERS scripts/install-deps.sh --arm64 (headers: libyaml-cpp-dev:amd64).
+Name: Yaml-cpp
+Description: A YAML parser and emitter for C++
+Version: $version
+Libs: -L$dir -lyaml-cpp
+Cflags: -I/usr/include
+PC
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  [[ $arm64 -eq 1 ]] && yaml_cpp_pc
   echo "install-deps.sh: all ${#want[@]} packages present"
   exit 0
 fi
@@ -63,3 +104,5 @@ export DEBIAN_FRONTEND=noninteractive
 echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+[[ $arm64 -eq 1 ]] && yaml_cpp_pc
+exit 0
