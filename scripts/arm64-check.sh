@@ -48,12 +48,24 @@ if [[ ! -f $dir/build.ninja ]]; then
 fi
 step "build (ninja -j$jobs)"
 targets=(daemon/aersd client/aersctl)
-while read -r t; do targets+=("tests/${t}_test"); done < <(
-  meson introspect "$dir" --tests | /usr/bin/python3 -c '
-import json, sys
-for t in json.load(sys.stdin):
-    if "unit" in t["suite"] and t["cmd"][0].endswith("_test"):
-        print(t["name"])')
+while read -r t; do targets+=("$t"); done < <(
+  /usr/bin/python3 - "$dir" <<'PY'
+# The unit suite's programs and what they depend on (plugins they load,
+# aersd and aersctl they start), as build-relative ninja targets.
+import json, os, subprocess, sys
+build = os.path.realpath(sys.argv[1])
+intro = lambda what: json.loads(subprocess.run(
+    ["meson", "introspect", build, what], check=True, capture_output=True, text=True).stdout)
+files = {t["id"]: t["filename"] for t in intro("--targets")}
+for t in intro("--tests"):
+    if not any(s.split(":")[-1] == "unit" for s in t["suite"]):
+        continue
+    for path in [t["cmd"][0]] + [f for d in t["depends"] for f in files.get(d, [])]:
+        path = os.path.realpath(path)
+        if path.startswith(build + "/"):
+            print(os.path.relpath(path, build))
+PY
+)
 ninja -C "$dir" -j"$jobs" "${targets[@]}"
 t1=$(date +%s)
 file -b "$dir/daemon/aersd" | grep -q "ARM aarch64" || fail "$dir/daemon/aersd is not an arm64 program"

@@ -14,24 +14,37 @@
 #        aersd --help                  prints the usage
 #        aersd --backend null          runs the default config, SIGTERM -> exit 0
 #        the HEALTHCHECK command       exits 0 against that running daemon
-#   6. prints the image size
+#   6. the test stage (buildah bud --target test): unit and integration
+#      suites inside the build image, each test with its own jackd -d dummy
+#   7. two containers: jackd in one (the test-stage image, as the uid of the
+#      image's user aers), the shipped image's aersd in another, sharing a
+#      tmpfs as /dev/shm (jack2's sockets and shared memory): aersd must run
+#      at the server's rate and period and its ports be connected to the
+#      server's system ports (jack_lsp in the JACK container)
+#   8. prints the image sizes
+# Layers are cached (--layers): the test stage reuses the build stage.
 #
-#   scripts/container-check.sh [--rebuild-base]
-#   AERS_ROOTFS=/var/tmp/aers-rootfs AERS_IMAGE=aers:test AERS_BUILD_JOBS=2
+#   scripts/container-check.sh [--rebuild-base] [--no-test-stage]
+#   AERS_ROOTFS=/var/tmp/aers-rootfs AERS_IMAGE=aers:test AERS_TEST_IMAGE=aers:test-stage
+#   AERS_BUILD_JOBS=2   (logs of the test stage and the two-container test: /tmp/aers-container-check.*)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rootfs=${AERS_ROOTFS:-/var/tmp/aers-rootfs}
 base=localhost/debian:bookworm
 image=${AERS_IMAGE:-aers:test}
+test_image=${AERS_TEST_IMAGE:-aers:test-stage}
+logdir=$(mktemp -d /tmp/aers-container-check.XXXXXX)
 jobs=${AERS_BUILD_JOBS:-2}
 mirror=${AERS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 rebuild_base=0
+test_stage=1
 for arg in "$@"; do
   case $arg in
     --rebuild-base) rebuild_base=1 ;;
-    *) echo "usage: scripts/container-check.sh [--rebuild-base]" >&2; exit 2 ;;
+    --no-test-stage) test_stage=0 ;;
+    *) echo "usage: scripts/container-check.sh [--rebuild-base] [--no-test-stage]" >&2; exit 2 ;;
   esac
 done
 
@@ -73,7 +86,7 @@ fi
 # 3. The image.
 log "buildah bud -> $image"
 old_id=$(podman image inspect "$image" --format '{{.Id}}' 2>/dev/null || true)
-buildah bud --format docker --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+buildah bud --layers --format docker --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
   --build-arg BASE="$base" --build-arg JOBS="$jobs" -t "$image" .
 new_id=$(podman image inspect "$image" --format '{{.Id}}')
 # The previous build of this tag is now untagged: drop it (only that one).
@@ -146,8 +159,29 @@ echo "$out" | tail -n 3
 log "runs as"
 run id
 
-# 6. Size.
+if [[ $test_stage -eq 1 ]]; then
+  # 6. The suites inside the image.
+  log "test stage: buildah bud --target test -> $test_image"
+  t0=$(date +%s)
+  if ! buildah bud --layers --format docker --isolation chroot --ulimit nofile=65536:65536 \
+      --ulimit nproc=4096:4096 --build-arg BASE="$base" --build-arg JOBS="$jobs" \
+      --target test -t "$test_image" . > "$logdir/test-stage.log" 2>&1; then
+    grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$logdir/test-stage.log" || true
+    tail -n 60 "$logdir/test-stage.log"
+    echo "FAIL: the test stage (suites inside the image; log $logdir/test-stage.log)" >&2
+    exit 1
+  fi
+  grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): ' "$logdir/test-stage.log"
+  echo "test stage: $(( $(date +%s) - t0 )) s"
+
+  # 7. Two containers, one JACK server.
+  scripts/container-jack-test.sh "$image" "$test_image"
+fi
+
+# 8. Sizes.
 log "image size"
-podman image inspect "$image" --format '{{.Size}}' |
-  awk '{printf "%s: %d bytes (%.1f MB)\n", "'"$image"'", $1, $1 / 1e6}'
+for img in "$image" $([[ $test_stage -eq 1 ]] && echo "$test_image"); do
+  podman image inspect "$img" --format '{{.Size}}' |
+    awk -v name="$img" '{printf "%s: %d bytes (%.1f MB)\n", name, $1, $1 / 1e6}'
+done
 echo "container-check: OK"

@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 extra_failures=${1:-0}
 passed=0 failed=0 skipped=0
-for d in build build-tsan build-asan build-fuzz; do
+for d in build build-arm64 build-tsan build-asan build-fuzz; do
   log=$d/meson-logs/testlog.json
   [[ -f $log ]] || continue
   total=$(grep -c '"result"' "$log")

@@ -5,6 +5,8 @@
 #                tests (LV2 nodes with their service thread among them)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: unit, stress and
 #                plugin tests
+#   build-arm64/ cross-built for arm64 (cross/aarch64-linux-gnu.ini), the unit
+#                suite under qemu-user (scripts/arm64-check.sh)
 #   build-fuzz/  clang, libFuzzer + ASan/UBSan: aersd and aersctl built with
 #                clang's thread-safety analysis as errors (the lock
 #                annotations, docs/threads.md), then each parser fuzz target
@@ -13,12 +15,13 @@
 # Ends with one line "tests: N passed, N failed" summed over all of them, and
 # exits non-zero if anything failed.
 #
-#   scripts/test.sh [--no-deps] [--no-sanitizers] [--no-fuzz] [--no-summary]
+#   scripts/test.sh [--no-deps] [--no-sanitizers] [--no-fuzz] [--no-arm64] [--no-summary]
 # (--no-sanitizers skips the fuzz stage too.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 deps=1
+arm64=1
 sanitizers=1
 fuzz=1
 summary_line=1
@@ -27,14 +30,16 @@ for arg in "$@"; do
     --no-deps) deps=0 ;;
     --no-sanitizers) sanitizers=0 ;;
     --no-fuzz) fuzz=0 ;;
+    --no-arm64) arm64=0 ;;
     --no-summary) summary_line=0 ;;
-    *) echo "usage: scripts/test.sh [--no-deps] [--no-sanitizers] [--no-fuzz] [--no-summary]" >&2
+    *) echo "usage: scripts/test.sh [--no-deps] [--no-sanitizers] [--no-fuzz] [--no-arm64] [--no-summary]" >&2
        exit 2 ;;
   esac
 done
 
 if [[ $deps -eq 1 ]]; then
   scripts/install-deps.sh || exit 1
+  if [[ $arm64 -eq 1 ]]; then scripts/install-deps.sh --arm64 || exit 1; fi
 fi
 
 jobs=${AERS_BUILD_JOBS:-$(nproc)}
@@ -72,6 +77,12 @@ if setup build-packager --buildtype=release -Dwerror=false -Dbenchmarks=false; t
   rm -f build-packager/meson-logs/testlog.json
 else
   failed_setup=1
+fi
+
+if [[ $arm64 -eq 1 ]]; then
+  AERS_BUILD_JOBS=$jobs scripts/arm64-check.sh build-arm64 || status=1
+else
+  rm -f build-arm64/meson-logs/testlog.json
 fi
 
 if [[ $sanitizers -eq 1 ]]; then
