@@ -163,7 +163,7 @@ if [[ $test_stage -eq 1 ]]; then
   # 6. The suites inside the image.
   log "test stage: buildah bud --target test -> $test_image"
   t0=$(date +%s)
-  if ! buildah bud --layers --format docker --isolation chroot --ulimit nofile=65536:65536 \
+  if ! buildah bud --layers --format docker --isolation chroot --ulimit nofile=8192:8192 \
       --ulimit nproc=4096:4096 --build-arg BASE="$base" --build-arg JOBS="$jobs" \
       --target test -t "$test_image" . > "$logdir/test-stage.log" 2>&1; then
     grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$logdir/test-stage.log" || true

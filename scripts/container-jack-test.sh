@@ -21,13 +21,18 @@ jctr=
 jpid=
 shm=$(mktemp -d /tmp/aers-shm.XXXXXX)
 cleanup() {
-  [[ -n $jpid ]] && kill "$jpid" 2>/dev/null
-  [[ -n $jpid ]] && wait "$jpid" 2>/dev/null
+  local rc=$?
+  set +e
   # (chroot isolation: the container's processes are the host's)
-  pkill -TERM -f "jackd --no-realtime -n aers-shared" 2>/dev/null || true
-  buildah rm "$ctr" $jctr >/dev/null 2>&1 || true
-  umount "$shm" 2>/dev/null || true
-  rmdir "$shm" 2>/dev/null || true
+  pkill -TERM -f "jackd --no-realtime -n aers-shared"
+  if [[ -n $jpid ]]; then
+    kill "$jpid" 2>/dev/null
+    wait "$jpid" 2>/dev/null
+  fi
+  buildah rm "$ctr" $jctr >/dev/null 2>&1
+  mountpoint -q "$shm" && umount "$shm"
+  rmdir "$shm" 2>/dev/null
+  exit "$rc"
 }
 trap cleanup EXIT
 run() { buildah run --isolation chroot "$ctr" -- "$@"; }
