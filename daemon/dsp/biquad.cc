@@ -10,8 +10,10 @@ namespace {
 enum BiquadParam : uint32_t { kType = 0, kFreqHz = 1, kQ = 2, kGainDb = 3 };
 
 const std::vector<std::string>& TypeNames() {
-  static const std::vector<std::string> names = {"lowpass", "highpass", "bandpass",  "notch",
-                                                 "peaking", "lowshelf", "highshelf", "allpass"};
+  // In rt::BiquadType order.
+  static const std::vector<std::string> names = {"lowpass",  "highpass",  "bandpass",  "notch",
+                                                 "peaking",  "lowshelf",  "highshelf", "allpass",
+                                                 "lowpass1", "highpass1", "allpass1"};
   return names;
 }
 
@@ -62,11 +64,13 @@ std::shared_ptr<model::NodeKind> MakeBiquadKind() {
   type.type = model::ParamType::kEnum;
   type.choices = TypeNames();
   type.default_value = std::string("lowpass");
-  type.help = "filter shape (RBJ Audio EQ Cookbook)";
+  type.help =
+      "filter shape: second order from the RBJ Audio EQ Cookbook; lowpass1, highpass1, "
+      "allpass1 first order (bilinear transform, q and gain_db unused)";
   return std::make_shared<TableKind>(
       "biquad",
       "Second-order IIR filter: lowpass, highpass, bandpass, notch, peaking, lowshelf, "
-      "highshelf, allpass. Parameter changes glide.",
+      "highshelf, allpass; first-order lowpass1, highpass1, allpass1. Parameter changes glide.",
       std::vector<model::ParamDesc>{
           type,
           NumberParam("freq_hz", 10.0, 40000.0, 1000.0, "Hz",

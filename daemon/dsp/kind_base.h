@@ -72,5 +72,6 @@ std::shared_ptr<model::NodeKind> MakeDelayKind();
 std::shared_ptr<model::NodeKind> MakeBiquadKind();
 std::shared_ptr<model::NodeKind> MakeMeterKind();
 std::shared_ptr<model::NodeKind> MakeToneKind();
+std::shared_ptr<model::NodeKind> MakeCrossoverKind();
 
 }  // namespace aers::dsp

@@ -86,6 +86,32 @@ BiquadCoeffs DesignBiquad(const BiquadParams& p, double sample_rate_hz) noexcept
       a1 = -2.0 * cosw;
       a2 = 1.0 - alpha;
       break;
+    // First order: s -> (1/K)(1 - z^-1)/(1 + z^-1), K = tan(w0/2), so the
+    // analog corner maps exactly onto freq_hz.
+    case BiquadType::kLowpass1: {
+      const double k = std::tan(w0 / 2.0);
+      b0 = k;
+      b1 = k;
+      a0 = k + 1.0;
+      a1 = k - 1.0;
+      break;
+    }
+    case BiquadType::kHighpass1: {
+      const double k = std::tan(w0 / 2.0);
+      b0 = 1.0;
+      b1 = -1.0;
+      a0 = k + 1.0;
+      a1 = k - 1.0;
+      break;
+    }
+    case BiquadType::kAllpass1: {
+      const double k = std::tan(w0 / 2.0);
+      b0 = k - 1.0;
+      b1 = k + 1.0;
+      a0 = k + 1.0;
+      a1 = k - 1.0;
+      break;
+    }
   }
   return BiquadCoeffs{b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0};
 }

@@ -21,8 +21,15 @@ enum class BiquadType : uint8_t {
   kLowshelf,
   kHighshelf,
   kAllpass,
+  // First-order sections (b2 = a2 = 0; q and gain_db unused): the bilinear
+  // transform of 1/(1+s), s/(1+s) and (1-s)/(1+s) with s prewarped so that
+  // the -3 dB point (lowpass1, highpass1) or the -90 degree point
+  // (allpass1) is exactly freq_hz.
+  kLowpass1,
+  kHighpass1,
+  kAllpass1,
 };
-inline constexpr int kBiquadTypeCount = 8;
+inline constexpr int kBiquadTypeCount = 11;
 
 /// Normalized coefficients (a0 == 1), transposed direct form II.
 struct BiquadCoeffs {
@@ -37,8 +44,9 @@ struct BiquadParams {
   friend bool operator==(const BiquadParams&, const BiquadParams&) = default;
 };
 
-/// Any thread. No allocation. The cookbook formulas; freq_hz is clamped
-/// below Nyquist.
+/// Any thread. No allocation. The cookbook formulas (R. Bristow-Johnson,
+/// "Audio EQ Cookbook") for the second-order types, the prewarped bilinear
+/// transform for the first-order ones; freq_hz is clamped below Nyquist.
 BiquadCoeffs DesignBiquad(const BiquadParams& p, double sample_rate_hz) noexcept;
 
 /// Any thread. |H(e^jw)| in dB at freq_hz (tests, tools).

@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "backend/offline.h"
-#include "config/config.h"
 #include "common/rig.h"
+#include "config/config.h"
 #include "rt/biquad.h"
 
 namespace aers::test {
@@ -108,6 +108,38 @@ TEST_F(RenderTest, ToneThroughMinusSixDbIsHalfAmplitude) {
   ASSERT_EQ(y[0].size(), tone.size());
   for (int c = 0; c < 2; ++c) {
     EXPECT_NEAR(ToDb(Rms(y[static_cast<size_t>(c)]) / Rms(tone)), -6.0, 0.01);
+  }
+}
+
+TEST_F(RenderTest, ThreeWayCrossoverExampleSendsEachToneToItsDriver) {
+  // configs/examples/crossover-3way.yaml as its comment says: 2 in, 6 out
+  // (woofer, mid, tweeter pairs). A tone well inside each band comes out of
+  // that band's driver at its trim, and at least 30 dB lower elsewhere.
+  const std::string cfg = std::string(AERS_SOURCE_ROOT) + "/configs/examples/crossover-3way.yaml";
+  const struct {
+    double freq_hz;
+    size_t driver;
+    double trim_db;
+  } cases[] = {{40.0, 0, 0.0}, {550.0, 1, -1.5}, {12000.0, 2, -3.0}};
+  for (const auto& c : cases) {
+    const Signal tone = Sine(c.freq_hz, 0.5, 48000);
+    const std::string in = WriteWav("in.wav", {tone, tone});
+    const std::string out = (dir_ / "out.wav").string();
+    std::string err;
+    ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0)
+        << err;
+    const auto y = ReadWav(out);
+    ASSERT_EQ(y.size(), 6u);
+    for (size_t d = 0; d < 3; ++d) {
+      for (size_t ch = 0; ch < 2; ++ch) {
+        const double db = ToDb(Rms(y[2 * d + ch], 24000) / Rms(tone, 24000));
+        if (d == c.driver) {
+          EXPECT_NEAR(db, c.trim_db, 0.3) << c.freq_hz << " Hz, driver " << d;
+        } else {
+          EXPECT_LT(db, -30.0) << c.freq_hz << " Hz leaks into driver " << d;
+        }
+      }
+    }
   }
 }
 

@@ -2,8 +2,8 @@
 #include <complex>
 #include <numbers>
 
-#include "dsp/meter.h"
 #include "common/rig.h"
+#include "dsp/meter.h"
 #include "rt/biquad.h"
 
 namespace aers::test {
@@ -154,7 +154,8 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, BiquadResponse,
                          [](const auto& tp) { return tp.param.type; });
 
 TEST(Biquad, DesignMatchesIndependentFormula) {
-  for (int t = 0; t < rt::kBiquadTypeCount; ++t) {
+  // The second-order types (the first-order ones: crossover_test.cc).
+  for (int t = 0; t <= static_cast<int>(rt::BiquadType::kAllpass); ++t) {
     static const char* names[] = {"lowpass", "highpass", "bandpass",  "notch",
                                   "peaking", "lowshelf", "highshelf", "allpass"};
     rt::BiquadParams p{static_cast<rt::BiquadType>(t), 2500.0, 1.3, -4.0};
