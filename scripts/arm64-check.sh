@@ -23,7 +23,7 @@ jobs=${AERS_BUILD_JOBS:-$(nproc)}
 fail() { echo "arm64-check: FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-for tool in aarch64-linux-gnu-g++ qemu-aarch64; do
+for tool in meson ninja protoc grpc_cpp_plugin aarch64-linux-gnu-g++ qemu-aarch64; do
   command -v "$tool" >/dev/null || fail "$tool missing (scripts/install-deps.sh --arm64)"
 done
 [[ -e /lib/ld-linux-aarch64.so.1 ]] || fail "libc6:arm64 missing (scripts/install-deps.sh --arm64)"
@@ -47,9 +47,10 @@ if [[ ! -f $dir/build.ninja ]]; then
     -Dbenchmarks=false > "$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; fail "meson setup"; }
 fi
 step "build (ninja -j$jobs)"
-targets=(daemon/aersd client/aersctl)
-while read -r t; do targets+=("$t"); done < <(
-  /usr/bin/python3 - "$dir" <<'PY'
+# (In a variable first: a failing lookup must fail the script. build.ninja
+# first: introspection reads what the last regeneration wrote.)
+ninja -C "$dir" build.ninja > /dev/null || fail "meson regeneration of $dir"
+unit_targets=$(/usr/bin/python3 - "$dir" <<'PY'
 # The unit suite's programs and what they depend on (plugins they load,
 # aersd and aersctl they start), as build-relative ninja targets.
 import json, os, subprocess, sys
@@ -65,7 +66,9 @@ for t in intro("--tests"):
         if path.startswith(build + "/"):
             print(os.path.relpath(path, build))
 PY
-)
+) || fail "meson introspect of $dir"
+mapfile -t targets < <(printf '%s\n' daemon/aersd client/aersctl $unit_targets | sort -u)
+[[ ${#targets[@]} -gt 10 ]] || fail "only ${#targets[@]} targets found for the unit suite"
 ninja -C "$dir" -j"$jobs" "${targets[@]}"
 t1=$(date +%s)
 file -b "$dir/daemon/aersd" | grep -q "ARM aarch64" || fail "$dir/daemon/aersd is not an arm64 program"

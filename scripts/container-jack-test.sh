@@ -15,6 +15,8 @@ set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: scripts/container-jack-test.sh IMAGE JACK_IMAGE" >&2; exit 2; }
 image=$1
 jack_image=$2
+# A server name of this run only (pkill below must not touch another run's).
+server=aers-shared-$$
 logdir=$(mktemp -d /tmp/aers-container-jack.XXXXXX)
 ctr=$(buildah from "$image")
 jctr=
@@ -24,7 +26,7 @@ cleanup() {
   local rc=$?
   set +e
   # (chroot isolation: the container's processes are the host's)
-  pkill -TERM -f "jackd --no-realtime -n aers-shared"
+  pkill -TERM -f "jackd --no-realtime -n $server "
   if [[ -n $jpid ]]; then
     kill "$jpid" 2>/dev/null
     wait "$jpid" 2>/dev/null
@@ -42,19 +44,19 @@ gid=$(run id -g)
 mount -t tmpfs -o mode=1777,size=256m tmpfs "$shm"
 jctr=$(buildah from "$jack_image")
 jrun() { buildah run --isolation chroot --user "$uid:$gid" -v "$shm:/dev/shm" "$jctr" -- "$@"; }
-jrun jackd --no-realtime -n aers-shared -d dummy -r 48000 -p 128 > "$logdir/jackd.log" 2>&1 &
+jrun jackd --no-realtime -n "$server" -d dummy -r 48000 -p 128 > "$logdir/jackd.log" 2>&1 &
 jpid=$!
 for _ in $(seq 1 50); do
-  jrun jack_lsp -s aers-shared > /dev/null 2>&1 && break
+  jrun jack_lsp -s "$server" > /dev/null 2>&1 && break
   sleep 0.2
 done
-jrun jack_lsp -s aers-shared > /dev/null || { cat "$logdir/jackd.log"
+jrun jack_lsp -s "$server" > /dev/null || { cat "$logdir/jackd.log"
   echo "FAIL: jackd in the JACK container did not start" >&2; exit 1; }
 # The daemon container: aersd on the JACK backend, its status printed once
 # it runs, then it waits for the host's go-ahead (a file in the shared
 # tmpfs) and is stopped with SIGTERM.
 buildah run --isolation chroot -v "$shm:/dev/shm" "$ctr" -- sh -c '
-  /usr/bin/aersd --backend jack --jack_server aers-shared >/tmp/aersd-jack.log 2>&1 & pid=$!
+  /usr/bin/aersd --backend jack --jack_server "$1" >/tmp/aersd-jack.log 2>&1 & pid=$!
   ok=1
   for i in $(seq 1 100); do
     if /usr/bin/aersctl --socket "$AERS_SOCKET" status >/tmp/status.txt 2>&1 &&
@@ -67,10 +69,10 @@ buildah run --isolation chroot -v "$shm:/dev/shm" "$ctr" -- sh -c '
   for i in $(seq 1 300); do [ -e /dev/shm/aers-two-containers-done ] && break; sleep 0.1; done
   kill -TERM "$pid"; wait "$pid"; rc=$?
   [ "$rc" -eq 0 ] || { echo "aersd exited $rc"; cat /tmp/aersd-jack.log; }
-  [ "$ok" -eq 0 ] && [ "$rc" -eq 0 ]' > "$logdir/aersd-jack.txt" 2>&1 &
+  [ "$ok" -eq 0 ] && [ "$rc" -eq 0 ]' sh "$server" > "$logdir/aersd-jack.txt" 2>&1 &
 apid=$!
 for _ in $(seq 1 150); do [[ -e $shm/aers-two-containers-ready ]] && break; sleep 0.1; done
-lsp=$(jrun jack_lsp -s aers-shared -c 2>&1 || true)
+lsp=$(jrun jack_lsp -s "$server" -c 2>&1 || true)
 touch "$shm/aers-two-containers-done"
 arc=0
 wait "$apid" || arc=$?

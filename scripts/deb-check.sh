@@ -22,7 +22,13 @@ base=${AERS_DEB_CHROOT:-/var/cache/aers/bookworm-chroot}
 jobs=${AERS_BUILD_JOBS:-2}
 work=$(mktemp -d /tmp/aers-deb.XXXXXX)
 chroot_dir=$work/root
+pid=
 cleanup() {
+  set +e
+  if [[ -n $pid ]]; then
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  fi
   for m in dev/pts dev proc; do
     mountpoint -q "$chroot_dir/$m" 2>/dev/null && umount -l "$chroot_dir/$m"
   done
@@ -59,18 +65,24 @@ mkdir -p "$out"
 dpkg-deb --contents "$deb" > "$out/contents.txt"
 
 step "lintian"
-lintian --no-tag-display-limit --info "$deb" > "$out/lintian.txt" 2>&1 || true
+lintian_rc=0
+lintian --tag-display-limit 0 --info --fail-on error "$deb" > "$out/lintian.txt" 2>&1 || lintian_rc=$?
 sed 's/^/   /' "$out/lintian.txt"
 errors=$(grep -c '^E:' "$out/lintian.txt" || true)
 warnings=$(grep -c '^W:' "$out/lintian.txt" || true)
-echo "   lintian: $errors error(s), $warnings warning(s)"
-[[ $errors -eq 0 ]] || fail "lintian errors"
+echo "   lintian: $errors error(s), $warnings warning(s), exit status $lintian_rc"
+[[ $errors -eq 0 && $lintian_rc -eq 0 ]] || fail "lintian errors (or lintian failed)"
 
 step "install into a clean bookworm chroot"
 if [[ ! -x $base/usr/bin/apt-get ]]; then
+  # Into a temporary directory, moved into place only when complete: a
+  # bootstrap cut short is never reused.
   mkdir -p "$(dirname "$base")"
-  debootstrap --variant=minbase bookworm "$base" > "$work/debootstrap.log" 2>&1 \
+  rm -rf "$base.partial"
+  debootstrap --variant=minbase bookworm "$base.partial" > "$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
+  rm -rf "$base"
+  mv "$base.partial" "$base"
 fi
 cp -a "$base" "$chroot_dir"
 cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
@@ -94,13 +106,19 @@ done
 # (names from the chroot's passwd: the host's may give the same uid another name)
 in_chroot stat -c '%U:%G %a' /var/lib/aers | grep -q '^aers:aers 750$' \
   || fail "/var/lib/aers is $(in_chroot stat -c '%U:%G %a' /var/lib/aers)"
+in_chroot stat -c '%U:%G %a' /etc/aers | grep -q '^root:aers 750$' \
+  || fail "/etc/aers is $(in_chroot stat -c '%U:%G %a' /etc/aers)"
+in_chroot stat -c '%U:%G %a' /var/log/aers | grep -q '^aers:aers 750$' \
+  || fail "/var/log/aers is $(in_chroot stat -c '%U:%G %a' /var/log/aers)"
 [[ -L $chroot_dir/etc/systemd/system/multi-user.target.wants/aersd.service ]] \
   || fail "aersd.service is not enabled"
-grep -q '^/etc/aers/aersd.yaml$' "$chroot_dir/var/lib/dpkg/info/aers.conffiles" \
-  || fail "/etc/aers/aersd.yaml is not a conffile"
+for conffile in /etc/aers/aersd.yaml /etc/default/aersd; do
+  grep -qx "$conffile" "$chroot_dir/var/lib/dpkg/info/aers.conffiles" \
+    || fail "$conffile is not a conffile"
+done
 in_chroot systemd-analyze verify /lib/systemd/system/aersd.service > "$work/verify.log" 2>&1 \
   || { cat "$work/verify.log"; fail "systemd-analyze verify"; }
-echo "   user aers (groups: $(in_chroot id -nG aers)), directories, unit enabled, conffile, unit verifies"
+echo "   user aers (groups: $(in_chroot id -nG aers)), directories, unit enabled, conffiles, unit verifies"
 
 step "programs"
 in_chroot aersd --version
@@ -128,10 +146,20 @@ done
 uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
 kill "$pid" 2>/dev/null || true
 wait "$pid" || true
+pid=
 cp "$work/aersd.log" "$out/"
 [[ $ok -eq 1 ]] || { cat "$work/aersd.log"; fail "aersctl status did not answer"; }
 sed 's/^/   /' "$work/status.txt" | head -5
 [[ -n $uid && $uid == "$(in_chroot id -u aers)" ]] || fail "aersd ran as uid '$uid', not aers"
 echo "   aersd ran as aers (uid $uid)"
 grep -q "backend" "$work/status.txt" || fail "status has no backend line"
+step "purge"
+# The daemon wrote its state; purge takes it, the logs and the conffiles.
+[[ -f $chroot_dir/var/lib/aers/graph.yaml ]] || fail "the daemon wrote no state file"
+DEBIAN_FRONTEND=noninteractive in_chroot apt-get purge -y -q aers > "$work/purge.log" 2>&1 \
+  || { tail -20 "$work/purge.log"; fail "apt-get purge"; }
+for d in /var/lib/aers /var/log/aers /etc/aers /etc/default/aersd /usr/bin/aersd; do
+  [[ ! -e $chroot_dir$d ]] || fail "$d is left after purge"
+done
+echo "   purged: no /var/lib/aers, /var/log/aers, /etc/aers, /etc/default/aersd"
 echo "deb-check: OK ($(basename "$deb"), lintian $errors errors / $warnings warnings)"

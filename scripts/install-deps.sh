@@ -5,9 +5,10 @@
 #
 #   scripts/install-deps.sh            build + runtime + test packages
 #   scripts/install-deps.sh --runtime  only what the installed daemon needs
-#   scripts/install-deps.sh --arm64    the arm64 cross build and qemu-user
-#                                      (scripts/arm64-check.sh): adds the
-#                                      arm64 dpkg architecture
+#   scripts/install-deps.sh --arm64    the build set plus the arm64 cross
+#                                      build and qemu-user (scripts/arm64-
+#                                      check.sh): adds the arm64 dpkg
+#                                      architecture
 set -euo pipefail
 
 build_pkgs=(
@@ -65,7 +66,9 @@ if [[ ${1:-} == --runtime ]]; then
   want=("${runtime_pkgs[@]}")
 elif [[ ${1:-} == --arm64 ]]; then
   arm64=1
-  want=("${arm64_pkgs[@]}")
+  # The host's build tools (meson, protoc, grpc_cpp_plugin, scdoc) and the
+  # yaml-cpp headers come from the build set.
+  want=("${build_pkgs[@]}" "${arm64_pkgs[@]}")
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64
   fi

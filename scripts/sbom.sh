@@ -416,8 +416,24 @@ SCOPE = {"dynamic-link": "required", "runtime-program": "required",
          "build-linked": "excluded", "build-tool": "excluded", "test": "excluded"}
 
 
+def debian_version():
+    try:
+        with open("/etc/debian_version") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def cyclonedx():
     components, refs = [], []
+    # The operating system as a component: scanners (trivy, grype) match the
+    # pkg:deb components against Debian's advisories only when the SBOM
+    # names the distribution and its release.
+    os_version = debian_version()
+    if os_version:
+        components.append({"type": "operating-system", "bom-ref": "os:debian",
+                           "name": "debian", "version": os_version})
+        refs.append("os:debian")
     for r in records:
         name, info = r["name"], r["info"]
         concluded, comment = r["concluded"] or (None, None)
@@ -502,7 +518,9 @@ bad = [k for k in ("bomFormat", "specVersion", "version", "metadata", "component
 if doc.get("bomFormat") != "CycloneDX" or doc.get("specVersion") != "1.5":
     bad.append("bomFormat/specVersion")
 for c in doc.get("components", []):
-    if "name" not in c or ("version" in c) != ("purl" in c):
+    # A package has a version exactly when it has a purl; the OS has no purl.
+    if "name" not in c or (c.get("type") != "operating-system" and
+                           ("version" in c) != ("purl" in c)):
         bad.append("component " + c.get("name", "?"))
 if bad:
     sys.exit("sbom.sh: CycloneDX document lacks: " + ", ".join(bad))

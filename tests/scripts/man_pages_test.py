@@ -1,7 +1,7 @@
 """The man pages (docs/man/*.scd -> roff at build time) exist, are roff, and
 stay true: every aersctl command of `aersctl --help` is in aersctl(1), every
-aers-plugin command and option of its usage is in aers-plugin(1), every
-aersd flag the page names exists in `aersd --help`, and the example of
+aers-plugin command and option of its usage is in aers-plugin(1), the flags
+aersd(8) names and the flags of `aersd --help` are the same set, and the example of
 aers.yaml(5) is a valid configuration that renders.
 
   man_pages_test.py BUILD_DIR SOURCE_DIR
@@ -51,9 +51,13 @@ for usage_line in re.findall(r"^  aers-plugin (.+)$", tool_usage, re.M):
 with open(os.path.join(man, "aersd.8.scd")) as f:
     d_page = f.read()
 d_help = subprocess.run([aersd, "--help"], capture_output=True, text=True).stdout
-for flag in set(re.findall(r"\*--([a-z_]+)\*", d_page)):
+page_flags = set(re.findall(r"\*--([a-z_]+)\*", d_page))
+for flag in page_flags:
     if flag not in ("help", "version") and f"--{flag} (" not in d_help:
         failures.append(f"aersd.8.scd: --{flag} is not a flag of aersd --help")
+# ... and every flag aersd --help lists is on the page.
+for flag in set(re.findall(r"^    --([a-z_]+) \(", d_help, re.M)) - page_flags:
+    failures.append(f"aersd.8.scd: --{flag} of aersd --help is missing")
 
 with open(os.path.join(man, "aers.yaml.5.scd")) as f:
     example = re.search(r"# EXAMPLE\n\n```\n(.*?)```", f.read(), re.S).group(1)
