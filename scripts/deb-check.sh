@@ -116,6 +116,10 @@ for conffile in /etc/aers/aersd.yaml /etc/default/aersd; do
   grep -qx "$conffile" "$chroot_dir/var/lib/dpkg/info/aers.conffiles" \
     || fail "$conffile is not a conffile"
 done
+# verify also opens the unit's Documentation= man pages: with man-db, as on
+# any Debian system that has man pages at all.
+DEBIAN_FRONTEND=noninteractive in_chroot apt-get install -y -q --no-install-recommends man-db \
+  >> "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get install man-db"; }
 in_chroot systemd-analyze verify /lib/systemd/system/aersd.service > "$work/verify.log" 2>&1 \
   || { cat "$work/verify.log"; fail "systemd-analyze verify"; }
 echo "   user aers (groups: $(in_chroot id -nG aers)), directories, unit enabled, conffiles, unit verifies"
