@@ -468,12 +468,20 @@ int Daemon::Run() {
   }
   model::GraphSpec initial = std::move(choice.graph);
   const bool from_state = choice.source == state::InitialGraph::Source::kState;
+  // Start-up limits (a master volume's startup_max_db), whichever graph starts.
+  auto startup_limits = [this](model::GraphSpec& g) {
+    for (const auto& change : model::ApplyStartupLimits(g, *kinds_)) {
+      spdlog::warn("start-up limit: {}", change);
+    }
+  };
+  startup_limits(initial);
   state_->set_baseline(baseline_);
   auto applied = engine_->Apply(initial);
   if (!applied.ok() && from_state) {
     LogLines(spdlog::level::err,
              "the saved state no longer applies; using the config:", applied.status().message());
     initial = config_.graph;
+    startup_limits(initial);
     applied = engine_->Apply(initial);
   }
   if (!applied.ok()) {

@@ -41,7 +41,7 @@ double DbToGain(double db) {
 
 absl::Status RegisterBuiltins(model::KindRegistry& registry) {
   for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),
-                    MakeMeterKind(), MakeToneKind(), MakeCrossoverKind()}) {
+                    MakeMeterKind(), MakeToneKind(), MakeCrossoverKind(), MakeVolumeKind()}) {
     if (auto st = registry.Add(std::move(kind)); !st.ok()) return st;
   }
   return absl::OkStatus();

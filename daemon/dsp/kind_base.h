@@ -22,14 +22,18 @@ class TableKind : public model::NodeKind {
       const model::NodeSpec&, const std::map<std::string, model::ParamValue>&,
       const rt::StreamFormat&)>;
 
+  using StartupFn = std::function<std::string(model::NodeSpec&)>;
+
   TableKind(std::string name, std::string description, std::vector<model::ParamDesc> params,
-            LayoutFn layout, FactoryFn factory, CheckFn check = nullptr)
+            LayoutFn layout, FactoryFn factory, CheckFn check = nullptr,
+            StartupFn startup = nullptr)
       : name_(std::move(name)),
         description_(std::move(description)),
         params_(std::move(params)),
         layout_(std::move(layout)),
         factory_(std::move(factory)),
-        check_(std::move(check)) {}
+        check_(std::move(check)),
+        startup_(std::move(startup)) {}
 
   const std::string& name() const override { return name_; }
   std::string_view description() const override { return description_; }
@@ -37,6 +41,9 @@ class TableKind : public model::NodeKind {
   void CheckSpec(const model::NodeSpec& spec, const std::string& prefix,
                  std::vector<model::Issue>& issues) const override {
     if (check_) check_(spec, prefix, issues);
+  }
+  std::string AtStartup(model::NodeSpec& spec) const override {
+    return startup_ ? startup_(spec) : std::string();
   }
   model::NodeLayout Layout(const model::NodeSpec& spec) const override { return layout_(spec); }
   absl::StatusOr<std::unique_ptr<rt::Processor>> Instantiate(
@@ -52,6 +59,7 @@ class TableKind : public model::NodeKind {
   LayoutFn layout_;
   FactoryFn factory_;
   CheckFn check_;
+  StartupFn startup_;
 };
 
 /// in -> out, both `channels` wide.
@@ -73,5 +81,6 @@ std::shared_ptr<model::NodeKind> MakeBiquadKind();
 std::shared_ptr<model::NodeKind> MakeMeterKind();
 std::shared_ptr<model::NodeKind> MakeToneKind();
 std::shared_ptr<model::NodeKind> MakeCrossoverKind();
+std::shared_ptr<model::NodeKind> MakeVolumeKind();
 
 }  // namespace aers::dsp

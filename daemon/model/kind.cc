@@ -170,4 +170,17 @@ std::vector<const NodeKind*> KindRegistry::List() const {
   return out;
 }
 
+std::vector<std::string> ApplyStartupLimits(GraphSpec& graph, const KindRegistry& kinds) {
+  std::vector<std::string> changes;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    NodeSpec& node = graph.nodes[i];
+    const NodeKind* kind = kinds.Find(node.kind);
+    if (kind == nullptr) continue;
+    if (std::string what = kind->AtStartup(node); !what.empty()) {
+      changes.push_back("nodes[" + std::to_string(i) + "] " + node.name + ": " + what);
+    }
+  }
+  return changes;
+}
+
 }  // namespace aers::model

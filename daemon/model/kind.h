@@ -95,6 +95,14 @@ class NodeKind {
     (void)issues;
   }
 
+  /// What a valid node becomes when the daemon starts (from its config or
+  /// its persisted state): a kind may pull parameters back to safe values
+  /// (a master volume's start-up limit). Returns a description of what it
+  /// changed ("" for nothing). The default changes nothing.
+  virtual std::string AtStartup(NodeSpec& spec) const {
+    (void)spec;
+    return {};
+  }
   /// Ports of a valid node of this kind.
   virtual NodeLayout Layout(const NodeSpec& spec) const = 0;
 
@@ -120,6 +128,12 @@ class NodeKind {
   /// The numeric form of a value that SetParam takes (enum -> index, bool -> 0/1).
   static double NumericValue(const ParamDesc& desc, const ParamValue& value, size_t element = 0);
 };
+
+class KindRegistry;
+
+/// Calls NodeKind::AtStartup on every node of `graph` whose kind is known.
+/// Returns one line per change, "nodes[i] NAME: what changed". Non-RT.
+std::vector<std::string> ApplyStartupLimits(GraphSpec& graph, const KindRegistry& kinds);
 
 /// Node kinds by name. Built-ins are registered at start; plugins add theirs.
 class KindRegistry {
