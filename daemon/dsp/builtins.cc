@@ -41,7 +41,8 @@ double DbToGain(double db) {
 
 absl::Status RegisterBuiltins(model::KindRegistry& registry) {
   for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),
-                    MakeMeterKind(), MakeToneKind(), MakeCrossoverKind(), MakeVolumeKind()}) {
+                    MakeMeterKind(), MakeToneKind(), MakeCrossoverKind(), MakeVolumeKind(),
+                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind()}) {
     if (auto st = registry.Add(std::move(kind)); !st.ok()) return st;
   }
   return absl::OkStatus();

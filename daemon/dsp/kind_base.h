@@ -82,5 +82,8 @@ std::shared_ptr<model::NodeKind> MakeMeterKind();
 std::shared_ptr<model::NodeKind> MakeToneKind();
 std::shared_ptr<model::NodeKind> MakeCrossoverKind();
 std::shared_ptr<model::NodeKind> MakeVolumeKind();
+std::shared_ptr<model::NodeKind> MakeCompressorKind();
+std::shared_ptr<model::NodeKind> MakeLimiterKind();
+std::shared_ptr<model::NodeKind> MakeGateKind();
 
 }  // namespace aers::dsp
