@@ -615,6 +615,10 @@ void Daemon::Reload() {
       return st;
     };
     state_->set_baseline(Baseline(*text));
+    // The config's graph taken up again, as at a start: start-up limits apply.
+    for (const auto& change : model::ApplyStartupLimits(loaded->graph, *kinds_)) {
+      spdlog::warn("start-up limit (reload): {}", change);
+    }
     applied = service_->ApplyGraph(loaded->graph, false, std::nullopt, call);
     if (applied.ok()) {
       baseline_ = Baseline(*text);

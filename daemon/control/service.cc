@@ -295,6 +295,9 @@ absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> 
   if (!config_graph_) return absl::FailedPreconditionError("no config file to reset to");
   auto graph = config_graph_();
   if (!graph.ok()) return graph.status();
+  // Back to the config as at a start: start-up limits apply (a volume's
+  // startup_max_db); the change list of the commit shows what they did.
+  (void)model::ApplyStartupLimits(*graph, engine_.kinds());
   absl::MutexLock lock(&mu_);
   return CommitLocked(std::move(*graph), false, expected_revision, call);
 }

@@ -6,6 +6,7 @@
 #include "dsp/crossover.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <numbers>
@@ -121,10 +122,19 @@ const std::vector<std::string>& AlignmentNames() {
   return names;
 }
 
+// The longest band (the top one: every crossover's highpass) must fit one
+// fused cascade: at most 4 sections per filter (order 8).
+static_assert(kMaxCrossovers * 4 <= rt::kMaxCascade);
+
 class CrossoverProcessor final : public rt::Processor {
  public:
-  CrossoverProcessor(const std::vector<CrossoverBand>& bands, double sample_rate_hz, int channels)
-      : channels_(channels) {
+  CrossoverProcessor(const std::vector<CrossoverBand>& bands, const std::vector<double>& freqs_hz,
+                     double sample_rate_hz, int channels)
+      : channels_(channels), crossovers_(static_cast<int>(freqs_hz.size())) {
+    for (int j = 0; j < crossovers_; ++j) {
+      target_hz_[j].store(freqs_hz[static_cast<size_t>(j)]);
+      pushed_hz_[j] = freqs_hz[static_cast<size_t>(j)];
+    }
     for (const auto& design : bands) {
       Band band;
       band.sign = static_cast<float>(design.sign);
@@ -141,6 +151,18 @@ class CrossoverProcessor final : public rt::Processor {
 
   /// Audio thread. Wait-free. out[b * channels + ch] is band b + 1, channel ch.
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {
+    // A moved crossover reaches every section that follows it before any
+    // band runs, so all of them glide in step (rt::BiquadSection).
+    for (int x = 0; x < crossovers_; ++x) {
+      const double hz = target_hz_[x].load(std::memory_order_relaxed);
+      if (hz == pushed_hz_[x]) continue;
+      pushed_hz_[x] = hz;
+      for (Band& band : bands_) {
+        for (size_t k = 0; k < band.sections.size(); ++k) {
+          if (band.crossover_index[k] == x) band.sections[k]->SetFreqHz(hz);
+        }
+      }
+    }
     for (size_t b = 0; b < bands_.size(); ++b) {
       Band& band = bands_[b];
       float* const* dst = out + static_cast<ptrdiff_t>(b) * channels_;
@@ -154,17 +176,11 @@ class CrossoverProcessor final : public rt::Processor {
     }
   }
 
-  /// Any thread. Wait-free. Moves crossover `element` to `value` Hz: every
-  /// section that follows it glides there (rt::BiquadSection).
+  /// Any thread. Wait-free. Moves crossover `element` to `value` Hz; the
+  /// next Process() hands it to every section that follows it.
   void SetParam(uint32_t param, uint32_t element, double value) noexcept override {
-    if (param != kFreqsHz) return;
-    for (Band& band : bands_) {
-      for (size_t k = 0; k < band.sections.size(); ++k) {
-        if (band.crossover_index[k] == static_cast<int>(element)) {
-          band.sections[k]->SetFreqHz(value);
-        }
-      }
-    }
+    if (param != kFreqsHz || element >= static_cast<uint32_t>(crossovers_)) return;
+    target_hz_[element].store(value, std::memory_order_relaxed);
   }
 
  private:
@@ -175,7 +191,10 @@ class CrossoverProcessor final : public rt::Processor {
     float sign = 1.0f;
   };
   int channels_;
+  int crossovers_;
   std::vector<Band> bands_;
+  std::atomic<double> target_hz_[kMaxCrossovers];
+  double pushed_hz_[kMaxCrossovers] = {};  // audio thread
 };
 
 std::vector<double> Frequencies(const model::NodeSpec& spec) {
@@ -193,9 +212,12 @@ CrossoverAlignment Alignment(const std::string& name) {
 }  // namespace
 
 std::shared_ptr<model::NodeKind> MakeCrossoverKind() {
+  // Bounds scale with the rate: 0.0002 (9.6 Hz at 48 kHz) to 0.49 of it,
+  // below Nyquist where the bilinear design holds.
   model::ParamDesc freqs = NumberParam(
-      "freqs_hz", 10.0, 40000.0, 0.0, "Hz",
+      "freqs_hz", 0.0002, 0.49, 0.0, "Hz",
       "crossover frequencies, ascending: N of them make N + 1 bands (at most 8); changes glide");
+  freqs.per_sample_rate = true;
   freqs.type = model::ParamType::kNumberList;
   freqs.default_value = std::vector<double>{1000.0};
   model::ParamDesc alignment_desc;
@@ -213,7 +235,8 @@ std::shared_ptr<model::NodeKind> MakeCrossoverKind() {
   return std::make_shared<TableKind>(
       "crossover",
       "Splits the input into bands band1 (lowest) .. bandN at N - 1 frequencies with "
-      "Linkwitz-Riley or Butterworth filters; bands stay in phase (all-pass compensated).",
+      "Linkwitz-Riley or Butterworth filters; Linkwitz-Riley and odd Butterworth bands are "
+      "all-pass compensated and sum flat.",
       std::vector<model::ParamDesc>{freqs, alignment_desc, order_desc},
       [](const model::NodeSpec& spec) {
         model::NodeLayout l;
@@ -229,7 +252,8 @@ std::shared_ptr<model::NodeKind> MakeCrossoverKind() {
         const auto& freqs_hz = std::get<std::vector<double>>(p.at("freqs_hz"));
         const auto bands = DesignCrossover(Alignment(std::get<std::string>(p.at("alignment"))),
                                            static_cast<int>(GetNumber(p, "order")), freqs_hz);
-        return std::make_unique<CrossoverProcessor>(bands, f.sample_rate_hz, spec.channels);
+        return std::make_unique<CrossoverProcessor>(bands, freqs_hz, f.sample_rate_hz,
+                                                    spec.channels);
       },
       [](const model::NodeSpec& spec, const std::string& prefix,
          std::vector<model::Issue>& issues) {

@@ -43,7 +43,7 @@ std::vector<rt::BiquadParams> CrossoverAllpass(CrossoverAlignment alignment, int
                                                double freq_hz);
 
 /// +1, or -1 where the highpass is inverted so that LP + HP is all-pass
-/// (Linkwitz-Riley with order/2 odd: LR2, LR6).
+/// (Linkwitz-Riley with order/2 odd: LR2).
 int CrossoverHighpassSign(CrossoverAlignment alignment, int order);
 
 /// One band of a crossover at ascending `freqs_hz` (N - 1 frequencies, N

@@ -79,11 +79,15 @@ class VolumeProcessor final : public rt::Processor {
 
   /// Audio thread. Wait-free. The shelves (0 dB when loudness is off: an
   /// identity), then the gain, gliding sample by sample toward the target.
+  /// The shelves' boost follows the gliding volume, not its target: set
+  /// every 32 frames while the volume moves (the sections add a 20 ms glide
+  /// of their own), so bass and treble never rise before the level falls.
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {
-    rt::RunCascade(sections_, 2, channels_, in, out, frames);
     const double target =
         Target(volume_db_.load(std::memory_order_relaxed), mute_.load(std::memory_order_relaxed));
     if (current_db_ == target) {
+      FollowVolume(current_db_);
+      rt::RunCascade(sections_, 2, channels_, in, out, frames);
       const auto g = static_cast<float>(gain_);
       for (int ch = 0; ch < channels_; ++ch) {
         for (uint32_t n = 0; n < frames; ++n) out[ch][n] *= g;
@@ -95,12 +99,23 @@ class VolumeProcessor final : public rt::Processor {
     const double ramp_ms = ramp_ms_.load(std::memory_order_relaxed);
     const double coef =
         ramp_ms <= 0.0 ? 1.0 : 1.0 - std::exp(-1000.0 / (ramp_ms * sample_rate_hz_));
-    for (uint32_t n = 0; n < frames; ++n) {
-      current_db_ += (target - current_db_) * coef;
-      if (std::fabs(target - current_db_) < 1e-3) current_db_ = target;
-      gain_ = current_db_ <= kSilenceDb ? 0.0 : std::pow(10.0, current_db_ / 20.0);
-      const auto g = static_cast<float>(gain_);
-      for (int ch = 0; ch < channels_; ++ch) out[ch][n] *= g;
+    const float* src[model::kMaxChannels];
+    float* dst[model::kMaxChannels];
+    for (uint32_t offset = 0; offset < frames; offset += kSubBlock) {
+      const uint32_t count = std::min(kSubBlock, frames - offset);
+      FollowVolume(current_db_);
+      for (int ch = 0; ch < channels_; ++ch) {
+        src[ch] = in[ch] + offset;
+        dst[ch] = out[ch] + offset;
+      }
+      rt::RunCascade(sections_, 2, channels_, src, dst, count);
+      for (uint32_t n = 0; n < count; ++n) {
+        current_db_ += (target - current_db_) * coef;
+        if (std::fabs(target - current_db_) < 1e-3) current_db_ = target;
+        gain_ = current_db_ <= kSilenceDb ? 0.0 : std::pow(10.0, current_db_ / 20.0);
+        const auto g = static_cast<float>(gain_);
+        for (int ch = 0; ch < channels_; ++ch) dst[ch][n] *= g;
+      }
     }
   }
 
@@ -129,18 +144,23 @@ class VolumeProcessor final : public rt::Processor {
         high_boost_db_.store(value, std::memory_order_relaxed);
         break;
       default:
-        return;  // kStartupMaxDb: the daemon's, at start
+        break;  // kStartupMaxDb: the daemon's, at start
     }
-    // The shelves glide to the boost of the target volume (rt::BiquadSection).
+  }
+
+ private:
+  static constexpr uint32_t kSubBlock = 32;
+
+  // Audio thread. Points the shelves at the loudness boost for `volume_db`.
+  void FollowVolume(double volume_db) noexcept {
     Settings s;
-    s.volume_db = volume_db_.load(std::memory_order_relaxed);
+    s.volume_db = volume_db;
     s.loudness = loudness_.load(std::memory_order_relaxed);
     s.reference_db = reference_db_.load(std::memory_order_relaxed);
     low_.SetGainDb(LoudnessBoostDb(s, low_boost_db_.load(std::memory_order_relaxed)));
     high_.SetGainDb(LoudnessBoostDb(s, high_boost_db_.load(std::memory_order_relaxed)));
   }
 
- private:
   static double Target(double volume_db, bool mute) {
     return mute ? kSilenceDb : std::max(volume_db, kSilenceDb);
   }
@@ -208,10 +228,13 @@ std::shared_ptr<model::NodeKind> MakeVolumeKind() {
       nullptr,
       [](model::NodeSpec& spec) -> std::string {
         auto limit = spec.params.find("startup_max_db");
-        if (limit == spec.params.end()) return {};
-        const double max_db = std::get<double>(limit->second);
+        const double* max =
+            limit == spec.params.end() ? nullptr : std::get_if<double>(&limit->second);
+        if (max == nullptr) return {};
+        const double max_db = *max;
         auto vol = spec.params.find("volume_db");
-        const double volume_db = vol == spec.params.end() ? 0.0 : std::get<double>(vol->second);
+        const double* set = vol == spec.params.end() ? nullptr : std::get_if<double>(&vol->second);
+        const double volume_db = set != nullptr ? *set : 0.0;
         if (volume_db <= max_db) return {};
         spec.params["volume_db"] = max_db;
         return absl::StrCat("volume_db ", volume_db, " dB is above startup_max_db; starting at ",

@@ -120,6 +120,30 @@ TEST(Volume, LoudnessShelvesScaleWithTheDistanceBelowTheReference) {
   }
 }
 
+TEST(Volume, LoudnessBoostNeverRunsAheadOfTheVolume) {
+  // Turned down slowly with loudness on, the bass must never come out
+  // louder than it went in before the move: the boost follows the gliding
+  // level, not its target (which would lift 40 Hz by about 2.5 dB here).
+  Rig rig(kRate, 256);
+  rig.Apply(Volume({{"volume_db", 0.0},
+                    {"ramp_ms", 300.0},
+                    {"loudness", true},
+                    {"loudness_low_boost_db", 7.0}}));
+  const Signal x = Sine(40.0, 0.5, 48000 * 4);
+  rig.Run({x}, 9600);
+  ASSERT_TRUE(rig.engine().SetParameter("v", "volume_db", -45.0).ok());
+  const Signal x2(x.begin() + 9600, x.end());
+  const auto y = rig.Run({x2}, x2.size());
+  double loudest = -200.0;
+  for (size_t w = 0; w + 1200 <= y[0].size(); w += 1200) {  // 25 ms: one cycle
+    loudest = std::max(loudest, ToDb(Rms(y[0], w, w + 1200) / Rms(x2, w, w + 1200)));
+  }
+  EXPECT_LT(loudest, 0.1);
+  // Settled at -45 dB (20 dB below the reference): the full boost.
+  const double settled = ToDb(Rms(y[0], y[0].size() - 4800) / Rms(x2, x2.size() - 4800));
+  EXPECT_NEAR(settled, -45.0 + ShelvesDb(40.0, 7.0, 7.0), 0.05);
+}
+
 TEST(Volume, LoudnessOffIsFlat) {
   for (double f : {30.0, 1000.0, 15000.0}) {
     Rig rig(kRate, 128);

@@ -1,11 +1,13 @@
 """The volume kind's start-up limit in the daemon: whether the graph comes
 from the config or from the persisted state, aersd starts a volume node no
 louder than its startup_max_db, logs it, persists it, and lets it go above
-the limit once running; a restart pulls it back again.
+the limit once running; `aersctl reset`, a reload (SIGHUP) and a restart
+pull it back again.
 """
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import unittest
@@ -71,6 +73,16 @@ class VolumeStartupTest(aers_it.JackTestCase):
         # Running, the fader goes where it is told, above the limit too.
         self.ctl(sock, "set", "master", "volume_db", "-3")
         self.assertEqual(self.params(sock, "master")["volume_db"], -3)
+        # Back to the config (aersctl reset) or a reload of it (SIGHUP): the
+        # config's graph is taken up as at a start, limit included.
+        self.ctl(sock, "reset")
+        self.assertEqual(self.params(sock, "master")["volume_db"], -30)
+        self.ctl(sock, "set", "master", "volume_db", "-3")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"reloaded: revision")
+        self.assertEqual(self.params(sock, "master")["volume_db"], -30)
+        self.assertIn("start-up limit (reload): nodes[0] master", d.log())
+        self.ctl(sock, "set", "master", "volume_db", "-3")
         d.stop()
 
         # The persisted state says -3: the restart starts at the limit again,
