@@ -27,6 +27,15 @@ model::ParamDesc NumberParam(std::string name, double min, double max, double de
   return d;
 }
 
+model::ParamDesc BoolParam(std::string name, bool def, std::string help) {
+  model::ParamDesc d;
+  d.name = std::move(name);
+  d.type = model::ParamType::kBool;
+  d.default_value = def;
+  d.help = std::move(help);
+  return d;
+}
+
 double GetNumber(const std::map<std::string, model::ParamValue>& params, const std::string& name) {
   return std::get<double>(params.at(name));
 }

@@ -15,17 +15,29 @@ namespace {
 
 constexpr int kMax = model::kMaxChannels;
 
-model::ParamDesc BoolParam(std::string name, bool def, std::string help) {
-  model::ParamDesc d;
-  d.name = std::move(name);
-  d.type = model::ParamType::kBool;
-  d.default_value = def;
-  d.help = std::move(help);
-  return d;
-}
-
 double Load(const std::atomic<double>& a) noexcept {
   return a.load(std::memory_order_relaxed);
+}
+
+// Detector `d`'s level at frame n: |x| of its channel, or of the loudest
+// channel when linked (one detector for all).
+double Level(const float* const* in, int channels, int d, uint32_t n, bool link) noexcept {
+  if (!link) return std::fabs(in[d][n]);
+  double level = 0.0;
+  for (int ch = 0; ch < channels; ++ch) {
+    level = std::max(level, static_cast<double>(std::fabs(in[ch][n])));
+  }
+  return level;
+}
+
+// Applies detector `d`'s gain at frame n: to its channel, or to all when linked.
+void ApplyGain(const float* const* in, float* const* out, int channels, int d, uint32_t n,
+               bool link, float gain) noexcept {
+  if (!link) {
+    out[d][n] = in[d][n] * gain;
+    return;
+  }
+  for (int ch = 0; ch < channels; ++ch) out[ch][n] = in[ch][n] * gain;
 }
 
 // --- compressor --------------------------------------------------------------
@@ -71,25 +83,13 @@ class CompressorProcessor final : public rt::Processor {
     const int detectors = link ? 1 : channels_;
     for (uint32_t n = 0; n < frames; ++n) {
       makeup_db_ = makeup_target + (makeup_db_ - makeup_target) * a_makeup;
-      double level = 0.0;
       for (int d = 0; d < detectors; ++d) {
-        if (link) {
-          for (int ch = 0; ch < channels_; ++ch) {
-            level = std::max(level, static_cast<double>(std::fabs(in[ch][n])));
-          }
-        } else {
-          level = std::fabs(in[d][n]);
-        }
-        const double x_db = AmplitudeToDb(level);
+        const double x_db = AmplitudeToDb(Level(in, channels_, d, n, link));
         const double target = CompressorCurveDb(x_db, threshold, ratio, knee) - x_db;  // <= 0
         double& g = gain_db_[d];
         g = target < g ? a_att * g + (1.0 - a_att) * target : a_rel * g + (1.0 - a_rel) * target;
         const auto gain = static_cast<float>(std::pow(10.0, (g + makeup_db_) / 20.0));
-        if (link) {
-          for (int ch = 0; ch < channels_; ++ch) out[ch][n] = in[ch][n] * gain;
-        } else {
-          out[d][n] = in[d][n] * gain;
-        }
+        ApplyGain(in, out, channels_, d, n, link, gain);
       }
     }
   }
@@ -250,15 +250,7 @@ class GateProcessor final : public rt::Processor {
     const int detectors = link ? 1 : channels_;
     for (uint32_t n = 0; n < frames; ++n) {
       for (int d = 0; d < detectors; ++d) {
-        double level = 0.0;
-        if (link) {
-          for (int ch = 0; ch < channels_; ++ch) {
-            level = std::max(level, static_cast<double>(std::fabs(in[ch][n])));
-          }
-        } else {
-          level = std::fabs(in[d][n]);
-        }
-        env_[d] = std::max(level, env_[d] * a_env_);
+        env_[d] = std::max(Level(in, channels_, d, n, link), env_[d] * a_env_);
         if (env_[d] >= open_at) {
           open_[d] = true;
           hold_left_[d] = hold;
@@ -276,11 +268,7 @@ class GateProcessor final : public rt::Processor {
         const double a = target > g ? a_att : a_rel;
         g = a * g + (1.0 - a) * target;
         const auto gain = g <= -120.0 ? 0.0f : static_cast<float>(std::pow(10.0, g / 20.0));
-        if (link) {
-          for (int ch = 0; ch < channels_; ++ch) out[ch][n] = in[ch][n] * gain;
-        } else {
-          out[d][n] = in[d][n] * gain;
-        }
+        ApplyGain(in, out, channels_, d, n, link, gain);
       }
     }
   }

@@ -68,6 +68,8 @@ model::NodeLayout InOutLayout(const model::NodeSpec& spec);
 model::ParamDesc NumberParam(std::string name, double min, double max, double def, std::string unit,
                              std::string help, bool live = true);
 
+model::ParamDesc BoolParam(std::string name, bool def, std::string help);
+
 double GetNumber(const std::map<std::string, model::ParamValue>& params, const std::string& name);
 bool GetBool(const std::map<std::string, model::ParamValue>& params, const std::string& name);
 

@@ -181,15 +181,6 @@ class VolumeProcessor final : public rt::Processor {
   std::atomic<double> high_boost_db_{7.0};
 };
 
-model::ParamDesc BoolParam(std::string name, bool def, std::string help) {
-  model::ParamDesc d;
-  d.name = std::move(name);
-  d.type = model::ParamType::kBool;
-  d.default_value = def;
-  d.help = std::move(help);
-  return d;
-}
-
 }  // namespace
 
 std::shared_ptr<model::NodeKind> MakeVolumeKind() {

@@ -7,7 +7,7 @@
 #include <complex>
 #include <numbers>
 
-#include "common/alloc_counter.h"
+#include "common/process_alloc.h"
 #include "common/rig.h"
 #include "gmock/gmock.h"
 #include "model/validate.h"
@@ -287,25 +287,11 @@ TEST(Crossover, FrequencyChangeGlidesWithoutAClick) {
 }
 
 TEST(Crossover, ProcessDoesNotAllocateEvenWhileGliding) {
-  auto kinds = dsp::MakeBuiltinRegistry();
-  const model::NodeKind* kind = kinds->Find("crossover");
-  ASSERT_NE(kind, nullptr);
-  model::NodeSpec spec;
-  spec.name = "x";
-  spec.kind = "crossover";
-  spec.channels = 2;
-  spec.params["freqs_hz"] = std::vector<double>{100.0, 1000.0, 8000.0};
-  spec.params["order"] = 8.0;
-  auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, kRate), {kRate, 256});
-  ASSERT_TRUE(proc.ok()) << proc.status();
-  std::vector<Signal> in(2, Sine(440.0, 0.5, 256)), out(8, Signal(256));
-  std::vector<const float*> ip = {in[0].data(), in[1].data()};
-  std::vector<float*> op;
-  for (auto& o : out) op.push_back(o.data());
-  (*proc)->SetParam(0, 1, 1500.0);  // a glide in progress
-  ArmAllocCounter();
-  for (int i = 0; i < 50; ++i) (*proc)->Process(ip.data(), op.data(), 256);
-  EXPECT_EQ(DisarmAllocCounter(), 0u);
+  EXPECT_EQ(AllocationsWhileProcessing(
+                "crossover", 2,
+                {{"freqs_hz", std::vector<double>{100.0, 1000.0, 8000.0}}, {"order", 8.0}},
+                [](rt::Processor& p) { p.SetParam(0, 1, 1500.0); }),  // a glide in progress
+            0u);
 }
 
 TEST(Crossover, BadSpecsAreRefusedNamingTheField) {

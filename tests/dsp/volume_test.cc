@@ -3,7 +3,7 @@
 // is made of, the start-up limit, and no allocation while processing.
 #include <numbers>
 
-#include "common/alloc_counter.h"
+#include "common/process_alloc.h"
 #include "common/rig.h"
 #include "gmock/gmock.h"
 #include "model/kind.h"
@@ -176,23 +176,10 @@ TEST(Volume, StartupLimitPullsTheVolumeDownOnlyAtStart) {
 }
 
 TEST(Volume, ProcessDoesNotAllocateWhileGliding) {
-  auto kinds = dsp::MakeBuiltinRegistry();
-  const model::NodeKind* kind = kinds->Find("volume");
-  ASSERT_NE(kind, nullptr);
-  model::NodeSpec spec;
-  spec.name = "v";
-  spec.kind = "volume";
-  spec.channels = 2;
-  spec.params["loudness"] = true;
-  auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, kRate), {kRate, 256});
-  ASSERT_TRUE(proc.ok()) << proc.status();
-  std::vector<Signal> in(2, Sine(440.0, 0.5, 256)), out(2, Signal(256));
-  std::vector<const float*> ip = {in[0].data(), in[1].data()};
-  std::vector<float*> op = {out[0].data(), out[1].data()};
-  (*proc)->SetParam(0, 0, -50.0);  // volume and loudness shelves gliding
-  ArmAllocCounter();
-  for (int i = 0; i < 50; ++i) (*proc)->Process(ip.data(), op.data(), 256);
-  EXPECT_EQ(DisarmAllocCounter(), 0u);
+  // volume and loudness shelves gliding
+  EXPECT_EQ(AllocationsWhileProcessing("volume", 2, {{"loudness", true}},
+                                       [](rt::Processor& p) { p.SetParam(0, 0, -50.0); }),
+            0u);
 }
 
 }  // namespace

@@ -1,0 +1,104 @@
+// CPU cost of the built-in DSP kinds per channel, against the biquad from
+// the same run (BENCHMARKS.md, "Node kinds"): each kind's processor alone
+// (no engine), stereo, 48 kHz, 64-frame periods, noise at -12 dBFS with
+// bursts to 0 dBFS so the dynamics work. Prints, per kind, ns per frame per
+// channel, the ratio to one biquad section, and the share of a 64-frame
+// period (1333 us) one channel takes. Best of 7 runs of 3 s of audio each.
+//
+//   build-release/tests/bench/kinds_bench
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dsp/builtins.h"
+#include "model/kind.h"
+#include "rt/denormals.h"
+
+namespace {
+
+constexpr double kRate = 48000.0;
+constexpr uint32_t kPeriod = 64;
+constexpr int kChannels = 2;
+constexpr uint32_t kFrames = 48000 * 3;
+
+struct Case {
+  std::string label;
+  std::string kind;
+  std::map<std::string, aers::model::ParamValue> params;
+};
+
+double NsPerFrameChannel(const aers::model::KindRegistry& kinds, const Case& c,
+                         const std::vector<std::vector<float>>& input) {
+  const aers::model::NodeKind* kind = kinds.Find(c.kind);
+  aers::model::NodeSpec spec;
+  spec.name = "n";
+  spec.kind = c.kind;
+  spec.channels = kChannels;
+  spec.params = c.params;
+  auto proc = kind->Instantiate(spec, kind->ResolveParams(spec, kRate), {kRate, kPeriod});
+  if (!proc.ok()) {
+    std::fprintf(stderr, "%s: %s\n", c.label.c_str(), std::string(proc.status().message()).c_str());
+    std::exit(1);
+  }
+  const size_t outputs = kind->Layout(spec).outputs.size() * kChannels;
+  std::vector<std::vector<float>> out(outputs, std::vector<float>(kPeriod));
+  std::vector<float*> op;
+  for (auto& o : out) op.push_back(o.data());
+  double best = 1e30;
+  for (int run = 0; run < 7; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (uint32_t f = 0; f < kFrames; f += kPeriod) {
+      const float* ip[kChannels] = {input[0].data() + f, input[1].data() + f};
+      (*proc)->Process(ip, op.data(), kPeriod);
+    }
+    const double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    best = std::min(best, ns);
+  }
+  return best / (static_cast<double>(kFrames) * kChannels);
+}
+
+}  // namespace
+
+int main() {
+  aers::rt::EnableFlushToZero();  // like every audio thread
+  auto kinds = aers::dsp::MakeBuiltinRegistry();
+  std::mt19937 rng(1);
+  std::normal_distribution<float> noise(0.0f, 0.25f);
+  std::vector<std::vector<float>> input(kChannels, std::vector<float>(kFrames));
+  for (auto& ch : input) {
+    for (uint32_t n = 0; n < kFrames; ++n) {
+      ch[n] = noise(rng) * ((n / 4800) % 4 == 0 ? 4.0f : 1.0f);
+    }
+  }
+  const std::vector<Case> cases = {
+      {"biquad (peaking)", "biquad", {{"type", std::string("peaking")}, {"gain_db", 3.0}}},
+      {"gain", "gain", {{"gain_db", -6.0}}},
+      {"volume (loudness on)", "volume", {{"volume_db", -30.0}, {"loudness", true}}},
+      {"crossover LR4, 2 bands", "crossover", {{"freqs_hz", std::vector<double>{2000.0}}}},
+      {"crossover LR4, 3 bands", "crossover", {{"freqs_hz", std::vector<double>{120.0, 2500.0}}}},
+      {"crossover LR8, 3 bands",
+       "crossover",
+       {{"freqs_hz", std::vector<double>{120.0, 2500.0}}, {"order", 8.0}}},
+      {"compressor", "compressor", {{"threshold_db", -20.0}}},
+      {"limiter (5 ms lookahead)", "limiter", {{"ceiling_db", -3.0}}},
+      {"gate", "gate", {{"threshold_db", -30.0}}},
+  };
+  const double period_ns = kPeriod / kRate * 1e9;
+  std::printf("stereo, %g Hz, %u-frame periods; per channel; best of 7 x %u frames\n", kRate,
+              kPeriod, kFrames);
+  std::printf("%-28s %12s %10s %16s\n", "kind", "ns/frame/ch", "x biquad", "% of a period/ch");
+  double biquad = 0.0;
+  for (const auto& c : cases) {
+    const double ns = NsPerFrameChannel(*kinds, c, input);
+    if (biquad == 0.0) biquad = ns;
+    std::printf("%-28s %12.2f %10.2f %15.3f%%\n", c.label.c_str(), ns, ns / biquad,
+                100.0 * ns * kPeriod / period_ns);
+  }
+  return 0;
+}
