@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "rt/dither.h"
+
 namespace aers::backend {
 
 enum class SampleFormat : uint8_t { kFloat, kS32, kS24, kS24_3, kS16 };
@@ -28,23 +30,8 @@ size_t BytesPerSample(SampleFormat format) noexcept;
 /// ALSA's name: "FLOAT_LE", "S32_LE", "S24_LE", "S24_3LE", "S16_LE".
 std::string_view AlsaFormatName(SampleFormat format) noexcept;
 
-/// TPDF dither source: a 32-bit xorshift generator (Marsaglia 2003), so a
-/// sequence is reproducible from its seed. Not thread-safe: one per thread.
-class TpdfDither {
- public:
-  explicit TpdfDither(uint32_t seed = 0x9E3779B9u) noexcept : state_(seed != 0 ? seed : 1) {}
-  /// A triangular variate in (-1, 1), in LSB.
-  float Next() noexcept { return Uniform() + Uniform() - 1.0f; }
-
- private:
-  float Uniform() noexcept {  // [0, 1)
-    state_ ^= state_ << 13;
-    state_ ^= state_ >> 17;
-    state_ ^= state_ << 5;
-    return static_cast<float>(state_ >> 8) * (1.0f / 16777216.0f);
-  }
-  uint32_t state_;
-};
+/// TPDF dither source (rt/dither.h, shared with the `dither` node kind).
+using rt::TpdfDither;
 
 /// Writes `frames` samples of `src` to `dst`, one every `stride` bytes (an
 /// interleaved buffer: channels x bytes per sample; a channel's own buffer:

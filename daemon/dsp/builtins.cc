@@ -51,7 +51,7 @@ double DbToGain(double db) {
 absl::Status RegisterBuiltins(model::KindRegistry& registry) {
   for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),
                     MakeMeterKind(), MakeToneKind(), MakeCrossoverKind(), MakeVolumeKind(),
-                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind()}) {
+                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind(), MakeDitherKind()}) {
     if (auto st = registry.Add(std::move(kind)); !st.ok()) return st;
   }
   return absl::OkStatus();

@@ -87,5 +87,6 @@ std::shared_ptr<model::NodeKind> MakeVolumeKind();
 std::shared_ptr<model::NodeKind> MakeCompressorKind();
 std::shared_ptr<model::NodeKind> MakeLimiterKind();
 std::shared_ptr<model::NodeKind> MakeGateKind();
+std::shared_ptr<model::NodeKind> MakeDitherKind();
 
 }  // namespace aers::dsp

@@ -88,6 +88,7 @@ int main() {
       {"compressor", "compressor", {{"threshold_db", -20.0}}},
       {"limiter (5 ms lookahead)", "limiter", {{"ceiling_db", -3.0}}},
       {"gate", "gate", {{"threshold_db", -30.0}}},
+      {"dither (16 bits, shaped)", "dither", {{"shaping", std::string("first_order")}}},
   };
   const double period_ns = kPeriod / kRate * 1e9;
   std::printf("stereo, %g Hz, %u-frame periods; per channel; best of 7 x %u frames\n", kRate,
