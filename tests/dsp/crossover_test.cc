@@ -78,6 +78,18 @@ Split Impulse(const std::string& alignment, int order, const std::vector<double>
   return {rig.Run(std::vector<Signal>(static_cast<size_t>(channels), x), kFrames)};
 }
 
+// Runs 200 ms of a 700 Hz sine through the rig's graph (node 0 a
+// crossover), moves its crossover to 2 kHz, and returns the rest of the
+// sine (800 ms) for the caller to run through the glide.
+Signal MoveToTwoKilohertz(Rig& rig) {
+  const Signal x = Sine(700.0, 0.5, 48000);
+  rig.Run({x}, 9600);
+  auto spec = rig.engine().spec();
+  spec.nodes[0].params["freqs_hz"] = std::vector<double>{2000.0};
+  rig.Apply(spec);
+  return Signal(x.begin() + 9600, x.end());
+}
+
 struct Case {
   std::string alignment;
   int order;
@@ -187,12 +199,7 @@ TEST(Crossover, AGlidingCrossoverKeepsTheSumFlat) {
       .Route("x.band2", "sum.in2")
       .Route("sum", "out");
   rig.Apply(g.Build());
-  const Signal x = Sine(700.0, 0.5, 48000);
-  rig.Run({x}, 9600);
-  auto spec = rig.engine().spec();
-  spec.nodes[0].params["freqs_hz"] = std::vector<double>{2000.0};
-  rig.Apply(spec);
-  const Signal x2(x.begin() + 9600, x.end());
+  const Signal x2 = MoveToTwoKilohertz(rig);
   const auto y = rig.Run({x2}, x2.size());
   // RMS over each 10 ms window (7 cycles) during the glide and after it.
   // Time-varying coefficients leave a small transient (0.15 dB in the first
@@ -270,12 +277,7 @@ TEST(Crossover, FrequencyChangeGlidesWithoutAClick) {
       .Route("x.band1", "lo")
       .Route("x.band2", "hi");
   rig.Apply(g.Build());
-  const Signal x = Sine(700.0, 0.5, 48000);
-  rig.Run({x}, 9600);
-  auto spec = rig.engine().spec();
-  spec.nodes[0].params["freqs_hz"] = std::vector<double>{2000.0};
-  rig.Apply(spec);
-  const Signal x2(x.begin() + 9600, x.end());
+  const Signal x2 = MoveToTwoKilohertz(rig);
   const auto y = rig.Run({x2}, x2.size());
   // The sine's own largest step is 2 pi f / fs * A; a click would be far above.
   const double natural = 2.0 * std::numbers::pi * 700.0 / kRate * 0.5;
