@@ -212,10 +212,11 @@ CrossoverAlignment Alignment(const std::string& name) {
 }  // namespace
 
 std::shared_ptr<model::NodeKind> MakeCrossoverKind() {
-  // Bounds scale with the rate: 0.0002 (9.6 Hz at 48 kHz) to 0.49 of it,
-  // below Nyquist where the bilinear design holds.
+  // Bounds scale with the rate: 0.00002 of it (0.96 Hz at 48 kHz, 7.7 Hz at
+  // 384 kHz: any subsonic crossover fits) to 0.49, below Nyquist where the
+  // bilinear design holds.
   model::ParamDesc freqs = NumberParam(
-      "freqs_hz", 0.0002, 0.49, 0.0, "Hz",
+      "freqs_hz", 0.00002, 0.49, 0.0, "Hz",
       "crossover frequencies, ascending: N of them make N + 1 bands (at most 8); changes glide");
   freqs.per_sample_rate = true;
   freqs.type = model::ParamType::kNumberList;

@@ -65,6 +65,7 @@ class CompressorProcessor final : public rt::Processor {
     params_[kCMakeup].store(GetNumber(p, "makeup_db"));
     params_[kCLink].store(GetBool(p, "link") ? 1.0 : 0.0);
     makeup_db_ = GetNumber(p, "makeup_db");
+    linked_ = GetBool(p, "link");
   }
 
   /// Audio thread. Wait-free. Per sample: level -> gain computer -> smooth
@@ -80,6 +81,16 @@ class CompressorProcessor final : public rt::Processor {
     const double makeup_target = Load(params_[kCMakeup]);
     const double a_makeup = TimeConstantCoef(20.0, rate_hz_);
     const bool link = Load(params_[kCLink]) != 0.0;
+    if (link != linked_) {
+      // Linking: the one detector starts from the most reduction any channel
+      // had; unlinking: every channel starts from the linked state. No jump.
+      if (link) {
+        gain_db_[0] = *std::min_element(gain_db_, gain_db_ + channels_);
+      } else {
+        std::fill(gain_db_ + 1, gain_db_ + channels_, gain_db_[0]);
+      }
+      linked_ = link;
+    }
     const int detectors = link ? 1 : channels_;
     for (uint32_t n = 0; n < frames; ++n) {
       makeup_db_ = makeup_target + (makeup_db_ - makeup_target) * a_makeup;
@@ -105,6 +116,7 @@ class CompressorProcessor final : public rt::Processor {
   std::atomic<double> params_[kCLink + 1];
   double gain_db_[kMax] = {};  // audio thread: smoothed gain (dB, <= 0)
   double makeup_db_ = 0.0;     // audio thread
+  bool linked_ = true;         // audio thread: the link in force last period
 };
 
 // --- limiter -------------------------------------------------------------------
@@ -150,15 +162,17 @@ class LimiterProcessor final : public rt::Processor {
       }
       const double req = peak > ceiling ? ceiling / peak : 1.0;
       // Sliding minimum over the last window_ frames: a deque of increasing
-      // values; entries older than the window leave from the front.
+      // values. The entry that has left the window goes first, so the deque
+      // never holds more than window_ entries (its capacity); then larger
+      // entries from the back, then the new one.
+      if (count_ > 0 && frame_ - min_index_[head_] >= window_) {
+        head_ = (head_ + 1) % window_;
+        --count_;
+      }
       while (count_ > 0 && min_value_[Back()] >= req) --count_;
       min_index_[(head_ + count_) % window_] = frame_;
       min_value_[(head_ + count_) % window_] = req;
       ++count_;
-      if (frame_ - min_index_[head_] >= window_) {
-        head_ = (head_ + 1) % window_;
-        --count_;
-      }
       const double h = min_value_[head_];
       r_ = h < r_ ? h : a_rel * r_ + (1.0 - a_rel) * h;
       // Running mean of r over the window (the sum recomputed now and then
@@ -236,6 +250,7 @@ class GateProcessor final : public rt::Processor {
     params_[kGRange].store(GetNumber(p, "range_db"));
     params_[kGLink].store(GetBool(p, "link") ? 1.0 : 0.0);
     std::fill(gain_db_, gain_db_ + kMax, GetNumber(p, "range_db"));
+    linked_ = GetBool(p, "link");
   }
 
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {
@@ -247,6 +262,24 @@ class GateProcessor final : public rt::Processor {
     const double a_rel = TimeConstantCoef(Load(params_[kGRelease]), rate_hz_);
     const double range = Load(params_[kGRange]);
     const bool link = Load(params_[kGLink]) != 0.0;
+    if (link != linked_) {
+      // Linking: the one detector takes the loudest envelope and the most
+      // open state; unlinking: every channel starts from the linked state.
+      if (link) {
+        for (int ch = 1; ch < channels_; ++ch) {
+          env_[0] = std::max(env_[0], env_[ch]);
+          gain_db_[0] = std::max(gain_db_[0], gain_db_[ch]);
+          hold_left_[0] = std::max(hold_left_[0], hold_left_[ch]);
+          open_[0] = open_[0] || open_[ch];
+        }
+      } else {
+        std::fill(env_ + 1, env_ + channels_, env_[0]);
+        std::fill(gain_db_ + 1, gain_db_ + channels_, gain_db_[0]);
+        std::fill(hold_left_ + 1, hold_left_ + channels_, hold_left_[0]);
+        std::fill(open_ + 1, open_ + channels_, open_[0]);
+      }
+      linked_ = link;
+    }
     const int detectors = link ? 1 : channels_;
     for (uint32_t n = 0; n < frames; ++n) {
       for (int d = 0; d < detectors; ++d) {
@@ -286,6 +319,7 @@ class GateProcessor final : public rt::Processor {
   double gain_db_[kMax] = {};
   bool open_[kMax] = {};
   uint32_t hold_left_[kMax] = {};
+  bool linked_ = true;  // audio thread: the link in force last period
 };
 
 }  // namespace

@@ -201,8 +201,9 @@ std::shared_ptr<model::NodeKind> MakeVolumeKind() {
                       "bass boost at 20 dB or more below the reference"),
           NumberParam("loudness_high_boost_db", 0.0, 20.0, 7.0, "dB",
                       "treble boost at 20 dB or more below the reference"),
-          NumberParam("startup_max_db", -120.0, 12.0, 12.0, "dB",
-                      "when the daemon starts, volume_db above this is set to it (12: no limit)")},
+          NumberParam(
+              "startup_max_db", -120.0, 12.0, 12.0, "dB",
+              "at start, reset and reload, volume_db above this is set to it (12: no limit)")},
       InOutLayout,
       [](const model::NodeSpec& spec, const std::map<std::string, model::ParamValue>& p,
          const rt::StreamFormat& f) -> absl::StatusOr<std::unique_ptr<rt::Processor>> {

@@ -228,7 +228,7 @@ TEST(Crossover, FrequenciesAreBoundedByTheSampleRate) {
   }
   EXPECT_THAT(out, ::testing::ElementsAre(::testing::HasSubstr(
                        "nodes[0].params.freqs_hz[1]: freqs_hz[1] = 22000 Hz is out of range; "
-                       "allowed 8.82 to 21609 Hz")));
+                       "allowed 0.882 to 21609 Hz")));
   model::ValidationContext at96;
   at96.sample_rate_hz = 96000.0;
   EXPECT_TRUE(model::ValidateGraph(spec, *kinds, at96).empty());

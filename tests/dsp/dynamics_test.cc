@@ -4,6 +4,7 @@
 // thresholds, hysteresis and hold; no allocation while processing.
 #include "dsp/dynamics.h"
 
+#include <numbers>
 #include <random>
 
 #include "common/process_alloc.h"
@@ -126,6 +127,33 @@ TEST(Limiter, NothingLeavesAboveTheCeiling) {
   }
 }
 
+TEST(Limiter, SubBassAndSlowDecaysAreLimitedNotClipped) {
+  // A 40 Hz sine at +20 dBFS (its peak falls for 12 ms, longer than the
+  // 5 ms lookahead) and a slowly decaying burst: the gain must do the work,
+  // the final clamp (there for rounding) must almost never touch a sample.
+  // A gain that lets peaks through to the clamp flattens thousands of them.
+  for (double release_ms : {10.0, 100.0}) {
+    Rig rig(44100.0, 128);
+    rig.Apply(One("limiter", {{"ceiling_db", -1.0}, {"release_ms", release_ms}}));
+    Signal x = Sine(40.0, 10.0, 44100, 44100.0);
+    for (size_t n = 0; n < x.size(); ++n) {
+      if (n >= 22050)
+        x[n] *= static_cast<float>(std::exp(-static_cast<double>(n - 22050) / 8000.0));
+    }
+    const auto y = rig.Run({x}, x.size());
+    const auto ceiling = static_cast<float>(std::pow(10.0, -1.0 / 20.0));
+    size_t at_ceiling = 0;
+    float worst = 0.0f;
+    for (float v : y[0]) {
+      worst = std::max(worst, std::fabs(v));
+      if (std::fabs(v) >= ceiling * 0.99999f) ++at_ceiling;
+    }
+    EXPECT_LE(worst, ceiling);
+    EXPECT_LT(at_ceiling, 400u) << "release " << release_ms << " ms: " << at_ceiling
+                                << " samples flattened at the ceiling";
+  }
+}
+
 TEST(Limiter, BelowTheCeilingItIsAnExactDelayOfTheLookahead) {
   Rig rig(kRate, 64);
   rig.Apply(One("limiter", {{"ceiling_db", -1.0}, {"lookahead_ms", 5.0}}));
@@ -149,6 +177,25 @@ TEST(Limiter, ReleasesWithItsTimeConstant) {
   const double start = std::pow(10.0, -6.0 / 20.0);
   EXPECT_NEAR(gain, 1.0 - (1.0 - start) * std::exp(-1.0), 0.01);
   EXPECT_NEAR(static_cast<double>(y[0].back()) / 0.1, 1.0, 1e-4);
+}
+
+TEST(Compressor, ChangingLinkLiveDoesNotJump) {
+  // Linked, a loud left channel compresses the quiet right one; unlinking
+  // must start the right channel from that state and release from it (no
+  // step to its own, uncompressed level).
+  Rig rig(kRate, 64);
+  rig.Apply(One("compressor",
+                {{"threshold_db", -20.0}, {"ratio", 10.0}, {"knee_db", 0.0}, {"release_ms", 200.0}},
+                2));
+  const Signal loud = Sine(200.0, 1.0, 9600), quiet = Sine(200.0, 0.05, 9600);
+  rig.Run({loud, quiet}, 9600);
+  ASSERT_TRUE(rig.engine().SetParameter("d", "link", false).ok());
+  const auto y = rig.Run({loud, quiet}, 9600);
+  // Right channel: starts about 17 dB down and glides up; its largest
+  // sample-to-sample change stays that of a sine, not a step of ~0.04.
+  const double natural = 2.0 * std::numbers::pi * 200.0 / kRate * 0.05;
+  EXPECT_LT(MaxJump(y[1]), 1.5 * natural);
+  EXPECT_LT(Rms(y[1], 0, 960), 0.5 * Rms(quiet, 0, 960));  // still compressed at first
 }
 
 TEST(Gate, OpensClosesWithHysteresisAndHold) {
