@@ -95,7 +95,8 @@ TEST(Dither, FirstOrderShapingMovesTheNoiseUp) {
   EXPECT_LT(10.0 * std::log10(low_gain), -15.0);
   EXPECT_GT(10.0 * std::log10(high_gain), 4.0);
   // Still on the grid.
-  for (float v : shaped[0]) ASSERT_EQ(static_cast<double>(v) * 32768.0, std::round(static_cast<double>(v) * 32768.0));
+  for (float v : shaped[0])
+    ASSERT_EQ(static_cast<double>(v) * 32768.0, std::round(static_cast<double>(v) * 32768.0));
 }
 
 TEST(Dither, FullScaleIsClampedToTheGrid) {
