@@ -370,17 +370,32 @@ absl::Status Daemon::StartBackend() {
   return backend_->Start();
 }
 
+}  // namespace
+
+dsp::DataDirs DataDirsFor(const std::string& config_path,
+                          const std::vector<std::string>& data_dirs) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(config_path, ec).parent_path();
+  dsp::DataDirs out;
+  out.base = dir;
+  out.allowed.push_back(dir);
+  for (const auto& d : data_dirs) out.allowed.emplace_back(d);
+  return out;
+}
+
+namespace {
+
 int Daemon::Run() {
   spdlog::debug(
       "options: config '{}', backend '{}', jack server '{}', jack client '{}', "
       "stats file '{}' every {} ms (empty: from the config or unset)",
       options_.config_path, options_.backend, options_.jack_server, options_.jack_client_name,
       options_.stats_file, options_.stats_interval.count());
-  kinds_ = dsp::MakeBuiltinRegistry();
   if (options_.config_path.empty()) {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
     return kExitUsage;
   }
+  kinds_ = dsp::MakeBuiltinRegistry(DataDirsFor(options_.config_path, options_.data_dirs));
   RaiseDescriptorLimit();
   // The audit log first: plugin decisions are recorded in it.
   {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "dsp/data_files.h"
+
 namespace aers::daemon {
 
 struct DaemonOptions {
@@ -55,6 +57,9 @@ struct DaemonOptions {
   std::string audit_log_group;
   /// Overrides the config's plugins.root; empty: the config's.
   std::string plugin_root;
+  /// Directories beside the config file's own that node data files
+  /// (convolver ir_file) may come from (absolute).
+  std::vector<std::string> data_dirs;
   /// Where the live graph is persisted; empty: the default state path.
   std::string state_file;
   /// Ignore (and remove) the persisted state: start from the config's graph.
@@ -74,5 +79,11 @@ inline constexpr int kExitControl = 6;
 /// called before any other thread exists (it blocks the signals it handles,
 /// and the threads it starts inherit that mask). Logging must be set up.
 int RunDaemon(const DaemonOptions& options);
+
+/// Where node data files come from for a daemon or render run on
+/// `config_path`: relative paths against the config file's directory, which
+/// is allowed together with `data_dirs`.
+dsp::DataDirs DataDirsFor(const std::string& config_path,
+                          const std::vector<std::string>& data_dirs);
 
 }  // namespace aers::daemon

@@ -100,6 +100,9 @@ ABSL_FLAG(std::string, audit_log_group, "",
 ABSL_FLAG(std::string, plugin_root, "",
           "daemon and render: plugin directory, replacing the config's plugins.root "
           "(absolute path). Env AERS_PLUGIN_ROOT.");
+ABSL_FLAG(std::vector<std::string>, data_dir, {},
+          "daemon and render: more directories node data files (convolver ir_file) may be read "
+          "from, comma-separated absolute paths; the config file's directory is always one.");
 ABSL_FLAG(std::string, state_file, "",
           "daemon: where every accepted edit is persisted (default $STATE_DIRECTORY/graph.yaml, "
           "/var/lib/aers/graph.yaml as root). At start it wins over the config's graph. "
@@ -171,6 +174,18 @@ std::string ConfigPath() {
   return FlagOrEnv(FLAGS_config, "AERS_CONFIG_PATH");
 }
 
+// --data_dir: absolute paths.
+bool DataDirFlags(std::vector<std::string>* dirs, const char* who) {
+  *dirs = absl::GetFlag(FLAGS_data_dir);
+  for (const auto& d : *dirs) {
+    if (d.empty() || d.front() != '/') {
+      std::fprintf(stderr, "%s: --data_dir '%s' must be an absolute path\n", who, d.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
 // --plugin_root / AERS_PLUGIN_ROOT: must be absolute, like plugins.root.
 bool PluginRoot(std::string* root, const char* who) {
   *root = FlagOrEnv(FLAGS_plugin_root, "AERS_PLUGIN_ROOT");
@@ -240,6 +255,7 @@ int RunDaemonMode() {
   }
   opts.audit_log_group = absl::GetFlag(FLAGS_audit_log_group);
   if (!PluginRoot(&opts.plugin_root, "aersd")) return kExitUsage;
+  if (!DataDirFlags(&opts.data_dirs, "aersd")) return kExitUsage;
   opts.token_file = FlagOrEnv(FLAGS_token_file, "AERS_TOKEN_FILE");
   opts.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   opts.tls_key = absl::GetFlag(FLAGS_tls_key);
@@ -304,7 +320,9 @@ int RunRender() {
   }
   std::string plugin_root;
   if (!PluginRoot(&plugin_root, "aersd render")) return kExitUsage;
-  auto kinds = aers::dsp::MakeBuiltinRegistry();
+  std::vector<std::string> data_dirs;
+  if (!DataDirFlags(&data_dirs, "aersd render")) return kExitUsage;
+  auto kinds = aers::dsp::MakeBuiltinRegistry(aers::daemon::DataDirsFor(config_path, data_dirs));
   aers::daemon::ConfiguredPlugins plugins;
   if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins,
                                                     {plugin_root, nullptr});

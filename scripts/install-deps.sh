@@ -18,6 +18,8 @@ build_pkgs=(
   libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
   libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk nlohmann-json3-dev libssl-dev
   liblilv-dev lv2-dev
+  # convolver: FFT (BSD-3-Clause) and IR resampling (BSD-2-Clause)
+  libkissfft-dev libsamplerate0-dev
   scdoc   # man pages (docs/man/*.scd)
 )
 test_pkgs=(
@@ -29,6 +31,9 @@ test_pkgs=(
   # ALSA backend tests (tests/integration/test_alsa.py): the ALSA jack PCM
   # over a private jackd, and aplay/arecord for the docs' examples
   libasound2-plugins alsa-utils
+  # convolver references: BruteFIR, jconvolver; FFTW only for the FFT
+  # comparison in tests/bench (not linked into aersd)
+  brutefir jconvolver libfftw3-dev
   # secrets scan (scripts/static-analysis.sh secrets; CI job "secrets")
   git-secrets
   # libFuzzer targets (tests/fuzz/, build-fuzz/): clang with its sanitizer
@@ -44,6 +49,7 @@ arm64_pkgs=(
   libsodium-dev:arm64 libabsl-dev:arm64 libspdlog-dev:arm64 libsystemd-dev:arm64
   libsndfile1-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libssl-dev:arm64
   liblilv-dev:arm64
+  libkissfft-dev:arm64 libsamplerate0-dev:arm64
   # libyaml-cpp-dev is not Multi-Arch: same in bookworm (installing its
   # :arm64 removes the amd64 one): the library only, and a pkg-config file
   # for it written below.
@@ -53,6 +59,7 @@ runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
   libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623 libssl3
   liblilv-0-0
+  libkissfft-float131 libsamplerate0
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -48,19 +48,19 @@ double DbToGain(double db) {
   return db <= -120.0 ? 0.0 : std::pow(10.0, db / 20.0);
 }
 
-absl::Status RegisterBuiltins(model::KindRegistry& registry) {
+absl::Status RegisterBuiltins(model::KindRegistry& registry, const DataDirs& data) {
   for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),
                     MakeMeterKind(), MakeToneKind(), MakeCrossoverKind(), MakeVolumeKind(),
-                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind(), MakeDitherKind()}) {
+                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind(), MakeDitherKind(), MakeConvolverKind(data)}) {
     if (auto st = registry.Add(std::move(kind)); !st.ok()) return st;
   }
   return absl::OkStatus();
 }
 
-std::unique_ptr<model::KindRegistry> MakeBuiltinRegistry() {
+std::unique_ptr<model::KindRegistry> MakeBuiltinRegistry(const DataDirs& data) {
   auto registry = std::make_unique<model::KindRegistry>();
   // Cannot fail on an empty registry.
-  (void)RegisterBuiltins(*registry);
+  (void)RegisterBuiltins(*registry, data);
   return registry;
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "dsp/data_files.h"
 #include "model/kind.h"
 
 namespace aers::dsp {
@@ -88,5 +89,6 @@ std::shared_ptr<model::NodeKind> MakeCompressorKind();
 std::shared_ptr<model::NodeKind> MakeLimiterKind();
 std::shared_ptr<model::NodeKind> MakeGateKind();
 std::shared_ptr<model::NodeKind> MakeDitherKind();
+std::shared_ptr<model::NodeKind> MakeConvolverKind(DataDirs dirs);
 
 }  // namespace aers::dsp

@@ -20,6 +20,8 @@ std::string_view ParamTypeName(ParamType type) {
       return "enum";
     case ParamType::kNumberList:
       return "number list";
+    case ParamType::kFile:
+      return "file";
   }
   return "?";
 }

@@ -22,7 +22,13 @@ enum class ParamType {
   kBool,        ///< true/false
   kEnum,        ///< one of `choices`
   kNumberList,  ///< list of doubles, each in [min, max]
+  kFile,        ///< a data file's path (UTF-8, 1 to kMaxPathBytes bytes, no control
+                ///< characters); where it may point is the kind's business
+                ///< (dsp/data_files.h)
 };
+
+/// Longest kFile value accepted (bytes), PATH_MAX.
+inline constexpr size_t kMaxPathBytes = 4096;
 
 std::string_view ParamTypeName(ParamType type);
 

@@ -139,6 +139,8 @@ std::string Expectation(const ParamDesc& d) {
       return Cat("one of: ", JoinList(d.choices, ", "));
     case ParamType::kNumberList:
       return Cat("a list of numbers (each ", RangeText(d), "), e.g. [0, -6]");
+    case ParamType::kFile:
+      return "a file path (quote it in YAML if it looks like a number or true/false)";
   }
   return "?";
 }
@@ -210,6 +212,26 @@ bool CheckParam(const ParamDesc& d, const ParamValue& value, const std::string& 
         ok &= CheckNumber(d, (*list)[i], false, Indexed(d.name, i), Indexed(path, i), issues);
       }
       return ok;
+    }
+    case ParamType::kFile: {
+      const auto* s = std::get_if<std::string>(&value);
+      if (s == nullptr) return wrong_type();
+      std::string why;
+      if (s->empty()) {
+        why = "is empty";
+      } else if (s->size() > kMaxPathBytes) {
+        why = Cat("is ", s->size(), " bytes long; paths are at most ", kMaxPathBytes, " bytes");
+      } else if (std::any_of(s->begin(), s->end(), [](char c) {
+                   return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                 })) {
+        why = "contains a control character";
+      } else if (const size_t bad = strutil::FirstInvalidUtf8(*s); bad != std::string_view::npos) {
+        why = Cat("is not UTF-8 (byte ", bad, ")");
+      }
+      if (why.empty()) return true;
+      issues.push_back(
+          {path, Cat(d.name, " ", why, "; give the path of a file"), IssueCode::kBadValue});
+      return false;
     }
   }
   return wrong_type();
