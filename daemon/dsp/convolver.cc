@@ -20,8 +20,12 @@ struct KissDeleter {
 };
 using KissPlan = std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, KissDeleter>;
 
-// acc += a * b over `n` complex bins held as split re/im arrays.
-inline void MultiplyAdd(float* __restrict acc_re, float* __restrict acc_im,
+// acc += a * b over `n` complex bins held as split re/im arrays. On x86-64
+// a second copy for AVX2 + FMA is picked at load time (ifunc).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+void MultiplyAdd(float* __restrict acc_re, float* __restrict acc_im,
                         const float* __restrict a_re, const float* __restrict a_im,
                         const float* __restrict b_re, const float* __restrict b_im,
                         uint32_t n) noexcept {
