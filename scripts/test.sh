@@ -110,7 +110,7 @@ if [[ $sanitizers -eq 1 ]]; then
       -Dbenchmarks=false; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
       run_suite build-asan daemon/aersd client/aersctl tests/config_test tests/dsp_test tests/crossover_test tests/volume_test \
-      tests/dynamics_test tests/dither_test \
+      tests/dynamics_test tests/dither_test tests/eq_apo_test \
       tests/engine_test tests/render_test tests/robustness_test tests/engine_stress_test \
       tests/control_test tests/security_test tests/model_test tests/initial_graph_test \
       tests/null_backend_test tests/ring_test tests/runner_test tests/plan_builder_test \
@@ -133,7 +133,7 @@ if [[ $sanitizers -eq 1 ]]; then
       AERS_FUZZ_SECONDS=${AERS_FUZZ_SECONDS:-60} \
         run_suite build-fuzz daemon/aersd client/aersctl tests/fuzz/config_fuzz \
         tests/fuzz/manifest_fuzz tests/fuzz/minisign_fuzz tests/fuzz/elf_fuzz \
-        tests/fuzz/control_fuzz -- --suite fuzz || status=1
+        tests/fuzz/control_fuzz tests/fuzz/eq_apo_fuzz -- --suite fuzz || status=1
     else
       ninja -C build-fuzz -j"$jobs" daemon/aersd client/aersctl || status=1
       rm -f build-fuzz/meson-logs/testlog.json

@@ -48,6 +48,7 @@ case $target in
   minisign_fuzz) max_len=2048; dict=$src/tests/fuzz/minisign.dict ;;
   elf_fuzz) max_len=4096; dict=$src/tests/fuzz/elf.dict ;;
   control_fuzz) max_len=4096 ;;
+  eq_apo_fuzz) max_len=4096; dict=$src/tests/fuzz/eq_apo.dict ;;
   *) echo "fuzz_one.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 [[ -x $bin ]] || { echo "fuzz_one.sh: $bin is not built" >&2; exit 1; }

@@ -5,7 +5,7 @@
 #   tests/fuzz/run.sh [--merge] [--fresh] [--jobs N] [SECONDS_PER_TARGET] [TARGET...]
 #
 #   SECONDS_PER_TARGET  default 600
-#   TARGET              config_fuzz manifest_fuzz minisign_fuzz elf_fuzz control_fuzz
+#   TARGET              config_fuzz manifest_fuzz minisign_fuzz elf_fuzz control_fuzz eq_apo_fuzz
 #                       (default: all)
 #   --fresh             start from the seed corpus (drop the working corpus)
 #   --merge             afterwards, add the inputs that bring new coverage to
@@ -23,7 +23,7 @@ set -uo pipefail
 {
 cd "$(dirname "$0")/../.."
 
-all_targets=(config_fuzz manifest_fuzz minisign_fuzz elf_fuzz control_fuzz)
+all_targets=(config_fuzz manifest_fuzz minisign_fuzz elf_fuzz control_fuzz eq_apo_fuzz)
 flags=() targets=() seconds=600 jobs=$(nproc)
 while [[ $# -gt 0 ]]; do
   case $1 in
