@@ -1,5 +1,5 @@
 // Built-in node kinds: gain, mixer, delay, biquad, meter, tone, crossover,
-// volume, compressor, limiter, gate, dither, convolver.
+// volume, compressor, limiter, gate, dither, convolver, peq.
 //
 // Thread: registration is non-real-time; each kind's Process() is documented
 // on its class in the .cc.

@@ -90,5 +90,6 @@ std::shared_ptr<model::NodeKind> MakeLimiterKind();
 std::shared_ptr<model::NodeKind> MakeGateKind();
 std::shared_ptr<model::NodeKind> MakeDitherKind();
 std::shared_ptr<model::NodeKind> MakeConvolverKind(DataDirs dirs);
+std::shared_ptr<model::NodeKind> MakePeqKind(DataDirs dirs);
 
 }  // namespace aers::dsp

@@ -272,7 +272,7 @@ version: 1
 nodes:
   - name: trim
     kind: gian
-)", 4, 11, "nodes[0].kind", "unknown kind 'gian' (did you mean 'gain'?); known kinds: biquad, compressor, convolver, crossover, delay, dither, gain, gate, limiter, meter, mixer, tone, volume"},
+)", 4, 11, "nodes[0].kind", "unknown kind 'gian' (did you mean 'gain'?); known kinds: biquad, compressor, convolver, crossover, delay, dither, gain, gate, limiter, meter, mixer, peq, tone, volume"},
 
     {"InvalidNodeName", R"(
 version: 1
