@@ -111,6 +111,32 @@ TEST_F(RenderTest, ToneThroughMinusSixDbIsHalfAmplitude) {
   }
 }
 
+TEST_F(RenderTest, EqAndFirExampleRendersAsItsCommentSays) {
+  // configs/examples/eq-and-fir.yaml: the AutoEQ file (peq) then a 16 kHz
+  // linear-phase low-pass (convolver). A 1 kHz tone comes out at the EQ's
+  // gain there (Preamp -6.2 dB plus the filters' skirts: -4.45 dB), a
+  // 20 kHz tone at least 40 dB below it; the data files are found beside
+  // the config.
+  const std::string cfg = std::string(AERS_SOURCE_ROOT) + "/configs/examples/eq-and-fir.yaml";
+  double level_db[2] = {};
+  const double freqs[2] = {1000.0, 20000.0};
+  for (int i = 0; i < 2; ++i) {
+    const Signal tone = Sine(freqs[i], 0.25, 48000);
+    const std::string in = WriteWav("in.wav", {tone, tone});
+    const std::string out = (dir_ / "out.wav").string();
+    std::string err;
+    ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0)
+        << err;
+    const auto y = ReadWav(out);
+    ASSERT_EQ(y.size(), 2u);
+    level_db[i] = ToDb(Rms(y[0], 24000) / Rms(tone, 24000));
+    EXPECT_NEAR(ToDb(Rms(y[1], 24000) / Rms(tone, 24000)), level_db[i], 1e-3);
+  }
+  EXPECT_GT(level_db[0], -8.0);
+  EXPECT_LT(level_db[0], -2.0);
+  EXPECT_LT(level_db[1], level_db[0] - 40.0);
+}
+
 TEST_F(RenderTest, ThreeWayCrossoverExampleSendsEachToneToItsDriver) {
   // configs/examples/crossover-3way.yaml as its comment says: 2 in, 6 out
   // (woofer, mid, tweeter pairs). A tone well inside each band comes out of
