@@ -1,7 +1,11 @@
 #include "dsp/data_files.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -67,6 +71,50 @@ absl::StatusOr<DataFile> ResolveDataFile(const DataDirs& dirs, const std::string
         absl::StrCat("'", value, "' (", canonical.string(), ") is not readable by aersd"));
   }
   return DataFile{canonical, size};
+}
+
+absl::StatusOr<int> OpenDataFile(const DataFile& file, const std::string& shown_as) {
+  const int fd = ::open(file.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", shown_as, "' cannot be opened: ", std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", shown_as, "' is not a regular file; give the path of a file"));
+  }
+  // Regular files never block; back to ordinary reads.
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+absl::StatusOr<std::string> ReadDataFile(const DataFile& file, const std::string& shown_as,
+                                         uint64_t max_bytes) {
+  auto fd = OpenDataFile(file, shown_as);
+  if (!fd.ok()) return fd.status();
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(*fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(*fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", shown_as, "' cannot be read: ", std::strerror(err)));
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<size_t>(n) > max_bytes) {
+      ::close(*fd);
+      return absl::InvalidArgumentError(absl::StrCat("'", shown_as, "' is larger than ", max_bytes,
+                                                     " bytes, the most files of this kind hold"));
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(*fd);
+  return text;
 }
 
 }  // namespace aers::dsp

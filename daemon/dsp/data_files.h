@@ -33,6 +33,17 @@ struct DataFile {
   uint64_t size_bytes = 0;
 };
 
+/// Opens a resolved data file for reading without blocking (a FIFO or device
+/// swapped in after ResolveDataFile is refused, not waited on): O_NONBLOCK
+/// open, then fstat must show a regular file. The caller owns the
+/// descriptor (close-on-exec). Errors name `shown_as`.
+absl::StatusOr<int> OpenDataFile(const DataFile& file, const std::string& shown_as);
+
+/// Reads a whole resolved data file (at most `max_bytes`) through
+/// OpenDataFile.
+absl::StatusOr<std::string> ReadDataFile(const DataFile& file, const std::string& shown_as,
+                                         uint64_t max_bytes);
+
 /// Resolves a file parameter's value. Errors (InvalidArgument or NotFound),
 /// each naming the value: no such file, not a regular file (a directory, a
 /// device, a FIFO), outside the allowed directories (which are listed),

@@ -26,7 +26,10 @@ absl::StatusOr<std::unique_ptr<SNDFILE, SndfileCloser>> Open(const DataFile& fil
                                                              const std::string& shown_as,
                                                              SF_INFO& info) {
   info = {};
-  std::unique_ptr<SNDFILE, SndfileCloser> f(sf_open(file.path.c_str(), SFM_READ, &info));
+  auto fd = OpenDataFile(file, shown_as);
+  if (!fd.ok()) return fd.status();
+  // libsndfile closes the descriptor with the handle (or on failure).
+  std::unique_ptr<SNDFILE, SndfileCloser> f(sf_open_fd(*fd, SFM_READ, &info, SF_TRUE));
   if (!f) {
     return absl::InvalidArgumentError(absl::StrCat(
         "'", shown_as, "' is not an audio file aersd reads (", sf_strerror(nullptr), ")"));

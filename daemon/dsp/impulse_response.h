@@ -20,7 +20,7 @@ inline constexpr size_t kMaxImpulseFrames = size_t{1} << 21;
 /// Most channels an impulse response file may have (a matrix of 16 x 16).
 inline constexpr int kMaxImpulseChannels = 256;
 /// Largest impulse response file read (bytes).
-inline constexpr uint64_t kMaxImpulseFileBytes = uint64_t{1} << 30;
+inline constexpr uint64_t kMaxImpulseFileBytes = uint64_t{256} << 20;
 
 enum class IrNormalize {
   kNone,          ///< taps as in the file

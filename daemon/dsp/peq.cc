@@ -7,9 +7,6 @@
 // The file is read and designed when the node is built, off the audio
 // thread; a new `file` rebuilds the node, crossfaded like any rebuild.
 // Errors in the file are reported as EQFILE:LINE:COLUMN, all at once.
-#include <fstream>
-#include <sstream>
-
 #include "dsp/builtins.h"
 #include "dsp/data_files.h"
 #include "dsp/eq_apo.h"
@@ -76,11 +73,9 @@ class PeqProcessor final : public rt::Processor {
 absl::StatusOr<EqApoProgram> ReadProgram(const DataDirs& dirs, const std::string& value) {
   auto resolved = ResolveDataFile(dirs, value, kEqApoMaxBytes);
   if (!resolved.ok()) return resolved.status();
-  std::ifstream f(resolved->path, std::ios::binary);
-  std::stringstream text;
-  text << f.rdbuf();
-  if (!f) return absl::InvalidArgumentError(absl::StrCat("'", value, "' cannot be read"));
-  return ParseEqApo(text.str(), value);
+  auto text = ReadDataFile(*resolved, value, kEqApoMaxBytes);
+  if (!text.ok()) return text.status();
+  return ParseEqApo(*text, value);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "dsp/convolver.h"
 
 #include <sndfile.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <filesystem>
@@ -406,6 +407,13 @@ TEST_F(ConvolverKind, RefusalsNameTheFileAndWhatIsWrong) {
   // A symlink out of the data directory is judged by where it points.
   fs::create_symlink("/etc/hostname", dir_ / "link.wav");
   EXPECT_THAT(Check(Spec("link.wav")), ::testing::HasSubstr("outside the data directories"));
+  // A FIFO is refused by name, and also when it is swapped in after the
+  // path was resolved: the open does not wait for a writer.
+  ASSERT_EQ(::mkfifo((dir_ / "fifo.wav").c_str(), 0600), 0);
+  EXPECT_THAT(Check(Spec("fifo.wav")), ::testing::HasSubstr("'fifo.wav' is not a regular file"));
+  auto fifo = dsp::OpenDataFile({dir_ / "fifo.wav", 0}, "fifo.wav");
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_THAT(std::string(fifo.status().message()), ::testing::HasSubstr("not a regular file"));
   model::NodeSpec none = Spec("x");
   none.params.erase("ir_file");
   EXPECT_THAT(Check(none), ::testing::HasSubstr("a convolver needs ir_file"));
