@@ -115,6 +115,12 @@ class LoudnessTest(aers_it.JackTestCase):
         # 10 dB quieter: without a reset the gated mean would stay near -23
         # for a long time; after one it is -33.
         self.ctl("set", "osc", "level_db", "-33")
+        # The level glides; reset once the momentary window holds only -33.
+        def quiet():
+            s = self.loudness()
+            m = s and s["loudness"]["loud"]["momentary_lufs"]
+            return m is not None and abs(m + 33.0) <= 0.05 and s
+        wait_until(quiet, 20, "-33 LUFS momentary")
         out = self.ctl("loudness-reset", "loud").stdout
         self.assertIn("loudness reset: loud", out)
         self.wait_integrated(-33.0, "-33 LUFS integrated after the reset")
