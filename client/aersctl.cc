@@ -64,7 +64,10 @@ Commands:
   apply FILE [--dry-run]         replace the graph with a config file; prints the diff
   reset                          back to the daemon's config file graph
   watch [--count N]              print events as they happen
-  top [--once] [--rate HZ]       live meters and DSP load, refreshed in place
+  top [--once] [--rate HZ]       live meters (peak, RMS, true peak, EBU R128 loudness)
+                                 and DSP load, refreshed in place
+  loudness-reset [NODE...]       restart the integrated loudness, loudness range and
+                                 true peak of meter NODEs (default: every meter)
   health                         SERVING / NOT_SERVING (exit 0 only when serving)
   plugins                        loaded plugins: version, hash, signer, node kinds
 
@@ -848,6 +851,31 @@ std::string Bar(double db, int width) {
          std::string(static_cast<size_t>(width - n), '.');
 }
 
+// A level in dB, "-inf" at or below -floor (silence, or below the gate).
+std::string Level(double db, double floor) {
+  if (!std::isfinite(db) || db <= -floor) return "-inf";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f", db);
+  return b;
+}
+
+int CmdLoudnessReset(Client& c) {
+  const Options& o = c.options();
+  aers::v1::ResetLoudnessRequest req;
+  for (size_t i = 1; i < o.args.size(); ++i) req.add_nodes(o.args[i]);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  aers::v1::ResetLoudnessResponse r;
+  auto st = c.stub().ResetLoudness(&ctx, req, &r);
+  if (!st.ok()) return c.Fail(st, ctx);
+  if (o.json) {
+    std::cout << ToJson(r) << "\n";
+  } else {
+    for (const auto& n : r.nodes()) std::cout << "loudness reset: " << n << "\n";
+  }
+  return kExitOk;
+}
+
 int CmdTop(Client& c) {
   const Options& o = c.options();
   grpc::ClientContext ctx;
@@ -868,20 +896,33 @@ int CmdTop(Client& c) {
       std::snprintf(head, sizeof head, "aersd  DSP load %5.1f%%  xruns %llu\n", f.dsp_load() * 100,
                     static_cast<unsigned long long>(f.xruns()));
       s << head
-        << "NODE                 CH   PEAK dBFS   RMS dBFS  LEVEL                           "
+        << "NODE                 CH   PEAK dBFS   RMS dBFS   TP dBTP  LEVEL                        "
+           "   "
            "NON-FINITE  CLIPPED\n";
       for (const auto& m : f.meters()) {
         for (int ch = 0; ch < m.peak_size(); ++ch) {
           const double pk = 20 * std::log10(std::max(1e-9, static_cast<double>(m.peak(ch))));
           const double rms = 20 * std::log10(std::max(1e-9, static_cast<double>(m.rms(ch))));
-          char line[240];
-          std::snprintf(line, sizeof line, "%-20s %3d %10.1f %10.1f  %s %11s %8s\n",
+          const double tp =
+              ch < m.true_peak_dbtp_size() ? static_cast<double>(m.true_peak_dbtp(ch)) : -HUGE_VAL;
+          char line[260];
+          std::snprintf(line, sizeof line, "%-20s %3d %10.1f %10.1f %9s  %s %11s %8s\n",
                         ch == 0 ? m.node().c_str() : "", ch + 1, std::max(pk, -120.0),
-                        std::max(rms, -120.0), Bar(pk, 30).c_str(),
+                        std::max(rms, -120.0), Level(tp, 120.0).c_str(), Bar(pk, 30).c_str(),
                         ch == 0 ? std::to_string(m.nonfinite()).c_str() : "",
                         ch == 0 ? std::to_string(m.clipped()).c_str() : "");
           s << line;
         }
+        // EBU R128, all channels together.
+        char r128[200];
+        std::snprintf(r128, sizeof r128, "%-20s R128  M %s  S %s  I %s LUFS  LRA %.1f LU\n", "",
+                      Level(static_cast<double>(m.momentary_lufs()), 70.0).c_str(),
+                      Level(static_cast<double>(m.short_term_lufs()), 70.0).c_str(),
+                      Level(static_cast<double>(m.integrated_lufs()), 70.0).c_str(),
+                      std::isfinite(m.loudness_range_lu())
+                          ? static_cast<double>(m.loudness_range_lu())
+                          : 0.0);
+        s << r128;
       }
       PrintSignals(s, f.signals());
       std::cout << s.str() << std::flush;
@@ -1091,6 +1132,7 @@ int main(int argc, char** argv) {
   if (cmd == "reset") return CmdReset(client);
   if (cmd == "watch") return CmdWatch(client);
   if (cmd == "top") return CmdTop(client);
+  if (cmd == "loudness-reset") return CmdLoudnessReset(client);
   if (cmd == "health") return CmdHealth(client);
   if (cmd == "plugins") return CmdPlugins(client);
   return Usage("unknown command '" + cmd + "'");

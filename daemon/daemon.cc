@@ -74,6 +74,11 @@ double JsonNumber(double v) {
   return std::isfinite(v) ? v : 0.0;
 }
 
+// A level in dB (LUFS, dBTP): -inf (silence) becomes null, never 0.
+nlohmann::ordered_json JsonDb(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+
 // Many TCP clients must not exhaust the descriptors the local socket, JACK
 // and the state file need: take the hard limit (the unit sets it).
 void RaiseDescriptorLimit() {
@@ -750,9 +755,21 @@ void Daemon::WriteStatsFile() {
     if (!reading.ok()) continue;
     auto& channels = meters[name] = nlohmann::ordered_json::array();
     for (const auto& ch : *reading) {
-      channels.push_back({{"peak", JsonNumber(static_cast<double>(ch.peak))},
-                          {"rms", JsonNumber(static_cast<double>(ch.rms))}});
+      channels.push_back(
+          {{"peak", JsonNumber(static_cast<double>(ch.peak))},
+           {"rms", JsonNumber(static_cast<double>(ch.rms))},
+           {"true_peak_dbtp", JsonDb(20.0 * std::log10(static_cast<double>(ch.true_peak)))}});
     }
+  }
+  // EBU R128 per meter node; null for -inf (nothing measured).
+  auto& loudness = j["loudness"] = nlohmann::ordered_json::object();
+  for (const std::string& name : engine_->MeterNodes()) {
+    auto l = engine_->ReadLoudness(name);
+    if (!l.ok()) continue;
+    loudness[name] = {{"momentary_lufs", JsonDb(static_cast<double>(l->momentary_lufs))},
+                      {"short_term_lufs", JsonDb(static_cast<double>(l->short_term_lufs))},
+                      {"integrated_lufs", JsonDb(static_cast<double>(l->integrated_lufs))},
+                      {"loudness_range_lu", JsonNumber(static_cast<double>(l->range_lu))}};
   }
   const std::string text =
       j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";

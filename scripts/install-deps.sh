@@ -16,6 +16,7 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libjack-jackd2-dev libasound2-dev libyaml-cpp-dev libsodium-dev
   libabsl-dev libspdlog-dev libsystemd-dev libsndfile1-dev
+  libebur128-dev   # EBU R128 loudness in the meter node (daemon/dsp/meter.cc)
   libgtest-dev libgmock-dev libbenchmark-dev ladspa-sdk nlohmann-json3-dev libssl-dev
   liblilv-dev lv2-dev
   # convolver: FFT (BSD-3-Clause) and IR resampling (BSD-2-Clause)
@@ -49,7 +50,7 @@ arm64_pkgs=(
   libsodium-dev:arm64 libabsl-dev:arm64 libspdlog-dev:arm64 libsystemd-dev:arm64
   libsndfile1-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libssl-dev:arm64
   liblilv-dev:arm64
-  libkissfft-dev:arm64 libsamplerate0-dev:arm64
+  libkissfft-dev:arm64 libsamplerate0-dev:arm64 libebur128-dev:arm64
   # libyaml-cpp-dev is not Multi-Arch: same in bookworm (installing its
   # :arm64 removes the amd64 one): the library only, and a pkg-config file
   # for it written below.
@@ -59,7 +60,7 @@ runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libjack-jackd2-0 libasound2
   libyaml-cpp0.7 libsodium23 libspdlog1.10 libsystemd0 libsndfile1 libabsl20220623 libssl3
   liblilv-0-0
-  libkissfft-float131 libsamplerate0
+  libkissfft-float131 libsamplerate0 libebur128-1
 )
 
 if [[ $(id -u) -ne 0 ]]; then

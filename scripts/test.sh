@@ -100,8 +100,8 @@ if [[ $sanitizers -eq 1 ]]; then
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       run_suite build-tsan tests/engine_stress_test tests/engine_test tests/control_test \
       tests/security_test tests/ring_test tests/runner_test tests/null_backend_test \
-      tests/alsa_backend_test tests/plugin_test daemon/plugin/aers-plugin -- \
-      engine_stress engine control security ring runner null_backend alsa_backend plugin \
+      tests/alsa_backend_test tests/plugin_test tests/meter_test daemon/plugin/aers-plugin -- \
+      engine_stress engine control security ring runner null_backend alsa_backend plugin meter \
       || status=1
   else
     failed_setup=1
@@ -110,7 +110,7 @@ if [[ $sanitizers -eq 1 ]]; then
       -Dbenchmarks=false; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
       run_suite build-asan daemon/aersd client/aersctl tests/config_test tests/dsp_test tests/crossover_test tests/volume_test \
-      tests/dynamics_test tests/dither_test tests/eq_apo_test tests/convolver_test tests/peq_test \
+      tests/dynamics_test tests/dither_test tests/eq_apo_test tests/convolver_test tests/peq_test tests/meter_test \
       tests/engine_test tests/render_test tests/robustness_test tests/engine_stress_test \
       tests/control_test tests/security_test tests/model_test tests/initial_graph_test \
       tests/null_backend_test tests/ring_test tests/runner_test tests/plan_builder_test \

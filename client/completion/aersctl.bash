@@ -53,7 +53,7 @@ _aersctl() {
   local cur prev words cword
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="status graph kinds add rm connect disconnect set apply reset watch top health plugins plugin"
+  local commands="status graph kinds add rm connect disconnect set apply reset watch top loudness-reset health plugins plugin"
   local globals="--socket --target --token-file --tls-ca --tls-cert --tls-key --timeout --expect-revision --json --help"
 
   # Option arguments first.
@@ -144,6 +144,7 @@ _aersctl() {
         COMPREPLY=($(compgen -W "$(_aersctl_ask nodes)" -- "$cur"))
       fi
       ;;
+    loudness-reset) COMPREPLY=($(compgen -W "$(_aersctl_ask nodes)" -- "$cur")) ;;
     plugin)
       if [[ -z $sub ]]; then
         COMPREPLY=($(compgen -W "hash keygen sign verify" -- "$cur"))

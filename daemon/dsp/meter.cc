@@ -1,17 +1,99 @@
 #include "dsp/meter.h"
 
+#include <ebur128.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "dsp/kind_base.h"
 
 namespace aers::dsp {
 
-MeterProcessor::MeterProcessor(int channels, uint32_t window_frames)
+namespace {
+
+constexpr int kLoudnessMode = EBUR128_MODE_M | EBUR128_MODE_S | EBUR128_MODE_I | EBUR128_MODE_LRA |
+                              EBUR128_MODE_TRUE_PEAK | EBUR128_MODE_HISTOGRAM;
+constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+
+// libebur128 reports silence as -HUGE_VAL; anything else it returns is finite.
+float ToFloat(double v) noexcept {
+  return static_cast<float>(v);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MeterProcessor>> MeterProcessor::Create(
+    int channels, uint32_t window_frames, const rt::StreamFormat& format) {
+  if (channels < 1 || channels > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("channels: the loudness meter measures 1 to 64 channels, not ", channels));
+  }
+  const double rate = std::round(format.sample_rate_hz);
+  if (!(rate >= 1000.0 && rate <= 2822400.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the loudness meter cannot run at ", format.sample_rate_hz, " Hz"));
+  }
+  const auto rate_hz = static_cast<unsigned long>(rate);
+  const auto step = static_cast<uint32_t>((rate_hz + 5) / 10);  // libebur128's 100 ms
+  std::unique_ptr<MeterProcessor> m(
+      new MeterProcessor(channels, window_frames, format.max_period_frames, step));
+  m->sample_rate_hz_ = rate_hz;
+  m->rt_.state = m->NewLoudnessState();
+  if (m->rt_.state == nullptr) {
+    return absl::ResourceExhaustedError("cannot allocate the loudness meter's state");
+  }
+  return m;
+}
+
+MeterProcessor::MeterProcessor(int channels, uint32_t window_frames, uint32_t max_period_frames,
+                               uint32_t loudness_step_frames)
     : channels_(channels),
       window_frames_(std::max<uint32_t>(1, window_frames)),
-      ch_(std::make_unique<Channel[]>(static_cast<size_t>(channels))) {}
+      ch_(std::make_unique<Channel[]>(static_cast<size_t>(channels))),
+      momentary_lufs_(kMinusInf),
+      short_term_lufs_(kMinusInf),
+      integrated_lufs_(kMinusInf) {
+  rt_.max_period_frames = std::max<uint32_t>(1, max_period_frames);
+  rt_.step_frames = std::max<uint32_t>(1, loudness_step_frames);
+  const size_t n = static_cast<size_t>(rt_.max_period_frames) * static_cast<size_t>(channels);
+  rt_.interleaved = std::make_unique<float[]>(n);  // value-initialised: touched here
+}
+
+MeterProcessor::~MeterProcessor() {
+  // The audio thread no longer runs this instance.
+  const int phase = reset_phase_.load(std::memory_order_acquire);
+  if (phase == kReady && spare_ != nullptr) ebur128_destroy(&spare_);
+  if (phase == kSwapped && retired_ != nullptr) ebur128_destroy(&retired_);
+  if (rt_.state != nullptr) ebur128_destroy(&rt_.state);
+}
+
+ebur128_state* MeterProcessor::NewLoudnessState() const noexcept {
+  ebur128_state* s =
+      ebur128_init(static_cast<unsigned int>(channels_), sample_rate_hz_, kLoudnessMode);
+  if (s == nullptr) return nullptr;
+  // libebur128 leaves channels beyond the sixth unmeasured; count them.
+  for (int c = 6; c < channels_; ++c) {
+    ebur128_set_channel(s, static_cast<unsigned int>(c), EBUR128_LEFT);
+  }
+  return s;
+}
+
+bool MeterProcessor::ResetLoudness() noexcept {
+  absl::MutexLock lock(&reset_mu_);
+  int phase = reset_phase_.load(std::memory_order_acquire);
+  if (phase == kReady) return true;  // a fresh state already waits for the audio thread
+  if (phase == kSwapped) {
+    ebur128_destroy(&retired_);
+    reset_phase_.store(kIdle, std::memory_order_relaxed);
+  }
+  spare_ = NewLoudnessState();
+  if (spare_ == nullptr) return false;
+  reset_phase_.store(kReady, std::memory_order_release);
+  return true;
+}
 
 void MeterProcessor::Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
   for (int c = 0; c < channels_; ++c) std::memcpy(out[c], in[c], frames * sizeof(float));
@@ -54,6 +136,64 @@ void MeterProcessor::Process(const float* const* in, float* const* out, uint32_t
     }
   }
   signal.Add(bad, over);
+
+  // Loudness. A requested reset swaps in the spare state prepared off this
+  // thread (wait-free; without a spare the reset waits for the next period).
+  bool publish = false;
+  if (reset_phase_.load(std::memory_order_acquire) == kReady) {
+    retired_ = rt_.state;
+    rt_.state = spare_;
+    spare_ = nullptr;
+    reset_phase_.store(kSwapped, std::memory_order_release);
+    loudness_resets_.fetch_add(1, std::memory_order_release);
+    rt_.since_publish = 0;
+    publish = true;
+  }
+  // libebur128 takes interleaved frames; non-finite samples (counted above)
+  // enter as 0 so they cannot latch its filters.
+  const uint32_t n = std::min(frames, rt_.max_period_frames);
+  float* il = rt_.interleaved.get();
+  const auto nch = static_cast<size_t>(channels_);
+  for (int c = 0; c < channels_; ++c) {
+    const float* x = in[c];
+    for (uint32_t i = 0; i < n; ++i) {
+      il[i * nch + static_cast<size_t>(c)] = rt::IsNonFinite(x[i]) ? 0.0f : x[i];
+    }
+  }
+  ebur128_add_frames_float(rt_.state, il, n);  // histogram mode: cannot fail
+  rt_.since_publish += n;
+  if (rt_.since_publish >= rt_.step_frames) {
+    rt_.since_publish %= rt_.step_frames;
+    publish = true;
+  }
+  if (publish) PublishLoudness();
+}
+
+void MeterProcessor::PublishLoudness() noexcept {
+  ebur128_state* s = rt_.state;
+  double v = -HUGE_VAL;
+  if (ebur128_loudness_momentary(s, &v) == EBUR128_SUCCESS) {
+    momentary_lufs_.store(ToFloat(v), std::memory_order_relaxed);
+  }
+  v = -HUGE_VAL;
+  if (ebur128_loudness_shortterm(s, &v) == EBUR128_SUCCESS) {
+    short_term_lufs_.store(ToFloat(v), std::memory_order_relaxed);
+  }
+  v = -HUGE_VAL;
+  if (ebur128_loudness_global(s, &v) == EBUR128_SUCCESS) {
+    integrated_lufs_.store(ToFloat(v), std::memory_order_relaxed);
+  }
+  v = 0.0;
+  if (ebur128_loudness_range(s, &v) == EBUR128_SUCCESS) {
+    range_lu_.store(ToFloat(v), std::memory_order_relaxed);
+  }
+  for (int c = 0; c < channels_; ++c) {
+    v = 0.0;
+    if (ebur128_true_peak(s, static_cast<unsigned int>(c), &v) == EBUR128_SUCCESS) {
+      ch_[static_cast<size_t>(c)].true_peak.store(ToFloat(v), std::memory_order_relaxed);
+    }
+  }
+  loudness_updates_.fetch_add(1, std::memory_order_release);
 }
 
 float MeterProcessor::peak(int ch) const noexcept {
@@ -64,17 +204,41 @@ float MeterProcessor::rms(int ch) const noexcept {
   return ch_[static_cast<size_t>(ch)].rms.load(std::memory_order_relaxed);
 }
 
+float MeterProcessor::true_peak(int ch) const noexcept {
+  return ch_[static_cast<size_t>(ch)].true_peak.load(std::memory_order_relaxed);
+}
+
+float MeterProcessor::momentary_lufs() const noexcept {
+  return momentary_lufs_.load(std::memory_order_relaxed);
+}
+
+float MeterProcessor::short_term_lufs() const noexcept {
+  return short_term_lufs_.load(std::memory_order_relaxed);
+}
+
+float MeterProcessor::integrated_lufs() const noexcept {
+  return integrated_lufs_.load(std::memory_order_relaxed);
+}
+
+float MeterProcessor::loudness_range_lu() const noexcept {
+  return range_lu_.load(std::memory_order_relaxed);
+}
+
 std::shared_ptr<model::NodeKind> MakeMeterKind() {
   return std::make_shared<TableKind>(
-      "meter", "Pass-through that measures peak and RMS per channel over a window.",
+      "meter",
+      "Pass-through that measures peak and RMS per channel over a window, and EBU R128 "
+      "loudness (momentary, short-term, integrated, loudness range, true peak).",
       std::vector<model::ParamDesc>{NumberParam("window_ms", 1.0, 10000.0, 300.0, "ms",
-                                                "measurement window", /*live=*/false)},
+                                                "peak/RMS measurement window", /*live=*/false)},
       InOutLayout,
       [](const model::NodeSpec& spec, const std::map<std::string, model::ParamValue>& p,
          const rt::StreamFormat& f) -> absl::StatusOr<std::unique_ptr<rt::Processor>> {
         const auto frames =
             static_cast<uint32_t>(std::lround(GetNumber(p, "window_ms") * f.sample_rate_hz / 1000));
-        return std::make_unique<MeterProcessor>(spec.channels, frames);
+        auto m = MeterProcessor::Create(spec.channels, frames, f);
+        if (!m.ok()) return m.status();
+        return std::unique_ptr<rt::Processor>(std::move(*m));
       });
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -548,10 +549,37 @@ absl::StatusOr<std::vector<MeterReading>> Engine::ReadMeter(std::string_view nod
   if (it == impl_->meters.end()) {
     return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
   }
-  const rt::MeterTap& tap = *it->second->AsMeter();
+  const rt::MeterTap& tap = *std::as_const(*it->second).AsMeter();
   std::vector<MeterReading> out;
-  for (int ch = 0; ch < tap.channels(); ++ch) out.push_back({tap.peak(ch), tap.rms(ch)});
+  for (int ch = 0; ch < tap.channels(); ++ch) {
+    out.push_back({tap.peak(ch), tap.rms(ch), tap.true_peak(ch)});
+  }
   return out;
+}
+
+absl::StatusOr<LoudnessReading> Engine::ReadLoudness(std::string_view node) const {
+  absl::ReaderMutexLock lock(&impl_->mu);
+  auto it = impl_->meters.find(node);
+  if (it == impl_->meters.end()) {
+    return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
+  }
+  const rt::MeterTap& tap = *std::as_const(*it->second).AsMeter();
+  return LoudnessReading{tap.momentary_lufs(), tap.short_term_lufs(), tap.integrated_lufs(),
+                         tap.loudness_range_lu()};
+}
+
+absl::Status Engine::ResetLoudness(std::string_view node) {
+  AERS_DCHECK_NOT_AUDIO_THREAD();
+  absl::ReaderMutexLock lock(&impl_->mu);  // the meter map is only read
+  auto it = impl_->meters.find(node);
+  if (it == impl_->meters.end()) {
+    return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
+  }
+  if (!it->second->AsMeter()->ResetLoudness()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("meter '", std::string(node), "': cannot allocate a fresh loudness state"));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<std::string> Engine::MeterNodes() const {

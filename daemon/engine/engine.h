@@ -60,8 +60,20 @@ struct SignalReport {
 
 /// Latest reading of one meter node channel.
 struct MeterReading {
-  float peak = 0.0f;  ///< linear, max |x| over the last window (finite samples)
-  float rms = 0.0f;   ///< linear, over the last window (finite samples)
+  float peak = 0.0f;       ///< linear, max |x| over the last window (finite samples)
+  float rms = 0.0f;        ///< linear, over the last window (finite samples)
+  float true_peak = 0.0f;  ///< linear, max true peak since start or reset (dBTP = 20 log10)
+};
+
+/// Latest EBU R128 reading of one meter node, all channels together (ITU-R
+/// BS.1770-4 K-weighting and channel weights; EBU Tech 3341 and 3342).
+/// Refreshed every 100 ms of audio. -inf LUFS means nothing to measure
+/// (digital silence, or no block above the -70 LUFS gate yet).
+struct LoudnessReading {
+  float momentary_lufs = 0.0f;   ///< LUFS, last 400 ms
+  float short_term_lufs = 0.0f;  ///< LUFS, last 3 s
+  float integrated_lufs = 0.0f;  ///< LUFS, gated, since start or reset
+  float range_lu = 0.0f;         ///< LU, loudness range since start or reset
 };
 
 /// What changed in an accepted edit (for events and logs).
@@ -152,6 +164,13 @@ class Engine {
 
   /// Meter channels of a meter node (NOT_FOUND if there is no such meter).
   absl::StatusOr<std::vector<MeterReading>> ReadMeter(std::string_view node) const;
+  /// Loudness of a meter node (NOT_FOUND if there is no such meter).
+  absl::StatusOr<LoudnessReading> ReadLoudness(std::string_view node) const;
+  /// Restarts a meter node's integrated loudness, loudness range and true
+  /// peak at the next period (NOT_FOUND if there is no such meter,
+  /// RESOURCE_EXHAUSTED if its fresh state cannot be allocated). Not a graph
+  /// edit: the revision does not change. Thread: non-real-time.
+  absl::Status ResetLoudness(std::string_view node);
   /// Names of every meter node in the current graph.
   std::vector<std::string> MeterNodes() const;
 

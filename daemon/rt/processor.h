@@ -14,7 +14,8 @@ namespace aers::rt {
 class BiquadSection;
 
 /// What a metering node publishes: the last complete window of each
-/// channel, linear (1.0 = full scale). Written by the audio thread, read by
+/// channel, linear (1.0 = full scale), and EBU R128 loudness (ITU-R
+/// BS.1770-4; EBU Tech 3341 and 3342). Written by the audio thread, read by
 /// any thread (wait-free atomics).
 class MeterTap {
  public:
@@ -23,6 +24,24 @@ class MeterTap {
   virtual float peak(int ch) const noexcept = 0;
   /// RMS over the last window of channel `ch`.
   virtual float rms(int ch) const noexcept = 0;
+  /// Loudness of all channels together in LUFS over the last 400 ms
+  /// (momentary) and 3 s (short-term), refreshed every 100 ms; -inf for
+  /// digital silence.
+  virtual float momentary_lufs() const noexcept = 0;
+  virtual float short_term_lufs() const noexcept = 0;
+  /// Gated (-70 LUFS absolute, -10 LU relative) loudness since the node
+  /// started or its last reset, LUFS; -inf until a 400 ms block passes the
+  /// gate.
+  virtual float integrated_lufs() const noexcept = 0;
+  /// Loudness range (EBU Tech 3342) since the start or last reset, LU.
+  virtual float loudness_range_lu() const noexcept = 0;
+  /// Maximum true peak of channel `ch` since the start or last reset,
+  /// linear (dBTP = 20 log10).
+  virtual float true_peak(int ch) const noexcept = 0;
+  /// Non-RT. Restarts the integrated loudness, loudness range and true
+  /// peak at the next period. False when the fresh state cannot be
+  /// allocated (nothing changes).
+  virtual bool ResetLoudness() noexcept = 0;
 
  protected:
   ~MeterTap() = default;
@@ -67,6 +86,8 @@ class Processor {
   /// Any thread. A metering node exposes its readings (the engine serves
   /// them to ReadMeter and the status API); others return nullptr.
   virtual const MeterTap* AsMeter() const noexcept { return nullptr; }
+  /// Non-RT. The same, for ResetLoudness().
+  virtual MeterTap* AsMeter() noexcept { return nullptr; }
 
   /// Non-RT (compile time). True when Process() runs code the host does not
   /// control (plugins): the plan then replaces non-finite output samples by

@@ -1,6 +1,8 @@
 #include "control/grpc/handlers.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,12 @@
 namespace aers::control {
 
 namespace {
+
+// Linear amplitude -> dB; 0 -> -inf (a reading, not an input).
+float GainToDb(float gain) {
+  return gain > 0.0f ? static_cast<float>(20.0 * std::log10(static_cast<double>(gain)))
+                     : -std::numeric_limits<float>::infinity();
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -152,6 +160,9 @@ std::string RequestTarget(const google::protobuf::Message& m) {
     t = absl::StrCat("parameter ", s->node(), ".", s->param());
   } else if (dynamic_cast<const aers::v1::ResetToConfigRequest*>(&m) != nullptr) {
     t = "graph (config file)";
+  } else if (const auto* l = dynamic_cast<const aers::v1::ResetLoudnessRequest*>(&m)) {
+    t = l->nodes().empty() ? "loudness of every meter"
+                           : absl::StrCat("loudness of ", absl::StrJoin(l->nodes(), ", "));
   } else {
     t = m.GetDescriptor()->name();
   }
@@ -458,6 +469,37 @@ absl::Status ControlHandlers::WatchEvents(
   return stopping_ ? absl::UnavailableError("aersd is shutting down") : absl::OkStatus();
 }
 
+absl::Status ControlHandlers::ResetLoudness(const Principal& who,
+                                            const aers::v1::ResetLoudnessRequest& req,
+                                            aers::v1::ResetLoudnessResponse* resp) {
+  engine::Engine& engine = d_.service->engine();
+  std::vector<std::string> names(req.nodes().begin(), req.nodes().end());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!engine.ReadLoudness(names[i]).ok()) {
+      const absl::Status st =
+          absl::NotFoundError(absl::StrCat("nodes[", i, "]: no meter node named '", names[i], "'"));
+      RecordRefused(who, "ResetLoudness", req, st);
+      return st;
+    }
+  }
+  if (names.empty()) names = engine.MeterNodes();
+  // Audited before it happens, like every mutation: no record, no reset.
+  if (d_.audit != nullptr) {
+    AuditRecord r = BaseRecord(who, "ResetLoudness", req);
+    r.call_id = d_.audit->NextCallId();
+    r.revision_before = d_.service->revision();
+    r.revision_after = r.revision_before;
+    if (absl::Status st = d_.audit->Write(std::move(r)); !st.ok()) return st;
+  }
+  for (const auto& n : names) {
+    const absl::Status st = engine.ResetLoudness(n);
+    if (absl::IsNotFound(st)) continue;  // removed meanwhile
+    if (!st.ok()) return st;
+    resp->add_nodes(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ControlHandlers::StreamMeters(
     const Principal&, const aers::v1::StreamMetersRequest& req, const CancelledFn& cancelled,
     const std::function<bool(const aers::v1::MeterFrame&)>& write) {
@@ -489,6 +531,13 @@ absl::Status ControlHandlers::StreamMeters(
       for (const auto& c : *r) {
         m->add_peak(c.peak);
         m->add_rms(c.rms);
+        m->add_true_peak_dbtp(GainToDb(c.true_peak));
+      }
+      if (auto l = engine.ReadLoudness(n); l.ok()) {
+        m->set_momentary_lufs(l->momentary_lufs);
+        m->set_short_term_lufs(l->short_term_lufs);
+        m->set_integrated_lufs(l->integrated_lufs);
+        m->set_loudness_range_lu(l->range_lu);
       }
       for (const auto& sig : signals) {
         if (sig.where != engine::SignalReport::Where::kNode || sig.name != n) continue;

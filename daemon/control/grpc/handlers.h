@@ -78,6 +78,10 @@ class ControlHandlers {
                             aers::v1::EditResponse* resp);
   absl::Status ResetToConfig(const Principal& who, const aers::v1::ResetToConfigRequest& req,
                              aers::v1::EditResponse* resp);
+  /// Restarts meters' integrated loudness, LRA and true peak (audited; not a
+  /// graph edit). NOT_FOUND names the first unknown node.
+  absl::Status ResetLoudness(const Principal& who, const aers::v1::ResetLoudnessRequest& req,
+                             aers::v1::ResetLoudnessResponse* resp);
 
   /// Streams: `write` returns false when the client is gone.
   absl::Status WatchEvents(const Principal& who, const aers::v1::WatchEventsRequest& req,

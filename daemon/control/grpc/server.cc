@@ -99,6 +99,7 @@ class ControlService final : public aers::v1::Control::Service {
   using DisconnectResponse = aers::v1::EditResponse;
   using SetParameterResponse = aers::v1::EditResponse;
   using ResetToConfigResponse = aers::v1::EditResponse;
+  using ResetLoudnessResponse = aers::v1::ResetLoudnessResponse;
   AERS_UNARY(GetGraph, Role::kViewer)
   AERS_UNARY(GetStatus, Role::kViewer)
   AERS_UNARY(ListKinds, Role::kViewer)
@@ -111,6 +112,7 @@ class ControlService final : public aers::v1::Control::Service {
   AERS_UNARY(Disconnect, Role::kOperator)
   AERS_UNARY(SetParameter, Role::kOperator)
   AERS_UNARY(ResetToConfig, Role::kOperator)
+  AERS_UNARY(ResetLoudness, Role::kOperator)
 #undef AERS_UNARY
 
   grpc::Status WatchEvents(ServerContext* ctx, const aers::v1::WatchEventsRequest* req,
