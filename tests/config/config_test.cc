@@ -1156,11 +1156,14 @@ TEST(ConfigTest, ShippedConfigsAreListed) {
 TEST(ConfigTest, EveryShippedConfigParsesValidatesAndRoundTrips) {
   for (const auto& path : ShippedConfigs()) {
     SCOPED_TRACE(path.string());
-    const auto config = LoadConfigFile(path.string(), Kinds());
+    // Data files (convolver, peq) are found beside the config, as aersd does.
+    const auto dir = path.parent_path();
+    const auto kinds = dsp::MakeBuiltinRegistry(dsp::DataDirs{dir, {dir}});
+    const auto config = LoadConfigFile(path.string(), *kinds);
     ASSERT_TRUE(config.ok()) << config.status();
-    EXPECT_TRUE(model::ValidateGraph(config->graph, Kinds()).empty());
+    EXPECT_TRUE(model::ValidateGraph(config->graph, *kinds).empty());
     const std::string emitted = EmitConfig(*config);
-    const auto again = ParseConfig(emitted, "emitted.yaml", Kinds());
+    const auto again = ParseConfig(emitted, "emitted.yaml", *kinds);
     ASSERT_TRUE(again.ok()) << again.status() << "\n" << emitted;
     EXPECT_EQ(*again, *config) << emitted;
   }
