@@ -903,17 +903,19 @@ int CmdTop(Client& c) {
         for (int ch = 0; ch < m.peak_size(); ++ch) {
           const double pk = 20 * std::log10(std::max(1e-9, static_cast<double>(m.peak(ch))));
           const double rms = 20 * std::log10(std::max(1e-9, static_cast<double>(m.rms(ch))));
-          const double tp =
-              ch < m.true_peak_dbtp_size() ? static_cast<double>(m.true_peak_dbtp(ch)) : -HUGE_VAL;
+          const double tp = m.loudness() && ch < m.true_peak_dbtp_size()
+                                ? static_cast<double>(m.true_peak_dbtp(ch))
+                                : -HUGE_VAL;
           char line[260];
           std::snprintf(line, sizeof line, "%-20s %3d %10.1f %10.1f %9s  %s %11s %8s\n",
                         ch == 0 ? m.node().c_str() : "", ch + 1, std::max(pk, -120.0),
-                        std::max(rms, -120.0), Level(tp, 120.0).c_str(), Bar(pk, 30).c_str(),
-                        ch == 0 ? std::to_string(m.nonfinite()).c_str() : "",
+                        std::max(rms, -120.0), m.loudness() ? Level(tp, 120.0).c_str() : "-",
+                        Bar(pk, 30).c_str(), ch == 0 ? std::to_string(m.nonfinite()).c_str() : "",
                         ch == 0 ? std::to_string(m.clipped()).c_str() : "");
           s << line;
         }
-        // EBU R128, all channels together.
+        // EBU R128, all channels together (meters with loudness: true).
+        if (!m.loudness()) continue;
         char r128[200];
         std::snprintf(r128, sizeof r128, "%-20s R128  M %s  S %s  I %s LUFS  LRA %.1f LU\n", "",
                       Level(static_cast<double>(m.momentary_lufs()), 70.0).c_str(),

@@ -21,9 +21,9 @@
 // Tech 3341's 0.1 LU tolerance.
 //
 // Cost on the audio thread: the K-weighting filter and the true-peak
-// interpolator per sample, plus, every 100 ms, one sum over the last 400 ms
-// and one over the last 3 s of K-weighted audio (the momentary and
-// short-term readings) and ~4000 histogram operations. Memory: 3 s of
+// interpolator per sample, plus, every 100 ms, one sum over the last 100 ms
+// of K-weighted audio (momentary and short-term are the means of the last 4
+// and 30 such blocks) and ~4000 histogram operations. Memory: 3 s of
 // K-weighted audio per channel (8 bytes a sample), allocated when the node
 // is built.
 //
@@ -51,9 +51,12 @@ class MeterProcessor final : public rt::Processor, public rt::MeterTap {
   /// Non-RT. Allocates everything Process() uses (libebur128's state
   /// included). INVALID_ARGUMENT when libebur128 refuses the channel count
   /// (more than 64) or the sample rate.
+  /// `loudness` false: peak and RMS only (no libebur128 state, none of its
+  /// cost); the loudness readings stay -inf and ResetLoudness() is refused.
   static absl::StatusOr<std::unique_ptr<MeterProcessor>> Create(int channels,
                                                                 uint32_t window_frames,
-                                                                const rt::StreamFormat& format);
+                                                                const rt::StreamFormat& format,
+                                                                bool loudness = true);
   ~MeterProcessor() override;
   MeterProcessor(const MeterProcessor&) = delete;
   MeterProcessor& operator=(const MeterProcessor&) = delete;
@@ -65,6 +68,7 @@ class MeterProcessor final : public rt::Processor, public rt::MeterTap {
   float peak(int ch) const noexcept override;
   float rms(int ch) const noexcept override;
   int channels() const noexcept override { return channels_; }
+  bool measures_loudness() const noexcept override { return loudness_; }
   /// Any thread. EBU R128 readings, refreshed every 100 ms of audio.
   float momentary_lufs() const noexcept override;
   float short_term_lufs() const noexcept override;
@@ -97,8 +101,11 @@ class MeterProcessor final : public rt::Processor, public rt::MeterTap {
   /// Non-RT. A new libebur128 state with this meter's channel weights, or
   /// nullptr (out of memory or refused parameters).
   ebur128_state* NewLoudnessState() const noexcept;
-  /// Audio thread. Reads libebur128 and stores the readings.
-  void PublishLoudness() noexcept;
+  /// Audio thread. Reads libebur128 and stores the readings; after a reset
+  /// the momentary and short-term blocks start from silence.
+  void PublishLoudness(bool after_reset) noexcept;
+  static constexpr uint64_t kMomentaryBlocks = 4;   ///< 400 ms of 100 ms blocks
+  static constexpr uint64_t kShortTermBlocks = 30;  ///< 3 s
 
   struct Channel {
     std::atomic<float> peak{0.0f};
@@ -108,6 +115,7 @@ class MeterProcessor final : public rt::Processor, public rt::MeterTap {
     double acc_sq = 0.0;    // audio thread
   };
   int channels_;
+  bool loudness_ = false;
   uint32_t window_frames_;
   unsigned long sample_rate_hz_ = 48000;  // libebur128's type
   uint32_t count_ = 0;                    // audio thread
@@ -119,8 +127,10 @@ class MeterProcessor final : public rt::Processor, public rt::MeterTap {
     ebur128_state* state = nullptr;        ///< owned; swapped on reset
     std::unique_ptr<float[]> interleaved;  ///< max_period_frames x channels
     uint32_t max_period_frames = 0;
-    uint32_t step_frames = 0;    ///< 100 ms
-    uint32_t since_publish = 0;  ///< frames
+    uint32_t step_frames = 0;                    ///< 100 ms
+    uint32_t since_publish = 0;                  ///< frames
+    double block_energy[kShortTermBlocks] = {};  ///< mean-square energy of each 100 ms block
+    uint64_t blocks = 0;                         ///< blocks measured since the last reset
   } rt_;  // data only touched by the audio thread (and the constructor/destructor)
   // Reset handshake. kIdle: ResetLoudness() owns spare_ and retired_; it
   // fills spare_ and moves to kReady. kReady: the audio thread swaps spare_

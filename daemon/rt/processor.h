@@ -20,6 +20,9 @@ class BiquadSection;
 class MeterTap {
  public:
   virtual int channels() const noexcept = 0;
+  /// True if the node measures loudness (meter `loudness: true`); else the
+  /// loudness and true-peak readings below are meaningless.
+  virtual bool measures_loudness() const noexcept = 0;
   /// max |x| over the last window of channel `ch`.
   virtual float peak(int ch) const noexcept = 0;
   /// RMS over the last window of channel `ch`.

@@ -370,11 +370,30 @@ TEST(MeterLoudness, MallocCounterSeesCHeap) {
   EXPECT_GT(test::DisarmMallocCounter(), 0u) << "the counter must see libebur128's malloc";
 }
 
+TEST(MeterLoudness, OffUnlessAskedFor) {
+  Rig rig;
+  rig.Apply(GraphBuilder()
+                .Input("in", 1)
+                .Node("m", "meter", 1, {{"window_ms", 10.0}})
+                .Output("out", 1)
+                .Chain({"in", "m", "out"})
+                .Build());
+  const Signal sine = test::Sine(1000.0, 0.5, 4800);
+  rig.Run({sine}, sine.size());
+  const auto l = rig.engine().ReadLoudness("m");
+  EXPECT_EQ(l.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(l.status().message().find("set its params.loudness to true"), std::string::npos);
+  EXPECT_EQ(rig.engine().ResetLoudness("m").code(), absl::StatusCode::kFailedPrecondition);
+  auto r = rig.engine().ReadMeter("m");  // peak and RMS as ever
+  ASSERT_TRUE(r.ok());
+  EXPECT_NEAR((*r)[0].peak, 0.5f, 1e-3);
+}
+
 TEST(MeterLoudness, EngineReadsAndResets) {
   Rig rig;
   rig.Apply(GraphBuilder()
                 .Input("in", 2)
-                .Node("m", "meter", 2, {})
+                .Node("m", "meter", 2, {{"loudness", true}})
                 .Output("out", 2)
                 .Chain({"in", "m", "out"})
                 .Build());

@@ -27,10 +27,12 @@ outputs:
   - {name: out, channels: 2}
 nodes:
   - {name: osc, kind: tone, channels: 2, params: {freq_hz: 1000, level_db: -23}}
-  - {name: loud, kind: meter, channels: 2}
+  - {name: loud, kind: meter, channels: 2, params: {loudness: true}}
+  - {name: plain, kind: meter, channels: 2}
 routes:
   - {from: osc, to: loud}
-  - {from: loud, to: out}
+  - {from: loud, to: plain}
+  - {from: plain, to: out}
 """
 
 
@@ -137,6 +139,10 @@ class LoudnessTest(aers_it.JackTestCase):
         self.assertIn("nodes[0]: no meter node named 'nope'", out.stderr)
         out = self.ctl("loudness-reset", "osc", check=4)  # a node, not a meter
         self.assertIn("no meter node named 'osc'", out.stderr)
+        # A meter without loudness: named, and told how to turn it on.
+        out = self.ctl("loudness-reset", "plain", check=6)
+        self.assertIn("nodes[0]: meter 'plain' does not measure loudness; set its "
+                      "params.loudness to true", out.stderr)
         # The audio thread allocated nothing all along (aersd_rtcheck).
         status = json.loads(self.ctl("--json", "status").stdout)
         if "rt_allocations" in status:

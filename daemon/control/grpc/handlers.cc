@@ -475,14 +475,18 @@ absl::Status ControlHandlers::ResetLoudness(const Principal& who,
   engine::Engine& engine = d_.service->engine();
   std::vector<std::string> names(req.nodes().begin(), req.nodes().end());
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!engine.ReadLoudness(names[i]).ok()) {
+    if (auto l = engine.ReadLoudness(names[i]); !l.ok()) {
       const absl::Status st =
-          absl::NotFoundError(absl::StrCat("nodes[", i, "]: no meter node named '", names[i], "'"));
+          absl::Status(l.status().code(), absl::StrCat("nodes[", i, "]: ", l.status().message()));
       RecordRefused(who, "ResetLoudness", req, st);
       return st;
     }
   }
-  if (names.empty()) names = engine.MeterNodes();
+  if (names.empty()) {
+    for (auto& n : engine.MeterNodes()) {
+      if (engine.ReadLoudness(n).ok()) names.push_back(std::move(n));
+    }
+  }
   // Audited before it happens, like every mutation: no record, no reset.
   if (d_.audit != nullptr) {
     AuditRecord r = BaseRecord(who, "ResetLoudness", req);
@@ -534,6 +538,7 @@ absl::Status ControlHandlers::StreamMeters(
         m->add_true_peak_dbtp(GainToDb(c.true_peak));
       }
       if (auto l = engine.ReadLoudness(n); l.ok()) {
+        m->set_loudness(true);
         m->set_momentary_lufs(l->momentary_lufs);
         m->set_short_term_lufs(l->short_term_lufs);
         m->set_integrated_lufs(l->integrated_lufs);
