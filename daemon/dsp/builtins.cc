@@ -51,7 +51,8 @@ double DbToGain(double db) {
 absl::Status RegisterBuiltins(model::KindRegistry& registry, const DataDirs& data) {
   for (auto kind : {MakeGainKind(), MakeMixerKind(), MakeDelayKind(), MakeBiquadKind(),
                     MakeMeterKind(), MakeToneKind(), MakeCrossoverKind(), MakeVolumeKind(),
-                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind(), MakeDitherKind(), MakeConvolverKind(data), MakePeqKind(data)}) {
+                    MakeCompressorKind(), MakeLimiterKind(), MakeGateKind(), MakeDitherKind(),
+                    MakeConvolverKind(data), MakePeqKind(data)}) {
     if (auto st = registry.Add(std::move(kind)); !st.ok()) return st;
   }
   return absl::OkStatus();

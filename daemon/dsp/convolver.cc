@@ -22,7 +22,10 @@ using KissPlan = std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, KissDelet
 
 // acc += a * b over `n` complex bins held as split re/im arrays. On x86-64
 // a second copy for AVX2 + FMA is picked at load time (ifunc).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under the sanitizers: an ifunc resolver runs during relocation, before
+// their runtimes start, and TSan's instrumented resolver crashes there.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
 void MultiplyAdd(float* __restrict acc_re, float* __restrict acc_im,
@@ -42,20 +45,28 @@ struct PartitionedConvolver::Plans {
   KissPlan inverse;
 };
 
+double ConvolverFlopsPerFrame(uint32_t period_frames, uint32_t block_frames, size_t taps,
+                              int inputs, int outputs, size_t paths) {
+  const double period = std::max<uint32_t>(period_frames, 1);
+  const double b = std::max<uint32_t>(block_frames, 1);
+  const double n = 2.0 * b;
+  const double fft = 2.5 * n * std::log2(n);  // one real FFT of 2B points
+  const double bins = b + 1.0;
+  const double parts = std::ceil(static_cast<double>(taps) / b);
+  const double calls = std::max(1.0, b / period);
+  const double per_call = (inputs + outputs) * fft + static_cast<double>(paths) * 8.0 * bins;
+  const double per_block = static_cast<double>(paths) * (parts - 1.0) * 8.0 * bins;
+  return (calls * per_call + per_block) / b;
+}
+
 uint32_t ChooseBlockFrames(uint32_t period_frames, size_t taps) {
   const double period = std::max<uint32_t>(period_frames, 1);
   uint32_t best = 0;
   double best_cost = 0.0;
   for (double b = period; b <= kMaxBlock; b *= 2) {
     if (b < kMinBlock) continue;
-    const double n = 2.0 * b;
-    const double fft = 2.5 * n * std::log2(n);  // one real FFT of 2B points
-    const double bins = b + 1.0;
-    const double parts = std::ceil(static_cast<double>(taps) / b);
-    const double calls = std::max(1.0, b / period);
-    // Per call: one FFT, one IFFT, the current block's product; per block:
-    // the delay-line products.
-    const double cost = (calls * (2.0 * fft + 8.0 * bins) + (parts - 1.0) * 8.0 * bins) / b;
+    const double cost =
+        ConvolverFlopsPerFrame(period_frames, static_cast<uint32_t>(b), taps, 1, 1, 1);
     if (best == 0 || cost < best_cost) {
       best = static_cast<uint32_t>(b);
       best_cost = cost;

@@ -48,6 +48,19 @@ struct FirPath {
 /// flops) and 8 flops per complex multiply-add.
 uint32_t ChooseBlockFrames(uint32_t period_frames, size_t taps);
 
+/// Estimated work of a convolver, in flops per frame, under the cost model
+/// of ChooseBlockFrames: per call, one FFT per input, one inverse FFT per
+/// output and the current block's products for every path; per block, the
+/// delay-line products of every path. `taps`: the longest path.
+double ConvolverFlopsPerFrame(uint32_t period_frames, uint32_t block_frames, size_t taps,
+                              int inputs, int outputs, size_t paths);
+
+/// The most work one convolver node may take: 4e9 flops per second of
+/// audio under that model (about a third of one core of the benchmark
+/// host, BENCHMARKS.md "Convolver"). More is refused when the node is
+/// built: it would not keep up with real time beside anything else.
+inline constexpr double kMaxConvolverFlopsPerSecond = 4e9;
+
 class PartitionedConvolver {
  public:
   /// Non-RT: builds spectra and buffers (allocates; FFT plans). Errors:

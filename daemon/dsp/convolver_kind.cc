@@ -9,9 +9,11 @@
 // Loading, resampling and the FFT of the partitions happen when the node is
 // instantiated, off the audio thread; a new file or normalisation is a new
 // instance, crossfaded in like any edit that rebuilds a node.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
+#include "absl/strings/str_format.h"
 #include "dsp/builtins.h"
 #include "dsp/convolver.h"
 #include "dsp/data_files.h"
@@ -97,7 +99,7 @@ std::shared_ptr<model::NodeKind> MakeConvolverKind(DataDirs dirs) {
   model::ParamDesc partition =
       NumberParam("partition_frames", 0, 16384, 0, "frames",
                   "partition (FFT block) size: 0 chooses the cheapest multiple of the period; "
-                  "16..16384 fixes it (no added latency either way)",
+                  "16 to 16384 fixes it (no added latency either way)",
                   false);
   partition.type = model::ParamType::kInteger;
   auto shared_dirs = std::make_shared<const DataDirs>(std::move(dirs));
@@ -143,8 +145,24 @@ std::shared_ptr<model::NodeKind> MakeConvolverKind(DataDirs dirs) {
           }
         }
         const auto fixed = static_cast<uint32_t>(GetNumber(p, "partition_frames"));
+        size_t longest = 0;
+        for (const auto& t : taps) longest = std::max(longest, t->size());
         const uint32_t block =
-            fixed != 0 ? fixed : ChooseBlockFrames(format.max_period_frames, taps.front()->size());
+            fixed != 0 ? fixed : ChooseBlockFrames(format.max_period_frames, longest);
+        const double flops =
+            ConvolverFlopsPerFrame(format.max_period_frames, block, longest, n, n, paths.size()) *
+            format.sample_rate_hz;
+        if (flops > kMaxConvolverFlopsPerSecond) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              fixed != 0 ? "params.partition_frames: " : "params.ir_file: ", "'", value, "' (",
+              paths.size(), paths.size() == 1 ? " filter" : " filters", " of up to ", longest,
+              " taps) at partitions of ", block, " frames and periods of ",
+              format.max_period_frames, " frames would take about ",
+              absl::StrFormat("%.1f", flops / 1e9), " GFLOP/s; a convolver node may take ",
+              absl::StrFormat("%.0f", kMaxConvolverFlopsPerSecond / 1e9),
+              fixed != 0 ? " (try partition_frames: 0, the cheapest for this period)"
+                         : " (use a shorter response or fewer channels)"));
+        }
         auto conv = PartitionedConvolver::Make(n, n, block, paths);
         if (!conv.ok()) {
           return absl::Status(conv.status().code(), absl::StrCat("params.ir_file: '", value,
@@ -155,6 +173,16 @@ std::shared_ptr<model::NodeKind> MakeConvolverKind(DataDirs dirs) {
       },
       [shared_dirs](const model::NodeSpec& spec, const std::string& prefix,
                     std::vector<model::Issue>& issues) {
+        if (const auto pf = spec.params.find("partition_frames"); pf != spec.params.end()) {
+          const double v = std::get<double>(pf->second);
+          if (v != 0.0 && v < 16.0) {
+            issues.push_back({prefix + ".params.partition_frames",
+                              absl::StrCat("partition_frames = ", v,
+                                           " is out of range; use 0 (chosen for the period) or 16 "
+                                           "to 16384 frames"),
+                              model::IssueCode::kOutOfRange});
+          }
+        }
         const std::string path = prefix + ".params.ir_file";
         const auto it = spec.params.find("ir_file");
         if (it == spec.params.end()) {

@@ -31,27 +31,38 @@ bool Beneath(const fs::path& path, const fs::path& dir) {
 absl::StatusOr<DataFile> ResolveDataFile(const DataDirs& dirs, const std::string& value,
                                          uint64_t max_bytes) {
   const fs::path given(value);
-  const fs::path joined = given.is_absolute() || dirs.base.empty() ? given : dirs.base / given;
+  fs::path joined = given.is_absolute() || dirs.base.empty() ? given : dirs.base / given;
   std::error_code ec;
+  if (!joined.is_absolute()) joined = fs::absolute(joined, ec);
+  // Outside by its spelling: refused before the file system is asked, so
+  // the answer says nothing about what exists there.
+  const auto outside = [&](const char* how) {
+    std::vector<std::string> listed;
+    for (const auto& dir : dirs.allowed) listed.push_back(dir.string());
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", value, "' ", how, " the data directories (", absl::StrJoin(listed, ", "),
+                     "); put the file there or add its directory with aersd --data_dir"));
+  };
+  if (!dirs.allowed.empty()) {
+    const fs::path lexical = joined.lexically_normal();
+    bool inside = false;
+    for (const auto& dir : dirs.allowed) {
+      if (Beneath(lexical, fs::absolute(dir, ec).lexically_normal())) inside = true;
+    }
+    if (!inside) return outside("is outside");
+  }
   const fs::path canonical = fs::canonical(joined, ec);
   if (ec) {
-    return absl::NotFoundError(
-        absl::StrCat("'", value, "': ", joined.string(), ": ", ec.message()));
+    return absl::NotFoundError(absl::StrCat("'", value, "': ", ec.message()));
   }
   if (!dirs.allowed.empty()) {
     bool inside = false;
-    std::vector<std::string> listed;
     for (const auto& dir : dirs.allowed) {
       const fs::path d = fs::weakly_canonical(dir, ec);
-      listed.push_back(dir.string());
       if (!ec && Beneath(canonical, d)) inside = true;
     }
-    if (!inside) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", value, "' resolves to ", canonical.string(),
-                       ", which is outside the data directories (", absl::StrJoin(listed, ", "),
-                       "); put the file there or add its directory with aersd --data_dir"));
-    }
+    // Where the link points is not said.
+    if (!inside) return outside("leads through a symbolic link outside");
   }
   const fs::file_status st = fs::status(canonical, ec);
   if (ec) return absl::NotFoundError(absl::StrCat("'", value, "': ", ec.message()));

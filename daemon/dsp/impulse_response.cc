@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace aers::dsp {
 namespace {
@@ -47,14 +48,19 @@ absl::Status CheckInfo(const SF_INFO& info, const std::string& shown_as, double 
   if (info.samplerate < 1) {
     return absl::InvalidArgumentError(absl::StrCat("'", shown_as, "' has no sample rate"));
   }
-  if (stream_rate_hz <= 0.0) stream_rate_hz = info.samplerate;  // the header check alone
-  const size_t at_stream =
-      ResampledFrames(static_cast<size_t>(info.frames), info.samplerate, stream_rate_hz);
-  if (at_stream > kMaxImpulseFrames) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", shown_as, "' is ", info.frames, " frames at ", info.samplerate, " Hz (", at_stream,
-        " at ", stream_rate_hz, " Hz); impulse responses are at most ", kMaxImpulseFrames,
-        " frames (", static_cast<double>(kMaxImpulseFrames) / stream_rate_hz, " s)"));
+  const double seconds = static_cast<double>(info.frames) / info.samplerate;
+  if (!(seconds <= kMaxImpulseSeconds)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", shown_as, "' is ", info.frames, " frames at ", info.samplerate, " Hz (",
+                     absl::StrFormat("%.2f", seconds), " s); impulse responses are at most ",
+                     kMaxImpulseSeconds, " s"));
+  }
+  // libsamplerate converts by ratios from 1/256 to 256.
+  if (stream_rate_hz > 0.0 &&
+      (stream_rate_hz / info.samplerate > 256.0 || info.samplerate / stream_rate_hz > 256.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", shown_as, "' is at ", info.samplerate,
+                                                   " Hz, which cannot be resampled to ",
+                                                   stream_rate_hz, " Hz (a ratio beyond 256)"));
   }
   return absl::OkStatus();
 }
@@ -109,6 +115,12 @@ absl::StatusOr<ImpulseResponse> LoadImpulseResponse(const DataFile& file,
       return absl::InvalidArgumentError(absl::StrCat("'", shown_as, "': channel ", i % channels + 1,
                                                      ", frame ", i / channels,
                                                      " is not a finite number"));
+    }
+    if (std::fabs(interleaved[i]) > kMaxImpulseSample) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", shown_as, "': channel ", i % channels + 1, ", frame ", i / channels,
+                       " is ", interleaved[i], "; impulse-response samples are at most ",
+                       kMaxImpulseSample, " (+80 dB) in magnitude"));
     }
   }
   ImpulseResponse ir;

@@ -14,9 +14,13 @@
 
 namespace aers::dsp {
 
-/// Longest impulse response accepted, in frames at the stream's rate
-/// (2^21: 43.7 s at 48 kHz).
-inline constexpr size_t kMaxImpulseFrames = size_t{1} << 21;
+/// Longest impulse response accepted: 40 s (1,920,000 taps at 48 kHz), at
+/// the file's rate and at the stream's.
+inline constexpr double kMaxImpulseSeconds = 40.0;
+/// Largest |sample| accepted in an impulse response (+80 dB): a file beyond
+/// it is a mistake (a raw integer file read as float, a wrong scale), not a
+/// filter.
+inline constexpr float kMaxImpulseSample = 1e4f;
 /// Most channels an impulse response file may have (a matrix of 16 x 16).
 inline constexpr int kMaxImpulseChannels = 256;
 /// Largest impulse response file read (bytes).
@@ -42,15 +46,15 @@ struct ImpulseInfo {
 };
 
 /// Reads the header of `file`. Errors name the file: not an audio file
-/// libsndfile reads, no frames, too many channels, too long at
-/// `stream_rate_hz` (<= 0: at the file's own rate).
+/// libsndfile reads, no frames, too many channels, longer than
+/// kMaxImpulseSeconds, a sample rate libsamplerate cannot convert to
+/// `stream_rate_hz` (<= 0: not checked).
 absl::StatusOr<ImpulseInfo> ReadImpulseInfo(const DataFile& file, const std::string& shown_as,
                                             double stream_rate_hz);
 
-/// Reads, checks (every sample finite), resamples to `stream_rate_hz` (Hz)
-/// when the file's rate differs (keeping the filter's gain: the taps scale
-/// by file rate / stream rate), and normalises. Errors name the file and,
-/// for a bad sample, its channel and frame.
+/// Reads, checks (every sample finite and within kMaxImpulseSample), resamples to `stream_rate_hz`
+/// (Hz) when the file's rate differs (keeping the filter's gain: the taps scale by file rate /
+/// stream rate), and normalises. Errors name the file and, for a bad sample, its channel and frame.
 absl::StatusOr<ImpulseResponse> LoadImpulseResponse(const DataFile& file,
                                                     const std::string& shown_as,
                                                     double stream_rate_hz, IrNormalize normalize);

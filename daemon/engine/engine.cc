@@ -185,6 +185,10 @@ struct Engine::Impl {
   absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
                                          std::optional<uint64_t> expected_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<std::unique_ptr<rt::Processor>> InstantiateGuarded(const model::NodeKind& kind,
+                                                                    const model::NodeSpec& node);
+  absl::StatusOr<std::unique_ptr<rt::Plan>> CompileGuarded(const compile::Graph& graph,
+                                                           const compile::CompileOptions& opts);
   absl::Status SetFormatLocked(const rt::StreamFormat& format) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::Status CheckLocked(const model::GraphSpec& spec) const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void Reclaim() ABSL_LOCKS_EXCLUDED(reclaim_mu);
@@ -381,6 +385,30 @@ absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::stri
   return impl_->Commit(std::move(spec), expected_revision);
 }
 
+// Building a node or a plan allocates (a long impulse response, an LV2
+// plugin's own state): running out of memory, or a kind's code throwing,
+// refuses the edit like any other failure, before anything is committed.
+absl::StatusOr<std::unique_ptr<rt::Processor>> Engine::Impl::InstantiateGuarded(
+    const model::NodeKind& kind, const model::NodeSpec& node) {
+  try {
+    return kind.Instantiate(node, kind.ResolveParams(node, this->options.format.sample_rate_hz),
+                            this->options.format);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory while building the node");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("building the node failed: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<rt::Plan>> Engine::Impl::CompileGuarded(
+    const compile::Graph& graph, const compile::CompileOptions& opts) {
+  try {
+    return compile::CompilePlan(graph, this->options.format, opts);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory while compiling the graph");
+  }
+}
+
 absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
                                                      std::optional<uint64_t> expected_revision) {
   if (expected_revision && *expected_revision != this->revision) {
@@ -406,8 +434,7 @@ absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
       continue;
     }
     all_reused = false;
-    auto proc = kind->Instantiate(
-        node, kind->ResolveParams(node, this->options.format.sample_rate_hz), this->options.format);
+    absl::StatusOr<std::unique_ptr<rt::Processor>> proc = InstantiateGuarded(*kind, node);
     if (!proc.ok()) {
       return absl::Status(proc.status().code(),
                           absl::StrCat("node '", node.name, "': ", proc.status().message()));
@@ -427,12 +454,12 @@ absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
   if (!same_topology) {
     const auto ramp_frames = static_cast<uint32_t>(
         std::lround(this->options.crossfade_ms * this->options.format.sample_rate_hz / 1000.0));
-    auto clean = compile::CompilePlan(built.graph, this->options.format, {});
+    auto clean = CompileGuarded(built.graph, {});
     if (!clean.ok()) return clean.status();
     plan = std::move(*clean);
     if (this->published) {
       if (auto xgraph = CrossfadeGraph(this->current_built, built)) {
-        auto xplan = compile::CompilePlan(*xgraph, this->options.format, {ramp_frames, true});
+        auto xplan = CompileGuarded(*xgraph, {ramp_frames, true});
         if (!xplan.ok()) return xplan.status();
         (*xplan)->successor = std::move(plan);
         plan = std::move(*xplan);
@@ -564,6 +591,11 @@ absl::StatusOr<LoudnessReading> Engine::ReadLoudness(std::string_view node) cons
     return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
   }
   const rt::MeterTap& tap = *std::as_const(*it->second).AsMeter();
+  if (!tap.measures_loudness()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("meter '", std::string(node),
+                     "' does not measure loudness; set its params.loudness to true"));
+  }
   return LoudnessReading{tap.momentary_lufs(), tap.short_term_lufs(), tap.integrated_lufs(),
                          tap.loudness_range_lu()};
 }
@@ -574,6 +606,11 @@ absl::Status Engine::ResetLoudness(std::string_view node) {
   auto it = impl_->meters.find(node);
   if (it == impl_->meters.end()) {
     return absl::NotFoundError(absl::StrCat("no meter node named '", std::string(node), "'"));
+  }
+  if (!it->second->AsMeter()->measures_loudness()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("meter '", std::string(node),
+                     "' does not measure loudness; set its params.loudness to true"));
   }
   if (!it->second->AsMeter()->ResetLoudness()) {
     return absl::ResourceExhaustedError(

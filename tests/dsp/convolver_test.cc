@@ -400,13 +400,44 @@ TEST_F(ConvolverKind, RefusalsNameTheFileAndWhatIsWrong) {
   std::ofstream(dir_ / "text.wav") << "not audio\n";
   EXPECT_THAT(Check(Spec("text.wav")),
               ::testing::HasSubstr("'text.wav' is not an audio file aersd reads"));
-  EXPECT_THAT(Check(Spec("/etc/hostname")),
-              ::testing::HasSubstr("which is outside the data directories (" + dir_.string()));
-  EXPECT_THAT(Check(Spec("../" + dir_.filename().string() + "/../x.wav")),
-              ::testing::HasSubstr("'../"));
-  // A symlink out of the data directory is judged by where it points.
+  // Outside by its spelling: the same answer whether the file exists or not
+  // (no oracle for what lies outside).
+  for (const char* outside : {"/etc/hostname", "/nonexistent/x.wav", "../x.wav"}) {
+    EXPECT_THAT(Check(Spec(outside)),
+                ::testing::HasSubstr(std::string("'") + outside +
+                                     "' is outside the data directories (" + dir_.string() + ")"))
+        << outside;
+  }
+  EXPECT_THAT(Check(Spec("../" + dir_.filename().string() + "/missing.wav")),
+              ::testing::HasSubstr("No such file"));  // inside after all
+  // A symlink out of the data directory is judged by where it points, which
+  // is not said.
   fs::create_symlink("/etc/hostname", dir_ / "link.wav");
-  EXPECT_THAT(Check(Spec("link.wav")), ::testing::HasSubstr("outside the data directories"));
+  const std::string link = Check(Spec("link.wav"));
+  EXPECT_THAT(link, ::testing::HasSubstr("'link.wav' leads through a symbolic link outside the "
+                                         "data directories"));
+  EXPECT_THAT(link, ::testing::Not(::testing::HasSubstr("hostname")));
+  // Samples beyond +80 dB are a mistake, not a filter.
+  WriteWav("loud.wav", {{1.0f, 2e4f}}, 48000);
+  auto loud = Make(Spec("loud.wav"));
+  ASSERT_FALSE(loud.ok());
+  EXPECT_THAT(std::string(loud.status().message()),
+              ::testing::HasSubstr("channel 1, frame 1 is 20000; impulse-response samples are at "
+                                   "most 10000"));
+  // partition_frames 1 to 15 is named as such.
+  EXPECT_THAT(Check(Spec("room.wav", 1, {{"partition_frames", 8.0}})),
+              ::testing::HasSubstr("nodes[0].params.partition_frames: partition_frames = 8 is out "
+                                   "of range; use 0"));
+  // More work than a node may take is refused when it is built, naming the
+  // field that caused it.
+  WriteWav("long.wav", {std::vector<float>(480000, 1e-3f)}, 48000);
+  auto heavy = Make(Spec("long.wav", 1, {{"partition_frames", 16.0}}), 64);
+  ASSERT_FALSE(heavy.ok());
+  EXPECT_THAT(std::string(heavy.status().message()),
+              ::testing::HasSubstr("params.partition_frames: 'long.wav' (1 filter of up to 480000 "
+                                   "taps) at partitions of 16 frames"));
+  EXPECT_THAT(std::string(heavy.status().message()), ::testing::HasSubstr("GFLOP/s"));
+  EXPECT_TRUE(Make(Spec("long.wav"), 64).ok()) << "the same file at the chosen partition";
   // A FIFO is refused by name, and also when it is swapped in after the
   // path was resolved: the open does not wait for a writer.
   ASSERT_EQ(::mkfifo((dir_ / "fifo.wav").c_str(), 0600), 0);
