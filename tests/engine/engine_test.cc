@@ -1,7 +1,11 @@
 // Engine behaviour: all-or-nothing edits, revisions, state carry-over,
 // crossfades, fusion, latency.
+#include <new>
+
 #include "common/rig.h"
 #include "compile/compile.h"
+#include "dsp/builtins.h"
+#include "dsp/kind_base.h"
 
 namespace aers::test {
 namespace {
@@ -41,6 +45,37 @@ TEST(Engine, InvalidEditChangesNothing) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(rig.engine().SetParameter("g", "freq_hz", 1.0).status().code(),
             absl::StatusCode::kNotFound);
+  EXPECT_EQ(rig.engine().revision(), before_rev);
+}
+
+TEST(Engine, OutOfMemoryWhileBuildingANodeRefusesTheEdit) {
+  // A kind whose instances cannot be built for lack of memory (a long
+  // impulse response, a plugin's state): the edit is refused with
+  // RESOURCE_EXHAUSTED and the running graph is untouched.
+  auto kinds = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(
+      kinds
+          ->Add(std::make_shared<dsp::TableKind>(
+              "hungry", "throws std::bad_alloc", std::vector<model::ParamDesc>{}, dsp::InOutLayout,
+              [](const model::NodeSpec&, const std::map<std::string, model::ParamValue>&,
+                 const rt::StreamFormat&) -> absl::StatusOr<std::unique_ptr<rt::Processor>> {
+                throw std::bad_alloc();
+              }))
+          .ok());
+  RigOptions o;
+  o.kinds = kinds.get();
+  Rig rig(o);
+  rig.Apply(ToneChain());
+  const auto before_spec = rig.engine().spec();
+  const auto before_rev = rig.engine().revision();
+  auto next = before_spec;
+  next.nodes.push_back({"h", "hungry", 1, {}});
+  auto r = rig.engine().Apply(next);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("node 'h': out of memory"), absl::string_view::npos)
+      << r.status().message();
+  EXPECT_EQ(rig.engine().spec(), before_spec);
   EXPECT_EQ(rig.engine().revision(), before_rev);
 }
 
