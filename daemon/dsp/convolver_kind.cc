@@ -37,16 +37,7 @@ class ConvolverProcessor final : public rt::Processor {
   /// Audio thread. Wait-free, no allocation.
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {
     conv_->Process(in, out, frames);
-    if (gain_.Moving()) {
-      for (uint32_t n = 0; n < frames; ++n) {
-        const float g = gain_.Next();
-        for (int ch = 0; ch < channels_; ++ch) out[ch][n] *= g;
-      }
-    } else if (const float g = gain_.value(); g != 1.0f) {
-      for (int ch = 0; ch < channels_; ++ch) {
-        for (uint32_t n = 0; n < frames; ++n) out[ch][n] *= g;
-      }
-    }
+    ApplySmoothedGain(gain_, out, out, channels_, frames);
   }
 
   /// Any thread. Wait-free.

@@ -17,19 +17,7 @@ class GainProcessor final : public rt::Processor {
 
   /// Audio thread. Wait-free.
   void Process(const float* const* in, float* const* out, uint32_t frames) noexcept override {
-    if (!gain_.Moving()) {
-      const float g = gain_.value();
-      for (int ch = 0; ch < channels_; ++ch) {
-        const float* x = in[ch];
-        float* y = out[ch];
-        for (uint32_t n = 0; n < frames; ++n) y[n] = x[n] * g;
-      }
-      return;
-    }
-    for (uint32_t n = 0; n < frames; ++n) {
-      const float g = gain_.Next();
-      for (int ch = 0; ch < channels_; ++ch) out[ch][n] = in[ch][n] * g;
-    }
+    ApplySmoothedGain(gain_, in, out, channels_, frames);
   }
 
   /// Any thread. Wait-free.

@@ -40,19 +40,8 @@ class PeqProcessor final : public rt::Processor {
       rt::RunCascade(raw_.data() + at, count, channels_, from, out, frames);
       from = out;
     }
-    if (from == in) {
-      for (int ch = 0; ch < channels_; ++ch) std::copy_n(in[ch], frames, out[ch]);
-    }
-    if (gain_.Moving()) {
-      for (uint32_t n = 0; n < frames; ++n) {
-        const float g = gain_.Next();
-        for (int ch = 0; ch < channels_; ++ch) out[ch][n] *= g;
-      }
-    } else if (const float g = gain_.value(); g != 1.0f) {
-      for (int ch = 0; ch < channels_; ++ch) {
-        for (uint32_t n = 0; n < frames; ++n) out[ch][n] *= g;
-      }
-    }
+    // `from` is `in` when the file has no filters (a Preamp alone).
+    ApplySmoothedGain(gain_, from, out, channels_, frames);
   }
 
   /// Any thread. Wait-free.

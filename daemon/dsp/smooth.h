@@ -44,4 +44,24 @@ class SmoothedGain {
   float coef_;
 };
 
+/// Audio thread. Wait-free. out[ch][n] = in[ch][n] * gain for `channels`
+/// channels, the gain gliding per sample while it moves. in and out may be
+/// the same buffers.
+inline void ApplySmoothedGain(SmoothedGain& gain, const float* const* in, float* const* out,
+                              int channels, uint32_t frames) noexcept {
+  if (!gain.Moving()) {
+    const float g = gain.value();
+    for (int ch = 0; ch < channels; ++ch) {
+      const float* x = in[ch];
+      float* y = out[ch];
+      for (uint32_t n = 0; n < frames; ++n) y[n] = x[n] * g;
+    }
+    return;
+  }
+  for (uint32_t n = 0; n < frames; ++n) {
+    const float g = gain.Next();
+    for (int ch = 0; ch < channels; ++ch) out[ch][n] = in[ch][n] * g;
+  }
+}
+
 }  // namespace aers::dsp
