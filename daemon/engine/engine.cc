@@ -186,9 +186,11 @@ struct Engine::Impl {
                                          std::optional<uint64_t> expected_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::StatusOr<std::unique_ptr<rt::Processor>> InstantiateGuarded(const model::NodeKind& kind,
-                                                                    const model::NodeSpec& node);
+                                                                    const model::NodeSpec& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::StatusOr<std::unique_ptr<rt::Plan>> CompileGuarded(const compile::Graph& graph,
-                                                           const compile::CompileOptions& opts);
+                                                           const compile::CompileOptions& opts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::Status SetFormatLocked(const rt::StreamFormat& format) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::Status CheckLocked(const model::GraphSpec& spec) const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void Reclaim() ABSL_LOCKS_EXCLUDED(reclaim_mu);
