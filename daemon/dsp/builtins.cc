@@ -36,6 +36,16 @@ model::ParamDesc BoolParam(std::string name, bool def, std::string help) {
   return d;
 }
 
+model::ParamDesc FileParam(std::string name, std::string help) {
+  model::ParamDesc d;
+  d.name = std::move(name);
+  d.type = model::ParamType::kFile;
+  d.default_value = std::string();
+  d.live = false;
+  d.help = std::move(help);
+  return d;
+}
+
 double GetNumber(const std::map<std::string, model::ParamValue>& params, const std::string& name) {
   return std::get<double>(params.at(name));
 }

@@ -70,14 +70,10 @@ std::string MappingProblem(int file_channels, int channels) {
 }  // namespace
 
 std::shared_ptr<model::NodeKind> MakeConvolverKind(DataDirs dirs) {
-  model::ParamDesc file;
-  file.name = "ir_file";
-  file.type = model::ParamType::kFile;
-  file.default_value = std::string();
-  file.live = false;
-  file.help =
+  const model::ParamDesc file = FileParam(
+      "ir_file",
       "impulse response: an audio file libsndfile reads (WAV, FLAC, ...), relative to the config "
-      "file's directory; 1, channels or channels^2 channels";
+      "file's directory; 1, channels or channels^2 channels");
   model::ParamDesc normalize;
   normalize.name = "normalize";
   normalize.type = model::ParamType::kEnum;

@@ -71,6 +71,10 @@ model::ParamDesc NumberParam(std::string name, double min, double max, double de
 
 model::ParamDesc BoolParam(std::string name, bool def, std::string help);
 
+/// A data file's path (ParamType::kFile): not live, no default (the kind's
+/// CheckSpec says it is required).
+model::ParamDesc FileParam(std::string name, std::string help);
+
 double GetNumber(const std::map<std::string, model::ParamValue>& params, const std::string& name);
 bool GetBool(const std::map<std::string, model::ParamValue>& params, const std::string& name);
 

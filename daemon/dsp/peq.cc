@@ -70,14 +70,10 @@ absl::StatusOr<EqApoProgram> ReadProgram(const DataDirs& dirs, const std::string
 }  // namespace
 
 std::shared_ptr<model::NodeKind> MakePeqKind(DataDirs dirs) {
-  model::ParamDesc file;
-  file.name = "file";
-  file.type = model::ParamType::kFile;
-  file.default_value = std::string();
-  file.live = false;
-  file.help =
+  const model::ParamDesc file = FileParam(
+      "file",
       "parametric EQ in Equalizer APO's text format (REW, AutoEQ exports), relative to the config "
-      "file's directory";
+      "file's directory");
   auto shared_dirs = std::make_shared<const DataDirs>(std::move(dirs));
   return std::make_shared<TableKind>(
       "peq",
