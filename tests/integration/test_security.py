@@ -358,6 +358,49 @@ class SecurityTest(aers_it.JackTestCase):
                                     target=f"127.0.0.1:{self.port}").returncode == 0,
                    15, "a TCP client to get in after the flood")
 
+    def test_the_unix_socket_accepts_again_after_running_out_of_descriptors(self):
+        d = self.start(tcp=False, tag="emfile")
+        pid = str(d.proc.pid)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        # A soft limit at the number open now: every accept4() fails with
+        # EMFILE, and the daemon says so.
+        in_use = len(os.listdir(f"/proc/{pid}/fd"))
+        subprocess.run(["prlimit", "--pid", pid, f"--nofile={in_use}:{hard}"], check=True)
+        out = subprocess.run([AERSCTL, "--socket", self.socket_of(d), "--timeout", "2", "status"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0, out.stdout)
+        wait_until(lambda: "cannot accept a connection: Too many open files" in d.log(), 10,
+                   "the failed accept in the log")
+        # Descriptors free again: the socket accepts again.
+        subprocess.run(["prlimit", "--pid", pid, f"--nofile=1024:{hard}"], check=True)
+        out = self.ctl(d, "status")
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_idle_unix_connections_are_capped(self):
+        # 600 idle connections to the Unix socket under a limit of 1024
+        # descriptors: past the socket's cap of 256 they are closed at once,
+        # the daemon's descriptors stay bounded, and once the flood is gone
+        # a client gets in. (Local peers are operators: one that holds every
+        # slot blocks the others until it lets go, as with any cap.)
+        d = self.start(tcp=False, tag="unixflood")
+        pid = str(d.proc.pid)
+        in_use = len(os.listdir(f"/proc/{pid}/fd"))
+        subprocess.run(["prlimit", "--pid", pid, "--nofile=1024:1024"], check=True)
+        conns = []
+        try:
+            for _ in range(600):
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect(self.socket_of(d))
+                conns.append(c)
+            wait_until(lambda: "unix:" in d.log() and "connection refused" in d.log(), 30,
+                       "a refusal of the Unix socket in the log")
+            self.assertLessEqual(len(os.listdir(f"/proc/{pid}/fd")), in_use + 256 + 16)
+        finally:
+            for c in conns:
+                c.close()
+        wait_until(lambda: self.ctl(d, "status").returncode == 0, 15,
+                   "a client to get in after the flood")
+
     # --- lifecycle --------------------------------------------------------
 
     def test_the_socket_path_is_never_taken_over(self):

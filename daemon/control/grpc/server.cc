@@ -23,10 +23,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control.grpc.pb.h"
+#include "control/grpc/connection_gate.h"
 #include "control/grpc/convert.h"
 #include "control/grpc/gate.h"
 #include "control/grpc/reflection.h"
-#include "control/grpc/tcp_gate.h"
 #include "control/grpc/tls.h"
 #include "control/grpc/unix_socket.h"
 #include "control/paths.h"
@@ -57,7 +57,7 @@ class ControlServer::Impl {
     std::unique_ptr<grpc::Server> server;
     std::unique_ptr<aers::v1::Control::Service> control;
     std::unique_ptr<ReflectionService> reflection;
-    std::unique_ptr<TcpGate> gate;  // TCP only
+    std::unique_ptr<ConnectionGate> gate;  // accepts for every listener of this server
     StreamSlots streams;
   };
 
@@ -246,6 +246,18 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
   const std::vector<std::string> services = {"aers.v1.Control", "grpc.health.v1.Health",
                                              "grpc.reflection.v1alpha.ServerReflection"};
   grpc::EnableDefaultHealthCheckService(true);
+  // The sockets this process created, to remove them (and only them) at
+  // shutdown.
+  const auto remember_socket = [&s](const std::string& path) {
+    OwnedSocket o;
+    o.path = path;
+    struct stat st {};
+    if (::lstat(o.path.c_str(), &st) == 0) {
+      o.dev = st.st_dev;
+      o.ino = st.st_ino;
+    }
+    s.sockets_.push_back(std::move(o));
+  };
   auto build = [&](const std::string& name, const std::vector<std::string>& addrs,
                    const std::shared_ptr<grpc::ServerCredentials>& creds) -> absl::Status {
     if (addrs.empty()) return absl::OkStatus();
@@ -259,24 +271,27 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
       return s.gate_.AuthenticateOnly(ctx, "ServerReflectionInfo");
     });
     grpc::ServerBuilder builder;
-    std::vector<int> ports(addrs.size(), 0);
     std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors;
-    if (name == "tcp") {
-      // aersd accepts TCP connections itself, to cap them (tcp_gate.h).
-      TcpGate::Options go;
-      go.max_connections = static_cast<size_t>(std::max(1, options.max_connections));
-      go.max_per_source = static_cast<size_t>(std::max(1, options.max_connections_per_source));
-      listener->gate = std::make_unique<TcpGate>(go);
-      for (size_t i = 0; i < addrs.size(); ++i) {
-        if (auto st = listener->gate->Listen(addrs[i].substr(4)); !st.ok()) return st;
-        acceptors.push_back(builder.experimental().AddExternalConnectionAcceptor(
-            grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, creds));
-        ports[i] = 1;
-      }
-    } else {
-      for (size_t i = 0; i < addrs.size(); ++i) {
-        builder.AddListeningPort(addrs[i], grpc::InsecureServerCredentials(), &ports[i]);
-      }
+    // aersd accepts connections itself, to cap them and to survive a failed
+    // accept() (connection_gate.h). The Unix socket keeps fewer descriptors
+    // in reserve than TCP, so that it still gets in when TCP is refused.
+    ConnectionGate::Options go;
+    go.max_connections = static_cast<size_t>(
+        std::max(1, name == "tcp" ? options.max_connections : options.max_unix_connections));
+    go.max_per_source = name == "tcp"
+                            ? static_cast<size_t>(std::max(1, options.max_connections_per_source))
+                            : go.max_connections;  // local peers mostly share one uid
+    go.reserve_fds = name == "tcp" ? 128 : 32;
+    listener->gate = std::make_unique<ConnectionGate>(go);
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      // Unix sockets are created 0660 from the start (no chmod window).
+      auto st = name == "tcp" ? listener->gate->ListenTcp(addrs[i].substr(4))
+                              : listener->gate->ListenUnix(addrs[i].substr(5), 0660);
+      if (!st.ok()) return st;
+      if (name != "tcp") remember_socket(addrs[i].substr(5));
+      acceptors.push_back(builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+          name == "tcp" ? creds : grpc::InsecureServerCredentials()));
     }
     builder.RegisterService(listener->control.get());
     builder.RegisterService(listener->reflection.get());
@@ -292,32 +307,13 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
       builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 120'000);
       builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 8);
     }
-    // Sockets are created 0660 from the start (no chmod window to race).
-    const mode_t old_umask = ::umask(0117);
     listener->server = builder.BuildAndStart();
-    ::umask(old_umask);
     if (!listener->server) {
       return absl::UnavailableError(
           absl::StrCat("control: cannot start the ", name, " listeners (", addrs.front(), ")"));
     }
-    if (listener->gate) listener->gate->Start(std::move(acceptors));
-    for (size_t i = 0; i < addrs.size(); ++i) {
-      if (ports[i] == 0) {
-        listener->server->Shutdown();
-        return absl::UnavailableError(absl::StrCat("control: cannot listen on ", addrs[i]));
-      }
-      if (absl::StartsWith(addrs[i], "unix:")) {
-        OwnedSocket o;
-        o.path = addrs[i].substr(5);
-        struct stat st {};
-        if (::lstat(o.path.c_str(), &st) == 0) {
-          o.dev = st.st_dev;
-          o.ino = st.st_ino;
-        }
-        s.sockets_.push_back(std::move(o));
-      }
-      spdlog::info("control: listening on {}", addrs[i]);
-    }
+    listener->gate->Start(std::move(acceptors));
+    for (const auto& a : addrs) spdlog::info("control: listening on {}", a);
     s.listeners_.push_back(std::move(listener));
     return absl::OkStatus();
   };

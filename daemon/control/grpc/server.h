@@ -48,11 +48,13 @@ struct ListenerOptions {
   int max_streams = 16;
   /// Memory gRPC may use for buffers per server (its resource quota).
   size_t memory_quota_bytes = size_t{32} << 20;
-  /// Open connections per TCP listener; more are closed at once. aersd also
-  /// keeps descriptors free for the Unix socket (tcp_gate.h).
+  /// Open connections per TCP listener; more are closed at once. TCP keeps
+  /// 128 descriptors free, Unix sockets 32 (connection_gate.h).
   int max_connections = 256;
   /// Of those, from one source (an IPv4 address, an IPv6 /64).
   int max_connections_per_source = 32;
+  /// Open connections per Unix socket; more are closed at once.
+  int max_unix_connections = 256;
 };
 
 class ControlServer {

@@ -1,4 +1,4 @@
-#include "control/grpc/tcp_gate.h"
+#include "control/grpc/connection_gate.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +53,14 @@ std::string PeerText(const sockaddr_storage& a) {
   return buf;
 }
 
+// A Unix peer's source: its uid (SO_PEERCRED).
+std::string PeerUid(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "uid:?";
+  return absl::StrCat("uid:", cred.uid);
+}
+
 ino_t InodeOf(int fd) {
   struct stat st {};
   return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
@@ -59,11 +68,11 @@ ino_t InodeOf(int fd) {
 
 }  // namespace
 
-TcpGate::~TcpGate() {
+ConnectionGate::~ConnectionGate() {
   Stop();
 }
 
-absl::Status TcpGate::Listen(const std::string& hostport) {
+absl::Status ConnectionGate::ListenTcp(const std::string& hostport) {
   const auto colon = hostport.rfind(':');
   if (colon == std::string::npos || colon + 1 == hostport.size()) {
     return absl::InvalidArgumentError(absl::StrCat("listener tcp:", hostport, ": no port"));
@@ -106,13 +115,46 @@ absl::Status TcpGate::Listen(const std::string& hostport) {
         absl::StrCat("control: cannot listen on tcp:", hostport, ": ", error));
   }
   Listener l;
-  l.address = hostport;
+  l.address = "tcp:" + hostport;
   l.fd = fd;
   listeners_.push_back(std::move(l));
   return absl::OkStatus();
 }
 
-void TcpGate::Start(
+absl::Status ConnectionGate::ListenUnix(const std::string& path, mode_t mode) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listener unix:", path, ": the path is ", path.empty() ? "empty" : "too long",
+                     " (at most ", sizeof addr.sun_path - 1, " bytes)"));
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("control: cannot listen on unix:", path, ": ", std::strerror(errno)));
+  }
+  // The socket file takes its mode from the umask at bind().
+  const mode_t old_umask = ::umask(~mode & 0777);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int err = errno;
+  ::umask(old_umask);
+  if (rc != 0 || ::listen(fd, 128) != 0) {
+    const int e = rc != 0 ? err : errno;
+    ::close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("control: cannot listen on unix:", path, ": ", std::strerror(e)));
+  }
+  Listener l;
+  l.address = "unix:" + path;
+  l.unix_domain = true;
+  l.fd = fd;
+  listeners_.push_back(std::move(l));
+  return absl::OkStatus();
+}
+
+void ConnectionGate::Start(
     std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors) {
   for (size_t i = 0; i < listeners_.size() && i < acceptors.size(); ++i) {
     listeners_[i].acceptor = std::move(acceptors[i]);
@@ -121,7 +163,7 @@ void TcpGate::Start(
   thread_ = std::thread([this] { Loop(); });
 }
 
-void TcpGate::Stop() {
+void ConnectionGate::Stop() {
   if (thread_.joinable()) {
     const uint64_t one = 1;
     (void)!::write(wake_fd_, &one, sizeof one);
@@ -140,7 +182,7 @@ void TcpGate::Stop() {
 // Whether one more connection fits: the per-listener count (exact: which
 // handed-over descriptors still name the socket they named) and the
 // process's descriptor headroom.
-bool TcpGate::Admit(Listener& l, const std::string& source) {
+bool ConnectionGate::Admit(Listener& l, const std::string& source) {
   const auto from_source = [&] {
     return static_cast<size_t>(std::count_if(
         l.live.begin(), l.live.end(), [&](const Listener::Live& c) { return c.source == source; }));
@@ -164,17 +206,20 @@ bool TcpGate::Admit(Listener& l, const std::string& source) {
   return true;
 }
 
-void TcpGate::Loop() {
+void ConnectionGate::Loop() {
   std::vector<pollfd> fds;
   for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
   fds.push_back({wake_fd_, POLLIN, 0});
   auto last_warning = std::chrono::steady_clock::time_point{};
   uint64_t refused_since_warning = 0;
+  auto last_accept_warning = std::chrono::steady_clock::time_point{};
   while (true) {
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
-      spdlog::error("control: poll on the TCP listeners failed: {}", std::strerror(errno));
-      return;
+      // ENOMEM: never give a listener up; try again shortly.
+      spdlog::error("control: poll on the listeners failed: {}; retrying", std::strerror(errno));
+      ::poll(nullptr, 0, 50);
+      continue;
     }
     if (fds.back().revents != 0) return;  // Stop()
     for (size_t i = 0; i < listeners_.size(); ++i) {
@@ -188,13 +233,22 @@ void TcpGate::Loop() {
                                 SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {
           if (errno == EINTR || errno == ECONNABORTED) continue;
-          if (errno == EMFILE || errno == ENFILE) {
-            // Out of descriptors anyway: wait a little rather than spin.
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            // Out of descriptors or memory: the connection stays in the
+            // backlog. Wait a little rather than spin, then try again (the
+            // listening socket is still readable).
+            const int err = errno;
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_accept_warning > std::chrono::seconds(60)) {
+              spdlog::warn("control: {}: cannot accept a connection: {}; retrying every 50 ms",
+                           l.address, std::strerror(err));
+              last_accept_warning = now;
+            }
             ::poll(nullptr, 0, 50);
           }
           break;  // EAGAIN: drained
         }
-        const std::string source = SourceKey(PeerText(peer));
+        const std::string source = l.unix_domain ? PeerUid(c) : SourceKey(PeerText(peer));
         if (!Admit(l, source)) {
           ::close(c);
           ++refused_;
@@ -202,7 +256,7 @@ void TcpGate::Loop() {
           const auto now = std::chrono::steady_clock::now();
           if (now - last_warning > std::chrono::seconds(60)) {
             spdlog::warn(
-                "control: tcp:{}: connection refused ({} so far in this minute): at most {} "
+                "control: {}: connection refused ({} so far in this minute): at most {} "
                 "connections per listener, {} per source, and {} descriptors kept free",
                 l.address, refused_since_warning, options_.max_connections, options_.max_per_source,
                 options_.reserve_fds);
