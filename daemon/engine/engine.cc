@@ -182,15 +182,55 @@ struct Engine::Impl {
   /// commit, then the host hears of the new graph.
   absl::StatusOr<EditResult> Commit(model::GraphSpec spec, std::optional<uint64_t> expected)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(edit_mu) ABSL_LOCKS_EXCLUDED(mu);
+  // An edit in three steps, so that readers never wait for one:
+  // TakeSnapshot (state lock shared), Prepare (no state lock: validation,
+  // building nodes, compiling plans, waiting out a running crossfade), then
+  // CommitPrepared (state lock exclusive: publish and commit, nothing
+  // slow). Edits are serialized by edit_mu; only a format change can move
+  // the state meanwhile, and `generation` tells.
+  struct Snapshot {
+    rt::StreamFormat format;
+    model::ValidationContext context;
+    std::chrono::milliseconds settle_timeout{0};
+    double crossfade_ms = 0.0;
+    uint64_t revision = 0;
+    uint64_t generation = 0;
+    uint64_t seq = 0;
+    bool published = false;
+    model::GraphSpec current;
+    InstanceMap instances;
+    Built current_built;
+    CounterMap port_counters;
+  };
+  struct Prepared {
+    model::GraphSpec spec;
+    InstanceMap next;
+    std::vector<std::pair<Instance, model::NodeSpec>> live_updates;  // (old, new)
+    Built built;
+    bool same_topology = false;
+    std::unique_ptr<rt::Plan> plan;
+  };
+  Snapshot TakeSnapshot() const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  absl::StatusOr<Prepared> Prepare(model::GraphSpec spec, const Snapshot& snap,
+                                   std::optional<uint64_t> expected_revision) const;
+  /// Waits (at most the settle timeout) for the audio thread to finish the
+  /// crossfade of plan `seq`, so that fades never cut into each other.
+  void WaitForSettle(const Snapshot& snap);
+  /// Returns the plan the runner had not taken yet (to delete after the
+  /// state lock is released).
+  std::unique_ptr<rt::Plan> CommitPrepared(Prepared p, const Snapshot& snap)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  /// Snapshot, Prepare and CommitPrepared under the state lock, without
+  /// waiting for a crossfade (format changes, which publish fresh plans).
   absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
                                          std::optional<uint64_t> expected_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  absl::StatusOr<std::unique_ptr<rt::Processor>> InstantiateGuarded(const model::NodeKind& kind,
-                                                                    const model::NodeSpec& node)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  absl::StatusOr<std::unique_ptr<rt::Plan>> CompileGuarded(const compile::Graph& graph,
-                                                           const compile::CompileOptions& opts)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<std::unique_ptr<rt::Processor>> InstantiateGuarded(
+      const model::NodeKind& kind, const model::NodeSpec& node,
+      const rt::StreamFormat& format) const;
+  static absl::StatusOr<std::unique_ptr<rt::Plan>> CompileGuarded(
+      const compile::Graph& graph, const rt::StreamFormat& format,
+      const compile::CompileOptions& opts);
   absl::Status SetFormatLocked(const rt::StreamFormat& format) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::Status CheckLocked(const model::GraphSpec& spec) const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void Reclaim() ABSL_LOCKS_EXCLUDED(reclaim_mu);
@@ -219,6 +259,12 @@ struct Engine::Impl {
   std::map<std::string, std::shared_ptr<rt::Processor>, std::less<>> meters ABSL_GUARDED_BY(mu);
   CounterMap port_counters ABSL_GUARDED_BY(mu);  // "in:NAME" / "out:NAME" -> counters
   EditResult last_edit ABSL_GUARDED_BY(mu);
+  uint64_t generation ABSL_GUARDED_BY(mu) = 0;  // bumped by every format change
+
+  /// Node builds one at a time (an edit's, without the state lock, and a
+  /// format change's, under it): plugin standards (LADSPA, LV2) forbid
+  /// concurrent instantiation. Taken after mu; readers never take it.
+  mutable absl::Mutex build_mu ABSL_ACQUIRED_AFTER(mu);
 
   /// One consumer of the runner's retire ring at a time.
   absl::Mutex reclaim_mu ABSL_ACQUIRED_AFTER(mu);
@@ -296,7 +342,7 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
   bool ports_change = false;
   if (host != nullptr) {
     absl::ReaderMutexLock lock(&mu);
-    // Same external ports (the usual edit): checked once, by ApplyLocked.
+    // Same external ports (the usual edit): checked once, by Prepare.
     // Otherwise checked before the host touches a port (and before the
     // layout, whose cost follows the channel counts, is computed).
     if (next.inputs != current.inputs || next.outputs != current.outputs) {
@@ -315,11 +361,37 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
   }
   absl::StatusOr<EditResult> result;
   model::GraphSpec now;
-  {
+  std::unique_ptr<rt::Plan> untaken;
+  // Built without the state lock (readers go on); committed under it. A
+  // format change meanwhile (the backend's thread) makes the work stale:
+  // done again for the new format.
+  for (int attempt = 0;; ++attempt) {
+    Snapshot snap;
+    {
+      absl::ReaderMutexLock lock(&mu);
+      snap = TakeSnapshot();
+    }
+    auto prepared = Prepare(next, snap, expected);
+    if (!prepared.ok()) {
+      result = prepared.status();
+      break;
+    }
+    if (prepared->plan) WaitForSettle(snap);
     absl::MutexLock lock(&mu);
-    result = ApplyLocked(std::move(next), expected);
+    if (generation != snap.generation || revision != snap.revision) {
+      if (attempt < 3) continue;
+      result = absl::UnavailableError(
+          "the stream format changed during the edit, four times over; nothing changed, try "
+          "again");
+    } else {
+      untaken = CommitPrepared(std::move(*prepared), snap);
+      result = last_edit;
+    }
     if (result.ok() && host != nullptr) now = current;
+    break;
   }
+  untaken.reset();
+  Reclaim();
   if (change) {
     change->Finish(result.ok());
     change.reset();
@@ -391,10 +463,11 @@ absl::StatusOr<EditResult> Engine::SetParameter(std::string_view node, std::stri
 // plugin's own state): running out of memory, or a kind's code throwing,
 // refuses the edit like any other failure, before anything is committed.
 absl::StatusOr<std::unique_ptr<rt::Processor>> Engine::Impl::InstantiateGuarded(
-    const model::NodeKind& kind, const model::NodeSpec& node) {
+    const model::NodeKind& kind, const model::NodeSpec& node,
+    const rt::StreamFormat& format) const {
+  absl::MutexLock lock(&build_mu);
   try {
-    return kind.Instantiate(node, kind.ResolveParams(node, this->options.format.sample_rate_hz),
-                            this->options.format);
+    return kind.Instantiate(node, kind.ResolveParams(node, format.sample_rate_hz), format);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory while building the node");
   } catch (const std::exception& e) {
@@ -403,122 +476,159 @@ absl::StatusOr<std::unique_ptr<rt::Processor>> Engine::Impl::InstantiateGuarded(
 }
 
 absl::StatusOr<std::unique_ptr<rt::Plan>> Engine::Impl::CompileGuarded(
-    const compile::Graph& graph, const compile::CompileOptions& opts) {
+    const compile::Graph& graph, const rt::StreamFormat& format,
+    const compile::CompileOptions& opts) {
   try {
-    return compile::CompilePlan(graph, this->options.format, opts);
+    return compile::CompilePlan(graph, format, opts);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory while compiling the graph");
   }
 }
 
-absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
-                                                     std::optional<uint64_t> expected_revision) {
-  if (expected_revision && *expected_revision != this->revision) {
-    return RevisionConflict(*expected_revision, this->revision);
+Engine::Impl::Snapshot Engine::Impl::TakeSnapshot() const {
+  Snapshot snap;
+  snap.format = options.format;
+  snap.context = {options.format.sample_rate_hz, options.names, options.limits};
+  snap.settle_timeout = options.settle_timeout;
+  snap.crossfade_ms = options.crossfade_ms;
+  snap.revision = revision;
+  snap.generation = generation;
+  snap.seq = seq;
+  snap.published = published;
+  snap.current = current;
+  snap.instances = instances;
+  snap.current_built = current_built;
+  snap.port_counters = port_counters;
+  return snap;
+}
+
+absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
+    model::GraphSpec spec, const Snapshot& snap, std::optional<uint64_t> expected_revision) const {
+  if (expected_revision && *expected_revision != snap.revision) {
+    return RevisionConflict(*expected_revision, snap.revision);
   }
-  const model::ValidationContext context{this->options.format.sample_rate_hz, this->options.names,
-                                         this->options.limits};
-  if (auto issues = model::ValidateGraph(spec, kinds, context); !issues.empty()) {
+  if (auto issues = model::ValidateGraph(spec, kinds, snap.context); !issues.empty()) {
     return absl::InvalidArgumentError(model::IssuesText(issues));
   }
 
   // Decide, node by node, what carries over. Nothing is touched yet.
-  InstanceMap next;
-  std::vector<std::pair<Instance*, const model::NodeSpec*>> live_updates;
+  Prepared p;
   bool all_reused = true;
   for (const auto& node : spec.nodes) {
     const model::NodeKind* kind = kinds.Find(node.kind);
-    auto old = this->instances.find(node.name);
-    if (old != this->instances.end() && old->second.kind == kind &&
+    auto old = snap.instances.find(node.name);
+    if (old != snap.instances.end() && old->second.kind == kind &&
         kind->UpdateLive(nullptr, old->second.spec, node)) {
-      next[node.name] = Instance{node, kind, old->second.proc};
-      if (!(old->second.spec == node)) live_updates.emplace_back(&old->second, &node);
+      p.next[node.name] = Instance{node, kind, old->second.proc};
+      if (!(old->second.spec == node)) p.live_updates.emplace_back(old->second, node);
       continue;
     }
     all_reused = false;
-    absl::StatusOr<std::unique_ptr<rt::Processor>> proc = InstantiateGuarded(*kind, node);
+    absl::StatusOr<std::unique_ptr<rt::Processor>> proc =
+        InstantiateGuarded(*kind, node, snap.format);
     if (!proc.ok()) {
       return absl::Status(proc.status().code(),
                           absl::StrCat("node '", node.name, "': ", proc.status().message()));
     }
-    next[node.name] = Instance{node, kind, std::shared_ptr<rt::Processor>(std::move(*proc))};
+    p.next[node.name] = Instance{node, kind, std::shared_ptr<rt::Processor>(std::move(*proc))};
   }
 
-  CounterMap counters = this->port_counters;
-  Built built = BuildGraph(spec, next, counters);
-  const bool same_topology =
-      this->published && all_reused && spec.nodes.size() == this->current.nodes.size() &&
-      spec.inputs == this->current.inputs && spec.outputs == this->current.outputs &&
-      std::set<EdgeKey>(built.keys.begin(), built.keys.end()) ==
-          std::set<EdgeKey>(this->current_built.keys.begin(), this->current_built.keys.end());
+  CounterMap counters = snap.port_counters;
+  p.built = BuildGraph(spec, p.next, counters);
+  p.same_topology =
+      snap.published && all_reused && spec.nodes.size() == snap.current.nodes.size() &&
+      spec.inputs == snap.current.inputs && spec.outputs == snap.current.outputs &&
+      std::set<EdgeKey>(p.built.keys.begin(), p.built.keys.end()) ==
+          std::set<EdgeKey>(snap.current_built.keys.begin(), snap.current_built.keys.end());
 
-  std::unique_ptr<rt::Plan> plan;
-  if (!same_topology) {
-    const auto ramp_frames = static_cast<uint32_t>(
-        std::lround(this->options.crossfade_ms * this->options.format.sample_rate_hz / 1000.0));
-    auto clean = CompileGuarded(built.graph, {});
+  if (!p.same_topology) {
+    const auto ramp_frames =
+        static_cast<uint32_t>(std::lround(snap.crossfade_ms * snap.format.sample_rate_hz / 1000.0));
+    auto clean = CompileGuarded(p.built.graph, snap.format, {});
     if (!clean.ok()) return clean.status();
-    plan = std::move(*clean);
-    if (this->published) {
-      if (auto xgraph = CrossfadeGraph(this->current_built, built)) {
-        auto xplan = CompileGuarded(*xgraph, {ramp_frames, true});
+    p.plan = std::move(*clean);
+    if (snap.published) {
+      if (auto xgraph = CrossfadeGraph(snap.current_built, p.built)) {
+        auto xplan = CompileGuarded(*xgraph, snap.format, {ramp_frames, true});
         if (!xplan.ok()) return xplan.status();
-        (*xplan)->successor = std::move(plan);
-        plan = std::move(*xplan);
+        (*xplan)->successor = std::move(p.plan);
+        p.plan = std::move(*xplan);
       }
     }
   }
+  p.spec = std::move(spec);
+  return p;
+}
 
-  // Commit. From here on nothing fails.
-  for (auto& [inst, after] : live_updates)
-    inst->kind->UpdateLive(inst->proc.get(), inst->spec, *after);
-  if (plan) {
-    // Let the previous crossfade finish so fades never cut into each other.
-    const auto deadline = std::chrono::steady_clock::now() + this->options.settle_timeout;
-    uint64_t cycles = runner.cycles();
-    auto last_progress = std::chrono::steady_clock::now();
-    while (this->published && runner.settled_seq() != this->seq &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-      Reclaim();
-      const uint64_t c = runner.cycles();
-      if (c != cycles) {
-        cycles = c;
-        last_progress = std::chrono::steady_clock::now();
-      } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(20)) {
-        break;  // the audio thread is not running: nothing to wait for
-      }
+void Engine::Impl::WaitForSettle(const Snapshot& snap) {
+  if (!snap.published) return;
+  // An edit that arrives during a crossfade waits for it (queued behind it,
+  // holding only the edit lock): a fade is never cut, and the next one
+  // starts from the settled mix. Bounded: a stalled audio thread is not
+  // waited for.
+  const auto deadline = std::chrono::steady_clock::now() + snap.settle_timeout;
+  uint64_t cycles = runner.cycles();
+  auto last_progress = std::chrono::steady_clock::now();
+  while (runner.settled_seq() != snap.seq && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    Reclaim();
+    const uint64_t c = runner.cycles();
+    if (c != cycles) {
+      cycles = c;
+      last_progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(20)) {
+      break;  // the audio thread is not running: nothing to wait for
     }
-    plan->seq = ++this->seq;
-    plan->io_layout = model::IoLayoutId(spec);
-    if (plan->successor) {
-      plan->successor->seq = plan->seq;
-      plan->successor->io_layout = plan->io_layout;
+  }
+}
+
+std::unique_ptr<rt::Plan> Engine::Impl::CommitPrepared(Prepared p, const Snapshot& snap) {
+  (void)snap;
+  // From here on nothing fails, and nothing slow runs: readers wait for
+  // this section only.
+  for (auto& [old, after] : p.live_updates) old.kind->UpdateLive(old.proc.get(), old.spec, after);
+  std::unique_ptr<rt::Plan> untaken;
+  if (p.plan) {
+    p.plan->seq = ++this->seq;
+    p.plan->io_layout = model::IoLayoutId(p.spec);
+    if (p.plan->successor) {
+      p.plan->successor->seq = p.plan->seq;
+      p.plan->successor->io_layout = p.plan->io_layout;
     }
-    delete runner.Publish(plan.release());
+    untaken.reset(runner.Publish(p.plan.release()));
     this->published = true;
   }
-  this->instances = std::move(next);
-  this->current_built = std::move(built);
+  this->instances = std::move(p.next);
+  this->current_built = std::move(p.built);
   // Keep the counters of ports that still exist (a port keeps its counts
   // across edits while it keeps its name).
   this->port_counters.clear();
   for (const auto& v : this->current_built.graph.vertices) {
     if (v.counters) this->port_counters[VertexName(v)] = v.counters;
   }
-  this->current = std::move(spec);
+  this->current = std::move(p.spec);
   this->meters.clear();
   for (const auto& [name, inst] : this->instances) {
     if (inst.proc->AsMeter() != nullptr) this->meters[name] = inst.proc;
   }
   ++this->revision;
-  Reclaim();
-  this->last_edit = EditResult{this->revision, !same_topology};
+  this->last_edit = EditResult{this->revision, !p.same_topology};
+  return untaken;
+}
+
+absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
+                                                     std::optional<uint64_t> expected_revision) {
+  const Snapshot snap = TakeSnapshot();
+  auto prepared = Prepare(std::move(spec), snap, expected_revision);
+  if (!prepared.ok()) return prepared.status();
+  // No crossfade to wait for: format changes publish fresh plans.
+  std::unique_ptr<rt::Plan> untaken = CommitPrepared(std::move(*prepared), snap);
   return this->last_edit;
 }
 
 absl::Status Engine::Impl::SetFormatLocked(const rt::StreamFormat& format) {
   if (format == this->options.format) return absl::OkStatus();
+  ++this->generation;  // edits being prepared for the old format start over
   if (format.sample_rate_hz < 1000.0 || format.max_period_frames == 0 ||
       format.max_period_frames > 65536) {
     return absl::InvalidArgumentError(

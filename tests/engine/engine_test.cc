@@ -1,6 +1,9 @@
 // Engine behaviour: all-or-nothing edits, revisions, state carry-over,
 // crossfades, fusion, latency.
+#include <condition_variable>
+#include <mutex>
 #include <new>
+#include <thread>
 
 #include "common/rig.h"
 #include "compile/compile.h"
@@ -77,6 +80,65 @@ TEST(Engine, OutOfMemoryWhileBuildingANodeRefusesTheEdit) {
       << r.status().message();
   EXPECT_EQ(rig.engine().spec(), before_spec);
   EXPECT_EQ(rig.engine().revision(), before_rev);
+}
+
+TEST(Engine, ReadersNeverWaitForAnEditBeingBuilt) {
+  // A kind whose node takes as long to build as the test says (a long
+  // impulse response, a plugin loading): while the edit builds it, the
+  // graph, the revision and meters are read without waiting, and what they
+  // show is the graph before the edit.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool building = false, release = false;
+  auto kinds = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(
+      kinds
+          ->Add(std::make_shared<dsp::TableKind>(
+              "slow", "builds when released", std::vector<model::ParamDesc>{}, dsp::InOutLayout,
+              [&](const model::NodeSpec& n, const std::map<std::string, model::ParamValue>&,
+                  const rt::StreamFormat& f) -> absl::StatusOr<std::unique_ptr<rt::Processor>> {
+                std::unique_lock lock(mu);
+                building = true;
+                cv.notify_all();
+                cv.wait(lock, [&] { return release; });
+                const model::NodeKind* gain = kinds->Find("gain");
+                const model::NodeSpec g{n.name, "gain", n.channels, {}};
+                return gain->Instantiate(g, gain->ResolveParams(g, f.sample_rate_hz), f);
+              }))
+          .ok());
+  RigOptions o;
+  o.kinds = kinds.get();
+  Rig rig(o);
+  auto spec = ToneChain();
+  spec.nodes.push_back({"m", "meter", 1, {}});
+  spec.routes.push_back({model::Endpoint::Parse("g"), model::Endpoint::Parse("m")});
+  rig.Apply(spec);
+  const auto before_rev = rig.engine().revision();
+  auto next = spec;
+  next.nodes.push_back({"s", "slow", 1, {}});
+  std::thread edit([&] {
+    auto r = rig.engine().Apply(next);
+    EXPECT_TRUE(r.ok()) << r.status();
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return building; });
+  }
+  // The edit is in the middle of building "s" and will stay there until
+  // released: each read below would hang if it waited for the edit.
+  EXPECT_EQ(rig.engine().revision(), before_rev);
+  EXPECT_EQ(rig.engine().spec(), spec);
+  EXPECT_TRUE(rig.engine().ReadMeter("m").ok());
+  EXPECT_EQ(rig.engine().MeterNodes().size(), 1u);
+  EXPECT_TRUE(rig.engine().Check(next).ok());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  edit.join();
+  EXPECT_EQ(rig.engine().revision(), before_rev + 1);
+  EXPECT_NE(rig.engine().spec().FindNode("s"), nullptr);
 }
 
 TEST(Engine, RevisionConflictIsAbortedAndChangesNothing) {
