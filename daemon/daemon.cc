@@ -513,9 +513,12 @@ int Daemon::Run() {
                initial.nodes.size(), initial.routes.size(), initial.TotalInputChannels(),
                initial.TotalOutputChannels(), engine_->revision());
   // Persist the start: the revision never repeats, even with no edit.
+  // Written into the state file itself, so that it shows the running graph.
   if (auto st = state_->Save(initial, engine_->revision()); !st.ok()) {
     spdlog::warn("cannot save the state: {} (edits will be refused until it can be written)",
                  std::string(st.message()));
+  } else if (auto cp = state_->Checkpoint(); !cp.ok()) {
+    spdlog::warn("state checkpoint: {}", std::string(cp.message()));
   }
 
   if (auto st = StartBackend(); !st.ok()) {
@@ -556,6 +559,18 @@ int Daemon::Run() {
     }
   });
   house.Every("drain backend events", kDrainEvery, [this](auto) { DrainEvents(); });
+  // The state file itself follows the journal once edits pause for a
+  // second (state_store.h); the journal alone is as durable.
+  house.Every("state checkpoint", std::chrono::seconds(1),
+              [this, last = uint64_t{0}](auto) mutable {
+                const uint64_t records = state_->journal_records();
+                if (records != 0 && records == last) {
+                  if (auto st = state_->Checkpoint(); !st.ok()) {
+                    spdlog::warn("state checkpoint: {}", std::string(st.message()));
+                  }
+                }
+                last = state_->journal_records();
+              });
   if (!options_.stats_file.empty()) {
     house.Every("stats file", options_.stats_interval, [this](auto) { WriteStatsFile(); });
   }
@@ -590,6 +605,9 @@ int Daemon::Run() {
   backend_->Stop();
   engine_->Reclaim();
   DrainEvents();
+  if (auto st = state_->Checkpoint(); !st.ok()) {
+    spdlog::warn("state checkpoint: {}", std::string(st.message()));
+  }
   if (!options_.stats_file.empty()) WriteStatsFile();
   spdlog::info("stopped");
   return kExitOk;

@@ -183,13 +183,13 @@ void GraphService::SetStateDiverged(std::string error) {
 }
 
 std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
-  absl::MutexLock lock(&mu_);
-  return {engine_.spec(), engine_.revision()};
+  return engine_.spec_and_revision();  // not behind mu_: reads never wait for an edit
 }
 
 absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bool dry_run,
                                                        std::optional<uint64_t> expected_revision,
-                                                       const CallContext& call) {
+                                                       const CallContext& call, uint64_t* ticket) {
+  *ticket = 0;
   const uint64_t rev = engine_.revision();
   if (expected_revision && *expected_revision != rev) {
     return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
@@ -213,33 +213,42 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   if (call.before_commit) {
     if (auto st = call.before_commit(PendingCommit{rev, rev + 1, out.changes}); !st.ok()) return st;
   }
-  // Write-ahead: the state file holds the edit (and its revision) before
-  // the audio does, so what runs is always what a restart restores and a
-  // revision handed out is never handed out again after a restart. A state
-  // that cannot be written refuses the edit with nothing changed.
+  // Write-ahead: the journal holds the edit (and its revision) before the
+  // audio does, so what runs is what a restart restores once the process
+  // dies, and a revision handed out is never handed out again after a
+  // restart. A state that cannot be written refuses the edit with nothing
+  // changed. The flush (fdatasync) comes after the service's lock is
+  // released (Durable): edits of concurrent clients share it, and the call
+  // returns only once its edit is durable.
   const uint64_t next = rev + 1;
   if (store_ != nullptr) {
-    if (auto st = store_->Save(spec, next); !st.ok()) {
+    auto appended = store_->Append(spec, next);
+    if (!appended.ok()) {
       return absl::UnavailableError(absl::StrCat(
           "the state file cannot be written, so the change was refused (nothing changed): ",
-          std::string(st.message())));
+          std::string(appended.status().message())));
     }
+    *ticket = *appended;
   }
   if (auto applied = engine_.Apply(spec); !applied.ok()) {
     if (store_ != nullptr) {
       // Not applied after all: the state goes back to what runs, at a
-      // revision no lower than the one just written.
+      // revision no lower than the one just written (durably: rare).
       if (auto undo = store_->Save(before, std::max(next, engine_.revision())); !undo.ok()) {
         SetStateDiverged(std::string(undo.message()));
       }
     }
+    *ticket = 0;
     return applied.status();
   }
   if (store_ != nullptr) state_diverged_.store(false);  // written and applied: in step again
   if (store_ != nullptr && engine_.revision() != next) {
     // The engine moved on meanwhile (a rate change clamped a parameter).
-    if (auto st = store_->Save(spec, engine_.revision()); !st.ok()) {
-      spdlog::warn("state file {}: {}", store_->path(), std::string(st.message()));
+    auto appended = store_->Append(spec, engine_.revision());
+    if (appended.ok()) {
+      *ticket = *appended;
+    } else {
+      spdlog::warn("state file {}: {}", store_->path(), std::string(appended.status().message()));
     }
   }
   out.applied = true;
@@ -255,15 +264,32 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   return out;
 }
 
+absl::StatusOr<EditOutcome> GraphService::Durable(absl::StatusOr<EditOutcome> outcome,
+                                                  uint64_t ticket) {
+  if (!outcome.ok() || ticket == 0 || store_ == nullptr) return outcome;
+  if (auto st = store_->Sync(ticket); !st.ok()) {
+    absl::MutexLock lock(&mu_);
+    SetStateDiverged(std::string(st.message()));
+    return absl::UnavailableError(
+        absl::StrCat("the change was applied (revision ", outcome->revision,
+                     ") but could not be made durable, so a restart may lose it: ", st.message()));
+  }
+  return outcome;
+}
+
 absl::StatusOr<EditOutcome> GraphService::ApplyGraph(model::GraphSpec spec, bool dry_run,
                                                      std::optional<uint64_t> expected_revision,
                                                      const CallContext& call) {
-  absl::MutexLock lock(&mu_);
-  return CommitLocked(std::move(spec), dry_run, expected_revision, call);
+  uint64_t ticket = 0;
+  absl::StatusOr<EditOutcome> out;
+  {
+    absl::MutexLock lock(&mu_);
+    out = CommitLocked(std::move(spec), dry_run, expected_revision, call, &ticket);
+  }
+  return Durable(std::move(out), ticket);
 }
 
 uint64_t GraphService::revision() const {
-  absl::MutexLock lock(&mu_);
   return engine_.revision();
 }
 
@@ -274,20 +300,30 @@ absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
   auto graph = config::ParseGraphYaml(yaml, source_name.empty() ? "<request>" : source_name,
                                       engine_.kinds());
   if (!graph.ok()) return graph.status();
-  absl::MutexLock lock(&mu_);
-  return CommitLocked(std::move(*graph), dry_run, expected_revision, call);
+  uint64_t ticket = 0;
+  absl::StatusOr<EditOutcome> out;
+  {
+    absl::MutexLock lock(&mu_);
+    out = CommitLocked(std::move(*graph), dry_run, expected_revision, call, &ticket);
+  }
+  return Durable(std::move(out), ticket);
 }
 
 absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, bool dry_run,
                                                std::optional<uint64_t> expected_revision,
                                                const CallContext& call) {
-  absl::MutexLock lock(&mu_);
   if (ops.empty()) return absl::InvalidArgumentError("ops: an edit needs at least one operation");
-  model::GraphSpec spec = engine_.spec();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    if (auto st = ApplyOp(spec, ops[i], engine_.kinds(), i); !st.ok()) return st;
+  uint64_t ticket = 0;
+  absl::StatusOr<EditOutcome> out;
+  {
+    absl::MutexLock lock(&mu_);
+    model::GraphSpec spec = engine_.spec();
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (auto st = ApplyOp(spec, ops[i], engine_.kinds(), i); !st.ok()) return st;
+    }
+    out = CommitLocked(std::move(spec), dry_run, expected_revision, call, &ticket);
   }
-  return CommitLocked(std::move(spec), dry_run, expected_revision, call);
+  return Durable(std::move(out), ticket);
 }
 
 absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> expected_revision,
@@ -298,8 +334,13 @@ absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> 
   // Back to the config as at a start: start-up limits apply (a volume's
   // startup_max_db); the change list of the commit shows what they did.
   (void)model::ApplyStartupLimits(*graph, engine_.kinds());
-  absl::MutexLock lock(&mu_);
-  return CommitLocked(std::move(*graph), false, expected_revision, call);
+  uint64_t ticket = 0;
+  absl::StatusOr<EditOutcome> out;
+  {
+    absl::MutexLock lock(&mu_);
+    out = CommitLocked(std::move(*graph), false, expected_revision, call, &ticket);
+  }
+  return Durable(std::move(out), ticket);
 }
 
 }  // namespace aers::control

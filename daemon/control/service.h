@@ -71,7 +71,8 @@ class GraphService {
   GraphService(engine::Engine& engine, const state::StateStore* store, EventBus& events,
                ConfigGraph config_graph);
 
-  /// The current graph and revision, read together.
+  /// The current graph and revision, read together: what runs. Never waits
+  /// for an edit in progress (validation, the state file, building nodes).
   std::pair<model::GraphSpec, uint64_t> Graph() const;
 
   absl::StatusOr<EditOutcome> ApplyGraph(model::GraphSpec spec, bool dry_run,
@@ -87,7 +88,7 @@ class GraphService {
   /// Back to the config file's graph; removes nothing else.
   absl::StatusOr<EditOutcome> ResetToConfig(std::optional<uint64_t> expected_revision,
                                             const CallContext& call = {.origin = "reset"});
-  /// The live revision.
+  /// The live revision (never waits for an edit in progress).
   uint64_t revision() const;
   /// True after an edit that failed to apply could not be taken back out of
   /// the state file (a restart would bring it back); false again once an
@@ -100,10 +101,16 @@ class GraphService {
   const state::StateStore* store() const { return store_; }
 
  private:
+  // Validates, writes the journal record (not yet flushed: `ticket`),
+  // applies, publishes the event.
   absl::StatusOr<EditOutcome> CommitLocked(model::GraphSpec spec, bool dry_run,
                                            std::optional<uint64_t> expected_revision,
-                                           const CallContext& call)
+                                           const CallContext& call, uint64_t* ticket)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Without the lock: waits until the edit's record is flushed (shared with
+  // the edits of other clients: group commit).
+  absl::StatusOr<EditOutcome> Durable(absl::StatusOr<EditOutcome> outcome, uint64_t ticket)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void SetStateDiverged(std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   engine::Engine& engine_;

@@ -303,6 +303,11 @@ uint64_t Engine::revision() const {
   return impl_->revision;
 }
 
+std::pair<model::GraphSpec, uint64_t> Engine::spec_and_revision() const {
+  absl::ReaderMutexLock lock(&impl_->mu);
+  return {impl_->current, impl_->revision};
+}
+
 EditResult Engine::last_edit() const {
   absl::ReaderMutexLock lock(&impl_->mu);
   return impl_->last_edit;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -157,6 +158,9 @@ class Engine {
 
   model::GraphSpec spec() const;
   uint64_t revision() const;
+  /// The live graph and its revision, read together. Never waits for an
+  /// edit being built (only for one being committed, which is brief).
+  std::pair<model::GraphSpec, uint64_t> spec_and_revision() const;
   /// What the last accepted edit did (revision 0 and no replan before any).
   EditResult last_edit() const;
   rt::StreamFormat format() const;

@@ -1,6 +1,7 @@
 #include "state/state_store.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +10,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "config/config.h"
 #include "config/graph_yaml.h"
 
@@ -109,72 +113,340 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 namespace {
 constexpr char kBaselinePrefix[] = "# baseline: ";
 constexpr char kRevisionPrefix[] = "# revision: ";
+constexpr char kLeasePrefix[] = "# lease: ";
+constexpr char kRecordMagic[] = "AERSJ1";
+constexpr uint64_t kCompactBytes = uint64_t{1} << 20;
 
-// The value of a "# key: value" header line among the first lines.
-std::string HeaderValue(const std::string& path, std::string_view prefix) {
-  std::ifstream in(path);
+// The value of a "# key: value" header line among the first lines of
+// `text`.
+std::string HeaderValue(const std::string& text, std::string_view prefix) {
+  std::istringstream in(text);
   std::string line;
-  for (int i = 0; i < 3 && std::getline(in, line); ++i) {
+  for (int i = 0; i < 4 && std::getline(in, line); ++i) {
     if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
   }
   return "";
 }
+
+std::optional<uint64_t> ParseRevision(const std::string& v) {
+  uint64_t out = 0;
+  if (v.empty() || v.size() > 19) return std::nullopt;
+  for (char ch : v) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    out = out * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  return out;
+}
+
+// BLAKE2b-128 of a record's payload, hex (a torn or zero-filled tail fails
+// it).
+std::string PayloadHash(absl::string_view payload) {
+  unsigned char h[16];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(payload.data()),
+                     payload.size(), nullptr, 0);
+  char hex[sizeof h * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return hex;
+}
+
+absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  size_t written = 0;
+  while (written < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write", path);
+    }
+    written += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Record {
+  uint64_t revision = 0;
+  uint64_t lease = 0;
+  std::string payload;
+  size_t index = 0;  // 1-based, for messages
+};
+
+// Every valid record of a journal, in order, up to the first invalid one (a
+// torn tail).
+std::vector<Record> ReadRecords(const std::string& journal) {
+  std::vector<Record> out;
+  size_t pos = 0;
+  while (pos < journal.size()) {
+    const size_t eol = journal.find('\n', pos);
+    if (eol == std::string::npos) break;
+    const std::vector<absl::string_view> f =
+        absl::StrSplit(absl::string_view(journal).substr(pos, eol - pos), ' ');
+    uint64_t revision = 0, lease = 0, bytes = 0;
+    if (f.size() != 5 || f[0] != kRecordMagic || !absl::SimpleAtoi(f[1], &revision) ||
+        !absl::SimpleAtoi(f[2], &lease) || !absl::SimpleAtoi(f[3], &bytes) ||
+        bytes > journal.size() - eol - 1) {
+      break;
+    }
+    const absl::string_view payload = absl::string_view(journal).substr(eol + 1, bytes);
+    if (PayloadHash(payload) != f[4] || eol + 1 + bytes >= journal.size() ||
+        journal[eol + 1 + bytes] != '\n') {
+      break;
+    }
+    out.push_back({revision, lease, std::string(payload), out.size() + 1});
+    pos = eol + 1 + bytes + 1;
+  }
+  return out;
+}
 }  // namespace
+
+StateStore::~StateStore() {
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+}
 
 void StateStore::set_baseline(std::string baseline) {
   std::lock_guard lock(mu_);
   baseline_ = std::move(baseline);
 }
 
-absl::Status StateStore::Save(const model::GraphSpec& graph, uint64_t revision) const {
+std::string StateStore::Contents(const model::GraphSpec& graph, uint64_t revision) const {
   std::string baseline;
   {
     std::lock_guard lock(mu_);
     baseline = baseline_;
   }
-  return WriteFileAtomically(
-      path_, "# aersd live graph state: written on every accepted edit; delete to reset\n" +
-                 std::string(kBaselinePrefix) + baseline + "\n" + kRevisionPrefix +
-                 std::to_string(revision) + "\n" + config::EmitGraphYaml(graph));
+  return "# aersd live graph state: written on every accepted edit; delete to reset\n" +
+         std::string(kBaselinePrefix) + baseline + "\n" + kRevisionPrefix +
+         std::to_string(revision) + "\n" + kLeasePrefix +
+         std::to_string(revision + kRevisionLease) + "\n" + config::EmitGraphYaml(graph);
+}
+
+absl::Status StateStore::OpenJournalLocked() const {
+  if (journal_fd_ >= 0) return absl::OkStatus();
+  const std::string jp = journal_path();
+  if (auto st = CheckReplaceable(jp); !st.ok()) return st;
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::path(path_).has_parent_path()
+                                        ? std::filesystem::path(path_).parent_path()
+                                        : std::filesystem::path(".");
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat(dir.string(), ": cannot create directory: ", ec.message()));
+  }
+  // Appends go after what a previous run left (read at start-up); it is
+  // emptied at the next checkpoint.
+  const int fd = ::open(jp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) return ErrnoError("cannot open the journal", jp);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(jp, ": the journal is not a regular file"));
+  }
+  journal_fd_ = fd;
+  journal_bytes_ = static_cast<uint64_t>(st.st_size);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
+                                            uint64_t revision) const {
+  const std::string contents = Contents(graph, revision);
+  bool compact = false;
+  {
+    std::lock_guard lock(journal_mu_);
+    if (auto st = CheckReplaceable(path_); !st.ok()) return st;
+    if (auto st = OpenJournalLocked(); !st.ok()) return st;
+    compact = journal_bytes_ + contents.size() > kCompactBytes;
+  }
+  if (!compact) {
+    // Never hand out a revision a power cut could make repeat: past the
+    // durable lease, flush first (in practice the lease is far ahead).
+    uint64_t wait_for = 0;
+    {
+      std::lock_guard lock(journal_mu_);
+      if (revision > synced_lease_ && appended_ > synced_) wait_for = appended_;
+    }
+    if (wait_for != 0) {
+      if (auto st = Sync(wait_for); !st.ok()) return st;
+    }
+  }
+  std::unique_lock slock(sync_mu_, std::defer_lock);
+  if (compact) slock.lock();  // a checkpoint replaces the file a flush may be using
+  std::lock_guard lock(journal_mu_);
+  const std::string header =
+      absl::StrCat(kRecordMagic, " ", revision, " ", revision + kRevisionLease, " ",
+                   contents.size(), " ", PayloadHash(contents), "\n");
+  last_contents_ = contents;
+  if (compact) {
+    // The record goes straight into the state file: durable at once.
+    if (auto st = CheckpointLocked(); !st.ok()) return st;
+    return appended_;
+  }
+  const std::string record = header + contents + "\n";
+  if (auto st = WriteAll(journal_fd_, record, journal_path()); !st.ok()) {
+    // A partial record is ignored on reading (its hash fails), and so would
+    // every record after it: cut it off.
+    struct stat sb {};
+    if (::fstat(journal_fd_, &sb) == 0 && static_cast<uint64_t>(sb.st_size) > journal_bytes_) {
+      (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
+    }
+    return st;
+  }
+  journal_bytes_ += record.size();
+  ++records_;
+  appended_lease_ = revision + kRevisionLease;
+  return ++appended_;
+}
+
+absl::Status StateStore::Sync(uint64_t ticket) const {
+  {
+    std::lock_guard lock(journal_mu_);
+    if (synced_ >= ticket) return absl::OkStatus();
+  }
+  // Group commit: one flush at a time. Whoever waits here while a flush
+  // runs finds its record flushed by it, or flushes everything appended so
+  // far, for all who wait behind it.
+  std::lock_guard sync(sync_mu_);
+  uint64_t target = 0, lease = 0;
+  int fd = -1;
+  {
+    std::lock_guard lock(journal_mu_);
+    if (synced_ >= ticket) return absl::OkStatus();
+    target = appended_;
+    lease = appended_lease_;
+    fd = journal_fd_;
+  }
+  if (fd >= 0 && ::fdatasync(fd) != 0) return ErrnoError("fdatasync", journal_path());
+  std::lock_guard lock(journal_mu_);
+  synced_ = std::max(synced_, target);
+  synced_lease_ = std::max(synced_lease_, lease);
+  ++flushes_;
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::CheckpointLocked() const {
+  if (last_contents_.empty()) return absl::OkStatus();
+  if (auto st = WriteFileAtomically(path_, last_contents_); !st.ok()) return st;
+  if (journal_fd_ >= 0) {
+    if (::ftruncate(journal_fd_, 0) != 0) return ErrnoError("ftruncate", journal_path());
+    (void)::fdatasync(journal_fd_);  // a stale journal would be older anyway
+  }
+  journal_bytes_ = 0;
+  records_ = 0;
+  synced_ = appended_;
+  synced_lease_ = std::max(synced_lease_, appended_lease_);
+  // The checkpointed state reserves its lease too (written in the file).
+  const std::string lease = HeaderValue(last_contents_, kLeasePrefix);
+  if (const auto l = ParseRevision(lease)) synced_lease_ = std::max(synced_lease_, *l);
+  last_contents_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::Checkpoint() const {
+  std::lock_guard sync(sync_mu_);
+  std::lock_guard lock(journal_mu_);
+  if (records_ == 0) return absl::OkStatus();
+  return CheckpointLocked();
+}
+
+absl::Status StateStore::Save(const model::GraphSpec& graph, uint64_t revision) const {
+  auto ticket = Append(graph, revision);
+  if (!ticket.ok()) return ticket.status();
+  return Sync(*ticket);
+}
+
+uint64_t StateStore::journal_records() const {
+  std::lock_guard lock(journal_mu_);
+  return records_;
+}
+
+uint64_t StateStore::flushes() const {
+  std::lock_guard lock(journal_mu_);
+  return flushes_;
+}
+
+std::optional<StateStore::Latest> StateStore::ReadLatest() const {
+  std::optional<Latest> out;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path_, ec)) {
+    Latest l;
+    l.text = ReadWholeFile(path_).value_or("");
+    l.source = path_;
+    const auto rev = ParseRevision(HeaderValue(l.text, kRevisionPrefix));
+    l.file_revision_unreadable = !rev.has_value();
+    l.revision = rev.value_or(0);
+    l.lease = ParseRevision(HeaderValue(l.text, kLeasePrefix)).value_or(l.revision);
+    out = std::move(l);
+  }
+  const std::string jp = journal_path();
+  if (std::filesystem::is_regular_file(jp, ec)) {
+    const auto journal = ReadWholeFile(jp);
+    const std::vector<Record> records = journal ? ReadRecords(*journal) : std::vector<Record>{};
+    uint64_t lease = out ? out->lease : 0;
+    for (const auto& r : records) lease = std::max(lease, r.lease);
+    if (!records.empty() &&
+        (!out || out->file_revision_unreadable || records.back().revision >= out->revision)) {
+      Latest l;
+      l.text = records.back().payload;
+      l.source = absl::StrCat(jp, " (record ", records.back().index, ")");
+      l.revision = records.back().revision;
+      out = std::move(l);
+    }
+    if (out) out->lease = std::max(out->lease, lease);
+  }
+  return out;
 }
 
 std::string StateStore::SavedBaseline() const {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path_, ec)) return "";
-  return HeaderValue(path_, kBaselinePrefix);
+  const auto latest = ReadLatest();
+  return latest ? HeaderValue(latest->text, kBaselinePrefix) : "";
 }
 
 std::optional<uint64_t> StateStore::SavedRevision() const {
   std::error_code ec;
-  if (!std::filesystem::exists(path_, ec)) return 0;
-  if (!std::filesystem::is_regular_file(path_, ec)) return std::nullopt;
-  const std::string v = HeaderValue(path_, kRevisionPrefix);
-  if (v.empty()) return std::nullopt;
-  uint64_t out = 0;
-  for (char ch : v) {
-    if (ch < '0' || ch > '9' || out > (UINT64_MAX - 9) / 10) return std::nullopt;
-    out = out * 10 + static_cast<uint64_t>(ch - '0');
+  if (std::filesystem::exists(path_, ec) && !std::filesystem::is_regular_file(path_, ec)) {
+    return std::nullopt;
   }
-  return out;
+  const auto latest = ReadLatest();
+  if (!latest) return 0;
+  if (latest->file_revision_unreadable) return std::nullopt;
+  return std::max(latest->revision, latest->lease);
 }
 
 absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
     const model::KindRegistry& kinds) const {
   std::error_code ec;
-  if (!std::filesystem::exists(path_, ec)) return std::optional<model::GraphSpec>();
-  auto text = config::ReadConfigText(path_);
-  auto loaded = text.ok() ? config::ParseGraphYaml(*text, path_, kinds)
-                          : absl::StatusOr<model::GraphSpec>(text.status());
+  if (std::filesystem::exists(path_, ec) && !std::filesystem::is_regular_file(path_, ec)) {
+    return absl::DataLossError(
+        absl::StrCat("state file ", path_, " is unusable: not a regular file"));
+  }
+  const auto latest = ReadLatest();
+  if (!latest) return std::optional<model::GraphSpec>();
+  auto loaded = config::ParseGraphYaml(latest->text, latest->source, kinds);
   if (!loaded.ok()) {
     return absl::DataLossError(absl::StrCat(
-        "state file ", path_, " is unusable: ", std::string(loaded.status().message())));
+        "state file ", latest->source, " is unusable: ", std::string(loaded.status().message())));
   }
   return std::optional<model::GraphSpec>(std::move(*loaded));
 }
 
 absl::Status StateStore::Remove() const {
-  if (auto st = CheckReplaceable(path_); !st.ok()) return st;
-  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path_);
+  std::lock_guard sync(sync_mu_);
+  std::lock_guard lock(journal_mu_);
+  for (const std::string& p : {path_, journal_path()}) {
+    if (auto st = CheckReplaceable(p); !st.ok()) return st;
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", p);
+  }
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+  journal_fd_ = -1;
+  journal_bytes_ = 0;
+  records_ = 0;
+  last_contents_.clear();
   return absl::OkStatus();
 }
 

@@ -1,12 +1,29 @@
-// Crash-safe persistence of the live graph.
+// Crash-safe persistence of the live graph: the state file (PATH) and its
+// journal (PATH.journal).
 //
-// Save() writes a temporary file in the same directory, fsyncs it, renames
-// it over the state file and fsyncs the directory: after a crash at any
-// moment the file holds either the old or the new graph, never a mix.
+// An edit appends the whole new state as one record to the journal
+// (Append: one write(), no fsync) and makes it durable with Sync(): one
+// fdatasync, shared by every edit appended meanwhile (group commit), so
+// concurrent clients share their flushes. Each record carries a hash of its
+// bytes; a torn tail after a power cut is ignored on reading. Checkpoint()
+// writes the latest state to the state file itself (temporary file, fsync,
+// rename, fsync of the directory: after a crash the file holds the old or
+// the new graph, never a mix) and empties the journal; the daemon does it
+// when edits pause, and Append does it when the journal grows past 1 MiB.
+// Reading takes the state file, then the journal's last valid record if it
+// is newer.
 //
-// Thread: non-real-time; one writer at a time (the control service's lock).
+// Revisions: each record also carries a lease, its revision + 1024: a
+// restart goes on from the highest lease, so a revision handed out whose
+// record a power cut lost is never handed out again. Append waits for a
+// Sync when a revision would pass the durable lease.
+//
+// Thread: non-real-time. Append, Save and Checkpoint from one writer at a
+// time (the control service's lock, the daemon's housekeeping); Sync from
+// any thread.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,15 +37,34 @@ namespace aers::state {
 class StateStore {
  public:
   explicit StateStore(std::string path) : path_(std::move(path)) {}
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
 
-  /// Atomically replaces the state with `graph` at `revision`, tagged with
-  /// the current baseline. The revision is kept so that it never goes back
-  /// across restarts (a client's --expect-revision from before a restart
-  /// cannot match a different graph after it).
+  /// Durably replaces the state with `graph` at `revision`, tagged with the
+  /// current baseline: Append, then Sync. The revision is kept so that it
+  /// never goes back across restarts (a client's --expect-revision from
+  /// before a restart cannot match a different graph after it).
   absl::Status Save(const model::GraphSpec& graph, uint64_t revision) const;
-  /// The revision recorded in the state file, read even when the graph
-  /// itself is not used: 0 when there is no state file, nullopt when there
-  /// is one but its revision cannot be read (corrupt or truncated).
+  /// Appends the state `graph` at `revision` to the journal: survives the
+  /// process being killed once this returns, survives a power cut once
+  /// Sync(ticket) returns. Returns the ticket. Errors name the file (disk
+  /// full, not a regular file).
+  absl::StatusOr<uint64_t> Append(const model::GraphSpec& graph, uint64_t revision) const;
+  /// Makes everything appended up to `ticket` durable (fdatasync). Callers
+  /// that arrive while a flush runs wait for it and share the next one.
+  absl::Status Sync(uint64_t ticket) const;
+  /// Writes the latest appended state into the state file and empties the
+  /// journal (no-op when the journal is empty).
+  absl::Status Checkpoint() const;
+  /// Records appended to the journal since the last checkpoint.
+  uint64_t journal_records() const;
+  /// Flushes so far (fdatasync calls of Sync), for benchmarks and tests.
+  uint64_t flushes() const;
+  /// The revision to go on from: the highest of the state file's revision
+  /// and the journal's leases, read even when the graph itself is not used:
+  /// 0 when there is no state at all, nullopt when the state file exists but
+  /// its revision cannot be read (corrupt or truncated).
   std::optional<uint64_t> SavedRevision() const;
   /// What the state was derived from (the daemon uses a hash of the config
   /// file): a state whose baseline differs from the current one is stale
@@ -39,8 +75,8 @@ class StateStore {
   /// nullopt when there is no state file; an error naming the file and the
   /// problem when it is unreadable, corrupt or no longer valid.
   absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds) const;
-  /// Removes the state file (absent is fine; anything but a regular file
-  /// is left alone and an error).
+  /// Removes the state file and its journal (absent is fine; anything but a
+  /// regular file is left alone and an error).
   absl::Status Remove() const;
   /// FAILED_PRECONDITION naming the path if something other than a regular
   /// file (a device, a FIFO, a directory, a symbolic link) is at it: the
@@ -51,15 +87,47 @@ class StateStore {
   int RemoveStaleTemporaries() const;
 
   const std::string& path() const { return path_; }
+  std::string journal_path() const { return path_ + ".journal"; }
+
+  /// Revisions a journal record reserves beyond its own (see above).
+  static constexpr uint64_t kRevisionLease = 1024;
 
   /// Default location: $STATE_DIRECTORY (systemd), else /var/lib/aers as
   /// root, else $XDG_STATE_HOME/aers or ~/.local/state/aers; file graph.yaml.
   static std::string DefaultPath();
 
  private:
+  // The newest state: the journal's last valid record if newer than the
+  // state file. `source` names where it came from, for messages.
+  struct Latest {
+    std::string text;
+    std::string source;
+    uint64_t revision = 0;
+    uint64_t lease = 0;
+    bool file_revision_unreadable = false;
+  };
+  std::optional<Latest> ReadLatest() const;
+  std::string Contents(const model::GraphSpec& graph, uint64_t revision) const;
+  absl::Status CheckpointLocked() const;  // journal_mu_ held
+  absl::Status OpenJournalLocked() const;
+
   std::string path_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // baseline_
   std::string baseline_;
+
+  // The journal (writer side): journal_mu_ guards everything below but the
+  // flush itself, which runs with sync_mu_ only.
+  mutable std::mutex journal_mu_;
+  mutable int journal_fd_ = -1;
+  mutable uint64_t appended_ = 0;  // tickets handed out
+  mutable uint64_t records_ = 0;   // in the journal now
+  mutable uint64_t journal_bytes_ = 0;
+  mutable std::string last_contents_;  // the newest appended state
+  mutable uint64_t appended_lease_ = 0;
+  mutable std::mutex sync_mu_;         // one flush at a time; taken before journal_mu_
+  mutable uint64_t synced_ = 0;        // tickets durable (journal_mu_)
+  mutable uint64_t synced_lease_ = 0;  // (journal_mu_)
+  mutable uint64_t flushes_ = 0;       // (journal_mu_)
 };
 
 /// Writes `contents` to `path` atomically (tmp + fsync + rename + fsync dir),

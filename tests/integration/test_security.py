@@ -215,15 +215,21 @@ class SecurityTest(aers_it.JackTestCase):
         d = self.start(audit="/dev/full", tcp=False)
         before = self.ctl(d, "graph", "--json")
         state = d.proc.args[d.proc.args.index("--state_file") + 1]
-        with open(state) as f:
-            state_before = f.read()
+
+        def state_files():
+            # The state file and its journal (state_store.h).
+            out = []
+            for p in (state, state + ".journal"):
+                with open(p, "rb") as f:
+                    out.append(f.read())
+            return out
+        state_before = state_files()
         out = self.ctl(d, "set", "level", "window_ms", "50")
         self.assertEqual(out.returncode, 7, out.stderr)
         self.assertIn("audit log /dev/full", out.stderr)
         self.assertEqual(json.loads(self.ctl(d, "graph", "--json").stdout),
                          json.loads(before.stdout))
-        with open(state) as f:
-            self.assertEqual(f.read(), state_before)
+        self.assertEqual(state_files(), state_before)
         # Audio goes on; reads still work.
         self.assertEqual(self.ctl(d, "status").returncode, 0)
         self.assertEqual(d.log().count("control-plane changes are refused"), 1)
