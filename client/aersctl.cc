@@ -61,6 +61,9 @@ Commands:
   connect FROM TO                FROM/TO: node or node.port
   disconnect FROM TO
   set NODE PARAM VALUE           VALUE: number, true/false, word, or [n, n, ...]
+  set --stream [NODE [PARAM]]    live values from stdin, one per line ("NODE PARAM VALUE",
+                                 leaving out the fields given), applied as they come;
+                                 saved within 100 ms and when stdin ends
   apply FILE [--dry-run]         replace the graph with a config file; prints the diff
   reset                          back to the daemon's config file graph
   watch [--count N]              print events as they happen
@@ -121,6 +124,7 @@ struct Options {
   bool yaml = false;
   bool dot = false;
   bool dry_run = false;
+  bool stream = false;  // set --stream
   bool once = false;
   int count = -1;
   int channels = 1;
@@ -239,6 +243,8 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       o.dot = true;
     } else if (a == "--dry-run") {
       o.dry_run = true;
+    } else if (a == "--stream") {
+      o.stream = true;
     } else if (a == "--once") {
       o.once = true;
     } else if (a == "-p" || a == "-s") {
@@ -744,8 +750,78 @@ int CmdConnect(Client& c, bool connect) {
   return st.ok() ? PrintEdit(o, r) : c.Fail(st, ctx);
 }
 
+// set --stream [NODE [PARAM]]: one value per line of stdin ("NODE PARAM
+// VALUE", the fields given as arguments left out), sent as they are read
+// over one StreamParameters call. Blank lines and '#' comments are skipped.
+int CmdSetStream(Client& c) {
+  const Options& o = c.options();
+  if (o.args.size() > 3) return Usage("set --stream [NODE [PARAM]] < LINES");
+  const std::vector<std::string> fixed(o.args.begin() + 1, o.args.end());
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx, /*stream=*/true);
+  aers::v1::StreamParametersResponse r;
+  auto writer = c.stub().StreamParameters(&ctx, &r);
+  std::string line;
+  int line_no = 0;
+  int bad = 0;
+  std::string bad_text;
+  while (std::getline(std::cin, line)) {
+    ++line_no;
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    // The fields not given as arguments, then the value (the rest of the line).
+    std::vector<std::string> f = fixed;
+    size_t pos = first;
+    while (f.size() < 2) {
+      const auto end = line.find_first_of(" \t", pos);
+      if (end == std::string::npos) break;
+      f.push_back(line.substr(pos, end - pos));
+      pos = line.find_first_not_of(" \t", end);
+      if (pos == std::string::npos) break;
+    }
+    std::string value = f.size() == 2 && pos != std::string::npos ? line.substr(pos) : "";
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    std::string err;
+    auto v = value.empty() ? std::nullopt : ParseValue(value, &err);
+    if (f.size() != 2 || !v) {
+      bad = line_no;
+      bad_text = f.size() != 2 || value.empty()
+                     ? "expected " + std::string(fixed.empty()       ? "NODE PARAM VALUE"
+                                                 : fixed.size() == 1 ? "PARAM VALUE"
+                                                                     : "VALUE")
+                     : err;
+      break;
+    }
+    aers::v1::StreamParametersRequest req;
+    req.set_node(f[0]);
+    req.set_param(f[1]);
+    *req.mutable_value() = *v;
+    if (!writer->Write(req)) break;  // the daemon ended the stream: its status says why
+  }
+  writer->WritesDone();
+  const grpc::Status st = writer->Finish();
+  if (bad != 0) {
+    std::fprintf(stderr,
+                 "aersctl: set --stream: stdin:%d: %s (the values before it were applied)\n", bad,
+                 bad_text.c_str());
+    return kExitInvalid;
+  }
+  if (!st.ok()) return c.Fail(st, ctx);
+  if (o.json) {
+    std::printf("{\"values\": %llu, \"revision\": %llu}\n",
+                static_cast<unsigned long long>(r.values()),
+                static_cast<unsigned long long>(r.revision()));
+  } else {
+    std::printf("streamed %llu values; revision %llu\n",
+                static_cast<unsigned long long>(r.values()),
+                static_cast<unsigned long long>(r.revision()));
+  }
+  return kExitOk;
+}
+
 int CmdSet(Client& c) {
   const Options& o = c.options();
+  if (o.stream) return CmdSetStream(c);
   if (o.args.size() != 4) return Usage("set NODE PARAM VALUE");
   std::string err;
   auto v = ParseValue(o.args[3], &err);

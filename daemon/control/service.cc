@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/graph_yaml.h"
 #include "model/validate.h"
 #include "spdlog/spdlog.h"
+#include "state/state_store.h"
 
 namespace aers::control {
 
@@ -221,6 +224,11 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   // released (Durable): edits of concurrent clients share it, and the call
   // returns only once its edit is durable.
   const uint64_t next = rev + 1;
+  if (auto live = SaveAllLiveLocked(); !live.ok()) {
+    return live.status();
+  } else if (*live != 0) {
+    *ticket = *live;
+  }
   if (store_ != nullptr) {
     auto appended = store_->Append(spec, next);
     if (!appended.ok()) {
@@ -230,6 +238,7 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     }
     *ticket = *appended;
   }
+  const model::GraphSpec written = spec;
   if (auto applied = engine_.Apply(spec); !applied.ok()) {
     if (store_ != nullptr) {
       // Not applied after all: the state goes back to what runs, at a
@@ -242,6 +251,9 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     return applied.status();
   }
   if (store_ != nullptr) state_diverged_.store(false);  // written and applied: in step again
+  saved_spec_ = written;
+  saved_revision_ = engine_.revision();
+  saved_known_ = true;
   if (store_ != nullptr && engine_.revision() != next) {
     // The engine moved on meanwhile (a rate change clamped a parameter).
     auto appended = store_->Append(spec, engine_.revision());
@@ -341,6 +353,201 @@ absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> 
     out = CommitLocked(std::move(*graph), false, expected_revision, call, &ticket);
   }
   return Durable(std::move(out), ticket);
+}
+
+}  // namespace aers::control
+
+namespace aers::control {
+
+GraphService::~GraphService() {
+  StopLive();
+}
+
+void GraphService::StopLive() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_committer_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+}
+
+std::unique_ptr<LiveStream> GraphService::OpenLiveStream(CallContext call) {
+  auto s = std::make_unique<LiveStream>(std::move(call));
+  absl::MutexLock lock(&mu_);
+  if (!saved_known_) {
+    // Every edit is saved before it returns: what runs is what is saved.
+    std::tie(saved_spec_, saved_revision_) = engine_.spec_and_revision();
+    saved_known_ = true;
+  }
+  streams_.push_back(s.get());
+  if (!committer_.joinable() && !stop_committer_) {
+    committer_ = std::thread([this] { CommitterLoop(); });
+  }
+  return s;
+}
+
+absl::StatusOr<uint64_t> GraphService::SetLive(LiveStream& stream, const std::string& node,
+                                               const std::string& param,
+                                               const model::ParamValue& value, size_t index) {
+  const std::string where = absl::StrCat("values[", index, "]");
+  uint64_t ticket = 0;
+  absl::StatusOr<uint64_t> out;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stream.error.ok()) return stream.error;
+    model::GraphSpec spec = engine_.spec();
+    const model::NodeSpec* found = spec.FindNode(node);
+    const model::NodeSpec before = found != nullptr ? *found : model::NodeSpec{};
+    EditOp op;
+    op.type = EditOp::Type::kSetParameter;
+    op.name = node;
+    op.param = param;
+    op.value = value;
+    if (auto st = ApplyOp(spec, op, engine_.kinds(), index); !st.ok()) {
+      // "ops[i].set_parameter.node: ..." in a stream's words.
+      std::string msg(st.message());
+      const std::string prefix = absl::StrCat("ops[", index, "].set_parameter");
+      if (msg.rfind(prefix, 0) == 0) msg = where + msg.substr(prefix.size());
+      return absl::Status(st.code(), msg);
+    }
+    const model::NodeKind* kind = engine_.kinds().Find(before.kind);
+    if (kind == nullptr || !kind->UpdateLive(nullptr, before, *spec.FindNode(node))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".param: '", param, "' of node '", node, "' (", before.kind,
+          ") is not a live parameter (changing it rebuilds the node); use SetParameter"));
+    }
+    if (auto applied = engine_.Apply(std::move(spec)); !applied.ok()) {
+      return absl::Status(applied.status().code(),
+                          absl::StrCat(where, ": ", applied.status().message()));
+    }
+    ++stream.values;
+    if (!stream.dirty) {
+      stream.dirty = true;
+      stream.first_unsaved = std::chrono::steady_clock::now();
+    }
+    out = engine_.revision();
+    // Never more unsaved revisions than a journal record's lease covers
+    // (state_store.h): save now, in the rare case a stream got that far.
+    if (saved_known_ &&
+        engine_.revision() - saved_revision_ >= state::StateStore::kRevisionLease / 2) {
+      auto saved = SaveLiveLocked(stream);
+      if (!saved.ok()) return saved.status();
+      ticket = *saved;
+    }
+  }
+  if (ticket != 0 && store_ != nullptr) {
+    if (auto st = store_->Sync(ticket); !st.ok()) return st;
+  }
+  return out;
+}
+
+absl::StatusOr<uint64_t> GraphService::SaveLiveLocked(LiveStream& s) {
+  if (!s.dirty) return uint64_t{0};
+  s.dirty = false;
+  auto [spec, rev] = engine_.spec_and_revision();
+  PendingCommit p{saved_known_ ? saved_revision_ : rev, rev,
+                  saved_known_ ? DiffGraphs(saved_spec_, spec) : std::vector<std::string>{}};
+  const std::vector<std::string> changes = p.changes;
+  if (s.call.before_commit) {
+    PendingCommit pc{p.revision_before, p.revision_after, changes};
+    if (auto st = s.call.before_commit(pc); !st.ok()) {
+      s.error = st;
+      return st;
+    }
+  }
+  uint64_t ticket = 0;
+  if (store_ != nullptr) {
+    auto appended = store_->Append(spec, rev);
+    if (!appended.ok()) {
+      s.error = absl::UnavailableError(absl::StrCat(
+          "the state file cannot be written: the streamed values run but are not saved: ",
+          appended.status().message()));
+      SetStateDiverged(std::string(appended.status().message()));
+      return s.error;
+    }
+    ticket = *appended;
+  }
+  saved_spec_ = spec;
+  saved_revision_ = rev;
+  saved_known_ = true;
+  if (!changes.empty()) {
+    Event e;
+    e.type = Event::Type::kGraphChanged;
+    e.revision = rev;
+    e.changes = changes;
+    e.origin = s.call.origin;
+    events_.Publish(std::move(e));
+  }
+  return ticket;
+}
+
+absl::StatusOr<uint64_t> GraphService::SaveAllLiveLocked() {
+  uint64_t ticket = 0;
+  for (LiveStream* s : streams_) {
+    auto t = SaveLiveLocked(*s);
+    if (!t.ok()) return t.status();
+    ticket = std::max(ticket, *t);
+  }
+  return ticket;
+}
+
+absl::StatusOr<std::pair<uint64_t, uint64_t>> GraphService::CloseLiveStream(
+    std::unique_ptr<LiveStream> stream) {
+  absl::StatusOr<uint64_t> ticket;
+  uint64_t rev = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    ticket = stream->error.ok() ? SaveLiveLocked(*stream) : stream->error;
+    std::erase(streams_, stream.get());
+    rev = engine_.revision();
+  }
+  if (!ticket.ok()) return ticket.status();
+  if (*ticket != 0 && store_ != nullptr) {
+    if (auto st = store_->Sync(*ticket); !st.ok()) {
+      absl::MutexLock lock(&mu_);
+      SetStateDiverged(std::string(st.message()));
+      return absl::UnavailableError(
+          absl::StrCat("the streamed values run but could not be made durable: ", st.message()));
+    }
+  }
+  return std::make_pair(rev, stream->values);
+}
+
+void GraphService::CommitterLoop() {
+  while (true) {
+    uint64_t ticket = 0;
+    std::chrono::steady_clock::time_point due = std::chrono::steady_clock::time_point::max();
+    {
+      absl::MutexLock lock(&mu_);
+      // Idle without streams.
+      mu_.Await(absl::Condition(
+          +[](GraphService* g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g->mu_) {
+            return g->stop_committer_ || !g->streams_.empty();
+          },
+          this));
+      if (stop_committer_) return;
+      const auto now = std::chrono::steady_clock::now();
+      for (LiveStream* s : streams_) {
+        if (!s->dirty) continue;
+        if (now - s->first_unsaved >= kLiveSaveWindow) {
+          if (auto t = SaveLiveLocked(*s); t.ok()) ticket = std::max(ticket, *t);
+        } else {
+          due = std::min(due, s->first_unsaved + kLiveSaveWindow);
+        }
+      }
+    }
+    if (ticket != 0 && store_ != nullptr) {
+      if (auto st = store_->Sync(ticket); !st.ok()) {
+        absl::MutexLock lock(&mu_);
+        SetStateDiverged(std::string(st.message()));
+      }
+    }
+    // Wake at the next due save, or after 10 ms to look for new values
+    // (while streams are open).
+    const auto wake =
+        std::min(due, std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
+    std::this_thread::sleep_until(wake);
+  }
 }
 
 }  // namespace aers::control

@@ -7,9 +7,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -61,8 +64,26 @@ struct CallContext {
 /// "- route a -> b", "~ node g: gain_db -6 -> -3").
 std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model::GraphSpec& after);
 
+/// A stream of live parameter values from one client (StreamParameters),
+/// owned by the caller between OpenLiveStream and CloseLiveStream. Its
+/// fields belong to the GraphService (its lock).
+class LiveStream {
+ public:
+  explicit LiveStream(CallContext context) : call(std::move(context)) {}
+  CallContext call;
+  uint64_t values = 0;  ///< applied so far
+  bool dirty = false;   ///< values applied and not yet saved
+  std::chrono::steady_clock::time_point first_unsaved;
+  absl::Status error;  ///< a save failed: the stream must end
+};
+
 class GraphService {
  public:
+  /// How long a streamed value may stay unsaved: the committer writes the
+  /// values of a stream to the journal at most this long after the first
+  /// unsaved one, plus one flush.
+  static constexpr std::chrono::milliseconds kLiveSaveWindow{50};
+
   /// The graph of the config file (for ResetToConfig).
   using ConfigGraph = std::function<absl::StatusOr<model::GraphSpec>()>;
 
@@ -88,6 +109,27 @@ class GraphService {
   /// Back to the config file's graph; removes nothing else.
   absl::StatusOr<EditOutcome> ResetToConfig(std::optional<uint64_t> expected_revision,
                                             const CallContext& call = {.origin = "reset"});
+  /// Opens a stream of live parameter values. `call.before_commit` is
+  /// called (with the service's lock held) for every save of the stream's
+  /// values: the audit record of what they changed. Values go to the audio
+  /// at once; saves are coalesced (kLiveSaveWindow).
+  std::unique_ptr<LiveStream> OpenLiveStream(CallContext call);
+  /// Sets one live parameter (one that glides without a new plan) of the
+  /// running graph: INVALID_ARGUMENT or NOT_FOUND naming `values[index]`
+  /// otherwise, and nothing changes. The revision goes up by one; watchers
+  /// hear of the stream's changes when they are saved. Returns the
+  /// revision. Also fails with the error of an earlier save of the stream
+  /// (audit log or state unwritable): the stream must end.
+  absl::StatusOr<uint64_t> SetLive(LiveStream& stream, const std::string& node,
+                                   const std::string& param, const model::ParamValue& value,
+                                   size_t index);
+  /// Saves what the stream set (durable when this returns) and closes it.
+  /// Returns the revision and the number of values applied.
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> CloseLiveStream(std::unique_ptr<LiveStream> stream);
+  /// Stops the committer (before destruction; streams are closed first).
+  void StopLive();
+  ~GraphService();
+
   /// The live revision (never waits for an edit in progress).
   uint64_t revision() const;
   /// True after an edit that failed to apply could not be taken back out of
@@ -112,6 +154,13 @@ class GraphService {
   absl::StatusOr<EditOutcome> Durable(absl::StatusOr<EditOutcome> outcome, uint64_t ticket)
       ABSL_LOCKS_EXCLUDED(mu_);
   void SetStateDiverged(std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the unsaved values of `s` (if any) to the journal with their
+  // audit record and event; returns the ticket to Sync (0: nothing written).
+  absl::StatusOr<uint64_t> SaveLiveLocked(LiveStream& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Saves every stream with unsaved values (before any other edit, so that
+  // its diff and audit record are its own).
+  absl::StatusOr<uint64_t> SaveAllLiveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CommitterLoop();
 
   engine::Engine& engine_;
   const state::StateStore* store_;
@@ -121,6 +170,13 @@ class GraphService {
   // engine's locks).
   mutable absl::Mutex mu_;
   std::atomic<bool> state_diverged_{false};
+  // What the journal holds: every save diffs against it.
+  model::GraphSpec saved_spec_ ABSL_GUARDED_BY(mu_);
+  uint64_t saved_revision_ ABSL_GUARDED_BY(mu_) = 0;
+  bool saved_known_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<LiveStream*> streams_ ABSL_GUARDED_BY(mu_);
+  bool stop_committer_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread committer_;  // started with the first stream
 };
 
 /// Applies one op to a spec (NOT_FOUND for unknown nodes/routes/params,

@@ -9,10 +9,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control.grpc.pb.h"
@@ -80,6 +83,118 @@ int main(int argc, char** argv) {
     set_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   Print("SetParameter", Summarize(set_us), set_us.size());
+
+  // The same from 20 clients at once, each on its own channel (connection):
+  // their edits share the journal's flushes (group commit).
+  {
+    constexpr int kClients = 20;
+    const int per_client = std::max(1, calls / kClients);
+    std::vector<double> all;
+    std::mutex all_mu;
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> threads;
+    const auto t0 = Clock::now();
+    for (int c = 0; c < kClients; ++c) {
+      threads.emplace_back([&, c] {
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.channel_id", c);  // a connection of its own
+        auto ch =
+            grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+        auto st = aers::v1::Control::NewStub(ch);
+        std::vector<double> mine;
+        for (int i = 0; i < per_client && !failed; ++i) {
+          aers::v1::SetParameterRequest req;
+          req.set_node("trim");
+          req.set_param("gain_db");
+          req.mutable_value()->set_number(-((i + c) % 12));
+          aers::v1::EditResponse resp;
+          grpc::ClientContext ctx;
+          const auto s0 = Clock::now();
+          if (!Check(st->SetParameter(&ctx, req, &resp), "SetParameter (20 clients)")) {
+            failed = true;
+            return;
+          }
+          mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s0).count());
+        }
+        std::lock_guard lock(all_mu);
+        all.insert(all.end(), mine.begin(), mine.end());
+      });
+    }
+    for (auto& t : threads) t.join();
+    if (failed) return 1;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    Print("SetParameter, 20 clients", Summarize(all), all.size());
+    std::printf("  20 clients: %.0f durable edits/s\n", static_cast<double>(all.size()) / secs);
+  }
+
+  // A stream of parameter values at 1,000 per second (StreamParameters),
+  // while a second connection polls the revision: the time from sending a
+  // value to the graph showing it (the audio takes it at its next period).
+  {
+    constexpr int kValues = 3000;
+    const int64_t base = [&] {
+      aers::v1::GetStatusRequest req;
+      aers::v1::Status st;
+      grpc::ClientContext ctx;
+      stub->GetStatus(&ctx, req, &st);
+      return static_cast<int64_t>(st.revision());
+    }();
+    std::vector<Clock::time_point> sent(kValues), seen(kValues);
+    std::atomic<int> sent_count{0};
+    std::atomic<bool> done{false};
+    std::thread poller([&] {
+      auto ch = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+      auto st = aers::v1::Control::NewStub(ch);
+      int next = 0;
+      while (next < kValues && !done) {
+        aers::v1::GetStatusRequest req;
+        aers::v1::Status s;
+        grpc::ClientContext ctx;
+        if (!st->GetStatus(&ctx, req, &s).ok()) continue;
+        const auto now = Clock::now();
+        const int64_t applied = static_cast<int64_t>(s.revision()) - base;
+        while (next < kValues && next < applied && next < sent_count.load()) seen[next++] = now;
+      }
+    });
+    grpc::ClientContext ctx;
+    aers::v1::StreamParametersResponse resp;
+    auto writer = stub->StreamParameters(&ctx, &resp);
+    const auto start = Clock::now();
+    for (int i = 0; i < kValues; ++i) {
+      std::this_thread::sleep_until(start + std::chrono::microseconds(1000 * i));
+      aers::v1::StreamParametersRequest req;
+      req.set_node("trim");
+      req.set_param("gain_db");
+      req.mutable_value()->set_number(-(i % 12) - 0.5);
+      sent[i] = Clock::now();
+      sent_count = i + 1;
+      if (!writer->Write(req)) break;
+    }
+    writer->WritesDone();
+    if (!Check(writer->Finish(), "StreamParameters")) {
+      done = true;
+      poller.join();
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    done = true;
+    poller.join();
+    std::vector<double> lat;
+    for (int i = 0; i < kValues; ++i) {
+      if (seen[i] != Clock::time_point{}) {
+        lat.push_back(std::chrono::duration<double, std::micro>(seen[i] - sent[i]).count());
+      }
+    }
+    if (lat.empty()) {
+      std::fprintf(stderr, "control_bench: no streamed value was seen applied\n");
+      return 1;
+    }
+    Print("stream value -> applied", Summarize(lat), lat.size());
+    std::printf("  stream: %llu values applied in order, revision %llu\n",
+                static_cast<unsigned long long>(resp.values()),
+                static_cast<unsigned long long>(resp.revision()));
+    std::printf("STREAM_P99_US=%.1f\n", Summarize(lat).p99_us);
+  }
 
   // Connect / Disconnect round trips (each is a new plan with a crossfade).
   std::vector<double> conn_us, disc_us;

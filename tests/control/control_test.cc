@@ -115,6 +115,91 @@ TEST_F(ServiceTest, EditIsPersistedAndAnnounced) {
   EXPECT_EQ(e->revision, r->revision);
 }
 
+TEST_F(ServiceTest, StreamedValuesApplyInOrderAndAreSavedTogether) {
+  auto sub = bus_.Subscribe();
+  int audited = 0;
+  control::CallContext ctx;
+  ctx.origin = "stream";
+  ctx.before_commit = [&](const control::PendingCommit&) {
+    ++audited;
+    return absl::OkStatus();
+  };
+  const uint64_t rev0 = rig_.engine().revision();
+  auto stream = service_->OpenLiveStream(ctx);
+  for (int i = 0; i < 200; ++i) {
+    auto r = service_->SetLive(*stream, "g", "gain_db", -0.1 * i, static_cast<size_t>(i));
+    ASSERT_TRUE(r.ok()) << r.status();
+    // Each value runs at once, in order: the graph shows it.
+    EXPECT_EQ(*r, rev0 + 1 + static_cast<uint64_t>(i));
+    EXPECT_EQ(std::get<double>(rig_.engine().spec().FindNode("g")->params.at("gain_db")), -0.1 * i);
+  }
+  // Saved by the committer within its window (waited for, not timed).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto saved = store_->Load(rig_.kinds());
+  while (std::chrono::steady_clock::now() < deadline &&
+         !(saved.ok() && saved->has_value() && **saved == rig_.engine().spec())) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    saved = store_->Load(rig_.kinds());
+  }
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  EXPECT_EQ(**saved, rig_.engine().spec()) << "the last value reached the journal";
+  // One graph_changed event per save, from the stream, with the net change.
+  auto e = sub->Next(std::chrono::seconds(5));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->origin, "stream");
+  ASSERT_FALSE(e->changes.empty());
+  EXPECT_EQ(e->changes.front().rfind("~ node g: gain_db -6 -> ", 0), 0u) << e->changes.front();
+  EXPECT_GE(audited, 1);
+  // A non-live parameter, an unknown node, a bad value: refused naming the
+  // value, nothing changes.
+  const auto spec = rig_.engine().spec();
+  const auto rev = rig_.engine().revision();
+  auto bad = service_->SetLive(*stream, "m", "loudness", true, 200);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("values[200].param: 'loudness'"), std::string::npos)
+      << bad.status();
+  bad = service_->SetLive(*stream, "nope", "gain_db", 1.0, 201);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(bad.status().message().find("values[201].node"), std::string::npos) << bad.status();
+  bad = service_->SetLive(*stream, "g", "gain_db", 1e9, 202);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("values[202]"), std::string::npos) << bad.status();
+  EXPECT_EQ(rig_.engine().spec(), spec);
+  EXPECT_EQ(rig_.engine().revision(), rev);
+  // One more value, then the stream ends: saved before Close returns.
+  ASSERT_TRUE(service_->SetLive(*stream, "g", "gain_db", -12.0, 203).ok());
+  auto closed = service_->CloseLiveStream(std::move(stream));
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_EQ(closed->second, 201u);
+  state::StateStore reread(store_->path());
+  saved = reread.Load(rig_.kinds());
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  EXPECT_EQ(std::get<double>((*saved)->FindNode("g")->params.at("gain_db")), -12.0);
+}
+
+TEST_F(ServiceTest, AnEditAfterStreamedValuesKeepsThem) {
+  // Another client's edit while a stream's values are unsaved: the values
+  // are saved first (their own record), and the edit builds on them.
+  auto sub = bus_.Subscribe();
+  auto stream = service_->OpenLiveStream({.origin = "stream"});
+  ASSERT_TRUE(service_->SetLive(*stream, "g", "gain_db", -20.0, 0).ok());
+  auto r = service_->Edit({Add("x", "gain")}, false, std::nullopt);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->changes, std::vector<std::string>{"+ node x (gain, 1 ch)"});
+  EXPECT_EQ(std::get<double>(rig_.engine().spec().FindNode("g")->params.at("gain_db")), -20.0);
+  auto first = sub->Next(std::chrono::seconds(1));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->origin, "stream");
+  EXPECT_EQ(first->changes, std::vector<std::string>{"~ node g: gain_db -6 -> -20"});
+  auto second = sub->Next(std::chrono::seconds(1));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->origin, "rpc");
+  ASSERT_TRUE(service_->CloseLiveStream(std::move(stream)).ok());
+  auto saved = store_->Load(rig_.kinds());
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  EXPECT_EQ(**saved, rig_.engine().spec());
+}
+
 TEST_F(ServiceTest, MultiOpEditIsAllOrNothing) {
   const auto before = rig_.engine().spec();
   const auto rev = rig_.engine().revision();

@@ -391,6 +391,87 @@ class EditStormTest(aers_it.JackTestCase):
         self.assertLess(jump, 2.0 * natural, "discontinuity beyond the crossfade")
 
 
+class StreamTest(aers_it.JackTestCase):
+    """StreamParameters: values from aersctl set --stream applied in order;
+    the last value of an open stream saved within its window survives
+    kill -9; a bad line ends the stream naming it, keeping what came before."""
+
+    tag = "stream"
+
+    def test_streamed_values_are_applied_and_survive_kill_nine(self):
+        generate_stubs(self.tmp.path)
+        import grpc as g
+        import control_pb2 as cpb
+        import control_pb2_grpc as crpc
+        config = self.tmp.file("stream.yaml")
+        with open(config, "w") as f:
+            f.write(GRAPH.format(client="aers-stream"))
+        sock = self.tmp.file("stream.sock")
+        state = self.tmp.file("stream-state/graph.yaml")
+        args = ["--socket", sock, "--state_file", state]
+        d = self.start_aersd(config, args=args, tag="stream")
+
+        def ctl(*a, stdin=None):
+            return subprocess.run([AERSCTL, "--socket", sock, *a], input=stdin,
+                                  capture_output=True, text=True, timeout=60)
+
+        def trim(graph_json):
+            node = next(n for n in graph_json["graph"]["nodes"] if n["name"] == "trim")
+            return node["params"]["gain_db"]["number"]
+        rev0 = json.loads(ctl("graph", "--json").stdout)["revision"]
+        # 500 values through aersctl, one per line (# comments and blanks
+        # skipped); every one applied (one revision each), the last wins.
+        lines = "# fader\n\n" + "".join(f"{-(i % 40) * 0.5}\n" for i in range(500))
+        out = ctl("set", "--stream", "trim", "gain_db", stdin=lines)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("streamed 500 values", out.stdout)
+        graph = json.loads(ctl("graph", "--json").stdout)
+        self.assertEqual(int(graph["revision"]), int(rev0) + 500)
+        self.assertEqual(trim(graph), -(499 % 40) * 0.5)
+        # A bad line ends the stream naming it; the values before it stay.
+        out = ctl("set", "--stream", stdin="trim gain_db -3\ntrim gain_db -4\nlp type nosuch\n"
+                                               "trim gain_db -5\n")
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("values[2]", out.stderr)
+        self.assertEqual(trim(json.loads(ctl("graph", "--json").stdout)), -4)
+        out = ctl("set", "--stream", "trim", stdin="gain_db\n")
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("stdin:1: expected PARAM VALUE", out.stderr)
+        # An open stream: its values are saved within the window, before it
+        # ends. kill -9 then, and the restart has the last value.
+        channel = g.insecure_channel(f"unix:{sock}")
+        stub = crpc.ControlStub(channel)
+        last = -17.25
+        values = [cpb.StreamParametersRequest(node="trim", param="gain_db",
+                                              value=cpb.ParamValue(number=v))
+                  for v in (-1.0, -2.0, -3.5, last)]
+        release = threading.Event()
+
+        def requests():
+            yield from values
+            release.wait(30)  # the stream stays open
+
+        future = stub.StreamParameters.future(requests())
+
+        def saved_value():
+            text = ""
+            for p in (state, state + ".journal"):
+                if os.path.exists(p):
+                    with open(p, errors="replace") as f:
+                        text += f.read()
+            return "gain_db: -17.25" in text
+        wait_until(saved_value, 15, "the streamed value in the state journal")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+        release.set()
+        with self.assertRaises(g.RpcError):
+            future.result(timeout=10)
+        channel.close()
+        d2 = self.start_aersd(config, args=args, tag="stream-restart")
+        self.assertEqual(trim(json.loads(ctl("graph", "--json").stdout)), last)
+        d2.stop()
+
+
 class KillNineTest(aers_it.JackTestCase):
     """kill -9 at random points during a stream of edits: after a restart the
     graph is the one after the last edit that returned success (or the one in

@@ -69,6 +69,12 @@ class CallGate {
   template <typename Req, typename Fn>
   grpc::Status Stream(grpc::ServerContext* ctx, StreamSlots& slots, const char* operation,
                       const Req& req, Fn&& fn);
+  /// A client stream of mutations (operator role): the gate and a slot of
+  /// `slots`, then `fn(principal, read)`; `read(msg)` reads the next message
+  /// and checks it like a request (false: the client closed the stream).
+  template <typename Msg, typename Resp, typename Fn>
+  grpc::Status ClientStream(grpc::ServerContext* ctx, StreamSlots& slots, const char* operation,
+                            grpc::ServerReader<Msg>* reader, Resp* resp, Fn&& fn);
   /// Authentication only (reflection): OK or the refusal to send.
   grpc::Status AuthenticateOnly(grpc::ServerContext* ctx, const char* operation);
 
@@ -133,6 +139,42 @@ grpc::Status CallGate::Stream(ServerContext* ctx, StreamSlots& slots, const char
   }
   const absl::Status st = fn(*who);
   slots.open.fetch_sub(1);
+  return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
+}
+
+template <typename Msg, typename Resp, typename Fn>
+grpc::Status CallGate::ClientStream(ServerContext* ctx, StreamSlots& slots, const char* operation,
+                                    grpc::ServerReader<Msg>* reader, Resp* resp, Fn&& fn) {
+  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+  auto who = Authenticate(ctx, operation);
+  if (!who.ok()) {
+    return Reply(ctx, who.status(),
+                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+  }
+  if (static_cast<int>(who->role) < static_cast<int>(Role::kOperator)) {
+    const absl::Status st = absl::PermissionDeniedError(
+        absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
+                     operation, "; an operator token is needed"));
+    handlers_.RecordRefused(*who, operation, Msg(), st);
+    return Reply(ctx, st, "permission");
+  }
+  if (slots.open.fetch_add(1) >= slots.max) {
+    slots.open.fetch_sub(1);
+    return Reply(ctx,
+                 absl::ResourceExhaustedError(absl::StrCat("too many open streams on the ",
+                                                           slots.listener, " listener (at most ",
+                                                           slots.max, "); close one and retry")),
+                 "stream-limit");
+  }
+  const auto read = [&](Msg* m) -> absl::StatusOr<bool> {
+    if (stopping_) return false;
+    if (!reader->Read(m)) return false;
+    if (auto st = CheckRequest(*m, limits_); !st.ok()) return st;
+    return true;
+  };
+  const absl::Status st = fn(*who, read);
+  slots.open.fetch_sub(1);
+  if (st.ok()) SanitizeUtf8Fields(*resp);
   return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
 }
 

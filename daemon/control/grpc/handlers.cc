@@ -170,6 +170,58 @@ std::string RequestTarget(const google::protobuf::Message& m) {
   return t;
 }
 
+absl::Status ControlHandlers::StreamParameters(const Principal& who, const ReadParameterFn& read,
+                                               aers::v1::StreamParametersResponse* resp) {
+  aers::v1::StreamParametersRequest opening;
+  AuditRecord base = BaseRecord(who, "StreamParameters", opening);
+  base.target = "parameter stream";
+  if (d_.audit != nullptr) {
+    base.call_id = d_.audit->NextCallId();
+    // Write-ahead for the whole stream: who may set values from now on.
+    AuditRecord r = base;
+    r.revision_before = r.revision_after = d_.service->revision();
+    if (auto st = d_.audit->Write(std::move(r)); !st.ok()) return st;
+  }
+  CallContext ctx;
+  ctx.origin = "stream";
+  ctx.before_commit = [this, base](const PendingCommit& p) -> absl::Status {
+    if (d_.audit == nullptr) return absl::OkStatus();
+    AuditRecord r = base;
+    r.revision_before = p.revision_before;
+    r.revision_after = p.revision_after;
+    r.changes = p.changes;
+    return d_.audit->Write(std::move(r));
+  };
+  std::unique_ptr<LiveStream> stream = d_.service->OpenLiveStream(std::move(ctx));
+  absl::Status error;
+  for (size_t i = 0; !stopping_; ++i) {
+    aers::v1::StreamParametersRequest v;
+    absl::StatusOr<bool> got = read(&v);
+    if (!got.ok()) {
+      error = absl::Status(got.status().code(),
+                           absl::StrCat("values[", i, "]: ", got.status().message()));
+      break;
+    }
+    if (!*got) break;
+    if (!v.has_value()) {
+      error = absl::InvalidArgumentError(absl::StrCat("values[", i, "].value: missing"));
+      break;
+    }
+    auto set = d_.service->SetLive(*stream, v.node(), v.param(), FromProto(v.value()), i);
+    if (!set.ok()) {
+      error = set.status();
+      break;
+    }
+  }
+  // Saved whatever ended the stream: the values applied so far run.
+  auto closed = d_.service->CloseLiveStream(std::move(stream));
+  if (!error.ok()) return error;
+  if (!closed.ok()) return closed.status();
+  resp->set_revision(closed->first);
+  resp->set_values(closed->second);
+  return absl::OkStatus();
+}
+
 ControlHandlers::ControlHandlers(Deps deps) : d_(std::move(deps)), started_(Clock::now()) {}
 
 AuditRecord ControlHandlers::BaseRecord(const Principal& who, const std::string& operation,

@@ -91,6 +91,14 @@ class ControlHandlers {
                             const CancelledFn& cancelled,
                             const std::function<bool(const aers::v1::MeterFrame&)>& write);
 
+  /// A client stream of live parameter values: `read` fills the next one
+  /// (false: the client closed the stream) or returns an error (a value the
+  /// gate refused). Audited at open (refused if that record cannot be
+  /// written) and at every save of the stream's values.
+  using ReadParameterFn = std::function<absl::StatusOr<bool>(aers::v1::StreamParametersRequest*)>;
+  absl::Status StreamParameters(const Principal& who, const ReadParameterFn& read,
+                                aers::v1::StreamParametersResponse* resp);
+
   /// A mutation refused before its handler ran (permission, malformed
   /// request), recorded in the audit log. Callers pass mutations only (the
   /// gate: calls that need the operator role).

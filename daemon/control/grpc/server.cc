@@ -128,6 +128,16 @@ class ControlService final : public aers::v1::Control::Service {
     });
   }
 
+  grpc::Status StreamParameters(ServerContext* ctx,
+                                grpc::ServerReader<aers::v1::StreamParametersRequest>* reader,
+                                aers::v1::StreamParametersResponse* resp) override {
+    return s_.gate_.ClientStream(
+        ctx, l_.streams, "StreamParameters", reader, resp,
+        [&](const Principal& who, const ControlHandlers::ReadParameterFn& read) {
+          return s_.handlers_.StreamParameters(who, read, resp);
+        });
+  }
+
   grpc::Status StreamMeters(ServerContext* ctx, const aers::v1::StreamMetersRequest* req,
                             grpc::ServerWriter<aers::v1::MeterFrame>* writer) override {
     return s_.gate_.Stream(ctx, l_.streams, "StreamMeters", *req, [&](const Principal& who) {
