@@ -5,6 +5,8 @@
 #include <complex>
 #include <cstring>
 #include <numbers>
+#include <type_traits>
+#include <utility>
 
 namespace aers::rt {
 
@@ -303,9 +305,11 @@ using V2 = double __attribute__((vector_size(16)));
 
 // K stages, fixed at compile time so the stage loop unrolls and the states
 // stay in registers (the recursion never waits on a store-to-load forward).
-template <int K>
-AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
-                                    const float* const* in, float* const* out, uint32_t offset,
+// TIn/TOut: float for the block's buffers, double for the scratch between
+// groups of stages (so a long cascade is never rounded to float inside).
+template <int K, class TIn, class TOut>
+AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first, const TIn* src0,
+                                    const TIn* src1, TOut* dst0, TOut* dst1,
                                     uint32_t frames) noexcept {
   V2 b0[K], b1[K], b2[K], a1[K], a2[K], z1[K], z2[K];
   for (int k = 0; k < K; ++k) {
@@ -318,10 +322,6 @@ AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
     z1[k] = V2{sections[k]->z1[first], sections[k]->z1[first + 1]};
     z2[k] = V2{sections[k]->z2[first], sections[k]->z2[first + 1]};
   }
-  const float* src0 = in[first] + offset;
-  const float* src1 = in[first + 1] + offset;
-  float* dst0 = out[first] + offset;
-  float* dst1 = out[first + 1] + offset;
   for (uint32_t n = 0; n < frames; ++n) {
     V2 x = V2{static_cast<double>(src0[n]), static_cast<double>(src1[n])};
     for (int k = 0; k < K; ++k) {
@@ -331,8 +331,8 @@ AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
       z2[k] = b2[k] * x - a2[k] * y;
       x = y;
     }
-    dst0[n] = static_cast<float>(x[0]);
-    dst1[n] = static_cast<float>(x[1]);
+    dst0[n] = static_cast<TOut>(x[0]);
+    dst1[n] = static_cast<TOut>(x[1]);
   }
   for (int k = 0; k < K; ++k) {
     sections[k]->z1[first] = z1[k][0];
@@ -342,40 +342,58 @@ AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
   }
 }
 
-// Runs `count` stages over channels {first, first + 1}: groups of up to 8
-// stages, each group over the whole block (later groups work in place).
+template <class TIn, class TOut>
+void PairGroup(BiquadSection* const* s, int count, int first, const TIn* src0, const TIn* src1,
+               TOut* dst0, TOut* dst1, uint32_t frames) noexcept {
+  switch (count) {
+    case 1:
+      return PairKernelN<1>(s, first, src0, src1, dst0, dst1, frames);
+    case 2:
+      return PairKernelN<2>(s, first, src0, src1, dst0, dst1, frames);
+    case 3:
+      return PairKernelN<3>(s, first, src0, src1, dst0, dst1, frames);
+    case 4:
+      return PairKernelN<4>(s, first, src0, src1, dst0, dst1, frames);
+    case 5:
+      return PairKernelN<5>(s, first, src0, src1, dst0, dst1, frames);
+    case 6:
+      return PairKernelN<6>(s, first, src0, src1, dst0, dst1, frames);
+    case 7:
+      return PairKernelN<7>(s, first, src0, src1, dst0, dst1, frames);
+    default:
+      return PairKernelN<8>(s, first, src0, src1, dst0, dst1, frames);
+  }
+}
+
+// Frames per pass when a cascade runs as several groups of stages: the
+// groups hand the signal on in double scratch buffers of this size.
+constexpr uint32_t kScratchFrames = 256;
+
+// Runs `count` stages over channels {first, first + 1}: one group of up to 8
+// stages, or groups of up to 8 over chunks of the block with the signal
+// kept in double between groups.
 void PairKernel(BiquadSection* const* sections, int count, int first, const float* const* in,
                 float* const* out, uint32_t offset, uint32_t frames) noexcept {
-  const float* const* src = in;
-  for (int k0 = 0; k0 < count; k0 += 8) {
-    BiquadSection* const* s = sections + k0;
-    switch (std::min(8, count - k0)) {
-      case 1:
-        PairKernelN<1>(s, first, src, out, offset, frames);
-        break;
-      case 2:
-        PairKernelN<2>(s, first, src, out, offset, frames);
-        break;
-      case 3:
-        PairKernelN<3>(s, first, src, out, offset, frames);
-        break;
-      case 4:
-        PairKernelN<4>(s, first, src, out, offset, frames);
-        break;
-      case 5:
-        PairKernelN<5>(s, first, src, out, offset, frames);
-        break;
-      case 6:
-        PairKernelN<6>(s, first, src, out, offset, frames);
-        break;
-      case 7:
-        PairKernelN<7>(s, first, src, out, offset, frames);
-        break;
-      default:
-        PairKernelN<8>(s, first, src, out, offset, frames);
-        break;
+  const float* src0 = in[first] + offset;
+  const float* src1 = in[first + 1] + offset;
+  float* dst0 = out[first] + offset;
+  float* dst1 = out[first + 1] + offset;
+  if (count <= 8) {
+    PairGroup(sections, count, first, src0, src1, dst0, dst1, frames);
+    return;
+  }
+  double a0[kScratchFrames], a1[kScratchFrames], b0[kScratchFrames], b1[kScratchFrames];
+  for (uint32_t c0 = 0; c0 < frames; c0 += kScratchFrames) {
+    const uint32_t n = std::min(kScratchFrames, frames - c0);
+    double *x0 = a0, *x1 = a1, *y0 = b0, *y1 = b1;
+    PairGroup(sections, 8, first, src0 + c0, src1 + c0, x0, x1, n);
+    int k0 = 8;
+    for (; count - k0 > 8; k0 += 8) {
+      PairGroup(sections + k0, 8, first, x0, x1, y0, y1, n);
+      std::swap(x0, y0);
+      std::swap(x1, y1);
     }
-    src = out;
+    PairGroup(sections + k0, count - k0, first, x0, x1, dst0 + c0, dst1 + c0, n);
   }
 }
 
@@ -546,8 +564,10 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
       n2 = c2[r] * u[r] - a2[r] * vn;
     }
     if constexpr (kMasked) {
-      s1[r] = (V)(((VI)n1 & mask[r]) | ((VI)s1[r] & ~mask[r]));
-      s2[r] = (V)(((VI)n2 & mask[r]) | ((VI)s2[r] & ~mask[r]));
+      s1[r] = __builtin_bit_cast(V, (__builtin_bit_cast(VI, n1) & mask[r]) |
+                                        (__builtin_bit_cast(VI, s1[r]) & ~mask[r]));
+      s2[r] = __builtin_bit_cast(V, (__builtin_bit_cast(VI, n2) & mask[r]) |
+                                        (__builtin_bit_cast(VI, s2[r]) & ~mask[r]));
     } else {
       s1[r] = n1;
       s2[r] = n2;
@@ -561,9 +581,9 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
 // A fill or drain step t of a block of `frames`: positions outside the
 // block keep their state, input past the block is 0, output before it is
 // not written.
-template <class V, class VI, int L, int R, bool kUnitC2>
-[[gnu::always_inline]] inline void WaveEdgeStep(uint32_t t, uint32_t frames, const float* in0,
-                                                const float* in1, float* out0, float* out1,
+template <class V, class VI, int L, int R, bool kUnitC2, class T>
+[[gnu::always_inline]] inline void WaveEdgeStep(uint32_t t, uint32_t frames, const T* in0,
+                                                const T* in1, T* out0, T* out1,
                                                 double gain, V (&v)[R], V (&s1)[R], V (&s2)[R],
                                                 const V (&c1)[R], const V (&c2)[R],
                                                 const V (&a1)[R], const V (&a2)[R]) noexcept {
@@ -586,17 +606,16 @@ template <class V, class VI, int L, int R, bool kUnitC2>
   double o[2];
   WaveStep<V, VI, L, R, kUnitC2, true>(x, v, s1, s2, c1, c2, a1, a2, mask, o);
   if (t >= static_cast<uint32_t>(P - 1)) {
-    out0[t - (P - 1)] = static_cast<float>(o[0] * gain);
-    out1[t - (P - 1)] = static_cast<float>(o[1] * gain);
+    out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
+    out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
   }
 }
 
 // The kernel body, inlined into the target-specific entry points below so it
 // is compiled for their instruction set. V: L doubles; VI: L int64s.
-template <class V, class VI, int L, int R, bool kUnitC2>
-[[gnu::always_inline]] inline void WaveBody(WaveGroup& g, const float* in0, const float* in1,
-                                            float* out0, float* out1,
-                                            uint32_t frames) noexcept {
+template <class V, class VI, int L, int R, bool kUnitC2, class T>
+[[gnu::always_inline]] inline void WaveBody(WaveGroup& g, const T* in0, const T* in1, T* out0,
+                                            T* out1, uint32_t frames) noexcept {
   constexpr int S = L / 2;
   constexpr int P = R * S;
   V c1[R], c2[R], a1[R], a2[R], s1[R], s2[R], v[R];
@@ -621,7 +640,7 @@ template <class V, class VI, int L, int R, bool kUnitC2>
   double o[2];
   uint32_t t = 0;
   for (; t < full_begin; ++t) {
-    WaveEdgeStep<V, VI, L, R, kUnitC2>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
+    WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
                                        a1, a2);
   }
   for (; t < full_end; ++t) {
@@ -629,11 +648,11 @@ template <class V, class VI, int L, int R, bool kUnitC2>
     x[L - 2] = static_cast<double>(in0[t]);
     x[L - 1] = static_cast<double>(in1[t]);
     WaveStep<V, VI, L, R, kUnitC2, false>(x, v, s1, s2, c1, c2, a1, a2, nullptr, o);
-    out0[t - (P - 1)] = static_cast<float>(o[0] * gain);
-    out1[t - (P - 1)] = static_cast<float>(o[1] * gain);
+    out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
+    out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
   }
   for (; t < total; ++t) {
-    WaveEdgeStep<V, VI, L, R, kUnitC2>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
+    WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
                                        a1, a2);
   }
 #pragma GCC unroll 4
@@ -643,72 +662,106 @@ template <class V, class VI, int L, int R, bool kUnitC2>
   }
 }
 
-using WaveFn = void (*)(WaveGroup&, const float*, const float*, float*, float*, uint32_t) noexcept;
+template <class T>
+using WaveFn = void (*)(WaveGroup&, const T*, const T*, T*, T*, uint32_t) noexcept;
 
 using V8 = double __attribute__((vector_size(64)));
 using VI8 = long long __attribute__((vector_size(64)));
 using V4 = double __attribute__((vector_size(32)));
 using VI4 = long long __attribute__((vector_size(32)));
 
-template <int R, bool kUnitC2>
+// T: float on the block's buffers, double on the scratch between groups
+// of stages (a long cascade is never rounded to float inside).
+template <int R, bool kUnitC2, class T>
 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void Wave512(
-    WaveGroup& g, const float* in0, const float* in1, float* out0, float* out1,
-    uint32_t frames) noexcept {
+    WaveGroup& g, const T* in0, const T* in1, T* out0, T* out1, uint32_t frames) noexcept {
   WaveBody<V8, VI8, 8, R, kUnitC2>(g, in0, in1, out0, out1, frames);
 }
 
-template <int R, bool kUnitC2>
-__attribute__((target("avx2,fma"))) void Wave256(WaveGroup& g, const float* in0, const float* in1,
-                                                 float* out0, float* out1,
-                                                 uint32_t frames) noexcept {
+template <int R, bool kUnitC2, class T>
+__attribute__((target("avx2,fma"))) void Wave256(WaveGroup& g, const T* in0, const T* in1,
+                                                 T* out0, T* out1, uint32_t frames) noexcept {
   WaveBody<V4, VI4, 4, R, kUnitC2>(g, in0, in1, out0, out1, frames);
 }
 
 // [R - 1][unit_c2]
-constexpr WaveFn kWave512[4][2] = {
-    {Wave512<1, false>, Wave512<1, true>},
-    {Wave512<2, false>, Wave512<2, true>},
-    {Wave512<3, false>, Wave512<3, true>},
-    {Wave512<4, false>, Wave512<4, true>},
+template <class T>
+constexpr WaveFn<T> kWave512[4][2] = {
+    {Wave512<1, false, T>, Wave512<1, true, T>},
+    {Wave512<2, false, T>, Wave512<2, true, T>},
+    {Wave512<3, false, T>, Wave512<3, true, T>},
+    {Wave512<4, false, T>, Wave512<4, true, T>},
 };
-constexpr WaveFn kWave256[4][2] = {
-    {Wave256<1, false>, Wave256<1, true>},
-    {Wave256<2, false>, Wave256<2, true>},
-    {Wave256<3, false>, Wave256<3, true>},
-    {Wave256<4, false>, Wave256<4, true>},
+template <class T>
+constexpr WaveFn<T> kWave256[4][2] = {
+    {Wave256<1, false, T>, Wave256<1, true, T>},
+    {Wave256<2, false, T>, Wave256<2, true, T>},
+    {Wave256<3, false, T>, Wave256<3, true, T>},
+    {Wave256<4, false, T>, Wave256<4, true, T>},
 };
 
 // All channels through `count` stages with a wavefront kernel of `lanes`
-// doubles per register: groups of up to four registers' worth of stages,
-// one after the other (later groups work in place); channel pairs, the last
-// channel of an odd count paired with itself. A group with a stage the
-// gain form cannot take, or a lone stage, runs on the pair kernel.
+// doubles per register, in channel pairs (the last channel of an odd count
+// paired with itself). Up to four registers' worth of stages run as one
+// group over the block; longer cascades run as near-equal groups over
+// chunks of the block, handing the signal on in double. A cascade with a
+// stage the gain form cannot take, or a lone stage, runs on the pair kernel.
 void WaveAllChannels(int lanes, BiquadSection* const* sections, int count, int channels,
                      const float* const* in, float* const* out, uint32_t offset,
                      uint32_t frames) noexcept {
   const int per_reg = lanes / 2;
   const int max_stages = 4 * per_reg;
   const int groups = (count + max_stages - 1) / max_stages;
-  const float* const* src = in;
-  int k0 = 0;
+  constexpr int kMaxGroups = (kMaxCascade + 7) / 8;
+  WaveGroup g[kMaxGroups];
+  int first[kMaxGroups + 1];
+  if (count < 2 || groups > kMaxGroups) {
+    CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+    return;
+  }
+  first[0] = 0;
   for (int gi = 0; gi < groups; ++gi) {
-    const int k = (count - k0 + (groups - gi) - 1) / (groups - gi);
-    BiquadSection* const* s = sections + k0;
+    const int k = (count - first[gi] + (groups - gi) - 1) / (groups - gi);
+    first[gi + 1] = first[gi] + k;
     const int regs = (k + per_reg - 1) / per_reg;
-    WaveGroup g;
-    if (k < 2 || !PrepareWave(s, k, regs * per_reg, &g)) {
-      CascadeAllChannels(s, k, channels, src, out, offset, frames);
+    if (!PrepareWave(sections + first[gi], k, regs * per_reg, &g[gi])) {
+      CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+      return;
+    }
+  }
+  auto pick = [&](const WaveGroup& wg, auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    const int r = wg.positions / per_reg - 1;
+    const int u = wg.unit_c2 ? 1 : 0;
+    return lanes == 8 ? kWave512<T>[r][u] : kWave256<T>[r][u];
+  };
+  for (int ch = 0; ch < channels; ch += 2) {
+    const int ch1 = ch + 1 < channels ? ch + 1 : ch;
+    const float* src0 = in[ch] + offset;
+    const float* src1 = in[ch1] + offset;
+    float* dst0 = out[ch] + offset;
+    float* dst1 = out[ch1] + offset;
+    for (int gi = 0; gi < groups; ++gi) LoadWaveState(sections + first[gi], ch, ch1, &g[gi]);
+    if (groups == 1) {
+      pick(g[0], static_cast<float*>(nullptr))(g[0], src0, src1, dst0, dst1, frames);
     } else {
-      const WaveFn fn = (lanes == 8 ? kWave512 : kWave256)[regs - 1][g.unit_c2 ? 1 : 0];
-      for (int ch = 0; ch < channels; ch += 2) {
-        const int ch1 = ch + 1 < channels ? ch + 1 : ch;
-        LoadWaveState(s, ch, ch1, &g);
-        fn(g, src[ch] + offset, src[ch1] + offset, out[ch] + offset, out[ch1] + offset, frames);
-        StoreWaveState(g, s, ch, ch1);
+      double x0[kScratchFrames], x1[kScratchFrames];
+      for (uint32_t c0 = 0; c0 < frames; c0 += kScratchFrames) {
+        const uint32_t n = std::min(kScratchFrames, frames - c0);
+        for (uint32_t i = 0; i < n; ++i) {
+          x0[i] = static_cast<double>(src0[c0 + i]);
+          x1[i] = static_cast<double>(src1[c0 + i]);
+        }
+        for (int gi = 0; gi < groups; ++gi) {
+          pick(g[gi], static_cast<double*>(nullptr))(g[gi], x0, x1, x0, x1, n);
+        }
+        for (uint32_t i = 0; i < n; ++i) {
+          dst0[c0 + i] = static_cast<float>(x0[i]);
+          dst1[c0 + i] = static_cast<float>(x1[i]);
+        }
       }
     }
-    src = out;
-    k0 += k;
+    for (int gi = 0; gi < groups; ++gi) StoreWaveState(g[gi], sections + first[gi], ch, ch1);
   }
 }
 
