@@ -444,7 +444,7 @@ struct WaveGroup {
   int positions = 0;
   int pad = 0;  // identity positions in front of stage 0
   bool unit_c2 = true;
-  double gain = 1.0;  // product of the stages' b0: output scale
+  double gain = 1.0;                // product of the stages' b0: output scale
   double p[kWaveMaxPositions];      // P_k per position (1 for the identities)
   double inv_p[kWaveMaxPositions];  // 1 / P_k
   // Lane layout, lane 2 * position + channel.
@@ -537,10 +537,10 @@ struct LaneMasks {
 // in its top two lanes, o receives the last position's output pair. With
 // kMasked, only the positions whose lanes are set in mask[r] change state.
 template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
-[[gnu::always_inline]] inline void WaveStep(const V& x, V (&v)[R], V (&s1)[R],
-                                            V (&s2)[R], const V (&c1)[R], const V (&c2)[R],
-                                            const V (&a1)[R], const V (&a2)[R],
-                                            const VI* mask, double (&o)[2]) noexcept {
+[[gnu::always_inline]] inline void WaveStep(const V& x, V (&v)[R], V (&s1)[R], V (&s2)[R],
+                                            const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
+                                            const V (&a2)[R], const VI* mask,
+                                            double (&o)[2]) noexcept {
   V u[R];
   if constexpr (L == 8) {
     u[0] = __builtin_shufflevector(x, v[0], 6, 7, 8, 9, 10, 11, 12, 13);
@@ -564,10 +564,10 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
       n2 = c2[r] * u[r] - a2[r] * vn;
     }
     if constexpr (kMasked) {
-      s1[r] = __builtin_bit_cast(V, (__builtin_bit_cast(VI, n1) & mask[r]) |
-                                        (__builtin_bit_cast(VI, s1[r]) & ~mask[r]));
-      s2[r] = __builtin_bit_cast(V, (__builtin_bit_cast(VI, n2) & mask[r]) |
-                                        (__builtin_bit_cast(VI, s2[r]) & ~mask[r]));
+      s1[r] = __builtin_bit_cast(
+          V, (__builtin_bit_cast(VI, n1) & mask[r]) | (__builtin_bit_cast(VI, s1[r]) & ~mask[r]));
+      s2[r] = __builtin_bit_cast(
+          V, (__builtin_bit_cast(VI, n2) & mask[r]) | (__builtin_bit_cast(VI, s2[r]) & ~mask[r]));
     } else {
       s1[r] = n1;
       s2[r] = n2;
@@ -583,10 +583,10 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
 // not written.
 template <class V, class VI, int L, int R, bool kUnitC2, class T>
 [[gnu::always_inline]] inline void WaveEdgeStep(uint32_t t, uint32_t frames, const T* in0,
-                                                const T* in1, T* out0, T* out1,
-                                                double gain, V (&v)[R], V (&s1)[R], V (&s2)[R],
-                                                const V (&c1)[R], const V (&c2)[R],
-                                                const V (&a1)[R], const V (&a2)[R]) noexcept {
+                                                const T* in1, T* out0, T* out1, double gain,
+                                                V (&v)[R], V (&s1)[R], V (&s2)[R], const V (&c1)[R],
+                                                const V (&c2)[R], const V (&a1)[R],
+                                                const V (&a2)[R]) noexcept {
   constexpr int S = L / 2;
   constexpr int P = R * S;
   static constexpr LaneMasks<S> kMasks;
@@ -641,7 +641,7 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   uint32_t t = 0;
   for (; t < full_begin; ++t) {
     WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
-                                       a1, a2);
+                                          a1, a2);
   }
   for (; t < full_end; ++t) {
     V x{};
@@ -653,7 +653,7 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   }
   for (; t < total; ++t) {
     WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
-                                       a1, a2);
+                                          a1, a2);
   }
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
@@ -679,8 +679,8 @@ __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void Wave512(
 }
 
 template <int R, bool kUnitC2, class T>
-__attribute__((target("avx2,fma"))) void Wave256(WaveGroup& g, const T* in0, const T* in1,
-                                                 T* out0, T* out1, uint32_t frames) noexcept {
+__attribute__((target("avx2,fma"))) void Wave256(WaveGroup& g, const T* in0, const T* in1, T* out0,
+                                                 T* out1, uint32_t frames) noexcept {
   WaveBody<V4, VI4, 4, R, kUnitC2>(g, in0, in1, out0, out1, frames);
 }
 
@@ -780,7 +780,9 @@ CascadeVariant DetectVariant() noexcept {
 
 #else
 
-CascadeVariant DetectVariant() noexcept { return CascadeVariant::kPair; }
+CascadeVariant DetectVariant() noexcept {
+  return CascadeVariant::kPair;
+}
 
 #endif  // AERS_WAVEFRONT
 

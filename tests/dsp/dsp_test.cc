@@ -185,9 +185,8 @@ TEST(Biquad, DesignMatchesIndependentFormula) {
 // Glides advance per sub-block of kSubBlock frames exactly as RunCascade
 // does; every stage is a double TDF-II recursion on the sections' own
 // z1/z2; the output stays double (the kernels round it to float last).
-void ReferenceCascade(rt::BiquadSection* const* s, int count, int channels,
-                      const float* const* in, std::vector<std::vector<double>>& out,
-                      uint32_t frames) {
+void ReferenceCascade(rt::BiquadSection* const* s, int count, int channels, const float* const* in,
+                      std::vector<std::vector<double>>& out, uint32_t frames) {
   bool gliding = false;
   for (int k = 0; k < count; ++k) gliding |= s[k]->Gliding();
   const uint32_t step = gliding ? rt::BiquadSection::kSubBlock : frames;
@@ -247,7 +246,8 @@ struct CascadePair {
 // i.e. within half a float ulp plus 1e-9.
 ::testing::AssertionResult Close(double ref, float got) {
   const double tol = 1e-9 * std::max(1.0, std::fabs(ref)) +
-                     std::fabs(ref) * static_cast<double>(std::numeric_limits<float>::epsilon()) * 0.5 * (1 + 1e-6) +
+                     std::fabs(ref) * static_cast<double>(std::numeric_limits<float>::epsilon()) *
+                         0.5 * (1 + 1e-6) +
                      static_cast<double>(std::numeric_limits<float>::denorm_min());
   if (std::fabs(static_cast<double>(got) - ref) <= tol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "got " << got << ", reference " << ref;
@@ -258,9 +258,8 @@ struct CascadePair {
 // new targets for every section before that call. `in_place`: the kernel
 // filters its input buffer.
 void CompareCascade(rt::CascadeVariant variant, int count, int channels,
-                    const std::vector<uint32_t>& sizes, std::mt19937& rng,
-                    bool lp_hp_only = false, int glide_at = -1, bool in_place = false,
-                    int nonfinite_at = -1) {
+                    const std::vector<uint32_t>& sizes, std::mt19937& rng, bool lp_hp_only = false,
+                    int glide_at = -1, bool in_place = false, int nonfinite_at = -1) {
   CascadePair c(count, channels, rng, lp_hp_only);
   std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
   SCOPED_TRACE(::testing::Message() << rt::CascadeVariantName(variant) << " stages " << count
@@ -322,8 +321,8 @@ void CompareCascade(rt::CascadeVariant variant, int count, int channels,
 
 std::vector<rt::CascadeVariant> Variants() {
   std::vector<rt::CascadeVariant> v;
-  for (auto x : {rt::CascadeVariant::kPair, rt::CascadeVariant::kAvx2,
-                 rt::CascadeVariant::kAvx512}) {
+  for (auto x :
+       {rt::CascadeVariant::kPair, rt::CascadeVariant::kAvx2, rt::CascadeVariant::kAvx512}) {
     if (rt::CascadeVariantAvailable(x)) v.push_back(x);
   }
   return v;
