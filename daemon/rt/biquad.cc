@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <numbers>
+#include <type_traits>
+#include <utility>
 
 namespace aers::rt {
 
@@ -124,11 +127,30 @@ double BiquadMagnitudeDb(const BiquadCoeffs& c, double freq_hz, double sample_ra
   return 20.0 * std::log10(std::abs(h));
 }
 
+namespace {
+BiquadGainForm GainFormOf(const BiquadCoeffs& c) noexcept {
+  BiquadGainForm g;
+  // Bounds keep products of up to kMaxCascade factors far from overflow
+  // and underflow; NaN fails them too.
+  const double m = std::fabs(c.b0);
+  if (!(m >= 1e-8 && m <= 1e8)) {
+    g.ok = false;
+    return g;
+  }
+  g.inv_b0 = 1.0 / c.b0;
+  g.c1 = c.b1 / c.b0;
+  g.c2 = c.b2 / c.b0;
+  g.ok = std::isfinite(g.c1) && std::isfinite(g.c2);
+  return g;
+}
+}  // namespace
+
 BiquadSection::BiquadSection(const BiquadParams& initial, double sample_rate_hz, int channels)
     : sample_rate_hz_(sample_rate_hz),
       channels_(std::clamp(channels, 1, kMaxChannels)),
       current_(initial),
       c_(DesignBiquad(initial, sample_rate_hz)),
+      g_(GainFormOf(c_)),
       target_type_(static_cast<uint8_t>(initial.type)),
       target_freq_hz_(initial.freq_hz),
       target_q_(initial.q),
@@ -179,6 +201,7 @@ bool BiquadSection::Advance(uint32_t frames) noexcept {
   current_.q = Glide(current_.q, tq, coef, 1e-4);
   current_.gain_db = Glide(current_.gain_db, tg, coef, 1e-3);
   c_ = DesignBiquad(current_, sample_rate_hz_);
+  g_ = GainFormOf(c_);
   return Gliding();
 }
 
@@ -282,9 +305,11 @@ using V2 = double __attribute__((vector_size(16)));
 
 // K stages, fixed at compile time so the stage loop unrolls and the states
 // stay in registers (the recursion never waits on a store-to-load forward).
-template <int K>
-AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
-                                    const float* const* in, float* const* out, uint32_t offset,
+// TIn/TOut: float for the block's buffers, double for the scratch between
+// groups of stages (so a long cascade is never rounded to float inside).
+template <int K, class TIn, class TOut>
+AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first, const TIn* src0,
+                                    const TIn* src1, TOut* dst0, TOut* dst1,
                                     uint32_t frames) noexcept {
   V2 b0[K], b1[K], b2[K], a1[K], a2[K], z1[K], z2[K];
   for (int k = 0; k < K; ++k) {
@@ -297,10 +322,6 @@ AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
     z1[k] = V2{sections[k]->z1[first], sections[k]->z1[first + 1]};
     z2[k] = V2{sections[k]->z2[first], sections[k]->z2[first + 1]};
   }
-  const float* src0 = in[first] + offset;
-  const float* src1 = in[first + 1] + offset;
-  float* dst0 = out[first] + offset;
-  float* dst1 = out[first + 1] + offset;
   for (uint32_t n = 0; n < frames; ++n) {
     V2 x = V2{static_cast<double>(src0[n]), static_cast<double>(src1[n])};
     for (int k = 0; k < K; ++k) {
@@ -310,8 +331,8 @@ AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
       z2[k] = b2[k] * x - a2[k] * y;
       x = y;
     }
-    dst0[n] = static_cast<float>(x[0]);
-    dst1[n] = static_cast<float>(x[1]);
+    dst0[n] = static_cast<TOut>(x[0]);
+    dst1[n] = static_cast<TOut>(x[1]);
   }
   for (int k = 0; k < K; ++k) {
     sections[k]->z1[first] = z1[k][0];
@@ -321,40 +342,58 @@ AERS_KERNEL_CLONES void PairKernelN(BiquadSection* const* sections, int first,
   }
 }
 
-// Runs `count` stages over channels {first, first + 1}: groups of up to 8
-// stages, each group over the whole block (later groups work in place).
+template <class TIn, class TOut>
+void PairGroup(BiquadSection* const* s, int count, int first, const TIn* src0, const TIn* src1,
+               TOut* dst0, TOut* dst1, uint32_t frames) noexcept {
+  switch (count) {
+    case 1:
+      return PairKernelN<1>(s, first, src0, src1, dst0, dst1, frames);
+    case 2:
+      return PairKernelN<2>(s, first, src0, src1, dst0, dst1, frames);
+    case 3:
+      return PairKernelN<3>(s, first, src0, src1, dst0, dst1, frames);
+    case 4:
+      return PairKernelN<4>(s, first, src0, src1, dst0, dst1, frames);
+    case 5:
+      return PairKernelN<5>(s, first, src0, src1, dst0, dst1, frames);
+    case 6:
+      return PairKernelN<6>(s, first, src0, src1, dst0, dst1, frames);
+    case 7:
+      return PairKernelN<7>(s, first, src0, src1, dst0, dst1, frames);
+    default:
+      return PairKernelN<8>(s, first, src0, src1, dst0, dst1, frames);
+  }
+}
+
+// Frames per pass when a cascade runs as several groups of stages: the
+// groups hand the signal on in double scratch buffers of this size.
+constexpr uint32_t kScratchFrames = 256;
+
+// Runs `count` stages over channels {first, first + 1}: one group of up to 8
+// stages, or groups of up to 8 over chunks of the block with the signal
+// kept in double between groups.
 void PairKernel(BiquadSection* const* sections, int count, int first, const float* const* in,
                 float* const* out, uint32_t offset, uint32_t frames) noexcept {
-  const float* const* src = in;
-  for (int k0 = 0; k0 < count; k0 += 8) {
-    BiquadSection* const* s = sections + k0;
-    switch (std::min(8, count - k0)) {
-      case 1:
-        PairKernelN<1>(s, first, src, out, offset, frames);
-        break;
-      case 2:
-        PairKernelN<2>(s, first, src, out, offset, frames);
-        break;
-      case 3:
-        PairKernelN<3>(s, first, src, out, offset, frames);
-        break;
-      case 4:
-        PairKernelN<4>(s, first, src, out, offset, frames);
-        break;
-      case 5:
-        PairKernelN<5>(s, first, src, out, offset, frames);
-        break;
-      case 6:
-        PairKernelN<6>(s, first, src, out, offset, frames);
-        break;
-      case 7:
-        PairKernelN<7>(s, first, src, out, offset, frames);
-        break;
-      default:
-        PairKernelN<8>(s, first, src, out, offset, frames);
-        break;
+  const float* src0 = in[first] + offset;
+  const float* src1 = in[first + 1] + offset;
+  float* dst0 = out[first] + offset;
+  float* dst1 = out[first + 1] + offset;
+  if (count <= 8) {
+    PairGroup(sections, count, first, src0, src1, dst0, dst1, frames);
+    return;
+  }
+  double a0[kScratchFrames], a1[kScratchFrames], b0[kScratchFrames], b1[kScratchFrames];
+  for (uint32_t c0 = 0; c0 < frames; c0 += kScratchFrames) {
+    const uint32_t n = std::min(kScratchFrames, frames - c0);
+    double *x0 = a0, *x1 = a1, *y0 = b0, *y1 = b1;
+    PairGroup(sections, 8, first, src0 + c0, src1 + c0, x0, x1, n);
+    int k0 = 8;
+    for (; count - k0 > 8; k0 += 8) {
+      PairGroup(sections + k0, 8, first, x0, x1, y0, y1, n);
+      std::swap(x0, y0);
+      std::swap(x1, y1);
     }
-    src = out;
+    PairGroup(sections + k0, count - k0, first, x0, x1, dst0 + c0, dst1 + c0, n);
   }
 }
 
@@ -368,24 +407,462 @@ void CascadeAllChannels(BiquadSection* const* sections, int count, int channels,
   if (ch < channels) CascadeKernel<1>(sections, count, ch, in, out, offset, frames);
 }
 
+// ---------------------------------------------------------------------------
+// Wavefront kernels (x86-64). Register r holds positions r * S .. r * S + S - 1
+// (S = lanes / 2), position p in lanes {2p, 2p + 1} = channels {ch, ch + 1}.
+// At step t position p works on sample t - p: one vector recursion advances
+// every stage of both channels, then the outputs move up one position
+// (position p's output is position p + 1's input at the next step) and the
+// next input pair enters position 0. The last position's output leaves
+// P - 1 steps late; the first and last P - 1 steps of a call run with the
+// positions outside their samples masked, so a call's output is complete and
+// the state it leaves is each stage's own.
+//
+// Each section runs with b0 factored out: with P_k the product of b0 over
+// stages 0..k, stage k sees u = x / P_(k-1), keeps s = z / P_k and produces
+// v = y / P_k:
+//   v = u + s1;  s1 = c1 u + s2 - a1 v;  s2 = c2 u - a2 v
+// (c1 = b1 / b0, c2 = b2 / b0), four multiplies, three where c2 == 1
+// (lowpass, highpass, notch), and the cascade output is P_last * v. The state
+// is converted from and back to the sections' z1/z2 on every call, so
+// switching kernels, glides and ResetNonFiniteState see what the other
+// kernels keep. Positions in front of the first stage (when the stage count
+// does not fill the registers) are exact identities: c1 = a1 = 0,
+// c2 = a2 = 1 and zero state give v = u, s1 = s2 = 0 for finite u.
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define AERS_WAVEFRONT 1
+#endif
+#endif
+
+#ifdef AERS_WAVEFRONT
+
+constexpr int kWaveMaxPositions = 16;
+
+struct WaveGroup {
+  int positions = 0;
+  int pad = 0;  // identity positions in front of stage 0
+  bool unit_c2 = true;
+  double gain = 1.0;                // product of the stages' b0: output scale
+  double p[kWaveMaxPositions];      // P_k per position (1 for the identities)
+  double inv_p[kWaveMaxPositions];  // 1 / P_k
+  // Lane layout, lane 2 * position + channel.
+  alignas(64) double c1[2 * kWaveMaxPositions];
+  alignas(64) double c2[2 * kWaveMaxPositions];
+  alignas(64) double a1[2 * kWaveMaxPositions];
+  alignas(64) double a2[2 * kWaveMaxPositions];
+  alignas(64) double s1[2 * kWaveMaxPositions];
+  alignas(64) double s2[2 * kWaveMaxPositions];
+};
+
+// Coefficients of `count` stages at positions positions - count ..
+// positions - 1. False if a stage has no usable gain form.
+bool PrepareWave(BiquadSection* const* sections, int count, int positions, WaveGroup* g) noexcept {
+  g->positions = positions;
+  g->pad = positions - count;
+  g->unit_c2 = true;
+  double prod = 1.0, inv = 1.0;
+  for (int pos = 0; pos < positions; ++pos) {
+    double c1 = 0.0, c2 = 1.0, a1 = 0.0, a2 = 1.0;
+    if (pos >= g->pad) {
+      const BiquadSection& s = *sections[pos - g->pad];
+      const BiquadGainForm& f = s.gain_form();
+      if (!f.ok) return false;
+      prod *= s.coeffs().b0;
+      inv *= f.inv_b0;
+      c1 = f.c1;
+      c2 = f.c2;
+      a1 = s.coeffs().a1;
+      a2 = s.coeffs().a2;
+      g->unit_c2 = g->unit_c2 && c2 == 1.0;
+    }
+    g->p[pos] = prod;
+    g->inv_p[pos] = inv;
+    for (int ch = 0; ch < 2; ++ch) {
+      g->c1[2 * pos + ch] = c1;
+      g->c2[2 * pos + ch] = c2;
+      g->a1[2 * pos + ch] = a1;
+      g->a2[2 * pos + ch] = a2;
+    }
+  }
+  g->gain = prod;
+  return true;
+}
+
+// Channels ch0 and ch1 of the sections' state into g (normalized).
+void LoadWaveState(BiquadSection* const* sections, int ch0, int ch1, WaveGroup* g) noexcept {
+  for (int pos = 0; pos < g->positions; ++pos) {
+    if (pos < g->pad) {
+      g->s1[2 * pos] = g->s1[2 * pos + 1] = 0.0;
+      g->s2[2 * pos] = g->s2[2 * pos + 1] = 0.0;
+      continue;
+    }
+    const BiquadSection& s = *sections[pos - g->pad];
+    const double inv = g->inv_p[pos];
+    g->s1[2 * pos] = s.z1[ch0] * inv;
+    g->s1[2 * pos + 1] = s.z1[ch1] * inv;
+    g->s2[2 * pos] = s.z2[ch0] * inv;
+    g->s2[2 * pos + 1] = s.z2[ch1] * inv;
+  }
+}
+
+void StoreWaveState(const WaveGroup& g, BiquadSection* const* sections, int ch0, int ch1) noexcept {
+  for (int pos = g.pad; pos < g.positions; ++pos) {
+    BiquadSection& s = *sections[pos - g.pad];
+    const double p = g.p[pos];
+    s.z1[ch0] = g.s1[2 * pos] * p;
+    s.z2[ch0] = g.s2[2 * pos] * p;
+    if (ch1 != ch0) {
+      s.z1[ch1] = g.s1[2 * pos + 1] * p;
+      s.z2[ch1] = g.s2[2 * pos + 1] * p;
+    }
+  }
+}
+
+// Masks for the fill and drain steps: entry b has the lanes of the
+// positions whose bit is set in b (position j of a register in lanes 2j and
+// 2j + 1) all ones.
+template <int S>
+struct LaneMasks {
+  alignas(64) long long m[1 << S][2 * S];
+  constexpr LaneMasks() : m{} {
+    for (int b = 0; b < (1 << S); ++b) {
+      for (int l = 0; l < 2 * S; ++l) m[b][l] = (b >> (l / 2)) & 1 ? -1 : 0;
+    }
+  }
+};
+
+// One step: every position advances one sample; x holds the new input pair
+// in its top two lanes, o receives the last position's output pair. With
+// kMasked, only the positions whose lanes are set in mask[r] change state.
+template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
+[[gnu::always_inline]] inline void WaveStep(const V& x, V (&v)[R], V (&s1)[R], V (&s2)[R],
+                                            const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
+                                            const V (&a2)[R], const VI* mask,
+                                            double (&o)[2]) noexcept {
+  V u[R];
+  if constexpr (L == 8) {
+    u[0] = __builtin_shufflevector(x, v[0], 6, 7, 8, 9, 10, 11, 12, 13);
+#pragma GCC unroll 4
+    for (int r = 1; r < R; ++r) {
+      u[r] = __builtin_shufflevector(v[r - 1], v[r], 6, 7, 8, 9, 10, 11, 12, 13);
+    }
+  } else {
+    u[0] = __builtin_shufflevector(x, v[0], 2, 3, 4, 5);
+#pragma GCC unroll 4
+    for (int r = 1; r < R; ++r) u[r] = __builtin_shufflevector(v[r - 1], v[r], 2, 3, 4, 5);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const V vn = u[r] + s1[r];
+    const V n1 = (c1[r] * u[r] + s2[r]) - a1[r] * vn;
+    V n2;
+    if constexpr (kUnitC2) {
+      n2 = u[r] - a2[r] * vn;
+    } else {
+      n2 = c2[r] * u[r] - a2[r] * vn;
+    }
+    if constexpr (kMasked) {
+      s1[r] = __builtin_bit_cast(
+          V, (__builtin_bit_cast(VI, n1) & mask[r]) | (__builtin_bit_cast(VI, s1[r]) & ~mask[r]));
+      s2[r] = __builtin_bit_cast(
+          V, (__builtin_bit_cast(VI, n2) & mask[r]) | (__builtin_bit_cast(VI, s2[r]) & ~mask[r]));
+    } else {
+      s1[r] = n1;
+      s2[r] = n2;
+    }
+    v[r] = vn;
+  }
+  o[0] = v[R - 1][L - 2];
+  o[1] = v[R - 1][L - 1];
+}
+
+// A fill or drain step t of a block of `frames`: positions outside the
+// block keep their state, input past the block is 0, output before it is
+// not written.
+template <class V, class VI, int L, int R, bool kUnitC2, class T>
+[[gnu::always_inline]] inline void WaveEdgeStep(uint32_t t, uint32_t frames, const T* in0,
+                                                const T* in1, T* out0, T* out1, double gain,
+                                                V (&v)[R], V (&s1)[R], V (&s2)[R], const V (&c1)[R],
+                                                const V (&c2)[R], const V (&a1)[R],
+                                                const V (&a2)[R]) noexcept {
+  constexpr int S = L / 2;
+  constexpr int P = R * S;
+  static constexpr LaneMasks<S> kMasks;
+  V x{};
+  if (t < frames) {
+    x[L - 2] = static_cast<double>(in0[t]);
+    x[L - 1] = static_cast<double>(in1[t]);
+  }
+  const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(t) - frames + 1);
+  const int64_t hi = std::min<int64_t>(P - 1, t);
+  const uint32_t bits = lo > hi ? 0u : ((2u << hi) - 1u) & ~((1u << lo) - 1u);
+  VI mask[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    std::memcpy(&mask[r], kMasks.m[(bits >> (r * S)) & ((1u << S) - 1u)], sizeof(VI));
+  }
+  double o[2];
+  WaveStep<V, VI, L, R, kUnitC2, true>(x, v, s1, s2, c1, c2, a1, a2, mask, o);
+  if (t >= static_cast<uint32_t>(P - 1)) {
+    out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
+    out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
+  }
+}
+
+// The kernel body, inlined into the target-specific entry points below so it
+// is compiled for their instruction set. V: L doubles; VI: L int64s.
+template <class V, class VI, int L, int R, bool kUnitC2, class T>
+[[gnu::always_inline]] inline void WaveBody(WaveGroup& g, const T* in0, const T* in1, T* out0,
+                                            T* out1, uint32_t frames) noexcept {
+  constexpr int S = L / 2;
+  constexpr int P = R * S;
+  V c1[R], c2[R], a1[R], a2[R], s1[R], s2[R], v[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    std::memcpy(&c1[r], g.c1 + r * L, sizeof(V));
+    std::memcpy(&c2[r], g.c2 + r * L, sizeof(V));
+    std::memcpy(&a1[r], g.a1 + r * L, sizeof(V));
+    std::memcpy(&a2[r], g.a2 + r * L, sizeof(V));
+    std::memcpy(&s1[r], g.s1 + r * L, sizeof(V));
+    std::memcpy(&s2[r], g.s2 + r * L, sizeof(V));
+    v[r] = V{};
+  }
+  const double gain = g.gain;
+  // Step t works on sample t - p at position p, reads input sample t and
+  // outputs sample t - (P - 1); all positions are inside the block for t in
+  // [P - 1, frames). Conversions are done in the step loop, where they
+  // overlap the recursion's latency.
+  const uint32_t total = frames + P - 1;
+  const uint32_t full_begin = std::min<uint32_t>(P - 1, frames);
+  const uint32_t full_end = frames;
+  double o[2];
+  uint32_t t = 0;
+  for (; t < full_begin; ++t) {
+    WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
+                                          a1, a2);
+  }
+  for (; t < full_end; ++t) {
+    V x{};
+    x[L - 2] = static_cast<double>(in0[t]);
+    x[L - 1] = static_cast<double>(in1[t]);
+    WaveStep<V, VI, L, R, kUnitC2, false>(x, v, s1, s2, c1, c2, a1, a2, nullptr, o);
+    out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
+    out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
+  }
+  for (; t < total; ++t) {
+    WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
+                                          a1, a2);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    std::memcpy(g.s1 + r * L, &s1[r], sizeof(V));
+    std::memcpy(g.s2 + r * L, &s2[r], sizeof(V));
+  }
+}
+
+template <class T>
+using WaveFn = void (*)(WaveGroup&, const T*, const T*, T*, T*, uint32_t) noexcept;
+
+using V8 = double __attribute__((vector_size(64)));
+using VI8 = long long __attribute__((vector_size(64)));
+using V4 = double __attribute__((vector_size(32)));
+using VI4 = long long __attribute__((vector_size(32)));
+
+// T: float on the block's buffers, double on the scratch between groups
+// of stages (a long cascade is never rounded to float inside).
+template <int R, bool kUnitC2, class T>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) void Wave512(
+    WaveGroup& g, const T* in0, const T* in1, T* out0, T* out1, uint32_t frames) noexcept {
+  WaveBody<V8, VI8, 8, R, kUnitC2>(g, in0, in1, out0, out1, frames);
+}
+
+template <int R, bool kUnitC2, class T>
+__attribute__((target("avx2,fma"))) void Wave256(WaveGroup& g, const T* in0, const T* in1, T* out0,
+                                                 T* out1, uint32_t frames) noexcept {
+  WaveBody<V4, VI4, 4, R, kUnitC2>(g, in0, in1, out0, out1, frames);
+}
+
+// [R - 1][unit_c2]
+template <class T>
+constexpr WaveFn<T> kWave512[4][2] = {
+    {Wave512<1, false, T>, Wave512<1, true, T>},
+    {Wave512<2, false, T>, Wave512<2, true, T>},
+    {Wave512<3, false, T>, Wave512<3, true, T>},
+    {Wave512<4, false, T>, Wave512<4, true, T>},
+};
+template <class T>
+constexpr WaveFn<T> kWave256[4][2] = {
+    {Wave256<1, false, T>, Wave256<1, true, T>},
+    {Wave256<2, false, T>, Wave256<2, true, T>},
+    {Wave256<3, false, T>, Wave256<3, true, T>},
+    {Wave256<4, false, T>, Wave256<4, true, T>},
+};
+
+// All channels through `count` stages with a wavefront kernel of `lanes`
+// doubles per register, in channel pairs (the last channel of an odd count
+// paired with itself). Up to four registers' worth of stages run as one
+// group over the block; longer cascades run as near-equal groups over
+// chunks of the block, handing the signal on in double. A cascade with a
+// stage the gain form cannot take, or a lone stage, runs on the pair kernel.
+void WaveAllChannels(int lanes, BiquadSection* const* sections, int count, int channels,
+                     const float* const* in, float* const* out, uint32_t offset,
+                     uint32_t frames) noexcept {
+  const int per_reg = lanes / 2;
+  const int max_stages = 4 * per_reg;
+  const int groups = (count + max_stages - 1) / max_stages;
+  constexpr int kMaxGroups = (kMaxCascade + 7) / 8;
+  WaveGroup g[kMaxGroups];
+  int first[kMaxGroups + 1];
+  if (count < 2 || groups > kMaxGroups) {
+    CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+    return;
+  }
+  first[0] = 0;
+  for (int gi = 0; gi < groups; ++gi) {
+    const int k = (count - first[gi] + (groups - gi) - 1) / (groups - gi);
+    first[gi + 1] = first[gi] + k;
+    const int regs = (k + per_reg - 1) / per_reg;
+    if (!PrepareWave(sections + first[gi], k, regs * per_reg, &g[gi])) {
+      CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+      return;
+    }
+  }
+  auto pick = [&](const WaveGroup& wg, auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    const int r = wg.positions / per_reg - 1;
+    const int u = wg.unit_c2 ? 1 : 0;
+    return lanes == 8 ? kWave512<T>[r][u] : kWave256<T>[r][u];
+  };
+  for (int ch = 0; ch < channels; ch += 2) {
+    const int ch1 = ch + 1 < channels ? ch + 1 : ch;
+    const float* src0 = in[ch] + offset;
+    const float* src1 = in[ch1] + offset;
+    float* dst0 = out[ch] + offset;
+    float* dst1 = out[ch1] + offset;
+    for (int gi = 0; gi < groups; ++gi) LoadWaveState(sections + first[gi], ch, ch1, &g[gi]);
+    if (groups == 1) {
+      pick(g[0], static_cast<float*>(nullptr))(g[0], src0, src1, dst0, dst1, frames);
+    } else {
+      double x0[kScratchFrames], x1[kScratchFrames];
+      for (uint32_t c0 = 0; c0 < frames; c0 += kScratchFrames) {
+        const uint32_t n = std::min(kScratchFrames, frames - c0);
+        for (uint32_t i = 0; i < n; ++i) {
+          x0[i] = static_cast<double>(src0[c0 + i]);
+          x1[i] = static_cast<double>(src1[c0 + i]);
+        }
+        for (int gi = 0; gi < groups; ++gi) {
+          pick(g[gi], static_cast<double*>(nullptr))(g[gi], x0, x1, x0, x1, n);
+        }
+        for (uint32_t i = 0; i < n; ++i) {
+          dst0[c0 + i] = static_cast<float>(x0[i]);
+          dst1[c0 + i] = static_cast<float>(x1[i]);
+        }
+      }
+    }
+    for (int gi = 0; gi < groups; ++gi) StoreWaveState(g[gi], sections + first[gi], ch, ch1);
+  }
+}
+
+CascadeVariant DetectVariant() noexcept {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
+    return CascadeVariant::kAvx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return CascadeVariant::kAvx2;
+  }
+  return CascadeVariant::kPair;
+}
+
+#else
+
+CascadeVariant DetectVariant() noexcept {
+  return CascadeVariant::kPair;
+}
+
+#endif  // AERS_WAVEFRONT
+
+// -1 until detected; detection is idempotent, so racing threads agree.
+std::atomic<int> g_variant{-1};
+
+void RunVariant(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
+                const float* const* in, float* const* out, uint32_t offset,
+                uint32_t frames) noexcept {
+#ifdef AERS_WAVEFRONT
+  if (v != CascadeVariant::kPair) {
+    WaveAllChannels(v == CascadeVariant::kAvx512 ? 8 : 4, sections, count, channels, in, out,
+                    offset, frames);
+    return;
+  }
+#else
+  (void)v;
+#endif
+  CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+}
+
 }  // namespace
 
-void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
-                float* const* out, uint32_t frames) noexcept {
+bool CascadeVariantAvailable(CascadeVariant v) noexcept {
+  switch (v) {
+    case CascadeVariant::kPair:
+      return true;
+    case CascadeVariant::kAvx2:
+      return SelectedCascadeVariant() != CascadeVariant::kPair;
+    case CascadeVariant::kAvx512:
+      return SelectedCascadeVariant() == CascadeVariant::kAvx512;
+  }
+  return false;
+}
+
+CascadeVariant SelectedCascadeVariant() noexcept {
+  int v = g_variant.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = static_cast<int>(DetectVariant());
+    g_variant.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<CascadeVariant>(v);
+}
+
+const char* CascadeVariantName(CascadeVariant v) noexcept {
+  switch (v) {
+    case CascadeVariant::kPair:
+      return "pair";
+    case CascadeVariant::kAvx2:
+      return "avx2";
+    case CascadeVariant::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
+                    const float* const* in, float* const* out, uint32_t frames) noexcept {
+  if (!CascadeVariantAvailable(v)) v = CascadeVariant::kPair;
   bool gliding = false;
   for (int k = 0; k < count; ++k) gliding |= sections[k]->Gliding();
-  if (!gliding) {
-    CascadeAllChannels(sections, count, channels, in, out, 0, frames);
+  if (frames == 0) {
+    // Nothing to filter.
+  } else if (!gliding) {
+    RunVariant(v, sections, count, channels, in, out, 0, frames);
   } else {
     for (uint32_t offset = 0; offset < frames; offset += BiquadSection::kSubBlock) {
       const uint32_t n = std::min(BiquadSection::kSubBlock, frames - offset);
       for (int k = 0; k < count; ++k) sections[k]->Advance(n);
-      CascadeAllChannels(sections, count, channels, in, out, offset, n);
+      RunVariant(v, sections, count, channels, in, out, offset, n);
     }
   }
   // Non-finite state would latch for ever (rt/signal.h): a few compares per
   // section and channel per period.
   for (int k = 0; k < count; ++k) sections[k]->ResetNonFiniteState();
+}
+
+void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
+                float* const* out, uint32_t frames) noexcept {
+  RunCascadeWith(SelectedCascadeVariant(), sections, count, channels, in, out, frames);
 }
 
 }  // namespace aers::rt

@@ -36,6 +36,14 @@ struct BiquadCoeffs {
   double b0 = 1.0, b1 = 0.0, b2 = 0.0, a1 = 0.0, a2 = 0.0;
 };
 
+/// The same section with b0 factored out, for the wavefront kernels:
+/// H(z) = b0 (1 + c1 z^-1 + c2 z^-2) / (1 + a1 z^-1 + a2 z^-2). Valid only if
+/// b0 is finite and not tiny (`ok`); inv_b0 = 1 / b0.
+struct BiquadGainForm {
+  double inv_b0 = 1.0, c1 = 0.0, c2 = 0.0;
+  bool ok = true;
+};
+
 struct BiquadParams {
   BiquadType type = BiquadType::kLowpass;
   double freq_hz = 1000.0;
@@ -81,6 +89,8 @@ class BiquadSection {
 
   int channels() const noexcept { return channels_; }
   const BiquadCoeffs& coeffs() const noexcept { return c_; }
+  /// coeffs() with b0 factored out (kept in step with coeffs()).
+  const BiquadGainForm& gain_form() const noexcept { return g_; }
 
   /// Audio thread. Resets the state of every channel whose state is NaN or
   /// Inf (rt/signal.h) and counts each reset in `counters` (if set).
@@ -98,6 +108,7 @@ class BiquadSection {
   int channels_;
   BiquadParams current_;  // audio thread
   BiquadCoeffs c_;        // audio thread
+  BiquadGainForm g_;      // audio thread, derived from c_
   std::atomic<uint8_t> target_type_;
   std::atomic<double> target_freq_hz_;
   std::atomic<double> target_q_;
@@ -112,5 +123,28 @@ class BiquadSection {
 inline constexpr int kMaxCascade = 32;
 void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
                 float* const* out, uint32_t frames) noexcept;
+
+/// The cascade kernels RunCascade can use. kPair packs two channels in one
+/// 128-bit register, one stage after the other (SSE2, its x86-64-v3 clone
+/// with FMA where GCC builds ifunc clones, NEON on arm64, plain vector
+/// extensions elsewhere). The wavefront kernels (x86-64 only) put stages of
+/// a cascade across the lanes of 256-bit (AVX2 + FMA) or 512-bit (AVX-512)
+/// registers, {ch, ch + 1} in each pair of lanes, stage k one sample behind
+/// stage k - 1, with b0 factored out of every section (four multiplies per
+/// section and sample, three if b2 == b0). Shapes they do not cover
+/// (a single stage, a section whose b0 is 0 or extreme) run on kPair.
+enum class CascadeVariant : uint8_t { kPair, kAvx2, kAvx512 };
+
+/// Any thread. Whether this build and CPU can run `v` (kPair always).
+bool CascadeVariantAvailable(CascadeVariant v) noexcept;
+/// Any thread. The variant RunCascade uses: the widest available, detected
+/// once (cpuid) and cached.
+CascadeVariant SelectedCascadeVariant() noexcept;
+/// Any thread. "pair", "avx2" or "avx512".
+const char* CascadeVariantName(CascadeVariant v) noexcept;
+/// Audio thread. RunCascade with a given variant (tests, benchmarks); an
+/// unavailable variant runs kPair.
+void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
+                    const float* const* in, float* const* out, uint32_t frames) noexcept;
 
 }  // namespace aers::rt

@@ -1,7 +1,13 @@
 // Built-in node kinds against analytic expectations.
+#include <cmath>
 #include <complex>
+#include <limits>
+#include <memory>
 #include <numbers>
+#include <random>
+#include <vector>
 
+#include "common/alloc_counter.h"
 #include "common/rig.h"
 #include "dsp/meter.h"
 #include "rt/biquad.h"
@@ -169,6 +175,265 @@ TEST(Biquad, DesignMatchesIndependentFormula) {
       EXPECT_NEAR(rt::BiquadMagnitudeDb(c, f, kRate),
                   CookbookMagnitudeDb(names[t], 2500.0, 1.3, -4.0, f), 1e-6)
           << names[t] << " " << f;
+    }
+  }
+}
+
+// --- Cascade kernels (rt::RunCascadeWith) against a plain scalar loop -------
+
+// The reference: what RunCascade promises, written as plainly as possible.
+// Glides advance per sub-block of kSubBlock frames exactly as RunCascade
+// does; every stage is a double TDF-II recursion on the sections' own
+// z1/z2; the output stays double (the kernels round it to float last).
+void ReferenceCascade(rt::BiquadSection* const* s, int count, int channels, const float* const* in,
+                      std::vector<std::vector<double>>& out, uint32_t frames) {
+  bool gliding = false;
+  for (int k = 0; k < count; ++k) gliding |= s[k]->Gliding();
+  const uint32_t step = gliding ? rt::BiquadSection::kSubBlock : frames;
+  for (uint32_t off = 0; off < frames; off += step) {
+    const uint32_t n = std::min(step, frames - off);
+    if (gliding) {
+      for (int k = 0; k < count; ++k) s[k]->Advance(n);
+    }
+    for (int ch = 0; ch < channels; ++ch) {
+      for (uint32_t i = off; i < off + n; ++i) {
+        double x = in[ch][i];
+        for (int k = 0; k < count; ++k) {
+          const rt::BiquadCoeffs& c = s[k]->coeffs();
+          const double y = c.b0 * x + s[k]->z1[ch];
+          s[k]->z1[ch] = c.b1 * x - c.a1 * y + s[k]->z2[ch];
+          s[k]->z2[ch] = c.b2 * x - c.a2 * y;
+          x = y;
+        }
+        out[ch][i] = x;
+      }
+    }
+  }
+  for (int k = 0; k < count; ++k) s[k]->ResetNonFiniteState();
+}
+
+// Two identical cascades, one for the kernel and one for the reference.
+struct CascadePair {
+  std::vector<std::unique_ptr<rt::BiquadSection>> owned;
+  std::vector<rt::BiquadSection*> kernel, ref;
+  std::vector<rt::BiquadParams> params;
+  rt::SignalCounters counters;
+
+  CascadePair(int count, int channels, std::mt19937& rng, bool lp_hp_only) {
+    std::uniform_real_distribution<double> logf(std::log(20.0), std::log(20000.0));
+    std::uniform_real_distribution<double> q(0.3, 4.0);
+    std::uniform_real_distribution<double> gain(-12.0, 12.0);
+    std::uniform_int_distribution<int> type(0, rt::kBiquadTypeCount - 1);
+    for (int k = 0; k < count; ++k) {
+      rt::BiquadParams p;
+      p.type = lp_hp_only ? (k % 2 ? rt::BiquadType::kLowpass : rt::BiquadType::kHighpass)
+                          : static_cast<rt::BiquadType>(type(rng));
+      p.freq_hz = std::exp(logf(rng));
+      p.q = q(rng);
+      p.gain_db = gain(rng);
+      params.push_back(p);
+      for (auto* v : {&kernel, &ref}) {
+        owned.push_back(std::make_unique<rt::BiquadSection>(p, kRate, channels));
+        v->push_back(owned.back().get());
+      }
+      kernel.back()->counters = &counters;
+    }
+  }
+};
+
+// Kernel output (float) against the reference (double): the float must be
+// the rounding of a value within 1e-9 (relative above 1) of the reference,
+// i.e. within half a float ulp plus 1e-9.
+::testing::AssertionResult Close(double ref, float got) {
+  const double tol = 1e-9 * std::max(1.0, std::fabs(ref)) +
+                     std::fabs(ref) * static_cast<double>(std::numeric_limits<float>::epsilon()) *
+                         0.5 * (1 + 1e-6) +
+                     static_cast<double>(std::numeric_limits<float>::denorm_min());
+  if (std::fabs(static_cast<double>(got) - ref) <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "got " << got << ", reference " << ref;
+}
+
+// Runs `sizes` (one call each) through both cascades and compares every
+// output sample and, at the end, every stage's state. `glide_at` >= 0:
+// new targets for every section before that call. `in_place`: the kernel
+// filters its input buffer.
+void CompareCascade(rt::CascadeVariant variant, int count, int channels,
+                    const std::vector<uint32_t>& sizes, std::mt19937& rng, bool lp_hp_only = false,
+                    int glide_at = -1, bool in_place = false, int nonfinite_at = -1) {
+  CascadePair c(count, channels, rng, lp_hp_only);
+  std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
+  SCOPED_TRACE(::testing::Message() << rt::CascadeVariantName(variant) << " stages " << count
+                                    << " channels " << channels << (in_place ? " in place" : ""));
+  for (size_t call = 0; call < sizes.size(); ++call) {
+    const uint32_t n = sizes[call];
+    if (static_cast<int>(call) == glide_at) {
+      std::uniform_real_distribution<double> f(0.5, 2.0);
+      for (int k = 0; k < count; ++k) {
+        for (auto* s : {c.kernel[k], c.ref[k]}) {
+          s->SetFreqHz(c.params[k].freq_hz * (k % 2 ? 2.0 : 0.5));
+          s->SetQ(c.params[k].q * 1.5);
+          s->SetGainDb(-c.params[k].gain_db);
+        }
+      }
+    }
+    std::vector<std::vector<float>> in(channels, std::vector<float>(n));
+    for (auto& ch : in) {
+      for (auto& x : ch) x = noise(rng);
+    }
+    const bool bad = static_cast<int>(call) == nonfinite_at;
+    if (bad) {
+      in[0][n / 2] = std::numeric_limits<float>::quiet_NaN();
+      in[channels - 1][n - 1] = std::numeric_limits<float>::infinity();
+    }
+    std::vector<std::vector<float>> out(channels, std::vector<float>(n, -7.0f));
+    std::vector<std::vector<double>> ref(channels, std::vector<double>(n));
+    std::vector<const float*> ip(channels);
+    std::vector<float*> op(channels);
+    for (int ch = 0; ch < channels; ++ch) {
+      ip[ch] = in[ch].data();
+      op[ch] = in_place ? in[ch].data() : out[ch].data();
+    }
+    ReferenceCascade(c.ref.data(), count, channels, ip.data(), ref, n);
+    {
+      AllocScope allocs;
+      rt::RunCascadeWith(variant, c.kernel.data(), count, channels, ip.data(), op.data(), n);
+      ASSERT_EQ(allocs.Finish(), 0u) << "the cascade kernel allocated";
+    }
+    if (bad) continue;  // non-finite output; both reset their state after the call
+    for (int ch = 0; ch < channels; ++ch) {
+      for (uint32_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(Close(ref[ch][i], op[ch][i])) << "call " << call << " ch " << ch << " i " << i;
+      }
+    }
+  }
+  for (int k = 0; k < count; ++k) {
+    for (int ch = 0; ch < channels; ++ch) {
+      const double tol1 = 1e-9 * std::max(1.0, std::fabs(c.ref[k]->z1[ch]));
+      const double tol2 = 1e-9 * std::max(1.0, std::fabs(c.ref[k]->z2[ch]));
+      ASSERT_NEAR(c.kernel[k]->z1[ch], c.ref[k]->z1[ch], tol1) << "stage " << k << " ch " << ch;
+      ASSERT_NEAR(c.kernel[k]->z2[ch], c.ref[k]->z2[ch], tol2) << "stage " << k << " ch " << ch;
+    }
+  }
+  if (nonfinite_at >= 0) {
+    EXPECT_GT(c.counters.state_resets.load(), 0u);
+  }
+}
+
+std::vector<rt::CascadeVariant> Variants() {
+  std::vector<rt::CascadeVariant> v;
+  for (auto x :
+       {rt::CascadeVariant::kPair, rt::CascadeVariant::kAvx2, rt::CascadeVariant::kAvx512}) {
+    if (rt::CascadeVariantAvailable(x)) v.push_back(x);
+  }
+  return v;
+}
+
+TEST(Cascade, SelectedVariantIsAvailable) {
+  EXPECT_TRUE(rt::CascadeVariantAvailable(rt::SelectedCascadeVariant()));
+  EXPECT_TRUE(rt::CascadeVariantAvailable(rt::CascadeVariant::kPair));
+  std::string names;
+  for (auto v : Variants()) names += std::string(rt::CascadeVariantName(v)) + " ";
+  RecordProperty("variants", names);
+  std::printf("cascade variants on this CPU: %s(selected: %s)\n", names.c_str(),
+              rt::CascadeVariantName(rt::SelectedCascadeVariant()));
+}
+
+// Every stage count 1..32, channels 1..8 and 64, one call of each period
+// size in turn (state carried across the irregular calls).
+TEST(Cascade, EveryShapeMatchesScalarReference) {
+  const std::vector<uint32_t> sizes = {1, 2, 3, 31, 64, 128, 1000, 5, 64};
+  for (auto variant : Variants()) {
+    std::mt19937 rng(7);
+    for (int count = 1; count <= rt::kMaxCascade; ++count) {
+      for (int channels : {1, 2, 3, 4, 5, 6, 7, 8, 64}) {
+        CompareCascade(variant, count, channels, sizes, rng, /*lp_hp_only=*/count % 3 == 0);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// Fixed periods, several calls each, for the common shapes (2 channels,
+// 2..16 stages), lowpass/highpass chains (b2 == b0) and mixed types.
+TEST(Cascade, FixedPeriodsMatchScalarReference) {
+  for (auto variant : Variants()) {
+    std::mt19937 rng(11);
+    for (uint32_t period : {1u, 2u, 3u, 31u, 64u, 128u, 1000u}) {
+      const std::vector<uint32_t> sizes(period < 64 ? 40 : 4, period);
+      for (int count = 2; count <= 16; ++count) {
+        for (bool lp_hp : {true, false}) {
+          CompareCascade(variant, count, 2, sizes, rng, lp_hp);
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+TEST(Cascade, GlidesMatchScalarReference) {
+  const std::vector<uint32_t> sizes = {128, 128, 100, 37, 128, 1000, 128, 3, 128, 128};
+  for (auto variant : Variants()) {
+    std::mt19937 rng(13);
+    for (int count : {1, 2, 5, 8, 9, 16, 17, 32}) {
+      for (int channels : {1, 2, 3, 8}) {
+        CompareCascade(variant, count, channels, sizes, rng, count == 8, /*glide_at=*/1);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST(Cascade, InPlaceMatchesScalarReference) {
+  const std::vector<uint32_t> sizes = {1, 3, 64, 128, 1000, 31};
+  for (auto variant : Variants()) {
+    std::mt19937 rng(17);
+    for (int count : {1, 2, 4, 7, 8, 12, 16, 20, 32}) {
+      for (int channels : {1, 2, 5, 64}) {
+        CompareCascade(variant, count, channels, sizes, rng, count == 8, -1, /*in_place=*/true);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// NaN and Inf in the input of one call: the state goes non-finite and is
+// reset after that call (counted), and the following calls match the
+// reference again (which resets the same way).
+TEST(Cascade, NonFiniteInputThenRecovery) {
+  const std::vector<uint32_t> sizes = {128, 128, 128, 64, 1000};
+  for (auto variant : Variants()) {
+    std::mt19937 rng(19);
+    for (int count : {2, 8, 16, 32}) {
+      for (int channels : {1, 2, 3}) {
+        CompareCascade(variant, count, channels, sizes, rng, count == 8, -1, false,
+                       /*nonfinite_at=*/1);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// Switching kernels between calls: the state each leaves is the other's.
+TEST(Cascade, SwitchingVariantsKeepsState) {
+  const auto variants = Variants();
+  std::mt19937 rng(23);
+  for (int count : {3, 8, 16}) {
+    CascadePair c(count, 2, rng, count == 8);
+    std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
+    for (int call = 0; call < 12; ++call) {
+      const uint32_t n = 128;
+      std::vector<std::vector<float>> in(2, std::vector<float>(n)), out = in;
+      for (auto& ch : in) {
+        for (auto& x : ch) x = noise(rng);
+      }
+      std::vector<std::vector<double>> ref(2, std::vector<double>(n));
+      const float* ip[2] = {in[0].data(), in[1].data()};
+      float* op[2] = {out[0].data(), out[1].data()};
+      ReferenceCascade(c.ref.data(), count, 2, ip, ref, n);
+      rt::RunCascadeWith(variants[call % variants.size()], c.kernel.data(), count, 2, ip, op, n);
+      for (int ch = 0; ch < 2; ++ch) {
+        for (uint32_t i = 0; i < n; ++i) ASSERT_TRUE(Close(ref[ch][i], op[ch][i]));
+      }
     }
   }
 }
