@@ -68,6 +68,18 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = aers::v1::Control::NewStub(channel);
 
+  // The floor: a read round trip (GetStatus) over the same channel.
+  std::vector<double> read_us;
+  for (int i = 0; i < calls; ++i) {
+    aers::v1::GetStatusRequest req;
+    aers::v1::Status resp;
+    grpc::ClientContext ctx;
+    const auto t0 = Clock::now();
+    if (!Check(stub->GetStatus(&ctx, req, &resp), "GetStatus")) return 1;
+    read_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  Print("GetStatus (read, the floor)", Summarize(read_us), read_us.size());
+
   // SetParameter round trips.
   std::vector<double> set_us;
   set_us.reserve(static_cast<size_t>(calls));
@@ -83,6 +95,9 @@ int main(int argc, char** argv) {
     set_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   Print("SetParameter", Summarize(set_us), set_us.size());
+  std::printf("  SetParameter p50 / GetStatus p50: %.2fx (the edit's own cost: journal write and "
+              "fdatasync)\n",
+              Summarize(set_us).p50_us / Summarize(read_us).p50_us);
 
   // The same from 20 clients at once, each on its own channel (connection):
   // their edits share the journal's flushes (group commit).
