@@ -39,7 +39,9 @@ struct RenderStats {
 /// external inputs take the file's channels in order (input 1's channels
 /// first), its outputs fill the output file's channels likewise. The output
 /// appears only when the render succeeded (written to a temporary file in
-/// the same directory, then renamed). Errors name the file and what is wrong.
+/// the same directory, fsync'ed, then renamed). An input that ends before
+/// the frames it declares, or fails to read, fails the render. Errors name
+/// the file and what is wrong.
 absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
                                        const model::KindRegistry& kinds,
                                        const RenderOptions& options);
