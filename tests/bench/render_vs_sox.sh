@@ -51,7 +51,7 @@ tmpdir=""
 rms_tol=1e-5
 peak_tol=1e-4
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
