@@ -4,7 +4,6 @@
 #include <sndfile.h>
 #include <unistd.h>
 
-#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -131,46 +130,34 @@ class UniqueFd {
   int fd_;
 };
 
-// Where the rendered blocks go. Write() runs on the writer thread, the rest on
-// the caller's, before and after it.
-class Sink {
- public:
-  virtual ~Sink() = default;
-  /// Appends `frames` frames of every output channel (planar).
-  virtual absl::Status Write(const float* const* planar, size_t frames) = 0;
-  /// Completes the file (header, trailer, encoder flush); no fsync.
-  virtual absl::Status Finish() = 0;
-};
-
-// 32-bit float WAV through FloatWavWriter (backend/render_io.h): the bytes
-// libsndfile writes, without its per-sample PEAK loop, in one write() per
-// block.
-class FloatWavSink : public Sink {
- public:
-  FloatWavSink(int fd, int channels, int sample_rate, size_t block_frames)
-      : writer_(fd, channels, sample_rate, block_frames) {}
-  absl::Status Begin() { return writer_.Begin(); }
-  absl::Status Write(const float* const* planar, size_t frames) override {
-    return writer_.Write(planar, frames);
-  }
-  absl::Status Finish() override { return writer_.Finish(); }
-
- private:
-  FloatWavWriter writer_;
-};
-
-// Every other format: libsndfile on our descriptor (kept open after
-// sf_close, for the fsync).
-class SndfileSink : public Sink {
+// Where the rendered blocks go: libsndfile on our descriptor (kept open
+// after sf_close, for the fsync). Write() runs on the writer thread, the rest
+// on the caller's, before and after it.
+class SndfileSink {
  public:
   static absl::StatusOr<std::unique_ptr<SndfileSink>> Open(int fd, SF_INFO info,
                                                            size_t block_frames) {
     SNDFILE* f = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
     if (f == nullptr) return absl::PermissionDeniedError(sf_strerror(nullptr));
+    SndfilePtr file(f);
+    // No PEAK chunk: libsndfile adds one to float and double WAV, WAVEX,
+    // AIFF and CAF files by default and keeps it up to date with a scalar
+    // loop over every sample in sf_writef_float (float32_peak_update), a
+    // large share of a pass-through render's CPU. The chunk is optional and
+    // aers reads none. Must come before the first write; the other formats
+    // have no such chunk.
+    const int codec = info.format & SF_FORMAT_SUBMASK;
+    if (codec == SF_FORMAT_FLOAT || codec == SF_FORMAT_DOUBLE) {
+      sf_command(file.get(), SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
+      if (sf_error(file.get()) != SF_ERR_NO_ERROR) {
+        return absl::InternalError(sf_strerror(file.get()));
+      }
+    }
     return std::unique_ptr<SndfileSink>(
-        new SndfileSink(f, static_cast<size_t>(info.channels), block_frames));
+        new SndfileSink(std::move(file), static_cast<size_t>(info.channels), block_frames));
   }
-  absl::Status Write(const float* const* planar, size_t frames) override {
+  /// Appends `frames` frames of every output channel (planar).
+  absl::Status Write(const float* const* planar, size_t frames) {
     Interleave(planar, channels_, frames, interleaved_.data());
     const auto n = static_cast<sf_count_t>(frames);
     if (sf_writef_float(file_.get(), interleaved_.data(), n) != n) {
@@ -178,15 +165,16 @@ class SndfileSink : public Sink {
     }
     return absl::OkStatus();
   }
-  absl::Status Finish() override {
+  /// Completes the file (final header, encoder flush); no fsync.
+  absl::Status Finish() {
     const int err = sf_close(file_.release());
     if (err != SF_ERR_NO_ERROR) return absl::DataLossError(sf_error_number(err));
     return absl::OkStatus();
   }
 
  private:
-  SndfileSink(SNDFILE* f, size_t channels, size_t block_frames)
-      : file_(f), channels_(channels), interleaved_(block_frames * channels) {}
+  SndfileSink(SndfilePtr f, size_t channels, size_t block_frames)
+      : file_(std::move(f)), channels_(channels), interleaved_(block_frames * channels) {}
   SndfilePtr file_;
   size_t channels_;
   std::vector<float> interleaved_;
@@ -299,31 +287,16 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
         absl::StrCat(options.output_path, ": cannot write: ", std::strerror(errno)));
   }
   const int out_rate = static_cast<int>(std::lround(stats.sample_rate_hz));
-  std::unique_ptr<Sink> sink;
-  // The float WAV writer of our own where it writes what libsndfile would:
-  // samples as they are in memory (little-endian host), sizes that fit RIFF.
-  if (*format == (SF_FORMAT_WAV | SF_FORMAT_FLOAT) && std::endian::native == std::endian::little &&
-      FloatWavFits(stats.output_channels,
-                   static_cast<uint64_t>(std::max<int64_t>(0, total_frames)))) {
-    auto wav =
-        std::make_unique<FloatWavSink>(out_fd.get(), stats.output_channels, out_rate, block_frames);
-    if (auto st = wav->Begin(); !st.ok()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(options.output_path, ": write failed: ", st.message()));
-    }
-    sink = std::move(wav);
-  } else {
-    SF_INFO out_info{};
-    out_info.samplerate = out_rate;
-    out_info.channels = stats.output_channels;
-    out_info.format = *format;
-    auto opened = SndfileSink::Open(out_fd.get(), out_info, block_frames);
-    if (!opened.ok()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat(options.output_path, ": cannot write: ", opened.status().message()));
-    }
-    sink = std::move(*opened);
+  SF_INFO out_info{};
+  out_info.samplerate = out_rate;
+  out_info.channels = stats.output_channels;
+  out_info.format = *format;
+  auto opened = SndfileSink::Open(out_fd.get(), out_info, block_frames);
+  if (!opened.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(options.output_path, ": cannot write: ", opened.status().message()));
   }
+  std::unique_ptr<SndfileSink> sink = std::move(*opened);
 
   // Three stages on three threads, so file I/O overlaps the DSP: a reader
   // (libsndfile read + deinterleave), this thread (the engine, period by

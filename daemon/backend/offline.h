@@ -17,8 +17,10 @@ namespace aers::backend {
 inline constexpr uint32_t kMaxRenderPeriodFrames = 65536;
 
 struct RenderOptions {
-  std::string input_path;   ///< empty: the graph must have no inputs
-  std::string output_path;  ///< .wav (32-bit float), .flac (24-bit), .w64, .caf (float)
+  std::string input_path;  ///< empty: the graph must have no inputs
+  /// .wav (32-bit float), .flac (24-bit), .w64, .caf (float), all through
+  /// libsndfile; float files carry no PEAK chunk.
+  std::string output_path;
   uint32_t period_frames = 1024;
   /// Length when there is no input file (graphs of generators only).
   double duration_s = 0.0;

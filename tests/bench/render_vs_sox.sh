@@ -216,8 +216,8 @@ if [[ "$ok" != 1 ]]; then
 fi
 echo "outputs agree (tolerance RMS $rms_tol, peak $peak_tol)"
 
-# Pass-through: every sample as it went in (the headers differ: sox writes
-# no PEAK chunk).
+# Pass-through: every sample as it went in (the headers differ: sox wrote
+# the input, libsndfile the output).
 pass_stat="$(sox -V1 -m -v 1 "$in" -v -1 "$out_pass" -n stat 2>&1)"
 pass_max=$(field "Maximum amplitude" "$pass_stat")
 pass_min=$(field "Minimum amplitude" "$pass_stat")
