@@ -113,7 +113,7 @@ if [[ $sanitizers -eq 1 ]]; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
       run_suite build-asan daemon/aersd client/aersctl tests/config_test tests/dsp_test tests/crossover_test tests/volume_test \
       tests/dynamics_test tests/dither_test tests/eq_apo_test tests/convolver_test tests/peq_test tests/meter_test \
-      tests/engine_test tests/render_test tests/robustness_test tests/engine_stress_test \
+      tests/engine_test tests/render_test tests/render_io_test tests/robustness_test tests/engine_stress_test \
       tests/control_test tests/security_test tests/model_test tests/initial_graph_test \
       tests/null_backend_test tests/ring_test tests/runner_test tests/plan_builder_test \
       tests/grpc_adapter_test tests/housekeeping_test tests/alsa_format_test tests/alsa_backend_test \

@@ -1,12 +1,15 @@
 #include "backend/offline.h"
 
+#include <fcntl.h>
 #include <sndfile.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <memory>
@@ -16,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "backend/render_io.h"
 #include "engine/engine.h"
 #include "rt/denormals.h"
 #include "rt/thread_role.h"
@@ -60,12 +64,16 @@ class TempFile {
 struct Block {
   Block(size_t in_channels, size_t out_channels, size_t frames_capacity)
       : in(in_channels, std::vector<float>(frames_capacity)),
-        out(out_channels, std::vector<float>(frames_capacity)) {}
+        out(out_channels, std::vector<float>(frames_capacity)) {
+    for (auto& c : in) in_ptrs.push_back(c.data());
+    for (auto& c : out) out_ptrs.push_back(c.data());
+  }
   std::vector<std::vector<float>> in;
   std::vector<std::vector<float>> out;
+  std::vector<float*> in_ptrs;
+  std::vector<float*> out_ptrs;
   size_t frames = 0;
 };
-
 // Unbounded in principle, bounded in practice: only the pool's blocks (and
 // one nullptr end marker) ever travel through it.
 class BlockQueue {
@@ -101,6 +109,98 @@ class BlockQueue {
   bool aborted_ = false;
 };
 
+// An open file descriptor, closed unless released.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  /// Closes now; close()'s error (a late write error on some file systems).
+  int Close() {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+// Where the rendered blocks go: libsndfile on our descriptor (kept open
+// after sf_close, for the fsync). Write() runs on the writer thread, the rest
+// on the caller's, before and after it.
+class SndfileSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<SndfileSink>> Open(int fd, SF_INFO info,
+                                                           size_t block_frames) {
+    SNDFILE* f = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
+    if (f == nullptr) return absl::PermissionDeniedError(sf_strerror(nullptr));
+    SndfilePtr file(f);
+    // No PEAK chunk: libsndfile adds one to float and double WAV, WAVEX,
+    // AIFF and CAF files by default and keeps it up to date with a scalar
+    // loop over every sample in sf_writef_float (float32_peak_update), a
+    // large share of a pass-through render's CPU. The chunk is optional and
+    // aers reads none. Must come before the first write; the other formats
+    // have no such chunk.
+    const int codec = info.format & SF_FORMAT_SUBMASK;
+    if (codec == SF_FORMAT_FLOAT || codec == SF_FORMAT_DOUBLE) {
+      sf_command(file.get(), SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
+      if (sf_error(file.get()) != SF_ERR_NO_ERROR) {
+        return absl::InternalError(sf_strerror(file.get()));
+      }
+    }
+    return std::unique_ptr<SndfileSink>(
+        new SndfileSink(std::move(file), static_cast<size_t>(info.channels), block_frames));
+  }
+  /// Appends `frames` frames of every output channel (planar).
+  absl::Status Write(const float* const* planar, size_t frames) {
+    Interleave(planar, channels_, frames, interleaved_.data());
+    const auto n = static_cast<sf_count_t>(frames);
+    if (sf_writef_float(file_.get(), interleaved_.data(), n) != n) {
+      return absl::ResourceExhaustedError(sf_strerror(file_.get()));
+    }
+    return absl::OkStatus();
+  }
+  /// Completes the file (final header, encoder flush); no fsync.
+  absl::Status Finish() {
+    const int err = sf_close(file_.release());
+    if (err != SF_ERR_NO_ERROR) return absl::DataLossError(sf_error_number(err));
+    return absl::OkStatus();
+  }
+
+ private:
+  SndfileSink(SndfilePtr f, size_t channels, size_t block_frames)
+      : file_(std::move(f)), channels_(channels), interleaved_(block_frames * channels) {}
+  SndfilePtr file_;
+  size_t channels_;
+  std::vector<float> interleaved_;
+};
+
+// Starts writeback of what the writer has written so far every
+// kSyncChunkBytes, so the fsync before the rename finds little left to do
+// on a disk (sync_file_range(SYNC_FILE_RANGE_WRITE) does not wait).
+class WritebackKicker {
+ public:
+  explicit WritebackKicker(int fd) : fd_(fd) {}
+  void Wrote(uint64_t bytes) {
+    written_ += bytes;
+    if (written_ - kicked_ < kSyncChunkBytes) return;
+    ::sync_file_range(fd_, static_cast<off_t>(kicked_), static_cast<off_t>(written_ - kicked_),
+                      SYNC_FILE_RANGE_WRITE);
+    kicked_ = written_;
+  }
+
+ private:
+  static constexpr uint64_t kSyncChunkBytes = 16u << 20;
+  int fd_;
+  uint64_t written_ = 0;
+  uint64_t kicked_ = 0;
+};
+
 }  // namespace
 
 absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
@@ -120,6 +220,12 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   SndfilePtr in;
   SF_INFO in_info{};
   int64_t total_frames = 0;
+  // Whether total_frames is what the file declares, so that fewer frames
+  // read means the file ends early (a cut FLAC stream, a file shortened
+  // while it is read) or a read error. libsndfile's frame count of MPEG
+  // audio may be an estimate; a WAV cut before the render starts is already
+  // reported with the frames it still holds.
+  bool frames_declared = false;
   if (options.input_path.empty()) {
     if (stats.input_channels != 0) {
       return absl::InvalidArgumentError(absl::StrCat("the graph has ", stats.input_channels,
@@ -146,6 +252,8 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     }
     stats.sample_rate_hz = in_info.samplerate;
     total_frames = in_info.frames;
+    frames_declared = in_info.seekable != 0 && in_info.frames != SF_COUNT_MAX &&
+                      (in_info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG;
   }
 
   auto format = OutputFormat(options.output_path);
@@ -157,28 +265,43 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   engine::Engine engine(kinds, eopts);
   if (auto st = engine.Apply(graph); !st.ok()) return st.status();
 
+  // Blocks of whole periods, about kBlockBytes of interleaved samples on the
+  // wider side: few hand-overs between the threads, large read() and
+  // write() calls, and still a small working set.
+  const uint32_t period = options.period_frames;
+  const auto in_ch = static_cast<size_t>(stats.input_channels);
+  const auto out_ch = static_cast<size_t>(stats.output_channels);
+  constexpr size_t kBlockBytes = 512 * 1024;
+  const size_t block_periods =
+      std::max<size_t>(1, kBlockBytes / (sizeof(float) * std::max(in_ch, out_ch)) / period);
+  const size_t block_frames = static_cast<size_t>(period) * block_periods;
+
   const std::filesystem::path out_path(options.output_path);
   const std::filesystem::path dir = out_path.has_parent_path() ? out_path.parent_path() : ".";
   TempFile tmp(
       (dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid())).string());
+  // Mode and flags as libsndfile opens a file for writing.
+  UniqueFd out_fd(::open(tmp.path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  if (out_fd.get() < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(options.output_path, ": cannot write: ", std::strerror(errno)));
+  }
+  const int out_rate = static_cast<int>(std::lround(stats.sample_rate_hz));
   SF_INFO out_info{};
-  out_info.samplerate = static_cast<int>(std::lround(stats.sample_rate_hz));
+  out_info.samplerate = out_rate;
   out_info.channels = stats.output_channels;
   out_info.format = *format;
-  SndfilePtr out(sf_open(tmp.path().c_str(), SFM_WRITE, &out_info));
-  if (!out) {
+  auto opened = SndfileSink::Open(out_fd.get(), out_info, block_frames);
+  if (!opened.ok()) {
     return absl::PermissionDeniedError(
-        absl::StrCat(options.output_path, ": cannot write: ", sf_strerror(nullptr)));
+        absl::StrCat(options.output_path, ": cannot write: ", opened.status().message()));
   }
+  std::unique_ptr<SndfileSink> sink = std::move(*opened);
 
   // Three stages on three threads, so file I/O overlaps the DSP: a reader
-  // (read + deinterleave), this thread (the engine, period by period) and a
-  // writer (interleave + write). Blocks of many periods travel between them
-  // through two small bounded queues; buffers are recycled, not reallocated.
-  const uint32_t period = options.period_frames;
-  const auto in_ch = static_cast<size_t>(stats.input_channels);
-  const auto out_ch = static_cast<size_t>(stats.output_channels);
-  const size_t block_frames = static_cast<size_t>(period) * std::max<uint32_t>(1, 16384 / period);
+  // (libsndfile read + deinterleave), this thread (the engine, period by
+  // period) and a writer (interleave + write). Blocks travel between them
+  // through small queues of recycled buffers.
   constexpr size_t kBlocks = 4;
   std::vector<std::unique_ptr<Block>> pool;
   for (size_t i = 0; i < kBlocks; ++i) {
@@ -189,8 +312,11 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
 
   const auto start = std::chrono::steady_clock::now();
   absl::Status writer_status;
+  int64_t frames_read = 0;
   std::thread reader([&] {
-    std::vector<float> inter(block_frames * std::max<size_t>(in_ch, 1));
+    // Mono reads straight into the block; wider files through one
+    // interleaved buffer.
+    std::vector<float> inter(in_ch > 1 ? block_frames * in_ch : 0);
     int64_t remaining = total_frames;
     while (remaining > 0) {
       Block* b = free_q.Pop();
@@ -199,16 +325,14 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
           static_cast<sf_count_t>(std::min<int64_t>(static_cast<int64_t>(block_frames), remaining));
       sf_count_t got = want;
       if (in) {
-        got = sf_readf_float(in.get(), inter.data(), want);
+        float* dst = in_ch == 1 ? b->in_ptrs[0] : inter.data();
+        got = sf_readf_float(in.get(), dst, want);
         if (got < 0) got = 0;
-        for (size_t c = 0; c < in_ch; ++c) {
-          float* dst = b->in[c].data();
-          for (sf_count_t n = 0; n < got; ++n) {
-            dst[n] = inter[static_cast<size_t>(n) * in_ch + c];
-          }
-        }
+        if (in_ch > 1)
+          Deinterleave(inter.data(), in_ch, static_cast<size_t>(got), b->in_ptrs.data());
       }
       b->frames = static_cast<size_t>(got);
+      frames_read += got;
       full_q.Push(b);
       if (got < want) break;  // end of file (or a read error, checked below)
       remaining -= got;
@@ -216,17 +340,16 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     full_q.Push(nullptr);
   });
   std::thread writer([&] {
-    std::vector<float> inter(block_frames * out_ch);
+    WritebackKicker kicker(out_fd.get());
+    const uint64_t frame_bytes = out_ch * sizeof(float);
     while (Block* b = done_q.Pop()) {
-      for (size_t c = 0; c < out_ch; ++c) {
-        const float* src = b->out[c].data();
-        for (size_t n = 0; n < b->frames; ++n) inter[n * out_ch + c] = src[n];
-      }
-      const auto frames = static_cast<sf_count_t>(b->frames);
-      if (writer_status.ok() && sf_writef_float(out.get(), inter.data(), frames) != frames) {
-        writer_status = absl::ResourceExhaustedError(
-            absl::StrCat(options.output_path, ": write failed: ", sf_strerror(out.get())));
-        free_q.Abort();
+      if (writer_status.ok() && b->frames > 0) {
+        writer_status = sink->Write(b->out_ptrs.data(), b->frames);
+        if (!writer_status.ok()) {
+          free_q.Abort();
+        } else {
+          kicker.Wrote(b->frames * frame_bytes);
+        }
       }
       free_q.Push(b);
     }
@@ -234,32 +357,47 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
 
   // This thread runs the plan: flush subnormals like every audio thread
   // (rt/denormals.h), and give the caller's mode back afterwards.
-  rt::ScopedFlushToZero flush_to_zero;
-  std::vector<const float*> in_ptrs(in_ch);
-  std::vector<float*> out_ptrs(out_ch);
   int64_t done = 0;
-  while (Block* b = full_q.Pop()) {
-    for (size_t off = 0; off < b->frames; off += period) {
-      const auto n = static_cast<uint32_t>(std::min<size_t>(period, b->frames - off));
-      for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = b->in[c].data() + off;
-      for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = b->out[c].data() + off;
+  {
+    rt::ScopedFlushToZero flush_to_zero;
+    std::vector<const float*> in_ptrs(in_ch);
+    std::vector<float*> out_ptrs(out_ch);
+    while (Block* b = full_q.Pop()) {
       rt::AudioThreadScope audio;  // this thread also edits the engine around the loop
-      engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
-                              static_cast<uint32_t>(out_ch), n);
+      for (size_t off = 0; off < b->frames; off += period) {
+        const auto n = static_cast<uint32_t>(std::min<size_t>(period, b->frames - off));
+        for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = b->in_ptrs[c] + off;
+        for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = b->out_ptrs[c] + off;
+        engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
+                                static_cast<uint32_t>(out_ch), n);
+      }
+      done += static_cast<int64_t>(b->frames);
+      done_q.Push(b);
     }
-    done += static_cast<int64_t>(b->frames);
-    done_q.Push(b);
   }
   done_q.Push(nullptr);
   reader.join();
   writer.join();
-  if (!writer_status.ok()) return writer_status;
-  if (in && sf_error(in.get()) != SF_ERR_NO_ERROR) {
-    return absl::DataLossError(
-        absl::StrCat(options.input_path, ": read failed: ", sf_strerror(in.get())));
+  if (!writer_status.ok()) {
+    return absl::Status(
+        writer_status.code(),
+        absl::StrCat(options.output_path, ": write failed: ", writer_status.message()));
   }
-  sf_write_sync(out.get());
-  out.reset();
+  const bool read_error = in && sf_error(in.get()) != SF_ERR_NO_ERROR;
+  if (read_error || (frames_declared && frames_read < total_frames)) {
+    return absl::DataLossError(absl::StrCat(
+        options.input_path, ": read failed after ", frames_read, " of ", total_frames,
+        " frames: ", read_error ? sf_strerror(in.get()) : "the file ends early (truncated?)"));
+  }
+  // Durable before it gets its name: header written, then fsync, then rename.
+  if (auto st = sink->Finish(); !st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat(options.output_path, ": write failed: ", st.message()));
+  }
+  if (::fsync(out_fd.get()) != 0 || out_fd.Close() != 0) {
+    return absl::DataLossError(
+        absl::StrCat(options.output_path, ": write failed: ", std::strerror(errno)));
+  }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stats.frames = static_cast<uint64_t>(done);
   std::error_code ec;

@@ -17,8 +17,10 @@ namespace aers::backend {
 inline constexpr uint32_t kMaxRenderPeriodFrames = 65536;
 
 struct RenderOptions {
-  std::string input_path;   ///< empty: the graph must have no inputs
-  std::string output_path;  ///< .wav (32-bit float), .flac (24-bit), .w64, .caf (float)
+  std::string input_path;  ///< empty: the graph must have no inputs
+  /// .wav (32-bit float), .flac (24-bit), .w64, .caf (float), all through
+  /// libsndfile; float files carry no PEAK chunk.
+  std::string output_path;
   uint32_t period_frames = 1024;
   /// Length when there is no input file (graphs of generators only).
   double duration_s = 0.0;
@@ -39,7 +41,9 @@ struct RenderStats {
 /// external inputs take the file's channels in order (input 1's channels
 /// first), its outputs fill the output file's channels likewise. The output
 /// appears only when the render succeeded (written to a temporary file in
-/// the same directory, then renamed). Errors name the file and what is wrong.
+/// the same directory, fsync'ed, then renamed). An input that ends before
+/// the frames it declares, or fails to read, fails the render. Errors name
+/// the file and what is wrong.
 absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
                                        const model::KindRegistry& kinds,
                                        const RenderOptions& options);

@@ -1,10 +1,16 @@
 // Offline render through real files (libsndfile) and the aersd binary.
+#include <fcntl.h>
 #include <sndfile.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "backend/offline.h"
 #include "common/rig.h"
@@ -26,13 +32,13 @@ class RenderTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string WriteWav(const std::string& name, const std::vector<Signal>& chans,
-                       int rate = 48000) {
+  std::string WriteWav(const std::string& name, const std::vector<Signal>& chans, int rate = 48000,
+                       int format = SF_FORMAT_WAV | SF_FORMAT_FLOAT) {
     const std::string path = (dir_ / name).string();
     SF_INFO info{};
     info.samplerate = rate;
     info.channels = static_cast<int>(chans.size());
-    info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    info.format = format;
     SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
     EXPECT_NE(f, nullptr);
     std::vector<float> inter(chans[0].size() * chans.size());
@@ -79,8 +85,139 @@ class RenderTest : public ::testing::Test {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
 
+  // Runs aersd like RunAersd, with its files limited to `max_file_bytes`
+  // (RLIMIT_FSIZE, SIGXFSZ ignored: a write past it fails with EFBIG, as a
+  // full disk fails with ENOSPC).
+  int RunAersdWithFileLimit(const std::vector<std::string>& args, rlim_t max_file_bytes,
+                            std::string* err) {
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    std::vector<std::string> argv_s = {AERSD_PATH};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) ::dup2(fd, 2);
+      const rlimit lim{max_file_bytes, max_file_bytes};
+      ::setrlimit(RLIMIT_FSIZE, &lim);
+      ::signal(SIGXFSZ, SIG_IGN);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    std::ifstream in(err_path);
+    err->assign(std::istreambuf_iterator<char>(in), {});
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+
+  // Files in dir_ other than the test's own: what a failed render left.
+  std::vector<std::string> Leftovers(const std::vector<std::string>& own) {
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string name = e.path().filename().string();
+      if (std::find(own.begin(), own.end(), name) == own.end()) left.push_back(name);
+    }
+    return left;
+  }
+
   fs::path dir_;
 };
+
+// Inputs routed straight to the outputs.
+std::string PassThroughConfig(int channels) {
+  const std::string ch = std::to_string(channels);
+  return "version: 1\ninputs:\n  - {name: in, channels: " + ch +
+         "}\noutputs:\n  - {name: out, channels: " + ch + "}\nroutes:\n  - {from: in, to: out}\n";
+}
+
+// Noise with a few special values: -0, exactly 1 and a finite value past
+// full scale (counted as clipped, kept as it is).
+std::vector<Signal> TestNoise(size_t channels, size_t frames, uint32_t seed, float level = 0.9f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-level, level);
+  std::vector<Signal> x(channels, Signal(frames));
+  for (auto& c : x) {
+    for (auto& v : c) v = dist(rng);
+  }
+  if (frames > 3 && level > 0.95f) {
+    x[0][1] = -0.0f;
+    x[0][2] = 1.0f;
+    x[0][3] = 1.5f;
+  }
+  return x;
+}
+
+bool BitEqual(const Signal& a, const Signal& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// What libsndfile reports about a file's header (frames 0 if it cannot open it).
+SF_INFO HeaderInfo(const std::string& path) {
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  EXPECT_NE(f, nullptr) << path << ": " << sf_strerror(nullptr);
+  if (f) sf_close(f);
+  return info;
+}
+
+// Whether libsndfile finds a peak chunk in the file (PEAK in WAV and AIFF,
+// peak in CAF): SFC_GET_SIGNAL_MAX answers from that chunk only.
+bool HasPeakChunk(const std::string& path) {
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  EXPECT_NE(f, nullptr) << path;
+  if (!f) return false;
+  double max = 0.0;
+  const bool has = sf_command(f, SFC_GET_SIGNAL_MAX, &max, sizeof(max)) == SF_TRUE;
+  sf_close(f);
+  return has;
+}
+
+// The ids and sizes of a RIFF file's chunks, in order.
+std::vector<std::pair<std::string, uint32_t>> RiffChunks(const std::string& bytes) {
+  std::vector<std::pair<std::string, uint32_t>> chunks;
+  if (bytes.size() < 12 || bytes.compare(0, 4, "RIFF") != 0 || bytes.compare(8, 4, "WAVE") != 0) {
+    return chunks;
+  }
+  for (size_t pos = 12; pos + 8 <= bytes.size();) {
+    uint32_t size = 0;
+    for (int i = 0; i < 4; ++i)
+      size |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[pos + 4 + i])) << (8 * i);
+    chunks.emplace_back(bytes.substr(pos, 4), size);
+    pos += 8 + size + (size & 1u);
+  }
+  return chunks;
+}
+
+// Checks a float WAV the render wrote: the header libsndfile reports, no
+// PEAK chunk (libsndfile leaves a PAD chunk where it had reserved room for
+// one), and a data chunk of all the samples that ends the file.
+void ExpectFloatWavHeader(const std::string& path, int channels, int rate, size_t frames) {
+  const SF_INFO info = HeaderInfo(path);
+  EXPECT_EQ(info.format, SF_FORMAT_WAV | SF_FORMAT_FLOAT) << path;
+  EXPECT_EQ(info.channels, channels) << path;
+  EXPECT_EQ(info.samplerate, rate) << path;
+  EXPECT_EQ(info.frames, static_cast<sf_count_t>(frames)) << path;
+  EXPECT_FALSE(HasPeakChunk(path)) << path;
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  const auto chunks = RiffChunks(bytes);
+  std::vector<std::string> ids;
+  size_t end = 12;
+  for (const auto& [id, size] : chunks) {
+    ids.push_back(id);
+    end += 8 + size + (size & 1u);
+  }
+  ASSERT_FALSE(ids.empty()) << path;
+  EXPECT_EQ(ids.front(), "fmt ") << path;
+  EXPECT_EQ(ids.back(), "data") << path;
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), "PEAK"), 0) << path;
+  EXPECT_EQ(end, bytes.size()) << path;
+  EXPECT_EQ(chunks.back().second, frames * static_cast<size_t>(channels) * 4) << path;
+}
 
 const char* kGainConfig = R"(version: 1
 inputs:
@@ -402,6 +539,143 @@ TEST_F(RenderTest, ClientNamesJackCannotHoldFailAtStart) {
               2)
         << bad << ": " << err;
     EXPECT_NE(err.find("--jack_client_name"), std::string::npos) << err;
+  }
+}
+
+// The floor case: inputs routed straight to the outputs. A float WAV comes
+// out with every sample bit for bit as it went in, the input's channels,
+// rate and length in its header, and no PEAK chunk (the input, written by
+// libsndfile with its defaults, has one): 1, 2 and 6 channels, a length
+// that is no multiple of the period or of the render's blocks.
+TEST_F(RenderTest, PassThroughFloatWavKeepsEverySample) {
+  for (int ch : {1, 2, 6}) {
+    const size_t frames = 70001;
+    const auto x = TestNoise(static_cast<size_t>(ch), frames, static_cast<uint32_t>(ch), 1.0f);
+    const std::string in = WriteWav("in.wav", x, 44100);
+    ASSERT_TRUE(HasPeakChunk(in));
+    const std::string cfg = WriteText("pass.yaml", PassThroughConfig(ch));
+    const std::string out = (dir_ / "out.wav").string();
+    std::string err;
+    ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0)
+        << err;
+    ExpectFloatWavHeader(out, ch, 44100, frames);
+    const auto y = ReadWav(out);
+    ASSERT_EQ(y.size(), static_cast<size_t>(ch));
+    for (size_t c = 0; c < y.size(); ++c) EXPECT_TRUE(BitEqual(y[c], x[c])) << ch << "ch, " << c;
+  }
+}
+
+// 16- and 24-bit PCM (WAV and FLAC) in, float WAV out: the samples are
+// libsndfile's float reading of the input, exactly.
+TEST_F(RenderTest, PcmInputsPassThroughAsLibsndfileReadsThem) {
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(2));
+  const auto x = TestNoise(2, 30011, 5);
+  for (const auto& [name, format] : {std::pair{"in16.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16},
+                                     std::pair{"in24.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_24},
+                                     std::pair{"in24.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24}}) {
+    const std::string in = WriteWav(name, x, 48000, format);
+    const std::string out = (dir_ / "out.wav").string();
+    std::string err;
+    ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0)
+        << err;
+    const auto want = ReadWav(in);
+    const auto y = ReadWav(out);
+    ASSERT_EQ(y.size(), 2u);
+    for (size_t c = 0; c < 2; ++c) EXPECT_TRUE(BitEqual(y[c], want[c])) << name << " ch " << c;
+  }
+}
+
+// The other outputs: float W64 and CAF keep the samples exactly, FLAC to 24
+// bits; the headers carry the input's channels, rate and length, and the
+// CAF no peak chunk.
+TEST_F(RenderTest, PassThroughToOtherFormatsKeepsTheSamples) {
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(2));
+  const auto x = TestNoise(2, 70001, 9);
+  const std::string in = WriteWav("in.wav", x);
+  for (const std::string ext : {".w64", ".caf", ".flac"}) {
+    const std::string out = (dir_ / ("out" + ext)).string();
+    std::string err;
+    ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0)
+        << err;
+    const SF_INFO info = HeaderInfo(out);
+    const int want_format = ext == ".w64"   ? (SF_FORMAT_W64 | SF_FORMAT_FLOAT)
+                            : ext == ".caf" ? (SF_FORMAT_CAF | SF_FORMAT_FLOAT)
+                                            : (SF_FORMAT_FLAC | SF_FORMAT_PCM_24);
+    EXPECT_EQ(info.format, want_format) << ext;
+    EXPECT_EQ(info.channels, 2) << ext;
+    EXPECT_EQ(info.samplerate, 48000) << ext;
+    EXPECT_EQ(info.frames, 70001) << ext;
+    EXPECT_FALSE(HasPeakChunk(out)) << ext;
+    const auto y = ReadWav(out);
+    ASSERT_EQ(y.size(), 2u);
+    for (size_t c = 0; c < 2; ++c) {
+      ASSERT_EQ(y[c].size(), x[c].size()) << ext;
+      if (ext != ".flac") {
+        EXPECT_TRUE(BitEqual(y[c], x[c])) << ext << " ch " << c;
+        continue;
+      }
+      double max_err = 0.0;
+      for (size_t n = 0; n < x[c].size(); ++n) {
+        max_err = std::max(max_err, std::fabs(static_cast<double>(y[c][n] - x[c][n])));
+      }
+      // libsndfile scales by 2^23 - 1 writing and by 2^23 reading: 1.5 LSB.
+      EXPECT_LE(max_err, 2.0 / 8388608.0) << ext << " ch " << c;
+    }
+  }
+}
+
+// An input without frames gives an output without frames: a float WAV
+// header with the input's channels and rate, an empty data chunk, no PEAK.
+TEST_F(RenderTest, EmptyInputGivesAnEmptyFile) {
+  const std::string in = WriteWav("in.wav", {Signal{}, Signal{}});
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(2));
+  const std::string out = (dir_ / "out.wav").string();
+  std::string err;
+  ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0) << err;
+  ExpectFloatWavHeader(out, 2, 48000, 0);
+  const auto y = ReadWav(out);
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_TRUE(y[0].empty());
+}
+
+// A FLAC stream cut short declares more frames than it holds: the render
+// fails naming the file and how far it got, and leaves no output (nor its
+// temporary file) behind. Cut at two places: depending on where the stream
+// ends, libsndfile reports a decoder error or just runs out of frames; both
+// are read failures.
+TEST_F(RenderTest, TruncatedInputIsAClearErrorAndLeavesNothing) {
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(2));
+  for (const double keep : {0.5, 0.9}) {
+    const std::string in =
+        WriteWav("in.flac", TestNoise(2, 96000, 3), 48000, SF_FORMAT_FLAC | SF_FORMAT_PCM_24);
+    fs::resize_file(in, static_cast<uintmax_t>(static_cast<double>(fs::file_size(in)) * keep));
+    std::string err;
+    EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output",
+                        (dir_ / "out.wav").string()},
+                       &err),
+              4);
+    EXPECT_NE(err.find("in.flac: read failed after "), std::string::npos) << err;
+    EXPECT_NE(err.find(" of 96000 frames: "), std::string::npos) << err;
+    EXPECT_EQ(Leftovers({"in.flac", "pass.yaml", "stderr.txt"}), std::vector<std::string>{});
+  }
+}
+
+// A write that fails part way (here the file size limit, EFBIG; a full disk
+// fails the same way with ENOSPC) is an error naming the output and the
+// system's reason, for WAV and W64, and leaves nothing behind.
+TEST_F(RenderTest, WriteFailureIsAClearErrorAndLeavesNothing) {
+  const std::string in = WriteWav("in.wav", TestNoise(2, 480000, 4));  // 3.8 MB
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(2));
+  for (const std::string name : {"out.wav", "out.w64"}) {
+    std::string err;
+    EXPECT_EQ(RunAersdWithFileLimit(
+                  {"render", "--config", cfg, "--input", in, "--output", (dir_ / name).string()},
+                  1 << 20, &err),
+              4)
+        << name;
+    EXPECT_NE(err.find(name + ": write failed"), std::string::npos) << err;
+    EXPECT_NE(err.find(std::strerror(EFBIG)), std::string::npos) << err;
+    EXPECT_EQ(Leftovers({"in.wav", "pass.yaml", "stderr.txt"}), std::vector<std::string>{}) << name;
   }
 }
 

@@ -1,0 +1,66 @@
+#include "backend/render_io.h"
+
+#include <cstring>
+
+namespace aers::backend {
+
+namespace {
+
+// The copy loops are memory-bound passes; on x86-64 a second copy for AVX2
+// is picked at load time (ifunc), as in dsp/convolver. Not under the
+// sanitizers: an ifunc resolver runs during relocation, before their
+// runtimes start.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#define AERS_IO_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define AERS_IO_CLONES
+#endif
+
+AERS_IO_CLONES void DeinterleaveStereo(const float* __restrict src, size_t frames,
+                                       float* __restrict l, float* __restrict r) noexcept {
+  for (size_t n = 0; n < frames; ++n) {
+    l[n] = src[2 * n];
+    r[n] = src[2 * n + 1];
+  }
+}
+
+AERS_IO_CLONES void InterleaveStereo(const float* __restrict l, const float* __restrict r,
+                                     size_t frames, float* __restrict dst) noexcept {
+  for (size_t n = 0; n < frames; ++n) {
+    dst[2 * n] = l[n];
+    dst[2 * n + 1] = r[n];
+  }
+}
+
+}  // namespace
+
+void Deinterleave(const float* src, size_t channels, size_t frames, float* const* dst) noexcept {
+  if (frames == 0) return;
+  if (channels == 1) {
+    std::memcpy(dst[0], src, frames * sizeof(float));
+  } else if (channels == 2) {
+    DeinterleaveStereo(src, frames, dst[0], dst[1]);
+  } else {
+    for (size_t c = 0; c < channels; ++c) {
+      float* d = dst[c];
+      for (size_t n = 0; n < frames; ++n) d[n] = src[n * channels + c];
+    }
+  }
+}
+
+void Interleave(const float* const* src, size_t channels, size_t frames, float* dst) noexcept {
+  if (frames == 0) return;
+  if (channels == 1) {
+    std::memcpy(dst, src[0], frames * sizeof(float));
+  } else if (channels == 2) {
+    InterleaveStereo(src[0], src[1], frames, dst);
+  } else {
+    for (size_t c = 0; c < channels; ++c) {
+      const float* s = src[c];
+      for (size_t n = 0; n < frames; ++n) dst[n * channels + c] = s[n];
+    }
+  }
+}
+
+}  // namespace aers::backend
