@@ -71,14 +71,42 @@ absl::StatusOr<Principal> CallGate::Authenticate(grpc::ServerContext* ctx,
   return p;
 }
 
-grpc::Status CallGate::AuthenticateOnly(grpc::ServerContext* ctx, const char* operation) {
-  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+std::optional<Principal> CallGate::Admit(grpc::ServerContext* ctx, const char* operation,
+                                         grpc::Status* reply) {
+  if (stopping_) {
+    *reply = Reply(ctx, absl::UnavailableError("aersd is shutting down"));
+    return std::nullopt;
+  }
   auto who = Authenticate(ctx, operation);
   if (!who.ok()) {
-    return Reply(ctx, who.status(),
-                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+    *reply = Reply(ctx, who.status(),
+                   absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
+    return std::nullopt;
   }
-  return grpc::Status::OK;
+  return *who;
+}
+
+absl::Status CallGate::CheckRole(const Principal& who, Role needed, const char* operation) {
+  if (static_cast<int>(who.role) >= static_cast<int>(needed)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("this token's role (", std::string(RoleName(who.role)), ") may not call ",
+                   operation, "; an operator token is needed"));
+}
+
+bool CallGate::TakeSlot(grpc::ServerContext* ctx, StreamSlots& slots, grpc::Status* reply) {
+  if (slots.open.fetch_add(1) < slots.max) return true;
+  slots.open.fetch_sub(1);
+  *reply = Reply(ctx,
+                 absl::ResourceExhaustedError(absl::StrCat("too many open streams on the ",
+                                                           slots.listener, " listener (at most ",
+                                                           slots.max, "); close one and retry")),
+                 "stream-limit");
+  return false;
+}
+
+grpc::Status CallGate::AuthenticateOnly(grpc::ServerContext* ctx, const char* operation) {
+  grpc::Status reply;
+  return Admit(ctx, operation, &reply) ? grpc::Status::OK : reply;
 }
 
 }  // namespace aers::control

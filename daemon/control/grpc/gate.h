@@ -12,6 +12,7 @@
 #include <grpcpp/server_context.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -80,6 +81,13 @@ class CallGate {
 
  private:
   using ServerContext = grpc::ServerContext;
+  // The first steps of every call: refused while stopping, then
+  // authenticated. The principal, or nullopt with *reply what to send.
+  std::optional<Principal> Admit(ServerContext* ctx, const char* operation, grpc::Status* reply);
+  // PERMISSION_DENIED when `who` lacks the `needed` role (OK otherwise).
+  static absl::Status CheckRole(const Principal& who, Role needed, const char* operation);
+  // A slot of `slots` (true), or false with *reply what to send.
+  static bool TakeSlot(ServerContext* ctx, StreamSlots& slots, grpc::Status* reply);
   ControlHandlers& handlers_;
   AuditLog* audit_;
   Authenticator auth_;
@@ -91,16 +99,10 @@ class CallGate {
 template <typename Req, typename Resp, typename Fn>
 grpc::Status CallGate::Unary(ServerContext* ctx, Role needed, const char* operation, const Req& req,
                              Resp* resp, Fn&& fn) {
-  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
-  auto who = Authenticate(ctx, operation);
-  if (!who.ok()) {
-    return Reply(ctx, who.status(),
-                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
-  }
-  if (static_cast<int>(who->role) < static_cast<int>(needed)) {
-    const absl::Status st = absl::PermissionDeniedError(
-        absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
-                     operation, "; an operator token is needed"));
+  grpc::Status reply;
+  const std::optional<Principal> who = Admit(ctx, operation, &reply);
+  if (!who) return reply;
+  if (absl::Status st = CheckRole(*who, needed, operation); !st.ok()) {
     if (needed == Role::kOperator) handlers_.RecordRefused(*who, operation, req, st);
     return Reply(ctx, st, "permission");
   }
@@ -120,23 +122,13 @@ grpc::Status CallGate::Unary(ServerContext* ctx, Role needed, const char* operat
 template <typename Req, typename Fn>
 grpc::Status CallGate::Stream(ServerContext* ctx, StreamSlots& slots, const char* operation,
                               const Req& req, Fn&& fn) {
-  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
-  auto who = Authenticate(ctx, operation);
-  if (!who.ok()) {
-    return Reply(ctx, who.status(),
-                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
-  }
+  grpc::Status reply;
+  const std::optional<Principal> who = Admit(ctx, operation, &reply);
+  if (!who) return reply;
   if (auto st = CheckRequest(req, limits_); !st.ok()) {
     return Reply(ctx, st, "invalid-request");
   }
-  if (slots.open.fetch_add(1) >= slots.max) {
-    slots.open.fetch_sub(1);
-    return Reply(ctx,
-                 absl::ResourceExhaustedError(absl::StrCat("too many open streams on the ",
-                                                           slots.listener, " listener (at most ",
-                                                           slots.max, "); close one and retry")),
-                 "stream-limit");
-  }
+  if (!TakeSlot(ctx, slots, &reply)) return reply;
   const absl::Status st = fn(*who);
   slots.open.fetch_sub(1);
   return Reply(ctx, st, absl::IsUnavailable(st) ? "refused" : "");
@@ -145,27 +137,14 @@ grpc::Status CallGate::Stream(ServerContext* ctx, StreamSlots& slots, const char
 template <typename Msg, typename Resp, typename Fn>
 grpc::Status CallGate::ClientStream(ServerContext* ctx, StreamSlots& slots, const char* operation,
                                     grpc::ServerReader<Msg>* reader, Resp* resp, Fn&& fn) {
-  if (stopping_) return Reply(ctx, absl::UnavailableError("aersd is shutting down"));
-  auto who = Authenticate(ctx, operation);
-  if (!who.ok()) {
-    return Reply(ctx, who.status(),
-                 absl::IsResourceExhausted(who.status()) ? "locked-out" : "unauthenticated");
-  }
-  if (static_cast<int>(who->role) < static_cast<int>(Role::kOperator)) {
-    const absl::Status st = absl::PermissionDeniedError(
-        absl::StrCat("this token's role (", std::string(RoleName(who->role)), ") may not call ",
-                     operation, "; an operator token is needed"));
+  grpc::Status reply;
+  const std::optional<Principal> who = Admit(ctx, operation, &reply);
+  if (!who) return reply;
+  if (absl::Status st = CheckRole(*who, Role::kOperator, operation); !st.ok()) {
     handlers_.RecordRefused(*who, operation, Msg(), st);
     return Reply(ctx, st, "permission");
   }
-  if (slots.open.fetch_add(1) >= slots.max) {
-    slots.open.fetch_sub(1);
-    return Reply(ctx,
-                 absl::ResourceExhaustedError(absl::StrCat("too many open streams on the ",
-                                                           slots.listener, " listener (at most ",
-                                                           slots.max, "); close one and retry")),
-                 "stream-limit");
-  }
+  if (!TakeSlot(ctx, slots, &reply)) return reply;
   const auto read = [&](Msg* m) -> absl::StatusOr<bool> {
     if (stopping_) return false;
     if (!reader->Read(m)) return false;
