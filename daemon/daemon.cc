@@ -486,6 +486,14 @@ int Daemon::Run() {
              choice.reason.substr(0, nl),
              nl == std::string::npos ? "" : absl::string_view(choice.reason).substr(nl + 1));
   }
+  if (const std::string damage = state_->journal_damage(); !damage.empty()) {
+    // The newest intact record was used; the damaged journal is kept aside
+    // for inspection instead of being emptied by the next checkpoint.
+    spdlog::warn("state journal {}; kept as {}.damaged", damage, state_->journal_path());
+    if (auto st = state_->SetAsideJournal(); !st.ok()) {
+      spdlog::warn("state journal: {}", std::string(st.message()));
+    }
+  }
   model::GraphSpec initial = std::move(choice.graph);
   const bool from_state = choice.source == state::InitialGraph::Source::kState;
   // Start-up limits (a master volume's startup_max_db), whichever graph starts.

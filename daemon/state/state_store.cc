@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "config/config.h"
 #include "config/graph_yaml.h"
@@ -138,12 +139,21 @@ std::optional<uint64_t> ParseRevision(const std::string& v) {
   return out;
 }
 
-// BLAKE2b-128 of a record's payload, hex (a torn or zero-filled tail fails
-// it).
-std::string PayloadHash(absl::string_view payload) {
+// Revisions beyond this are refused in a record (a corrupt header must not
+// wrap the revision counter).
+constexpr uint64_t kMaxRevision = uint64_t{1} << 62;
+
+// BLAKE2b-128, hex, of a record's revision, lease and payload (a torn or
+// zero-filled tail, or an edited header, fails it).
+std::string RecordHash(uint64_t revision, uint64_t lease, absl::string_view payload) {
   unsigned char h[16];
-  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(payload.data()),
-                     payload.size(), nullptr, 0);
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, sizeof h);
+  const std::string head = absl::StrCat(revision, " ", lease, "\n");
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(head.data()), head.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(payload.data()),
+                            payload.size());
+  crypto_generichash_final(&st, h, sizeof h);
   char hex[sizeof h * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
   return hex;
@@ -174,33 +184,56 @@ struct Record {
   uint64_t revision = 0;
   uint64_t lease = 0;
   std::string payload;
-  size_t index = 0;  // 1-based, for messages
+  size_t offset = 0;  // byte offset in the journal, for messages
 };
 
-// Every valid record of a journal, in order, up to the first invalid one (a
-// torn tail).
-std::vector<Record> ReadRecords(const std::string& journal) {
+// Every intact record of a journal, in order. A damaged stretch (a flipped
+// byte, a torn write) is skipped up to the next intact record, and its
+// byte offsets are reported in `damage` ("" when none).
+std::vector<Record> ReadRecords(const std::string& journal, std::string* damage) {
   std::vector<Record> out;
+  std::vector<std::string> bad;
   size_t pos = 0;
-  while (pos < journal.size()) {
-    const size_t eol = journal.find('\n', pos);
-    if (eol == std::string::npos) break;
+  size_t bad_from = std::string::npos;
+  const auto record_at = [&](size_t at, size_t* next) -> std::optional<Record> {
+    const size_t eol = journal.find('\n', at);
+    if (eol == std::string::npos) return std::nullopt;
     const std::vector<absl::string_view> f =
-        absl::StrSplit(absl::string_view(journal).substr(pos, eol - pos), ' ');
+        absl::StrSplit(absl::string_view(journal).substr(at, eol - at), ' ');
     uint64_t revision = 0, lease = 0, bytes = 0;
     if (f.size() != 5 || f[0] != kRecordMagic || !absl::SimpleAtoi(f[1], &revision) ||
         !absl::SimpleAtoi(f[2], &lease) || !absl::SimpleAtoi(f[3], &bytes) ||
-        bytes > journal.size() - eol - 1) {
-      break;
+        revision > kMaxRevision || lease != revision + StateStore::kRevisionLease ||
+        bytes > journal.size() - eol - 1 || eol + 1 + bytes >= journal.size() ||
+        journal[eol + 1 + bytes] != '\n') {
+      return std::nullopt;
     }
     const absl::string_view payload = absl::string_view(journal).substr(eol + 1, bytes);
-    if (PayloadHash(payload) != f[4] || eol + 1 + bytes >= journal.size() ||
-        journal[eol + 1 + bytes] != '\n') {
-      break;
+    if (RecordHash(revision, lease, payload) != f[4]) return std::nullopt;
+    *next = eol + 1 + bytes + 1;
+    return Record{revision, lease, std::string(payload), at};
+  };
+  while (pos < journal.size()) {
+    size_t next = 0;
+    if (auto r = record_at(pos, &next)) {
+      if (bad_from != std::string::npos) {
+        bad.push_back(absl::StrCat("bytes ", bad_from, " to ", pos - 1));
+        bad_from = std::string::npos;
+      }
+      out.push_back(std::move(*r));
+      pos = next;
+      continue;
     }
-    out.push_back({revision, lease, std::string(payload), out.size() + 1});
-    pos = eol + 1 + bytes + 1;
+    // Damaged here: look for the next record header at a line start.
+    if (bad_from == std::string::npos) bad_from = pos;
+    const size_t found = journal.find(absl::StrCat("\n", kRecordMagic, " "), pos);
+    if (found == std::string::npos) break;
+    pos = found + 1;
   }
+  if (bad_from != std::string::npos) {
+    bad.push_back(absl::StrCat("bytes ", bad_from, " to ", journal.size() - 1, " (the end)"));
+  }
+  if (damage != nullptr) *damage = absl::StrJoin(bad, ", ");
   return out;
 }
 }  // namespace
@@ -278,9 +311,9 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
   std::unique_lock slock(sync_mu_, std::defer_lock);
   if (compact) slock.lock();  // a checkpoint replaces the file a flush may be using
   std::lock_guard lock(journal_mu_);
-  const std::string header =
-      absl::StrCat(kRecordMagic, " ", revision, " ", revision + kRevisionLease, " ",
-                   contents.size(), " ", PayloadHash(contents), "\n");
+  const std::string header = absl::StrCat(
+      kRecordMagic, " ", revision, " ", revision + kRevisionLease, " ", contents.size(), " ",
+      RecordHash(revision, revision + kRevisionLease, contents), "\n");
   last_contents_ = contents;
   if (compact) {
     // The record goes straight into the state file: durable at once.
@@ -289,8 +322,8 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
   }
   const std::string record = header + contents + "\n";
   if (auto st = WriteAll(journal_fd_, record, journal_path()); !st.ok()) {
-    // A partial record is ignored on reading (its hash fails), and so would
-    // every record after it: cut it off.
+    // A partial record is skipped on reading (its hash fails); cut it off
+    // anyway, so that the journal stays clean.
     struct stat sb {};
     if (::fstat(journal_fd_, &sb) == 0 && static_cast<uint64_t>(sb.st_size) > journal_bytes_) {
       (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
@@ -360,6 +393,27 @@ absl::Status StateStore::Save(const model::GraphSpec& graph, uint64_t revision) 
   return Sync(*ticket);
 }
 
+std::string StateStore::journal_damage() const {
+  std::lock_guard lock(journal_mu_);
+  return damage_;
+}
+
+absl::Status StateStore::SetAsideJournal() const {
+  std::lock_guard sync(sync_mu_);
+  std::lock_guard lock(journal_mu_);
+  const std::string jp = journal_path();
+  if (auto st = CheckReplaceable(jp); !st.ok()) return st;
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+  journal_fd_ = -1;
+  journal_bytes_ = 0;
+  records_ = 0;
+  if (::rename(jp.c_str(), (jp + ".damaged").c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("rename", jp);
+  }
+  damage_.clear();
+  return absl::OkStatus();
+}
+
 uint64_t StateStore::journal_records() const {
   std::lock_guard lock(journal_mu_);
   return records_;
@@ -386,14 +440,20 @@ std::optional<StateStore::Latest> StateStore::ReadLatest() const {
   const std::string jp = journal_path();
   if (std::filesystem::is_regular_file(jp, ec)) {
     const auto journal = ReadWholeFile(jp);
-    const std::vector<Record> records = journal ? ReadRecords(*journal) : std::vector<Record>{};
+    std::string damage;
+    const std::vector<Record> records =
+        journal ? ReadRecords(*journal, &damage) : std::vector<Record>{};
+    if (!damage.empty()) {
+      std::lock_guard lock(journal_mu_);
+      damage_ = absl::StrCat(jp, ": damaged records skipped at ", damage);
+    }
     uint64_t lease = out ? out->lease : 0;
     for (const auto& r : records) lease = std::max(lease, r.lease);
     if (!records.empty() &&
         (!out || out->file_revision_unreadable || records.back().revision >= out->revision)) {
       Latest l;
       l.text = records.back().payload;
-      l.source = absl::StrCat(jp, " (record ", records.back().index, ")");
+      l.source = absl::StrCat(jp, " (the record at byte ", records.back().offset, ")");
       l.revision = records.back().revision;
       out = std::move(l);
     }

@@ -57,6 +57,13 @@ class StateStore {
   /// Writes the latest appended state into the state file and empties the
   /// journal (no-op when the journal is empty).
   absl::Status Checkpoint() const;
+  /// What the last read of the journal found damaged and skipped ("FILE:
+  /// damaged records skipped at bytes A to B, ..."; "" when nothing). The
+  /// newest intact record still wins.
+  std::string journal_damage() const;
+  /// Keeps a damaged journal for inspection: renames it to FILE.damaged
+  /// (replacing an older one). The next edit starts a fresh journal.
+  absl::Status SetAsideJournal() const;
   /// Records appended to the journal since the last checkpoint.
   uint64_t journal_records() const;
   /// Flushes so far (fdatasync calls of Sync), for benchmarks and tests.
@@ -128,6 +135,7 @@ class StateStore {
   mutable uint64_t synced_ = 0;        // tickets durable (journal_mu_)
   mutable uint64_t synced_lease_ = 0;  // (journal_mu_)
   mutable uint64_t flushes_ = 0;       // (journal_mu_)
+  mutable std::string damage_;         // (journal_mu_)
 };
 
 /// Writes `contents` to `path` atomically (tmp + fsync + rename + fsync dir),

@@ -343,6 +343,57 @@ TEST(StateStore, AJournalRecordSurvivesTheProcessBeforeAnyFlush) {
   fs::remove_all(dir);
 }
 
+TEST(StateStore, ADamagedRecordIsSkippedAndTheNewestIntactOneWins) {
+  const fs::path dir = fs::temp_directory_path() / ("aers-damage-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto kinds = dsp::MakeBuiltinRegistry();
+  {
+    state::StateStore store((dir / "graph.yaml").string());
+    for (int i = 1; i <= 4; ++i) ASSERT_TRUE(store.Append(WithGain(-i), 100 + i).ok());
+  }
+  const fs::path journal = dir / "graph.yaml.journal";
+  std::string bytes;
+  {
+    std::ifstream in(journal, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // One flipped byte in the second record's payload, and its header's
+  // revision edited in the third: both are skipped, the fourth wins.
+  const size_t second = bytes.find("AERSJ1 102 ");
+  const size_t third = bytes.find("AERSJ1 103 ");
+  ASSERT_NE(second, std::string::npos);
+  ASSERT_NE(third, std::string::npos);
+  bytes[second + 200] ^= 0x20;
+  bytes.replace(third, 10, "AERSJ1 999");
+  {
+    std::ofstream out(journal, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  state::StateStore again((dir / "graph.yaml").string());
+  auto loaded = again.Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, WithGain(-4));
+  EXPECT_EQ(again.SavedRevision(),
+            std::optional<uint64_t>(104 + state::StateStore::kRevisionLease));
+  const std::string damage = again.journal_damage();
+  EXPECT_NE(
+      damage.find("graph.yaml.journal: damaged records skipped at bytes " + std::to_string(second)),
+      std::string::npos)
+      << damage;
+  // Kept aside, not emptied: the next edit starts a fresh journal.
+  ASSERT_TRUE(again.SetAsideJournal().ok());
+  EXPECT_TRUE(fs::exists(dir / "graph.yaml.journal.damaged"));
+  EXPECT_FALSE(fs::exists(journal));
+  // A header whose revision would wrap the counter is no record at all.
+  {
+    std::ofstream out(journal, std::ios::binary | std::ios::trunc);
+    out << "AERSJ1 18446744073709551615 1023 1 00112233445566778899aabbccddeeff\nx\n";
+  }
+  state::StateStore third_store((dir / "graph.yaml").string());
+  EXPECT_EQ(third_store.SavedRevision(), std::optional<uint64_t>(0));
+  fs::remove_all(dir);
+}
+
 TEST(StateStore, OneFlushMakesEveryRecordBeforeItDurable) {
   // Group commit: records appended while no flush ran are all made durable
   // by the next one; a Sync for a record already flushed costs nothing.
