@@ -569,16 +569,21 @@ int Daemon::Run() {
   house.Every("drain backend events", kDrainEvery, [this](auto) { DrainEvents(); });
   // The state file itself follows the journal once edits pause for a
   // second (state_store.h); the journal alone is as durable.
-  house.Every("state checkpoint", std::chrono::seconds(1),
-              [this, last = uint64_t{0}](auto) mutable {
-                const uint64_t records = state_->journal_records();
-                if (records != 0 && records == last) {
-                  if (auto st = state_->Checkpoint(); !st.ok()) {
-                    spdlog::warn("state checkpoint: {}", std::string(st.message()));
-                  }
-                }
-                last = state_->journal_records();
-              });
+  house.Every(
+      "state checkpoint", std::chrono::seconds(1),
+      [this, last = uint64_t{0}, warned = Housekeeping::Clock::time_point{}](auto now) mutable {
+        // What runs but could not be saved (a full disk): again.
+        service_->ResaveIfDiverged();
+        const uint64_t records = state_->journal_records();
+        if (records != 0 && records == last) {
+          if (auto st = state_->Checkpoint(); !st.ok() && now - warned > std::chrono::minutes(1)) {
+            spdlog::warn("state checkpoint (retried every second, logged once a minute): {}",
+                         std::string(st.message()));
+            warned = now;
+          }
+        }
+        last = state_->journal_records();
+      });
   if (!options_.stats_file.empty()) {
     house.Every("stats file", options_.stats_interval, [this](auto) { WriteStatsFile(); });
   }

@@ -172,17 +172,46 @@ GraphService::GraphService(engine::Engine& engine, const state::StateStore* stor
                            ConfigGraph config_graph)
     : engine_(engine), store_(store), events_(events), config_graph_(std::move(config_graph)) {}
 
-void GraphService::SetStateDiverged(std::string error) {
+void GraphService::SetStateDiverged(std::string error, bool edit_refused) {
   state_diverged_.store(true);
-  spdlog::error(
-      "the edit was not applied, and the state file {} could not be put back: {}; a restart "
-      "would bring the edit back (health: NOT_SERVING until the state file is written again)",
-      store_->path(), error);
+  if (edit_refused) {
+    spdlog::error(
+        "the edit was not applied, and the state file {} could not be put back: {}; a restart "
+        "would bring the edit back (health: NOT_SERVING until the state file is written again; "
+        "retried every second)",
+        store_->path(), error);
+  } else {
+    spdlog::error(
+        "what runs could not be saved to the state file {}: {}; a restart would bring back the "
+        "last saved graph (health: NOT_SERVING until the state file is written again; retried "
+        "every second)",
+        store_->path(), error);
+  }
   Event e;
   e.type = Event::Type::kStateDiverged;
   e.text = absl::StrCat(store_->path(), ": ", error);
   e.revision = engine_.revision();
   events_.Publish(std::move(e));
+}
+
+bool GraphService::ResaveIfDiverged() {
+  if (!state_diverged_.load() || store_ == nullptr) return false;
+  absl::StatusOr<uint64_t> ticket;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [spec, rev] = engine_.spec_and_revision();
+    ticket = store_->Append(spec, rev);
+    if (ticket.ok()) {
+      saved_spec_ = std::move(spec);
+      saved_revision_ = rev;
+      saved_known_ = true;
+    }
+  }
+  if (!ticket.ok() || !store_->Sync(*ticket).ok()) return false;
+  state_diverged_.store(false);
+  spdlog::info("the state file {} holds what runs again (revision {})", store_->path(),
+               engine_.revision());
+  return true;
 }
 
 std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
@@ -244,7 +273,7 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
       // Not applied after all: the state goes back to what runs, at a
       // revision no lower than the one just written (durably: rare).
       if (auto undo = store_->Save(before, std::max(next, engine_.revision())); !undo.ok()) {
-        SetStateDiverged(std::string(undo.message()));
+        SetStateDiverged(std::string(undo.message()), /*edit_refused=*/true);
       }
     }
     *ticket = 0;

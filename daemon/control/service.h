@@ -126,6 +126,10 @@ class GraphService {
   /// Saves what the stream set (durable when this returns) and closes it.
   /// Returns the revision and the number of values applied.
   absl::StatusOr<std::pair<uint64_t, uint64_t>> CloseLiveStream(std::unique_ptr<LiveStream> stream);
+  /// While the state file does not hold what runs (state_diverged()): tries
+  /// to write what runs again; true when it did (and state_diverged() is
+  /// false again). The daemon calls it every second.
+  bool ResaveIfDiverged() ABSL_LOCKS_EXCLUDED(mu_);
   /// Stops the committer (before destruction; streams are closed first).
   void StopLive();
   ~GraphService();
@@ -153,7 +157,10 @@ class GraphService {
   // the edits of other clients: group commit).
   absl::StatusOr<EditOutcome> Durable(absl::StatusOr<EditOutcome> outcome, uint64_t ticket)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void SetStateDiverged(std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Logged and published; `edit_refused`: an edit failed to apply and its
+  // record could not be taken back (otherwise: what runs is not saved).
+  void SetStateDiverged(std::string error, bool edit_refused = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the unsaved values of `s` (if any) to the journal with their
   // audit record and event; returns the ticket to Sync (0: nothing written).
   absl::StatusOr<uint64_t> SaveLiveLocked(LiveStream& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

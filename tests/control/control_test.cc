@@ -559,8 +559,21 @@ TEST(ServiceRollback, AStateFileThatCannotBePutBackIsReportedNotIgnored) {
   EXPECT_NE(e->text.find(state.string()), std::string::npos) << e->text;
   EXPECT_EQ(e->revision, rev);
 
-  // The operator clears the path; the next edit is written and applied.
+  // While the path stays blocked, the retry fails and says so.
+  EXPECT_FALSE(service.ResaveIfDiverged());
+  EXPECT_TRUE(service.state_diverged());
+  // The operator clears the path: the retry (every second in the daemon)
+  // writes what runs, with no edit needed.
   fs::remove_all(state);
+  EXPECT_TRUE(service.ResaveIfDiverged());
+  EXPECT_FALSE(service.state_diverged());
+  {
+    state::StateStore reread(state.string());
+    auto saved = reread.Load(*kinds);
+    ASSERT_TRUE(saved.ok() && saved->has_value()) << saved.status();
+    EXPECT_EQ(**saved, rig.engine().spec());
+  }
+  // The next edit is written and applied.
   auto ok = service.Edit({SetParamOp("g", "gain_db", -3.0)}, false, std::nullopt);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_FALSE(service.state_diverged());
