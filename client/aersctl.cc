@@ -753,9 +753,42 @@ int CmdConnect(Client& c, bool connect) {
 // set --stream [NODE [PARAM]]: one value per line of stdin ("NODE PARAM
 // VALUE", the fields given as arguments left out), sent as they are read
 // over one StreamParameters call. Blank lines and '#' comments are skipped.
+// Whether `s` is valid UTF-8 (protobuf refuses other strings; a line that
+// is not must be refused here, naming it).
+bool IsUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xe  ? 3
+                     : (c >> 3) == 0x1e ? 4
+                                        : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    // Overlong forms, surrogates, beyond U+10FFFF.
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 int CmdSetStream(Client& c) {
   const Options& o = c.options();
   if (o.args.size() > 3) return Usage("set --stream [NODE [PARAM]] < LINES");
+  if (o.expect_revision) {
+    return Usage(
+        "set --stream: --expect-revision does not apply to a stream (each value moves "
+        "the revision)");
+  }
   const std::vector<std::string> fixed(o.args.begin() + 1, o.args.end());
   grpc::ClientContext ctx;
   c.Prepare(&ctx, /*stream=*/true);
@@ -765,10 +798,16 @@ int CmdSetStream(Client& c) {
   int line_no = 0;
   int bad = 0;
   std::string bad_text;
+  std::vector<int> line_of_value;  // stdin line of each value sent
   while (std::getline(std::cin, line)) {
     ++line_no;
     const auto first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] == '#') continue;
+    if (!IsUtf8(line)) {
+      bad = line_no;
+      bad_text = "not valid UTF-8";
+      break;
+    }
     // The fields not given as arguments, then the value (the rest of the line).
     std::vector<std::string> f = fixed;
     size_t pos = first;
@@ -796,6 +835,7 @@ int CmdSetStream(Client& c) {
     req.set_node(f[0]);
     req.set_param(f[1]);
     *req.mutable_value() = *v;
+    line_of_value.push_back(line_no);
     if (!writer->Write(req)) break;  // the daemon ended the stream: its status says why
   }
   writer->WritesDone();
@@ -806,7 +846,26 @@ int CmdSetStream(Client& c) {
                  bad_text.c_str());
     return kExitInvalid;
   }
-  if (!st.ok()) return c.Fail(st, ctx);
+  if (!st.ok()) {
+    // values[N] in the daemon's words is stdin line L in the user's.
+    std::string msg = st.error_message();
+    if (const auto at = msg.find("values["); at != std::string::npos) {
+      const size_t n = std::strtoull(msg.c_str() + at + 7, nullptr, 10);
+      if (n < line_of_value.size()) {
+        msg = "stdin:" + std::to_string(line_of_value[n]) + ": " + msg;
+      }
+    }
+    return c.Fail(grpc::Status(st.error_code(), msg), ctx);
+  }
+  if (r.values() != line_of_value.size()) {
+    // A value the daemon could not read ends its stream early.
+    std::fprintf(stderr,
+                 "aersctl: set --stream: the daemon applied %llu of the %zu values sent (it "
+                 "stopped reading at stdin:%d)\n",
+                 static_cast<unsigned long long>(r.values()), line_of_value.size(),
+                 r.values() < line_of_value.size() ? line_of_value[r.values()] : line_no);
+    return kExitInvalid;
+  }
   if (o.json) {
     std::printf("{\"values\": %llu, \"revision\": %llu}\n",
                 static_cast<unsigned long long>(r.values()),

@@ -439,6 +439,11 @@ absl::StatusOr<uint64_t> GraphService::SetLive(LiveStream& stream, const std::st
       if (msg.rfind(prefix, 0) == 0) msg = where + msg.substr(prefix.size());
       return absl::Status(st.code(), msg);
     }
+    // The value itself first (type, range, a list's length), then whether
+    // it can change without rebuilding the node.
+    if (const auto issues = engine_.Validate(spec); !issues.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", model::IssuesText(issues)));
+    }
     const model::NodeKind* kind = engine_.kinds().Find(before.kind);
     if (kind == nullptr || !kind->UpdateLive(nullptr, before, *spec.FindNode(node))) {
       return absl::InvalidArgumentError(absl::StrCat(

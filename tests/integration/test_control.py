@@ -437,6 +437,19 @@ class StreamTest(aers_it.JackTestCase):
         out = ctl("set", "--stream", "trim", stdin="gain_db\n")
         self.assertEqual(out.returncode, 3, out.stderr)
         self.assertIn("stdin:1: expected PARAM VALUE", out.stderr)
+        # The daemon's values[N] is told as the line it came from; a line
+        # that is not UTF-8 is refused before it is sent.
+        out = ctl("set", "--stream", "trim", "gain_db", stdin="-6\n\n# c\n\nnan\n")
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("stdin:5: values[1]", out.stderr)
+        out = subprocess.run([AERSCTL, "--socket", sock, "set", "--stream"],
+                             input=b"trim gain_db -7\nlp type \xff\ntrim gain_db -8\n",
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn(b"stdin:2: not valid UTF-8", out.stderr)
+        self.assertEqual(trim(json.loads(ctl("graph", "--json").stdout)), -7)
+        out = ctl("--expect-revision", "1", "set", "--stream", "trim", "gain_db", stdin="-1\n")
+        self.assertEqual(out.returncode, 2, out.stderr)
         # An open stream: its values are saved within the window, before it
         # ends. kill -9 then, and the restart has the last value.
         channel = g.insecure_channel(f"unix:{sock}")
