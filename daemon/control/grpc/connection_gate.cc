@@ -182,7 +182,7 @@ void ConnectionGate::Stop() {
 // Whether one more connection fits: the per-listener count (exact: which
 // handed-over descriptors still name the socket they named) and the
 // process's descriptor headroom.
-bool ConnectionGate::Admit(Listener& l, const std::string& source) {
+std::string ConnectionGate::Admit(Listener& l, const std::string& source) {
   const auto from_source = [&] {
     return static_cast<size_t>(std::count_if(
         l.live.begin(), l.live.end(), [&](const Listener::Live& c) { return c.source == source; }));
@@ -192,18 +192,22 @@ bool ConnectionGate::Admit(Listener& l, const std::string& source) {
       return InodeOf(c.fd) != c.ino;  // closed (or the number reused)
     });
   }
-  if (l.live.size() >= options_.max_connections || from_source() >= options_.max_per_source) {
-    return false;
+  if (l.live.size() >= options_.max_connections) {
+    return absl::StrCat(options_.max_connections, " connections on this listener");
+  }
+  if (from_source() >= options_.max_per_source) {
+    return absl::StrCat(options_.max_per_source, " connections from ", source);
   }
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
       rl.rlim_cur <= 1u << 20) {
     const size_t limit = static_cast<size_t>(rl.rlim_cur);
     if (limit <= options_.reserve_fds || OpenDescriptors() + options_.reserve_fds >= limit) {
-      return false;
+      return absl::StrCat("fewer than ", options_.reserve_fds, " free descriptors (limit ", limit,
+                          ")");
     }
   }
-  return true;
+  return "";
 }
 
 void ConnectionGate::Loop() {
@@ -249,17 +253,17 @@ void ConnectionGate::Loop() {
           break;  // EAGAIN: drained
         }
         const std::string source = l.unix_domain ? PeerUid(c) : SourceKey(PeerText(peer));
-        if (!Admit(l, source)) {
+        if (const std::string full = Admit(l, source); !full.empty()) {
           ::close(c);
           ++refused_;
           ++refused_since_warning;
           const auto now = std::chrono::steady_clock::now();
           if (now - last_warning > std::chrono::seconds(60)) {
             spdlog::warn(
-                "control: {}: connection refused ({} so far in this minute): at most {} "
-                "connections per listener, {} per source, and {} descriptors kept free",
-                l.address, refused_since_warning, options_.max_connections, options_.max_per_source,
-                options_.reserve_fds);
+                "control: {}: connection refused: {} ({} refused since the last warning; at "
+                "most {} connections per listener, {} per source, {} descriptors kept free)",
+                l.address, full, refused_since_warning, options_.max_connections,
+                options_.max_per_source, options_.reserve_fds);
             last_warning = now;
             refused_since_warning = 0;
           }

@@ -79,7 +79,8 @@ class ConnectionGate {
     std::vector<Live> live;  // handed to gRPC, maybe closed since
   };
   void Loop();
-  bool Admit(Listener& l, const std::string& source);
+  // "" when one more connection fits; otherwise which cap is full.
+  std::string Admit(Listener& l, const std::string& source);
 
   const Options options_;
   std::vector<Listener> listeners_;
