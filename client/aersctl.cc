@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "control.grpc.pb.h"
 #include "control/paths.h"
+#include "control/utf8.h"
 #include "health.grpc.pb.h"
 #include "plugin/manifest.h"
 #include "plugin/tool.h"
@@ -753,34 +754,6 @@ int CmdConnect(Client& c, bool connect) {
 // set --stream [NODE [PARAM]]: one value per line of stdin ("NODE PARAM
 // VALUE", the fields given as arguments left out), sent as they are read
 // over one StreamParameters call. Blank lines and '#' comments are skipped.
-// Whether `s` is valid UTF-8 (protobuf refuses other strings; a line that
-// is not must be refused here, naming it).
-bool IsUtf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80           ? 1
-                     : (c >> 5) == 0x6  ? 2
-                     : (c >> 4) == 0xe  ? 3
-                     : (c >> 3) == 0x1e ? 4
-                                        : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-    for (size_t k = 1; k < n; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d >> 6) != 0x2) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    // Overlong forms, surrogates, beyond U+10FFFF.
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-      return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 int CmdSetStream(Client& c) {
   const Options& o = c.options();
   if (o.args.size() > 3) return Usage("set --stream [NODE [PARAM]] < LINES");
@@ -803,7 +776,8 @@ int CmdSetStream(Client& c) {
     ++line_no;
     const auto first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] == '#') continue;
-    if (!IsUtf8(line)) {
+    // protobuf refuses other strings: refused here, naming the line.
+    if (!aers::control::IsValidUtf8(line)) {
       bad = line_no;
       bad_text = "not valid UTF-8";
       break;

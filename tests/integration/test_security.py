@@ -368,10 +368,11 @@ class SecurityTest(aers_it.JackTestCase):
         d = self.start(tcp=False, tag="emfile")
         pid = str(d.proc.pid)
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        # A soft limit at the number open now: every accept4() fails with
-        # EMFILE, and the daemon says so.
-        in_use = len(os.listdir(f"/proc/{pid}/fd"))
-        subprocess.run(["prlimit", "--pid", pid, f"--nofile={in_use}:{hard}"], check=True)
+        # A soft limit of 1: a new descriptor gets the lowest free number,
+        # which is above it, so every accept4() fails with EMFILE (a limit at
+        # the count open would not do: a lower number freed meanwhile is
+        # handed out again), and the daemon says so.
+        subprocess.run(["prlimit", "--pid", pid, f"--nofile=1:{hard}"], check=True)
         out = subprocess.run([AERSCTL, "--socket", self.socket_of(d), "--timeout", "2", "status"],
                              capture_output=True, text=True, timeout=60)
         self.assertNotEqual(out.returncode, 0, out.stdout)
