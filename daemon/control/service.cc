@@ -497,6 +497,7 @@ absl::StatusOr<uint64_t> GraphService::SaveLiveLocked(LiveStream& s) {
           "the state file cannot be written: the streamed values run but are not saved: ",
           appended.status().message()));
       SetStateDiverged(std::string(appended.status().message()));
+      if (s.call.after_failure) s.call.after_failure(s.error);
       return s.error;
     }
     ticket = *appended;

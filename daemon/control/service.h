@@ -58,6 +58,11 @@ struct CallContext {
   /// graph changes (never for dry runs). A non-OK status refuses the edit
   /// and changes nothing: the audit log's write-ahead record.
   std::function<absl::Status(const PendingCommit&)> before_commit;
+  /// Called with the service's lock held when a change whose
+  /// before_commit record was written then could not be saved (a stream's
+  /// values: they run, but the state file does not hold them): the audit
+  /// log's follow-up record.
+  std::function<void(const absl::Status&)> after_failure;
 };
 
 /// What changed between two graphs, one line each ("+ node eq (biquad)",

@@ -177,6 +177,35 @@ TEST_F(ServiceTest, StreamedValuesApplyInOrderAndAreSavedTogether) {
   EXPECT_EQ(std::get<double>((*saved)->FindNode("g")->params.at("gain_db")), -12.0);
 }
 
+TEST_F(ServiceTest, StreamedValuesThatCannotBeSavedEndTheStream) {
+  // The stream's save record is written first (audit write-ahead); when the
+  // state then cannot be written, the follow-up says the values were not
+  // saved, the stream ends with UNAVAILABLE, and health follows.
+  std::vector<std::string> records;
+  control::CallContext ctx;
+  ctx.origin = "stream";
+  ctx.before_commit = [&](const control::PendingCommit&) {
+    records.push_back("OK");
+    return absl::OkStatus();
+  };
+  ctx.after_failure = [&](const absl::Status& st) {
+    records.push_back(absl::StatusCodeToString(st.code()));
+  };
+  auto stream = service_->OpenLiveStream(ctx);
+  fs::create_directories(store_->path());  // a directory where the state file goes
+  ASSERT_TRUE(service_->SetLive(*stream, "g", "gain_db", -9.0, 0).ok());
+  auto closed = service_->CloseLiveStream(std::move(stream));
+  EXPECT_EQ(closed.status().code(), absl::StatusCode::kUnavailable) << closed.status();
+  EXPECT_NE(closed.status().message().find("the streamed values run but are not saved"),
+            std::string::npos)
+      << closed.status();
+  EXPECT_EQ(records, (std::vector<std::string>{"OK", "UNAVAILABLE"}));
+  EXPECT_TRUE(service_->state_diverged());
+  fs::remove_all(store_->path());
+  EXPECT_TRUE(service_->ResaveIfDiverged());
+  EXPECT_FALSE(service_->state_diverged());
+}
+
 TEST_F(ServiceTest, AnEditAfterStreamedValuesKeepsThem) {
   // Another client's edit while a stream's values are unsaved: the values
   // are saved first (their own record), and the edit builds on them.

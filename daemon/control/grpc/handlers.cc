@@ -192,6 +192,14 @@ absl::Status ControlHandlers::StreamParameters(const Principal& who, const ReadP
     r.changes = p.changes;
     return d_.audit->Write(std::move(r));
   };
+  ctx.after_failure = [this, base](const absl::Status& st) {
+    if (d_.audit == nullptr) return;
+    AuditRecord r = base;
+    r.result = absl::StatusCodeToString(st.code());
+    r.message = absl::StrCat("not saved after all: ", st.message());
+    r.revision_before = r.revision_after = d_.service->revision();
+    (void)d_.audit->Write(std::move(r));  // the stream ends with the error anyway
+  };
   std::unique_ptr<LiveStream> stream = d_.service->OpenLiveStream(std::move(ctx));
   absl::Status error;
   for (size_t i = 0; !stopping_; ++i) {
