@@ -95,9 +95,10 @@ int main(int argc, char** argv) {
     set_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   Print("SetParameter", Summarize(set_us), set_us.size());
-  std::printf("  SetParameter p50 / GetStatus p50: %.2fx (the edit's own cost: journal write and "
-              "fdatasync)\n",
-              Summarize(set_us).p50_us / Summarize(read_us).p50_us);
+  std::printf(
+      "  SetParameter p50 / GetStatus p50: %.2fx (the edit's own cost: journal write and "
+      "fdatasync)\n",
+      Summarize(set_us).p50_us / Summarize(read_us).p50_us);
 
   // The same from 20 clients at once, each on its own channel (connection):
   // their edits share the journal's flushes (group commit).
