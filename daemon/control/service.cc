@@ -439,13 +439,14 @@ absl::StatusOr<uint64_t> GraphService::SetLive(LiveStream& stream, const std::st
       if (msg.rfind(prefix, 0) == 0) msg = where + msg.substr(prefix.size());
       return absl::Status(st.code(), msg);
     }
-    // The value itself first (type, range, a list's length), then whether
-    // it can change without rebuilding the node.
-    if (const auto issues = engine_.Validate(spec); !issues.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", model::IssuesText(issues)));
-    }
+    // Only a value that can change without rebuilding the node. Apply
+    // validates the value; a refusal here says what is wrong with it (type,
+    // range, a list's length) before saying it is not live.
     const model::NodeKind* kind = engine_.kinds().Find(before.kind);
     if (kind == nullptr || !kind->UpdateLive(nullptr, before, *spec.FindNode(node))) {
+      if (const auto issues = engine_.Validate(spec); !issues.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": ", model::IssuesText(issues)));
+      }
       return absl::InvalidArgumentError(absl::StrCat(
           where, ".param: '", param, "' of node '", node, "' (", before.kind,
           ") is not a live parameter (changing it rebuilds the node); use SetParameter"));
@@ -479,12 +480,11 @@ absl::StatusOr<uint64_t> GraphService::SaveLiveLocked(LiveStream& s) {
   if (!s.dirty) return uint64_t{0};
   s.dirty = false;
   auto [spec, rev] = engine_.spec_and_revision();
-  PendingCommit p{saved_known_ ? saved_revision_ : rev, rev,
-                  saved_known_ ? DiffGraphs(saved_spec_, spec) : std::vector<std::string>{}};
-  const std::vector<std::string> changes = p.changes;
+  const std::vector<std::string> changes =
+      saved_known_ ? DiffGraphs(saved_spec_, spec) : std::vector<std::string>{};
   if (s.call.before_commit) {
-    PendingCommit pc{p.revision_before, p.revision_after, changes};
-    if (auto st = s.call.before_commit(pc); !st.ok()) {
+    if (auto st = s.call.before_commit({saved_known_ ? saved_revision_ : rev, rev, changes});
+        !st.ok()) {
       s.error = st;
       return st;
     }

@@ -218,8 +218,7 @@ struct Engine::Impl {
   void WaitForSettle(const Snapshot& snap);
   /// Returns the plan the runner had not taken yet (to delete after the
   /// state lock is released).
-  std::unique_ptr<rt::Plan> CommitPrepared(Prepared p, const Snapshot& snap)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  std::unique_ptr<rt::Plan> CommitPrepared(Prepared p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   /// Snapshot, Prepare and CommitPrepared under the state lock, without
   /// waiting for a crossfade (format changes, which publish fresh plans).
   absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
@@ -389,7 +388,7 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
           "the stream format changed during the edit, four times over; nothing changed, try "
           "again");
     } else {
-      untaken = CommitPrepared(std::move(*prepared), snap);
+      untaken = CommitPrepared(std::move(*prepared));
       result = last_edit;
     }
     if (result.ok() && host != nullptr) now = current;
@@ -587,8 +586,7 @@ void Engine::Impl::WaitForSettle(const Snapshot& snap) {
   }
 }
 
-std::unique_ptr<rt::Plan> Engine::Impl::CommitPrepared(Prepared p, const Snapshot& snap) {
-  (void)snap;
+std::unique_ptr<rt::Plan> Engine::Impl::CommitPrepared(Prepared p) {
   // From here on nothing fails, and nothing slow runs: readers wait for
   // this section only.
   for (auto& [old, after] : p.live_updates) old.kind->UpdateLive(old.proc.get(), old.spec, after);
@@ -627,7 +625,7 @@ absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
   auto prepared = Prepare(std::move(spec), snap, expected_revision);
   if (!prepared.ok()) return prepared.status();
   // No crossfade to wait for: format changes publish fresh plans.
-  std::unique_ptr<rt::Plan> untaken = CommitPrepared(std::move(*prepared), snap);
+  std::unique_ptr<rt::Plan> untaken = CommitPrepared(std::move(*prepared));
   return this->last_edit;
 }
 

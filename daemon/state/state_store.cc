@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -314,10 +315,15 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
   const std::string header = absl::StrCat(
       kRecordMagic, " ", revision, " ", revision + kRevisionLease, " ", contents.size(), " ",
       RecordHash(revision, revision + kRevisionLease, contents), "\n");
-  last_contents_ = contents;
   if (compact) {
-    // The record goes straight into the state file: durable at once.
-    if (auto st = CheckpointLocked(); !st.ok()) return st;
+    // The record goes straight into the state file: durable at once. A
+    // state that could not be written is never kept for a later
+    // checkpoint: the edit it holds is refused.
+    std::string previous = std::exchange(last_contents_, contents);
+    if (auto st = CheckpointLocked(); !st.ok()) {
+      last_contents_ = std::move(previous);
+      return st;
+    }
     return appended_;
   }
   const std::string record = header + contents + "\n";
@@ -332,6 +338,7 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
   }
   journal_bytes_ += record.size();
   ++records_;
+  last_contents_ = contents;
   appended_lease_ = revision + kRevisionLease;
   return ++appended_;
 }

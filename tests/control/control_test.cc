@@ -1,10 +1,12 @@
 // The control plane's domain layer: GraphService (atomic edits, revisions,
 // persistence, events) and the state store. Authentication, audit and
 // request checks: security_test.cc.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -420,6 +422,37 @@ TEST(StateStore, ADamagedRecordIsSkippedAndTheNewestIntactOneWins) {
   }
   state::StateStore third_store((dir / "graph.yaml").string());
   EXPECT_EQ(third_store.SavedRevision(), std::optional<uint64_t>(0));
+  fs::remove_all(dir);
+}
+
+TEST(StateStore, ARecordThatCouldNotBeWrittenNeverReachesTheStateFile) {
+  // A write that fails (here: the file size limit, as a full disk would)
+  // refuses the edit; the next checkpoint writes the last state that was
+  // written, never the refused one.
+  const fs::path dir = fs::temp_directory_path() / ("aers-refused-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  state::StateStore store((dir / "graph.yaml").string());
+  ASSERT_TRUE(store.Save(Base(), 1).ok());
+  const auto size = fs::file_size(dir / "graph.yaml.journal");
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit small = saved;
+  small.rlim_cur = size;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto refused = store.Append(WithGain(-40), 2);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("graph.yaml.journal: write"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ(fs::file_size(dir / "graph.yaml.journal"), size) << "no partial record left";
+  ASSERT_TRUE(store.Checkpoint().ok());
+  auto kinds = dsp::MakeBuiltinRegistry();
+  state::StateStore again((dir / "graph.yaml").string());
+  auto loaded = again.Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, Base());
   fs::remove_all(dir);
 }
 
