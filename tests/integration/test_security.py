@@ -211,6 +211,23 @@ class SecurityTest(aers_it.JackTestCase):
 
     # --- audit ------------------------------------------------------------
 
+    def test_a_parameter_stream_is_audited(self):
+        # The opening (before any value applies), each save with its net
+        # change, and the value that ended the stream.
+        audit = self.tmp.file("stream-audit.jsonl")
+        d = self.start(tcp=False, audit=audit, tag="streamaudit")
+        out = subprocess.run([AERSCTL, "--socket", self.socket_of(d), "set", "--stream", "osc"],
+                             input="level_db -20\nlevel_db 1e9\n", capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("stdin:2: values[1]", out.stderr)
+        records = [r for r in self.audit_records(audit) if r["operation"] == "StreamParameters"]
+        self.assertEqual([r["result"] for r in records], ["OK", "OK", "INVALID_ARGUMENT"],
+                         records)
+        self.assertEqual(records[1]["changes"], ["~ node osc: level_db -12 -> -20"])
+        self.assertIn("values[1]", records[2]["message"])
+        self.assertEqual(records[0]["principal"]["kind"], "unix")
+
     def test_an_audit_log_that_cannot_be_written_refuses_changes(self):
         d = self.start(audit="/dev/full", tcp=False)
         before = self.ctl(d, "graph", "--json")

@@ -223,7 +223,17 @@ absl::Status ControlHandlers::StreamParameters(const Principal& who, const ReadP
   }
   // Saved whatever ended the stream: the values applied so far run.
   auto closed = d_.service->CloseLiveStream(std::move(stream));
-  if (!error.ok()) return error;
+  if (!error.ok()) {
+    // A refused value is audited like a refused unary edit.
+    if (d_.audit != nullptr) {
+      AuditRecord r = base;
+      r.result = absl::StatusCodeToString(error.code());
+      r.message = std::string(error.message());
+      r.revision_before = r.revision_after = d_.service->revision();
+      (void)d_.audit->Write(std::move(r));  // refused anyway
+    }
+    return error;
+  }
   if (!closed.ok()) return closed.status();
   resp->set_revision(closed->first);
   resp->set_values(closed->second);
