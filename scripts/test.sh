@@ -149,7 +149,7 @@ else
 fi
 
 if [[ $summary_line -eq 1 ]]; then
-  scripts/test-summary.sh "$failed_setup"
+  scripts/test-summary.sh "$failed_setup" "$status"
 else
   [[ $failed_setup -eq 0 ]]
 fi
