@@ -104,7 +104,7 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   std::vector<Connection> DesiredConnectionsLocked(const model::GraphSpec& spec) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EnsureConnectionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void UpdateLatencyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateLatencyLocked(const model::GraphSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Supervise() ABSL_LOCKS_EXCLUDED(mu_);
   void Wake();  // not noexcept: called from JACK callbacks (see below)
 

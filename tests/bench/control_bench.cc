@@ -238,9 +238,34 @@ int main(int argc, char** argv) {
   }
   Print("Connect", Summarize(conn_us), conn_us.size());
   // The same with no crossfade running: 20 ms between edits (a 5 ms fade
-  // has settled), so the call measures the edit itself.
-  std::vector<double> calm_us;
+  // has settled), so the call measures the edit itself. After 20 ms idle
+  // every call pays for waking the daemon's threads (and, on a VM, its
+  // vCPU): a read and a SetParameter after the same pause are the floors.
+  std::vector<double> calm_us, idle_read_us, idle_set_us;
   for (int i = 0; i < std::min(route_calls, 400); ++i) {
+    {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      aers::v1::GetStatusRequest req;
+      aers::v1::Status resp;
+      grpc::ClientContext ctx;
+      const auto t0 = Clock::now();
+      if (!Check(stub->GetStatus(&ctx, req, &resp), "GetStatus (after 20 ms idle)")) return 1;
+      idle_read_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      aers::v1::SetParameterRequest req;
+      req.set_node("trim");
+      req.set_param("gain_db");
+      req.mutable_value()->set_number(-(i % 12));
+      aers::v1::EditResponse resp;
+      grpc::ClientContext ctx;
+      const auto t0 = Clock::now();
+      if (!Check(stub->SetParameter(&ctx, req, &resp), "SetParameter (after 20 ms idle)")) {
+        return 1;
+      }
+      idle_set_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
     aers::v1::EditResponse resp;
     grpc::ClientContext ctx;
     const bool connect = i % 2 == 0;
@@ -261,7 +286,43 @@ int main(int argc, char** argv) {
     if (!Check(st, "Connect/Disconnect (no fade running)")) return 1;
     calm_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
+  // The same again with the daemon kept busy by reads while the fade
+  // settles (10 ms of GetStatus calls before each edit): the edit's own
+  // cost, without the wake-up.
+  std::vector<double> warm_us;
+  for (int i = 0; i < std::min(route_calls, 400); ++i) {
+    const auto until = Clock::now() + std::chrono::milliseconds(10);
+    while (Clock::now() < until) {
+      aers::v1::GetStatusRequest req;
+      aers::v1::Status resp;
+      grpc::ClientContext ctx;
+      if (!Check(stub->GetStatus(&ctx, req, &resp), "GetStatus")) return 1;
+    }
+    aers::v1::EditResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st;
+    const auto t0 = Clock::now();
+    if (i % 2 == 0) {
+      aers::v1::ConnectRequest req;
+      req.set_from("src");
+      req.set_to("spare");
+      st = stub->Connect(&ctx, req, &resp);
+    } else {
+      aers::v1::DisconnectRequest req;
+      req.set_from("src");
+      req.set_to("spare");
+      st = stub->Disconnect(&ctx, req, &resp);
+    }
+    if (!Check(st, "Connect/Disconnect (no fade running, daemon busy)")) return 1;
+    warm_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  Print("GetStatus after 20 ms idle", Summarize(idle_read_us), idle_read_us.size());
+  Print("SetParameter after 20 ms idle", Summarize(idle_set_us), idle_set_us.size());
   Print("route edit, no fade running", Summarize(calm_us), calm_us.size());
+  std::printf("  route edit p50 / SetParameter after 20 ms idle p50: %.2fx\n",
+              Summarize(calm_us).p50_us / Summarize(idle_set_us).p50_us);
+  Print("route edit, no fade, kept busy", Summarize(warm_us), warm_us.size());
+  std::printf("ROUTE_EDIT_BUSY_P50_US=%.1f\n", Summarize(warm_us).p50_us);
   Print("Disconnect", Summarize(disc_us), disc_us.size());
   std::vector<double> pair = conn_us;
   for (size_t i = 0; i < pair.size(); ++i) pair[i] += disc_us[i];

@@ -33,8 +33,12 @@ tmp=$(mktemp -d)
 server=aers-bench-$$
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Newest first, each waited for: jackd exits last, once its clients are
+  # gone, and takes its entry out of JACK's server registry (eight slots).
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT

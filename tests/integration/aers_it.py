@@ -242,6 +242,8 @@ class Aersd:
             own += ["--state_file", tmp.file(f"{tag}-state.yaml")]
         if "--socket" not in args:
             own += ["--socket", tmp.file(f"{tag}.sock")]
+        self.socket = (args[list(args).index("--socket") + 1] if "--socket" in args
+                       else tmp.file(f"{tag}.sock"))
         cmd = [AERSD] + (["--config", config] if config else []) + [
             "--stats_file", self.stats_path, "--stats_interval_ms", "100"] + own + list(args)
         full_env = dict(os.environ)

@@ -7,6 +7,7 @@ reports the graph's latency on its ports.
 """
 
 import os
+import subprocess
 import sys
 import unittest
 
@@ -15,6 +16,7 @@ import aers_it  # noqa: E402
 from aers_it import CONFIGS, db, wait_until  # noqa: E402
 
 CLIENT = "aers-ports"
+AERSCTL = os.environ.get("AERSCTL", "aersctl")
 
 
 class PortsTest(aers_it.JackTestCase):
@@ -52,6 +54,38 @@ class PortsTest(aers_it.JackTestCase):
             return (p[f"{CLIENT}:main_out_1"]["capture"] == [256 + 48, 256 + 48] and
                     p[f"{CLIENT}:main_1"]["playback"] == [512 + 48, 512 + 48])
         wait_until(settled, 10, "latency ranges of 256+48 (capture) and 512+48 (playback)")
+
+    def test_latency_follows_live_edits(self):
+        # A live edit of the delay changes what JACK reports; an edit that
+        # changes no latency (a gain) leaves it, and the config's wiring, as
+        # it was. Restored at the end for the other tests.
+        def ctl(*args):
+            subprocess.run([AERSCTL, "--socket", self.aersd.socket, *args], check=True,
+                           capture_output=True, timeout=30)
+
+        def latency(extra):
+            p = self.jack.ports()
+            return (p[f"{CLIENT}:main_out_1"]["capture"] == [256 + extra, 256 + extra] and
+                    p[f"{CLIENT}:main_1"]["playback"] == [512 + extra, 512 + extra])
+
+        # The probe's ports are gone by now (the late-peer test ran first):
+        # the first edit finds them missing and says so; later edits do not
+        # say it again.
+        missing = "port 'itprobe_src:out' does not exist (yet)"
+        try:
+            ctl("set", "align", "delay_ms", "2")  # 96 frames
+            said = self.aersd.log().count(missing)
+            wait_until(lambda: latency(96), 10, "latency ranges of 256+96 and 512+96")
+            ctl("set", "boost", "gain_db", "3")
+            ctl("set", "boost", "gain_db", "4")
+            self.assertTrue(latency(96), self.jack.ports()[f"{CLIENT}:main_out_1"])
+            self.assertEqual(self.jack.ports()[f"{CLIENT}:main_1"]["connections"],
+                             ["system:capture_1"])
+            self.assertEqual(self.aersd.log().count(missing), said, self.aersd.log())
+        finally:
+            ctl("set", "boost", "gain_db", "6")
+            ctl("set", "align", "delay_ms", "1")
+        wait_until(lambda: latency(48), 10, "latency ranges of 256+48 and 512+48 again")
 
     def test_late_peer_is_connected_and_reconnected(self):
         # The probe's ports do not exist when aersd starts; aersd connects them
