@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -151,15 +153,25 @@ std::optional<compile::Graph> CrossfadeGraph(const Built& old_b, const Built& ne
       return std::nullopt;  // external port renamed: no crossfade
     }
   }
+  // Ramps sit where the old and the new graph meet: on an edge into a
+  // vertex both graphs have. A path of several new nodes is faded in once,
+  // at its end, not once per edge (a gain of g^k along k ramped edges in
+  // series: a dip mid-fade and a steep rise at its end); so is a path of
+  // several nodes going away faded out once.
+  const size_t new_count = new_b.graph.vertices.size();  // then the nodes going away
+  std::vector<bool> in_old(new_count, false);
+  for (size_t u : old_to_union) {
+    if (u < new_count) in_old[u] = true;
+  }
   for (size_t i = 0; i < g.edges.size(); ++i) {
-    if (!old_keys.count(new_b.keys[i])) g.edges[i].ramp = rt::Ramp::kIn;
+    if (!old_keys.count(new_b.keys[i]) && in_old[g.edges[i].dst]) g.edges[i].ramp = rt::Ramp::kIn;
   }
   for (size_t i = 0; i < old_b.graph.edges.size(); ++i) {
     if (new_keys.count(old_b.keys[i])) continue;
     compile::Edge e = old_b.graph.edges[i];
     e.src = old_to_union[e.src];
     e.dst = old_to_union[e.dst];
-    e.ramp = rt::Ramp::kOut;
+    e.ramp = e.dst < new_count ? rt::Ramp::kOut : rt::Ramp::kNone;
     g.edges.push_back(e);
   }
   if (!compile::TopologicalOrder(g)) return std::nullopt;
@@ -176,7 +188,14 @@ absl::Status RevisionConflict(uint64_t expected, uint64_t actual) {
 
 struct Engine::Impl {
   Impl(const model::KindRegistry& k, rt::Runner& r, EngineOptions o)
-      : kinds(k), runner(r), options(std::move(o)), revision(options.initial_revision) {}
+      : kinds(k),
+        runner(r),
+        settle_timeout(o.settle_timeout),
+        options(std::move(o)),
+        revision(options.initial_revision) {
+    publisher = std::thread([this] { PublishLoop(); });
+  }
+  ~Impl() { StopPublisher(); }
 
   /// The whole edit: validation, the port host's change, compile, publish,
   /// commit, then the host hears of the new graph.
@@ -196,10 +215,13 @@ struct Engine::Impl {
     uint64_t revision = 0;
     uint64_t generation = 0;
     uint64_t seq = 0;
+    uint64_t audio_epoch = 0;
     bool published = false;
+    bool parked = false;  // a plan waits for the running crossfade to end
     model::GraphSpec current;
     InstanceMap instances;
     Built current_built;
+    Built audio_built;  // the graph of the last plan handed to the runner
     CounterMap port_counters;
   };
   struct Prepared {
@@ -208,17 +230,38 @@ struct Engine::Impl {
     std::vector<std::pair<Instance, model::NodeSpec>> live_updates;  // (old, new)
     Built built;
     bool same_topology = false;
+    bool park = false;        // hand the plan to the publisher, not to the runner
+    bool crossfaded = false;  // the plan fades from the graph of `audio_epoch`
+    bool new_ports = false;   // the backend changes its ports for this plan
+    uint64_t audio_epoch = 0;
     std::unique_ptr<rt::Plan> plan;
   };
   Snapshot TakeSnapshot() const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  /// `park`: a crossfade is running (or a plan is already parked); the
+  /// plan, a crossfade from the graph the audio is settling on, is parked
+  /// for the publisher thread instead of waited for.
   absl::StatusOr<Prepared> Prepare(model::GraphSpec spec, const Snapshot& snap,
-                                   std::optional<uint64_t> expected_revision) const;
+                                   std::optional<uint64_t> expected_revision,
+                                   bool park = false) const;
   /// Waits (at most the settle timeout) for the audio thread to finish the
   /// crossfade of plan `seq`, so that fades never cut into each other.
-  void WaitForSettle(const Snapshot& snap);
-  /// Returns the plan the runner had not taken yet (to delete after the
-  /// state lock is released).
-  std::unique_ptr<rt::Plan> CommitPrepared(Prepared p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout);
+  /// True while the audio thread runs the crossfade of plan `seq` (it took
+  /// the plan and the fade has not ended).
+  bool FadeRunning(uint64_t seq_to_settle) const;
+  /// Returns the plan the runner (or the publisher) had not taken yet, to
+  /// delete after the state lock is released. A parked plan made from an
+  /// older audio graph than the publisher has meanwhile handed over
+  /// (`audio_epoch`) is not committed: returns false in `*committed`.
+  using PlanGarbage = std::vector<std::unique_ptr<rt::Plan>>;
+  PlanGarbage CommitPrepared(Prepared p, bool* committed = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  /// The publisher thread: hands a parked plan to the runner once the
+  /// crossfade before it has ended, so that an edit arriving during a fade
+  /// returns at once and the fades in a burst of edits neither cut into
+  /// each other nor queue up (the last parked plan wins).
+  void PublishLoop();
+  void StopPublisher();
   /// Snapshot, Prepare and CommitPrepared under the state lock, without
   /// waiting for a crossfade (format changes, which publish fresh plans).
   absl::StatusOr<EditResult> ApplyLocked(model::GraphSpec spec,
@@ -236,6 +279,7 @@ struct Engine::Impl {
 
   const model::KindRegistry& kinds;
   rt::Runner& runner;
+  const std::chrono::milliseconds settle_timeout;  // options.settle_timeout, for the publisher
 
   /// Serializes edits (Apply, Edit, SetParameter) and the port host's calls
   /// in them. Never taken by the audio thread.
@@ -253,12 +297,25 @@ struct Engine::Impl {
   InstanceMap instances ABSL_GUARDED_BY(mu);
   Built current_built ABSL_GUARDED_BY(mu);     // compile graph of `current`
   bool published ABSL_GUARDED_BY(mu) = false;  // a plan has been handed to the runner
-  uint64_t seq ABSL_GUARDED_BY(mu) = 0;
   // Meter nodes: the instance (kept alive) and its readings.
   std::map<std::string, std::shared_ptr<rt::Processor>, std::less<>> meters ABSL_GUARDED_BY(mu);
   CounterMap port_counters ABSL_GUARDED_BY(mu);  // "in:NAME" / "out:NAME" -> counters
   EditResult last_edit ABSL_GUARDED_BY(mu);
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;  // bumped by every format change
+
+  /// Between edits (under mu) and the publisher thread (without mu): the
+  /// plans handed to the runner. A std::mutex, taken after mu, so that
+  /// ThreadSanitizer sees the hand-off (it cannot see absl::Mutex in
+  /// Debian's uninstrumented abseil, docs/threads.md).
+  mutable std::mutex handoff_mu;
+  std::condition_variable handoff_cv;
+  uint64_t seq = 0;                  // handoff_mu: seq of the last plan handed to the runner
+  Built audio_built;                 // handoff_mu: its graph
+  uint64_t audio_epoch = 0;          // handoff_mu: bumped whenever audio_built changes
+  std::unique_ptr<rt::Plan> parked;  // handoff_mu: waits for the fade of `seq` to end
+  Built parked_built;                // handoff_mu: its graph
+  bool stop_publisher = false;       // handoff_mu
+  std::thread publisher;
 
   /// Node builds one at a time (an edit's, without the state lock, and a
   /// format change's, under it): plugin standards (LADSPA, LV2) forbid
@@ -275,6 +332,7 @@ Engine::Engine(const model::KindRegistry& kinds, EngineOptions options)
       impl_(std::make_unique<Impl>(kinds, *runner_, std::move(options))) {}
 
 Engine::~Engine() {
+  impl_->StopPublisher();
   // The audio thread has stopped (the owner stops its backend first): take
   // every plan back from the runner and free it here.
   delete runner_->Publish(nullptr);
@@ -365,36 +423,54 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
   }
   absl::StatusOr<EditResult> result;
   model::GraphSpec now;
-  std::unique_ptr<rt::Plan> untaken;
+  PlanGarbage garbage;
   // Built without the state lock (readers go on); committed under it. A
   // format change meanwhile (the backend's thread) makes the work stale:
-  // done again for the new format.
+  // done again for the new format. So does a hand-over by the publisher
+  // (the fade would start from a graph the audio left).
+  int format_changes = 0;
   for (int attempt = 0;; ++attempt) {
     Snapshot snap;
     {
       absl::ReaderMutexLock lock(&mu);
       snap = TakeSnapshot();
     }
-    auto prepared = Prepare(next, snap, expected);
+    // During a crossfade (or with a plan already parked behind one), the
+    // plan is parked for the publisher and the edit returns at once. New
+    // external ports go over now: their port table follows the plan.
+    const bool park = !change && snap.published && (snap.parked || FadeRunning(snap.seq));
+    auto prepared = Prepare(next, snap, expected, park);
     if (!prepared.ok()) {
       result = prepared.status();
       break;
     }
-    if (prepared->plan) WaitForSettle(snap);
+    prepared->new_ports = change != nullptr;
+    if (prepared->plan && !prepared->park && snap.published) {
+      WaitForSettle(snap.seq, snap.settle_timeout);
+    }
     absl::MutexLock lock(&mu);
     if (generation != snap.generation || revision != snap.revision) {
-      if (attempt < 3) continue;
+      if (++format_changes < 4) continue;
       result = absl::UnavailableError(
           "the stream format changed during the edit, four times over; nothing changed, try "
           "again");
     } else {
-      untaken = CommitPrepared(std::move(*prepared));
-      result = last_edit;
+      bool committed = false;
+      for (auto& g : CommitPrepared(std::move(*prepared), &committed)) {
+        garbage.push_back(std::move(g));
+      }
+      if (!committed) {
+        if (attempt < 64) continue;
+        result = absl::UnavailableError(
+            "the audio thread kept taking new plans during the edit; nothing changed, try again");
+      } else {
+        result = last_edit;
+      }
     }
     if (result.ok() && host != nullptr) now = current;
     break;
   }
-  untaken.reset();
+  garbage.clear();
   Reclaim();
   if (change) {
     change->Finish(result.ok());
@@ -497,17 +573,22 @@ Engine::Impl::Snapshot Engine::Impl::TakeSnapshot() const {
   snap.crossfade_ms = options.crossfade_ms;
   snap.revision = revision;
   snap.generation = generation;
-  snap.seq = seq;
   snap.published = published;
   snap.current = current;
   snap.instances = instances;
   snap.current_built = current_built;
   snap.port_counters = port_counters;
+  std::lock_guard handoff(handoff_mu);
+  snap.seq = seq;
+  snap.audio_epoch = audio_epoch;
+  snap.parked = parked != nullptr;
+  snap.audio_built = audio_built;
   return snap;
 }
 
 absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
-    model::GraphSpec spec, const Snapshot& snap, std::optional<uint64_t> expected_revision) const {
+    model::GraphSpec spec, const Snapshot& snap, std::optional<uint64_t> expected_revision,
+    bool park) const {
   if (expected_revision && *expected_revision != snap.revision) {
     return RevisionConflict(*expected_revision, snap.revision);
   }
@@ -545,6 +626,8 @@ absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
       std::set<EdgeKey>(p.built.keys.begin(), p.built.keys.end()) ==
           std::set<EdgeKey>(snap.current_built.keys.begin(), snap.current_built.keys.end());
 
+  p.audio_epoch = snap.audio_epoch;
+  p.park = park && !p.same_topology;
   if (!p.same_topology) {
     const auto ramp_frames =
         static_cast<uint32_t>(std::lround(snap.crossfade_ms * snap.format.sample_rate_hz / 1000.0));
@@ -552,7 +635,11 @@ absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
     if (!clean.ok()) return clean.status();
     p.plan = std::move(*clean);
     if (snap.published) {
-      if (auto xgraph = CrossfadeGraph(snap.current_built, p.built)) {
+      // From the graph the audio runs once its current fade (if any) ends:
+      // the one of the last plan handed over, whatever edits were
+      // committed (parked) since.
+      if (auto xgraph = CrossfadeGraph(snap.audio_built, p.built)) {
+        p.crossfaded = true;
         auto xplan = CompileGuarded(*xgraph, snap.format, {ramp_frames, true});
         if (!xplan.ok()) return xplan.status();
         (*xplan)->successor = std::move(p.plan);
@@ -564,16 +651,54 @@ absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
   return p;
 }
 
-void Engine::Impl::WaitForSettle(const Snapshot& snap) {
-  if (!snap.published) return;
-  // An edit that arrives during a crossfade waits for it (queued behind it,
-  // holding only the edit lock): a fade is never cut, and the next one
-  // starts from the settled mix. Bounded: a stalled audio thread is not
-  // waited for.
-  const auto deadline = std::chrono::steady_clock::now() + snap.settle_timeout;
+bool Engine::Impl::FadeRunning(uint64_t seq_to_settle) const {
+  return !runner.has_pending() && runner.settled_seq() != seq_to_settle;
+}
+
+void Engine::Impl::PublishLoop() {
+  std::unique_lock lock(handoff_mu);
+  for (;;) {
+    handoff_cv.wait(lock, [this] { return stop_publisher || parked != nullptr; });
+    if (stop_publisher) return;
+    const uint64_t wait_seq = seq;
+    lock.unlock();
+    WaitForSettle(wait_seq, settle_timeout);
+    lock.lock();
+    if (stop_publisher) return;
+    // Superseded meanwhile (a fresh plan went over and dropped it), or
+    // replaced by a later edit's plan: that one, made from the same audio
+    // graph, goes instead.
+    if (parked == nullptr || seq != wait_seq) continue;
+    parked->seq = ++seq;
+    if (parked->successor) parked->successor->seq = parked->seq;
+    std::unique_ptr<rt::Plan> untaken(runner.Publish(parked.release(), /*after_fade=*/true));
+    audio_built = std::move(parked_built);
+    parked_built = Built{};
+    ++audio_epoch;
+    lock.unlock();
+    untaken.reset();
+    Reclaim();
+    lock.lock();
+  }
+}
+
+void Engine::Impl::StopPublisher() {
+  {
+    std::lock_guard lock(handoff_mu);
+    stop_publisher = true;
+  }
+  handoff_cv.notify_all();
+  if (publisher.joinable()) publisher.join();
+}
+
+void Engine::Impl::WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout) {
+  // A fade is never cut: the next plan is handed over once it has ended,
+  // and its fade starts from the settled mix. Bounded: a stalled audio
+  // thread is not waited for.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   uint64_t cycles = runner.cycles();
   auto last_progress = std::chrono::steady_clock::now();
-  while (runner.settled_seq() != snap.seq && std::chrono::steady_clock::now() < deadline) {
+  while (runner.settled_seq() != seq_to_settle && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     Reclaim();
     const uint64_t c = runner.cycles();
@@ -586,21 +711,46 @@ void Engine::Impl::WaitForSettle(const Snapshot& snap) {
   }
 }
 
-std::unique_ptr<rt::Plan> Engine::Impl::CommitPrepared(Prepared p) {
+Engine::Impl::PlanGarbage Engine::Impl::CommitPrepared(Prepared p, bool* committed) {
   // From here on nothing fails, and nothing slow runs: readers wait for
   // this section only.
-  for (auto& [old, after] : p.live_updates) old.kind->UpdateLive(old.proc.get(), old.spec, after);
-  std::unique_ptr<rt::Plan> untaken;
-  if (p.plan) {
-    p.plan->seq = ++this->seq;
-    p.plan->io_layout = model::IoLayoutId(p.spec);
-    if (p.plan->successor) {
-      p.plan->successor->seq = p.plan->seq;
-      p.plan->successor->io_layout = p.plan->io_layout;
+  PlanGarbage garbage;
+  {
+    std::lock_guard handoff(handoff_mu);
+    if (p.crossfaded && p.audio_epoch != audio_epoch) {
+      // The publisher handed a plan over since this one was made: its fade
+      // starts from a graph the audio no longer settles on. Made again.
+      if (committed != nullptr) *committed = false;
+      garbage.push_back(std::move(p.plan));
+      return garbage;
     }
-    untaken.reset(runner.Publish(p.plan.release()));
-    this->published = true;
+    if (p.plan) {
+      p.plan->io_layout = model::IoLayoutId(p.spec);
+      if (p.plan->successor) p.plan->successor->io_layout = p.plan->io_layout;
+    }
+    if (p.park) {
+      // Replaces a plan parked before it: the last committed graph wins.
+      garbage.push_back(std::move(parked));
+      parked = std::move(p.plan);
+      parked_built = p.built;
+      handoff_cv.notify_one();
+    } else if (p.plan) {
+      p.plan->seq = ++seq;
+      if (p.plan->successor) p.plan->successor->seq = p.plan->seq;
+      // A crossfade from audio_built waits on the audio thread for the
+      // running fade; new ports go over at once (the backend's port table
+      // follows the plan).
+      const bool after_fade = p.crossfaded && !p.new_ports;
+      garbage.emplace_back(runner.Publish(p.plan.release(), after_fade));
+      // A fresh plan (a format change, new ports) supersedes a parked one.
+      garbage.push_back(std::move(parked));
+      audio_built = p.built;
+      ++audio_epoch;
+      this->published = true;
+    }
   }
+  if (committed != nullptr) *committed = true;
+  for (auto& [old, after] : p.live_updates) old.kind->UpdateLive(old.proc.get(), old.spec, after);
   this->instances = std::move(p.next);
   this->current_built = std::move(p.built);
   // Keep the counters of ports that still exist (a port keeps its counts
@@ -616,7 +766,7 @@ std::unique_ptr<rt::Plan> Engine::Impl::CommitPrepared(Prepared p) {
   }
   ++this->revision;
   this->last_edit = EditResult{this->revision, !p.same_topology};
-  return untaken;
+  return garbage;
 }
 
 absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
@@ -625,7 +775,7 @@ absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
   auto prepared = Prepare(std::move(spec), snap, expected_revision);
   if (!prepared.ok()) return prepared.status();
   // No crossfade to wait for: format changes publish fresh plans.
-  std::unique_ptr<rt::Plan> untaken = CommitPrepared(std::move(*prepared));
+  PlanGarbage garbage = CommitPrepared(std::move(*prepared));
   return this->last_edit;
 }
 

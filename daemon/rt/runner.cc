@@ -17,10 +17,13 @@ void Runner::Adopt(Plan* plan) noexcept {
 uint64_t Runner::PreparePeriod() noexcept {
   AERS_DCHECK_AUDIO_THREAD();
   cycles_.fetch_add(1, std::memory_order_relaxed);
-  if (pending_.load(std::memory_order_relaxed) != nullptr) {
+  const uintptr_t pending = pending_.load(std::memory_order_relaxed);
+  const Plan* running = rt_.current;
+  const bool fading = running != nullptr && running->successor && !running->RampDone();
+  if (pending != 0 && !((pending & kAfterFade) != 0 && fading)) {
     if (retired_.FreeSlots() > 0) {
-      Plan* next = pending_.exchange(nullptr, std::memory_order_acq_rel);
-      if (next != nullptr) Adopt(next);
+      const uintptr_t next = pending_.exchange(0, std::memory_order_acq_rel);
+      if (next != 0) Adopt(reinterpret_cast<Plan*>(next & ~kAfterFade));
     } else {
       deferred_swaps_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -61,9 +64,11 @@ void Runner::RunSilent(float* const* out, uint32_t out_channels, uint32_t frames
   silent_cycles_.fetch_add(1, std::memory_order_relaxed);
 }
 
-Plan* Runner::Publish(Plan* plan) noexcept {
+Plan* Runner::Publish(Plan* plan, bool after_fade) noexcept {
   AERS_DCHECK_NOT_AUDIO_THREAD();
-  return pending_.exchange(plan, std::memory_order_acq_rel);
+  uintptr_t value = reinterpret_cast<uintptr_t>(plan);
+  if (plan != nullptr && after_fade) value |= kAfterFade;
+  return reinterpret_cast<Plan*>(pending_.exchange(value, std::memory_order_acq_rel) & ~kAfterFade);
 }
 
 Plan* Runner::DetachCurrent() noexcept {

@@ -42,10 +42,15 @@ class Runner {
   /// no buffers for the plan's layout: writes silence and counts it.
   void RunSilent(float* const* out, uint32_t out_channels, uint32_t frames) noexcept;
 
-  /// Non-RT, one publisher at a time (the engine, under its lock). Takes
-  /// ownership of `plan`. Returns the previously pending plan if the audio
-  /// thread never took it: the caller deletes it.
-  Plan* Publish(Plan* plan) noexcept;
+  /// Non-RT, one publisher at a time (the engine, under its hand-off lock).
+  /// Takes ownership of `plan`. Returns the previously pending plan if the
+  /// audio thread never took it: the caller deletes it.
+  /// `after_fade`: the plan fades from the graph the running crossfade (if
+  /// any) leads to, so the audio thread takes it only once that fade has
+  /// ended; a fade is never cut, even when the publisher stopped waiting
+  /// for it (a stalled audio thread). Without it (a fresh plan: new format,
+  /// new ports) the plan is taken at the next period.
+  Plan* Publish(Plan* plan, bool after_fade = false) noexcept;
 
   /// Non-RT, one consumer at a time. A plan the audio thread retired, or
   /// nullptr; the caller deletes it.
@@ -55,6 +60,8 @@ class Runner {
   /// back the plan in use (or nullptr); the caller deletes it.
   Plan* DetachCurrent() noexcept;
 
+  /// Whether a published plan waits for the audio thread to take it.
+  bool has_pending() const noexcept { return pending_.load(std::memory_order_acquire) != 0; }
   /// Seq of the plan in use whose crossfade (if any) has finished.
   uint64_t settled_seq() const noexcept { return settled_seq_.load(std::memory_order_acquire); }
   /// Periods run.
@@ -70,7 +77,10 @@ class Runner {
  private:
   void Adopt(Plan* plan) noexcept;
 
-  std::atomic<Plan*> pending_{nullptr};
+  // The pending plan's address, its lowest bit set for `after_fade` (plans
+  // are aligned to more than 2 bytes).
+  static constexpr uintptr_t kAfterFade = 1;
+  std::atomic<uintptr_t> pending_{0};
   static constexpr size_t kRetireCapacity = 64;
   SpscRing<Plan*, kRetireCapacity> retired_;
   std::atomic<uint64_t> settled_seq_{0};

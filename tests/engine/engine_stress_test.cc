@@ -27,7 +27,8 @@ struct AudioStats {
 
 // The audio thread: process() in a loop, measuring as it goes (no allocation
 // here either: everything is preallocated before the counter is armed).
-void AudioLoop(engine::Engine& engine, std::atomic<bool>& stop, AudioStats& stats) {
+void AudioLoop(engine::Engine& engine, std::atomic<bool>& stop, AudioStats& stats,
+               std::chrono::microseconds pace = {}) {
   rt::AudioThreadScope audio;  // this thread only runs periods
   std::vector<float> in(kPeriod), out(kPeriod);
   const float* ip[] = {in.data()};
@@ -60,6 +61,7 @@ void AudioLoop(engine::Engine& engine, std::atomic<bool>& stop, AudioStats& stat
     }
     stats.max_jump.store(max_jump, std::memory_order_relaxed);
     stats.periods.store(periods, std::memory_order_relaxed);
+    if (pace.count() > 0) std::this_thread::sleep_for(pace);
   }
 }
 
@@ -189,7 +191,8 @@ StressResult RunStress(double crossfade_ms, int edits) {
 
   std::atomic<bool> stop{false};
   AudioStats stats;
-  std::thread audio(AudioLoop, std::ref(engine), std::ref(stop), std::ref(stats));
+  std::thread audio(AudioLoop, std::ref(engine), std::ref(stop), std::ref(stats),
+                    std::chrono::microseconds{});
   while (stats.periods.load() < 200) std::this_thread::yield();
 
   for (int i = 0; i < edits; ++i) {
@@ -238,6 +241,67 @@ TEST(EngineStress, SameEditsWithoutCrossfadeDoClick) {
   const StressResult r = RunStress(0.0, 200);
   EXPECT_EQ(r.allocations, 0u);
   EXPECT_GT(r.max_jump, 3.0 * kNatural);
+}
+
+// Route edits that arrive while a crossfade runs do not wait for it: the
+// first is parked behind the fade, a later one replaces it, and once the
+// fade has ended the last one is faded in from the settled mix. Shown by the
+// runner's plan sequence: the fade of A, then the one of C; B never runs.
+TEST(EngineStress, EditsDuringAFadeAreParkedAndTheLastOneWins) {
+  auto kinds = dsp::MakeBuiltinRegistry();
+  engine::EngineOptions opts;
+  opts.format = {kRate, kPeriod};
+  opts.crossfade_ms = 1000.0;  // long enough that the edits below land inside it
+  opts.settle_timeout = std::chrono::milliseconds(60000);
+  engine::Engine engine(*kinds, opts);
+  auto graph = [](double branch_db) {
+    model::GraphSpec s;
+    s.inputs.push_back({"in", 1, {}});
+    s.outputs.push_back({"out", 1, {}});
+    s.nodes.push_back({"path", "gain", 1, {{"gain_db", 0.0}}});
+    s.routes.push_back({model::Endpoint::Parse("in"), model::Endpoint::Parse("path")});
+    s.routes.push_back({model::Endpoint::Parse("path"), model::Endpoint::Parse("out")});
+    if (branch_db > -100.0) {
+      s.nodes.push_back({"branch", "gain", 1, {{"gain_db", branch_db}}});
+      s.routes.push_back({model::Endpoint::Parse("in"), model::Endpoint::Parse("branch")});
+      s.routes.push_back({model::Endpoint::Parse("branch"), model::Endpoint::Parse("out")});
+    }
+    return s;
+  };
+  ASSERT_TRUE(engine.Apply(graph(-200.0)).ok());
+  std::atomic<bool> stop{false};
+  AudioStats stats;
+  // Paced like a real device (64 frames per ~1.3 ms), so the fade takes
+  // about a second of wall time.
+  std::thread audio(AudioLoop, std::ref(engine), std::ref(stop), std::ref(stats),
+                    std::chrono::microseconds(1300));
+  while (stats.periods.load() < 20) std::this_thread::yield();
+  const uint64_t settled = engine.runner().settled_seq();
+
+  ASSERT_TRUE(engine.Apply(graph(-12.0)).ok());  // A: the branch fades in
+  while (engine.runner().has_pending()) std::this_thread::yield();
+  auto b = engine.Apply(graph(-200.0));  // B: the branch out again
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->replanned);
+  // B returned while A's fade still ran: it did not wait for it.
+  EXPECT_EQ(engine.runner().settled_seq(), settled);
+  // C: a different branch level, replacing B behind the same fade.
+  ASSERT_TRUE(engine.Apply(graph(-6.0)).ok());
+  EXPECT_EQ(engine.runner().settled_seq(), settled);
+  EXPECT_EQ(engine.revision(), 4u);
+
+  // A's fade ends, then C's (from A's graph): two plans, not three.
+  while (engine.runner().settled_seq() < settled + 2) std::this_thread::yield();
+  const uint64_t until = stats.periods.load() + 100;
+  while (stats.periods.load() < until) std::this_thread::yield();
+  stop = true;
+  audio.join();
+  engine.Reclaim();
+  EXPECT_EQ(engine.runner().settled_seq(), settled + 2) << "B's plan ran: edits were not coalesced";
+  // The output is C's graph: unity path plus the branch at -6 dB.
+  EXPECT_NEAR(stats.last_peak.load(), kAmp * (1.0 + std::pow(10.0, -6.0 / 20.0)), 0.01);
+  EXPECT_LT(stats.max_jump.load(), 3.0 * kNatural) << "a fade was cut";
+  EXPECT_EQ(stats.allocations.load(), 0u);
 }
 
 TEST(EngineStress, AllocationCounterSeesAllocations) {

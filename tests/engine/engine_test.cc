@@ -275,6 +275,35 @@ TEST(Engine, RemovedNodeFadesOutAndNewNodeFadesIn) {
   EXPECT_LT(MaxJump(joined), 1.5 * natural);
 }
 
+// A path of several new nodes is faded in once, where it meets the old
+// graph, and a path of several nodes going away is faded out once: the sum
+// of the old and the new path stays at the level of either (linear
+// crossfade, equal signals). Ramping every new edge made the new path's gain
+// g^k along k edges: a dip mid-fade (-6 dB for three) and a steep rise at
+// its end.
+TEST(Engine, APathOfNewNodesIsFadedOnceNotPerEdge) {
+  Rig rig(48000.0, 64, 5.0);
+  auto direct = GraphBuilder().Input("in").Output("out").Route("in", "out").Build();
+  auto through = GraphBuilder()
+                     .Input("in")
+                     .Node("a", "gain", 1, {{"gain_db", 0.0}})
+                     .Node("b", "gain", 1, {{"gain_db", 0.0}})
+                     .Node("c", "gain", 1, {{"gain_db", 0.0}})
+                     .Output("out")
+                     .Chain({"in", "a", "b", "c", "out"})
+                     .Build();
+  const Signal ones(1024, 0.5f);
+  rig.Apply(direct);
+  rig.Run({ones}, 256);
+  for (const auto* next : {&through, &direct}) {
+    rig.Apply(*next);
+    const auto y = rig.Run({ones}, 1024);  // the 240-frame fade and after
+    for (size_t n = 0; n < y[0].size(); ++n) {
+      ASSERT_NEAR(y[0][n], 0.5f, 1e-6f) << (next == &through ? "in" : "out") << ", frame " << n;
+    }
+  }
+}
+
 TEST(Engine, ChangingChannelsBuildsAFreshInstance) {
   Rig rig;
   auto spec = ToneChain();

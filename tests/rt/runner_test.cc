@@ -224,6 +224,39 @@ TEST(Runner, ACrossfadePlanHandsOverToItsSuccessorAfterTheFade) {
   EXPECT_EQ(runner.silent_cycles(), 0u);
 }
 
+// A fade is never cut: a plan published "after the fade" while a crossfade
+// runs waits for its end; a fresh plan (new format, new ports) is taken at
+// once, cutting it.
+TEST(Runner, APlanPublishedAfterTheFadeWaitsForTheRunningFade) {
+  constexpr uint32_t kRamp = 160;  // 2.5 periods
+  for (const bool after_fade : {true, false}) {
+    SCOPED_TRACE(after_fade ? "after the fade" : "fresh");
+    Runner runner;
+    ASSERT_EQ(runner.Publish(MakePlan(1.0f, 1).release()), nullptr);
+    ASSERT_TRUE(All(Period(runner), 1.0f));
+    auto x = MakePlan(0.5f, 2, kRamp, Ramp::kIn);
+    x->successor = MakePlan(0.5f, 2);
+    ASSERT_EQ(runner.Publish(x.release()), nullptr);
+    Period(runner);  // the fade runs: 64 of 160 frames
+    ASSERT_EQ(runner.settled_seq(), 1u);
+    ASSERT_EQ(runner.Publish(MakePlan(0.25f, 3).release(), after_fade), nullptr);
+    if (after_fade) {
+      EXPECT_TRUE(runner.has_pending());
+      const auto second = Period(runner);  // frames 64..127 of the fade
+      EXPECT_NEAR(second.back(), 0.5f * 128.0f / kRamp, 1e-6f);
+      EXPECT_TRUE(runner.has_pending()) << "taken before the fade ended";
+      Period(runner);  // the fade ends in this period
+      EXPECT_EQ(runner.settled_seq(), 2u);
+      EXPECT_TRUE(All(Period(runner), 0.25f));  // then the waiting plan
+    } else {
+      EXPECT_TRUE(All(Period(runner), 0.25f));
+    }
+    EXPECT_FALSE(runner.has_pending());
+    EXPECT_EQ(runner.settled_seq(), 3u);
+    DeleteAll(TakeAll(runner));
+  }
+}
+
 // The audio thread never waits and never drops a plan: with the retire ring
 // full, a published plan waits (counted per period in deferred_swaps) while
 // the current plan keeps running; one reclaimed slot lets it in.
