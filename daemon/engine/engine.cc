@@ -249,6 +249,10 @@ struct Engine::Impl {
   /// True while the audio thread runs the crossfade of plan `seq` (it took
   /// the plan and the fade has not ended).
   bool FadeRunning(uint64_t seq_to_settle) const;
+  /// Waits (bounded like WaitForSettle) until the audio thread has taken
+  /// the plan waiting in the runner's slot, if any: at most a period while
+  /// audio runs.
+  void WaitForTaken(std::chrono::milliseconds timeout);
   /// Returns the plan the runner (or the publisher) had not taken yet, to
   /// delete after the state lock is released. A parked plan made from an
   /// older audio graph than the publisher has meanwhile handed over
@@ -436,8 +440,14 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
       snap = TakeSnapshot();
     }
     // During a crossfade (or with a plan already parked behind one), the
-    // plan is parked for the publisher and the edit returns at once. New
-    // external ports go over now: their port table follows the plan.
+    // plan is parked for the publisher and the edit returns at once. A plan
+    // the audio thread is about to take (the next period) is waited for
+    // first; with no audio thread running, the edit goes over directly, as
+    // a caller that runs the periods itself expects. New external ports go
+    // over now: their port table follows the plan.
+    if (snap.published && !snap.parked && runner.has_pending()) {
+      WaitForTaken(snap.settle_timeout);
+    }
     const bool park = !change && snap.published && (snap.parked || FadeRunning(snap.seq));
     auto prepared = Prepare(next, snap, expected, park);
     if (!prepared.ok()) {
@@ -653,6 +663,22 @@ absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
 
 bool Engine::Impl::FadeRunning(uint64_t seq_to_settle) const {
   return !runner.has_pending() && runner.settled_seq() != seq_to_settle;
+}
+
+void Engine::Impl::WaitForTaken(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  uint64_t cycles = runner.cycles();
+  auto last_progress = std::chrono::steady_clock::now();
+  while (runner.has_pending() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    const uint64_t c = runner.cycles();
+    if (c != cycles) {
+      cycles = c;
+      last_progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(20)) {
+      break;  // the audio thread is not running
+    }
+  }
 }
 
 void Engine::Impl::PublishLoop() {

@@ -358,6 +358,66 @@ int main(int argc, char** argv) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("sustained: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n", edits,
               elapsed, static_cast<double>(edits) / elapsed);
+
+  // The same from 20 clients at once for the same time, each on its own
+  // connection, toggling a route of its own (src -> laneN) between parameter
+  // sets: route edits during a fade are parked and coalesced, and the
+  // clients share the journal's flushes.
+  {
+    constexpr int kClients = 20;
+    std::atomic<long> total{0};
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> threads;
+    const auto m0 = Clock::now();
+    const auto mend = m0 + std::chrono::duration<double>(seconds);
+    for (int c = 0; c < kClients; ++c) {
+      threads.emplace_back([&, c] {
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.channel_id", 100 + c);  // a connection of its own
+        auto ch =
+            grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+        auto st = aers::v1::Control::NewStub(ch);
+        const std::string lane = "lane" + std::to_string(c);
+        long n = 0;
+        while (Clock::now() < mend && !failed) {
+          aers::v1::EditResponse resp;
+          grpc::ClientContext ctx;
+          grpc::Status status;
+          if (n % 2 == 0) {
+            aers::v1::SetParameterRequest req;
+            req.set_node(lane);
+            req.set_param("gain_db");
+            req.mutable_value()->set_number(-40.0 - static_cast<double>(n % 7));
+            status = st->SetParameter(&ctx, req, &resp);
+          } else {
+            aers::v1::EditRequest req;
+            auto* op = req.add_ops();
+            if (n % 4 == 1) {
+              op->mutable_connect()->set_from("src");
+              op->mutable_connect()->set_to(lane);
+            } else {
+              op->mutable_disconnect()->set_from("src");
+              op->mutable_disconnect()->set_to(lane);
+            }
+            status = st->Edit(&ctx, req, &resp);
+          }
+          if (!Check(status, "mixed edit (20 clients)")) {
+            failed = true;
+            return;
+          }
+          ++n;
+        }
+        total += n;
+      });
+    }
+    for (auto& t : threads) t.join();
+    if (failed) return 1;
+    const double secs = std::chrono::duration<double>(Clock::now() - m0).count();
+    std::printf(
+        "sustained, 20 clients: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n",
+        total.load(), secs, static_cast<double>(total.load()) / secs);
+    std::printf("MIXED20_PER_S=%.0f\n", static_cast<double>(total.load()) / secs);
+  }
   std::printf("SETPARAM_P50_US=%.1f\nPAIR_P50_US=%.1f\n", Summarize(set_us).p50_us,
               Summarize(pair).p50_us);
   return 0;

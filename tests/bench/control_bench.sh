@@ -57,10 +57,51 @@ nodes:
   - {name: src, kind: tone, params: {freq_hz: 440, level_db: -12}}
   - {name: trim, kind: gain}
   - {name: spare, kind: gain, params: {gain_db: -12}}
+  # One per client of the 20-client mixed phase (its own route to toggle).
+  - {name: lane0, kind: gain, params: {gain_db: -40}}
+  - {name: lane1, kind: gain, params: {gain_db: -40}}
+  - {name: lane2, kind: gain, params: {gain_db: -40}}
+  - {name: lane3, kind: gain, params: {gain_db: -40}}
+  - {name: lane4, kind: gain, params: {gain_db: -40}}
+  - {name: lane5, kind: gain, params: {gain_db: -40}}
+  - {name: lane6, kind: gain, params: {gain_db: -40}}
+  - {name: lane7, kind: gain, params: {gain_db: -40}}
+  - {name: lane8, kind: gain, params: {gain_db: -40}}
+  - {name: lane9, kind: gain, params: {gain_db: -40}}
+  - {name: lane10, kind: gain, params: {gain_db: -40}}
+  - {name: lane11, kind: gain, params: {gain_db: -40}}
+  - {name: lane12, kind: gain, params: {gain_db: -40}}
+  - {name: lane13, kind: gain, params: {gain_db: -40}}
+  - {name: lane14, kind: gain, params: {gain_db: -40}}
+  - {name: lane15, kind: gain, params: {gain_db: -40}}
+  - {name: lane16, kind: gain, params: {gain_db: -40}}
+  - {name: lane17, kind: gain, params: {gain_db: -40}}
+  - {name: lane18, kind: gain, params: {gain_db: -40}}
+  - {name: lane19, kind: gain, params: {gain_db: -40}}
 routes:
   - {from: src, to: trim}
   - {from: trim, to: out}
   - {from: spare, to: out}
+  - {from: lane0, to: out}
+  - {from: lane1, to: out}
+  - {from: lane2, to: out}
+  - {from: lane3, to: out}
+  - {from: lane4, to: out}
+  - {from: lane5, to: out}
+  - {from: lane6, to: out}
+  - {from: lane7, to: out}
+  - {from: lane8, to: out}
+  - {from: lane9, to: out}
+  - {from: lane10, to: out}
+  - {from: lane11, to: out}
+  - {from: lane12, to: out}
+  - {from: lane13, to: out}
+  - {from: lane14, to: out}
+  - {from: lane15, to: out}
+  - {from: lane16, to: out}
+  - {from: lane17, to: out}
+  - {from: lane18, to: out}
+  - {from: lane19, to: out}
 YAML
 sock=$tmp/aersd.sock
 AERS_JACK_SERVER=$server "$aersd" --config "$tmp/bench.yaml" --socket "$sock" \

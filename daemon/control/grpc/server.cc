@@ -311,6 +311,14 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     // gRPC's own buffers (requests being read, replies being written).
     quota.Resize(options.memory_quota_bytes);
     builder.SetResourceQuota(quota);
+    // Keep idle threads polling instead of exiting: gRPC's sync server
+    // otherwise keeps at most two and starts (then ends) a thread for each
+    // call that finds none free; 20 clients at once made that hundreds of
+    // thread starts a second, each on the edit's path. Bounded by the
+    // quota's thread cap above.
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                                std::max(2, options.max_threads / 2));
     if (name == "tcp") {
       // Half-open and idle connections do not hold descriptors for long.
       builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10'000);
