@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -682,6 +684,7 @@ void Engine::Impl::WaitForTaken(std::chrono::milliseconds timeout) {
 }
 
 void Engine::Impl::PublishLoop() {
+  pthread_setname_np(pthread_self(), "aers-publish");
   std::unique_lock lock(handoff_mu);
   for (;;) {
     handoff_cv.wait(lock, [this] { return stop_publisher || parked != nullptr; });
