@@ -3,8 +3,10 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -195,6 +197,7 @@ struct Engine::Impl {
         settle_timeout(o.settle_timeout),
         options(std::move(o)),
         revision(options.initial_revision) {
+    UpdateStallLimit();
     publisher = std::thread([this] { PublishLoop(); });
   }
   ~Impl() { StopPublisher(); }
@@ -255,6 +258,10 @@ struct Engine::Impl {
   /// the plan waiting in the runner's slot, if any: at most a period while
   /// audio runs.
   void WaitForTaken(std::chrono::milliseconds timeout);
+  /// Polls `done` until it holds, `timeout` passes, or the audio thread
+  /// runs no period for three period lengths (20 ms at least); returns
+  /// `done()`. Reclaims retired plans meanwhile.
+  bool WaitForAudio(const std::function<bool()>& done, std::chrono::milliseconds timeout);
   /// Returns the plan the runner (or the publisher) had not taken yet, to
   /// delete after the state lock is released. A parked plan made from an
   /// older audio graph than the publisher has meanwhile handed over
@@ -267,6 +274,11 @@ struct Engine::Impl {
   /// returns at once and the fades in a burst of edits neither cut into
   /// each other nor queue up (the last parked plan wins).
   void PublishLoop();
+  void UpdateStallLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const double period_us =
+        1e6 * options.format.max_period_frames / std::max(1.0, options.format.sample_rate_hz);
+    stall_limit_us.store(static_cast<int64_t>(3.0 * period_us), std::memory_order_relaxed);
+  }
   void StopPublisher();
   /// Snapshot, Prepare and CommitPrepared under the state lock, without
   /// waiting for a crossfade (format changes, which publish fresh plans).
@@ -322,6 +334,12 @@ struct Engine::Impl {
   Built parked_built;                // handoff_mu: its graph
   bool stop_publisher = false;       // handoff_mu
   std::thread publisher;
+  /// Three period lengths at the current format, in microseconds (read by
+  /// the waits without the state lock).
+  std::atomic<int64_t> stall_limit_us{0};
+  /// runner.cycles() when a wait last found the audio thread stalled; a
+  /// wait that finds the count unchanged does not wait again.
+  std::atomic<uint64_t> stalled_at{~uint64_t{0}};
 
   /// Node builds one at a time (an edit's, without the state lock, and a
   /// format change's, under it): plugin standards (LADSPA, LV2) forbid
@@ -667,20 +685,36 @@ bool Engine::Impl::FadeRunning(uint64_t seq_to_settle) const {
   return !runner.has_pending() && runner.settled_seq() != seq_to_settle;
 }
 
-void Engine::Impl::WaitForTaken(std::chrono::milliseconds timeout) {
+bool Engine::Impl::WaitForAudio(const std::function<bool()>& done,
+                                std::chrono::milliseconds timeout) {
+  // A period of the audio thread is at most max_period_frames long: no
+  // period for three of them (20 ms at least) means it is not running (a
+  // server gone, a stopped backend). Remembered until a period runs, so
+  // that edits do not each wait to find that out again.
+  const auto stall = std::max<std::chrono::microseconds>(
+      std::chrono::milliseconds(20),
+      std::chrono::microseconds(stall_limit_us.load(std::memory_order_relaxed)));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   uint64_t cycles = runner.cycles();
+  if (cycles == stalled_at.load(std::memory_order_relaxed)) return done();
   auto last_progress = std::chrono::steady_clock::now();
-  while (runner.has_pending() && std::chrono::steady_clock::now() < deadline) {
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
+    Reclaim();
     const uint64_t c = runner.cycles();
     if (c != cycles) {
       cycles = c;
       last_progress = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(20)) {
-      break;  // the audio thread is not running
+    } else if (std::chrono::steady_clock::now() - last_progress > stall) {
+      stalled_at.store(cycles, std::memory_order_relaxed);
+      break;
     }
   }
+  return done();
+}
+
+void Engine::Impl::WaitForTaken(std::chrono::milliseconds timeout) {
+  WaitForAudio([this] { return !runner.has_pending(); }, timeout);
 }
 
 void Engine::Impl::PublishLoop() {
@@ -723,21 +757,9 @@ void Engine::Impl::StopPublisher() {
 void Engine::Impl::WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout) {
   // A fade is never cut: the next plan is handed over once it has ended,
   // and its fade starts from the settled mix. Bounded: a stalled audio
-  // thread is not waited for.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  uint64_t cycles = runner.cycles();
-  auto last_progress = std::chrono::steady_clock::now();
-  while (runner.settled_seq() != seq_to_settle && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    Reclaim();
-    const uint64_t c = runner.cycles();
-    if (c != cycles) {
-      cycles = c;
-      last_progress = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(20)) {
-      break;  // the audio thread is not running: nothing to wait for
-    }
-  }
+  // thread is not waited for (and the runner still keeps a plan published
+  // after a fade until that fade has ended).
+  WaitForAudio([this, seq_to_settle] { return runner.settled_seq() == seq_to_settle; }, timeout);
 }
 
 Engine::Impl::PlanGarbage Engine::Impl::CommitPrepared(Prepared p, bool* committed) {
@@ -841,6 +863,7 @@ absl::Status Engine::Impl::SetFormatLocked(const rt::StreamFormat& format) {
     }
   }
   this->options.format = format;
+  UpdateStallLimit();
   // Fresh instances for the new rate; no crossfade across a format change.
   InstanceMap saved = std::move(this->instances);
   this->instances.clear();
@@ -850,6 +873,7 @@ absl::Status Engine::Impl::SetFormatLocked(const rt::StreamFormat& format) {
   auto result = ApplyLocked(std::move(spec), std::nullopt);
   if (!result.ok()) {
     this->options.format = old;
+    UpdateStallLimit();
     this->instances = std::move(saved);
     this->published = was_published;
     return result.status();
