@@ -49,6 +49,22 @@ bool Check(const grpc::Status& st, const char* what) {
   return false;
 }
 
+// Connect (or disconnect) the route src -> `to` with the Connect and
+// Disconnect calls.
+grpc::Status ToggleRoute(aers::v1::Control::Stub& stub, bool connect, const std::string& to,
+                         grpc::ClientContext* ctx, aers::v1::EditResponse* resp) {
+  if (connect) {
+    aers::v1::ConnectRequest req;
+    req.set_from("src");
+    req.set_to(to);
+    return stub.Connect(ctx, req, resp);
+  }
+  aers::v1::DisconnectRequest req;
+  req.set_from("src");
+  req.set_to(to);
+  return stub.Disconnect(ctx, req, resp);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,23 +233,15 @@ int main(int argc, char** argv) {
   const int route_calls = calls / 2;
   for (int i = 0; i < route_calls; ++i) {
     aers::v1::EditResponse resp;
-    {
-      aers::v1::ConnectRequest req;
-      req.set_from("src");
-      req.set_to("spare");
+    for (const bool connect : {true, false}) {
       grpc::ClientContext ctx;
       const auto t0 = Clock::now();
-      if (!Check(stub->Connect(&ctx, req, &resp), "Connect")) return 1;
-      conn_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    }
-    {
-      aers::v1::DisconnectRequest req;
-      req.set_from("src");
-      req.set_to("spare");
-      grpc::ClientContext ctx;
-      const auto t0 = Clock::now();
-      if (!Check(stub->Disconnect(&ctx, req, &resp), "Disconnect")) return 1;
-      disc_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (!Check(ToggleRoute(*stub, connect, "spare", &ctx, &resp),
+                 connect ? "Connect" : "Disconnect")) {
+        return 1;
+      }
+      (connect ? conn_us : disc_us)
+          .push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     }
   }
   Print("Connect", Summarize(conn_us), conn_us.size());
@@ -271,18 +279,7 @@ int main(int argc, char** argv) {
     const bool connect = i % 2 == 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto t0 = Clock::now();
-    grpc::Status st;
-    if (connect) {
-      aers::v1::ConnectRequest req;
-      req.set_from("src");
-      req.set_to("spare");
-      st = stub->Connect(&ctx, req, &resp);
-    } else {
-      aers::v1::DisconnectRequest req;
-      req.set_from("src");
-      req.set_to("spare");
-      st = stub->Disconnect(&ctx, req, &resp);
-    }
+    const grpc::Status st = ToggleRoute(*stub, connect, "spare", &ctx, &resp);
     if (!Check(st, "Connect/Disconnect (no fade running)")) return 1;
     calm_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
@@ -300,19 +297,8 @@ int main(int argc, char** argv) {
     }
     aers::v1::EditResponse resp;
     grpc::ClientContext ctx;
-    grpc::Status st;
     const auto t0 = Clock::now();
-    if (i % 2 == 0) {
-      aers::v1::ConnectRequest req;
-      req.set_from("src");
-      req.set_to("spare");
-      st = stub->Connect(&ctx, req, &resp);
-    } else {
-      aers::v1::DisconnectRequest req;
-      req.set_from("src");
-      req.set_to("spare");
-      st = stub->Disconnect(&ctx, req, &resp);
-    }
+    const grpc::Status st = ToggleRoute(*stub, i % 2 == 0, "spare", &ctx, &resp);
     if (!Check(st, "Connect/Disconnect (no fade running, daemon busy)")) return 1;
     warm_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
