@@ -222,7 +222,8 @@ struct Engine::Impl {
     uint64_t seq = 0;
     uint64_t audio_epoch = 0;
     bool published = false;
-    bool parked = false;  // a plan waits for the running crossfade to end
+    bool parked = false;           // a plan waits for the running crossfade to end
+    bool crossfade_waits = false;  // a crossfade plan waits in the runner's slot
     model::GraphSpec current;
     InstanceMap instances;
     Built current_built;
@@ -237,7 +238,7 @@ struct Engine::Impl {
     bool same_topology = false;
     bool park = false;        // hand the plan to the publisher, not to the runner
     bool crossfaded = false;  // the plan fades from the graph of `audio_epoch`
-    bool new_ports = false;   // the backend changes its ports for this plan
+    bool immediate = false;   // new ports or a new format: replaces what waits
     uint64_t audio_epoch = 0;
     std::unique_ptr<rt::Plan> plan;
   };
@@ -332,14 +333,17 @@ struct Engine::Impl {
   uint64_t audio_epoch = 0;          // handoff_mu: bumped whenever audio_built changes
   std::unique_ptr<rt::Plan> parked;  // handoff_mu: waits for the fade of `seq` to end
   Built parked_built;                // handoff_mu: its graph
-  bool stop_publisher = false;       // handoff_mu
+  /// handoff_mu: the last plan handed to the runner is a crossfade. While
+  /// it waits in the runner's slot (a stalled audio thread), no plan may
+  /// replace it: the replacement would fade from a graph the audio never
+  /// reached. Such an edit parks instead.
+  bool handed_crossfade = false;
+  bool parked_crossfade = false;  // handoff_mu: the parked plan is a crossfade
+  bool stop_publisher = false;    // handoff_mu
   std::thread publisher;
   /// Three period lengths at the current format, in microseconds (read by
   /// the waits without the state lock).
   std::atomic<int64_t> stall_limit_us{0};
-  /// runner.cycles() when a wait last found the audio thread stalled; a
-  /// wait that finds the count unchanged does not wait again.
-  std::atomic<uint64_t> stalled_at{~uint64_t{0}};
 
   /// Node builds one at a time (an edit's, without the state lock, and a
   /// format change's, under it): plugin standards (LADSPA, LV2) forbid
@@ -468,13 +472,14 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
     if (snap.published && !snap.parked && runner.has_pending()) {
       WaitForTaken(snap.settle_timeout);
     }
-    const bool park = !change && snap.published && (snap.parked || FadeRunning(snap.seq));
+    const bool park =
+        !change && snap.published && (snap.parked || snap.crossfade_waits || FadeRunning(snap.seq));
     auto prepared = Prepare(next, snap, expected, park);
     if (!prepared.ok()) {
       result = prepared.status();
       break;
     }
-    prepared->new_ports = change != nullptr;
+    prepared->immediate = change != nullptr;
     if (prepared->plan && !prepared->park && snap.published) {
       WaitForSettle(snap.seq, snap.settle_timeout);
     }
@@ -612,6 +617,7 @@ Engine::Impl::Snapshot Engine::Impl::TakeSnapshot() const {
   snap.seq = seq;
   snap.audio_epoch = audio_epoch;
   snap.parked = parked != nullptr;
+  snap.crossfade_waits = handed_crossfade && runner.has_pending();
   snap.audio_built = audio_built;
   return snap;
 }
@@ -689,14 +695,12 @@ bool Engine::Impl::WaitForAudio(const std::function<bool()>& done,
                                 std::chrono::milliseconds timeout) {
   // A period of the audio thread is at most max_period_frames long: no
   // period for three of them (20 ms at least) means it is not running (a
-  // server gone, a stopped backend). Remembered until a period runs, so
-  // that edits do not each wait to find that out again.
+  // server gone, a stopped backend).
   const auto stall = std::max<std::chrono::microseconds>(
       std::chrono::milliseconds(20),
       std::chrono::microseconds(stall_limit_us.load(std::memory_order_relaxed)));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   uint64_t cycles = runner.cycles();
-  if (cycles == stalled_at.load(std::memory_order_relaxed)) return done();
   auto last_progress = std::chrono::steady_clock::now();
   while (!done() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -706,7 +710,6 @@ bool Engine::Impl::WaitForAudio(const std::function<bool()>& done,
       cycles = c;
       last_progress = std::chrono::steady_clock::now();
     } else if (std::chrono::steady_clock::now() - last_progress > stall) {
-      stalled_at.store(cycles, std::memory_order_relaxed);
       break;
     }
   }
@@ -732,9 +735,19 @@ void Engine::Impl::PublishLoop() {
     // replaced by a later edit's plan: that one, made from the same audio
     // graph, goes instead.
     if (parked == nullptr || seq != wait_seq) continue;
+    // The plan before it still waits in the runner's slot (the audio thread
+    // stalled): replacing it would fade from a graph the audio never
+    // reached. Wait on, however long the stall.
+    if (runner.has_pending()) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      lock.lock();
+      continue;
+    }
     parked->seq = ++seq;
     if (parked->successor) parked->successor->seq = parked->seq;
     std::unique_ptr<rt::Plan> untaken(runner.Publish(parked.release(), /*after_fade=*/true));
+    handed_crossfade = parked_crossfade;
     audio_built = std::move(parked_built);
     parked_built = Built{};
     ++audio_epoch;
@@ -768,9 +781,17 @@ Engine::Impl::PlanGarbage Engine::Impl::CommitPrepared(Prepared p, bool* committ
   PlanGarbage garbage;
   {
     std::lock_guard handoff(handoff_mu);
-    if (p.crossfaded && p.audio_epoch != audio_epoch) {
+    if (p.plan && !p.immediate && p.audio_epoch != audio_epoch) {
       // The publisher handed a plan over since this one was made: its fade
-      // starts from a graph the audio no longer settles on. Made again.
+      // starts from (or, with no fade, its edges are those of) a graph the
+      // audio no longer settles on. Made again.
+      if (committed != nullptr) *committed = false;
+      garbage.push_back(std::move(p.plan));
+      return garbage;
+    }
+    if (p.plan && !p.park && !p.immediate && handed_crossfade && runner.has_pending()) {
+      // A crossfade still waits in the runner's slot (the audio thread
+      // stalled): parked instead, on the next try.
       if (committed != nullptr) *committed = false;
       garbage.push_back(std::move(p.plan));
       return garbage;
@@ -784,15 +805,16 @@ Engine::Impl::PlanGarbage Engine::Impl::CommitPrepared(Prepared p, bool* committ
       garbage.push_back(std::move(parked));
       parked = std::move(p.plan);
       parked_built = p.built;
+      parked_crossfade = p.crossfaded;
       handoff_cv.notify_one();
     } else if (p.plan) {
       p.plan->seq = ++seq;
       if (p.plan->successor) p.plan->successor->seq = p.plan->seq;
-      // A crossfade from audio_built waits on the audio thread for the
-      // running fade; new ports go over at once (the backend's port table
-      // follows the plan).
-      const bool after_fade = p.crossfaded && !p.new_ports;
-      garbage.emplace_back(runner.Publish(p.plan.release(), after_fade));
+      // A plan made from audio_built waits on the audio thread for the
+      // running fade; new ports and a new format go over at once (the
+      // backend's port table follows the plan; the old plan cannot run).
+      garbage.emplace_back(runner.Publish(p.plan.release(), /*after_fade=*/!p.immediate));
+      handed_crossfade = p.crossfaded;
       // A fresh plan (a format change, new ports) supersedes a parked one.
       garbage.push_back(std::move(parked));
       audio_built = p.built;
@@ -825,6 +847,7 @@ absl::StatusOr<EditResult> Engine::Impl::ApplyLocked(model::GraphSpec spec,
   const Snapshot snap = TakeSnapshot();
   auto prepared = Prepare(std::move(spec), snap, expected_revision);
   if (!prepared.ok()) return prepared.status();
+  prepared->immediate = true;
   // No crossfade to wait for: format changes publish fresh plans.
   PlanGarbage garbage = CommitPrepared(std::move(*prepared));
   return this->last_edit;
