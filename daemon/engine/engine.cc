@@ -338,8 +338,7 @@ struct Engine::Impl {
   /// replace it: the replacement would fade from a graph the audio never
   /// reached. Such an edit parks instead.
   bool handed_crossfade = false;
-  bool parked_crossfade = false;  // handoff_mu: the parked plan is a crossfade
-  bool stop_publisher = false;    // handoff_mu
+  bool stop_publisher = false;  // handoff_mu
   std::thread publisher;
   /// Three period lengths at the current format, in microseconds (read by
   /// the waits without the state lock).
@@ -746,8 +745,8 @@ void Engine::Impl::PublishLoop() {
     }
     parked->seq = ++seq;
     if (parked->successor) parked->successor->seq = parked->seq;
+    handed_crossfade = parked->successor != nullptr;  // a crossfade hands over to a successor
     std::unique_ptr<rt::Plan> untaken(runner.Publish(parked.release(), /*after_fade=*/true));
-    handed_crossfade = parked_crossfade;
     audio_built = std::move(parked_built);
     parked_built = Built{};
     ++audio_epoch;
@@ -805,7 +804,6 @@ Engine::Impl::PlanGarbage Engine::Impl::CommitPrepared(Prepared p, bool* committ
       garbage.push_back(std::move(parked));
       parked = std::move(p.plan);
       parked_built = p.built;
-      parked_crossfade = p.crossfaded;
       handoff_cv.notify_one();
     } else if (p.plan) {
       p.plan->seq = ++seq;

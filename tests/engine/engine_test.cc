@@ -304,6 +304,38 @@ TEST(Engine, APathOfNewNodesIsFadedOnceNotPerEdge) {
   }
 }
 
+// An edit never replaces a crossfade the audio thread has not taken yet:
+// the replacement would fade from a graph the audio never reached (a cut).
+// Here no period runs between the edits (a stalled audio thread): C waits
+// behind B, and the audio goes A -> B -> C in two fades.
+TEST(Engine, AnUntakenCrossfadeIsNeverReplaced) {
+  Rig rig(48000.0, 64, 5.0);
+  auto only = [](const char* name, double hz) {
+    return GraphBuilder()
+        .Node(name, "tone", 1, {{"freq_hz", hz}, {"level_db", -6.0}})
+        .Output("out")
+        .Route(name, "out")
+        .Build();
+  };
+  rig.Apply(only("a", 100.0));
+  Signal all = rig.Run({}, 1000)[0];  // a is not near a zero crossing here
+  const uint64_t settled = rig.engine().runner().settled_seq();
+  rig.Apply(only("b", 150.0));  // B: published, not taken (no period runs)
+  rig.Apply(only("c", 120.0));  // C: must not replace B
+  // Run until C's fade has ended (the publisher hands C over once B's fade
+  // has run), then a little more.
+  while (rig.engine().runner().settled_seq() < settled + 2) {
+    const auto y = rig.Run({}, 64);
+    all.insert(all.end(), y[0].begin(), y[0].end());
+    std::this_thread::yield();
+  }
+  const auto tail = rig.Run({}, 960);
+  all.insert(all.end(), tail[0].begin(), tail[0].end());
+  const double natural = 2 * std::numbers::pi * 150.0 / 48000.0 * 0.5;
+  EXPECT_LT(MaxJump(all), 2.0 * natural);
+  EXPECT_EQ(rig.engine().runner().settled_seq(), settled + 2) << "B's fade was skipped";
+}
+
 TEST(Engine, ChangingChannelsBuildsAFreshInstance) {
   Rig rig;
   auto spec = ToneChain();
