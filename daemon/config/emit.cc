@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "config/config.h"
 #include "config/graph_yaml.h"
 #include "config/yaml_read.h"
@@ -218,6 +220,66 @@ std::string EmitGraphYaml(const model::GraphSpec& graph) {
   Config c;
   c.graph = graph;
   return EmitConfig(c);
+}
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json PortsJson(const std::vector<model::ExternalPort>& ports) {
+  Json out = Json::array();
+  for (const auto& p : ports) {
+    Json j = {{"name", p.name}, {"channels", p.channels}};
+    if (!p.connect.empty()) j["connect"] = p.connect;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// JSON has no NaN or infinity (nlohmann writes null): `finite` turns false.
+Json ParamJson(const ParamValue& v, bool& finite) {
+  if (const auto* b = std::get_if<bool>(&v)) return *b;
+  if (const auto* d = std::get_if<double>(&v)) {
+    finite = finite && std::isfinite(*d);
+    return *d;
+  }
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  const auto& list = std::get<std::vector<double>>(v);
+  for (double e : list) finite = finite && std::isfinite(e);
+  return list;
+}
+
+}  // namespace
+
+std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph) {
+  bool finite = true;
+  Json doc = {{"version", graph.version}};
+  if (!graph.inputs.empty()) doc["inputs"] = PortsJson(graph.inputs);
+  if (!graph.outputs.empty()) doc["outputs"] = PortsJson(graph.outputs);
+  if (!graph.nodes.empty()) {
+    Json& nodes = doc["nodes"] = Json::array();
+    for (const auto& n : graph.nodes) {
+      Json j = {{"name", n.name}, {"kind", n.kind}, {"channels", n.channels}};
+      if (!n.preset.empty()) j["preset"] = n.preset;
+      if (!n.params.empty()) {
+        Json& params = j["params"] = Json::object();
+        for (const auto& [name, value] : n.params) params[name] = ParamJson(value, finite);
+      }
+      nodes.push_back(std::move(j));
+    }
+  }
+  if (!graph.routes.empty()) {
+    Json& routes = doc["routes"] = Json::array();
+    for (const auto& r : graph.routes) {
+      routes.push_back({{"from", r.from.ToString()}, {"to", r.to.ToString()}});
+    }
+  }
+  if (!finite) return std::nullopt;  // a validated graph has none
+  try {
+    return doc.dump();
+  } catch (const Json::type_error&) {
+    return std::nullopt;  // a string that is not UTF-8
+  }
 }
 
 }  // namespace aers::config

@@ -13,6 +13,7 @@
 // Thread: non-real-time; any thread (no shared state).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,5 +49,15 @@ absl::StatusOr<model::GraphSpec> ParseGraphYaml(std::string_view yaml, std::stri
 /// ParseGraphYaml (and ParseConfig). The state file and GetGraph's `yaml`
 /// are this text, so its format only changes with the config schema.
 std::string EmitGraphYaml(const model::GraphSpec& graph);
+
+/// `graph` as a graph document in JSON, one line: the same keys as
+/// EmitGraphYaml without the settings sections (ParseGraphYaml reads their
+/// defaults, which EmitGraphYaml writes out). JSON is YAML 1.2 flow style,
+/// so ParseGraphYaml reads it back equal. For the state journal, which
+/// writes the graph on every edit: nlohmann/json's encoder takes about a
+/// tenth of yaml-cpp's emitter's time (BENCHMARKS.md). nullopt when a
+/// string is not well-formed UTF-8 or a number is not finite (JSON has no
+/// NaN; a validated graph has neither): callers fall back to EmitGraphYaml.
+std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph);
 
 }  // namespace aers::config

@@ -248,16 +248,19 @@ void StateStore::set_baseline(std::string baseline) {
   baseline_ = std::move(baseline);
 }
 
-std::string StateStore::Contents(const model::GraphSpec& graph, uint64_t revision) const {
+std::string StateStore::Contents(const model::GraphSpec& graph, uint64_t revision,
+                                 bool journal) const {
   std::string baseline;
   {
     std::lock_guard lock(mu_);
     baseline = baseline_;
   }
-  return "# aersd live graph state: written on every accepted edit; delete to reset\n" +
-         std::string(kBaselinePrefix) + baseline + "\n" + kRevisionPrefix +
-         std::to_string(revision) + "\n" + kLeasePrefix +
-         std::to_string(revision + kRevisionLease) + "\n" + config::EmitGraphYaml(graph);
+  std::optional<std::string> body;
+  if (journal && (body = config::EmitGraphJson(graph))) body->push_back('\n');
+  if (!body) body = config::EmitGraphYaml(graph);
+  return absl::StrCat("# aersd live graph state: written on every accepted edit; delete to reset\n",
+                      kBaselinePrefix, baseline, "\n", kRevisionPrefix, revision, "\n",
+                      kLeasePrefix, revision + kRevisionLease, "\n", *body);
 }
 
 absl::Status StateStore::OpenJournalLocked() const {
@@ -289,7 +292,7 @@ absl::Status StateStore::OpenJournalLocked() const {
 
 absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
                                             uint64_t revision) const {
-  const std::string contents = Contents(graph, revision);
+  const std::string contents = Contents(graph, revision, /*journal=*/true);
   bool compact = false;
   {
     std::lock_guard lock(journal_mu_);
@@ -319,9 +322,9 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
     // The record goes straight into the state file: durable at once. A
     // state that could not be written is never kept for a later
     // checkpoint: the edit it holds is refused.
-    std::string previous = std::exchange(last_contents_, contents);
+    std::optional<Newest> previous = std::exchange(last_, Newest{graph, revision});
     if (auto st = CheckpointLocked(); !st.ok()) {
-      last_contents_ = std::move(previous);
+      last_ = std::move(previous);
       return st;
     }
     return appended_;
@@ -338,7 +341,7 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
   }
   journal_bytes_ += record.size();
   ++records_;
-  last_contents_ = contents;
+  last_ = Newest{graph, revision};
   appended_lease_ = revision + kRevisionLease;
   return ++appended_;
 }
@@ -370,8 +373,10 @@ absl::Status StateStore::Sync(uint64_t ticket) const {
 }
 
 absl::Status StateStore::CheckpointLocked() const {
-  if (last_contents_.empty()) return absl::OkStatus();
-  if (auto st = WriteFileAtomically(path_, last_contents_); !st.ok()) return st;
+  if (!last_) return absl::OkStatus();
+  // The state file is YAML for people, whatever the journal's records are.
+  const std::string contents = Contents(last_->graph, last_->revision, /*journal=*/false);
+  if (auto st = WriteFileAtomically(path_, contents); !st.ok()) return st;
   if (journal_fd_ >= 0) {
     if (::ftruncate(journal_fd_, 0) != 0) return ErrnoError("ftruncate", journal_path());
     (void)::fdatasync(journal_fd_);  // a stale journal would be older anyway
@@ -381,9 +386,8 @@ absl::Status StateStore::CheckpointLocked() const {
   synced_ = appended_;
   synced_lease_ = std::max(synced_lease_, appended_lease_);
   // The checkpointed state reserves its lease too (written in the file).
-  const std::string lease = HeaderValue(last_contents_, kLeasePrefix);
-  if (const auto l = ParseRevision(lease)) synced_lease_ = std::max(synced_lease_, *l);
-  last_contents_.clear();
+  synced_lease_ = std::max(synced_lease_, last_->revision + kRevisionLease);
+  last_.reset();
   return absl::OkStatus();
 }
 
@@ -513,7 +517,7 @@ absl::Status StateStore::Remove() const {
   journal_fd_ = -1;
   journal_bytes_ = 0;
   records_ = 0;
-  last_contents_.clear();
+  last_.reset();
   return absl::OkStatus();
 }
 

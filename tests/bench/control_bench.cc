@@ -2,17 +2,26 @@
 // edit rate. Driven by tests/bench/control_bench.sh (which starts jackd and
 // aersd and runs the jack_connect baseline in the same run).
 //
-//   control_bench --socket PATH [--calls N] [--seconds S]
+//   control_bench --socket PATH [--calls N] [--seconds S] [--pid AERSD_PID]
+//
+// With --pid, the sustained phases also print the CPU time aersd and this
+// client spent per edit (user + system, /proc/PID/stat and getrusage): on
+// a machine of two cores both share them.
 //
 // Expects the graph of control_bench.sh: nodes "trim" (gain) and "spare"
 // (gain) with route src -> spare absent.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,6 +52,46 @@ void Print(const char* what, const Summary& s, size_t n) {
               s.p50_us, s.p99_us, s.max_us, s.mean_us);
 }
 
+// CPU seconds (user + system) of process `pid` so far; 0 if unknown.
+double ProcessCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  const auto close = text.rfind(')');  // the name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(f.c_str());  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double OwnCpuSeconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+// CPU spent by aersd and by this client during a phase of `edits` edits.
+class CpuMeter {
+ public:
+  explicit CpuMeter(int pid) : pid_(pid), daemon0_(ProcessCpuSeconds(pid)), own0_(OwnCpuSeconds()) {}
+  void Print(const char* what, long edits) const {
+    if (pid_ <= 0 || edits <= 0) return;
+    const double d = ProcessCpuSeconds(pid_) - daemon0_;
+    const double o = OwnCpuSeconds() - own0_;
+    std::printf("  %s CPU per edit: aersd %.0f us, this client %.0f us\n", what,
+                d * 1e6 / static_cast<double>(edits), o * 1e6 / static_cast<double>(edits));
+  }
+
+ private:
+  int pid_;
+  double daemon0_, own0_;
+};
+
 bool Check(const grpc::Status& st, const char* what) {
   if (st.ok()) return true;
   std::fprintf(stderr, "control_bench: %s failed: %s\n", what, st.error_message().c_str());
@@ -71,14 +120,17 @@ int main(int argc, char** argv) {
   std::string socket;
   int calls = 10000;
   double seconds = 10.0;
+  int pid = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--socket") socket = argv[i + 1];
     if (a == "--calls") calls = std::atoi(argv[i + 1]);
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (a == "--pid") pid = std::atoi(argv[i + 1]);
   }
   if (socket.empty()) {
-    std::fprintf(stderr, "usage: control_bench --socket PATH [--calls N] [--seconds S]\n");
+    std::fprintf(stderr,
+                 "usage: control_bench --socket PATH [--calls N] [--seconds S] [--pid PID]\n");
     return 2;
   }
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
@@ -317,6 +369,7 @@ int main(int argc, char** argv) {
   // Sustained edits per second: alternating route edits and parameter sets.
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
   long edits = 0;
+  const CpuMeter one_cpu(pid);
   const auto t0 = Clock::now();
   while (Clock::now() < end) {
     aers::v1::EditResponse resp;
@@ -344,6 +397,7 @@ int main(int argc, char** argv) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("sustained: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n", edits,
               elapsed, static_cast<double>(edits) / elapsed);
+  one_cpu.Print("one client:", edits);
 
   // The same from 20 clients at once for the same time, each on its own
   // connection, toggling a route of its own (src -> laneN) between parameter
@@ -354,6 +408,7 @@ int main(int argc, char** argv) {
     std::atomic<long> total{0};
     std::atomic<bool> failed{false};
     std::vector<std::thread> threads;
+    const CpuMeter mixed_cpu(pid);
     const auto m0 = Clock::now();
     const auto mend = m0 + std::chrono::duration<double>(seconds);
     for (int c = 0; c < kClients; ++c) {
@@ -402,6 +457,7 @@ int main(int argc, char** argv) {
     std::printf(
         "sustained, 20 clients: %ld edits in %.1f s = %.0f edits/s (half parameter, half route)\n",
         total.load(), secs, static_cast<double>(total.load()) / secs);
+    mixed_cpu.Print("20 clients:", total.load());
     std::printf("MIXED20_PER_S=%.0f\n", static_cast<double>(total.load()) / secs);
   }
   std::printf("SETPARAM_P50_US=%.1f\nPAIR_P50_US=%.1f\n", Summarize(set_us).p50_us,

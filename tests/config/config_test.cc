@@ -1274,6 +1274,30 @@ TEST(ConfigTest, EveryTypeRoundTripsExactly) {
   EXPECT_NE(emitted.find("crossfade_ms: 0.30000000000000004\n"), std::string::npos) << emitted;
 }
 
+TEST(ConfigTest, TheGraphAsJsonReadsBackExactly) {
+  // The state journal's records (state_store.h): JSON through the YAML
+  // parser, every value type and the tricky texts of EveryTypeConfig.
+  model::GraphSpec g = EveryTypeConfig().graph;
+  g.outputs[0].connect[1] = "syst\u00e8me:sortie \"1\"";
+  const auto json = EmitGraphJson(g);
+  ASSERT_TRUE(json.has_value());
+  EXPECT_EQ(json->find('\n'), std::string::npos) << "one line";
+  const auto parsed = ParseGraphYaml(*json, "journal", Kinds());
+  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << *json;
+  EXPECT_EQ(*parsed, g) << *json;
+  EXPECT_EQ(*parsed, *ParseGraphYaml(EmitGraphYaml(g), "state", Kinds()));
+  // What JSON cannot hold is refused, for the caller to write YAML.
+  model::GraphSpec nan = g;
+  nan.nodes[0].params["gain_db"] = std::nan("");
+  EXPECT_FALSE(EmitGraphJson(nan).has_value());
+  model::GraphSpec inf = g;
+  inf.nodes[2].params["gains_db"] = std::vector<double>{0.0, -HUGE_VAL};
+  EXPECT_FALSE(EmitGraphJson(inf).has_value());
+  model::GraphSpec bytes = g;
+  bytes.outputs[0].connect[0] = "\xff\xfe";
+  EXPECT_FALSE(EmitGraphJson(bytes).has_value());
+}
+
 TEST(ConfigTest, EmittedConfigReadsWell) {
   const auto config =
       LoadConfigFile(std::string(AERS_SOURCE_ROOT) + "/configs/examples/mixer.yaml", Kinds());

@@ -550,6 +550,37 @@ TEST(StateStore, RecordsTheBaselineItWasDerivedFrom) {
   fs::remove_all(dir);
 }
 
+TEST(StateStore, JournalRecordsAreJsonAndTheStateFileIsYaml) {
+  // Every edit writes a record, so the journal takes the faster encoding;
+  // the state file, which people read, stays YAML.
+  const fs::path dir = fs::temp_directory_path() / ("aers-json-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto kinds = dsp::MakeBuiltinRegistry();
+  state::StateStore store((dir / "graph.yaml").string());
+  ASSERT_TRUE(store.Append(WithGain(-1.5), 7).ok());
+  const std::string journal = slurp(dir / "graph.yaml.journal");
+  EXPECT_NE(journal.find("\n{\"version\":1,"), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"gain_db\":-1.5"), std::string::npos) << journal;
+  auto loaded = state::StateStore((dir / "graph.yaml").string()).Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, WithGain(-1.5));
+  ASSERT_TRUE(store.Checkpoint().ok());
+  const std::string file = slurp(dir / "graph.yaml");
+  EXPECT_EQ(file.find("\"version\""), std::string::npos) << file;
+  EXPECT_NE(file.find("\n    params:\n      gain_db: -1.5\n"), std::string::npos) << file;
+  EXPECT_NE(file.find("# revision: 7\n"), std::string::npos) << file;
+  state::StateStore again((dir / "graph.yaml").string());
+  loaded = again.Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, WithGain(-1.5));
+  EXPECT_EQ(again.SavedRevision(), std::optional<uint64_t>(7 + state::StateStore::kRevisionLease));
+  fs::remove_all(dir);
+}
+
 TEST(EventBus, SlowWatcherDropsAndCountsWithoutBlocking) {
   control::EventBus bus(4);
   auto slow = bus.Subscribe();

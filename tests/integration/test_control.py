@@ -9,6 +9,7 @@ racing on one revision, 1,000 edits while a tone plays, kill -9 during edits
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -472,7 +473,7 @@ class StreamTest(aers_it.JackTestCase):
                 if os.path.exists(p):
                     with open(p, errors="replace") as f:
                         text += f.read()
-            return "gain_db: -17.25" in text
+            return re.search(r'"?gain_db"?: ?-17\.25\b', text) is not None
         wait_until(saved_value, 15, "the streamed value in the state journal")
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait(timeout=10)
