@@ -229,7 +229,8 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
                                            "; re-read the graph and retry"));
   }
   const model::GraphSpec before = engine_.spec();
-  if (const auto issues = engine_.Validate(spec); !issues.empty()) {
+  uint64_t validated_in = 0;  // the engine does not check it again in this format
+  if (const auto issues = engine_.Validate(spec, &validated_in); !issues.empty()) {
     // A cycle is a well-formed request the graph cannot take.
     return absl::Status(model::HasIssue(issues, model::IssueCode::kCycle)
                             ? absl::StatusCode::kFailedPrecondition
@@ -268,7 +269,7 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     *ticket = *appended;
   }
   const model::GraphSpec written = spec;
-  if (auto applied = engine_.Apply(spec); !applied.ok()) {
+  if (auto applied = engine_.Apply(std::move(spec), std::nullopt, validated_in); !applied.ok()) {
     if (store_ != nullptr) {
       // Not applied after all: the state goes back to what runs, at a
       // revision no lower than the one just written (durably: rare).
@@ -285,7 +286,7 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   saved_known_ = true;
   if (store_ != nullptr && engine_.revision() != next) {
     // The engine moved on meanwhile (a rate change clamped a parameter).
-    auto appended = store_->Append(spec, engine_.revision());
+    auto appended = store_->Append(written, engine_.revision());
     if (appended.ok()) {
       *ticket = *appended;
     } else {

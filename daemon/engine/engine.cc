@@ -204,7 +204,8 @@ struct Engine::Impl {
 
   /// The whole edit: validation, the port host's change, compile, publish,
   /// commit, then the host hears of the new graph.
-  absl::StatusOr<EditResult> Commit(model::GraphSpec spec, std::optional<uint64_t> expected)
+  absl::StatusOr<EditResult> Commit(model::GraphSpec spec, std::optional<uint64_t> expected,
+                                    std::optional<uint64_t> validated_in = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(edit_mu) ABSL_LOCKS_EXCLUDED(mu);
   // An edit in three steps, so that readers never wait for one:
   // TakeSnapshot (state lock shared), Prepare (no state lock: validation,
@@ -246,12 +247,14 @@ struct Engine::Impl {
   /// `park`: a crossfade is running (or a plan is already parked); the
   /// plan, a crossfade from the graph the audio is settling on, is parked
   /// for the publisher thread instead of waited for.
+  /// `validated`: the spec was found valid in snap's format already.
   absl::StatusOr<Prepared> Prepare(model::GraphSpec spec, const Snapshot& snap,
-                                   std::optional<uint64_t> expected_revision,
-                                   bool park = false) const;
+                                   std::optional<uint64_t> expected_revision, bool park = false,
+                                   bool validated = false) const;
   /// Waits (at most the settle timeout) for the audio thread to finish the
   /// crossfade of plan `seq`, so that fades never cut into each other.
-  void WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout);
+  void WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout,
+                     std::chrono::microseconds poll = kEditPoll);
   /// True while the audio thread runs the crossfade of plan `seq` (it took
   /// the plan and the fade has not ended).
   bool FadeRunning(uint64_t seq_to_settle) const;
@@ -259,10 +262,21 @@ struct Engine::Impl {
   /// the plan waiting in the runner's slot, if any: at most a period while
   /// audio runs.
   void WaitForTaken(std::chrono::milliseconds timeout);
-  /// Polls `done` until it holds, `timeout` passes, or the audio thread
-  /// runs no period for three period lengths (20 ms at least); returns
-  /// `done()`. Reclaims retired plans meanwhile.
-  bool WaitForAudio(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+  /// Polls `done` every `poll` until it holds, `timeout` passes, or the
+  /// audio thread runs no period for three period lengths (20 ms at
+  /// least); returns `done()`. Reclaims retired plans meanwhile. (The audio
+  /// thread makes no system call, so it cannot wake a waiter: waits poll.)
+  bool WaitForAudio(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                    std::chrono::microseconds poll = kEditPoll);
+  /// Poll intervals: an edit a client waits for polls often; the publisher,
+  /// whose hand-over nobody waits for (the edit was acknowledged), polls
+  /// about once a period (at most 1 ms: each poll is a wake-up, which costs
+  /// CPU time that edits on a small machine need).
+  static constexpr std::chrono::microseconds kEditPoll{100};
+  std::chrono::microseconds PublisherPoll() const {
+    return std::clamp(std::chrono::microseconds(stall_limit_us.load(std::memory_order_relaxed) / 3),
+                      kEditPoll, std::chrono::microseconds(1000));
+  }
   /// Returns the plan the runner (or the publisher) had not taken yet, to
   /// delete after the state lock is released. A parked plan made from an
   /// older audio graph than the publisher has meanwhile handed over
@@ -415,9 +429,17 @@ absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
   return absl::OkStatus();
 }
 
-std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec) const {
+std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
+                                           uint64_t* generation) const {
   AERS_DCHECK_NOT_AUDIO_THREAD();
-  return model::ValidateGraph(spec, kinds_, validation_context());
+  model::ValidationContext context;
+  {
+    absl::ReaderMutexLock lock(&impl_->mu);
+    context = {impl_->options.format.sample_rate_hz, impl_->options.names,
+               impl_->options.limits};
+    if (generation != nullptr) *generation = impl_->generation;
+  }
+  return model::ValidateGraph(spec, kinds_, context);
 }
 
 absl::Status Engine::Check(const model::GraphSpec& spec) const {
@@ -427,7 +449,8 @@ absl::Status Engine::Check(const model::GraphSpec& spec) const {
 }
 
 absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
-                                                std::optional<uint64_t> expected) {
+                                                std::optional<uint64_t> expected,
+                                                std::optional<uint64_t> validated_in) {
   bool ports_change = false;
   if (host != nullptr) {
     absl::ReaderMutexLock lock(&mu);
@@ -436,7 +459,9 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
     // layout, whose cost follows the channel counts, is computed).
     if (next.inputs != current.inputs || next.outputs != current.outputs) {
       if (expected && *expected != revision) return RevisionConflict(*expected, revision);
-      if (auto st = CheckLocked(next); !st.ok()) return st;
+      if (validated_in != generation) {
+        if (auto st = CheckLocked(next); !st.ok()) return st;
+      }
       ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
     }
   }
@@ -473,7 +498,7 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
     }
     const bool park =
         !change && snap.published && (snap.parked || snap.crossfade_waits || FadeRunning(snap.seq));
-    auto prepared = Prepare(next, snap, expected, park);
+    auto prepared = Prepare(next, snap, expected, park, validated_in == snap.generation);
     if (!prepared.ok()) {
       result = prepared.status();
       break;
@@ -515,10 +540,11 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
 }
 
 absl::StatusOr<EditResult> Engine::Apply(model::GraphSpec spec,
-                                         std::optional<uint64_t> expected_revision) {
+                                         std::optional<uint64_t> expected_revision,
+                                         std::optional<uint64_t> validated_in) {
   AERS_DCHECK_NOT_AUDIO_THREAD();
   absl::MutexLock lock(&impl_->edit_mu);
-  return impl_->Commit(std::move(spec), expected_revision);
+  return impl_->Commit(std::move(spec), expected_revision, validated_in);
 }
 
 absl::StatusOr<EditResult> Engine::Edit(const std::function<absl::Status(model::GraphSpec&)>& edit,
@@ -623,12 +649,14 @@ Engine::Impl::Snapshot Engine::Impl::TakeSnapshot() const {
 
 absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
     model::GraphSpec spec, const Snapshot& snap, std::optional<uint64_t> expected_revision,
-    bool park) const {
+    bool park, bool validated) const {
   if (expected_revision && *expected_revision != snap.revision) {
     return RevisionConflict(*expected_revision, snap.revision);
   }
-  if (auto issues = model::ValidateGraph(spec, kinds, snap.context); !issues.empty()) {
-    return absl::InvalidArgumentError(model::IssuesText(issues));
+  if (!validated) {
+    if (auto issues = model::ValidateGraph(spec, kinds, snap.context); !issues.empty()) {
+      return absl::InvalidArgumentError(model::IssuesText(issues));
+    }
   }
 
   // Decide, node by node, what carries over. Nothing is touched yet.
@@ -691,7 +719,8 @@ bool Engine::Impl::FadeRunning(uint64_t seq_to_settle) const {
 }
 
 bool Engine::Impl::WaitForAudio(const std::function<bool()>& done,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout,
+                                std::chrono::microseconds poll) {
   // A period of the audio thread is at most max_period_frames long: no
   // period for three of them (20 ms at least) means it is not running (a
   // server gone, a stopped backend).
@@ -702,7 +731,7 @@ bool Engine::Impl::WaitForAudio(const std::function<bool()>& done,
   uint64_t cycles = runner.cycles();
   auto last_progress = std::chrono::steady_clock::now();
   while (!done() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    std::this_thread::sleep_for(poll);
     Reclaim();
     const uint64_t c = runner.cycles();
     if (c != cycles) {
@@ -727,7 +756,7 @@ void Engine::Impl::PublishLoop() {
     if (stop_publisher) return;
     const uint64_t wait_seq = seq;
     lock.unlock();
-    WaitForSettle(wait_seq, settle_timeout);
+    WaitForSettle(wait_seq, settle_timeout, PublisherPoll());
     lock.lock();
     if (stop_publisher) return;
     // Superseded meanwhile (a fresh plan went over and dropped it), or
@@ -739,7 +768,7 @@ void Engine::Impl::PublishLoop() {
     // reached. Wait on, however long the stall.
     if (runner.has_pending()) {
       lock.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(PublisherPoll());
       lock.lock();
       continue;
     }
@@ -766,12 +795,14 @@ void Engine::Impl::StopPublisher() {
   if (publisher.joinable()) publisher.join();
 }
 
-void Engine::Impl::WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout) {
+void Engine::Impl::WaitForSettle(uint64_t seq_to_settle, std::chrono::milliseconds timeout,
+                                 std::chrono::microseconds poll) {
   // A fade is never cut: the next plan is handed over once it has ended,
   // and its fade starts from the settled mix. Bounded: a stalled audio
   // thread is not waited for (and the runner still keeps a plan published
   // after a fade until that fade has ended).
-  WaitForAudio([this, seq_to_settle] { return runner.settled_seq() == seq_to_settle; }, timeout);
+  WaitForAudio([this, seq_to_settle] { return runner.settled_seq() == seq_to_settle; }, timeout,
+               poll);
 }
 
 Engine::Impl::PlanGarbage Engine::Impl::CommitPrepared(Prepared p, bool* committed) {

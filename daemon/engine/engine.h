@@ -130,13 +130,22 @@ class Engine {
   /// changes. Node instances whose spec did not change (or changed only in
   /// live parameters) keep their state. Glitch-free: route changes are
   /// crossfaded, parameter changes smoothed.
+  ///
+  /// `validated_in`: the stream-format generation in which Validate found
+  /// this very spec valid (its `generation` output). Apply then does not
+  /// check it again, unless the format changed since (a sample-rate change
+  /// moves rate-dependent ranges). For callers that validate first to
+  /// report issues (the control service): one validation per edit.
   absl::StatusOr<EditResult> Apply(model::GraphSpec spec,
-                                   std::optional<uint64_t> expected_revision = std::nullopt);
+                                   std::optional<uint64_t> expected_revision = std::nullopt,
+                                   std::optional<uint64_t> validated_in = std::nullopt);
 
   /// Validates `spec` exactly as Apply would, without applying it.
   absl::Status Check(const model::GraphSpec& spec) const;
-  /// The same check, as typed issues (empty: valid).
-  std::vector<model::Issue> Validate(const model::GraphSpec& spec) const;
+  /// The same check, as typed issues (empty: valid). `generation` (if
+  /// given) receives the stream-format generation checked in (see Apply).
+  std::vector<model::Issue> Validate(const model::GraphSpec& spec,
+                                     uint64_t* generation = nullptr) const;
 
   /// Runs `edit` on a copy of the current spec and applies the result as
   /// Apply does (all or nothing). The edit function's own error is returned

@@ -365,6 +365,29 @@ TEST(Engine, SetFormatRecompilesForNewRate) {
   EXPECT_FALSE(rig.engine().SetFormat({0.0, 256}).ok());
 }
 
+TEST(Engine, AValidationFromBeforeAFormatChangeIsNotTrusted) {
+  // The control service validates an edit, then applies it without a
+  // second check (Apply's validated_in): unless the format changed in
+  // between, which moves rate-dependent ranges (crossover: 0.49 x rate).
+  Rig rig(48000.0, 256);
+  rig.Apply(ToneChain());
+  auto spec = ToneChain();
+  spec.nodes.push_back({"x", "crossover", 1, {{"freqs_hz", std::vector<double>{22000.0}}}});
+  uint64_t generation = 0;
+  ASSERT_TRUE(rig.engine().Validate(spec, &generation).empty());
+  ASSERT_TRUE(rig.engine().SetFormat({44100.0, 256}).ok());
+  const uint64_t rev = rig.engine().revision();
+  auto r = rig.engine().Apply(spec, std::nullopt, generation);
+  ASSERT_FALSE(r.ok()) << "22 kHz is above 0.49 x 44.1 kHz";
+  EXPECT_NE(r.status().message().find("freqs_hz"), std::string::npos) << r.status();
+  EXPECT_EQ(rig.engine().revision(), rev) << "nothing changed";
+  spec.nodes.back().params["freqs_hz"] = std::vector<double>{20000.0};
+  ASSERT_TRUE(rig.engine().Validate(spec, &generation).empty());
+  r = rig.engine().Apply(spec, std::nullopt, generation);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(rig.engine().spec(), spec);
+}
+
 TEST(Engine, LatencyIsLongestPathThroughDelays) {
   Rig rig;
   rig.Apply(GraphBuilder()
