@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -120,6 +121,12 @@ class Daemon {
   std::string StatusLine() const;
   void WriteStatsFile();
   void LogDspStats(std::string_view why);
+  // The audit log shows edits applied beyond what the state held at start
+  // (the daemon was killed between an edit's audit record and its journal
+  // record, or a power cut took the unflushed tail): logs it and writes a
+  // follow-up record, so that the log does not claim changes that are not
+  // in effect.
+  void AuditLostEdits(std::optional<uint64_t> saved_graph_revision);
 
   const DaemonOptions& options_;
   const int signal_fd_;
@@ -477,6 +484,9 @@ int Daemon::Run() {
                  state_->path(), eo.initial_revision);
   }
   engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
+  // What the state holds, read before this start saves anything: audited
+  // edits beyond it were lost (below).
+  const std::optional<uint64_t> saved_graph_revision = state_->SavedGraphRevision();
   auto choice = state::ChooseInitialGraph(
       *state_, *kinds_, config_.graph, baseline_, options_.reset_state,
       [this](const model::GraphSpec& g) { return engine_->Check(g); }, options_.config_path);
@@ -520,6 +530,7 @@ int Daemon::Run() {
   spdlog::info("graph loaded: {} nodes, {} routes, {} -> {} channels, revision {}",
                initial.nodes.size(), initial.routes.size(), initial.TotalInputChannels(),
                initial.TotalOutputChannels(), engine_->revision());
+  AuditLostEdits(saved_graph_revision);
   // Persist the start: the revision never repeats, even with no edit.
   // Written into the state file itself, so that it shows the running graph.
   if (auto st = state_->Save(initial, engine_->revision()); !st.ok()) {
@@ -624,6 +635,31 @@ int Daemon::Run() {
   if (!options_.stats_file.empty()) WriteStatsFile();
   spdlog::info("stopped");
   return kExitOk;
+}
+
+void Daemon::AuditLostEdits(std::optional<uint64_t> saved_graph_revision) {
+  if (!saved_graph_revision) return;  // no state (or unreadable): nothing to compare
+  const std::optional<uint64_t> audited = audit_->HighestAppliedRevision();
+  if (!audited || *audited <= *saved_graph_revision) return;
+  const std::string message = absl::StrCat(
+      "the audit log shows changes applied up to revision ", *audited,
+      ", but the state file held revision ", *saved_graph_revision,
+      ": the daemon stopped after auditing them and before saving them; those changes are not "
+      "in effect (the graph restarted from revision ", *saved_graph_revision, ")");
+  spdlog::warn("{}", message);
+  control::AuditRecord r;
+  r.operation = "restart";
+  r.target = state_->path();
+  r.principal.kind = control::Principal::Kind::kInternal;
+  r.principal.name = "aersd";
+  r.result = absl::StatusCodeToString(absl::StatusCode::kDataLoss);
+  r.message = message;
+  r.revision_before = *audited;
+  r.revision_after = engine_->revision();
+  r.call_id = audit_->NextCallId();
+  if (auto st = audit_->Write(std::move(r)); !st.ok()) {
+    spdlog::error("{}", std::string(st.message()));
+  }
 }
 
 void Daemon::Reload() {

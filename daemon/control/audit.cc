@@ -351,6 +351,51 @@ uint64_t AuditLog::NextCallId() {
   return next_call_id_++;
 }
 
+std::optional<uint64_t> AuditLog::HighestAppliedRevision() const {
+  if (options_.path.empty()) return std::nullopt;
+  constexpr off_t kTail = 256 * 1024;
+  const int fd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    const off_t from = st.st_size > kTail ? st.st_size - kTail : 0;
+    text.resize(static_cast<size_t>(st.st_size - from));
+    const ssize_t n = ::pread(fd, text.data(), text.size(), from);
+    text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    // The first line of a tail may be cut: start after it.
+    if (from > 0) text.erase(0, std::min(text.size(), text.find('\n') + 1));
+  }
+  ::close(fd);
+  // Per call: the revision an OK record applied, dropped when a later
+  // record of the same call says otherwise ("not applied after all").
+  std::map<uint64_t, uint64_t> applied;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const auto j = nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
+                                         text.begin() + static_cast<std::ptrdiff_t>(end), nullptr,
+                                         /*allow_exceptions=*/false);
+    pos = end + 1;
+    if (!j.is_object() || !j.contains("call") || !j["call"].is_number_unsigned()) continue;
+    try {  // a line of another shape is skipped, whatever its fields hold
+      const uint64_t call = j["call"].get<uint64_t>();
+      const bool ok = j.value("result", "") == "OK" && !j.value("dry_run", false);
+      if (ok && j.contains("revision_after") && j["revision_after"].is_number_unsigned()) {
+        applied[call] = j["revision_after"].get<uint64_t>();
+      } else if (!ok) {
+        applied.erase(call);
+      }
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    }
+  }
+  std::optional<uint64_t> out;
+  for (const auto& [call, rev] : applied) out = std::max(out.value_or(0), rev);
+  return out;
+}
+
 uint64_t AuditLog::flushes() const {
   std::lock_guard lock(mu_);
   return flushes_;

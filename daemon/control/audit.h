@@ -118,6 +118,15 @@ class AuditLog {
   /// A fresh id for AuditRecord::call_id.
   uint64_t NextCallId();
 
+  /// The highest revision the file's recent records (its last 256 KiB)
+  /// show applied: `revision_after` of records with result OK, not dry
+  /// runs, whose call has no later record saying it was not applied after
+  /// all. At start the daemon compares it with the state it restores: an
+  /// edit audited and then lost (the daemon killed between its audit
+  /// record and its journal record) gets a follow-up record. nullopt with
+  /// no file or no such record.
+  std::optional<uint64_t> HighestAppliedRevision() const;
+
   /// Flushes so far (fdatasync calls of Sync), for tests and benchmarks.
   uint64_t flushes() const;
 

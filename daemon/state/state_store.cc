@@ -489,6 +489,12 @@ std::optional<uint64_t> StateStore::SavedRevision() const {
   return std::max(latest->revision, latest->lease);
 }
 
+std::optional<uint64_t> StateStore::SavedGraphRevision() const {
+  const auto latest = ReadLatest();
+  if (!latest || latest->file_revision_unreadable) return std::nullopt;
+  return latest->revision;
+}
+
 absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
     const model::KindRegistry& kinds) const {
   std::error_code ec;

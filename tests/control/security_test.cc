@@ -306,6 +306,45 @@ TEST(Audit, OneFlushMakesEveryRecordBeforeItDurable) {
   fs::remove_all(d);
 }
 
+TEST(Audit, TheHighestAppliedRevisionSkipsWhatWasNotApplied) {
+  const fs::path d = TempDir("highest");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ((*log)->HighestAppliedRevision(), std::nullopt) << "empty file";
+  const auto rec = [](uint64_t call, std::string result, uint64_t after, bool dry = false) {
+    control::AuditRecord r = Record("Edit");
+    r.call_id = call;
+    r.result = std::move(result);
+    r.revision_after = after;
+    r.dry_run = dry;
+    return r;
+  };
+  ASSERT_TRUE((*log)->Write(rec(1, "OK", 5)).ok());
+  ASSERT_TRUE((*log)->Write(rec(2, "OK", 9)).ok());
+  ASSERT_TRUE((*log)->Write(rec(2, "UNAVAILABLE", 8)).ok());  // not applied after all
+  ASSERT_TRUE((*log)->Write(rec(3, "OK", 12, /*dry=*/true)).ok());
+  ASSERT_TRUE((*log)->Write(rec(4, "PERMISSION_DENIED", 14)).ok());
+  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(5));
+  // Lines of any other shape are skipped (a torn last line, garbage).
+  {
+    std::ofstream out(p, std::ios::app);
+    out << "{\"call\": 7, \"result\": 42, \"revision_after\": 99}\n[1,2]\nnot json\n{\"call\":";
+  }
+  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(5));
+  // The newest record is found past a tail of junk (only the last 256 KiB
+  // are read).
+  {
+    std::ofstream out(p, std::ios::app);
+    out << "\n";
+    for (int i = 0; i < 5000; ++i) out << std::string(100, 'x') << "\n";
+  }
+  ASSERT_TRUE((*log)->Write(rec(8, "OK", 30)).ok());
+  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(30));
+  EXPECT_EQ(control::AuditLog::Open({""}).value()->HighestAppliedRevision(), std::nullopt);
+  fs::remove_all(d);
+}
+
 TEST(Audit, AnUnwritableLogRefuses) {
   // /dev/full: every write fails with ENOSPC, like a full disk.
   auto log = control::AuditLog::Open({"/dev/full"});

@@ -251,6 +251,60 @@ class SecurityTest(aers_it.JackTestCase):
         self.assertEqual(self.ctl(d, "status").returncode, 0)
         self.assertEqual(d.log().count("control-plane changes are refused"), 1)
 
+    def test_an_edit_audited_but_never_saved_gets_a_follow_up_record(self):
+        # The daemon killed between an edit's audit record and its journal
+        # record: the restart does not have the edit, and the audit log must
+        # not go on claiming it. Made here by a kill -9 after two edits and
+        # cutting the journal back to the first.
+        state = self.tmp.file("lost-state/graph.yaml")
+        audit = self.tmp.file("lost-audit.jsonl")
+        journal = state + ".journal"
+
+        def read(p):
+            with open(p, "rb") as f:
+                return f.read()
+        for attempt in range(3):
+            for p in (state, journal, audit):
+                if os.path.exists(p):
+                    os.unlink(p)
+            d = self.start(tcp=False, audit=audit, tag=f"lost{attempt}",
+                           extra=["--state_file", state])
+            self.assertEqual(self.ctl(d, "set", "level", "window_ms", "50").returncode, 0)
+            first = read(journal)
+            out = self.ctl(d, "set", "level", "window_ms", "60")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait(timeout=10)
+            d.stop()
+            after = read(journal)
+            if first and len(after) > len(first) and after.startswith(first):
+                break  # no checkpoint (edits paused for a second) between the two
+        else:
+            self.fail("a checkpoint came between the two edits in three tries")
+        with open(journal, "r+b") as f:
+            f.truncate(len(first))
+        revs = [r["revision_after"] for r in self.audit_records(audit)
+                if r["operation"] == "SetParameter" and r["result"] == "OK"]
+        self.assertEqual(len(revs), 2, self.audit_records(audit))
+        d = self.start(tcp=False, audit=audit, tag="lost-restart", extra=["--state_file", state])
+        graph = json.loads(self.ctl(d, "graph", "--json").stdout)
+        (level,) = [n for n in graph["graph"]["nodes"] if n["name"] == "level"]
+        self.assertEqual(level["params"]["window_ms"], {"number": 50.0})
+        self.assertIn(f"the audit log shows changes applied up to revision {revs[1]}, but the "
+                      f"state file held revision {revs[0]}", d.log())
+        last = self.audit_records(audit)[-1]
+        self.assertEqual((last["operation"], last["result"], last["revision_before"]),
+                         ("restart", "DATA_LOSS", revs[1]), last)
+        self.assertGreater(last["revision_after"], revs[1], "revisions never repeat")
+        self.assertEqual(last["principal"]["kind"], "internal")
+        # Said once: the next start finds the state ahead of the audit log.
+        d.stop()
+        d = self.start(tcp=False, audit=audit, tag="lost-again", extra=["--state_file", state])
+        self.assertEqual(self.ctl(d, "status").returncode, 0)
+        d.stop()
+        self.assertEqual(sum(r["operation"] == "restart" for r in self.audit_records(audit)), 1)
+        self.assertNotIn("the audit log shows", d.log())
+
     def test_reload_is_audited_and_an_unreadable_config_keeps_audio(self):
         config = self.tmp.file("reload.yaml")
         with open(TONE) as f:
