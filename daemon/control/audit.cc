@@ -42,13 +42,6 @@ std::string ErrnoText(int err) {
   return std::generic_category().message(err);
 }
 
-// fdatasync, where a device or a read-only file system that cannot flush is
-// no error: 0 or errno.
-int FlushFd(int fd) {
-  if (::fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS) return errno;
-  return 0;
-}
-
 constexpr size_t kMaxChanges = 100;
 constexpr size_t kMaxMessageBytes = 4096;
 
@@ -114,14 +107,6 @@ AuditLog::~AuditLog() {
 
 absl::Status AuditLog::OpenLocked() {
   if (fd_ >= 0) {
-    // Records written to the old file are flushed before it is let go (a
-    // Sync would flush the new one).
-    if (const int err = FlushFd(fd_); err != 0) {
-      spdlog::error("audit log {}: cannot sync the file being closed: {}", options_.path,
-                    ErrnoText(err));
-    } else {
-      synced_ = appended_;
-    }
     ::close(fd_);
     fd_ = -1;
   }
@@ -203,53 +188,12 @@ absl::Status AuditLog::WriteLineLocked(const std::string& line) {
     if (done > 0) partial_line_ = true;
   }
   partial_line_ = false;
-  ++appended_;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<uint64_t> AuditLog::Append(AuditRecord record) {
-  Flush();
-  std::lock_guard lock(mu_);
-  if (record.call_id == 0) record.call_id = next_call_id_++;
-  if (auto st = WriteLocked(record, UnixNowMs()); !st.ok()) return st;
-  return options_.path.empty() ? 0 : appended_;
-}
-
-absl::Status AuditLog::Sync(uint64_t ticket) {
-  if (ticket == 0) return absl::OkStatus();
-  // On disk before the change it records is acknowledged. Whoever waits
-  // here while a flush runs finds its record flushed by it, or flushes
-  // everything written so far for all who wait behind it.
-  std::lock_guard sync(sync_mu_);
-  uint64_t target = 0;
-  int err = 0;
-  {
-    std::unique_lock lock(mu_);
-    if (synced_ >= ticket) return absl::OkStatus();
-    target = appended_;
-    // A duplicate, so that a rotation closing fd_ meanwhile cannot make the
-    // flush hit another file; without a spare descriptor, flush under mu_.
-    const int dup = fd_ >= 0 ? ::fcntl(fd_, F_DUPFD_CLOEXEC, 0) : -1;
-    if (dup < 0) {
-      err = fd_ >= 0 ? FlushFd(fd_) : EBADF;
-    } else {
-      lock.unlock();
-      err = FlushFd(dup);
-      ::close(dup);
-      lock.lock();
-    }
-    ++flushes_;
-    if (err == 0) {
-      synced_ = std::max(synced_, target);
-      return absl::OkStatus();
-    }
-    if (!outage_) {
-      outage_ = true;
-      spdlog::error("audit log {}: cannot sync: {}", options_.path, ErrnoText(err));
-    }
+  // On disk before the change it records is acknowledged.
+  if (::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
+    return absl::UnavailableError(
+        absl::StrCat("audit log ", options_.path, ": cannot sync: ", ErrnoText(errno)));
   }
-  return absl::UnavailableError(
-      absl::StrCat("audit log ", options_.path, ": cannot sync: ", ErrnoText(err)));
+  return absl::OkStatus();
 }
 
 absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
@@ -279,9 +223,10 @@ absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
 }
 
 absl::Status AuditLog::Write(AuditRecord record) {
-  auto ticket = Append(std::move(record));
-  if (!ticket.ok()) return ticket.status();
-  return Sync(*ticket);
+  Flush();
+  std::lock_guard lock(mu_);
+  if (record.call_id == 0) record.call_id = next_call_id_++;
+  return WriteLocked(record, UnixNowMs());
 }
 
 void AuditLog::RecordAuthFailure(const Principal& who, const std::string& operation,
@@ -394,11 +339,6 @@ std::optional<uint64_t> AuditLog::HighestAppliedRevision() const {
   std::optional<uint64_t> out;
   for (const auto& [call, rev] : applied) out = std::max(out.value_or(0), rev);
   return out;
-}
-
-uint64_t AuditLog::flushes() const {
-  std::lock_guard lock(mu_);
-  return flushes_;
 }
 
 bool AuditLog::writable() const {

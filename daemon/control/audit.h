@@ -5,9 +5,7 @@
 //
 // Auditing never fails open: Write() reports UNAVAILABLE when a record
 // cannot be written (disk full, file gone and not re-creatable, I/O error)
-// and callers refuse the mutation. Edits write their record ahead of the
-// change (Append, under the control service's lock) and flush it before
-// they answer (Sync, after the lock): concurrent edits share one fdatasync. The outage is logged once, and the next
+// and callers refuse the mutation. The outage is logged once, and the next
 // record that can be written ends it. The file is reopened on Reopen()
 // (SIGHUP) and whenever the path no longer names the open file (rotation
 // by rename or delete); copytruncate works too (O_APPEND).
@@ -88,20 +86,9 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  /// Writes one record, logs it and makes it durable (Append, then Sync).
-  /// UNAVAILABLE (naming the file and the error) if it could not be
-  /// written in full or flushed.
+  /// Writes one record and logs it. UNAVAILABLE (naming the file and the
+  /// error) if it could not be written in full.
   absl::Status Write(AuditRecord record);
-  /// Writes one record and logs it without waiting for the disk: the record
-  /// is in the file (it survives the process) but not yet flushed. Returns
-  /// the ticket to pass to Sync (0 without a file). UNAVAILABLE as Write.
-  /// Lets a caller write the record ahead of the change it records while
-  /// holding its own lock, and flush after releasing it.
-  absl::StatusOr<uint64_t> Append(AuditRecord record);
-  /// Makes every record appended up to `ticket` durable (fdatasync). One
-  /// flush at a time: callers arriving meanwhile share the next one (group
-  /// commit). UNAVAILABLE naming the file if the flush fails.
-  absl::Status Sync(uint64_t ticket);
 
   /// A call that failed authentication (or was refused while locked out):
   /// aggregated per (address, result).
@@ -127,9 +114,6 @@ class AuditLog {
   /// no file or no such record.
   std::optional<uint64_t> HighestAppliedRevision() const;
 
-  /// Flushes so far (fdatasync calls of Sync), for tests and benchmarks.
-  uint64_t flushes() const;
-
   /// False during an outage (the last write failed).
   bool writable() const;
   const std::string& path() const { return options_.path; }
@@ -137,7 +121,7 @@ class AuditLog {
  private:
   explicit AuditLog(Options options) : options_(std::move(options)) {}
   absl::Status OpenLocked();
-  absl::Status WriteLineLocked(const std::string& line);  // no flush
+  absl::Status WriteLineLocked(const std::string& line);
   void CheckRotationLocked();
   absl::Status WriteLocked(AuditRecord& record, int64_t now_ms);
 
@@ -159,12 +143,6 @@ class AuditLog {
   uint64_t refused_in_outage_ = 0;
   uint64_t next_call_id_ = 1;
   std::map<std::string, Aggregate> aggregates_;
-  uint64_t appended_ = 0;  // records written to the file (tickets)
-  uint64_t synced_ = 0;    // records flushed
-  uint64_t flushes_ = 0;
-  // One flush at a time (taken before mu_; the flush itself runs on a
-  // duplicate of the descriptor, without mu_).
-  std::mutex sync_mu_;
   std::chrono::steady_clock::time_point next_flush_{};
 };
 

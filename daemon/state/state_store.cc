@@ -118,6 +118,11 @@ constexpr char kRevisionPrefix[] = "# revision: ";
 constexpr char kLeasePrefix[] = "# lease: ";
 constexpr char kRecordMagic[] = "AERSJ1";
 constexpr uint64_t kCompactBytes = uint64_t{1} << 20;
+// The journal grows in zero-filled steps of this size, written ahead of
+// the records that will overwrite them: a record then changes neither the
+// file's size nor its block map, so its fdatasync writes the data alone (a
+// growing file makes every flush write the inode too: a second I/O).
+constexpr uint64_t kJournalStep = uint64_t{256} << 10;
 
 // The value of a "# key: value" header line among the first lines of
 // `text`.
@@ -160,15 +165,38 @@ std::string RecordHash(uint64_t revision, uint64_t lease, absl::string_view payl
   return hex;
 }
 
-absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  size_t written = 0;
-  while (written < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+// Writes `data` at `offset`; `*written` says how far it got.
+absl::Status PWriteAll(int fd, std::string_view data, uint64_t offset, const std::string& path,
+                       size_t* written) {
+  *written = 0;
+  while (*written < data.size()) {
+    const ssize_t n = ::pwrite(fd, data.data() + *written, data.size() - *written,
+                               static_cast<off_t>(offset + *written));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("write", path);
     }
-    written += static_cast<size_t>(n);
+    if (n == 0) {
+      errno = ENOSPC;
+      return ErrnoError("write", path);
+    }
+    *written += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// Zeros over [offset, offset + bytes).
+absl::Status WriteZeros(int fd, uint64_t offset, uint64_t bytes, const std::string& path) {
+  static const std::string kZeros(64 << 10, '\0');
+  while (bytes > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(bytes, kZeros.size()));
+    size_t written = 0;
+    if (auto st = PWriteAll(fd, std::string_view(kZeros.data(), n), offset, path, &written);
+        !st.ok()) {
+      return st;
+    }
+    offset += n;
+    bytes -= n;
   }
   return absl::OkStatus();
 }
@@ -190,7 +218,9 @@ struct Record {
 
 // Every intact record of a journal, in order. A damaged stretch (a flipped
 // byte, a torn write) is skipped up to the next intact record, and its
-// byte offsets are reported in `damage` ("" when none).
+// byte offsets are reported in `damage` ("" when none). Runs of zero bytes
+// are room not yet written (kJournalStep), or records a checkpoint was
+// clearing: skipped, never damage.
 std::vector<Record> ReadRecords(const std::string& journal, std::string* damage) {
   std::vector<Record> out;
   std::vector<std::string> bad;
@@ -214,7 +244,19 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
     *next = eol + 1 + bytes + 1;
     return Record{revision, lease, std::string(payload), at};
   };
+  const auto close_bad = [&](size_t end) {
+    if (bad_from != std::string::npos) {
+      bad.push_back(absl::StrCat("bytes ", bad_from, " to ", end - 1));
+      bad_from = std::string::npos;
+    }
+  };
   while (pos < journal.size()) {
+    if (journal[pos] == '\0') {
+      close_bad(pos);
+      pos = journal.find_first_not_of('\0', pos);
+      if (pos == std::string::npos) break;
+      continue;
+    }
     size_t next = 0;
     if (auto r = record_at(pos, &next)) {
       if (bad_from != std::string::npos) {
@@ -225,11 +267,13 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
       pos = next;
       continue;
     }
-    // Damaged here: look for the next record header at a line start.
+    // Damaged here: look for the next record header at a line start, or
+    // the room after the last record.
     if (bad_from == std::string::npos) bad_from = pos;
-    const size_t found = journal.find(absl::StrCat("\n", kRecordMagic, " "), pos);
-    if (found == std::string::npos) break;
-    pos = found + 1;
+    const size_t header = journal.find(absl::StrCat("\n", kRecordMagic, " "), pos);
+    const size_t zero = journal.find('\0', pos);
+    if (header == std::string::npos && zero == std::string::npos) break;
+    pos = zero < header ? zero : header + 1;
   }
   if (bad_from != std::string::npos) {
     bad.push_back(absl::StrCat("bytes ", bad_from, " to ", journal.size() - 1, " (the end)"));
@@ -248,13 +292,13 @@ void StateStore::set_baseline(std::string baseline) {
   baseline_ = std::move(baseline);
 }
 
+std::string StateStore::baseline() const {
+  std::lock_guard lock(mu_);
+  return baseline_;
+}
+
 std::string StateStore::Contents(const model::GraphSpec& graph, uint64_t revision,
-                                 bool journal) const {
-  std::string baseline;
-  {
-    std::lock_guard lock(mu_);
-    baseline = baseline_;
-  }
+                                 const std::string& baseline, bool journal) const {
   std::optional<std::string> body;
   if (journal && (body = config::EmitGraphJson(graph))) body->push_back('\n');
   if (!body) body = config::EmitGraphYaml(graph);
@@ -276,23 +320,34 @@ absl::Status StateStore::OpenJournalLocked() const {
     return absl::InternalError(
         absl::StrCat(dir.string(), ": cannot create directory: ", ec.message()));
   }
-  // Appends go after what a previous run left (read at start-up); it is
-  // emptied at the next checkpoint.
-  const int fd = ::open(jp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  // Records go after what a previous run left (read at start-up), before
+  // the zero-filled room; the next checkpoint clears them.
+  const int fd = ::open(jp.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) return ErrnoError("cannot open the journal", jp);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return absl::FailedPreconditionError(absl::StrCat(jp, ": the journal is not a regular file"));
   }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  const ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+  if (n < 0) {
+    const absl::Status error = ErrnoError("read", jp);
+    ::close(fd);
+    return error;
+  }
+  text.resize(static_cast<size_t>(n));
+  const size_t used = text.find_last_not_of('\0');
   journal_fd_ = fd;
-  journal_bytes_ = static_cast<uint64_t>(st.st_size);
+  journal_bytes_ = used == std::string::npos ? 0 : used + 1;
+  journal_room_ = static_cast<uint64_t>(st.st_size);
   return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
                                             uint64_t revision) const {
-  const std::string contents = Contents(graph, revision, /*journal=*/true);
+  const std::string base = baseline();
+  const std::string contents = Contents(graph, revision, base, /*journal=*/true);
   bool compact = false;
   {
     std::lock_guard lock(journal_mu_);
@@ -322,7 +377,7 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
     // The record goes straight into the state file: durable at once. A
     // state that could not be written is never kept for a later
     // checkpoint: the edit it holds is refused.
-    std::optional<Newest> previous = std::exchange(last_, Newest{graph, revision});
+    std::optional<Newest> previous = std::exchange(last_, Newest{graph, revision, base});
     if (auto st = CheckpointLocked(); !st.ok()) {
       last_ = std::move(previous);
       return st;
@@ -330,18 +385,31 @@ absl::StatusOr<uint64_t> StateStore::Append(const model::GraphSpec& graph,
     return appended_;
   }
   const std::string record = header + contents + "\n";
-  if (auto st = WriteAll(journal_fd_, record, journal_path()); !st.ok()) {
-    // A partial record is skipped on reading (its hash fails); cut it off
-    // anyway, so that the journal stays clean.
-    struct stat sb {};
-    if (::fstat(journal_fd_, &sb) == 0 && static_cast<uint64_t>(sb.st_size) > journal_bytes_) {
-      (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
+  if (journal_bytes_ + record.size() > journal_room_) {
+    // Room for it (and more) first, zero-filled, flushed by the record's
+    // own Sync. A full disk fails here, before the record is written.
+    const uint64_t room =
+        (journal_bytes_ + record.size() + kJournalStep - 1) / kJournalStep * kJournalStep;
+    if (auto st = WriteZeros(journal_fd_, journal_room_, room - journal_room_, journal_path());
+        !st.ok()) {
+      // What the failed write added is zeros: room for later, or cut off.
+      struct stat sb {};
+      if (::fstat(journal_fd_, &sb) == 0) journal_room_ = static_cast<uint64_t>(sb.st_size);
+      return st;
     }
+    journal_room_ = room;
+  }
+  size_t written = 0;
+  if (auto st = PWriteAll(journal_fd_, record, journal_bytes_, journal_path(), &written);
+      !st.ok()) {
+    // A partial record is skipped on reading (its hash fails); zero it
+    // anyway, so that the journal stays clean.
+    if (written > 0) (void)WriteZeros(journal_fd_, journal_bytes_, written, journal_path());
     return st;
   }
   journal_bytes_ += record.size();
   ++records_;
-  last_ = Newest{graph, revision};
+  last_ = Newest{graph, revision, base};
   appended_lease_ = revision + kRevisionLease;
   return ++appended_;
 }
@@ -375,10 +443,14 @@ absl::Status StateStore::Sync(uint64_t ticket) const {
 absl::Status StateStore::CheckpointLocked() const {
   if (!last_) return absl::OkStatus();
   // The state file is YAML for people, whatever the journal's records are.
-  const std::string contents = Contents(last_->graph, last_->revision, /*journal=*/false);
+  const std::string contents =
+      Contents(last_->graph, last_->revision, last_->baseline, /*journal=*/false);
   if (auto st = WriteFileAtomically(path_, contents); !st.ok()) return st;
   if (journal_fd_ >= 0) {
-    if (::ftruncate(journal_fd_, 0) != 0) return ErrnoError("ftruncate", journal_path());
+    // Cleared in place: the room stays allocated and zero-filled for the
+    // next records. A crash halfway leaves zeros and records older than
+    // the state file: skipped on reading.
+    if (auto st = WriteZeros(journal_fd_, 0, journal_bytes_, journal_path()); !st.ok()) return st;
     (void)::fdatasync(journal_fd_);  // a stale journal would be older anyway
   }
   journal_bytes_ = 0;
@@ -417,6 +489,7 @@ absl::Status StateStore::SetAsideJournal() const {
   if (journal_fd_ >= 0) ::close(journal_fd_);
   journal_fd_ = -1;
   journal_bytes_ = 0;
+  journal_room_ = 0;
   records_ = 0;
   if (::rename(jp.c_str(), (jp + ".damaged").c_str()) != 0 && errno != ENOENT) {
     return ErrnoError("rename", jp);
@@ -522,6 +595,7 @@ absl::Status StateStore::Remove() const {
   if (journal_fd_ >= 0) ::close(journal_fd_);
   journal_fd_ = -1;
   journal_bytes_ = 0;
+  journal_room_ = 0;
   records_ = 0;
   last_.reset();
   return absl::OkStatus();

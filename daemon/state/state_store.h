@@ -6,7 +6,11 @@
 // encodes about ten times faster than YAML and reads back through the same
 // YAML parser) and makes it durable with Sync(): one
 // fdatasync, shared by every edit appended meanwhile (group commit), so
-// concurrent clients share their flushes. Each record carries a hash of its
+// concurrent clients share their flushes. The journal grows in zero-filled
+// steps ahead of its records (256 KiB), so that a record overwrites room
+// already allocated: its flush writes the data alone, not the file's size
+// and block map too (one I/O instead of two). Runs of zeros are room, not
+// damage, on reading. Each record carries a hash of its
 // bytes; a torn tail after a power cut is ignored on reading. Checkpoint()
 // writes the latest state to the state file itself (temporary file, fsync,
 // rename, fsync of the directory: after a crash the file holds the old or
@@ -123,7 +127,9 @@ class StateStore {
   // A state's text: the header lines (baseline, revision, lease), then the
   // graph: YAML for the state file, JSON for a journal record (`journal`;
   // YAML if JSON cannot hold it). Both read back through ParseGraphYaml.
-  std::string Contents(const model::GraphSpec& graph, uint64_t revision, bool journal) const;
+  std::string Contents(const model::GraphSpec& graph, uint64_t revision,
+                       const std::string& baseline, bool journal) const;
+  std::string baseline() const;
   absl::Status CheckpointLocked() const;  // journal_mu_ held
   absl::Status OpenJournalLocked() const;
 
@@ -137,10 +143,12 @@ class StateStore {
   mutable int journal_fd_ = -1;
   mutable uint64_t appended_ = 0;  // tickets handed out
   mutable uint64_t records_ = 0;   // in the journal now
-  mutable uint64_t journal_bytes_ = 0;
+  mutable uint64_t journal_bytes_ = 0;  // records (the rest is zero-filled room)
+  mutable uint64_t journal_room_ = 0;   // the file's size
   struct Newest {
     model::GraphSpec graph;
     uint64_t revision = 0;
+    std::string baseline;  // as when it was appended (a reload changes it next)
   };
   mutable std::optional<Newest> last_;  // the newest appended state
   mutable uint64_t appended_lease_ = 0;

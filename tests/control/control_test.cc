@@ -428,31 +428,49 @@ TEST(StateStore, ADamagedRecordIsSkippedAndTheNewestIntactOneWins) {
 TEST(StateStore, ARecordThatCouldNotBeWrittenNeverReachesTheStateFile) {
   // A write that fails (here: the file size limit, as a full disk would)
   // refuses the edit; the next checkpoint writes the last state that was
-  // written, never the refused one.
+  // written, never the refused one. The journal's zero-filled room is used
+  // first: it fails when the room would have to grow.
   const fs::path dir = fs::temp_directory_path() / ("aers-refused-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   state::StateStore store((dir / "graph.yaml").string());
   ASSERT_TRUE(store.Save(Base(), 1).ok());
   const auto size = fs::file_size(dir / "graph.yaml.journal");
+  EXPECT_EQ(size, 256u << 10) << "room ahead of the records";
   const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
   rlimit small = saved;
   small.rlim_cur = size;
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
-  auto refused = store.Append(WithGain(-40), 2);
+  const auto gain = [](int i) { return -1.0 - 0.25 * (i % 400); };  // in range
+  absl::StatusOr<uint64_t> refused;
+  int written = 0;
+  for (int i = 0; i < 1000; ++i) {
+    refused = store.Append(WithGain(gain(i)), static_cast<uint64_t>(2 + i));
+    if (!refused.ok()) break;
+    ++written;
+  }
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
   std::signal(SIGXFSZ, old_handler);
-  EXPECT_FALSE(refused.ok());
+  ASSERT_GT(written, 0) << "the room takes records without growing";
+  EXPECT_FALSE(refused.ok()) << "and is full after " << written;
   EXPECT_NE(refused.status().message().find("graph.yaml.journal: write"), std::string::npos)
       << refused.status();
   EXPECT_EQ(fs::file_size(dir / "graph.yaml.journal"), size) << "no partial record left";
-  ASSERT_TRUE(store.Checkpoint().ok());
   auto kinds = dsp::MakeBuiltinRegistry();
+  const model::GraphSpec last = WithGain(gain(written - 1));
+  {
+    state::StateStore before_checkpoint((dir / "graph.yaml").string());
+    auto loaded = before_checkpoint.Load(*kinds);
+    ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+    EXPECT_EQ(**loaded, last) << "the refused record is not in the journal";
+    EXPECT_EQ(before_checkpoint.journal_damage(), "");
+  }
+  ASSERT_TRUE(store.Checkpoint().ok());
   state::StateStore again((dir / "graph.yaml").string());
   auto loaded = again.Load(*kinds);
   ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
-  EXPECT_EQ(**loaded, Base());
+  EXPECT_EQ(**loaded, last);
   fs::remove_all(dir);
 }
 
@@ -543,6 +561,11 @@ TEST(StateStore, RecordsTheBaselineItWasDerivedFrom) {
   store.set_baseline("config-sha256:abc");
   ASSERT_TRUE(store.Save(Base(), 1).ok());
   EXPECT_EQ(store.SavedBaseline(), "config-sha256:abc");
+  // A checkpoint writes the baseline the record was appended with: a
+  // reload sets the new config's baseline before its own edit arrives.
+  store.set_baseline("config-sha256:new");
+  ASSERT_TRUE(store.Checkpoint().ok());
+  EXPECT_EQ(store.SavedBaseline(), "config-sha256:abc");
   auto kinds = dsp::MakeBuiltinRegistry();
   auto loaded = store.Load(*kinds);
   ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
@@ -578,6 +601,58 @@ TEST(StateStore, JournalRecordsAreJsonAndTheStateFileIsYaml) {
   ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
   EXPECT_EQ(**loaded, WithGain(-1.5));
   EXPECT_EQ(again.SavedRevision(), std::optional<uint64_t>(7 + state::StateStore::kRevisionLease));
+  fs::remove_all(dir);
+}
+
+TEST(StateStore, RecordsOverwriteZeroFilledRoomAndZerosAreNotDamage) {
+  // The journal keeps its size while records come and go (so a record's
+  // flush writes data only); zeros are room, wherever they are.
+  const fs::path dir = fs::temp_directory_path() / ("aers-room-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const fs::path journal = dir / "graph.yaml.journal";
+  auto kinds = dsp::MakeBuiltinRegistry();
+  state::StateStore store((dir / "graph.yaml").string());
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(store.Append(WithGain(-i), static_cast<uint64_t>(i)).ok());
+  const auto room = fs::file_size(journal);
+  EXPECT_EQ(room, 256u << 10);
+  ASSERT_TRUE(store.Checkpoint().ok());
+  EXPECT_EQ(fs::file_size(journal), room) << "cleared in place";
+  ASSERT_TRUE(store.Append(WithGain(-4), 4).ok());
+  EXPECT_EQ(fs::file_size(journal), room) << "the record went into the room";
+  {
+    state::StateStore reader((dir / "graph.yaml").string());
+    auto loaded = reader.Load(*kinds);
+    ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+    EXPECT_EQ(**loaded, WithGain(-4));
+    EXPECT_EQ(reader.journal_damage(), "");
+  }
+  // A crash while a checkpoint clears the journal: zeros, then what is
+  // left of older records (the state file has the newest).
+  ASSERT_TRUE(store.Append(WithGain(-5), 5).ok());
+  ASSERT_TRUE(store.Append(WithGain(-6), 6).ok());
+  std::string text;
+  {
+    std::ifstream in(journal, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t second = text.find("AERSJ1 5 ");
+  ASSERT_NE(second, std::string::npos);
+  ASSERT_TRUE(store.Checkpoint().ok());  // the state file: revision 6
+  {
+    std::fstream out(journal, std::ios::binary | std::ios::in | std::ios::out);
+    text.replace(0, second + 10, second + 10, '\0');  // cleared halfway into record 5
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  }
+  state::StateStore after_crash((dir / "graph.yaml").string());
+  auto loaded = after_crash.Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, WithGain(-6)) << "the state file is newer than record 6 left behind";
+  EXPECT_EQ(after_crash.SavedGraphRevision(), std::optional<uint64_t>(6));
+  EXPECT_NE(after_crash.journal_damage().find("damaged records skipped at bytes " +
+                                              std::to_string(second + 10)),
+            std::string::npos)
+      << "the rest of record 5 is damage, the zeros before it are not: "
+      << after_crash.journal_damage();
   fs::remove_all(dir);
 }
 

@@ -262,50 +262,6 @@ TEST(Audit, RecordsAreValidJsonLinesInAPrivateFile) {
   fs::remove_all(d);
 }
 
-TEST(Audit, OneFlushMakesEveryRecordBeforeItDurable) {
-  // Edits write their record under the service's lock (Append) and flush
-  // after it (Sync): one fdatasync covers every record written before it.
-  const fs::path d = TempDir("group");
-  const fs::path p = d / "audit.jsonl";
-  auto log = control::AuditLog::Open({p.string()});
-  ASSERT_TRUE(log.ok()) << log.status();
-  std::vector<uint64_t> tickets;
-  for (const char* op : {"A", "B", "C"}) {
-    auto t = (*log)->Append(Record(op));
-    ASSERT_TRUE(t.ok()) << t.status();
-    tickets.push_back(*t);
-  }
-  EXPECT_EQ(ReadLines(p).size(), 3u) << "written before any flush";
-  EXPECT_EQ((*log)->flushes(), 0u);
-  ASSERT_TRUE((*log)->Sync(tickets[1]).ok());
-  EXPECT_EQ((*log)->flushes(), 1u);
-  ASSERT_TRUE((*log)->Sync(tickets[0]).ok());
-  ASSERT_TRUE((*log)->Sync(tickets[2]).ok());
-  EXPECT_EQ((*log)->flushes(), 1u) << "the first flush covered all three";
-  ASSERT_TRUE((*log)->Write(Record("D")).ok());
-  EXPECT_EQ((*log)->flushes(), 2u) << "Write flushes its own record";
-  // A rotation flushes the old file before letting it go.
-  auto e = (*log)->Append(Record("E"));
-  ASSERT_TRUE(e.ok());
-  fs::rename(p, d / "audit.jsonl.1");
-  auto f = (*log)->Append(Record("F"));
-  ASSERT_TRUE(f.ok());
-  ASSERT_TRUE((*log)->Sync(*e).ok());
-  EXPECT_EQ((*log)->flushes(), 2u) << "E was flushed when its file was closed";
-  ASSERT_TRUE((*log)->Sync(*f).ok());
-  EXPECT_EQ((*log)->flushes(), 3u);
-  EXPECT_EQ(ReadLines(d / "audit.jsonl.1").size(), 5u);
-  EXPECT_EQ(ReadLines(p).size(), 1u);
-  // Without a file nothing is flushed.
-  auto none = control::AuditLog::Open({""});
-  ASSERT_TRUE(none.ok());
-  auto t = (*none)->Append(Record("G"));
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ(*t, 0u);
-  EXPECT_TRUE((*none)->Sync(*t).ok());
-  fs::remove_all(d);
-}
-
 TEST(Audit, TheHighestAppliedRevisionSkipsWhatWasNotApplied) {
   const fs::path d = TempDir("highest");
   const fs::path p = d / "audit.jsonl";

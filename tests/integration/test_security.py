@@ -260,9 +260,9 @@ class SecurityTest(aers_it.JackTestCase):
         audit = self.tmp.file("lost-audit.jsonl")
         journal = state + ".journal"
 
-        def read(p):
+        def read(p):  # the records, without the journal's zero-filled room
             with open(p, "rb") as f:
-                return f.read()
+                return f.read().rstrip(b"\0")
         for attempt in range(3):
             for p in (state, journal, audit):
                 if os.path.exists(p):
@@ -281,8 +281,9 @@ class SecurityTest(aers_it.JackTestCase):
                 break  # no checkpoint (edits paused for a second) between the two
         else:
             self.fail("a checkpoint came between the two edits in three tries")
-        with open(journal, "r+b") as f:
-            f.truncate(len(first))
+        with open(journal, "r+b") as f:  # the second record never written
+            f.seek(len(first))
+            f.write(b"\0" * (len(after) - len(first)))
         revs = [r["revision_after"] for r in self.audit_records(audit)
                 if r["operation"] == "SetParameter" and r["result"] == "OK"]
         self.assertEqual(len(revs), 2, self.audit_records(audit))

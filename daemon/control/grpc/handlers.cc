@@ -271,36 +271,25 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
   if (d_.audit != nullptr) base.call_id = d_.audit->NextCallId();
   bool committed_record = false;
   bool audit_refused = false;
-  uint64_t audit_ticket = 0;
   CallContext ctx;
   ctx.origin = operation == "ResetToConfig" ? "reset" : "rpc";
-  // The record is written ahead of the change, under the service's lock,
-  // and flushed after it (below): concurrent edits share the flush.
+  // Written and flushed under the service's lock, before anything changes:
+  // a record that cannot be made durable refuses the change. (Flushing
+  // after the lock would let concurrent edits share the flush, but a flush
+  // that failed then would find the change already applied.)
   ctx.before_commit = [&](const PendingCommit& p) -> absl::Status {
     if (d_.audit == nullptr) return absl::OkStatus();
     AuditRecord r = base;
     r.revision_before = p.revision_before;
     r.revision_after = p.revision_after;
     r.changes = p.changes;
-    absl::StatusOr<uint64_t> ticket = d_.audit->Append(std::move(r));
-    committed_record = ticket.ok();
-    audit_refused = !ticket.ok();
-    if (ticket.ok()) audit_ticket = *ticket;
-    return ticket.status();
+    absl::Status st = d_.audit->Write(std::move(r));
+    committed_record = st.ok();
+    audit_refused = !st.ok();
+    return st;
   };
   const uint64_t before = d_.service->revision();
   absl::StatusOr<EditOutcome> out = call(ctx);
-  if (committed_record) {
-    // On disk before the change is acknowledged (applied or not).
-    if (absl::Status st = d_.audit->Sync(audit_ticket); !st.ok()) {
-      if (out.ok() && out->applied) {
-        return absl::UnavailableError(absl::StrCat(
-            "the change was applied (revision ", out->revision,
-            ") but its audit record could not be made durable: ", st.message()));
-      }
-      return out.ok() ? st : out.status();
-    }
-  }
   if (out.ok() && out->applied) {
     FillEdit(*out, resp);
     return absl::OkStatus();
