@@ -665,8 +665,10 @@ absl::StatusOr<Engine::Impl::Prepared> Engine::Impl::Prepare(
   for (const auto& node : spec.nodes) {
     const model::NodeKind* kind = kinds.Find(node.kind);
     auto old = snap.instances.find(node.name);
+    // An unchanged node (most of them, in an edit) is carried over without
+    // asking its kind (which resolves every parameter twice to compare).
     if (old != snap.instances.end() && old->second.kind == kind &&
-        kind->UpdateLive(nullptr, old->second.spec, node)) {
+        (old->second.spec == node || kind->UpdateLive(nullptr, old->second.spec, node))) {
       p.next[node.name] = Instance{node, kind, old->second.proc};
       if (!(old->second.spec == node)) p.live_updates.emplace_back(old->second, node);
       continue;
