@@ -18,7 +18,8 @@ InitialGraph ChooseInitialGraph(const StateStore& store, const model::KindRegist
     }
     return out;
   }
-  auto saved = store.Load(kinds);
+  std::string source;
+  auto saved = store.Load(kinds, &source);
   if (!saved.ok()) {
     out.reason = absl::StrCat("ignoring the saved state, starting from ", config_path, ":\n",
                               saved.status().message());
@@ -44,7 +45,7 @@ InitialGraph ChooseInitialGraph(const StateStore& store, const model::KindRegist
   }
   out.source = InitialGraph::Source::kState;
   out.graph = std::move(**saved);
-  out.reason = absl::StrCat("restored the live graph from ", store.path(), " (",
+  out.reason = absl::StrCat("restored the live graph from ", source, " (",
                             out.graph.nodes.size(), " nodes)");
   return out;
 }

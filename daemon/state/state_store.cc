@@ -569,7 +569,7 @@ std::optional<uint64_t> StateStore::SavedGraphRevision() const {
 }
 
 absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
-    const model::KindRegistry& kinds) const {
+    const model::KindRegistry& kinds, std::string* source) const {
   std::error_code ec;
   if (std::filesystem::exists(path_, ec) && !std::filesystem::is_regular_file(path_, ec)) {
     return absl::DataLossError(
@@ -577,6 +577,7 @@ absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
   }
   const auto latest = ReadLatest();
   if (!latest) return std::optional<model::GraphSpec>();
+  if (source != nullptr) *source = latest->source;
   auto loaded = config::ParseGraphYaml(latest->text, latest->source, kinds);
   if (!loaded.ok()) {
     return absl::DataLossError(absl::StrCat(

@@ -91,7 +91,10 @@ class StateStore {
   std::string SavedBaseline() const;
   /// nullopt when there is no state file; an error naming the file and the
   /// problem when it is unreadable, corrupt or no longer valid.
-  absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds) const;
+  /// `source` (if given) receives where the graph came from: the state
+  /// file, or "FILE.journal (the record at byte N)".
+  absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds,
+                                                        std::string* source = nullptr) const;
   /// Removes the state file and its journal (absent is fine; anything but a
   /// regular file is left alone and an error).
   absl::Status Remove() const;

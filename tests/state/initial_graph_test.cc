@@ -69,6 +69,8 @@ TEST_F(InitialGraphTest, StateSavedAgainstThisConfigWins) {
   EXPECT_EQ(c.source, Source::kState);
   EXPECT_EQ(c.graph, Graph(-20.0));
   EXPECT_NE(c.reason.find("restored the live graph"), std::string::npos) << c.reason;
+  // Saved, not yet checkpointed: the reason names the journal's record.
+  EXPECT_NE(c.reason.find(".journal (the record at byte 0)"), std::string::npos) << c.reason;
 }
 
 TEST_F(InitialGraphTest, EditedConfigWinsOverAnOlderState) {
