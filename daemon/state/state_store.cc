@@ -259,10 +259,7 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
     }
     size_t next = 0;
     if (auto r = record_at(pos, &next)) {
-      if (bad_from != std::string::npos) {
-        bad.push_back(absl::StrCat("bytes ", bad_from, " to ", pos - 1));
-        bad_from = std::string::npos;
-      }
+      close_bad(pos);
       out.push_back(std::move(*r));
       pos = next;
       continue;
