@@ -499,9 +499,11 @@ int Daemon::Run() {
   if (const std::string damage = state_->journal_damage(); !damage.empty()) {
     // The newest intact record was used; the damaged journal is kept aside
     // for inspection instead of being emptied by the next checkpoint.
-    spdlog::warn("state journal {}; kept as {}.damaged", damage, state_->journal_path());
     if (auto st = state_->SetAsideJournal(); !st.ok()) {
-      spdlog::warn("state journal: {}", std::string(st.message()));
+      spdlog::warn("state journal {}; it cannot be set aside: {}", damage,
+                   std::string(st.message()));
+    } else {
+      spdlog::warn("state journal {}; kept as {}.damaged", damage, state_->journal_path());
     }
   }
   model::GraphSpec initial = std::move(choice.graph);

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -80,8 +81,13 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
         absl::StrCat(dir.string(), ": cannot create directory: ", ec.message()));
   }
   std::string tmpl = (dir / absl::StrCat(".", p.filename().string(), ".XXXXXX")).string();
+  // Errors name the file being written, then the temporary one.
+  const auto tmp_error = [&](const char* what) {
+    return absl::InternalError(absl::StrCat(path, ": ", what, " (temporary file ", tmpl,
+                                            "): ", std::strerror(errno)));
+  };
   Fd fd(::mkstemp(tmpl.data()));
-  if (fd.get() < 0) return ErrnoError("cannot create temporary file", tmpl);
+  if (fd.get() < 0) return tmp_error("cannot create a temporary file");
   bool ok = false;
   struct Cleanup {
     const std::string& name;
@@ -90,18 +96,18 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
       if (!done) ::unlink(name.c_str());
     }
   } cleanup{tmpl, ok};
-  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return ErrnoError("fchmod", tmpl);
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return tmp_error("fchmod");
   size_t written = 0;
   while (written < contents.size()) {
     const ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError("write", tmpl);
+      return tmp_error("write");
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return ErrnoError("fsync", tmpl);
-  if (::close(fd.release()) != 0) return ErrnoError("close", tmpl);
+  if (::fsync(fd.get()) != 0) return tmp_error("fsync");
+  if (::close(fd.release()) != 0) return tmp_error("close");
   // Checked again right before: whatever appeared at the path meanwhile
   // (a device, a FIFO) is never replaced.
   if (auto st = CheckReplaceable(path); !st.ok()) return st;
@@ -123,6 +129,9 @@ constexpr uint64_t kCompactBytes = uint64_t{1} << 20;
 // file's size nor its block map, so its fdatasync writes the data alone (a
 // growing file makes every flush write the inode too: a second I/O).
 constexpr uint64_t kJournalStep = uint64_t{256} << 10;
+// No journal aersd writes comes near this (at most kCompactBytes of records
+// and a step of room): a bigger file is not read.
+constexpr uint64_t kMaxJournalBytes = uint64_t{64} << 20;
 
 // The value of a "# key: value" header line among the first lines of
 // `text`.
@@ -244,11 +253,33 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
     *next = eol + 1 + bytes + 1;
     return Record{revision, lease, std::string(payload), at};
   };
+  const std::string magic = absl::StrCat(kRecordMagic, " ");
+  // A damaged stretch [bad_from, end) is reported unless it is what a crash
+  // leaves without losing anything acknowledged: a record cut short at the
+  // end (its header says it runs on into the zero-filled room or past the
+  // end: its write was interrupted, and it was never flushed, so never
+  // acknowledged), or the rest of a record whose start a checkpoint had
+  // already zeroed (the state file holds newer).
   const auto close_bad = [&](size_t end) {
-    if (bad_from != std::string::npos) {
-      bad.push_back(absl::StrCat("bytes ", bad_from, " to ", end - 1));
-      bad_from = std::string::npos;
+    if (bad_from == std::string::npos) return;
+    const absl::string_view stretch = absl::string_view(journal).substr(bad_from, end - bad_from);
+    const bool only_zeros_after = journal.find_first_not_of('\0', end) == std::string::npos;
+    bool torn = false;
+    if (only_zeros_after && absl::StartsWith(stretch, magic)) {
+      const size_t eol = stretch.find('\n');
+      const std::vector<absl::string_view> f = absl::StrSplit(stretch.substr(0, eol), ' ');
+      uint64_t bytes = 0;
+      torn = eol == absl::string_view::npos ||
+             (f.size() == 5 && absl::SimpleAtoi(f[3], &bytes) && eol + 1 + bytes + 1 > stretch.size());
     }
+    const bool cleared_rest =
+        bad_from > 0 && journal[bad_from - 1] == '\0' && !absl::StartsWith(stretch, magic);
+    if (!torn && !cleared_rest) {
+      bad.push_back(end == journal.size()
+                        ? absl::StrCat("bytes ", bad_from, " to ", end - 1, " (the end)")
+                        : absl::StrCat("bytes ", bad_from, " to ", end - 1));
+    }
+    bad_from = std::string::npos;
   };
   while (pos < journal.size()) {
     if (journal[pos] == '\0') {
@@ -264,17 +295,15 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
       pos = next;
       continue;
     }
-    // Damaged here: look for the next record header at a line start, or
-    // the room after the last record.
+    // Damaged here: look for the next record header (anywhere: garbage may
+    // run into it without a line break), or the room after the last record.
     if (bad_from == std::string::npos) bad_from = pos;
-    const size_t header = journal.find(absl::StrCat("\n", kRecordMagic, " "), pos);
+    const size_t header = journal.find(magic, pos + 1);
     const size_t zero = journal.find('\0', pos);
-    if (header == std::string::npos && zero == std::string::npos) break;
-    pos = zero < header ? zero : header + 1;
+    pos = std::min(header, zero);
+    if (pos == std::string::npos) break;
   }
-  if (bad_from != std::string::npos) {
-    bad.push_back(absl::StrCat("bytes ", bad_from, " to ", journal.size() - 1, " (the end)"));
-  }
+  close_bad(journal.size());
   if (damage != nullptr) *damage = absl::StrJoin(bad, ", ");
   return out;
 }
@@ -326,6 +355,11 @@ absl::Status StateStore::OpenJournalLocked() const {
     ::close(fd);
     return absl::FailedPreconditionError(absl::StrCat(jp, ": the journal is not a regular file"));
   }
+  if (static_cast<uint64_t>(st.st_size) > kMaxJournalBytes) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        jp, ": ", st.st_size, " bytes, more than a journal ever holds; move it away"));
+  }
   std::string text(static_cast<size_t>(st.st_size), '\0');
   const ssize_t n = ::pread(fd, text.data(), text.size(), 0);
   if (n < 0) {
@@ -338,6 +372,11 @@ absl::Status StateStore::OpenJournalLocked() const {
   journal_fd_ = fd;
   journal_bytes_ = used == std::string::npos ? 0 : used + 1;
   journal_room_ = static_cast<uint64_t>(st.st_size);
+  // More zero-filled room than the records need (a file extended by hand):
+  // cut back to the step after the records.
+  const uint64_t room =
+      std::max(kJournalStep, (journal_bytes_ + kJournalStep - 1) / kJournalStep * kJournalStep);
+  if (journal_room_ > room && ::ftruncate(fd, static_cast<off_t>(room)) == 0) journal_room_ = room;
   return absl::OkStatus();
 }
 
@@ -519,7 +558,19 @@ std::optional<StateStore::Latest> StateStore::ReadLatest() const {
     out = std::move(l);
   }
   const std::string jp = journal_path();
-  if (std::filesystem::is_regular_file(jp, ec)) {
+  // Not followed through a link, and not read when no journal aersd writes
+  // could be that big (the start-up sets it aside as damaged).
+  const auto type = std::filesystem::symlink_status(jp, ec).type();
+  const uint64_t size = type == std::filesystem::file_type::regular
+                            ? static_cast<uint64_t>(std::filesystem::file_size(jp, ec))
+                            : 0;
+  if (type != std::filesystem::file_type::not_found && type != std::filesystem::file_type::none &&
+      (type != std::filesystem::file_type::regular || size > kMaxJournalBytes)) {
+    std::lock_guard lock(journal_mu_);
+    damage_ = type != std::filesystem::file_type::regular
+                  ? absl::StrCat(jp, ": not a regular file: not read")
+                  : absl::StrCat(jp, ": ", size, " bytes, more than a journal ever holds: not read");
+  } else if (type == std::filesystem::file_type::regular) {
     const auto journal = ReadWholeFile(jp);
     std::string damage;
     const std::vector<Record> records =
