@@ -330,6 +330,18 @@ TEST(StateStore, CorruptFileIsReportedNotTrusted) {
   fs::remove_all(dir);
 }
 
+// A fresh directory for one state test (removed first).
+fs::path FreshDir(const std::string& tag) {
+  const fs::path dir = fs::temp_directory_path() / ("aers-" + tag + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 model::GraphSpec WithGain(double gain_db) {
   auto g = Base();
   g.nodes.push_back({"extra", "gain", 1, {{"gain_db", gain_db}}});
@@ -576,23 +588,18 @@ TEST(StateStore, RecordsTheBaselineItWasDerivedFrom) {
 TEST(StateStore, JournalRecordsAreJsonAndTheStateFileIsYaml) {
   // Every edit writes a record, so the journal takes the faster encoding;
   // the state file, which people read, stays YAML.
-  const fs::path dir = fs::temp_directory_path() / ("aers-json-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  const auto slurp = [](const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
+  const fs::path dir = FreshDir("json");
   auto kinds = dsp::MakeBuiltinRegistry();
   state::StateStore store((dir / "graph.yaml").string());
   ASSERT_TRUE(store.Append(WithGain(-1.5), 7).ok());
-  const std::string journal = slurp(dir / "graph.yaml.journal");
+  const std::string journal = Slurp(dir / "graph.yaml.journal");
   EXPECT_NE(journal.find("\n{\"version\":1,"), std::string::npos) << journal;
   EXPECT_NE(journal.find("\"gain_db\":-1.5"), std::string::npos) << journal;
   auto loaded = state::StateStore((dir / "graph.yaml").string()).Load(*kinds);
   ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
   EXPECT_EQ(**loaded, WithGain(-1.5));
   ASSERT_TRUE(store.Checkpoint().ok());
-  const std::string file = slurp(dir / "graph.yaml");
+  const std::string file = Slurp(dir / "graph.yaml");
   EXPECT_EQ(file.find("\"version\""), std::string::npos) << file;
   EXPECT_NE(file.find("\n    params:\n      gain_db: -1.5\n"), std::string::npos) << file;
   EXPECT_NE(file.find("# revision: 7\n"), std::string::npos) << file;
@@ -607,8 +614,7 @@ TEST(StateStore, JournalRecordsAreJsonAndTheStateFileIsYaml) {
 TEST(StateStore, RecordsOverwriteZeroFilledRoomAndZerosAreNotDamage) {
   // The journal keeps its size while records come and go (so a record's
   // flush writes data only); zeros are room, wherever they are.
-  const fs::path dir = fs::temp_directory_path() / ("aers-room-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = FreshDir("room");
   const fs::path journal = dir / "graph.yaml.journal";
   auto kinds = dsp::MakeBuiltinRegistry();
   state::StateStore store((dir / "graph.yaml").string());
@@ -630,11 +636,7 @@ TEST(StateStore, RecordsOverwriteZeroFilledRoomAndZerosAreNotDamage) {
   // left of older records (the state file has the newest).
   ASSERT_TRUE(store.Append(WithGain(-5), 5).ok());
   ASSERT_TRUE(store.Append(WithGain(-6), 6).ok());
-  std::string text;
-  {
-    std::ifstream in(journal, std::ios::binary);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  std::string text = Slurp(journal);
   const size_t second = text.find("AERSJ1 5 ");
   ASSERT_NE(second, std::string::npos);
   ASSERT_TRUE(store.Checkpoint().ok());  // the state file: revision 6
@@ -657,8 +659,7 @@ TEST(StateStore, ATornLastRecordIsNoDamageAndAFlippedByteIs) {
   // What kill -9 in the middle of a record's write leaves (the write stops
   // at a page: the record runs into the zero-filled room) loses nothing
   // acknowledged: no warning. A flipped byte in a whole record is damage.
-  const fs::path dir = fs::temp_directory_path() / ("aers-torn-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = FreshDir("torn");
   const fs::path journal = dir / "graph.yaml.journal";
   auto kinds = dsp::MakeBuiltinRegistry();
   {
@@ -667,11 +668,7 @@ TEST(StateStore, ATornLastRecordIsNoDamageAndAFlippedByteIs) {
       ASSERT_TRUE(store.Append(WithGain(-i), static_cast<uint64_t>(i)).ok());
     }
   }
-  std::string text;
-  {
-    std::ifstream in(journal, std::ios::binary);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string text = Slurp(journal);
   const size_t third = text.find("AERSJ1 3 ");
   const size_t end = text.find_last_not_of('\0') + 1;
   ASSERT_NE(third, std::string::npos);
@@ -713,8 +710,7 @@ TEST(StateStore, ATornLastRecordIsNoDamageAndAFlippedByteIs) {
 TEST(StateStore, AJournalNoWriterMadeIsNotRead) {
   // A link (not followed), or a file bigger than any journal: not read,
   // reported for the start-up to set aside; the state file is used.
-  const fs::path dir = fs::temp_directory_path() / ("aers-odd-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = FreshDir("odd");
   const fs::path journal = dir / "graph.yaml.journal";
   auto kinds = dsp::MakeBuiltinRegistry();
   {
