@@ -14,10 +14,10 @@
 // bytes; a torn tail after a power cut is ignored on reading. Checkpoint()
 // writes the latest state to the state file itself (temporary file, fsync,
 // rename, fsync of the directory: after a crash the file holds the old or
-// the new graph, never a mix) and empties the journal; the daemon does it
-// when edits pause, and Append does it when the journal grows past 1 MiB.
-// Reading takes the state file, then the journal's last valid record if it
-// is newer.
+// the new graph, never a mix) and clears the journal (zeros, in place);
+// the daemon does it when edits pause, and Append does it when the journal
+// grows past 1 MiB. Reading takes the state file, then the journal's
+// newest intact record if it is newer.
 //
 // Revisions: each record also carries a lease, its revision + 1024: a
 // restart goes on from the highest lease, so a revision handed out whose
