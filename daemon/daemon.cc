@@ -18,8 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -647,7 +647,8 @@ void Daemon::AuditLostEdits(std::optional<uint64_t> saved_graph_revision) {
       "the audit log shows changes applied up to revision ", *audited,
       ", but the state file held revision ", *saved_graph_revision,
       ": the daemon stopped after auditing them and before saving them; those changes are not "
-      "in effect (the graph restarted from revision ", *saved_graph_revision, ")");
+      "in effect (the graph restarted from revision ",
+      *saved_graph_revision, ")");
   spdlog::warn("{}", message);
   control::AuditRecord r;
   r.operation = "restart";

@@ -435,8 +435,7 @@ std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
   model::ValidationContext context;
   {
     absl::ReaderMutexLock lock(&impl_->mu);
-    context = {impl_->options.format.sample_rate_hz, impl_->options.names,
-               impl_->options.limits};
+    context = {impl_->options.format.sample_rate_hz, impl_->options.names, impl_->options.limits};
     if (generation != nullptr) *generation = impl_->generation;
   }
   return model::ValidateGraph(spec, kinds_, context);
@@ -721,8 +720,7 @@ bool Engine::Impl::FadeRunning(uint64_t seq_to_settle) const {
 }
 
 bool Engine::Impl::WaitForAudio(const std::function<bool()>& done,
-                                std::chrono::milliseconds timeout,
-                                std::chrono::microseconds poll) {
+                                std::chrono::milliseconds timeout, std::chrono::microseconds poll) {
   // A period of the audio thread is at most max_period_frames long: no
   // period for three of them (20 ms at least) means it is not running (a
   // server gone, a stopped backend).

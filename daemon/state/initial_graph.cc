@@ -45,8 +45,8 @@ InitialGraph ChooseInitialGraph(const StateStore& store, const model::KindRegist
   }
   out.source = InitialGraph::Source::kState;
   out.graph = std::move(**saved);
-  out.reason = absl::StrCat("restored the live graph from ", source, " (",
-                            out.graph.nodes.size(), " nodes)");
+  out.reason = absl::StrCat("restored the live graph from ", source, " (", out.graph.nodes.size(),
+                            " nodes)");
   return out;
 }
 

@@ -83,8 +83,8 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   std::string tmpl = (dir / absl::StrCat(".", p.filename().string(), ".XXXXXX")).string();
   // Errors name the file being written, then the temporary one.
   const auto tmp_error = [&](const char* what) {
-    return absl::InternalError(absl::StrCat(path, ": ", what, " (temporary file ", tmpl,
-                                            "): ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat(path, ": ", what, " (temporary file ", tmpl, "): ", std::strerror(errno)));
   };
   Fd fd(::mkstemp(tmpl.data()));
   if (fd.get() < 0) return tmp_error("cannot create a temporary file");
@@ -269,8 +269,8 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
       const size_t eol = stretch.find('\n');
       const std::vector<absl::string_view> f = absl::StrSplit(stretch.substr(0, eol), ' ');
       uint64_t bytes = 0;
-      torn = eol == absl::string_view::npos ||
-             (f.size() == 5 && absl::SimpleAtoi(f[3], &bytes) && eol + 1 + bytes + 1 > stretch.size());
+      torn = eol == absl::string_view::npos || (f.size() == 5 && absl::SimpleAtoi(f[3], &bytes) &&
+                                                eol + 1 + bytes + 1 > stretch.size());
     }
     const bool cleared_rest =
         bad_from > 0 && journal[bad_from - 1] == '\0' && !absl::StartsWith(stretch, magic);
@@ -357,8 +357,8 @@ absl::Status StateStore::OpenJournalLocked() const {
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxJournalBytes) {
     ::close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        jp, ": ", st.st_size, " bytes, more than a journal ever holds; move it away"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(jp, ": ", st.st_size, " bytes, more than a journal ever holds; move it away"));
   }
   std::string text(static_cast<size_t>(st.st_size), '\0');
   const ssize_t n = ::pread(fd, text.data(), text.size(), 0);
@@ -567,9 +567,10 @@ std::optional<StateStore::Latest> StateStore::ReadLatest() const {
   if (type != std::filesystem::file_type::not_found && type != std::filesystem::file_type::none &&
       (type != std::filesystem::file_type::regular || size > kMaxJournalBytes)) {
     std::lock_guard lock(journal_mu_);
-    damage_ = type != std::filesystem::file_type::regular
-                  ? absl::StrCat(jp, ": not a regular file: not read")
-                  : absl::StrCat(jp, ": ", size, " bytes, more than a journal ever holds: not read");
+    damage_ =
+        type != std::filesystem::file_type::regular
+            ? absl::StrCat(jp, ": not a regular file: not read")
+            : absl::StrCat(jp, ": ", size, " bytes, more than a journal ever holds: not read");
   } else if (type == std::filesystem::file_type::regular) {
     const auto journal = ReadWholeFile(jp);
     std::string damage;
@@ -616,8 +617,8 @@ std::optional<uint64_t> StateStore::SavedGraphRevision() const {
   return latest->revision;
 }
 
-absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(
-    const model::KindRegistry& kinds, std::string* source) const {
+absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(const model::KindRegistry& kinds,
+                                                                 std::string* source) const {
   std::error_code ec;
   if (std::filesystem::exists(path_, ec) && !std::filesystem::is_regular_file(path_, ec)) {
     return absl::DataLossError(

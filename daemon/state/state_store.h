@@ -94,7 +94,7 @@ class StateStore {
   /// `source` (if given) receives where the graph came from: the state
   /// file, or "FILE.journal (the record at byte N)".
   absl::StatusOr<std::optional<model::GraphSpec>> Load(const model::KindRegistry& kinds,
-                                                        std::string* source = nullptr) const;
+                                                       std::string* source = nullptr) const;
   /// Removes the state file and its journal (absent is fine; anything but a
   /// regular file is left alone and an error).
   absl::Status Remove() const;
@@ -144,8 +144,8 @@ class StateStore {
   // flush itself, which runs with sync_mu_ only.
   mutable std::mutex journal_mu_;
   mutable int journal_fd_ = -1;
-  mutable uint64_t appended_ = 0;  // tickets handed out
-  mutable uint64_t records_ = 0;   // in the journal now
+  mutable uint64_t appended_ = 0;       // tickets handed out
+  mutable uint64_t records_ = 0;        // in the journal now
   mutable uint64_t journal_bytes_ = 0;  // records (the rest is zero-filled room)
   mutable uint64_t journal_room_ = 0;   // the file's size
   struct Newest {

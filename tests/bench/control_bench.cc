@@ -21,8 +21,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,7 +78,8 @@ double OwnCpuSeconds() {
 // CPU spent by aersd and by this client during a phase of `edits` edits.
 class CpuMeter {
  public:
-  explicit CpuMeter(int pid) : pid_(pid), daemon0_(ProcessCpuSeconds(pid)), own0_(OwnCpuSeconds()) {}
+  explicit CpuMeter(int pid)
+      : pid_(pid), daemon0_(ProcessCpuSeconds(pid)), own0_(OwnCpuSeconds()) {}
   void Print(const char* what, long edits) const {
     if (pid_ <= 0 || edits <= 0) return;
     const double d = ProcessCpuSeconds(pid_) - daemon0_;

@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
   const std::string record(aers::config::EmitGraphJson(graph)->size() + 160, 'x');
   for (const bool grow : {true, false}) {
     const std::string path = (base / (grow ? "growing" : "room")).string();
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (grow ? O_APPEND : 0),
-                          0600);
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (grow ? O_APPEND : 0), 0600);
     if (fd < 0) {
       std::perror(path.c_str());
       return 1;
@@ -143,12 +143,12 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(base);
   const double store_p50 = Percentile(store_us, 0.5), grow_p50 = Percentile(grow_us, 0.5),
                room_p50 = Percentile(room_us, 0.5);
-  std::printf("write + fdatasync, a growing file (before)  p50 %6.0f us  p90 %6.0f us\n",
-              grow_p50, Percentile(grow_us, 0.9));
-  std::printf("write + fdatasync, into zero-filled room    p50 %6.0f us  p90 %6.0f us\n",
-              room_p50, Percentile(room_us, 0.9));
-  std::printf("StateStore Append + Sync (the whole record) p50 %6.0f us  p90 %6.0f us\n",
-              store_p50, Percentile(store_us, 0.9));
+  std::printf("write + fdatasync, a growing file (before)  p50 %6.0f us  p90 %6.0f us\n", grow_p50,
+              Percentile(grow_us, 0.9));
+  std::printf("write + fdatasync, into zero-filled room    p50 %6.0f us  p90 %6.0f us\n", room_p50,
+              Percentile(room_us, 0.9));
+  std::printf("StateStore Append + Sync (the whole record) p50 %6.0f us  p90 %6.0f us\n", store_p50,
+              Percentile(store_us, 0.9));
   std::printf("  growing / room: %.2fx (what the room saves each flush)\n", grow_p50 / room_p50);
   std::printf("  StateStore / room: %.2fx (encoding, hash and checks over the bare I/O)\n",
               store_p50 / room_p50);

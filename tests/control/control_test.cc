@@ -332,7 +332,8 @@ TEST(StateStore, CorruptFileIsReportedNotTrusted) {
 
 // A fresh directory for one state test (removed first).
 fs::path FreshDir(const std::string& tag) {
-  const fs::path dir = fs::temp_directory_path() / ("aers-" + tag + "-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("aers-" + tag + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir;
 }
@@ -618,7 +619,8 @@ TEST(StateStore, RecordsOverwriteZeroFilledRoomAndZerosAreNotDamage) {
   const fs::path journal = dir / "graph.yaml.journal";
   auto kinds = dsp::MakeBuiltinRegistry();
   state::StateStore store((dir / "graph.yaml").string());
-  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(store.Append(WithGain(-i), static_cast<uint64_t>(i)).ok());
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_TRUE(store.Append(WithGain(-i), static_cast<uint64_t>(i)).ok());
   const auto room = fs::file_size(journal);
   EXPECT_EQ(room, 256u << 10);
   ASSERT_TRUE(store.Checkpoint().ok());
