@@ -473,7 +473,10 @@ int Daemon::Run() {
   // file whose revision cannot be read (corrupt, truncated) gives no floor:
   // the clock does (seconds since 1970 exceed any count of edits), so no
   // revision a client saw before repeats.
-  if (const auto saved = state_->SavedRevision()) {
+  // What the state holds, read before this start saves anything: audited
+  // edits beyond it were lost (AuditLostEdits, below).
+  std::optional<uint64_t> saved_graph_revision;
+  if (const auto saved = state_->SavedRevision(&saved_graph_revision)) {
     eo.initial_revision = *saved;
   } else {
     eo.initial_revision =
@@ -484,9 +487,6 @@ int Daemon::Run() {
                  state_->path(), eo.initial_revision);
   }
   engine_ = std::make_unique<engine::Engine>(*kinds_, eo);
-  // What the state holds, read before this start saves anything: audited
-  // edits beyond it were lost (below).
-  const std::optional<uint64_t> saved_graph_revision = state_->SavedGraphRevision();
   auto choice = state::ChooseInitialGraph(
       *state_, *kinds_, config_.graph, baseline_, options_.reset_state,
       [this](const model::GraphSpec& g) { return engine_->Check(g); }, options_.config_path);
@@ -647,8 +647,7 @@ void Daemon::AuditLostEdits(std::optional<uint64_t> saved_graph_revision) {
       "the audit log shows changes applied up to revision ", *audited,
       ", but the state file held revision ", *saved_graph_revision,
       ": the daemon stopped after auditing them and before saving them; those changes are not "
-      "in effect (the graph restarted from revision ",
-      *saved_graph_revision, ")");
+      "in effect");
   spdlog::warn("{}", message);
   control::AuditRecord r;
   r.operation = "restart";

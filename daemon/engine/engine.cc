@@ -289,6 +289,10 @@ struct Engine::Impl {
   /// returns at once and the fades in a burst of edits neither cut into
   /// each other nor queue up (the last parked plan wins).
   void PublishLoop();
+  /// What a spec is validated against: the current rate, names and limits.
+  model::ValidationContext ContextLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return {options.format.sample_rate_hz, options.names, options.limits};
+  }
   void UpdateStallLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const double period_us =
         1e6 * options.format.max_period_frames / std::max(1.0, options.format.sample_rate_hz);
@@ -418,13 +422,11 @@ rt::StreamFormat Engine::format() const {
 
 model::ValidationContext Engine::validation_context() const {
   absl::ReaderMutexLock lock(&impl_->mu);
-  return {impl_->options.format.sample_rate_hz, impl_->options.names, impl_->options.limits};
+  return impl_->ContextLocked();
 }
 
 absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
-  const model::ValidationContext context{options.format.sample_rate_hz, options.names,
-                                         options.limits};
-  const auto issues = model::ValidateGraph(next, kinds, context);
+  const auto issues = model::ValidateGraph(next, kinds, ContextLocked());
   if (!issues.empty()) return absl::InvalidArgumentError(model::IssuesText(issues));
   return absl::OkStatus();
 }
@@ -435,7 +437,7 @@ std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
   model::ValidationContext context;
   {
     absl::ReaderMutexLock lock(&impl_->mu);
-    context = {impl_->options.format.sample_rate_hz, impl_->options.names, impl_->options.limits};
+    context = impl_->ContextLocked();
     if (generation != nullptr) *generation = impl_->generation;
   }
   return model::ValidateGraph(spec, kinds_, context);
@@ -627,7 +629,7 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> Engine::Impl::CompileGuarded(
 Engine::Impl::Snapshot Engine::Impl::TakeSnapshot() const {
   Snapshot snap;
   snap.format = options.format;
-  snap.context = {options.format.sample_rate_hz, options.names, options.limits};
+  snap.context = ContextLocked();
   snap.settle_timeout = options.settle_timeout;
   snap.crossfade_ms = options.crossfade_ms;
   snap.revision = revision;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -355,6 +356,18 @@ absl::Status StateStore::OpenJournalLocked() const {
     ::close(fd);
     return absl::FailedPreconditionError(absl::StrCat(jp, ": the journal is not a regular file"));
   }
+  // One writer: records go where this store thinks the journal ends, so a
+  // second daemon on the same state file would overwrite them.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return err == EWOULDBLOCK ? absl::FailedPreconditionError(absl::StrCat(
+                                    jp,
+                                    ": in use by another process (another aersd with the "
+                                    "same --state_file?)"))
+                              : ErrnoError("cannot lock the journal", jp);
+  }
   if (static_cast<uint64_t>(st.st_size) > kMaxJournalBytes) {
     ::close(fd);
     return absl::FailedPreconditionError(
@@ -600,7 +613,8 @@ std::string StateStore::SavedBaseline() const {
   return latest ? HeaderValue(latest->text, kBaselinePrefix) : "";
 }
 
-std::optional<uint64_t> StateStore::SavedRevision() const {
+std::optional<uint64_t> StateStore::SavedRevision(std::optional<uint64_t>* graph_revision) const {
+  if (graph_revision != nullptr) graph_revision->reset();
   std::error_code ec;
   if (std::filesystem::exists(path_, ec) && !std::filesystem::is_regular_file(path_, ec)) {
     return std::nullopt;
@@ -608,13 +622,8 @@ std::optional<uint64_t> StateStore::SavedRevision() const {
   const auto latest = ReadLatest();
   if (!latest) return 0;
   if (latest->file_revision_unreadable) return std::nullopt;
+  if (graph_revision != nullptr) *graph_revision = latest->revision;
   return std::max(latest->revision, latest->lease);
-}
-
-std::optional<uint64_t> StateStore::SavedGraphRevision() const {
-  const auto latest = ReadLatest();
-  if (!latest || latest->file_revision_unreadable) return std::nullopt;
-  return latest->revision;
 }
 
 absl::StatusOr<std::optional<model::GraphSpec>> StateStore::Load(const model::KindRegistry& kinds,

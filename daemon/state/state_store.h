@@ -78,11 +78,12 @@ class StateStore {
   /// and the journal's leases, read even when the graph itself is not used:
   /// 0 when there is no state at all, nullopt when the state file exists but
   /// its revision cannot be read (corrupt or truncated).
-  std::optional<uint64_t> SavedRevision() const;
-  /// The revision of the newest saved graph itself (the state file's or the
-  /// journal's newest intact record), without the lease: what a restart
-  /// restores. nullopt when there is no state or its revision is unreadable.
-  std::optional<uint64_t> SavedGraphRevision() const;
+  ///
+  /// `graph_revision` (if given) receives the revision of the newest saved
+  /// graph itself (the state file's or the journal's newest intact record),
+  /// without the lease: what a restart restores; nullopt when there is no
+  /// state or its revision is unreadable. (Read in the same pass.)
+  std::optional<uint64_t> SavedRevision(std::optional<uint64_t>* graph_revision = nullptr) const;
   /// What the state was derived from (the daemon uses a hash of the config
   /// file): a state whose baseline differs from the current one is stale
   /// (the operator edited the config since) and loses to the config.

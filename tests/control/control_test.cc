@@ -651,7 +651,10 @@ TEST(StateStore, RecordsOverwriteZeroFilledRoomAndZerosAreNotDamage) {
   auto loaded = after_crash.Load(*kinds);
   ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
   EXPECT_EQ(**loaded, WithGain(-6)) << "the state file is newer than record 6 left behind";
-  EXPECT_EQ(after_crash.SavedGraphRevision(), std::optional<uint64_t>(6));
+  std::optional<uint64_t> graph_revision;
+  EXPECT_EQ(after_crash.SavedRevision(&graph_revision),
+            std::optional<uint64_t>(6 + state::StateStore::kRevisionLease));
+  EXPECT_EQ(graph_revision, std::optional<uint64_t>(6));
   EXPECT_EQ(after_crash.journal_damage(), "")
       << "the rest of a record a checkpoint was clearing is no damage";
   fs::remove_all(dir);
@@ -756,6 +759,28 @@ TEST(StateStore, AJournalNoWriterMadeIsNotRead) {
     ASSERT_TRUE(store.Append(WithGain(-3), 3).ok());
     EXPECT_EQ(fs::file_size(journal), 256u << 10);
   }
+  fs::remove_all(dir);
+}
+
+TEST(StateStore, OneWriterAtATime) {
+  // Two daemons on one state file: the second cannot write the journal
+  // (its records would overwrite the first's), and says why.
+  const fs::path dir = FreshDir("two");
+  state::StateStore first((dir / "graph.yaml").string());
+  ASSERT_TRUE(first.Append(WithGain(-1), 1).ok());
+  {
+    state::StateStore second((dir / "graph.yaml").string());
+    auto refused = second.Append(WithGain(-2), 2);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("graph.yaml.journal: in use by another process"),
+              std::string::npos)
+        << refused.status();
+  }
+  ASSERT_TRUE(first.Append(WithGain(-3), 3).ok());
+  auto kinds = dsp::MakeBuiltinRegistry();
+  auto loaded = state::StateStore((dir / "graph.yaml").string()).Load(*kinds);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ(**loaded, WithGain(-3));
   fs::remove_all(dir);
 }
 
