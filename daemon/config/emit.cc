@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "config/config.h"
 #include "config/graph_yaml.h"
 #include "config/yaml_read.h"
@@ -250,32 +251,79 @@ Json ParamJson(const ParamValue& v, bool& finite) {
 
 }  // namespace
 
-std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph) {
+namespace {
+
+// One node as JSON text; nullopt when JSON cannot hold it (see below).
+std::optional<std::string> NodeJsonText(const model::NodeSpec& n) {
   bool finite = true;
-  Json doc = {{"version", graph.version}};
-  if (!graph.inputs.empty()) doc["inputs"] = PortsJson(graph.inputs);
-  if (!graph.outputs.empty()) doc["outputs"] = PortsJson(graph.outputs);
-  if (!graph.nodes.empty()) {
-    Json& nodes = doc["nodes"] = Json::array();
-    for (const auto& n : graph.nodes) {
-      Json j = {{"name", n.name}, {"kind", n.kind}, {"channels", n.channels}};
-      if (!n.preset.empty()) j["preset"] = n.preset;
-      if (!n.params.empty()) {
-        Json& params = j["params"] = Json::object();
-        for (const auto& [name, value] : n.params) params[name] = ParamJson(value, finite);
-      }
-      nodes.push_back(std::move(j));
-    }
-  }
-  if (!graph.routes.empty()) {
-    Json& routes = doc["routes"] = Json::array();
-    for (const auto& r : graph.routes) {
-      routes.push_back({{"from", r.from.ToString()}, {"to", r.to.ToString()}});
-    }
+  Json j = {{"name", n.name}, {"kind", n.kind}, {"channels", n.channels}};
+  if (!n.preset.empty()) j["preset"] = n.preset;
+  if (!n.params.empty()) {
+    Json& params = j["params"] = Json::object();
+    for (const auto& [name, value] : n.params) params[name] = ParamJson(value, finite);
   }
   if (!finite) return std::nullopt;  // a validated graph has none
   try {
-    return doc.dump();
+    return j.dump();
+  } catch (const Json::type_error&) {
+    return std::nullopt;  // a string that is not UTF-8
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph, GraphJsonCache* cache) {
+  // The document is written piece by piece, as nlohmann/json writes it
+  // whole (one line, no spaces, keys in this order), so that the pieces of
+  // unchanged nodes and routes can be kept.
+  try {
+    std::string out = absl::StrCat("{\"version\":", Json(graph.version).dump());
+    if (!graph.inputs.empty())
+      absl::StrAppend(&out, ",\"inputs\":", PortsJson(graph.inputs).dump());
+    if (!graph.outputs.empty()) {
+      absl::StrAppend(&out, ",\"outputs\":", PortsJson(graph.outputs).dump());
+    }
+    if (!graph.nodes.empty()) {
+      decltype(GraphJsonCache::nodes_) kept;
+      out += ",\"nodes\":[";
+      for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        const model::NodeSpec& n = graph.nodes[i];
+        if (i > 0) out += ',';
+        if (cache != nullptr) {
+          if (auto old = cache->nodes_.find(n.name);
+              old != cache->nodes_.end() && old->second.first == n) {
+            out += old->second.second;
+            kept.insert(cache->nodes_.extract(old));
+            continue;
+          }
+        }
+        std::optional<std::string> text = NodeJsonText(n);
+        if (!text) return std::nullopt;
+        out += *text;
+        if (cache != nullptr) kept.insert_or_assign(n.name, std::make_pair(n, *std::move(text)));
+      }
+      out += ']';
+      if (cache != nullptr) cache->nodes_ = std::move(kept);  // nodes gone are dropped
+    }
+    if (!graph.routes.empty()) {
+      out += ",\"routes\":";
+      if (cache != nullptr && !cache->routes_text_.empty() && cache->routes_ == graph.routes) {
+        out += cache->routes_text_;
+      } else {
+        Json routes = Json::array();
+        for (const auto& r : graph.routes) {
+          routes.push_back({{"from", r.from.ToString()}, {"to", r.to.ToString()}});
+        }
+        std::string text = routes.dump();
+        out += text;
+        if (cache != nullptr) {
+          cache->routes_ = graph.routes;
+          cache->routes_text_ = std::move(text);
+        }
+      }
+    }
+    out += '}';
+    return out;
   } catch (const Json::type_error&) {
     return std::nullopt;  // a string that is not UTF-8
   }

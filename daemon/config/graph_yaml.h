@@ -13,6 +13,7 @@
 // Thread: non-real-time; any thread (no shared state).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,23 @@ std::string EmitGraphYaml(const model::GraphSpec& graph);
 /// tenth of yaml-cpp's emitter's time (BENCHMARKS.md). nullopt when a
 /// string is not well-formed UTF-8 or a number is not finite (JSON has no
 /// NaN; a validated graph has neither): callers fall back to EmitGraphYaml.
-std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph);
+///
+/// `cache` (may be null) keeps the text of each node and of the route list
+/// between calls on successive versions of one graph: an edit changes a
+/// node or a route, and the unchanged ones are not encoded again. The text
+/// is the same with or without it.
+class GraphJsonCache;
+std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph,
+                                         GraphJsonCache* cache = nullptr);
+
+/// What EmitGraphJson keeps between calls: each node's spec and text (by
+/// name), the route list and its text. Not thread-safe: one per writer.
+class GraphJsonCache {
+ private:
+  friend std::optional<std::string> EmitGraphJson(const model::GraphSpec&, GraphJsonCache*);
+  std::map<std::string, std::pair<model::NodeSpec, std::string>, std::less<>> nodes_;
+  std::vector<model::RouteSpec> routes_;
+  std::string routes_text_;
+};
 
 }  // namespace aers::config

@@ -440,19 +440,20 @@ absl::StatusOr<uint64_t> GraphService::SetLive(LiveStream& stream, const std::st
       if (msg.rfind(prefix, 0) == 0) msg = where + msg.substr(prefix.size());
       return absl::Status(st.code(), msg);
     }
-    // Only a value that can change without rebuilding the node. Apply
-    // validates the value; a refusal here says what is wrong with it (type,
-    // range, a list's length) before saying it is not live.
+    // Only a value that can change without rebuilding the node. What is
+    // wrong with the value (type, range, a list's length) is said before
+    // that it is not live; Apply does not check it again.
+    uint64_t validated_in = 0;
+    if (const auto issues = engine_.Validate(spec, &validated_in); !issues.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", model::IssuesText(issues)));
+    }
     const model::NodeKind* kind = engine_.kinds().Find(before.kind);
     if (kind == nullptr || !kind->UpdateLive(nullptr, before, *spec.FindNode(node))) {
-      if (const auto issues = engine_.Validate(spec); !issues.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": ", model::IssuesText(issues)));
-      }
       return absl::InvalidArgumentError(absl::StrCat(
           where, ".param: '", param, "' of node '", node, "' (", before.kind,
           ") is not a live parameter (changing it rebuilds the node); use SetParameter"));
     }
-    if (auto applied = engine_.Apply(std::move(spec)); !applied.ok()) {
+    if (auto applied = engine_.Apply(std::move(spec), std::nullopt, validated_in); !applied.ok()) {
       return absl::Status(applied.status().code(),
                           absl::StrCat(where, ": ", applied.status().message()));
     }

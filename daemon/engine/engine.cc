@@ -182,6 +182,29 @@ std::optional<compile::Graph> CrossfadeGraph(const Built& old_b, const Built& ne
   return g;
 }
 
+// The indexes of the nodes of `next` whose parameters differ from those of
+// `current`, when nothing else differs (schema version, external ports,
+// routes, and every node's name, kind, channels and preset): what a change
+// of live parameters looks like. Nullopt for any other change.
+std::optional<std::vector<size_t>> ParamsOnlyChange(const model::GraphSpec& current,
+                                                    const model::GraphSpec& next) {
+  if (next.version != current.version || next.nodes.size() != current.nodes.size() ||
+      next.inputs != current.inputs || next.outputs != current.outputs ||
+      next.routes != current.routes) {
+    return std::nullopt;
+  }
+  std::vector<size_t> changed;
+  for (size_t i = 0; i < next.nodes.size(); ++i) {
+    const model::NodeSpec& a = current.nodes[i];
+    const model::NodeSpec& b = next.nodes[i];
+    if (a.name != b.name || a.kind != b.kind || a.channels != b.channels || a.preset != b.preset) {
+      return std::nullopt;
+    }
+    if (a.params != b.params) changed.push_back(i);
+  }
+  return changed;
+}
+
 absl::Status RevisionConflict(uint64_t expected, uint64_t actual) {
   return absl::AbortedError(absl::StrCat("revision conflict: expected ", expected,
                                          " but the graph is at revision ", actual,
@@ -244,6 +267,14 @@ struct Engine::Impl {
     std::unique_ptr<rt::Plan> plan;
   };
   Snapshot TakeSnapshot() const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  /// Commits `next` at once when it differs from the live graph only in
+  /// values every changed node takes live (NodeKind::UpdateLive: no node
+  /// built, no plan compiled, the same edges), and was validated in this
+  /// format (`validated_in`). Nullopt when it does not qualify (the caller
+  /// takes the whole path); a revision conflict otherwise fails it.
+  std::optional<absl::StatusOr<EditResult>> CommitLiveOnlyLocked(
+      const model::GraphSpec& next, std::optional<uint64_t> expected,
+      std::optional<uint64_t> validated_in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   /// `park`: a crossfade is running (or a plan is already parked); the
   /// plan, a crossfade from the graph the audio is settling on, is parked
   /// for the publisher thread instead of waited for.
@@ -435,10 +466,29 @@ std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
                                            uint64_t* generation) const {
   AERS_DCHECK_NOT_AUDIO_THREAD();
   model::ValidationContext context;
+  std::optional<std::vector<size_t>> changed;
+  std::vector<model::NodeSpec> before;  // the changed nodes as they run
   {
     absl::ReaderMutexLock lock(&impl_->mu);
     context = impl_->ContextLocked();
     if (generation != nullptr) *generation = impl_->generation;
+    changed = ParamsOnlyChange(impl_->current, spec);
+    if (changed) {
+      for (const size_t i : *changed) before.push_back(impl_->current.nodes[i]);
+    }
+  }
+  // What runs is valid in this format. A change of live parameters only
+  // (which never touch a node's ports) can only have made those values
+  // invalid: only they are checked, with the messages of a whole check.
+  if (changed) {
+    auto issues = model::ValidateNodeSettings(spec, *changed, kinds_, context);
+    if (!issues.empty()) return issues;
+    bool live = true;
+    for (size_t k = 0; k < changed->size() && live; ++k) {
+      const model::NodeKind* kind = kinds_.Find(before[k].kind);
+      live = kind != nullptr && kind->UpdateLive(nullptr, before[k], spec.nodes[(*changed)[k]]);
+    }
+    if (live) return {};
   }
   return model::ValidateGraph(spec, kinds_, context);
 }
@@ -464,6 +514,21 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
         if (auto st = CheckLocked(next); !st.ok()) return st;
       }
       ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
+    }
+  }
+  // Live parameters only (a fader, automation): nothing to build or
+  // compile; the nodes glide to their new values at once.
+  if (!ports_change) {
+    std::optional<absl::StatusOr<EditResult>> live;
+    model::GraphSpec now_live;
+    {
+      absl::MutexLock lock(&mu);
+      live = CommitLiveOnlyLocked(next, expected, validated_in);
+      if (live && live->ok() && host != nullptr) now_live = current;
+    }
+    if (live) {
+      if (live->ok() && host != nullptr) host->GraphChanged(now_live);
+      return *std::move(live);
     }
   }
   // Ports are made outside the state lock: a backend's server may need the
@@ -624,6 +689,33 @@ absl::StatusOr<std::unique_ptr<rt::Plan>> Engine::Impl::CompileGuarded(
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory while compiling the graph");
   }
+}
+
+std::optional<absl::StatusOr<EditResult>> Engine::Impl::CommitLiveOnlyLocked(
+    const model::GraphSpec& next, std::optional<uint64_t> expected,
+    std::optional<uint64_t> validated_in) {
+  // Not before the first plan (it is compiled from the instances), nor
+  // with a check owed (a format change since the caller's validation).
+  if (!published || validated_in != generation) return std::nullopt;
+  const auto changed = ParamsOnlyChange(current, next);
+  if (!changed) return std::nullopt;
+  for (const size_t i : *changed) {
+    auto inst = instances.find(next.nodes[i].name);
+    if (inst == instances.end() || inst->second.kind == nullptr ||
+        !inst->second.kind->UpdateLive(nullptr, inst->second.spec, next.nodes[i])) {
+      return std::nullopt;
+    }
+  }
+  if (expected && *expected != revision) return RevisionConflict(*expected, revision);
+  for (const size_t i : *changed) {
+    Instance& inst = instances.find(next.nodes[i].name)->second;
+    inst.kind->UpdateLive(inst.proc.get(), inst.spec, next.nodes[i]);
+    inst.spec = next.nodes[i];
+    current.nodes[i] = next.nodes[i];
+  }
+  ++revision;
+  last_edit = EditResult{revision, false};
+  return last_edit;
 }
 
 Engine::Impl::Snapshot Engine::Impl::TakeSnapshot() const {

@@ -135,7 +135,10 @@ class Engine {
   /// this very spec valid (its `generation` output). Apply then does not
   /// check it again, unless the format changed since (a sample-rate change
   /// moves rate-dependent ranges). For callers that validate first to
-  /// report issues (the control service): one validation per edit.
+  /// report issues (the control service): one validation per edit. A
+  /// validated spec that differs from the live graph only in live
+  /// parameters is committed at once: those nodes glide to the new values,
+  /// no node is built, no plan compiled (`replanned` false).
   absl::StatusOr<EditResult> Apply(model::GraphSpec spec,
                                    std::optional<uint64_t> expected_revision = std::nullopt,
                                    std::optional<uint64_t> validated_in = std::nullopt);
@@ -144,6 +147,9 @@ class Engine {
   absl::Status Check(const model::GraphSpec& spec) const;
   /// The same check, as typed issues (empty: valid). `generation` (if
   /// given) receives the stream-format generation checked in (see Apply).
+  /// A spec that differs from the live graph only in live parameters
+  /// costs a check of the changed nodes alone (model::ValidateNodeSettings:
+  /// the same issues a whole check would find).
   std::vector<model::Issue> Validate(const model::GraphSpec& spec,
                                      uint64_t* generation = nullptr) const;
 

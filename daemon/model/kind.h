@@ -122,7 +122,9 @@ class NodeKind {
   /// when only live parameters differ; returns false when the change needs
   /// a new instance (channels, a non-live parameter). With a null `instance`
   /// it only answers whether it could. Wait-free for the audio thread (it
-  /// only stores atomics).
+  /// only stores atomics). A live parameter never changes the node's
+  /// Layout: the plan and the routes stay valid (the engine and
+  /// model::ValidateNodeSettings rely on it).
   bool UpdateLive(rt::Processor* instance, const NodeSpec& before, const NodeSpec& after) const;
 
   /// The spec's parameters with defaults (at `sample_rate_hz`, Hz) filled in.

@@ -353,6 +353,61 @@ void CheckBackendPortNames(const GraphSpec& spec, const NamingLimits& limits,
   check(spec.outputs, "outputs");
 }
 
+namespace {
+
+// A node's preset, parameters (types, ranges at the context's rate) and its
+// kind's own constraints, reported under `path`; true when all hold.
+bool CheckSettings(const NodeSpec& n, const NodeKind& kind, const std::string& path,
+                   const ValidationContext& context, std::vector<Issue>& issues) {
+  if (!n.preset.empty()) {
+    const auto presets = kind.presets();
+    const bool found = std::any_of(presets.begin(), presets.end(),
+                                   [&](const PresetInfo& p) { return p.uri == n.preset; });
+    if (!found) {
+      std::vector<std::string> uris;
+      for (const auto& p : presets) uris.push_back(p.uri);
+      issues.push_back({path + ".preset",
+                        presets.empty()
+                            ? Cat("kind ", Quoted(n.kind), " has no presets")
+                            : Cat("unknown preset ", Quoted(n.preset), " for kind ", Quoted(n.kind),
+                                  "; its presets are: ", JoinList(uris, ", ")),
+                        IssueCode::kBadValue});
+      return false;
+    }
+  }
+
+  bool params_ok = true;
+  std::vector<std::string> param_names;
+  for (const auto& d : kind.params()) param_names.push_back(d.name);
+  for (const auto& [pname, value] : n.params) {
+    const std::string ppath = Cat(path, ".params.", pname);
+    const ParamDesc* d = kind.FindParam(pname);
+    if (d == nullptr) {
+      issues.push_back({ppath,
+                        param_names.empty()
+                            ? Cat("unknown parameter ", Quoted(pname), ": kind ", Quoted(n.kind),
+                                  " has no parameters")
+                            : Cat("unknown parameter ", Quoted(pname), " for kind ", Quoted(n.kind),
+                                  DidYouMean(pname, param_names),
+                                  "; its parameters are: ", JoinList(param_names, ", ")),
+                        IssueCode::kUnknownParam});
+      params_ok = false;
+      continue;
+    }
+    // Ranges that follow the sample rate are checked at the actual rate.
+    params_ok &= CheckParam(d->At(context.sample_rate_hz), value, ppath, issues);
+  }
+  if (!params_ok) return false;
+  const size_t before = issues.size();
+  kind.CheckSpec(n, path, issues);
+  for (size_t k = before; k < issues.size(); ++k) {
+    if (issues[k].code == IssueCode::kUnspecified) issues[k].code = IssueCode::kConstraint;
+  }
+  return issues.size() == before;
+}
+
+}  // namespace
+
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
                                  const ValidationContext& context) {
   std::vector<Issue> issues;
@@ -435,53 +490,10 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
                   kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
     if (kind == nullptr) continue;
-    if (!n.preset.empty()) {
-      const auto presets = kind->presets();
-      const bool found = std::any_of(presets.begin(), presets.end(),
-                                     [&](const PresetInfo& p) { return p.uri == n.preset; });
-      if (!found) {
-        std::vector<std::string> uris;
-        for (const auto& p : presets) uris.push_back(p.uri);
-        issues.push_back({path + ".preset",
-                          presets.empty()
-                              ? Cat("kind ", Quoted(n.kind), " has no presets")
-                              : Cat("unknown preset ", Quoted(n.preset), " for kind ",
-                                    Quoted(n.kind), "; its presets are: ", JoinList(uris, ", ")),
-                          IssueCode::kBadValue});
-        continue;
-      }
-    }
-
-    bool params_ok = true;
-    std::vector<std::string> param_names;
-    for (const auto& d : kind->params()) param_names.push_back(d.name);
-    for (const auto& [pname, value] : n.params) {
-      const std::string ppath = Cat(path, ".params.", pname);
-      const ParamDesc* d = kind->FindParam(pname);
-      if (d == nullptr) {
-        issues.push_back({ppath,
-                          param_names.empty()
-                              ? Cat("unknown parameter ", Quoted(pname), ": kind ", Quoted(n.kind),
-                                    " has no parameters")
-                              : Cat("unknown parameter ", Quoted(pname), " for kind ",
-                                    Quoted(n.kind), DidYouMean(pname, param_names),
-                                    "; its parameters are: ", JoinList(param_names, ", ")),
-                          IssueCode::kUnknownParam});
-        params_ok = false;
-        continue;
-      }
-      // Ranges that follow the sample rate are checked at the actual rate.
-      params_ok &= CheckParam(d->At(context.sample_rate_hz), value, ppath, issues);
-    }
-    if (!params_ok) continue;
-    const size_t before = issues.size();
-    kind->CheckSpec(n, path, issues);
-    for (size_t k = before; k < issues.size(); ++k) {
-      if (issues[k].code == IssueCode::kUnspecified) issues[k].code = IssueCode::kConstraint;
-    }
+    const bool settings_ok = CheckSettings(n, *kind, path, context, issues);
     const bool channels_ok =
         n.channels >= 1 && n.channels <= kind->max_channels() && n.channels <= kMaxChannels;
-    node_ok[i] = issues.size() == before && channels_ok;
+    node_ok[i] = settings_ok && channels_ok;
   }
 
   // Routes. Names resolve inputs first, then nodes, then outputs (duplicates
@@ -784,6 +796,28 @@ std::string IssuesText(const std::vector<Issue>& issues) {
   if (issues.size() > shown)
     lines.push_back(Cat("... and ", issues.size() - shown, " more problems"));
   return JoinList(lines, "\n");
+}
+
+std::vector<Issue> ValidateNodeSettings(const GraphSpec& spec, const std::vector<size_t>& nodes,
+                                        const KindRegistry& kinds,
+                                        const ValidationContext& context) {
+  std::vector<Issue> issues;
+  for (const size_t i : nodes) {
+    const std::string path = Indexed("nodes", i);
+    if (i >= spec.nodes.size()) {
+      issues.push_back({path, "no such node", IssueCode::kUnknownNode});
+      continue;
+    }
+    const NodeSpec& n = spec.nodes[i];
+    const NodeKind* kind = kinds.Find(n.kind);
+    if (kind == nullptr) {
+      issues.push_back(
+          {path + ".kind", Cat("unknown kind ", Quoted(n.kind)), IssueCode::kUnknownKind});
+      continue;
+    }
+    CheckSettings(n, *kind, path, context, issues);
+  }
+  return issues;
 }
 
 std::optional<NodeLayout> LayoutOf(const GraphSpec& spec, const KindRegistry& kinds,

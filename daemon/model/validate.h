@@ -50,6 +50,16 @@ struct ValidationContext {
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
                                  const ValidationContext& context = {});
 
+/// Checks only the settings of the nodes at indexes `nodes` of `spec` (its
+/// preset, its parameters' types and ranges, its kind's own constraints),
+/// with the same messages and paths as ValidateGraph. Enough for a graph
+/// that passed ValidateGraph and then changed only live parameters of those
+/// nodes (NodeKind::UpdateLive): a live parameter never changes a node's
+/// name, kind, channels or ports, so nothing else can have become invalid.
+std::vector<Issue> ValidateNodeSettings(const GraphSpec& spec, const std::vector<size_t>& nodes,
+                                        const KindRegistry& kinds,
+                                        const ValidationContext& context = {});
+
 /// The layout of a node or external port, by name, in a graph that passed
 /// ValidateGraph. External inputs have one output port "out"; external
 /// outputs one input port "in". Returns nullopt for unknown names.

@@ -327,7 +327,10 @@ std::string StateStore::baseline() const {
 std::string StateStore::Contents(const model::GraphSpec& graph, uint64_t revision,
                                  const std::string& baseline, bool journal) const {
   std::optional<std::string> body;
-  if (journal && (body = config::EmitGraphJson(graph))) body->push_back('\n');
+  if (journal) {
+    std::lock_guard lock(json_mu_);
+    if ((body = config::EmitGraphJson(graph, &json_cache_))) body->push_back('\n');
+  }
   if (!body) body = config::EmitGraphYaml(graph);
   return absl::StrCat("# aersd live graph state: written on every accepted edit; delete to reset\n",
                       kBaselinePrefix, baseline, "\n", kRevisionPrefix, revision, "\n",

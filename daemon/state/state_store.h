@@ -35,6 +35,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "config/graph_yaml.h"
 #include "model/graph.h"
 #include "model/kind.h"
 
@@ -139,6 +140,10 @@ class StateStore {
 
   std::string path_;
   mutable std::mutex mu_;  // baseline_
+  // The JSON text of the nodes and routes of the last record: an edit
+  // changes one or two, the rest is not encoded again.
+  mutable std::mutex json_mu_;
+  mutable config::GraphJsonCache json_cache_;
   std::string baseline_;
 
   // The journal (writer side): journal_mu_ guards everything below but the

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -1296,6 +1297,55 @@ TEST(ConfigTest, TheGraphAsJsonReadsBackExactly) {
   model::GraphSpec bytes = g;
   bytes.outputs[0].connect[0] = "\xff\xfe";
   EXPECT_FALSE(EmitGraphJson(bytes).has_value());
+}
+
+TEST(ConfigTest, TheGraphAsJsonIsTheSameTextWithTheCache) {
+  // The journal keeps the text of unchanged nodes and routes between
+  // records (GraphJsonCache): every edit gives the text a fresh encoding
+  // gives, which is what nlohmann/json writes for the whole document.
+  GraphJsonCache cache;
+  model::GraphSpec g = EveryTypeConfig().graph;
+  const auto same = [&](const model::GraphSpec& graph) {
+    const auto cached = EmitGraphJson(graph, &cache);
+    const auto fresh = EmitGraphJson(graph);
+    ASSERT_EQ(cached.has_value(), fresh.has_value());
+    if (!fresh) return;
+    EXPECT_EQ(*cached, *fresh);
+    EXPECT_EQ(nlohmann::ordered_json::parse(*fresh).dump(), *fresh);
+    const auto parsed = ParseGraphYaml(*cached, "journal", Kinds());
+    ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << *cached;
+    EXPECT_EQ(*parsed, graph) << *cached;
+  };
+  ASSERT_GE(g.nodes.size(), 3u);
+  ASSERT_FALSE(g.routes.empty());
+  same(g);
+  same(g);                              // all from the cache
+  g.nodes[1].params["gain_db"] = -7.5;  // a fader
+  same(g);
+  std::swap(g.nodes[0], g.nodes[2]);  // the order is the graph's, not the cache's
+  same(g);
+  const std::string old_name = g.nodes[0].name;  // renamed with its routes
+  g.nodes[0].name = "renamed";
+  for (auto& r : g.routes) {
+    for (model::Endpoint* e : {&r.from, &r.to}) {
+      if (e->node == old_name) e->node = "renamed";
+    }
+  }
+  same(g);
+  g.nodes.push_back({"late", "gain", 2, {{"gain_db", 1.0}}});
+  same(g);
+  g.routes.pop_back();
+  same(g);
+  g.routes.clear();
+  same(g);
+  model::GraphSpec nan = g;
+  nan.nodes[1].params["gain_db"] = std::nan("");
+  EXPECT_FALSE(EmitGraphJson(nan, &cache).has_value()) << "never the cached text of the node";
+  same(g);
+  g.nodes.erase(g.nodes.begin());
+  same(g);
+  g.nodes.clear();
+  same(g);
 }
 
 TEST(ConfigTest, EmittedConfigReadsWell) {

@@ -388,6 +388,61 @@ TEST(Engine, AValidationFromBeforeAFormatChangeIsNotTrusted) {
   EXPECT_EQ(rig.engine().spec(), spec);
 }
 
+TEST(Engine, ALiveChangeIsCheckedAndCommittedWithoutANewPlan) {
+  // The fast path of a fader: a spec that differs from the live graph only
+  // in live values is checked node by node, with the messages of a whole
+  // check, and committed without building a node or compiling a plan.
+  Rig rig(48000.0, 256);
+  auto spec = ToneChain();
+  spec.nodes.push_back({"x", "crossover", 1, {{"freqs_hz", std::vector<double>{20000.0}}}});
+  spec.routes.push_back({model::Endpoint::Parse("g"), model::Endpoint::Parse("x")});
+  rig.Apply(spec);
+  const uint64_t rev = rig.engine().revision();
+
+  auto bad = spec;
+  bad.nodes[1].params["gain_db"] = 99.0;
+  bad.nodes[0].params["level_db"] = std::string("loud");
+  const auto fast = rig.engine().Validate(bad);
+  const auto whole = model::ValidateGraph(bad, rig.kinds(), rig.engine().validation_context());
+  ASSERT_EQ(fast.size(), 2u) << model::IssuesText(fast);
+  EXPECT_EQ(model::IssuesText(fast), model::IssuesText(whole));
+  EXPECT_NE(model::IssuesText(fast).find("nodes[1].params.gain_db"), std::string::npos);
+  EXPECT_EQ(rig.engine().Apply(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(rig.engine().revision(), rev) << "nothing changed";
+
+  auto quiet = spec;
+  quiet.nodes[1].params["gain_db"] = -20.0;
+  uint64_t generation = 0;
+  ASSERT_TRUE(rig.engine().Validate(quiet, &generation).empty());
+  auto r = rig.engine().Apply(quiet, std::nullopt, generation);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->replanned);
+  EXPECT_EQ(r->revision, rev + 1);
+  EXPECT_EQ(rig.engine().spec(), quiet);
+  auto y = rig.Run({}, 48000);
+  EXPECT_NEAR(ToDb(Peak(y[0], 24000)), -26.0, 0.05) << "the tone (-6 dB) at -20 dB of gain";
+
+  // The node keeps its new value through an edit that does build a plan.
+  auto rerouted = quiet;
+  rerouted.routes.pop_back();
+  r = rig.engine().Apply(rerouted);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->replanned);
+  y = rig.Run({}, 48000);
+  EXPECT_NEAR(ToDb(Peak(y[0], 24000)), -26.0, 0.05);
+
+  // A live value found valid before a format change is checked again.
+  auto high = rerouted;
+  high.nodes[2].params["freqs_hz"] = std::vector<double>{22000.0};
+  ASSERT_TRUE(rig.engine().Validate(high, &generation).empty()) << "below 0.49 x 48 kHz";
+  ASSERT_TRUE(rig.engine().SetFormat({44100.0, 256}).ok());
+  const uint64_t at = rig.engine().revision();
+  r = rig.engine().Apply(high, std::nullopt, generation);
+  ASSERT_FALSE(r.ok()) << "22 kHz is above 0.49 x 44.1 kHz";
+  EXPECT_NE(r.status().message().find("nodes[2].params.freqs_hz"), std::string::npos) << r.status();
+  EXPECT_EQ(rig.engine().revision(), at) << "nothing changed";
+}
+
 TEST(Engine, LatencyIsLongestPathThroughDelays) {
   Rig rig;
   rig.Apply(GraphBuilder()

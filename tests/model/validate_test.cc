@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -163,6 +165,98 @@ TEST(ValidateCodesTest, IssuesTextListsAtMostTheCap) {
   const std::string text = IssuesText(many);
   EXPECT_NE(text.find("\n... and 3 more problems"), std::string::npos);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), static_cast<long>(kMaxReportedIssues));
+}
+
+TEST(ValidateCodesTest, NodeSettingsFindWhatTheWholeCheckFinds) {
+  // ValidateNodeSettings checks only the nodes named, with the paths and
+  // messages of ValidateGraph (the engine's check of a live change).
+  GraphSpec g = Chain();
+  g.nodes.push_back({"b", "gain", 2, {}});
+  g.routes.push_back(Route("a", "b"));
+  EXPECT_TRUE(ValidateNodeSettings(g, {0, 1}, Kinds()).empty());
+  g.nodes[1].params["gain_db"] = 99.0;
+  g.nodes[1].params["gian_db"] = 0.0;
+  g.nodes[0].params["gain_db"] = std::string("loud");
+  const auto whole = ValidateGraph(g, Kinds());
+  EXPECT_EQ(IssuesText(ValidateNodeSettings(g, {0, 1}, Kinds())), IssuesText(whole));
+  const auto one = ValidateNodeSettings(g, {1}, Kinds());
+  ASSERT_EQ(Codes(one), (std::vector<IssueCode>{IssueCode::kOutOfRange, IssueCode::kUnknownParam}))
+      << IssuesText(one);
+  EXPECT_EQ(one[0].path, "nodes[1].params.gain_db");
+  EXPECT_EQ(ValidateNodeSettings(g, {7}, Kinds())[0].path, "nodes[7]");
+}
+
+// A value of `d` other than the node's current one, or nullopt.
+std::optional<ParamValue> OtherValue(const ParamDesc& d, const ParamValue& current) {
+  std::vector<ParamValue> candidates;
+  switch (d.type) {
+    case ParamType::kNumber:
+    case ParamType::kInteger:
+      candidates = {d.min, d.max, std::round((d.min + d.max) / 2)};
+      break;
+    case ParamType::kBool:
+      candidates = {true, false};
+      break;
+    case ParamType::kEnum:
+      for (const auto& c : d.choices) candidates.emplace_back(c);
+      break;
+    case ParamType::kNumberList:
+      if (const auto* list = std::get_if<std::vector<double>>(&current); list && !list->empty()) {
+        for (const double v : {d.min, d.max}) {
+          auto changed = *list;
+          changed[0] = v;
+          candidates.emplace_back(changed);
+        }
+      }
+      break;
+    case ParamType::kFile:
+      break;
+  }
+  for (const auto& c : candidates) {
+    if (!(c == current)) return c;
+  }
+  return std::nullopt;
+}
+
+TEST(KindContractTest, LiveParametersNeverChangeANodesPorts) {
+  // The engine commits a change of live parameters without a new plan, and
+  // checks only those nodes' settings: it relies on every live parameter of
+  // every built-in kind taking a new value without new ports.
+  size_t checked = 0;
+  for (const NodeKind* kind : Kinds().List()) {
+    for (const int channels : {1, 2}) {
+      NodeSpec node{"n", kind->name(), channels, {}};
+      for (const auto& [name, value] : kind->ResolveParams(node, 48000.0)) {
+        node.params[name] = value;
+      }
+      GraphSpec g;
+      g.nodes = {node};
+      if (!ValidateGraph(g, Kinds()).empty()) continue;  // a kind that needs a file
+      for (const ParamDesc& desc : kind->params()) {
+        if (!desc.live) continue;
+        const ParamDesc d = desc.At(48000.0);
+        const auto other = OtherValue(d, node.params.at(d.name));
+        if (!other) continue;
+        NodeSpec after = node;
+        after.params[d.name] = *other;
+        g.nodes = {after};
+        if (!ValidateNodeSettings(g, {0}, Kinds()).empty()) continue;  // the kind's constraints
+        SCOPED_TRACE(kind->name() + "." + d.name + " on " + std::to_string(channels) + " channels");
+        EXPECT_TRUE(kind->UpdateLive(nullptr, node, after));
+        const NodeLayout a = kind->Layout(node);
+        const NodeLayout b = kind->Layout(after);
+        const auto ports = [](const std::vector<PortDesc>& p) {
+          std::vector<std::pair<std::string, int>> out;
+          for (const auto& x : p) out.emplace_back(x.name, x.channels);
+          return out;
+        };
+        EXPECT_EQ(ports(a.inputs), ports(b.inputs));
+        EXPECT_EQ(ports(a.outputs), ports(b.outputs));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 20u) << "live parameters of the built-in kinds checked";
 }
 
 }  // namespace
