@@ -49,8 +49,13 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model:
   };
   ports(before.inputs, after.inputs, "input");
   ports(before.outputs, after.outputs, "output");
-  for (const auto& n : before.nodes) {
-    const model::NodeSpec* m = after.FindNode(n.name);
+  for (size_t i = 0; i < before.nodes.size(); ++i) {
+    const model::NodeSpec& n = before.nodes[i];
+    // Most nodes of an edit are where they were, and unchanged.
+    const model::NodeSpec* m = i < after.nodes.size() && after.nodes[i].name == n.name
+                                   ? &after.nodes[i]
+                                   : after.FindNode(n.name);
+    if (m != nullptr && *m == n) continue;
     if (m == nullptr) {
       out.push_back(absl::StrCat("- node ", n.name, " (", n.kind, ")"));
       continue;
@@ -82,6 +87,7 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model:
                                  m.preset.empty() ? "" : ", preset " + m.preset, ")"));
     }
   }
+  if (before.routes == after.routes) return out;
   for (const auto& r : before.routes) {
     if (std::none_of(after.routes.begin(), after.routes.end(),
                      [&](const auto& s) { return SameRoute(r, s); })) {
@@ -220,7 +226,8 @@ std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
 
 absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bool dry_run,
                                                        std::optional<uint64_t> expected_revision,
-                                                       const CallContext& call, uint64_t* ticket) {
+                                                       const CallContext& call, uint64_t* ticket,
+                                                       const Base* base) {
   *ticket = 0;
   const uint64_t rev = engine_.revision();
   if (expected_revision && *expected_revision != rev) {
@@ -228,7 +235,11 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
                                            " but the graph is at revision ", rev,
                                            "; re-read the graph and retry"));
   }
-  const model::GraphSpec before = engine_.spec();
+  // The graph the edit was made from, if the caller read it at this
+  // revision (a format change can clamp a value and move it meanwhile).
+  std::optional<model::GraphSpec> read;
+  if (base == nullptr || base->revision != rev) read = engine_.spec();
+  const model::GraphSpec& before = read ? *read : base->spec;
   uint64_t validated_in = 0;  // the engine does not check it again in this format
   if (const auto issues = engine_.Validate(spec, &validated_in); !issues.empty()) {
     // A cycle is a well-formed request the graph cannot take.
@@ -268,7 +279,7 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     }
     *ticket = *appended;
   }
-  const model::GraphSpec written = spec;
+  model::GraphSpec written = spec;
   if (auto applied = engine_.Apply(std::move(spec), std::nullopt, validated_in); !applied.ok()) {
     if (store_ != nullptr) {
       // Not applied after all: the state goes back to what runs, at a
@@ -281,12 +292,12 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     return applied.status();
   }
   if (store_ != nullptr) state_diverged_.store(false);  // written and applied: in step again
-  saved_spec_ = written;
+  saved_spec_ = std::move(written);
   saved_revision_ = engine_.revision();
   saved_known_ = true;
   if (store_ != nullptr && engine_.revision() != next) {
     // The engine moved on meanwhile (a rate change clamped a parameter).
-    auto appended = store_->Append(written, engine_.revision());
+    auto appended = store_->Append(saved_spec_, engine_.revision());
     if (appended.ok()) {
       *ticket = *appended;
     } else {
@@ -359,11 +370,13 @@ absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, b
   absl::StatusOr<EditOutcome> out;
   {
     absl::MutexLock lock(&mu_);
-    model::GraphSpec spec = engine_.spec();
+    Base base;
+    std::tie(base.spec, base.revision) = engine_.spec_and_revision();
+    model::GraphSpec spec = base.spec;
     for (size_t i = 0; i < ops.size(); ++i) {
       if (auto st = ApplyOp(spec, ops[i], engine_.kinds(), i); !st.ok()) return st;
     }
-    out = CommitLocked(std::move(spec), dry_run, expected_revision, call, &ticket);
+    out = CommitLocked(std::move(spec), dry_run, expected_revision, call, &ticket, &base);
   }
   return Durable(std::move(out), ticket);
 }

@@ -154,9 +154,16 @@ class GraphService {
  private:
   // Validates, writes the journal record (not yet flushed: `ticket`),
   // applies, publishes the event.
+  // `base` (may be null): the graph the edit was made from and its
+  // revision, as the caller read it (saves reading it again).
+  struct Base {
+    model::GraphSpec spec;
+    uint64_t revision = 0;
+  };
   absl::StatusOr<EditOutcome> CommitLocked(model::GraphSpec spec, bool dry_run,
                                            std::optional<uint64_t> expected_revision,
-                                           const CallContext& call, uint64_t* ticket)
+                                           const CallContext& call, uint64_t* ticket,
+                                           const Base* base = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Without the lock: waits until the edit's record is flushed (shared with
   // the edits of other clients: group commit).

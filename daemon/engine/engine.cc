@@ -465,32 +465,25 @@ absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
 std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
                                            uint64_t* generation) const {
   AERS_DCHECK_NOT_AUDIO_THREAD();
-  model::ValidationContext context;
-  std::optional<std::vector<size_t>> changed;
-  std::vector<model::NodeSpec> before;  // the changed nodes as they run
-  {
-    absl::ReaderMutexLock lock(&impl_->mu);
-    context = impl_->ContextLocked();
-    if (generation != nullptr) *generation = impl_->generation;
-    changed = ParamsOnlyChange(impl_->current, spec);
-    if (changed) {
-      for (const size_t i : *changed) before.push_back(impl_->current.nodes[i]);
-    }
-  }
-  // What runs is valid in this format. A change of live parameters only
-  // (which never touch a node's ports) can only have made those values
-  // invalid: only they are checked, with the messages of a whole check.
-  if (changed) {
+  // Under the state lock (shared: readers go on): what runs is valid in
+  // this format, and only what an edit changed is checked again.
+  absl::ReaderMutexLock lock(&impl_->mu);
+  const model::ValidationContext context = impl_->ContextLocked();
+  if (generation != nullptr) *generation = impl_->generation;
+  const model::GraphSpec& current = impl_->current;
+  // A change of live parameters only (which never touch a node's ports)
+  // can only have made those values invalid: only they are checked, with
+  // the messages of a whole check.
+  if (const auto changed = ParamsOnlyChange(current, spec)) {
     auto issues = model::ValidateNodeSettings(spec, *changed, kinds_, context);
     if (!issues.empty()) return issues;
-    bool live = true;
-    for (size_t k = 0; k < changed->size() && live; ++k) {
-      const model::NodeKind* kind = kinds_.Find(before[k].kind);
-      live = kind != nullptr && kind->UpdateLive(nullptr, before[k], spec.nodes[(*changed)[k]]);
-    }
+    const bool live = std::all_of(changed->begin(), changed->end(), [&](size_t i) {
+      const model::NodeKind* kind = kinds_.Find(spec.nodes[i].kind);
+      return kind != nullptr && kind->UpdateLive(nullptr, current.nodes[i], spec.nodes[i]);
+    });
     if (live) return {};
   }
-  return model::ValidateGraph(spec, kinds_, context);
+  return model::ValidateGraph(spec, kinds_, context, &current);
 }
 
 absl::Status Engine::Check(const model::GraphSpec& spec) const {

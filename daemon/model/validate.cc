@@ -409,7 +409,7 @@ bool CheckSettings(const NodeSpec& n, const NodeKind& kind, const std::string& p
 }  // namespace
 
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
-                                 const ValidationContext& context) {
+                                 const ValidationContext& context, const GraphSpec* valid) {
   std::vector<Issue> issues;
 
   if (spec.version != kSchemaVersion) {
@@ -490,7 +490,8 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
                   kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
     if (kind == nullptr) continue;
-    const bool settings_ok = CheckSettings(n, *kind, path, context, issues);
+    const bool unchanged = valid != nullptr && i < valid->nodes.size() && valid->nodes[i] == n;
+    const bool settings_ok = unchanged || CheckSettings(n, *kind, path, context, issues);
     const bool channels_ok =
         n.channels >= 1 && n.channels <= kind->max_channels() && n.channels <= kMaxChannels;
     node_ok[i] = settings_ok && channels_ok;

@@ -47,8 +47,15 @@ struct ValidationContext {
 /// routes naming unknown nodes or ports, routes into a source or out of a
 /// sink, channel mismatches between the two ends, duplicate routes; cycles
 /// (kCycle; the message names the nodes of the cycle in order).
+///
+/// `valid` (may be null): a graph that passed ValidateGraph in this same
+/// context, the one `spec` was edited from. A node of `spec` equal to the
+/// node at the same index there keeps its verdict: its settings (preset,
+/// parameters, the kind's constraints) are not checked again. Names,
+/// channels, routes and cycles are always checked whole.
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
-                                 const ValidationContext& context = {});
+                                 const ValidationContext& context = {},
+                                 const GraphSpec* valid = nullptr);
 
 /// Checks only the settings of the nodes at indexes `nodes` of `spec` (its
 /// preset, its parameters' types and ranges, its kind's own constraints),

@@ -3,6 +3,14 @@
 // aersd and runs the jack_connect baseline in the same run).
 //
 //   control_bench --socket PATH [--calls N] [--seconds S] [--pid AERSD_PID]
+//                 [--disk DIR]
+//
+// With --disk (a directory on the file system of aersd's state file), the
+// phases an edit waits on the disk in also time the disk alone, spaced as
+// the edits are: a 4 KiB pwrite + fdatasync into a preallocated file, as
+// a journal record is written. A durable edit cannot return sooner than
+// that plus a read's round trip; on a VM the flush takes longer the longer
+// the disk was idle before it.
 //
 // With --pid, the sustained phases also print the CPU time aersd and this
 // client spent per edit (user + system, /proc/PID/stat and getrusage): on
@@ -10,6 +18,7 @@
 //
 // Expects the graph of control_bench.sh: nodes "trim" (gain) and "spare"
 // (gain) with route src -> spare absent.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -51,6 +60,46 @@ void Print(const char* what, const Summary& s, size_t n) {
   std::printf("%-28s n=%zu  p50 %8.1f us  p99 %8.1f us  max %8.1f us  mean %8.1f us\n", what, n,
               s.p50_us, s.p99_us, s.max_us, s.mean_us);
 }
+
+// A journal-like flush: 4 KiB written over preallocated room, then
+// fdatasync. Microseconds.
+class DiskFloor {
+ public:
+  explicit DiskFloor(const std::string& dir) {
+    if (dir.empty()) return;
+    path_ = dir + "/control_bench.flush";
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0 || ::ftruncate(fd_, kRoom) != 0 || ::fsync(fd_) != 0) {
+      std::perror(path_.c_str());
+      std::exit(1);
+    }
+    block_.assign(4096, 'j');
+  }
+  ~DiskFloor() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(path_.c_str());
+    }
+  }
+  bool on() const { return fd_ >= 0; }
+  double Flush() {
+    const auto t0 = Clock::now();
+    const off_t at = static_cast<off_t>((next_++ * block_.size()) % kRoom);
+    if (::pwrite(fd_, block_.data(), block_.size(), at) != static_cast<ssize_t>(block_.size()) ||
+        ::fdatasync(fd_) != 0) {
+      std::perror(path_.c_str());
+      std::exit(1);
+    }
+    return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  }
+
+ private:
+  static constexpr off_t kRoom = 1 << 20;
+  std::string path_;
+  int fd_ = -1;
+  size_t next_ = 0;
+  std::string block_;
+};
 
 // CPU seconds (user + system) of process `pid` so far; 0 if unknown.
 double ProcessCpuSeconds(int pid) {
@@ -122,16 +171,20 @@ int main(int argc, char** argv) {
   int calls = 10000;
   double seconds = 10.0;
   int pid = 0;
+  std::string disk_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--socket") socket = argv[i + 1];
     if (a == "--calls") calls = std::atoi(argv[i + 1]);
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     if (a == "--pid") pid = std::atoi(argv[i + 1]);
+    if (a == "--disk") disk_dir = argv[i + 1];
   }
+  DiskFloor disk(disk_dir);
   if (socket.empty()) {
     std::fprintf(stderr,
-                 "usage: control_bench --socket PATH [--calls N] [--seconds S] [--pid PID]\n");
+                 "usage: control_bench --socket PATH [--calls N] [--seconds S] [--pid PID] "
+                 "[--disk DIR]\n");
     return 2;
   }
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
@@ -168,6 +221,15 @@ int main(int argc, char** argv) {
       "  SetParameter p50 / GetStatus p50: %.2fx (the edit's own cost: journal write and "
       "fdatasync)\n",
       Summarize(set_us).p50_us / Summarize(read_us).p50_us);
+  if (disk.on()) {
+    std::vector<double> flush_us;
+    for (int i = 0; i < std::min(calls, 1000); ++i) flush_us.push_back(disk.Flush());
+    Print("disk flush, back to back", Summarize(flush_us), flush_us.size());
+    std::printf(
+        "  SetParameter p50 - GetStatus p50 - disk flush p50: %.1f us (what aersd adds to the "
+        "floors)\n",
+        Summarize(set_us).p50_us - Summarize(read_us).p50_us - Summarize(flush_us).p50_us);
+  }
 
   // The same from 20 clients at once, each on its own channel (connection):
   // their edits share the journal's flushes (group commit).
@@ -302,8 +364,12 @@ int main(int argc, char** argv) {
   // has settled), so the call measures the edit itself. After 20 ms idle
   // every call pays for waking the daemon's threads (and, on a VM, its
   // vCPU): a read and a SetParameter after the same pause are the floors.
-  std::vector<double> calm_us, idle_read_us, idle_set_us;
+  std::vector<double> calm_us, idle_read_us, idle_set_us, idle_flush_us;
   for (int i = 0; i < std::min(route_calls, 400); ++i) {
+    if (disk.on()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      idle_flush_us.push_back(disk.Flush());
+    }
     {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       aers::v1::GetStatusRequest req;
@@ -355,12 +421,34 @@ int main(int argc, char** argv) {
     if (!Check(st, "Connect/Disconnect (no fade running, daemon busy)")) return 1;
     warm_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
+  // The disk alone, spaced as the kept-busy edits are.
+  std::vector<double> busy_flush_us;
+  for (int i = 0; disk.on() && i < std::min(route_calls, 400) / 2; ++i) {
+    const auto until = Clock::now() + std::chrono::milliseconds(10);
+    while (Clock::now() < until) {
+      aers::v1::GetStatusRequest req;
+      aers::v1::Status resp;
+      grpc::ClientContext ctx;
+      if (!Check(stub->GetStatus(&ctx, req, &resp), "GetStatus")) return 1;
+    }
+    busy_flush_us.push_back(disk.Flush());
+  }
   Print("GetStatus after 20 ms idle", Summarize(idle_read_us), idle_read_us.size());
+  if (disk.on())
+    Print("disk flush after 20 ms idle", Summarize(idle_flush_us), idle_flush_us.size());
   Print("SetParameter after 20 ms idle", Summarize(idle_set_us), idle_set_us.size());
   Print("route edit, no fade running", Summarize(calm_us), calm_us.size());
   std::printf("  route edit p50 / SetParameter after 20 ms idle p50: %.2fx\n",
               Summarize(calm_us).p50_us / Summarize(idle_set_us).p50_us);
   Print("route edit, no fade, kept busy", Summarize(warm_us), warm_us.size());
+  if (disk.on()) {
+    Print("disk flush, kept busy", Summarize(busy_flush_us), busy_flush_us.size());
+    std::printf(
+        "  route edit p50 - disk flush p50, kept busy: %.1f us; after 20 ms idle: %.1f us (the "
+        "edit without the disk)\n",
+        Summarize(warm_us).p50_us - Summarize(busy_flush_us).p50_us,
+        Summarize(calm_us).p50_us - Summarize(idle_flush_us).p50_us);
+  }
   std::printf("ROUTE_EDIT_BUSY_P50_US=%.1f\n", Summarize(warm_us).p50_us);
   Print("Disconnect", Summarize(disc_us), disc_us.size());
   std::vector<double> pair = conn_us;

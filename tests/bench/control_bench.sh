@@ -115,7 +115,8 @@ xruns_before=$("$aersctl" --socket "$sock" status --json | /usr/bin/python3 -c \
   'import json,sys; print(json.load(sys.stdin).get("xruns", 0))')
 
 echo "== aersd over its Unix socket ($calls calls on one channel)"
-"$bench" --socket "$sock" --calls "$calls" --seconds "$seconds" --pid "$aersd_pid" | tee "$tmp/bench.out"
+"$bench" --socket "$sock" --calls "$calls" --seconds "$seconds" --pid "$aersd_pid" --disk "$tmp" |
+  tee "$tmp/bench.out"
 xruns_after=$("$aersctl" --socket "$sock" status --json | /usr/bin/python3 -c \
   'import json,sys; print(json.load(sys.stdin).get("xruns", 0))')
 

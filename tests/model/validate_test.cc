@@ -186,6 +186,31 @@ TEST(ValidateCodesTest, NodeSettingsFindWhatTheWholeCheckFinds) {
   EXPECT_EQ(ValidateNodeSettings(g, {7}, Kinds())[0].path, "nodes[7]");
 }
 
+TEST(ValidateCodesTest, NodesUnchangedSinceAValidGraphKeepTheirVerdict) {
+  // The engine validates an edit against the graph that runs: a node equal
+  // to the one at its index there is not checked again. (To show it, the
+  // "valid" graph here holds a value out of range: it is not reported.)
+  GraphSpec valid = Chain();
+  valid.nodes.push_back({"b", "gain", 2, {{"gain_db", 99.0}}});
+  GraphSpec g = valid;
+  g.routes.push_back(Route("a", "nowhere"));
+  auto issues = ValidateGraph(g, Kinds(), {}, &valid);
+  EXPECT_EQ(Codes(issues), std::vector<IssueCode>{IssueCode::kUnknownNode}) << IssuesText(issues);
+  EXPECT_EQ(ValidateGraph(g, Kinds()).size(), 2u) << "without `valid`: both";
+  // A changed node is checked, and so is one at another index.
+  g.routes.pop_back();
+  g.nodes[1].params["gian_db"] = 0.0;
+  issues = ValidateGraph(g, Kinds(), {}, &valid);
+  EXPECT_EQ(Codes(issues),
+            (std::vector<IssueCode>{IssueCode::kOutOfRange, IssueCode::kUnknownParam}))
+      << IssuesText(issues);
+  g = valid;
+  std::swap(g.nodes[0], g.nodes[1]);
+  issues = ValidateGraph(g, Kinds(), {}, &valid);
+  EXPECT_EQ(Codes(issues), std::vector<IssueCode>{IssueCode::kOutOfRange}) << IssuesText(issues);
+  EXPECT_EQ(issues[0].path, "nodes[0].params.gain_db");
+}
+
 // A value of `d` other than the node's current one, or nullopt.
 std::optional<ParamValue> OtherValue(const ParamDesc& d, const ParamValue& current) {
   std::vector<ParamValue> candidates;
