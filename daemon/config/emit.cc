@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -277,14 +278,16 @@ std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph, GraphJso
   // whole (one line, no spaces, keys in this order), so that the pieces of
   // unchanged nodes and routes can be kept.
   try {
-    std::string out = absl::StrCat("{\"version\":", Json(graph.version).dump());
-    if (!graph.inputs.empty())
+    std::string out;
+    if (cache != nullptr) out.reserve(cache->size_ + cache->size_ / 8);
+    absl::StrAppend(&out, "{\"version\":", Json(graph.version).dump());
+    if (!graph.inputs.empty()) {
       absl::StrAppend(&out, ",\"inputs\":", PortsJson(graph.inputs).dump());
+    }
     if (!graph.outputs.empty()) {
       absl::StrAppend(&out, ",\"outputs\":", PortsJson(graph.outputs).dump());
     }
     if (!graph.nodes.empty()) {
-      decltype(GraphJsonCache::nodes_) kept;
       out += ",\"nodes\":[";
       for (size_t i = 0; i < graph.nodes.size(); ++i) {
         const model::NodeSpec& n = graph.nodes[i];
@@ -293,17 +296,23 @@ std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph, GraphJso
           if (auto old = cache->nodes_.find(n.name);
               old != cache->nodes_.end() && old->second.first == n) {
             out += old->second.second;
-            kept.insert(cache->nodes_.extract(old));
             continue;
           }
         }
         std::optional<std::string> text = NodeJsonText(n);
         if (!text) return std::nullopt;
         out += *text;
-        if (cache != nullptr) kept.insert_or_assign(n.name, std::make_pair(n, *std::move(text)));
+        if (cache != nullptr) {
+          cache->nodes_.insert_or_assign(n.name, std::make_pair(n, *std::move(text)));
+        }
       }
       out += ']';
-      if (cache != nullptr) cache->nodes_ = std::move(kept);  // nodes gone are dropped
+    }
+    if (cache != nullptr && cache->nodes_.size() > graph.nodes.size()) {
+      // Nodes removed or renamed: their entries go.
+      std::set<std::string_view> names;
+      for (const auto& n : graph.nodes) names.insert(n.name);
+      std::erase_if(cache->nodes_, [&](const auto& e) { return !names.contains(e.first); });
     }
     if (!graph.routes.empty()) {
       out += ",\"routes\":";
@@ -323,6 +332,7 @@ std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph, GraphJso
       }
     }
     out += '}';
+    if (cache != nullptr) cache->size_ = out.size();
     return out;
   } catch (const Json::type_error&) {
     return std::nullopt;  // a string that is not UTF-8

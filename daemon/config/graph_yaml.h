@@ -76,6 +76,7 @@ class GraphJsonCache {
   std::map<std::string, std::pair<model::NodeSpec, std::string>, std::less<>> nodes_;
   std::vector<model::RouteSpec> routes_;
   std::string routes_text_;
+  size_t size_ = 0;  // of the last document
 };
 
 }  // namespace aers::config
