@@ -294,7 +294,7 @@ std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph, GraphJso
         if (i > 0) out += ',';
         if (cache != nullptr) {
           if (auto old = cache->nodes_.find(n.name);
-              old != cache->nodes_.end() && old->second.first == n) {
+              old != cache->nodes_.end() && model::Identical(old->second.first, n)) {
             out += old->second.second;
             continue;
           }

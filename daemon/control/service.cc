@@ -55,7 +55,7 @@ std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model:
     const model::NodeSpec* m = i < after.nodes.size() && after.nodes[i].name == n.name
                                    ? &after.nodes[i]
                                    : after.FindNode(n.name);
-    if (m != nullptr && *m == n) continue;
+    if (m != nullptr && model::Identical(*m, n)) continue;
     if (m == nullptr) {
       out.push_back(absl::StrCat("- node ", n.name, " (", n.kind, ")"));
       continue;

@@ -200,7 +200,7 @@ std::optional<std::vector<size_t>> ParamsOnlyChange(const model::GraphSpec& curr
     if (a.name != b.name || a.kind != b.kind || a.channels != b.channels || a.preset != b.preset) {
       return std::nullopt;
     }
-    if (a.params != b.params) changed.push_back(i);
+    if (!model::Identical(a, b)) changed.push_back(i);
   }
   return changed;
 }
@@ -465,25 +465,48 @@ absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
 std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
                                            uint64_t* generation) const {
   AERS_DCHECK_NOT_AUDIO_THREAD();
-  // Under the state lock (shared: readers go on): what runs is valid in
-  // this format, and only what an edit changed is checked again.
-  absl::ReaderMutexLock lock(&impl_->mu);
-  const model::ValidationContext context = impl_->ContextLocked();
-  if (generation != nullptr) *generation = impl_->generation;
-  const model::GraphSpec& current = impl_->current;
-  // A change of live parameters only (which never touch a node's ports)
-  // can only have made those values invalid: only they are checked, with
-  // the messages of a whole check.
-  if (const auto changed = ParamsOnlyChange(current, spec)) {
-    auto issues = model::ValidateNodeSettings(spec, *changed, kinds_, context);
-    if (!issues.empty()) return issues;
-    const bool live = std::all_of(changed->begin(), changed->end(), [&](size_t i) {
-      const model::NodeKind* kind = kinds_.Find(spec.nodes[i].kind);
-      return kind != nullptr && kind->UpdateLive(nullptr, current.nodes[i], spec.nodes[i]);
-    });
-    if (live) return {};
+  // What runs is valid in this format: only what an edit changed is checked
+  // again, and the nodes whose kinds read files (which may have changed on
+  // disk). Checked outside the state lock (a format change must not wait
+  // for a check that reads files), on a copy: Apply knows from `generation`
+  // whether the format moved meanwhile.
+  model::ValidationContext context;
+  std::optional<std::vector<size_t>> changed;
+  std::vector<model::NodeSpec> before;  // a live change: the changed nodes as they run
+  model::GraphSpec running;             // otherwise: the graph that runs
+  {
+    absl::ReaderMutexLock lock(&impl_->mu);
+    context = impl_->ContextLocked();
+    if (generation != nullptr) *generation = impl_->generation;
+    changed = ParamsOnlyChange(impl_->current, spec);
+    if (changed) {
+      for (const size_t i : *changed) before.push_back(impl_->current.nodes[i]);
+    } else {
+      running = impl_->current;
+    }
   }
-  return model::ValidateGraph(spec, kinds_, context, &current);
+  // A change of parameters only: if they are live (which never touch a
+  // node's ports), only those values can have become invalid.
+  if (changed) {
+    std::vector<size_t> check = *changed;
+    for (size_t i = 0; i < spec.nodes.size(); ++i) {
+      const model::NodeKind* kind = kinds_.Find(spec.nodes[i].kind);
+      if (kind != nullptr && kind->ReadsFiles()) check.push_back(i);
+    }
+    std::sort(check.begin(), check.end());
+    check.erase(std::unique(check.begin(), check.end()), check.end());
+    auto issues = model::ValidateNodeSettings(spec, check, kinds_, context);
+    if (!issues.empty()) return issues;
+    bool live = true;
+    for (size_t k = 0; k < changed->size() && live; ++k) {
+      const model::NodeSpec& after = spec.nodes[(*changed)[k]];
+      const model::NodeKind* kind = kinds_.Find(after.kind);
+      live = kind != nullptr && kind->UpdateLive(nullptr, before[k], after);
+    }
+    if (live) return {};
+    return model::ValidateGraph(spec, kinds_, context);  // a node is rebuilt
+  }
+  return model::ValidateGraph(spec, kinds_, context, &running);
 }
 
 absl::Status Engine::Check(const model::GraphSpec& spec) const {

@@ -1,6 +1,9 @@
 #include "model/graph.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace aers::model {
@@ -19,6 +22,32 @@ Endpoint Endpoint::Parse(std::string_view text) {
 
 std::string Endpoint::ToString() const {
   return port.empty() ? node : node + "." + port;
+}
+
+namespace {
+
+bool SameBits(double a, double b) {
+  return std::bit_cast<uint64_t>(a) == std::bit_cast<uint64_t>(b);
+}
+
+bool Identical(const ParamValue& a, const ParamValue& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* d = std::get_if<double>(&a)) return SameBits(*d, std::get<double>(b));
+  if (const auto* list = std::get_if<std::vector<double>>(&a)) {
+    const auto& other = std::get<std::vector<double>>(b);
+    return std::equal(list->begin(), list->end(), other.begin(), other.end(), SameBits);
+  }
+  return a == b;
+}
+
+}  // namespace
+
+bool Identical(const NodeSpec& a, const NodeSpec& b) {
+  return a.name == b.name && a.kind == b.kind && a.channels == b.channels && a.preset == b.preset &&
+         std::equal(a.params.begin(), a.params.end(), b.params.begin(), b.params.end(),
+                    [](const auto& x, const auto& y) {
+                      return x.first == y.first && Identical(x.second, y.second);
+                    });
 }
 
 const NodeSpec* GraphSpec::FindNode(std::string_view name) const {

@@ -42,6 +42,11 @@ struct NodeSpec {
   friend bool operator==(const NodeSpec&, const NodeSpec&) = default;
 };
 
+/// True when `a` and `b` are equal and every number in their parameters
+/// has the same bits: 0 and -0 differ (they are written differently), a
+/// NaN matches a NaN of the same bits. For caches of what a node was.
+bool Identical(const NodeSpec& a, const NodeSpec& b);
+
 /// "node" (its default port) or "node.port". External inputs and outputs are
 /// endpoints too (by their name, no port).
 struct Endpoint {

@@ -88,6 +88,12 @@ ParamDesc ParamDesc::At(double sample_rate_hz) const {
   return d;
 }
 
+bool NodeKind::ReadsFiles() const {
+  const auto& descs = params();
+  return std::any_of(descs.begin(), descs.end(),
+                     [](const ParamDesc& d) { return d.type == ParamType::kFile; });
+}
+
 std::map<std::string, ParamValue> NodeKind::ResolveParams(const NodeSpec& spec,
                                                           double sample_rate_hz) const {
   std::map<std::string, ParamValue> out;

@@ -94,6 +94,9 @@ class NodeKind {
   /// example: a mixer's gains_db has `inputs` entries). `prefix` is the
   /// node's path ("nodes[3]"); issues use it ("nodes[3].params.gains_db").
   /// Called only after every parameter passed its own type/range check.
+  /// Its verdict may depend only on the spec, and on the files its kFile
+  /// parameters name (ReadsFiles: such nodes are checked on every edit,
+  /// since the files may change on disk).
   virtual void CheckSpec(const NodeSpec& spec, const std::string& prefix,
                          std::vector<Issue>& issues) const {
     (void)spec;
@@ -131,6 +134,9 @@ class NodeKind {
   std::map<std::string, ParamValue> ResolveParams(const NodeSpec& spec,
                                                   double sample_rate_hz) const;
   const ParamDesc* FindParam(std::string_view name) const;
+  /// True when a parameter names a file (ParamType::kFile): CheckSpec may
+  /// read it, so a node's verdict can change while its spec does not.
+  bool ReadsFiles() const;
   int ParamIndex(std::string_view name) const;
 
   /// The numeric form of a value that SetParam takes (enum -> index, bool -> 0/1).

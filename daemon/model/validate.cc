@@ -490,7 +490,8 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
                   kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
     if (kind == nullptr) continue;
-    const bool unchanged = valid != nullptr && i < valid->nodes.size() && valid->nodes[i] == n;
+    const bool unchanged =
+        valid != nullptr && i < valid->nodes.size() && valid->nodes[i] == n && !kind->ReadsFiles();
     const bool settings_ok = unchanged || CheckSettings(n, *kind, path, context, issues);
     const bool channels_ok =
         n.channels >= 1 && n.channels <= kind->max_channels() && n.channels <= kMaxChannels;

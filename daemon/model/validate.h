@@ -51,18 +51,21 @@ struct ValidationContext {
 /// `valid` (may be null): a graph that passed ValidateGraph in this same
 /// context, the one `spec` was edited from. A node of `spec` equal to the
 /// node at the same index there keeps its verdict: its settings (preset,
-/// parameters, the kind's constraints) are not checked again. Names,
-/// channels, routes and cycles are always checked whole.
+/// parameters, the kind's constraints) are not checked again, unless its
+/// kind reads files (NodeKind::ReadsFiles: a file may have changed on
+/// disk). Names, channels, routes and cycles are always checked whole.
 std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kinds,
                                  const ValidationContext& context = {},
                                  const GraphSpec* valid = nullptr);
 
 /// Checks only the settings of the nodes at indexes `nodes` of `spec` (its
 /// preset, its parameters' types and ranges, its kind's own constraints),
-/// with the same messages and paths as ValidateGraph. Enough for a graph
+/// with the same messages and paths as ValidateGraph (for nodes of known
+/// kinds; an unknown kind or index is reported briefly). Enough for a graph
 /// that passed ValidateGraph and then changed only live parameters of those
-/// nodes (NodeKind::UpdateLive): a live parameter never changes a node's
-/// name, kind, channels or ports, so nothing else can have become invalid.
+/// nodes (NodeKind::UpdateLive), given with the nodes whose kinds read
+/// files: a live parameter never changes a node's name, kind, channels or
+/// ports, so nothing else can have become invalid.
 std::vector<Issue> ValidateNodeSettings(const GraphSpec& spec, const std::vector<size_t>& nodes,
                                         const KindRegistry& kinds,
                                         const ValidationContext& context = {});

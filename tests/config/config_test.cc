@@ -1322,6 +1322,10 @@ TEST(ConfigTest, TheGraphAsJsonIsTheSameTextWithTheCache) {
   same(g);                              // all from the cache
   g.nodes[1].params["gain_db"] = -7.5;  // a fader
   same(g);
+  g.nodes[1].params["gain_db"] = 0.0;
+  same(g);
+  g.nodes[1].params["gain_db"] = -0.0;  // equal to 0, but written "-0.0"
+  same(g);
   std::swap(g.nodes[0], g.nodes[2]);  // the order is the graph's, not the cache's
   same(g);
   const std::string old_name = g.nodes[0].name;  // renamed with its routes

@@ -515,5 +515,48 @@ TEST_F(ConvolverKind, GainGlidesAndIsLiveInTheEngine) {
   EXPECT_LT(MaxJump(y), 0.01);  // a glide, not a jump of 0.45
 }
 
+TEST_F(ConvolverKind, AFileChangedOnDiskIsCheckedAgainOnEveryEdit) {
+  // The engine checks again only what an edit changed, but a node whose
+  // kind reads files (its IR) is checked on every edit: the file may have
+  // changed on disk, and a graph that would not load again at a restart is
+  // refused, naming the node, whatever the edit (a fader, a new node).
+  WriteWav("ir.wav", {{1.0f}}, 48000);
+  RigOptions o;
+  o.kinds = kinds_.get();
+  Rig rig(o);
+  auto spec = GraphBuilder()
+                  .Input("in", 1)
+                  .Node("g", "gain", 1)
+                  .Node("c", "convolver", 1, {{"ir_file", std::string("ir.wav")}})
+                  .Output("out", 1)
+                  .Chain({"in", "g", "c", "out"})
+                  .Build();
+  rig.Apply(spec);
+  const uint64_t rev = rig.engine().revision();
+  WriteWav("ir.wav", {{1.0f}, {0.5f}, {0.25f}}, 48000);  // now 3 channels
+
+  auto fader = spec;
+  fader.nodes[0].params["gain_db"] = -3.0;
+  auto more = spec;
+  more.nodes.push_back({"g2", "gain", 1, {}});
+  more.routes.push_back({model::Endpoint::Parse("g"), model::Endpoint::Parse("g2")});
+  for (const auto& edit : {fader, more}) {
+    const auto issues = rig.engine().Validate(edit);
+    ASSERT_EQ(issues.size(), 1u) << model::IssuesText(issues);
+    EXPECT_EQ(issues[0].path, "nodes[1].params.ir_file") << issues[0].message;
+    EXPECT_NE(issues[0].message.find("3 channels"), std::string::npos) << issues[0].message;
+    EXPECT_EQ(rig.engine().Apply(edit).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(rig.engine().revision(), rev) << "nothing changed";
+  EXPECT_EQ(rig.engine().spec(), spec);
+
+  WriteWav("ir.wav", {{0.5f}}, 48000);  // a good file again: the fader goes through
+  uint64_t generation = 0;
+  ASSERT_TRUE(rig.engine().Validate(fader, &generation).empty());
+  auto r = rig.engine().Apply(fader, std::nullopt, generation);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->replanned);
+}
+
 }  // namespace
 }  // namespace aers::test
