@@ -342,7 +342,6 @@ struct Engine::Impl {
       const compile::Graph& graph, const rt::StreamFormat& format,
       const compile::CompileOptions& opts);
   absl::Status SetFormatLocked(const rt::StreamFormat& format) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  absl::Status CheckLocked(const model::GraphSpec& spec) const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void Reclaim() ABSL_LOCKS_EXCLUDED(reclaim_mu);
 
   const model::KindRegistry& kinds;
@@ -456,12 +455,6 @@ model::ValidationContext Engine::validation_context() const {
   return impl_->ContextLocked();
 }
 
-absl::Status Engine::Impl::CheckLocked(const model::GraphSpec& next) const {
-  const auto issues = model::ValidateGraph(next, kinds, ContextLocked());
-  if (!issues.empty()) return absl::InvalidArgumentError(model::IssuesText(issues));
-  return absl::OkStatus();
-}
-
 std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
                                            uint64_t* generation) const {
   AERS_DCHECK_NOT_AUDIO_THREAD();
@@ -511,8 +504,9 @@ std::vector<model::Issue> Engine::Validate(const model::GraphSpec& spec,
 
 absl::Status Engine::Check(const model::GraphSpec& spec) const {
   AERS_DCHECK_NOT_AUDIO_THREAD();
-  absl::ReaderMutexLock lock(&impl_->mu);
-  return impl_->CheckLocked(spec);
+  const auto issues = Validate(spec);
+  if (!issues.empty()) return absl::InvalidArgumentError(model::IssuesText(issues));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
@@ -520,16 +514,23 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
                                                 std::optional<uint64_t> validated_in) {
   bool ports_change = false;
   if (host != nullptr) {
-    absl::ReaderMutexLock lock(&mu);
     // Same external ports (the usual edit): checked once, by Prepare.
     // Otherwise checked before the host touches a port (and before the
-    // layout, whose cost follows the channel counts, is computed).
-    if (next.inputs != current.inputs || next.outputs != current.outputs) {
-      if (expected && *expected != revision) return RevisionConflict(*expected, revision);
-      if (validated_in != generation) {
-        if (auto st = CheckLocked(next); !st.ok()) return st;
+    // layout, whose cost follows the channel counts, is computed), outside
+    // the state lock (a check may read files).
+    std::optional<model::ValidationContext> check;
+    {
+      absl::ReaderMutexLock lock(&mu);
+      if (next.inputs != current.inputs || next.outputs != current.outputs) {
+        if (expected && *expected != revision) return RevisionConflict(*expected, revision);
+        if (validated_in != generation) check = ContextLocked();
+        ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
       }
-      ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
+    }
+    if (check) {
+      if (const auto issues = model::ValidateGraph(next, kinds, *check); !issues.empty()) {
+        return absl::InvalidArgumentError(model::IssuesText(issues));
+      }
     }
   }
   // Live parameters only (a fader, automation): nothing to build or
