@@ -315,21 +315,28 @@ std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph, GraphJso
       std::erase_if(cache->nodes_, [&](const auto& e) { return !names.contains(e.first); });
     }
     if (!graph.routes.empty()) {
-      out += ",\"routes\":";
-      if (cache != nullptr && !cache->routes_text_.empty() && cache->routes_ == graph.routes) {
-        out += cache->routes_text_;
-      } else {
-        Json routes = Json::array();
-        for (const auto& r : graph.routes) {
-          routes.push_back({{"from", r.from.ToString()}, {"to", r.to.ToString()}});
-        }
-        std::string text = routes.dump();
-        out += text;
+      out += ",\"routes\":[";
+      std::map<GraphJsonCache::RouteKey, std::string>
+          kept;  // this document's routes, for the next one
+      for (size_t i = 0; i < graph.routes.size(); ++i) {
+        const model::RouteSpec& r = graph.routes[i];
+        if (i > 0) out += ',';
+        const GraphJsonCache::RouteKey key{r.from.node, r.from.port, r.to.node, r.to.port};
         if (cache != nullptr) {
-          cache->routes_ = graph.routes;
-          cache->routes_text_ = std::move(text);
+          if (auto old = cache->routes_.find(key); old != cache->routes_.end()) {
+            out += old->second;
+            kept.insert(cache->routes_.extract(old));
+            continue;
+          }
         }
+        std::string text = Json{{"from", r.from.ToString()}, {"to", r.to.ToString()}}.dump();
+        out += text;
+        if (cache != nullptr) kept.insert_or_assign(key, std::move(text));
       }
+      out += ']';
+      if (cache != nullptr) cache->routes_ = std::move(kept);
+    } else if (cache != nullptr) {
+      cache->routes_.clear();
     }
     out += '}';
     if (cache != nullptr) cache->size_ = out.size();

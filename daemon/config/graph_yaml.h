@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -69,13 +70,14 @@ std::optional<std::string> EmitGraphJson(const model::GraphSpec& graph,
                                          GraphJsonCache* cache = nullptr);
 
 /// What EmitGraphJson keeps between calls: each node's spec and text (by
-/// name), the route list and its text. Not thread-safe: one per writer.
+/// name), each route's text (by its ends). Not thread-safe: one per writer.
 class GraphJsonCache {
  private:
   friend std::optional<std::string> EmitGraphJson(const model::GraphSpec&, GraphJsonCache*);
   std::map<std::string, std::pair<model::NodeSpec, std::string>, std::less<>> nodes_;
-  std::vector<model::RouteSpec> routes_;
-  std::string routes_text_;
+  // A route by its ends: (from node, from port, to node, to port).
+  using RouteKey = std::tuple<std::string, std::string, std::string, std::string>;
+  std::map<RouteKey, std::string> routes_;
   size_t size_ = 0;  // of the last document
 };
 

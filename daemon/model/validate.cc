@@ -546,10 +546,17 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     sink_names.push_back(n.name);
   }
   for (const auto& p : spec.outputs) sink_names.push_back(p.name);
-  // Built once, not per route: a graph of unknown names would otherwise
-  // cost routes x nodes.
-  const std::string sources_text = ListOrNone(source_names);
-  const std::string sinks_text = ListOrNone(sink_names);
+  // Built once, when a message first needs it, not per route: a graph of
+  // unknown names would otherwise cost routes x nodes.
+  std::optional<std::string> sources_list, sinks_list;
+  const auto sources_text = [&]() -> const std::string& {
+    if (!sources_list) sources_list = ListOrNone(source_names);
+    return *sources_list;
+  };
+  const auto sinks_text = [&]() -> const std::string& {
+    if (!sinks_list) sinks_list = ListOrNone(sink_names);
+    return *sinks_list;
+  };
   // "Did you mean" measures the edit distance to every source or sink, so
   // only the first kMaxReportedIssues unknown names get one (no more are
   // shown; model/validate.h).
@@ -580,13 +587,13 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
       issues.push_back({from_path,
                         Cat("route has no source; write an input or node "
                             "name (sources: ",
-                            sources_text, ")"),
+                            sources_text(), ")"),
                         IssueCode::kMissingField});
     } else if (from.what == Resolved::What::kUnknown) {
       issues.push_back(
           {from_path,
            Cat("unknown node ", Quoted(route.from.node), name_hint(route.from.node, source_names),
-               "; routes can start at: ", sources_text),
+               "; routes can start at: ", sources_text()),
            IssueCode::kUnknownNode});
     } else if (from.what == Resolved::What::kOutput) {
       issues.push_back({from_path,
@@ -624,13 +631,13 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
       issues.push_back({to_path,
                         Cat("route has no destination; write a node or "
                             "output name (destinations: ",
-                            sinks_text, ")"),
+                            sinks_text(), ")"),
                         IssueCode::kMissingField});
     } else if (to.what == Resolved::What::kUnknown) {
       issues.push_back(
           {to_path,
            Cat("unknown node ", Quoted(route.to.node), name_hint(route.to.node, sink_names),
-               "; routes can end at: ", sinks_text),
+               "; routes can end at: ", sinks_text()),
            IssueCode::kUnknownNode});
     } else if (to.what == Resolved::What::kInput) {
       issues.push_back({to_path,

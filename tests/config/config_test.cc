@@ -1340,6 +1340,11 @@ TEST(ConfigTest, TheGraphAsJsonIsTheSameTextWithTheCache) {
   same(g);
   g.routes.pop_back();
   same(g);
+  const model::RouteSpec middle = g.routes[1];  // a route out of the middle, then back at the end
+  g.routes.erase(g.routes.begin() + 1);
+  same(g);
+  g.routes.push_back(middle);
+  same(g);
   g.routes.clear();
   same(g);
   model::GraphSpec nan = g;
