@@ -519,18 +519,23 @@ absl::StatusOr<EditResult> Engine::Impl::Commit(model::GraphSpec next,
     // layout, whose cost follows the channel counts, is computed), outside
     // the state lock (a check may read files).
     std::optional<model::ValidationContext> check;
+    bool ports_differ = false;
     {
       absl::ReaderMutexLock lock(&mu);
       if (next.inputs != current.inputs || next.outputs != current.outputs) {
         if (expected && *expected != revision) return RevisionConflict(*expected, revision);
+        ports_differ = true;
         if (validated_in != generation) check = ContextLocked();
-        ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
       }
     }
     if (check) {
       if (const auto issues = model::ValidateGraph(next, kinds, *check); !issues.empty()) {
         return absl::InvalidArgumentError(model::IssuesText(issues));
       }
+    }
+    if (ports_differ) {
+      absl::ReaderMutexLock lock(&mu);
+      ports_change = model::IoLayoutId(next) != model::IoLayoutId(current);
     }
   }
   // Live parameters only (a fader, automation): nothing to build or
