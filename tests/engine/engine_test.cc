@@ -1,5 +1,6 @@
 // Engine behaviour: all-or-nothing edits, revisions, state carry-over,
 // crossfades, fusion, latency.
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <new>
@@ -408,6 +409,15 @@ TEST(Engine, ALiveChangeIsCheckedAndCommittedWithoutANewPlan) {
   EXPECT_EQ(model::IssuesText(fast), model::IssuesText(whole));
   EXPECT_NE(model::IssuesText(fast).find("nodes[1].params.gain_db"), std::string::npos);
   EXPECT_EQ(rig.engine().Apply(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(rig.engine().revision(), rev) << "nothing changed";
+  for (const double v : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {  // not finite: refused the same way
+    auto odd = spec;
+    odd.nodes[1].params["gain_db"] = v;
+    const auto issues = rig.engine().Validate(odd);
+    ASSERT_EQ(issues.size(), 1u) << model::IssuesText(issues);
+    EXPECT_EQ(issues[0].path, "nodes[1].params.gain_db");
+    EXPECT_EQ(rig.engine().Apply(odd).status().code(), absl::StatusCode::kInvalidArgument);
+  }
   EXPECT_EQ(rig.engine().revision(), rev) << "nothing changed";
 
   auto quiet = spec;
