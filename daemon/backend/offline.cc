@@ -62,14 +62,21 @@ class TempFile {
 
 // A block of frames on its way through the pipeline (planar channels).
 struct Block {
-  Block(size_t in_channels, size_t out_channels, size_t frames_capacity)
-      : in(in_channels, std::vector<float>(frames_capacity)),
-        out(out_channels, std::vector<float>(frames_capacity)) {
-    for (auto& c : in) in_ptrs.push_back(c.data());
-    for (auto& c : out) out_ptrs.push_back(c.data());
+  // Not zeroed: every frame is written before it is read, and the pages
+  // are first touched by the reader and the engine, not by this thread at
+  // start-up (4 MiB of stereo blocks).
+  Block(size_t in_channels, size_t out_channels, size_t frames_capacity) {
+    for (size_t c = 0; c < in_channels; ++c) {
+      in.push_back(std::make_unique_for_overwrite<float[]>(frames_capacity));
+      in_ptrs.push_back(in.back().get());
+    }
+    for (size_t c = 0; c < out_channels; ++c) {
+      out.push_back(std::make_unique_for_overwrite<float[]>(frames_capacity));
+      out_ptrs.push_back(out.back().get());
+    }
   }
-  std::vector<std::vector<float>> in;
-  std::vector<std::vector<float>> out;
+  std::vector<std::unique_ptr<float[]>> in;
+  std::vector<std::unique_ptr<float[]>> out;
   std::vector<float*> in_ptrs;
   std::vector<float*> out_ptrs;
   size_t frames = 0;

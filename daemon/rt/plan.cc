@@ -40,11 +40,17 @@ void Plan::MixInto(float* dst, const SourceRef* src, uint32_t count,
   }
 }
 
+bool Plan::PlainCopy(const SourceRef& src) const noexcept {
+  // What MixInto does with a single source: a copy unless it fades.
+  return src.ramp == Ramp::kNone || (src.ramp == Ramp::kIn && rt_.ramp_pos >= ramp_frames_);
+}
+
 void Plan::Process(const float* const* in, float* const* out, uint32_t frames) noexcept {
   for (uint32_t ch = 0; ch < input_channels_; ++ch) {
-    float* buf = Buffer(input_buffers_[ch]);
-    std::memcpy(buf, in[ch], frames * sizeof(float));
-    SanitizeChannels(&buf, 1, frames, input_counters_[ch]);  // rule of rt/signal.h
+    // Copied and checked in one pass (rule of rt/signal.h).
+    uint32_t clipped = 0;
+    const uint32_t bad = SanitizeCopy(in[ch], Buffer(input_buffers_[ch]), frames, &clipped);
+    if (input_counters_[ch] != nullptr) input_counters_[ch]->Add(bad, clipped);
   }
   float* const* ptrs = ptrs_.data();
   for (const Step& s : steps_) {
@@ -52,11 +58,21 @@ void Plan::Process(const float* const* in, float* const* out, uint32_t frames) n
       case Op::kMix:
         MixInto(Buffer(s.a), sources_.data() + s.b, s.n, frames);
         break;
-      case Op::kOutput:
+      case Op::kOutput: {
         // data() + b, not &sources_[b]: an output with no sources has b == size().
-        MixInto(out[s.a], sources_.data() + s.b, s.n, frames);
-        SanitizeChannels(out + s.a, 1, frames, s.counters);
+        const SourceRef* src = sources_.data() + s.b;
+        if (s.n == 1 && PlainCopy(src[0])) {
+          // One source at full gain (the usual output): copied and checked
+          // in one pass.
+          uint32_t clipped = 0;
+          const uint32_t bad = SanitizeCopy(src[0].data, out[s.a], frames, &clipped);
+          if (s.counters != nullptr) s.counters->Add(bad, clipped);
+        } else {
+          MixInto(out[s.a], src, s.n, frames);
+          SanitizeChannels(out + s.a, 1, frames, s.counters);
+        }
         break;
+      }
       case Op::kNode:
         s.proc->Process(ptrs + s.a, ptrs + s.b, frames);
         if (s.sanitize) SanitizeChannels(ptrs + s.b, s.channels, frames, &s.proc->signal);

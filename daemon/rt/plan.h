@@ -80,6 +80,8 @@ class Plan {
   };
   float* Buffer(uint32_t id) const noexcept { return arena_ + static_cast<size_t>(id) * stride_; }
   void MixInto(float* dst, const SourceRef* src, uint32_t count, uint32_t frames) const noexcept;
+  // Whether MixInto would copy this single source as it is (no fade).
+  bool PlainCopy(const SourceRef& src) const noexcept;
 
   // Filled by compile::PlanBuilder, read-only afterwards.
   StreamFormat format_;

@@ -2,25 +2,89 @@
 
 namespace aers::rt {
 
-uint32_t SanitizeBlock(float* x, uint32_t frames, uint32_t* clipped) noexcept {
-  // First pass counts on the bits (the common case, nothing to replace, is
-  // one read-only vectorized pass); the second pass runs only if needed.
-  uint32_t bad = 0;
-  uint32_t over = 0;
-  for (uint32_t i = 0; i < frames; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &x[i], sizeof(bits));
-    const uint32_t mag = bits & 0x7fffffffu;
-    bad += mag >= 0x7f800000u ? 1u : 0u;
-    over += (mag > 0x3f800000u && mag < 0x7f800000u) ? 1u : 0u;  // 1.0f < |x| < Inf
-  }
-  if (bad != 0) {
-    for (uint32_t i = 0; i < frames; ++i) {
-      if (IsNonFinite(x[i])) x[i] = 0.0f;
+namespace {
+
+// Four 32-bit lanes: SSE2 on x86-64, NEON on aarch64, plain code elsewhere
+// (GCC and clang vector extensions). Written out rather than left to the
+// auto-vectoriser, which GCC runs on such loops only from -O3: packaged
+// builds use -O2, where this loop was scalar and took a fifth of a chain R
+// render's CPU time.
+using Lanes = int32_t __attribute__((vector_size(16)));
+constexpr uint32_t kLanes = 4;
+
+// With the sign bit off, NaN and +-Inf are above kMaxFinite and |x| > 1.0
+// is above kOne. The magnitudes are non-negative as int32, so the signed
+// comparisons of the vector extensions order them correctly.
+constexpr int32_t kMagnitude = 0x7fffffff;
+constexpr int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX
+constexpr int32_t kOne = 0x3f800000;        // 1.0f
+
+// Lane-wise: adds -1 to `bad` where x is NaN/Inf and to `over` where
+// 1.0 < |x| < Inf; returns the mask of the non-finite lanes.
+inline Lanes Classify(Lanes bits, Lanes& bad, Lanes& over) noexcept {
+  const Lanes mag = bits & kMagnitude;
+  const Lanes nonfinite = mag > kMaxFinite;
+  bad += nonfinite;
+  over += (mag > kOne) & ~nonfinite;
+  return nonfinite;
+}
+
+inline uint32_t Sum(Lanes v) noexcept {
+  uint32_t s = 0;
+  for (uint32_t i = 0; i < kLanes; ++i) s += static_cast<uint32_t>(v[i]);
+  return s;
+}
+
+// Copies (kCopy) or checks in place. In place, the common case (nothing to
+// replace) is a read-only pass; only a block with NaN/Inf is written.
+template <bool kCopy>
+uint32_t Sanitize(const float* src, float* dst, uint32_t frames, uint32_t* clipped) noexcept {
+  Lanes bad{};
+  Lanes over{};
+  uint32_t i = 0;
+  for (; i + 2 * kLanes <= frames; i += 2 * kLanes) {
+    Lanes a;
+    Lanes b;
+    std::memcpy(&a, src + i, sizeof(a));
+    std::memcpy(&b, src + i + kLanes, sizeof(b));
+    const Lanes bad_a = Classify(a, bad, over);
+    const Lanes bad_b = Classify(b, bad, over);
+    if constexpr (kCopy) {
+      a &= ~bad_a;  // +0.0f where non-finite
+      b &= ~bad_b;
+      std::memcpy(dst + i, &a, sizeof(a));
+      std::memcpy(dst + i + kLanes, &b, sizeof(b));
     }
   }
-  *clipped += over;
-  return bad;
+  // The masks are -1 per hit: the counts are their negated sums.
+  uint32_t nonfinite = 0u - Sum(bad);
+  uint32_t clip = 0u - Sum(over);
+  for (; i < frames; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &src[i], sizeof(bits));
+    const uint32_t mag = bits & 0x7fffffffu;
+    const bool is_bad = mag > static_cast<uint32_t>(kMaxFinite);
+    nonfinite += is_bad ? 1u : 0u;
+    clip += (!is_bad && mag > static_cast<uint32_t>(kOne)) ? 1u : 0u;
+    if constexpr (kCopy) dst[i] = is_bad ? 0.0f : src[i];
+  }
+  if (!kCopy && nonfinite != 0) {
+    for (uint32_t n = 0; n < frames; ++n) {
+      if (IsNonFinite(dst[n])) dst[n] = 0.0f;
+    }
+  }
+  *clipped += clip;
+  return nonfinite;
+}
+
+}  // namespace
+
+uint32_t SanitizeBlock(float* x, uint32_t frames, uint32_t* clipped) noexcept {
+  return Sanitize<false>(x, x, frames, clipped);
+}
+
+uint32_t SanitizeCopy(const float* src, float* dst, uint32_t frames, uint32_t* clipped) noexcept {
+  return Sanitize<true>(src, dst, frames, clipped);
 }
 
 void SanitizeChannels(float* const* channels, uint32_t count, uint32_t frames,

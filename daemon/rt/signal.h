@@ -52,10 +52,16 @@ inline bool IsNonFinite(double x) noexcept {
   return (bits & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
 }
 
-/// Audio thread. Wait-free, O(frames), vectorizable. Replaces NaN/Inf in
+/// Audio thread. Wait-free, O(frames), vectorized. Replaces NaN/Inf in
 /// x[0..frames) by 0; returns how many were replaced and adds the number of
 /// finite samples with |x| > 1.0 to *clipped.
 uint32_t SanitizeBlock(float* x, uint32_t frames, uint32_t* clipped) noexcept;
+
+/// Audio thread. Wait-free, O(frames), vectorized. Copies src[0..frames)
+/// to dst with NaN/Inf replaced by +0; counts as SanitizeBlock does. One
+/// pass where a copy and a check in place would take two. src == dst is
+/// allowed; other overlaps are not.
+uint32_t SanitizeCopy(const float* src, float* dst, uint32_t frames, uint32_t* clipped) noexcept;
 
 /// Audio thread. Like SanitizeBlock for a whole port and adds the counts to
 /// `counters` (if not null).

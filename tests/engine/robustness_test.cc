@@ -5,15 +5,18 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
+#include <vector>
 
+#include "common/rig.h"
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "model/naming.h"
 #include "model/validate.h"
-#include "common/rig.h"
 #include "rt/denormals.h"
 #include "rt/signal.h"
 
@@ -160,6 +163,56 @@ TEST(SanitizeTest, CountsOnTheBits) {
   EXPECT_EQ(x[2], 0.0f);
   EXPECT_EQ(x[7], 0.0f);
   EXPECT_EQ(x[0], 0.5f);
+}
+
+// The vector loops against a sample-by-sample reference: every length up to
+// three vectors and a long one (tails), NaN with any payload and sign, +-Inf,
+// the largest finite values, +-1 and the next float above, subnormals.
+TEST(SanitizeTest, CopyAndInPlaceAgreeWithTheRuleSampleBySample) {
+  const uint32_t specials[] = {0x7fc00000u, 0xffc00001u, 0x7f800001u, 0x7fffffffu, 0x7f800000u,
+                               0xff800000u, 0x7f7fffffu, 0xff7fffffu, 0x3f800000u, 0xbf800000u,
+                               0x3f800001u, 0xbf800001u, 0x00000001u, 0x80000000u};
+  std::mt19937 rng(11);
+  for (uint32_t frames : {0u, 1u, 3u, 4u, 7u, 8u, 9u, 15u, 16u, 17u, 23u, 1031u}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> src(frames);
+      std::uniform_real_distribution<float> level(-2.0f, 2.0f);
+      for (auto& v : src) v = level(rng);
+      for (uint32_t k = 0; k < frames / 3; ++k) {
+        const uint32_t bits = specials[rng() % std::size(specials)];
+        std::memcpy(&src[rng() % frames], &bits, sizeof(bits));
+      }
+      uint32_t want_bad = 0;
+      uint32_t want_clipped = 0;
+      std::vector<float> want(frames);
+      for (uint32_t n = 0; n < frames; ++n) {
+        if (!std::isfinite(src[n])) {
+          ++want_bad;
+          want[n] = 0.0f;
+        } else {
+          want_clipped += std::fabs(src[n]) > 1.0f ? 1u : 0u;
+          want[n] = src[n];
+        }
+      }
+      const auto same_bits = [&](const std::vector<float>& got) {
+        return std::memcmp(got.data(), want.data(), frames * sizeof(float)) == 0;
+      };
+      std::vector<float> copy(frames, 9.0f);
+      uint32_t clipped = 0;
+      EXPECT_EQ(rt::SanitizeCopy(src.data(), copy.data(), frames, &clipped), want_bad) << frames;
+      EXPECT_EQ(clipped, want_clipped) << frames;
+      EXPECT_TRUE(same_bits(copy)) << frames << " frames, copy";
+      std::vector<float> in_place = src;
+      clipped = 0;
+      EXPECT_EQ(rt::SanitizeBlock(in_place.data(), frames, &clipped), want_bad) << frames;
+      EXPECT_EQ(clipped, want_clipped) << frames;
+      EXPECT_TRUE(same_bits(in_place)) << frames << " frames, in place";
+      in_place = src;
+      clipped = 0;
+      EXPECT_EQ(rt::SanitizeCopy(in_place.data(), in_place.data(), frames, &clipped), want_bad);
+      EXPECT_TRUE(same_bits(in_place)) << frames << " frames, copy onto itself";
+    }
+  }
 }
 
 TEST(DenormalsTest, ScopedModeIsSetAndRestored) {
