@@ -408,12 +408,16 @@ void CascadeAllChannels(BiquadSection* const* sections, int count, int channels,
 }
 
 // ---------------------------------------------------------------------------
-// Wavefront kernels (x86-64). Register r holds positions r * S .. r * S + S - 1
-// (S = lanes / 2), position p in lanes {2p, 2p + 1} = channels {ch, ch + 1}.
-// At step t position p works on sample t - p: one vector recursion advances
-// every stage of both channels, then the outputs move up one position
-// (position p's output is position p + 1's input at the next step) and the
-// next input pair enters position 0. The last position's output leaves
+// Wavefront kernels (x86-64). With R registers of S = lanes / 2 positions,
+// position p sits in register p % R, slot p / R (lanes {2 slot, 2 slot + 1}
+// = channels {ch, ch + 1}). At step t position p works on sample t - p: one
+// vector recursion advances every stage of both channels, then position p's
+// output is position p + 1's input at the next step. Positions interleave
+// over the registers so that this hand-over is register r's output as it is
+// for register r + 1, and a shift by one slot (with the next input pair
+// entering slot 0) only from the last register to the first: one shift, a
+// 5-cycle latency on the loop-carried path, per R stages instead of one per
+// stage. The last position's output leaves
 // P - 1 steps late; the first and last P - 1 steps of a call run with the
 // positions outside their samples masked, so a call's output is complete and
 // the state it leaves is each stage's own.
@@ -442,6 +446,10 @@ constexpr int kWaveMaxPositions = 16;
 
 struct WaveGroup {
   int positions = 0;
+  int regs = 1;  // R: registers the positions interleave over
+  // Index of each position's first lane (channel ch0) in the lane arrays:
+  // register pos % R, slot pos / R.
+  int lane[kWaveMaxPositions];
   int pad = 0;  // identity positions in front of stage 0
   bool unit_c2 = true;
   double gain = 1.0;                // product of the stages' b0: output scale
@@ -457,9 +465,16 @@ struct WaveGroup {
 };
 
 // Coefficients of `count` stages at positions positions - count ..
-// positions - 1. False if a stage has no usable gain form.
-bool PrepareWave(BiquadSection* const* sections, int count, int positions, WaveGroup* g) noexcept {
+// positions - 1, over `regs` registers. False if a stage has no usable gain
+// form.
+bool PrepareWave(BiquadSection* const* sections, int count, int positions, int regs,
+                 WaveGroup* g) noexcept {
   g->positions = positions;
+  g->regs = regs;
+  const int per_reg = positions / regs;
+  for (int pos = 0; pos < positions; ++pos) {
+    g->lane[pos] = (pos % regs) * 2 * per_reg + 2 * (pos / regs);
+  }
   g->pad = positions - count;
   g->unit_c2 = true;
   double prod = 1.0, inv = 1.0;
@@ -479,11 +494,12 @@ bool PrepareWave(BiquadSection* const* sections, int count, int positions, WaveG
     }
     g->p[pos] = prod;
     g->inv_p[pos] = inv;
+    const int lane = g->lane[pos];
     for (int ch = 0; ch < 2; ++ch) {
-      g->c1[2 * pos + ch] = c1;
-      g->c2[2 * pos + ch] = c2;
-      g->a1[2 * pos + ch] = a1;
-      g->a2[2 * pos + ch] = a2;
+      g->c1[lane + ch] = c1;
+      g->c2[lane + ch] = c2;
+      g->a1[lane + ch] = a1;
+      g->a2[lane + ch] = a2;
     }
   }
   g->gain = prod;
@@ -493,17 +509,18 @@ bool PrepareWave(BiquadSection* const* sections, int count, int positions, WaveG
 // Channels ch0 and ch1 of the sections' state into g (normalized).
 void LoadWaveState(BiquadSection* const* sections, int ch0, int ch1, WaveGroup* g) noexcept {
   for (int pos = 0; pos < g->positions; ++pos) {
+    const int lane = g->lane[pos];
     if (pos < g->pad) {
-      g->s1[2 * pos] = g->s1[2 * pos + 1] = 0.0;
-      g->s2[2 * pos] = g->s2[2 * pos + 1] = 0.0;
+      g->s1[lane] = g->s1[lane + 1] = 0.0;
+      g->s2[lane] = g->s2[lane + 1] = 0.0;
       continue;
     }
     const BiquadSection& s = *sections[pos - g->pad];
     const double inv = g->inv_p[pos];
-    g->s1[2 * pos] = s.z1[ch0] * inv;
-    g->s1[2 * pos + 1] = s.z1[ch1] * inv;
-    g->s2[2 * pos] = s.z2[ch0] * inv;
-    g->s2[2 * pos + 1] = s.z2[ch1] * inv;
+    g->s1[lane] = s.z1[ch0] * inv;
+    g->s1[lane + 1] = s.z1[ch1] * inv;
+    g->s2[lane] = s.z2[ch0] * inv;
+    g->s2[lane + 1] = s.z2[ch1] * inv;
   }
 }
 
@@ -511,18 +528,19 @@ void StoreWaveState(const WaveGroup& g, BiquadSection* const* sections, int ch0,
   for (int pos = g.pad; pos < g.positions; ++pos) {
     BiquadSection& s = *sections[pos - g.pad];
     const double p = g.p[pos];
-    s.z1[ch0] = g.s1[2 * pos] * p;
-    s.z2[ch0] = g.s2[2 * pos] * p;
+    const int lane = g.lane[pos];
+    s.z1[ch0] = g.s1[lane] * p;
+    s.z2[ch0] = g.s2[lane] * p;
     if (ch1 != ch0) {
-      s.z1[ch1] = g.s1[2 * pos + 1] * p;
-      s.z2[ch1] = g.s2[2 * pos + 1] * p;
+      s.z1[ch1] = g.s1[lane + 1] * p;
+      s.z2[ch1] = g.s2[lane + 1] * p;
     }
   }
 }
 
-// Masks for the fill and drain steps: entry b has the lanes of the
-// positions whose bit is set in b (position j of a register in lanes 2j and
-// 2j + 1) all ones.
+// Masks for the fill and drain steps: entry b has the lanes of the slots
+// whose bit is set in b (slot j of a register in lanes 2j and 2j + 1) all
+// ones.
 template <int S>
 struct LaneMasks {
   alignas(64) long long m[1 << S][2 * S];
@@ -533,26 +551,48 @@ struct LaneMasks {
   }
 };
 
+// The masks of the fill steps (positions 0..i run) and the drain steps
+// (positions i..P - 1 run) of a block of at least P - 1 frames, per
+// register, in the interleaved layout: looked up, not built, on the 2 (P - 1)
+// edge steps of every call.
+template <int S, int R>
+struct EdgeMasks {
+  static constexpr int kPositions = S * R;
+  alignas(64) long long fill[kPositions][R][2 * S];
+  alignas(64) long long drain[kPositions][R][2 * S];
+  constexpr EdgeMasks() : fill{}, drain{} {
+    for (int i = 0; i < kPositions; ++i) {
+      for (int pos = 0; pos < kPositions; ++pos) {
+        const int r = pos % R;
+        const int lane = 2 * (pos / R);
+        const long long f = pos <= i ? -1 : 0;
+        const long long d = pos >= i ? -1 : 0;
+        fill[i][r][lane] = fill[i][r][lane + 1] = f;
+        drain[i][r][lane] = drain[i][r][lane + 1] = d;
+      }
+    }
+  }
+};
+
 // One step: every position advances one sample; x holds the new input pair
-// in its top two lanes, o receives the last position's output pair. With
-// kMasked, only the positions whose lanes are set in mask[r] change state.
+// in its top two lanes, o receives the last position's output pair (the top
+// slot of the last register). With kMasked, only the positions whose lanes
+// are set in mask[r] change state.
 template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
 [[gnu::always_inline]] inline void WaveStep(const V& x, V (&v)[R], V (&s1)[R], V (&s2)[R],
                                             const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
                                             const V (&a2)[R], const VI* mask,
                                             double (&o)[2]) noexcept {
   V u[R];
+  // Register 0 takes the last register's outputs one slot up, the input
+  // pair in slot 0; register r takes register r - 1's as they are.
   if constexpr (L == 8) {
-    u[0] = __builtin_shufflevector(x, v[0], 6, 7, 8, 9, 10, 11, 12, 13);
-#pragma GCC unroll 4
-    for (int r = 1; r < R; ++r) {
-      u[r] = __builtin_shufflevector(v[r - 1], v[r], 6, 7, 8, 9, 10, 11, 12, 13);
-    }
+    u[0] = __builtin_shufflevector(x, v[R - 1], 6, 7, 8, 9, 10, 11, 12, 13);
   } else {
-    u[0] = __builtin_shufflevector(x, v[0], 2, 3, 4, 5);
-#pragma GCC unroll 4
-    for (int r = 1; r < R; ++r) u[r] = __builtin_shufflevector(v[r - 1], v[r], 2, 3, 4, 5);
+    u[0] = __builtin_shufflevector(x, v[R - 1], 2, 3, 4, 5);
   }
+#pragma GCC unroll 4
+  for (int r = 1; r < R; ++r) u[r] = v[r - 1];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
     const V vn = u[r] + s1[r];
@@ -590,6 +630,7 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   constexpr int S = L / 2;
   constexpr int P = R * S;
   static constexpr LaneMasks<S> kMasks;
+  static constexpr EdgeMasks<S, R> kEdges;
   V x{};
   if (t < frames) {
     x[L - 2] = static_cast<double>(in0[t]);
@@ -597,11 +638,21 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   }
   const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(t) - frames + 1);
   const int64_t hi = std::min<int64_t>(P - 1, t);
-  const uint32_t bits = lo > hi ? 0u : ((2u << hi) - 1u) & ~((1u << lo) - 1u);
   VI mask[R];
+  if (lo == 0 || hi == P - 1) {
+    // A fill step (positions 0..hi) or a drain step (lo..P - 1).
+    const long long(*m)[2 * S] = lo == 0 ? kEdges.fill[hi] : kEdges.drain[lo];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-    std::memcpy(&mask[r], kMasks.m[(bits >> (r * S)) & ((1u << S) - 1u)], sizeof(VI));
+    for (int r = 0; r < R; ++r) std::memcpy(&mask[r], m[r], sizeof(VI));
+  } else {
+    // Both at once: a block shorter than P - 1 frames.
+    const uint32_t bits = lo > hi ? 0u : ((2u << hi) - 1u) & ~((1u << lo) - 1u);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      uint32_t slots = 0;  // the bits of positions r, r + R, r + 2R, ...
+      for (int j = 0; j < S; ++j) slots |= ((bits >> (j * R + r)) & 1u) << j;
+      std::memcpy(&mask[r], kMasks.m[slots], sizeof(VI));
+    }
   }
   double o[2];
   WaveStep<V, VI, L, R, kUnitC2, true>(x, v, s1, s2, c1, c2, a1, a2, mask, o);
@@ -724,7 +775,7 @@ void WaveAllChannels(int lanes, BiquadSection* const* sections, int count, int c
     const int k = (count - first[gi] + (groups - gi) - 1) / (groups - gi);
     first[gi + 1] = first[gi] + k;
     const int regs = (k + per_reg - 1) / per_reg;
-    if (!PrepareWave(sections + first[gi], k, regs * per_reg, &g[gi])) {
+    if (!PrepareWave(sections + first[gi], k, regs * per_reg, regs, &g[gi])) {
       CascadeAllChannels(sections, count, channels, in, out, offset, frames);
       return;
     }
