@@ -472,8 +472,8 @@ bool PrepareWave(BiquadSection* const* sections, int count, int positions, int r
   g->positions = positions;
   g->regs = regs;
   const int per_reg = positions / regs;
-  for (int pos = 0; pos < positions; ++pos) {
-    g->lane[pos] = (pos % regs) * 2 * per_reg + 2 * (pos / regs);
+  for (int r = 0; r < regs; ++r) {
+    for (int slot = 0; slot < per_reg; ++slot) g->lane[slot * regs + r] = (r * per_reg + slot) * 2;
   }
   g->pad = positions - count;
   g->unit_c2 = true;
