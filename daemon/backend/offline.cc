@@ -60,25 +60,18 @@ class TempFile {
   std::string path_;
 };
 
-// A block of frames on its way through the pipeline (planar channels).
+// A block of frames on its way through the pipeline, interleaved as the
+// files are: the reader reads into `in` and the writer writes `out` as they
+// are, and the engine thread (de)interleaves one period at a time, in
+// buffers that stay in its cache. Not zeroed: every frame is written before
+// it is read, and the pages are first touched by the threads that use them,
+// not at start-up.
 struct Block {
-  // Not zeroed: every frame is written before it is read, and the pages
-  // are first touched by the reader and the engine, not by this thread at
-  // start-up (4 MiB of stereo blocks).
-  Block(size_t in_channels, size_t out_channels, size_t frames_capacity) {
-    for (size_t c = 0; c < in_channels; ++c) {
-      in.push_back(std::make_unique_for_overwrite<float[]>(frames_capacity));
-      in_ptrs.push_back(in.back().get());
-    }
-    for (size_t c = 0; c < out_channels; ++c) {
-      out.push_back(std::make_unique_for_overwrite<float[]>(frames_capacity));
-      out_ptrs.push_back(out.back().get());
-    }
-  }
-  std::vector<std::unique_ptr<float[]>> in;
-  std::vector<std::unique_ptr<float[]>> out;
-  std::vector<float*> in_ptrs;
-  std::vector<float*> out_ptrs;
+  Block(size_t in_channels, size_t out_channels, size_t frames_capacity)
+      : in(std::make_unique_for_overwrite<float[]>(in_channels * frames_capacity)),
+        out(std::make_unique_for_overwrite<float[]>(out_channels * frames_capacity)) {}
+  std::unique_ptr<float[]> in;
+  std::unique_ptr<float[]> out;
   size_t frames = 0;
 };
 // Unbounded in principle, bounded in practice: only the pool's blocks (and
@@ -142,8 +135,7 @@ class UniqueFd {
 // on the caller's, before and after it.
 class SndfileSink {
  public:
-  static absl::StatusOr<std::unique_ptr<SndfileSink>> Open(int fd, SF_INFO info,
-                                                           size_t block_frames) {
+  static absl::StatusOr<std::unique_ptr<SndfileSink>> Open(int fd, SF_INFO info) {
     SNDFILE* f = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
     if (f == nullptr) return absl::PermissionDeniedError(sf_strerror(nullptr));
     SndfilePtr file(f);
@@ -160,14 +152,12 @@ class SndfileSink {
         return absl::InternalError(sf_strerror(file.get()));
       }
     }
-    return std::unique_ptr<SndfileSink>(
-        new SndfileSink(std::move(file), static_cast<size_t>(info.channels), block_frames));
+    return std::unique_ptr<SndfileSink>(new SndfileSink(std::move(file)));
   }
-  /// Appends `frames` frames of every output channel (planar).
-  absl::Status Write(const float* const* planar, size_t frames) {
-    Interleave(planar, channels_, frames, interleaved_.data());
+  /// Appends `frames` interleaved frames.
+  absl::Status Write(const float* interleaved, size_t frames) {
     const auto n = static_cast<sf_count_t>(frames);
-    if (sf_writef_float(file_.get(), interleaved_.data(), n) != n) {
+    if (sf_writef_float(file_.get(), interleaved, n) != n) {
       return absl::ResourceExhaustedError(sf_strerror(file_.get()));
     }
     return absl::OkStatus();
@@ -180,11 +170,8 @@ class SndfileSink {
   }
 
  private:
-  SndfileSink(SndfilePtr f, size_t channels, size_t block_frames)
-      : file_(std::move(f)), channels_(channels), interleaved_(block_frames * channels) {}
+  explicit SndfileSink(SndfilePtr f) : file_(std::move(f)) {}
   SndfilePtr file_;
-  size_t channels_;
-  std::vector<float> interleaved_;
 };
 
 // Starts writeback of what the writer has written so far every
@@ -298,7 +285,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   out_info.samplerate = out_rate;
   out_info.channels = stats.output_channels;
   out_info.format = *format;
-  auto opened = SndfileSink::Open(out_fd.get(), out_info, block_frames);
+  auto opened = SndfileSink::Open(out_fd.get(), out_info);
   if (!opened.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat(options.output_path, ": cannot write: ", opened.status().message()));
@@ -306,9 +293,9 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   std::unique_ptr<SndfileSink> sink = std::move(*opened);
 
   // Three stages on three threads, so file I/O overlaps the DSP: a reader
-  // (libsndfile read + deinterleave), this thread (the engine, period by
-  // period) and a writer (interleave + write). Blocks travel between them
-  // through small queues of recycled buffers.
+  // (libsndfile read), this thread (deinterleave, the engine and interleave,
+  // period by period) and a writer (libsndfile write). Blocks travel between
+  // them through small queues of recycled buffers.
   constexpr size_t kBlocks = 4;
   std::vector<std::unique_ptr<Block>> pool;
   for (size_t i = 0; i < kBlocks; ++i) {
@@ -321,9 +308,6 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   absl::Status writer_status;
   int64_t frames_read = 0;
   std::thread reader([&] {
-    // Mono reads straight into the block; wider files through one
-    // interleaved buffer.
-    std::vector<float> inter(in_ch > 1 ? block_frames * in_ch : 0);
     int64_t remaining = total_frames;
     while (remaining > 0) {
       Block* b = free_q.Pop();
@@ -332,11 +316,8 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
           static_cast<sf_count_t>(std::min<int64_t>(static_cast<int64_t>(block_frames), remaining));
       sf_count_t got = want;
       if (in) {
-        float* dst = in_ch == 1 ? b->in_ptrs[0] : inter.data();
-        got = sf_readf_float(in.get(), dst, want);
+        got = sf_readf_float(in.get(), b->in.get(), want);
         if (got < 0) got = 0;
-        if (in_ch > 1)
-          Deinterleave(inter.data(), in_ch, static_cast<size_t>(got), b->in_ptrs.data());
       }
       b->frames = static_cast<size_t>(got);
       frames_read += got;
@@ -351,7 +332,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     const uint64_t frame_bytes = out_ch * sizeof(float);
     while (Block* b = done_q.Pop()) {
       if (writer_status.ok() && b->frames > 0) {
-        writer_status = sink->Write(b->out_ptrs.data(), b->frames);
+        writer_status = sink->Write(b->out.get(), b->frames);
         if (!writer_status.ok()) {
           free_q.Abort();
         } else {
@@ -367,16 +348,34 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   int64_t done = 0;
   {
     rt::ScopedFlushToZero flush_to_zero;
+    // One period of planar channels; mono goes straight from and to the
+    // block.
+    std::vector<float> in_planar(in_ch > 1 ? in_ch * period : 0);
+    std::vector<float> out_planar(out_ch > 1 ? out_ch * period : 0);
     std::vector<const float*> in_ptrs(in_ch);
     std::vector<float*> out_ptrs(out_ch);
+    std::vector<float*> in_fill(in_ch);
+    if (in_ch > 1) {
+      for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = in_fill[c] = in_planar.data() + c * period;
+    }
+    if (out_ch > 1) {
+      for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = out_planar.data() + c * period;
+    }
     while (Block* b = full_q.Pop()) {
       rt::AudioThreadScope audio;  // this thread also edits the engine around the loop
       for (size_t off = 0; off < b->frames; off += period) {
         const auto n = static_cast<uint32_t>(std::min<size_t>(period, b->frames - off));
-        for (size_t c = 0; c < in_ch; ++c) in_ptrs[c] = b->in_ptrs[c] + off;
-        for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = b->out_ptrs[c] + off;
+        const float* src = b->in.get() + off * in_ch;
+        float* dst = b->out.get() + off * out_ch;
+        if (in_ch == 1) {
+          in_ptrs[0] = src;
+        } else {
+          Deinterleave(src, in_ch, n, in_fill.data());
+        }
+        if (out_ch == 1) out_ptrs[0] = dst;
         engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
                                 static_cast<uint32_t>(out_ch), n);
+        if (out_ch > 1) Interleave(out_ptrs.data(), out_ch, n, dst);
       }
       done += static_cast<int64_t>(b->frames);
       done_q.Push(b);
