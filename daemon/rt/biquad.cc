@@ -553,8 +553,8 @@ struct LaneMasks {
 
 // The masks of the fill steps (positions 0..i run) and the drain steps
 // (positions i..P - 1 run) of a block of at least P - 1 frames, per
-// register, in the interleaved layout: looked up, not built, on the 2 (P - 1)
-// edge steps of every call.
+// register, in the interleaved layout: looked up, not built, on the
+// 2 (P - 1) edge steps of every call.
 template <int S, int R>
 struct EdgeMasks {
   static constexpr int kPositions = S * R;
@@ -618,9 +618,10 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
   o[1] = v[R - 1][L - 1];
 }
 
-// A fill or drain step t of a block of `frames`: positions outside the
-// block keep their state, input past the block is 0, output before it is
-// not written.
+// A fill or drain step t of a block of `frames` (any length): positions
+// outside the block keep their state, input past the block is 0, output
+// before it is not written. Blocks of at least P - 1 frames take the
+// fill and drain loops of WaveBody instead, with masks from EdgeMasks.
 template <class V, class VI, int L, int R, bool kUnitC2, class T>
 [[gnu::always_inline]] inline void WaveEdgeStep(uint32_t t, uint32_t frames, const T* in0,
                                                 const T* in1, T* out0, T* out1, double gain,
@@ -630,7 +631,6 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   constexpr int S = L / 2;
   constexpr int P = R * S;
   static constexpr LaneMasks<S> kMasks;
-  static constexpr EdgeMasks<S, R> kEdges;
   V x{};
   if (t < frames) {
     x[L - 2] = static_cast<double>(in0[t]);
@@ -638,21 +638,13 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   }
   const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(t) - frames + 1);
   const int64_t hi = std::min<int64_t>(P - 1, t);
+  const uint32_t bits = lo > hi ? 0u : ((2u << hi) - 1u) & ~((1u << lo) - 1u);
   VI mask[R];
-  if (lo == 0 || hi == P - 1) {
-    // A fill step (positions 0..hi) or a drain step (lo..P - 1).
-    const long long(*m)[2 * S] = lo == 0 ? kEdges.fill[hi] : kEdges.drain[lo];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) std::memcpy(&mask[r], m[r], sizeof(VI));
-  } else {
-    // Both at once: a block shorter than P - 1 frames.
-    const uint32_t bits = lo > hi ? 0u : ((2u << hi) - 1u) & ~((1u << lo) - 1u);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      uint32_t slots = 0;  // the bits of positions r, r + R, r + 2R, ...
-      for (int j = 0; j < S; ++j) slots |= ((bits >> (j * R + r)) & 1u) << j;
-      std::memcpy(&mask[r], kMasks.m[slots], sizeof(VI));
-    }
+  for (int r = 0; r < R; ++r) {
+    uint32_t slots = 0;  // the bits of positions r, r + R, r + 2R, ...
+    for (int j = 0; j < S; ++j) slots |= ((bits >> (j * R + r)) & 1u) << j;
+    std::memcpy(&mask[r], kMasks.m[slots], sizeof(VI));
   }
   double o[2];
   WaveStep<V, VI, L, R, kUnitC2, true>(x, v, s1, s2, c1, c2, a1, a2, mask, o);
@@ -686,25 +678,42 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
   // [P - 1, frames). Conversions are done in the step loop, where they
   // overlap the recursion's latency.
   const uint32_t total = frames + P - 1;
-  const uint32_t full_begin = std::min<uint32_t>(P - 1, frames);
-  const uint32_t full_end = frames;
   double o[2];
-  uint32_t t = 0;
-  for (; t < full_begin; ++t) {
-    WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
-                                          a1, a2);
-  }
-  for (; t < full_end; ++t) {
-    V x{};
-    x[L - 2] = static_cast<double>(in0[t]);
-    x[L - 1] = static_cast<double>(in1[t]);
-    WaveStep<V, VI, L, R, kUnitC2, false>(x, v, s1, s2, c1, c2, a1, a2, nullptr, o);
-    out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
-    out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
-  }
-  for (; t < total; ++t) {
-    WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1, c2,
-                                          a1, a2);
+  if (frames < static_cast<uint32_t>(P - 1)) {
+    // Fill and drain overlap: every step masked, the masks built per step.
+    for (uint32_t t = 0; t < total; ++t) {
+      WaveEdgeStep<V, VI, L, R, kUnitC2, T>(t, frames, in0, in1, out0, out1, gain, v, s1, s2, c1,
+                                            c2, a1, a2);
+    }
+  } else {
+    static constexpr EdgeMasks<S, R> kEdges;
+    VI mask[R];
+    uint32_t t = 0;
+    // Fill: positions 0..t run; nothing leaves the last position yet.
+    for (; t < static_cast<uint32_t>(P - 1); ++t) {
+      V x{};
+      x[L - 2] = static_cast<double>(in0[t]);
+      x[L - 1] = static_cast<double>(in1[t]);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) std::memcpy(&mask[r], kEdges.fill[t][r], sizeof(VI));
+      WaveStep<V, VI, L, R, kUnitC2, true>(x, v, s1, s2, c1, c2, a1, a2, mask, o);
+    }
+    for (; t < frames; ++t) {
+      V x{};
+      x[L - 2] = static_cast<double>(in0[t]);
+      x[L - 1] = static_cast<double>(in1[t]);
+      WaveStep<V, VI, L, R, kUnitC2, false>(x, v, s1, s2, c1, c2, a1, a2, nullptr, o);
+      out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
+      out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
+    }
+    // Drain: positions d..P - 1 run on the block's last samples; no input.
+    for (int d = 1; d < P; ++d, ++t) {
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) std::memcpy(&mask[r], kEdges.drain[d][r], sizeof(VI));
+      WaveStep<V, VI, L, R, kUnitC2, true>(V{}, v, s1, s2, c1, c2, a1, a2, mask, o);
+      out0[t - (P - 1)] = static_cast<T>(o[0] * gain);
+      out1[t - (P - 1)] = static_cast<T>(o[1] * gain);
+    }
   }
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
