@@ -82,6 +82,8 @@ void PlanBuilder::AddCascade(const std::vector<std::shared_ptr<rt::Processor>>& 
   s.op = rt::Plan::Op::kCascade;
   s.channels = static_cast<uint32_t>(channels);
   s.first_section = static_cast<uint32_t>(plan_->sections_.size());
+  s.cache = static_cast<uint32_t>(plan_->cascade_caches_.size());
+  plan_->cascade_caches_.emplace_back();
   for (const auto& p : procs) {
     plan_->sections_.push_back(p->AsBiquad());
     plan_->owned_.push_back(p);

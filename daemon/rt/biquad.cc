@@ -169,13 +169,6 @@ void BiquadSection::SetGainDb(double gain_db) noexcept {
   target_gain_db_.store(gain_db, std::memory_order_relaxed);
 }
 
-bool BiquadSection::Gliding() const noexcept {
-  return static_cast<uint8_t>(current_.type) != target_type_.load(std::memory_order_relaxed) ||
-         current_.freq_hz != target_freq_hz_.load(std::memory_order_relaxed) ||
-         current_.q != target_q_.load(std::memory_order_relaxed) ||
-         current_.gain_db != target_gain_db_.load(std::memory_order_relaxed);
-}
-
 namespace {
 // One-pole glide toward `target` with a ~20 ms time constant; snaps when close.
 double Glide(double current, double target, double coef, double snap) noexcept {
@@ -202,10 +195,11 @@ bool BiquadSection::Advance(uint32_t frames) noexcept {
   current_.gain_db = Glide(current_.gain_db, tg, coef, 1e-3);
   c_ = DesignBiquad(current_, sample_rate_hz_);
   g_ = GainFormOf(c_);
+  ++generation_;
   return Gliding();
 }
 
-void BiquadSection::ResetNonFiniteState() noexcept {
+void BiquadSection::ResetState() noexcept {
   uint32_t resets = 0;
   for (int ch = 0; ch < channels_; ++ch) {
     if (IsNonFinite(z1[ch]) || IsNonFinite(z2[ch])) {
@@ -766,29 +760,81 @@ constexpr WaveFn<T> kWave256[4][2] = {
 // group over the block; longer cascades run as near-equal groups over
 // chunks of the block, handing the signal on in double. A cascade with a
 // stage the gain form cannot take, or a lone stage, runs on the pair kernel.
-void WaveAllChannels(int lanes, BiquadSection* const* sections, int count, int channels,
-                     const float* const* in, float* const* out, uint32_t offset,
-                     uint32_t frames) noexcept {
+// The wavefront layout of one cascade: its groups of stages and their
+// coefficients (WaveGroup's state fields are filled per channel pair).
+struct WavePlan {
+  int lanes = 0;  // 0: not prepared
+  int count = 0;
+  int groups = 0;
+  bool ok = false;  // false: a stage has no gain form, run the pair kernel
+  int first[(kMaxCascade + 7) / 8 + 1] = {};
+  WaveGroup g[(kMaxCascade + 7) / 8];
+  // What it was derived from.
+  BiquadSection* sections[kMaxCascade] = {};
+  uint32_t generation[kMaxCascade] = {};
+};
+
+bool WavePlanCurrent(const WavePlan& w, int lanes, BiquadSection* const* sections,
+                     int count) noexcept {
+  if (w.lanes != lanes || w.count != count) return false;
+  for (int k = 0; k < count; ++k) {
+    if (w.sections[k] != sections[k] || w.generation[k] != sections[k]->coeff_generation()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Up to four registers' worth of stages run as one group over the block;
+// longer cascades run as near-equal groups. False (w->ok) if a stage has no
+// gain form. count >= 2 and at most 4 groups.
+void PrepareWavePlan(int lanes, BiquadSection* const* sections, int count, WavePlan* w) noexcept {
   const int per_reg = lanes / 2;
   const int max_stages = 4 * per_reg;
-  const int groups = (count + max_stages - 1) / max_stages;
-  constexpr int kMaxGroups = (kMaxCascade + 7) / 8;
-  WaveGroup g[kMaxGroups];
-  int first[kMaxGroups + 1];
-  if (count < 2 || groups > kMaxGroups) {
-    CascadeAllChannels(sections, count, channels, in, out, offset, frames);
-    return;
+  w->lanes = lanes;
+  w->count = count;
+  w->groups = (count + max_stages - 1) / max_stages;
+  w->ok = true;
+  for (int k = 0; k < count; ++k) {
+    w->sections[k] = sections[k];
+    w->generation[k] = sections[k]->coeff_generation();
   }
-  first[0] = 0;
-  for (int gi = 0; gi < groups; ++gi) {
-    const int k = (count - first[gi] + (groups - gi) - 1) / (groups - gi);
-    first[gi + 1] = first[gi] + k;
+  w->first[0] = 0;
+  for (int gi = 0; gi < w->groups; ++gi) {
+    const int k = (count - w->first[gi] + (w->groups - gi) - 1) / (w->groups - gi);
+    w->first[gi + 1] = w->first[gi] + k;
     const int regs = (k + per_reg - 1) / per_reg;
-    if (!PrepareWave(sections + first[gi], k, regs * per_reg, regs, &g[gi])) {
-      CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+    if (!PrepareWave(sections + w->first[gi], k, regs * per_reg, regs, &w->g[gi])) {
+      w->ok = false;
       return;
     }
   }
+}
+
+// All channels through `count` stages with a wavefront kernel of `lanes`
+// doubles per register, in channel pairs (the last channel of an odd count
+// paired with itself), with the layout in `w` (derived again when it was
+// made for other sections, coefficients or lanes). Longer cascades run as
+// groups over chunks of the block, handing the signal on in double. A
+// cascade with a stage the gain form cannot take, or a lone stage, runs on
+// the pair kernel.
+void WaveAllChannels(int lanes, BiquadSection* const* sections, int count, int channels,
+                     const float* const* in, float* const* out, uint32_t offset, uint32_t frames,
+                     WavePlan* w) noexcept {
+  constexpr int kMaxGroups = (kMaxCascade + 7) / 8;
+  const int per_reg = lanes / 2;
+  if (count < 2 || (count + 4 * per_reg - 1) / (4 * per_reg) > kMaxGroups) {
+    CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+    return;
+  }
+  if (!WavePlanCurrent(*w, lanes, sections, count)) PrepareWavePlan(lanes, sections, count, w);
+  if (!w->ok) {
+    CascadeAllChannels(sections, count, channels, in, out, offset, frames);
+    return;
+  }
+  const int groups = w->groups;
+  const int* first = w->first;
+  WaveGroup* g = w->g;
   auto pick = [&](const WaveGroup& wg, auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     const int r = wg.positions / per_reg - 1;
@@ -849,17 +895,42 @@ CascadeVariant DetectVariant() noexcept {
 // -1 until detected; detection is idempotent, so racing threads agree.
 std::atomic<int> g_variant{-1};
 
+}  // namespace
+
+struct CascadeCache::Impl {
+#ifdef AERS_WAVEFRONT
+  WavePlan wave;
+#endif
+};
+
+CascadeCache::CascadeCache() : impl_(std::make_unique<Impl>()) {}
+CascadeCache::~CascadeCache() = default;
+CascadeCache::CascadeCache(CascadeCache&&) noexcept = default;
+CascadeCache& CascadeCache::operator=(CascadeCache&&) noexcept = default;
+
+CascadeCache::Impl* CacheImpl(CascadeCache* cache) noexcept {
+  return cache != nullptr ? cache->impl_.get() : nullptr;
+}
+
+namespace {
+
 void RunVariant(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
-                const float* const* in, float* const* out, uint32_t offset,
-                uint32_t frames) noexcept {
+                const float* const* in, float* const* out, uint32_t offset, uint32_t frames,
+                CascadeCache::Impl* cache) noexcept {
 #ifdef AERS_WAVEFRONT
   if (v != CascadeVariant::kPair) {
-    WaveAllChannels(v == CascadeVariant::kAvx512 ? 8 : 4, sections, count, channels, in, out,
-                    offset, frames);
+    const int lanes = v == CascadeVariant::kAvx512 ? 8 : 4;
+    if (cache != nullptr) {
+      WaveAllChannels(lanes, sections, count, channels, in, out, offset, frames, &cache->wave);
+    } else {
+      WavePlan local;  // prepared for this call only
+      WaveAllChannels(lanes, sections, count, channels, in, out, offset, frames, &local);
+    }
     return;
   }
 #else
   (void)v;
+  (void)cache;
 #endif
   CascadeAllChannels(sections, count, channels, in, out, offset, frames);
 }
@@ -900,19 +971,21 @@ const char* CascadeVariantName(CascadeVariant v) noexcept {
 }
 
 void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
-                    const float* const* in, float* const* out, uint32_t frames) noexcept {
+                    const float* const* in, float* const* out, uint32_t frames,
+                    CascadeCache* cache) noexcept {
+  CascadeCache::Impl* impl = CacheImpl(cache);
   if (!CascadeVariantAvailable(v)) v = CascadeVariant::kPair;
   bool gliding = false;
   for (int k = 0; k < count; ++k) gliding |= sections[k]->Gliding();
   if (frames == 0) {
     // Nothing to filter.
   } else if (!gliding) {
-    RunVariant(v, sections, count, channels, in, out, 0, frames);
+    RunVariant(v, sections, count, channels, in, out, 0, frames, impl);
   } else {
     for (uint32_t offset = 0; offset < frames; offset += BiquadSection::kSubBlock) {
       const uint32_t n = std::min(BiquadSection::kSubBlock, frames - offset);
       for (int k = 0; k < count; ++k) sections[k]->Advance(n);
-      RunVariant(v, sections, count, channels, in, out, offset, n);
+      RunVariant(v, sections, count, channels, in, out, offset, n, impl);
     }
   }
   // Non-finite state would latch for ever (rt/signal.h): a few compares per
@@ -921,8 +994,8 @@ void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count,
 }
 
 void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
-                float* const* out, uint32_t frames) noexcept {
-  RunCascadeWith(SelectedCascadeVariant(), sections, count, channels, in, out, frames);
+                float* const* out, uint32_t frames, CascadeCache* cache) noexcept {
+  RunCascadeWith(SelectedCascadeVariant(), sections, count, channels, in, out, frames, cache);
 }
 
 }  // namespace aers::rt

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "rt/signal.h"
 
@@ -82,7 +83,13 @@ class BiquadSection {
   /// Returns true while still gliding (caller should use sub-blocks).
   bool Advance(uint32_t frames) noexcept;
   /// Audio thread. True if a target differs from the current parameters.
-  bool Gliding() const noexcept;
+  /// Inline: a fused cascade asks every section every period.
+  bool Gliding() const noexcept {
+    return static_cast<uint8_t>(current_.type) != target_type_.load(std::memory_order_relaxed) ||
+           current_.freq_hz != target_freq_hz_.load(std::memory_order_relaxed) ||
+           current_.q != target_q_.load(std::memory_order_relaxed) ||
+           current_.gain_db != target_gain_db_.load(std::memory_order_relaxed);
+  }
 
   /// Audio thread. Filters one channel (in and out may alias).
   void Run(int channel, const float* in, float* out, uint32_t frames) noexcept;
@@ -91,10 +98,17 @@ class BiquadSection {
   const BiquadCoeffs& coeffs() const noexcept { return c_; }
   /// coeffs() with b0 factored out (kept in step with coeffs()).
   const BiquadGainForm& gain_form() const noexcept { return g_; }
+  /// Audio thread. Changes whenever coeffs() does (a step of a glide).
+  uint32_t coeff_generation() const noexcept { return generation_; }
 
   /// Audio thread. Resets the state of every channel whose state is NaN or
-  /// Inf (rt/signal.h) and counts each reset in `counters` (if set).
-  void ResetNonFiniteState() noexcept;
+  /// Inf (rt/signal.h) and counts each reset in `counters` (if set). The
+  /// check is inline (every section, every period); the reset is not.
+  void ResetNonFiniteState() noexcept {
+    bool bad = false;
+    for (int ch = 0; ch < channels_; ++ch) bad |= IsNonFinite(z1[ch]) | IsNonFinite(z2[ch]);
+    if (bad) ResetState();
+  }
 
   // State, public for the fused cascade kernel (audio thread only).
   double z1[kMaxChannels] = {};
@@ -104,11 +118,13 @@ class BiquadSection {
   SignalCounters* counters = nullptr;
 
  private:
+  void ResetState() noexcept;
   double sample_rate_hz_;
   int channels_;
-  BiquadParams current_;  // audio thread
-  BiquadCoeffs c_;        // audio thread
-  BiquadGainForm g_;      // audio thread, derived from c_
+  BiquadParams current_;     // audio thread
+  BiquadCoeffs c_;           // audio thread
+  BiquadGainForm g_;         // audio thread, derived from c_
+  uint32_t generation_ = 0;  // audio thread, bumped with c_
   std::atomic<uint8_t> target_type_;
   std::atomic<double> target_freq_hz_;
   std::atomic<double> target_q_;
@@ -121,8 +137,30 @@ class BiquadSection {
 /// alias. count <= kMaxCascade. A section whose state became non-finite
 /// is reset at the end of the call (rt/signal.h).
 inline constexpr int kMaxCascade = 32;
+
+/// What the wavefront kernels derive from a cascade's coefficients (their
+/// lane layout, the products of the b0s), kept between calls on the same
+/// sections so that a period pays for it only after a coefficient changed
+/// (a glide step) or another kernel ran. One per call site (a plan's fused
+/// cascade step); used by one thread at a time. Construction allocates
+/// (non-RT); RunCascade with it does not.
+class CascadeCache {
+ public:
+  CascadeCache();
+  ~CascadeCache();
+  CascadeCache(CascadeCache&&) noexcept;
+  CascadeCache& operator=(CascadeCache&&) noexcept;
+  struct Impl;
+
+ private:
+  friend Impl* CacheImpl(CascadeCache* cache) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// `cache` (may be null: derived again on every call) must not be shared by
+/// call sites that run at the same time.
 void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
-                float* const* out, uint32_t frames) noexcept;
+                float* const* out, uint32_t frames, CascadeCache* cache = nullptr) noexcept;
 
 /// The cascade kernels RunCascade can use. kPair packs two channels in one
 /// 128-bit register, one stage after the other (SSE2, its x86-64-v3 clone
@@ -145,6 +183,7 @@ const char* CascadeVariantName(CascadeVariant v) noexcept;
 /// Audio thread. RunCascade with a given variant (tests, benchmarks); an
 /// unavailable variant runs kPair.
 void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
-                    const float* const* in, float* const* out, uint32_t frames) noexcept;
+                    const float* const* in, float* const* out, uint32_t frames,
+                    CascadeCache* cache = nullptr) noexcept;
 
 }  // namespace aers::rt

@@ -79,7 +79,8 @@ void Plan::Process(const float* const* in, float* const* out, uint32_t frames) n
         break;
       case Op::kCascade:
         RunCascade(sections_.data() + s.first_section, static_cast<int>(s.n),
-                   static_cast<int>(s.channels), ptrs + s.a, ptrs + s.b, frames);
+                   static_cast<int>(s.channels), ptrs + s.a, ptrs + s.b, frames,
+                   &cascade_caches_[s.cache]);
         break;
     }
   }

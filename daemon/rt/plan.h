@@ -70,6 +70,7 @@ class Plan {
     uint32_t n = 0;              // kMix/kOutput: source count; kCascade: section count
     uint32_t channels = 0;       // kCascade; kNode: output channel count
     uint32_t first_section = 0;  // kCascade
+    uint32_t cache = 0;          // kCascade: index into cascade_caches_
     Processor* proc = nullptr;   // kNode
     bool sanitize = false;       // kNode: replace non-finite outputs (plugins)
     SignalCounters* counters = nullptr;  // kOutput: the external output's counters
@@ -99,6 +100,7 @@ class Plan {
   std::vector<float*> ptrs_;  // node input/output channel pointers
   std::vector<std::shared_ptr<Processor>> owned_;
   std::vector<BiquadSection*> sections_;
+  std::vector<CascadeCache> cascade_caches_;  // one per kCascade step (Step::cache)
   size_t fused_cascades_ = 0;
 
   struct {

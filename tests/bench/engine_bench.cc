@@ -376,7 +376,8 @@ void BM_Unfused(benchmark::State& state) {
 }
 
 // The cascade kernel alone: gain node into a scratch buffer, then
-// rt::RunCascade over the eight sections, no plan, no runner.
+// rt::RunCascade over the eight sections with a cache of the kernel's
+// layout as a plan's cascade step has, no plan, no runner.
 void BM_Kernel(benchmark::State& state) {
   const auto period = static_cast<uint32_t>(state.range(0));
   std::vector<std::shared_ptr<aers::rt::Processor>> procs;
@@ -388,9 +389,10 @@ void BM_Kernel(benchmark::State& state) {
   }
   aers::rt::Processor* gain = procs[0].get();
   OutBuf scratch(period);
+  aers::rt::CascadeCache cache;
   RunPeriods(state, period, [&](const float* const* in, float* const* out, uint32_t frames) {
     gain->Process(in, scratch.p, frames);
-    aers::rt::RunCascade(sections, kStages, kChannels, scratch.p, out, frames);
+    aers::rt::RunCascade(sections, kStages, kChannels, scratch.p, out, frames, &cache);
   });
 }
 
@@ -406,9 +408,10 @@ void BM_KernelVariant(benchmark::State& state, aers::rt::CascadeVariant variant)
   }
   aers::rt::Processor* gain = procs[0].get();
   OutBuf scratch(period);
+  aers::rt::CascadeCache cache;
   RunPeriods(state, period, [&](const float* const* in, float* const* out, uint32_t frames) {
     gain->Process(in, scratch.p, frames);
-    aers::rt::RunCascadeWith(variant, sections, kStages, kChannels, scratch.p, out, frames);
+    aers::rt::RunCascadeWith(variant, sections, kStages, kChannels, scratch.p, out, frames, &cache);
   });
 }
 
