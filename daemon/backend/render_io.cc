@@ -2,20 +2,15 @@
 
 #include <cstring>
 
+#include "rt/clones.h"
+
 namespace aers::backend {
 
 namespace {
 
 // The copy loops are memory-bound passes; on x86-64 a second copy for AVX2
-// is picked at load time (ifunc), as in dsp/convolver. Not under the
-// sanitizers: an ifunc resolver runs during relocation, before their
-// runtimes start.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#define AERS_IO_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define AERS_IO_CLONES
-#endif
+// is picked at load time (rt/clones.h).
+#define AERS_IO_CLONES AERS_CLONES_V3
 
 // Four frames per step through 128-bit vectors (GCC and clang vector
 // extensions: SSE2, AVX2 in the x86-64-v3 clone, NEON): the compilers leave

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "rt/clones.h"
 
 namespace aers::dsp {
 namespace {
@@ -21,17 +22,11 @@ struct KissDeleter {
 using KissPlan = std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, KissDeleter>;
 
 // acc += a * b over `n` complex bins held as split re/im arrays. On x86-64
-// a second copy for AVX2 + FMA is picked at load time (ifunc).
-// Not under the sanitizers: an ifunc resolver runs during relocation, before
-// their runtimes start, and TSan's instrumented resolver crashes there.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-#endif
-void MultiplyAdd(float* __restrict acc_re, float* __restrict acc_im,
-                        const float* __restrict a_re, const float* __restrict a_im,
-                        const float* __restrict b_re, const float* __restrict b_im,
-                        uint32_t n) noexcept {
+// a second copy for AVX2 + FMA is picked at load time (rt/clones.h).
+AERS_CLONES_V3
+void MultiplyAdd(float* __restrict acc_re, float* __restrict acc_im, const float* __restrict a_re,
+                 const float* __restrict a_im, const float* __restrict b_re,
+                 const float* __restrict b_im, uint32_t n) noexcept {
   for (uint32_t k = 0; k < n; ++k) {
     acc_re[k] += a_re[k] * b_re[k] - a_im[k] * b_im[k];
     acc_im[k] += a_re[k] * b_im[k] + a_im[k] * b_re[k];

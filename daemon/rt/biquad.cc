@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "rt/clones.h"
+
 namespace aers::rt {
 
 BiquadCoeffs DesignBiquad(const BiquadParams& p, double sample_rate_hz) noexcept {
@@ -288,14 +290,9 @@ using V2 = double __attribute__((vector_size(16)));
 
 // Shipped builds target baseline x86-64; where the CPU has FMA (x86-64-v3)
 // a clone of this kernel with fused multiply-adds is picked at load time
-// (ifunc). The rt library is compiled with -ffp-contract=fast so the clone
-// actually fuses.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#define AERS_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define AERS_KERNEL_CLONES
-#endif
+// (ifunc, rt/clones.h). The rt library is compiled with -ffp-contract=fast
+// so the clone actually fuses.
+#define AERS_KERNEL_CLONES AERS_CLONES_V3
 
 // K stages, fixed at compile time so the stage loop unrolls and the states
 // stay in registers (the recursion never waits on a store-to-load forward).
