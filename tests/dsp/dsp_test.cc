@@ -256,14 +256,19 @@ struct CascadePair {
 // Runs `sizes` (one call each) through both cascades and compares every
 // output sample and, at the end, every stage's state. `glide_at` >= 0:
 // new targets for every section before that call. `in_place`: the kernel
-// filters its input buffer.
+// filters its input buffer. `cached`: the kernel keeps its layout between
+// calls in an rt::CascadeCache, as a plan's cascade step does; else it
+// derives it on every call, as the nodes that run their own cascades do.
 void CompareCascade(rt::CascadeVariant variant, int count, int channels,
                     const std::vector<uint32_t>& sizes, std::mt19937& rng, bool lp_hp_only = false,
-                    int glide_at = -1, bool in_place = false, int nonfinite_at = -1) {
+                    int glide_at = -1, bool in_place = false, int nonfinite_at = -1,
+                    bool cached = true) {
   CascadePair c(count, channels, rng, lp_hp_only);
+  rt::CascadeCache cache;
   std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
-  SCOPED_TRACE(::testing::Message() << rt::CascadeVariantName(variant) << " stages " << count
-                                    << " channels " << channels << (in_place ? " in place" : ""));
+  SCOPED_TRACE(::testing::Message()
+               << rt::CascadeVariantName(variant) << " stages " << count << " channels " << channels
+               << (in_place ? " in place" : "") << (cached ? " cached" : ""));
   for (size_t call = 0; call < sizes.size(); ++call) {
     const uint32_t n = sizes[call];
     if (static_cast<int>(call) == glide_at) {
@@ -296,7 +301,8 @@ void CompareCascade(rt::CascadeVariant variant, int count, int channels,
     ReferenceCascade(c.ref.data(), count, channels, ip.data(), ref, n);
     {
       AllocScope allocs;
-      rt::RunCascadeWith(variant, c.kernel.data(), count, channels, ip.data(), op.data(), n);
+      rt::RunCascadeWith(variant, c.kernel.data(), count, channels, ip.data(), op.data(), n,
+                         cached ? &cache : nullptr);
       ASSERT_EQ(allocs.Finish(), 0u) << "the cascade kernel allocated";
     }
     if (bad) continue;  // non-finite output; both reset their state after the call
@@ -346,8 +352,11 @@ TEST(Cascade, EveryShapeMatchesScalarReference) {
     std::mt19937 rng(7);
     for (int count = 1; count <= rt::kMaxCascade; ++count) {
       for (int channels : {1, 2, 3, 4, 5, 6, 7, 8, 64}) {
-        CompareCascade(variant, count, channels, sizes, rng, /*lp_hp_only=*/count % 3 == 0);
-        if (HasFatalFailure()) return;
+        for (bool cached : {true, false}) {
+          CompareCascade(variant, count, channels, sizes, rng, /*lp_hp_only=*/count % 3 == 0, -1,
+                         false, -1, cached);
+          if (HasFatalFailure()) return;
+        }
       }
     }
   }
@@ -413,12 +422,14 @@ TEST(Cascade, NonFiniteInputThenRecovery) {
   }
 }
 
-// Switching kernels between calls: the state each leaves is the other's.
+// Switching kernels between calls: the state each leaves is the other's,
+// and a cache made for one kernel's layout is made again for the other's.
 TEST(Cascade, SwitchingVariantsKeepsState) {
   const auto variants = Variants();
   std::mt19937 rng(23);
   for (int count : {3, 8, 16}) {
     CascadePair c(count, 2, rng, count == 8);
+    rt::CascadeCache cache;
     std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
     for (int call = 0; call < 12; ++call) {
       const uint32_t n = 128;
@@ -430,9 +441,43 @@ TEST(Cascade, SwitchingVariantsKeepsState) {
       const float* ip[2] = {in[0].data(), in[1].data()};
       float* op[2] = {out[0].data(), out[1].data()};
       ReferenceCascade(c.ref.data(), count, 2, ip, ref, n);
-      rt::RunCascadeWith(variants[call % variants.size()], c.kernel.data(), count, 2, ip, op, n);
+      rt::RunCascadeWith(variants[call % variants.size()], c.kernel.data(), count, 2, ip, op, n,
+                         &cache);
       for (int ch = 0; ch < 2; ++ch) {
         for (uint32_t i = 0; i < n; ++i) ASSERT_TRUE(Close(ref[ch][i], op[ch][i]));
+      }
+    }
+  }
+}
+
+// One cache for two cascades of the same length, called in turn: each call
+// finds a layout made for other sections and makes its own again.
+TEST(Cascade, ACacheMadeForOtherSectionsIsMadeAgain) {
+  std::mt19937 rng(29);
+  for (auto variant : Variants()) {
+    for (int count : {2, 8, 12}) {
+      CascadePair a(count, 2, rng, false);
+      CascadePair b(count, 2, rng, false);
+      rt::CascadeCache cache;
+      std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
+      for (int call = 0; call < 6; ++call) {
+        CascadePair& c = call % 2 ? b : a;
+        const uint32_t n = 128;
+        std::vector<std::vector<float>> in(2, std::vector<float>(n)), out = in;
+        for (auto& ch : in) {
+          for (auto& x : ch) x = noise(rng);
+        }
+        std::vector<std::vector<double>> ref(2, std::vector<double>(n));
+        const float* ip[2] = {in[0].data(), in[1].data()};
+        float* op[2] = {out[0].data(), out[1].data()};
+        ReferenceCascade(c.ref.data(), count, 2, ip, ref, n);
+        rt::RunCascadeWith(variant, c.kernel.data(), count, 2, ip, op, n, &cache);
+        for (int ch = 0; ch < 2; ++ch) {
+          for (uint32_t i = 0; i < n; ++i) {
+            ASSERT_TRUE(Close(ref[ch][i], op[ch][i]))
+                << rt::CascadeVariantName(variant) << " stages " << count << " call " << call;
+          }
+        }
       }
     }
   }
