@@ -422,6 +422,29 @@ TEST(Cascade, NonFiniteInputThenRecovery) {
   }
 }
 
+// One stereo call of 128 frames of noise through `c`'s kernel cascade (with
+// `variant` and `cache`) and its reference; every output sample compared.
+void CompareOneStereoCall(CascadePair& c, int count, rt::CascadeVariant variant,
+                          rt::CascadeCache* cache, std::mt19937& rng) {
+  constexpr uint32_t n = 128;
+  std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
+  std::vector<std::vector<float>> in(2, std::vector<float>(n)), out = in;
+  for (auto& ch : in) {
+    for (auto& x : ch) x = noise(rng);
+  }
+  std::vector<std::vector<double>> ref(2, std::vector<double>(n));
+  const float* ip[2] = {in[0].data(), in[1].data()};
+  float* op[2] = {out[0].data(), out[1].data()};
+  ReferenceCascade(c.ref.data(), count, 2, ip, ref, n);
+  rt::RunCascadeWith(variant, c.kernel.data(), count, 2, ip, op, n, cache);
+  for (int ch = 0; ch < 2; ++ch) {
+    for (uint32_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(Close(ref[ch][i], op[ch][i]))
+          << rt::CascadeVariantName(variant) << " stages " << count << " ch " << ch << " i " << i;
+    }
+  }
+}
+
 // Switching kernels between calls: the state each leaves is the other's,
 // and a cache made for one kernel's layout is made again for the other's.
 TEST(Cascade, SwitchingVariantsKeepsState) {
@@ -430,22 +453,9 @@ TEST(Cascade, SwitchingVariantsKeepsState) {
   for (int count : {3, 8, 16}) {
     CascadePair c(count, 2, rng, count == 8);
     rt::CascadeCache cache;
-    std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
     for (int call = 0; call < 12; ++call) {
-      const uint32_t n = 128;
-      std::vector<std::vector<float>> in(2, std::vector<float>(n)), out = in;
-      for (auto& ch : in) {
-        for (auto& x : ch) x = noise(rng);
-      }
-      std::vector<std::vector<double>> ref(2, std::vector<double>(n));
-      const float* ip[2] = {in[0].data(), in[1].data()};
-      float* op[2] = {out[0].data(), out[1].data()};
-      ReferenceCascade(c.ref.data(), count, 2, ip, ref, n);
-      rt::RunCascadeWith(variants[call % variants.size()], c.kernel.data(), count, 2, ip, op, n,
-                         &cache);
-      for (int ch = 0; ch < 2; ++ch) {
-        for (uint32_t i = 0; i < n; ++i) ASSERT_TRUE(Close(ref[ch][i], op[ch][i]));
-      }
+      CompareOneStereoCall(c, count, variants[call % variants.size()], &cache, rng);
+      if (HasFatalFailure()) return;
     }
   }
 }
@@ -459,25 +469,9 @@ TEST(Cascade, ACacheMadeForOtherSectionsIsMadeAgain) {
       CascadePair a(count, 2, rng, false);
       CascadePair b(count, 2, rng, false);
       rt::CascadeCache cache;
-      std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
       for (int call = 0; call < 6; ++call) {
-        CascadePair& c = call % 2 ? b : a;
-        const uint32_t n = 128;
-        std::vector<std::vector<float>> in(2, std::vector<float>(n)), out = in;
-        for (auto& ch : in) {
-          for (auto& x : ch) x = noise(rng);
-        }
-        std::vector<std::vector<double>> ref(2, std::vector<double>(n));
-        const float* ip[2] = {in[0].data(), in[1].data()};
-        float* op[2] = {out[0].data(), out[1].data()};
-        ReferenceCascade(c.ref.data(), count, 2, ip, ref, n);
-        rt::RunCascadeWith(variant, c.kernel.data(), count, 2, ip, op, n, &cache);
-        for (int ch = 0; ch < 2; ++ch) {
-          for (uint32_t i = 0; i < n; ++i) {
-            ASSERT_TRUE(Close(ref[ch][i], op[ch][i]))
-                << rt::CascadeVariantName(variant) << " stages " << count << " call " << call;
-          }
-        }
+        CompareOneStereoCall(call % 2 ? b : a, count, variant, &cache, rng);
+        if (HasFatalFailure()) return;
       }
     }
   }
