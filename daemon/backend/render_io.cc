@@ -15,11 +15,19 @@ namespace {
 // Four frames per step through 128-bit vectors (GCC and clang vector
 // extensions: SSE2, AVX2 in the x86-64-v3 clone, NEON): the compilers leave
 // these loops scalar at -O2, the packaged builds' level.
+// Compilers without __builtin_shufflevector (GCC before 12) run the
+// scalar loops only.
 using F4 = float __attribute__((vector_size(16)));
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define AERS_SHUFFLE 1
+#endif
+#endif
 
 AERS_IO_CLONES void DeinterleaveStereo(const float* __restrict src, size_t frames,
                                        float* __restrict l, float* __restrict r) noexcept {
   size_t n = 0;
+#ifdef AERS_SHUFFLE
   for (; n + 4 <= frames; n += 4) {
     F4 a;  // L0 R0 L1 R1
     F4 b;  // L2 R2 L3 R3
@@ -30,6 +38,7 @@ AERS_IO_CLONES void DeinterleaveStereo(const float* __restrict src, size_t frame
     std::memcpy(l + n, &left, sizeof(left));
     std::memcpy(r + n, &right, sizeof(right));
   }
+#endif
   for (; n < frames; ++n) {
     l[n] = src[2 * n];
     r[n] = src[2 * n + 1];
@@ -39,6 +48,7 @@ AERS_IO_CLONES void DeinterleaveStereo(const float* __restrict src, size_t frame
 AERS_IO_CLONES void InterleaveStereo(const float* __restrict l, const float* __restrict r,
                                      size_t frames, float* __restrict dst) noexcept {
   size_t n = 0;
+#ifdef AERS_SHUFFLE
   for (; n + 4 <= frames; n += 4) {
     F4 left;
     F4 right;
@@ -49,6 +59,7 @@ AERS_IO_CLONES void InterleaveStereo(const float* __restrict l, const float* __r
     std::memcpy(dst + 2 * n, &lo, sizeof(lo));
     std::memcpy(dst + 2 * n + 4, &hi, sizeof(hi));
   }
+#endif
   for (; n < frames; ++n) {
     dst[2 * n] = l[n];
     dst[2 * n + 1] = r[n];

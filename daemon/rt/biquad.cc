@@ -145,6 +145,14 @@ BiquadGainForm GainFormOf(const BiquadCoeffs& c) noexcept {
   g.ok = std::isfinite(g.c1) && std::isfinite(g.c2);
   return g;
 }
+
+// Values of BiquadSection::coeff_generation(), never handed out twice (a
+// cache keyed on a section's address cannot mistake a new section for a
+// freed one). Wait-free: one relaxed add per glide step.
+std::atomic<uint64_t> g_coeff_generation{0};
+uint64_t NextCoeffGeneration() noexcept {
+  return g_coeff_generation.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 }  // namespace
 
 BiquadSection::BiquadSection(const BiquadParams& initial, double sample_rate_hz, int channels)
@@ -153,6 +161,7 @@ BiquadSection::BiquadSection(const BiquadParams& initial, double sample_rate_hz,
       current_(initial),
       c_(DesignBiquad(initial, sample_rate_hz)),
       g_(GainFormOf(c_)),
+      generation_(NextCoeffGeneration()),
       target_type_(static_cast<uint8_t>(initial.type)),
       target_freq_hz_(initial.freq_hz),
       target_q_(initial.q),
@@ -197,7 +206,7 @@ bool BiquadSection::Advance(uint32_t frames) noexcept {
   current_.gain_db = Glide(current_.gain_db, tg, coef, 1e-3);
   c_ = DesignBiquad(current_, sample_rate_hz_);
   g_ = GainFormOf(c_);
-  ++generation_;
+  generation_ = NextCoeffGeneration();
   return Gliding();
 }
 
@@ -446,7 +455,7 @@ struct WaveGroup {
   double gain = 1.0;                // product of the stages' b0: output scale
   double p[kWaveMaxPositions];      // P_k per position (1 for the identities)
   double inv_p[kWaveMaxPositions];  // 1 / P_k
-  // Lane layout, lane 2 * position + channel.
+  // Lane layout: position pos, channel c in lane[pos] + c.
   alignas(64) double c1[2 * kWaveMaxPositions];
   alignas(64) double c2[2 * kWaveMaxPositions];
   alignas(64) double a1[2 * kWaveMaxPositions];
@@ -751,12 +760,6 @@ constexpr WaveFn<T> kWave256[4][2] = {
     {Wave256<4, false, T>, Wave256<4, true, T>},
 };
 
-// All channels through `count` stages with a wavefront kernel of `lanes`
-// doubles per register, in channel pairs (the last channel of an odd count
-// paired with itself). Up to four registers' worth of stages run as one
-// group over the block; longer cascades run as near-equal groups over
-// chunks of the block, handing the signal on in double. A cascade with a
-// stage the gain form cannot take, or a lone stage, runs on the pair kernel.
 // The wavefront layout of one cascade: its groups of stages and their
 // coefficients (WaveGroup's state fields are filled per channel pair).
 struct WavePlan {
@@ -768,7 +771,7 @@ struct WavePlan {
   WaveGroup g[(kMaxCascade + 7) / 8];
   // What it was derived from.
   BiquadSection* sections[kMaxCascade] = {};
-  uint32_t generation[kMaxCascade] = {};
+  uint64_t generation[kMaxCascade] = {};
 };
 
 bool WavePlanCurrent(const WavePlan& w, int lanes, BiquadSection* const* sections,

@@ -99,7 +99,9 @@ class BiquadSection {
   /// coeffs() with b0 factored out (kept in step with coeffs()).
   const BiquadGainForm& gain_form() const noexcept { return g_; }
   /// Audio thread. Changes whenever coeffs() does (a step of a glide).
-  uint32_t coeff_generation() const noexcept { return generation_; }
+  /// Drawn from one process-wide count, so two sections (a new one built
+  /// where a freed one was) never share a value.
+  uint64_t coeff_generation() const noexcept { return generation_; }
 
   /// Audio thread. Resets the state of every channel whose state is NaN or
   /// Inf (rt/signal.h) and counts each reset in `counters` (if set). The
@@ -121,27 +123,24 @@ class BiquadSection {
   void ResetState() noexcept;
   double sample_rate_hz_;
   int channels_;
-  BiquadParams current_;     // audio thread
-  BiquadCoeffs c_;           // audio thread
-  BiquadGainForm g_;         // audio thread, derived from c_
-  uint32_t generation_ = 0;  // audio thread, bumped with c_
+  BiquadParams current_;  // audio thread
+  BiquadCoeffs c_;        // audio thread
+  BiquadGainForm g_;      // audio thread, derived from c_
+  uint64_t generation_;   // audio thread, renewed with c_
   std::atomic<uint8_t> target_type_;
   std::atomic<double> target_freq_hz_;
   std::atomic<double> target_q_;
   std::atomic<double> target_gain_db_;
 };
 
-/// Audio thread. Wait-free. Runs `count` sections in series over `channels`
-/// channels, interleaving sections and channels per sample so the CPU
-/// overlaps their recursions. Advances each section's glide. in and out may
-/// alias. count <= kMaxCascade. A section whose state became non-finite
-/// is reset at the end of the call (rt/signal.h).
+/// Most sections RunCascade takes.
 inline constexpr int kMaxCascade = 32;
 
 /// What the wavefront kernels derive from a cascade's coefficients (their
 /// lane layout, the products of the b0s), kept between calls on the same
 /// sections so that a period pays for it only after a coefficient changed
-/// (a glide step) or another kernel ran. One per call site (a plan's fused
+/// (a glide step), or a kernel of another register width ran with it. One
+/// per call site (a plan's fused
 /// cascade step); used by one thread at a time. Construction allocates
 /// (non-RT); RunCascade with it does not.
 class CascadeCache {
@@ -157,8 +156,13 @@ class CascadeCache {
   std::unique_ptr<Impl> impl_;
 };
 
-/// `cache` (may be null: derived again on every call) must not be shared by
-/// call sites that run at the same time.
+/// Audio thread. Wait-free. Runs `count` sections in series over `channels`
+/// channels, interleaving sections and channels per sample so the CPU
+/// overlaps their recursions. Advances each section's glide. in and out may
+/// alias. count <= kMaxCascade. A section whose state became non-finite
+/// is reset at the end of the call (rt/signal.h). `cache` (may be null:
+/// derived again on every call) must not be shared by call sites that run
+/// at the same time.
 void RunCascade(BiquadSection* const* sections, int count, int channels, const float* const* in,
                 float* const* out, uint32_t frames, CascadeCache* cache = nullptr) noexcept;
 

@@ -210,6 +210,7 @@ TEST(SanitizeTest, CopyAndInPlaceAgreeWithTheRuleSampleBySample) {
       in_place = src;
       clipped = 0;
       EXPECT_EQ(rt::SanitizeCopy(in_place.data(), in_place.data(), frames, &clipped), want_bad);
+      EXPECT_EQ(clipped, want_clipped) << frames << " frames, copy onto itself";
       EXPECT_TRUE(same_bits(in_place)) << frames << " frames, copy onto itself";
     }
   }
