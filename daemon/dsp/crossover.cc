@@ -167,7 +167,7 @@ class CrossoverProcessor final : public rt::Processor {
       Band& band = bands_[b];
       float* const* dst = out + static_cast<ptrdiff_t>(b) * channels_;
       rt::RunCascade(band.sections.data(), static_cast<int>(band.sections.size()), channels_, in,
-                     dst, frames);
+                     dst, frames, &band.cache);
       if (band.sign < 0.0f) {
         for (int ch = 0; ch < channels_; ++ch) {
           for (uint32_t n = 0; n < frames; ++n) dst[ch][n] = -dst[ch][n];
@@ -189,6 +189,7 @@ class CrossoverProcessor final : public rt::Processor {
     std::vector<rt::BiquadSection*> sections;
     std::vector<int> crossover_index;
     float sign = 1.0f;
+    rt::CascadeCache cache;
   };
   int channels_;
   int crossovers_;

@@ -30,6 +30,7 @@ class PeqProcessor final : public rt::Processor {
       sections_.push_back(std::make_unique<rt::BiquadSection>(p, rate, channels));
     }
     for (const auto& s : sections_) raw_.push_back(s.get());
+    caches_.resize((raw_.size() + rt::kMaxCascade - 1) / rt::kMaxCascade);
   }
 
   /// Audio thread. Wait-free, no allocation.
@@ -37,7 +38,8 @@ class PeqProcessor final : public rt::Processor {
     const float* const* from = in;
     for (size_t at = 0; at < raw_.size(); at += rt::kMaxCascade) {
       const int count = static_cast<int>(std::min<size_t>(rt::kMaxCascade, raw_.size() - at));
-      rt::RunCascade(raw_.data() + at, count, channels_, from, out, frames);
+      rt::RunCascade(raw_.data() + at, count, channels_, from, out, frames,
+                     &caches_[at / rt::kMaxCascade]);
       from = out;
     }
     // `from` is `in` when the file has no filters (a Preamp alone).
@@ -55,6 +57,7 @@ class PeqProcessor final : public rt::Processor {
   SmoothedGain gain_;
   std::vector<std::unique_ptr<rt::BiquadSection>> sections_;
   std::vector<rt::BiquadSection*> raw_;
+  std::vector<rt::CascadeCache> caches_;  // one per run of up to kMaxCascade sections
 };
 
 // Reads and parses the file a `file` parameter names. Errors carry the

@@ -87,7 +87,7 @@ class VolumeProcessor final : public rt::Processor {
         Target(volume_db_.load(std::memory_order_relaxed), mute_.load(std::memory_order_relaxed));
     if (current_db_ == target) {
       FollowVolume(current_db_);
-      rt::RunCascade(sections_, 2, channels_, in, out, frames);
+      rt::RunCascade(sections_, 2, channels_, in, out, frames, &cache_);
       const auto g = static_cast<float>(gain_);
       for (int ch = 0; ch < channels_; ++ch) {
         for (uint32_t n = 0; n < frames; ++n) out[ch][n] *= g;
@@ -108,7 +108,7 @@ class VolumeProcessor final : public rt::Processor {
         src[ch] = in[ch] + offset;
         dst[ch] = out[ch] + offset;
       }
-      rt::RunCascade(sections_, 2, channels_, src, dst, count);
+      rt::RunCascade(sections_, 2, channels_, src, dst, count, &cache_);
       for (uint32_t n = 0; n < count; ++n) {
         current_db_ += (target - current_db_) * coef;
         if (std::fabs(target - current_db_) < 1e-3) current_db_ = target;
@@ -170,6 +170,7 @@ class VolumeProcessor final : public rt::Processor {
   rt::BiquadSection low_;
   rt::BiquadSection high_;
   rt::BiquadSection* sections_[2] = {};
+  rt::CascadeCache cache_;
   double current_db_;  // audio thread
   double gain_;        // audio thread
   std::atomic<double> volume_db_{0.0};

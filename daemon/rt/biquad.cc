@@ -4,6 +4,7 @@
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <new>
 #include <numbers>
 #include <type_traits>
 #include <utility>
@@ -767,11 +768,12 @@ struct WavePlan {
   int count = 0;
   int groups = 0;
   bool ok = false;  // false: a stage has no gain form, run the pair kernel
-  int first[(kMaxCascade + 7) / 8 + 1] = {};
+  // The rest is written by PrepareWavePlan before anything reads it.
+  int first[(kMaxCascade + 7) / 8 + 1];
   WaveGroup g[(kMaxCascade + 7) / 8];
   // What it was derived from.
-  BiquadSection* sections[kMaxCascade] = {};
-  uint64_t generation[kMaxCascade] = {};
+  BiquadSection* sections[kMaxCascade];
+  uint64_t generation[kMaxCascade];
 };
 
 bool WavePlanCurrent(const WavePlan& w, int lanes, BiquadSection* const* sections,
@@ -897,31 +899,34 @@ std::atomic<int> g_variant{-1};
 
 }  // namespace
 
-struct CascadeCache::Impl {
 #ifdef AERS_WAVEFRONT
-  WavePlan wave;
-#endif
-};
+static_assert(sizeof(WavePlan) <= kCascadeCacheBytes && alignof(WavePlan) <= 64,
+              "CascadeCache's storage must hold a WavePlan");
+static_assert(std::is_trivially_copyable_v<WavePlan> && std::is_trivially_destructible_v<WavePlan>);
 
-CascadeCache::CascadeCache() : impl_(std::make_unique<Impl>()) {}
-CascadeCache::~CascadeCache() = default;
-CascadeCache::CascadeCache(CascadeCache&&) noexcept = default;
-CascadeCache& CascadeCache::operator=(CascadeCache&&) noexcept = default;
-
-CascadeCache::Impl* CacheImpl(CascadeCache* cache) noexcept {
-  return cache != nullptr ? cache->impl_.get() : nullptr;
+CascadeCache::CascadeCache() noexcept {
+  new (storage()) WavePlan();
 }
+#else
+CascadeCache::CascadeCache() noexcept : storage_{} {}
+#endif
 
 namespace {
 
+#ifdef AERS_WAVEFRONT
+WavePlan* WavePlanOf(CascadeCache* cache) noexcept {
+  return cache != nullptr ? std::launder(static_cast<WavePlan*>(cache->storage())) : nullptr;
+}
+#endif
+
 void RunVariant(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
                 const float* const* in, float* const* out, uint32_t offset, uint32_t frames,
-                CascadeCache::Impl* cache) noexcept {
+                CascadeCache* cache) noexcept {
 #ifdef AERS_WAVEFRONT
   if (v != CascadeVariant::kPair) {
     const int lanes = v == CascadeVariant::kAvx512 ? 8 : 4;
     if (cache != nullptr) {
-      WaveAllChannels(lanes, sections, count, channels, in, out, offset, frames, &cache->wave);
+      WaveAllChannels(lanes, sections, count, channels, in, out, offset, frames, WavePlanOf(cache));
     } else {
       WavePlan local;  // prepared for this call only
       WaveAllChannels(lanes, sections, count, channels, in, out, offset, frames, &local);
@@ -973,19 +978,18 @@ const char* CascadeVariantName(CascadeVariant v) noexcept {
 void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,
                     const float* const* in, float* const* out, uint32_t frames,
                     CascadeCache* cache) noexcept {
-  CascadeCache::Impl* impl = CacheImpl(cache);
   if (!CascadeVariantAvailable(v)) v = CascadeVariant::kPair;
   bool gliding = false;
   for (int k = 0; k < count; ++k) gliding |= sections[k]->Gliding();
   if (frames == 0) {
     // Nothing to filter.
   } else if (!gliding) {
-    RunVariant(v, sections, count, channels, in, out, 0, frames, impl);
+    RunVariant(v, sections, count, channels, in, out, 0, frames, cache);
   } else {
     for (uint32_t offset = 0; offset < frames; offset += BiquadSection::kSubBlock) {
       const uint32_t n = std::min(BiquadSection::kSubBlock, frames - offset);
       for (int k = 0; k < count; ++k) sections[k]->Advance(n);
-      RunVariant(v, sections, count, channels, in, out, offset, n, impl);
+      RunVariant(v, sections, count, channels, in, out, offset, n, cache);
     }
   }
   // Non-finite state would latch for ever (rt/signal.h): a few compares per

@@ -6,8 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 
 #include "rt/signal.h"
 
@@ -136,24 +136,32 @@ class BiquadSection {
 /// Most sections RunCascade takes.
 inline constexpr int kMaxCascade = 32;
 
+/// Bytes of a CascadeCache: the wavefront kernels' layout of up to
+/// kMaxCascade sections (checked against it in rt/biquad.cc); nothing to
+/// keep where there are no such kernels.
+#if defined(__x86_64__)
+inline constexpr size_t kCascadeCacheBytes = 8256;
+#else
+inline constexpr size_t kCascadeCacheBytes = 64;
+#endif
+
 /// What the wavefront kernels derive from a cascade's coefficients (their
 /// lane layout, the products of the b0s), kept between calls on the same
 /// sections so that a period pays for it only after a coefficient changed
 /// (a glide step), or a kernel of another register width ran with it. One
-/// per call site (a plan's fused
-/// cascade step); used by one thread at a time. Construction allocates
-/// (non-RT); RunCascade with it does not.
+/// per call site that runs again and again (a plan's fused cascade step, a
+/// node's cascade); used by one thread at a time. Plain storage, no
+/// allocation, trivially copyable and destructible: whoever holds it makes
+/// the room (the plan compiler, a node's constructor).
 class CascadeCache {
  public:
-  CascadeCache();
-  ~CascadeCache();
-  CascadeCache(CascadeCache&&) noexcept;
-  CascadeCache& operator=(CascadeCache&&) noexcept;
-  struct Impl;
+  /// Any thread. Empty: the first RunCascade with it fills it.
+  CascadeCache() noexcept;
+  /// The kernels' view of the storage (rt/biquad.cc only).
+  void* storage() noexcept { return storage_; }
 
  private:
-  friend Impl* CacheImpl(CascadeCache* cache) noexcept;
-  std::unique_ptr<Impl> impl_;
+  alignas(64) unsigned char storage_[kCascadeCacheBytes];
 };
 
 /// Audio thread. Wait-free. Runs `count` sections in series over `channels`

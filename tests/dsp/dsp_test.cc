@@ -257,8 +257,8 @@ struct CascadePair {
 // output sample and, at the end, every stage's state. `glide_at` >= 0:
 // new targets for every section before that call. `in_place`: the kernel
 // filters its input buffer. `cached`: the kernel keeps its layout between
-// calls in an rt::CascadeCache, as a plan's cascade step does; else it
-// derives it on every call, as the nodes that run their own cascades do.
+// calls in an rt::CascadeCache, as a plan's cascade step and the nodes
+// that run their own cascades do; else it derives it on every call.
 void CompareCascade(rt::CascadeVariant variant, int count, int channels,
                     const std::vector<uint32_t>& sizes, std::mt19937& rng, bool lp_hp_only = false,
                     int glide_at = -1, bool in_place = false, int nonfinite_at = -1,
