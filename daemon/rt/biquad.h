@@ -108,7 +108,9 @@ class BiquadSection {
   /// check is inline (every section, every period); the reset is not.
   void ResetNonFiniteState() noexcept {
     bool bad = false;
-    for (int ch = 0; ch < channels_; ++ch) bad |= IsNonFinite(z1[ch]) | IsNonFinite(z2[ch]);
+    for (int ch = 0; ch < channels_; ++ch) {
+      if (IsNonFinite(z1[ch]) || IsNonFinite(z2[ch])) bad = true;
+    }
     if (bad) ResetState();
   }
 
