@@ -575,23 +575,17 @@ struct EdgeMasks {
   }
 };
 
-// One step: every position advances one sample; x holds the new input pair
-// in its top two lanes, o receives the last position's output pair (the top
-// slot of the last register). With kMasked, only the positions whose lanes
-// are set in mask[r] change state.
-template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
-[[gnu::always_inline]] inline void WaveStep(const V& x, V (&v)[R], V (&s1)[R], V (&s2)[R],
+// One step: every position advances one sample; u0 is register 0's input
+// (the new input pair in slot 0, the last register's outputs one slot up).
+// With kMasked, only the positions whose lanes are set in mask[r] change
+// state.
+template <class V, class VI, int R, bool kUnitC2, bool kMasked>
+[[gnu::always_inline]] inline void WaveCore(const V& u0, V (&v)[R], V (&s1)[R], V (&s2)[R],
                                             const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
-                                            const V (&a2)[R], const VI* mask,
-                                            double (&o)[2]) noexcept {
+                                            const V (&a2)[R], const VI* mask) noexcept {
   V u[R];
-  // Register 0 takes the last register's outputs one slot up, the input
-  // pair in slot 0; register r takes register r - 1's as they are.
-  if constexpr (L == 8) {
-    u[0] = __builtin_shufflevector(x, v[R - 1], 6, 7, 8, 9, 10, 11, 12, 13);
-  } else {
-    u[0] = __builtin_shufflevector(x, v[R - 1], 2, 3, 4, 5);
-  }
+  u[0] = u0;
+  // Register r takes register r - 1's outputs as they are.
 #pragma GCC unroll 4
   for (int r = 1; r < R; ++r) u[r] = v[r - 1];
 #pragma GCC unroll 4
@@ -615,8 +609,121 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
     }
     v[r] = vn;
   }
+}
+
+// Register 0's input when the new pair sits in lanes 2J and 2J + 1 of x
+// (J = -1: its top two lanes).
+template <class V, int L, int J>
+[[gnu::always_inline]] inline void FirstInput(const V& x, const V& last, V& u0) noexcept {
+  constexpr int j = J < 0 ? L / 2 - 1 : J;
+  if constexpr (L == 8) {
+    u0 = __builtin_shufflevector(x, last, 2 * j, 2 * j + 1, 8, 9, 10, 11, 12, 13);
+  } else {
+    u0 = __builtin_shufflevector(x, last, 2 * j, 2 * j + 1, 4, 5);
+  }
+}
+
+// One step with the input pair in x's top two lanes; o receives the last
+// position's output pair (the top slot of the last register).
+template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
+[[gnu::always_inline]] inline void WaveStep(const V& x, V (&v)[R], V (&s1)[R], V (&s2)[R],
+                                            const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
+                                            const V (&a2)[R], const VI* mask,
+                                            double (&o)[2]) noexcept {
+  V u0;
+  FirstInput<V, L, -1>(x, v[R - 1], u0);
+  WaveCore<V, VI, R, kUnitC2, kMasked>(u0, v, s1, s2, c1, c2, a1, a2, mask);
   o[0] = v[R - 1][L - 2];
   o[1] = v[R - 1][L - 1];
+}
+
+// N values of T as one vector (half a kernel register's lanes).
+template <class T, int N>
+struct HalfVector;
+template <>
+struct HalfVector<float, 2> {
+  using type = float __attribute__((vector_size(8)));
+};
+template <>
+struct HalfVector<float, 4> {
+  using type = float __attribute__((vector_size(16)));
+};
+template <>
+struct HalfVector<double, 2> {
+  using type = double __attribute__((vector_size(16)));
+};
+template <>
+struct HalfVector<double, 4> {
+  using type = double __attribute__((vector_size(32)));
+};
+
+// One unmasked step taking its input pair from lanes 2J, 2J + 1 of x and
+// shifting its output pair into the top of acc.
+template <class V, class VI, int L, int R, bool kUnitC2, int J>
+[[gnu::always_inline]] inline void ChunkStep(const V& x, V& acc, V (&v)[R], V (&s1)[R], V (&s2)[R],
+                                             const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
+                                             const V (&a2)[R]) noexcept {
+  V u0;
+  FirstInput<V, L, J>(x, v[R - 1], u0);
+  WaveCore<V, VI, R, kUnitC2, false>(u0, v, s1, s2, c1, c2, a1, a2, nullptr);
+  if constexpr (L == 8) {
+    acc = __builtin_shufflevector(acc, v[R - 1], 2, 3, 4, 5, 6, 7, 14, 15);
+  } else {
+    acc = __builtin_shufflevector(acc, v[R - 1], 2, 3, 6, 7);
+  }
+}
+
+// Steps J... in order (no lambda: a lambda's body would be compiled for the
+// baseline instruction set, not the caller's target).
+template <class V, class VI, int L, int R, bool kUnitC2, int... J>
+[[gnu::always_inline]] inline void ChunkSteps(std::integer_sequence<int, J...>, const V& x, V& acc,
+                                              V (&v)[R], V (&s1)[R], V (&s2)[R], const V (&c1)[R],
+                                              const V (&c2)[R], const V (&a1)[R],
+                                              const V (&a2)[R]) noexcept {
+  (ChunkStep<V, VI, L, R, kUnitC2, J>(x, acc, v, s1, s2, c1, c2, a1, a2), ...);
+}
+
+// L / 2 unmasked steps t .. t + L / 2 - 1 with whole-vector input and output:
+// the inputs of both channels are loaded, converted and interleaved once
+// ({in0[t], in1[t], in0[t + 1], ...}), each step takes its pair from there,
+// the output pairs collect in one register (shifted in two lanes a step) and
+// leave scaled, deinterleaved and converted once. Out of the step loop's
+// way: per step one shuffle in and one out instead of scalar conversions,
+// inserts, extracts and stores.
+template <class V, class VI, int L, int R, bool kUnitC2, class T>
+[[gnu::always_inline]] inline void WaveChunk(const T* in0, const T* in1, T* out0, T* out1,
+                                             double gain, V (&v)[R], V (&s1)[R], V (&s2)[R],
+                                             const V (&c1)[R], const V (&c2)[R],
+                                             const V (&a1)[R], const V (&a2)[R]) noexcept {
+  constexpr int kHalf = L / 2;
+  using TH = typename HalfVector<T, kHalf>::type;
+  using VH = typename HalfVector<double, kHalf>::type;
+  TH t0, t1;
+  std::memcpy(&t0, in0, sizeof(TH));
+  std::memcpy(&t1, in1, sizeof(TH));
+  const VH h0 = __builtin_convertvector(t0, VH);
+  const VH h1 = __builtin_convertvector(t1, VH);
+  V x, acc{};
+  if constexpr (L == 8) {
+    x = __builtin_shufflevector(h0, h1, 0, 4, 1, 5, 2, 6, 3, 7);
+  } else {
+    x = __builtin_shufflevector(h0, h1, 0, 2, 1, 3);
+  }
+  ChunkSteps<V, VI, L, R, kUnitC2>(std::make_integer_sequence<int, kHalf>{}, x, acc, v, s1, s2, c1,
+                                   c2, a1, a2);
+  const V y = acc * gain;
+  VH y0, y1;
+  if constexpr (L == 8) {
+    y0 = __builtin_shufflevector(y, y, 0, 2, 4, 6);
+    y1 = __builtin_shufflevector(y, y, 1, 3, 5, 7);
+  } else {
+    y0 = __builtin_shufflevector(y, y, 0, 2);
+    y1 = __builtin_shufflevector(y, y, 1, 3);
+  }
+  const TH o0 = __builtin_convertvector(y0, TH);
+  const TH o1 = __builtin_convertvector(y1, TH);
+  std::memcpy(out0, &o0, sizeof(TH));
+  std::memcpy(out1, &o1, sizeof(TH));
 }
 
 // A fill or drain step t of a block of `frames` (any length): positions
@@ -698,6 +805,13 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) std::memcpy(&mask[r], kEdges.fill[t][r], sizeof(VI));
       WaveStep<V, VI, L, R, kUnitC2, true>(x, v, s1, s2, c1, c2, a1, a2, mask, o);
+    }
+    // Whole chunks of L / 2 steps; outputs trail the inputs by P - 1
+    // frames, so in == out (the double scratch) reads each sample before
+    // it is written.
+    for (; L == 8 && t + L / 2 <= frames; t += L / 2) {
+      WaveChunk<V, VI, L, R, kUnitC2, T>(in0 + t, in1 + t, out0 + t - (P - 1), out1 + t - (P - 1),
+                                         gain, v, s1, s2, c1, c2, a1, a2);
     }
     for (; t < frames; ++t) {
       V x{};
