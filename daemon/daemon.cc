@@ -384,17 +384,6 @@ absl::Status Daemon::StartBackend() {
 
 }  // namespace
 
-dsp::DataDirs DataDirsFor(const std::string& config_path,
-                          const std::vector<std::string>& data_dirs) {
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::absolute(config_path, ec).parent_path();
-  dsp::DataDirs out;
-  out.base = dir;
-  out.allowed.push_back(dir);
-  for (const auto& d : data_dirs) out.allowed.emplace_back(d);
-  return out;
-}
-
 namespace {
 
 int Daemon::Run() {
@@ -407,7 +396,7 @@ int Daemon::Run() {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
     return kExitUsage;
   }
-  kinds_ = dsp::MakeBuiltinRegistry(DataDirsFor(options_.config_path, options_.data_dirs));
+  kinds_ = dsp::MakeBuiltinRegistry(dsp::DataDirsFor(options_.config_path, options_.data_dirs));
   RaiseDescriptorLimit();
   // The audit log first: plugin decisions are recorded in it.
   {

@@ -74,16 +74,12 @@ inline constexpr int kExitConfig = 3;
 inline constexpr int kExitRender = 4;  ///< `aersd render` failed
 inline constexpr int kExitBackend = 5;
 inline constexpr int kExitControl = 6;
+/// The `aersd` command could not exec the daemon program (libexecdir/aers/aersd).
+inline constexpr int kExitDaemonProgram = 7;
 
 /// Runs until SIGTERM or SIGINT; returns the process exit code. Must be
 /// called before any other thread exists (it blocks the signals it handles,
 /// and the threads it starts inherit that mask). Logging must be set up.
 int RunDaemon(const DaemonOptions& options);
-
-/// Where node data files come from for a daemon or render run on
-/// `config_path`: relative paths against the config file's directory, which
-/// is allowed together with `data_dirs`.
-dsp::DataDirs DataDirsFor(const std::string& config_path,
-                          const std::vector<std::string>& data_dirs);
 
 }  // namespace aers::daemon

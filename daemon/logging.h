@@ -19,6 +19,12 @@ namespace aers::logging {
 /// INVALID_ARGUMENT for any other word (the logger is still set up, at info).
 absl::Status Setup(std::string_view level);
 
+/// Sends protobuf's and gRPC's own log lines to spdlog's default logger,
+/// each source line at most once per 10 s with a count of what was held
+/// back. The daemon calls it after Setup(); the `aersd` command (render)
+/// links neither library (daemon/meson.build).
+void RouteLibraryLogs();
+
 /// True if stderr is connected to the journal (JOURNAL_STREAM's device and
 /// inode match stderr's).
 bool StderrIsJournal();

@@ -3,10 +3,23 @@
 //
 //   aersd --config FILE [--backend auto|jack|alsa|null] ...    the daemon (daemon.h)
 //   aersd render --config FILE --input IN.wav --output OUT.wav
+//
+// Built twice (daemon/meson.build): with AERS_LAUNCHER as the `aersd`
+// command, which renders, parses and checks the command line, answers --help
+// and --version, and links neither the control plane nor the live audio
+// backends nor systemd, so it starts without loading gRPC, protobuf, JACK or
+// libsystemd (about 11 ms of CPU instead of 31 ms here; BENCHMARKS.md,
+// "Render start-up"); and without it as the daemon program in
+// libexecdir/aers, which the command execs for daemon mode: same process,
+// argv and environment (systemd's MAINPID and sd_notify see no difference).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -21,6 +34,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "dsp/builtins.h"
+#include "dsp/data_files.h"
 #include "logging.h"
 #include "plugins.h"
 
@@ -159,7 +173,8 @@ constexpr char kUsage[] =
     "--reset_state or `aersctl reset` returns to the file.\n"
     "\n"
     "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
-    "5 audio backend failed, 6 control plane failed to start.";
+    "5 audio backend failed, 6 control plane failed to start, 7 the daemon program\n"
+    "could not be run.";
 
 // A flag given on the command line, else the environment variable.
 std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
@@ -197,6 +212,7 @@ bool PluginRoot(std::string* root, const char* who) {
   return true;
 }
 
+#ifndef AERS_LAUNCHER
 // AERS_HOST + AERS_PORT: one TCP listener. Both or neither.
 bool EnvListener(std::vector<std::string>* listen) {
   const char* host = std::getenv("AERS_HOST");
@@ -225,7 +241,9 @@ bool EnvListener(std::vector<std::string>* listen) {
   listen->push_back(absl::StrCat("tcp:", v6 ? "[" : "", h, v6 ? "]" : "", ":", p));
   return true;
 }
+#endif
 
+#ifndef AERS_LAUNCHER
 int RunDaemonMode() {
   aers::daemon::DaemonOptions opts;
   opts.config_path = ConfigPath();
@@ -275,6 +293,28 @@ int RunDaemonMode() {
   }
   return aers::daemon::RunDaemon(opts);
 }
+#endif
+
+#ifdef AERS_LAUNCHER
+// Daemon mode from the command: the daemon program replaces this process.
+// It is the build tree's when this is the build tree's command (tests, run
+// from a checkout), else the installed one; never looked up on PATH or from
+// the environment.
+int ExecDaemon(char** argv) {
+  const char* program = AERS_DAEMON_PROGRAM;
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    if (std::strcmp(self, AERS_BUILD_LAUNCHER) == 0) program = AERS_BUILD_DAEMON_PROGRAM;
+  }
+  execv(program, argv);
+  const int err = errno;
+  std::fprintf(stderr, "aersd: cannot run the daemon program %s: %s\n", program,
+               std::strerror(err));
+  return aers::daemon::kExitDaemonProgram;
+}
+#endif
 
 int RunRender() {
   const std::string config_path = ConfigPath();
@@ -322,7 +362,7 @@ int RunRender() {
   if (!PluginRoot(&plugin_root, "aersd render")) return kExitUsage;
   std::vector<std::string> data_dirs;
   if (!DataDirFlags(&data_dirs, "aersd render")) return kExitUsage;
-  auto kinds = aers::dsp::MakeBuiltinRegistry(aers::daemon::DataDirsFor(config_path, data_dirs));
+  auto kinds = aers::dsp::MakeBuiltinRegistry(aers::dsp::DataDirsFor(config_path, data_dirs));
   aers::daemon::ConfiguredPlugins plugins;
   if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins,
                                                     {plugin_root, nullptr});
@@ -382,5 +422,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "aersd: unknown command '%s'; see aersd --help\n", args[1]);
     return kExitUsage;
   }
+#ifdef AERS_LAUNCHER
+  return ExecDaemon(argv);
+#else
+  aers::logging::RouteLibraryLogs();
   return RunDaemonMode();
+#endif
 }

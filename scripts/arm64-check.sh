@@ -67,7 +67,7 @@ for t in intro("--tests"):
             print(os.path.relpath(path, build))
 PY
 ) || fail "meson introspect of $dir"
-mapfile -t targets < <(printf '%s\n' daemon/aersd client/aersctl $unit_targets | sort -u)
+mapfile -t targets < <(printf '%s\n' daemon/aersd daemon/libexec/aersd client/aersctl $unit_targets | sort -u)
 [[ ${#targets[@]} -gt 10 ]] || fail "only ${#targets[@]} targets found for the unit suite"
 ninja -C "$dir" -j"$jobs" "${targets[@]}"
 t1=$(date +%s)

@@ -10,7 +10,7 @@ scripts/install-deps.sh
 if [[ ! -f build-release/build.ninja ]]; then
   meson setup build-release --buildtype=release -Dtests=false
 fi
-ninja -C build-release -j"$(nproc)" daemon/aersd client/aersctl
+ninja -C build-release -j"$(nproc)" daemon/aersd daemon/libexec/aersd client/aersctl
 echo "run.sh: aersctl is $PWD/build-release/client/aersctl" \
   "(export PATH=\"$PWD/build-release/client:\$PATH\" to type aersctl)" >&2
 exec build-release/daemon/aersd --config configs/default.yaml "$@"

@@ -6,9 +6,10 @@
 #     lists, with its installed version (dpkg-query) and license, read best
 #     effort from /usr/share/doc/PKG/copyright (the "Files: *" stanza's
 #     License: for machine-readable files, a text match otherwise);
-#   - when a built aersd is found (--binary PATH, $AERS_BINARY, or
-#     build/daemon/aersd), the Debian packages of every shared library it
-#     loads (ldd), which covers libstdc++, libc and transitive libraries.
+#   - when a built aersd is found (--binary PATH, $AERS_BINARY, or the
+#     daemon program build/daemon/libexec/aersd, whose libraries include all
+#     of the `aersd` command's), the Debian packages of every shared library
+#     it loads (ldd), which covers libstdc++, libc and transitive libraries.
 # SPDX relationships: aers DEPENDS_ON every package, plus the precise SPDX
 # kind: DYNAMIC_LINK (runtime libraries), RUNTIME_DEPENDENCY_OF (separate
 # programs such as the JACK server), BUILD_DEPENDENCY_OF (-dev packages whose
@@ -51,8 +52,8 @@ case $format in
   cdx) format=cyclonedx ;;
   *) echo "sbom.sh: unknown format '$format'; $usage" >&2; exit 2 ;;
 esac
-if [[ $use_binary -eq 1 && -z $binary && -x build/daemon/aersd ]]; then
-  binary=build/daemon/aersd
+if [[ $use_binary -eq 1 && -z $binary && -x build/daemon/libexec/aersd ]]; then
+  binary=build/daemon/libexec/aersd
 fi
 [[ $use_binary -eq 0 ]] && binary=
 

@@ -111,7 +111,7 @@ if [[ $sanitizers -eq 1 ]]; then
   if setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false \
       -Dbenchmarks=false; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-      run_suite build-asan daemon/aersd client/aersctl tests/config_test tests/dsp_test tests/crossover_test tests/volume_test \
+      run_suite build-asan daemon/aersd daemon/libexec/aersd client/aersctl tests/config_test tests/dsp_test tests/crossover_test tests/volume_test \
       tests/dynamics_test tests/dither_test tests/eq_apo_test tests/convolver_test tests/peq_test tests/meter_test \
       tests/engine_test tests/render_test tests/render_io_test tests/robustness_test tests/engine_stress_test \
       tests/control_test tests/security_test tests/model_test tests/initial_graph_test \
@@ -133,11 +133,11 @@ if [[ $sanitizers -eq 1 ]]; then
       -Db_lundef=false -Dbenchmarks=false -Dwerror=false; then
     if [[ $fuzz -eq 1 ]]; then
       AERS_FUZZ_SECONDS=${AERS_FUZZ_SECONDS:-30} \
-        run_suite build-fuzz daemon/aersd client/aersctl tests/fuzz/config_fuzz \
+        run_suite build-fuzz daemon/aersd daemon/libexec/aersd client/aersctl tests/fuzz/config_fuzz \
         tests/fuzz/manifest_fuzz tests/fuzz/minisign_fuzz tests/fuzz/elf_fuzz \
         tests/fuzz/control_fuzz tests/fuzz/eq_apo_fuzz -- --suite fuzz || status=1
     else
-      ninja -C build-fuzz -j"$jobs" daemon/aersd client/aersctl || status=1
+      ninja -C build-fuzz -j"$jobs" daemon/aersd daemon/libexec/aersd client/aersctl || status=1
       rm -f build-fuzz/meson-logs/testlog.json
     fi
   else

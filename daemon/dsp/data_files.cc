@@ -84,6 +84,16 @@ absl::StatusOr<DataFile> ResolveDataFile(const DataDirs& dirs, const std::string
   return DataFile{canonical, size};
 }
 
+DataDirs DataDirsFor(const std::string& config_path, const std::vector<std::string>& data_dirs) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(config_path, ec).parent_path();
+  DataDirs out;
+  out.base = dir;
+  out.allowed.push_back(dir);
+  for (const auto& d : data_dirs) out.allowed.emplace_back(d);
+  return out;
+}
+
 absl::StatusOr<int> OpenDataFile(const DataFile& file, const std::string& shown_as) {
   const int fd = ::open(file.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {

@@ -27,6 +27,11 @@ struct DataDirs {
   std::vector<std::filesystem::path> allowed;
 };
 
+/// Where node data files come from for a daemon or render run on
+/// `config_path`: relative paths against the config file's directory, which
+/// is allowed together with `data_dirs` (--data_dir).
+DataDirs DataDirsFor(const std::string& config_path, const std::vector<std::string>& data_dirs);
+
 /// A data file ready to be opened: its canonical path and size in bytes.
 struct DataFile {
   std::filesystem::path path;

@@ -542,6 +542,73 @@ TEST_F(RenderTest, ClientNamesJackCannotHoldFailAtStart) {
   }
 }
 
+// `aersd` is two programs (daemon/meson.build): the command renders without
+// loading the control plane, JACK, ALSA or systemd (its start-up is a
+// third of the daemon program's), and execs the daemon program for daemon
+// mode.
+std::string Ldd(const std::string& program) {
+  std::string out;
+  FILE* p = ::popen(("ldd '" + program + "' 2>&1").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+TEST_F(RenderTest, TheCommandLoadsNoControlPlaneOrLiveAudioLibraries) {
+  const std::string command = Ldd(AERSD_PATH);
+  const std::string daemon = Ldd(AERSD_DAEMON_PATH);
+  ASSERT_NE(command.find("libsndfile"), std::string::npos) << command;
+  for (const char* lib : {"libgrpc", "libgpr", "libprotobuf", "libjack", "libasound",
+                          "libsystemd"}) {
+    EXPECT_EQ(command.find(lib), std::string::npos) << lib << " in\n" << command;
+  }
+  // The check reads what it should: the daemon program has them.
+  EXPECT_NE(daemon.find("libgrpc++"), std::string::npos) << daemon;
+  EXPECT_NE(daemon.find("libprotobuf"), std::string::npos) << daemon;
+}
+
+TEST_F(RenderTest, DaemonModeWithoutTheDaemonProgramFailsNamingIt) {
+  // A copy of the command outside the build tree looks for the installed
+  // daemon program only (never on PATH or from the environment).
+  const fs::path copy = dir_ / "aersd";
+  fs::copy_file(AERSD_PATH, copy);
+  const std::string cfg = WriteText("ok.yaml",
+                                    "version: 1\nbackend: {type: \"null\"}\n"
+                                    "outputs: [{name: out}]\n");
+  const std::string err_path = (dir_ / "stderr.txt").string();
+  const std::string cmd = "PATH='" + dir_.string() + ":/usr/bin:/bin' '" + copy.string() +
+                          "' --config '" + cfg + "' --socket none 2>'" + err_path + "'";
+  const int st = std::system(cmd.c_str());
+  std::ifstream in(err_path);
+  const std::string err{std::istreambuf_iterator<char>(in), {}};
+  ASSERT_TRUE(WIFEXITED(st)) << err;
+  EXPECT_EQ(WEXITSTATUS(st), 7) << err;
+  EXPECT_NE(err.find("cannot run the daemon program /"), std::string::npos) << err;
+  EXPECT_NE(err.find("/aers/aersd"), std::string::npos) << err;
+  // Render still works from the copy: it needs no daemon program.
+  std::string render_err;
+  const std::string tone = WriteText("tone.yaml", R"(version: 1
+outputs:
+  - {name: out, channels: 1}
+nodes:
+  - {name: t, kind: tone, params: {freq_hz: 1000}}
+routes:
+  - {from: t, to: out}
+)");
+  const std::string out = (dir_ / "tone.wav").string();
+  const std::string rcmd = "'" + copy.string() + "' render --config '" + tone +
+                           "' --duration_s 0.1 --output '" + out + "' 2>'" + err_path + "'";
+  const int rst = std::system(rcmd.c_str());
+  std::ifstream rin(err_path);
+  render_err.assign(std::istreambuf_iterator<char>(rin), {});
+  ASSERT_TRUE(WIFEXITED(rst)) << render_err;
+  EXPECT_EQ(WEXITSTATUS(rst), 0) << render_err;
+  EXPECT_TRUE(fs::exists(out)) << render_err;
+}
+
 // The floor case: inputs routed straight to the outputs. A float WAV comes
 // out with every sample bit for bit as it went in, the input's channels,
 // rate and length in its header, and no PEAK chunk (the input, written by
