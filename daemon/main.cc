@@ -12,6 +12,7 @@
 // "Render start-up"); and without it as the daemon program in
 // libexecdir/aers, which the command execs for daemon mode: same process,
 // argv and environment (systemd's MAINPID and sd_notify see no difference).
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "backend/offline.h"
 #include "config/config.h"
 #include "daemon.h"
@@ -174,7 +176,8 @@ constexpr char kUsage[] =
     "\n"
     "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
     "5 audio backend failed, 6 control plane failed to start, 7 the daemon program\n"
-    "could not be run.";
+    "could not be run (127 from the dynamic loader when a library it needs is\n"
+    "missing).";
 
 // A flag given on the command line, else the environment variable.
 std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
@@ -296,23 +299,62 @@ int RunDaemonMode() {
 #endif
 
 #ifdef AERS_LAUNCHER
-// Daemon mode from the command: the daemon program replaces this process.
-// It is the build tree's when this is the build tree's command (tests, run
-// from a checkout), else the installed one; never looked up on PATH or from
-// the environment.
-int ExecDaemon(char** argv) {
-  const char* program = AERS_DAEMON_PROGRAM;
+// Where the daemon program may be, in order: beside this program as
+// installed (bindir/AERS_DAEMON_RELATIVE, e.g. ../libexec/aers/aersd, which
+// also holds for a staged or moved install), beside it as built
+// (libexec/aersd in the build tree), and the configured absolute path. Found
+// from this program's own file (/proc/self/exe), never from PATH, argv[0]
+// or the environment; only the configured path when the exec raised the
+// process's privileges (AT_SECURE: set-user-ID, file capabilities), or when
+// /proc cannot tell.
+std::vector<std::string> DaemonProgramCandidates() {
+  std::vector<std::string> out;
   char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    if (std::strcmp(self, AERS_BUILD_LAUNCHER) == 0) program = AERS_BUILD_DAEMON_PROGRAM;
+  const ssize_t n = getauxval(AT_SECURE) != 0
+                        ? -1
+                        : readlink("/proc/self/exe", self, sizeof self);
+  if (n > 0 && static_cast<size_t>(n) < sizeof self) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir.resize(dir.rfind('/') + 1);  // an absolute path: there is a '/'
+    if (std::strlen(AERS_DAEMON_RELATIVE) != 0) out.push_back(dir + AERS_DAEMON_RELATIVE);
+    out.push_back(dir + "libexec/aersd");
   }
-  execv(program, argv);
-  const int err = errno;
-  std::fprintf(stderr, "aersd: cannot run the daemon program %s: %s\n", program,
-               std::strerror(err));
+  out.emplace_back(AERS_DAEMON_PROGRAM);
+  return out;
+}
+
+// Daemon mode from the command: the daemon program replaces this process
+// (same PID, argv and environment), the first candidate that exists.
+int ExecDaemon(char** argv) {
+  const std::vector<std::string> candidates = DaemonProgramCandidates();
+  for (const std::string& program : candidates) {
+    if (access(program.c_str(), F_OK) != 0) continue;
+    execv(program.c_str(), argv);
+    const int err = errno;
+    std::fprintf(stderr, "aersd: cannot run the daemon program %s: %s\n", program.c_str(),
+                 std::strerror(err));
+    return aers::daemon::kExitDaemonProgram;
+  }
+  std::fprintf(stderr, "aersd: the daemon program is missing (looked for %s)\n",
+               absl::StrJoin(candidates, ", ").c_str());
   return aers::daemon::kExitDaemonProgram;
+}
+
+// --flagfile, --fromenv and --tryfromenv are read while the command line is
+// parsed: a flag file from a pipe would be empty by the time the daemon
+// program read it again. Such a command line goes to the daemon program
+// unparsed (it renders too).
+bool ReadsFlagsFromElsewhere(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (a == "--") break;  // the rest is positional
+    if (!absl::ConsumePrefix(&a, "--")) {
+      if (!absl::ConsumePrefix(&a, "-")) continue;
+    }
+    a = a.substr(0, a.find('='));
+    if (a == "flagfile" || a == "fromenv" || a == "tryfromenv") return true;
+  }
+  return false;
 }
 #endif
 
@@ -401,6 +443,9 @@ int RunRender() {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef AERS_LAUNCHER
+  if (ReadsFlagsFromElsewhere(argc, argv)) return ExecDaemon(argv);
+#endif
   absl::SetProgramUsageMessage(kUsage);
   // --help lists the flags defined in this file (they are all of aersd's).
   absl::FlagsUsageConfig usage;

@@ -117,14 +117,15 @@ trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 run() { buildah run --isolation chroot "$ctr" -- "$@"; }
 
 log "shared libraries of the installed programs"
-run sh -c 'for b in /usr/bin/aersd /usr/bin/aersctl; do
+run sh -c 'for b in /usr/bin/aersd /usr/libexec/aers/aersd /usr/bin/aersctl; do
   [ -e "$b" ] || continue
   if ldd "$b" | grep "not found"; then echo "FAIL: $b misses libraries" >&2; exit 1; fi
   echo "$b: $(ldd "$b" | wc -l) libraries, all found"
 done'
 
-log "aersd --version"
+log "aersd --version, and the daemon program's"
 run /usr/bin/aersd --version
+run /usr/libexec/aers/aersd --version
 
 log "aersd --help"
 help=$(run /usr/bin/aersd --help 2>&1 || true)   # absl's --help exits 1

@@ -126,6 +126,7 @@ echo "   user aers (groups: $(in_chroot id -nG aers)), directories, unit enabled
 
 step "programs"
 in_chroot aersd --version
+in_chroot /usr/libexec/aers/aersd --version   # the daemon program: its libraries are there
 in_chroot aersctl --help > /dev/null || fail "aersctl --help"
 { in_chroot aers-plugin 2>&1 || true; } | grep -q "aers-plugin verify DIR" || fail "aers-plugin does not print its usage"
 for page in man1/aersctl.1.gz man1/aers-plugin.1.gz man5/aers.yaml.5.gz man8/aersd.8.gz; do
@@ -162,7 +163,7 @@ step "purge"
 [[ -f $chroot_dir/var/lib/aers/graph.yaml ]] || fail "the daemon wrote no state file"
 DEBIAN_FRONTEND=noninteractive in_chroot apt-get purge -y -q aers > "$work/purge.log" 2>&1 \
   || { tail -20 "$work/purge.log"; fail "apt-get purge"; }
-for d in /var/lib/aers /var/log/aers /etc/aers /etc/default/aersd /usr/bin/aersd; do
+for d in /var/lib/aers /var/log/aers /etc/aers /etc/default/aersd /usr/bin/aersd /usr/libexec/aers; do
   [[ ! -e $chroot_dir$d ]] || fail "$d is left after purge"
 done
 echo "   purged: no /var/lib/aers, /var/log/aers, /etc/aers, /etc/default/aersd"

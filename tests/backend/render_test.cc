@@ -546,9 +546,11 @@ TEST_F(RenderTest, ClientNamesJackCannotHoldFailAtStart) {
 // loading the control plane, JACK, ALSA or systemd (its start-up is a
 // third of the daemon program's), and execs the daemon program for daemon
 // mode.
-std::string Ldd(const std::string& program) {
+
+// What `cmd` prints on stdout.
+std::string Output(const std::string& cmd) {
   std::string out;
-  FILE* p = ::popen(("ldd '" + program + "' 2>&1").c_str(), "r");
+  FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return out;
   char buf[4096];
   size_t n = 0;
@@ -557,9 +559,16 @@ std::string Ldd(const std::string& program) {
   return out;
 }
 
-TEST_F(RenderTest, TheCommandLoadsNoControlPlaneOrLiveAudioLibraries) {
-  const std::string command = Ldd(AERSD_PATH);
-  const std::string daemon = Ldd(AERSD_DAEMON_PATH);
+// The libraries a program names (its NEEDED entries): read from the file,
+// so it works for programs of another architecture too (the arm64 check
+// runs the unit suite under qemu, where ldd cannot).
+std::string Needed(const std::string& program) {
+  return Output("readelf -d '" + program + "' | grep NEEDED");
+}
+
+TEST_F(RenderTest, TheCommandLinksNoControlPlaneOrLiveAudioLibraries) {
+  const std::string command = Needed(AERSD_PATH);
+  const std::string daemon = Needed(AERSD_DAEMON_PATH);
   ASSERT_NE(command.find("libsndfile"), std::string::npos) << command;
   for (const char* lib : {"libgrpc", "libgpr", "libprotobuf", "libjack", "libasound",
                           "libsystemd"}) {
@@ -570,26 +579,61 @@ TEST_F(RenderTest, TheCommandLoadsNoControlPlaneOrLiveAudioLibraries) {
   EXPECT_NE(daemon.find("libprotobuf"), std::string::npos) << daemon;
 }
 
-TEST_F(RenderTest, DaemonModeWithoutTheDaemonProgramFailsNamingIt) {
-  // A copy of the command outside the build tree looks for the installed
-  // daemon program only (never on PATH or from the environment).
+class LauncherTest : public RenderTest {
+ protected:
+  // Runs `program` with `args` (quoted), stderr into *err; the exit status.
+  int Run(const std::string& program, const std::string& args, std::string* err,
+          const std::string& shell = "sh") {
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    const std::string cmd = shell + " -c \"'" + program + "' " + args + " 2>'" + err_path + "'\"";
+    const int st = std::system(cmd.c_str());
+    std::ifstream in(err_path);
+    err->assign(std::istreambuf_iterator<char>(in), {});
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  // A command line for daemon mode that stops at the config: the file does
+  // not exist (exit 3 from the daemon program, naming it), nothing is
+  // written anywhere.
+  std::string MissingConfigArgs() const {
+    return "--config '" + (dir_ / "missing.yaml").string() + "' --socket none --state_file '" +
+           (dir_ / "s.yaml").string() + "'";
+  }
+};
+
+TEST_F(LauncherTest, AMovedInstallRunsItsOwnDaemonProgram) {
+  const std::string relative = AERSD_DAEMON_RELATIVE;
+  if (relative.empty()) GTEST_SKIP() << "bindir or libexecdir is absolute: no relative lookup";
+  // prefix/bin/aersd and prefix/<libexecdir>/aers/aersd under a new prefix.
+  const fs::path bin = dir_ / "prefix" / "bin";
+  fs::create_directories(bin);
+  const fs::path daemon = (bin / relative).lexically_normal();
+  fs::create_directories(daemon.parent_path());
+  fs::copy_file(AERSD_PATH, bin / "aersd", fs::copy_options::overwrite_existing);
+  fs::copy_file(AERSD_DAEMON_PATH, daemon, fs::copy_options::overwrite_existing);
+  std::string err;
+  EXPECT_EQ(Run((bin / "aersd").string(), MissingConfigArgs(), &err), 3) << err;
+  EXPECT_NE(err.find("missing.yaml"), std::string::npos) << err;
+}
+
+TEST_F(LauncherTest, DaemonModeWithoutTheDaemonProgramFailsNamingWhereItLooked) {
+  if (fs::exists(AERSD_INSTALLED_DAEMON_PATH)) {
+    GTEST_SKIP() << AERSD_INSTALLED_DAEMON_PATH << " is installed: a copy would run it";
+  }
+  // A copy of the command with no daemon program beside it; this
+  // directory first on PATH (which must not be searched).
   const fs::path copy = dir_ / "aersd";
-  fs::copy_file(AERSD_PATH, copy);
-  const std::string cfg = WriteText("ok.yaml",
-                                    "version: 1\nbackend: {type: \"null\"}\n"
-                                    "outputs: [{name: out}]\n");
-  const std::string err_path = (dir_ / "stderr.txt").string();
-  const std::string cmd = "PATH='" + dir_.string() + ":/usr/bin:/bin' '" + copy.string() +
-                          "' --config '" + cfg + "' --socket none 2>'" + err_path + "'";
-  const int st = std::system(cmd.c_str());
-  std::ifstream in(err_path);
-  const std::string err{std::istreambuf_iterator<char>(in), {}};
-  ASSERT_TRUE(WIFEXITED(st)) << err;
-  EXPECT_EQ(WEXITSTATUS(st), 7) << err;
-  EXPECT_NE(err.find("cannot run the daemon program /"), std::string::npos) << err;
-  EXPECT_NE(err.find("/aers/aersd"), std::string::npos) << err;
-  // Render still works from the copy: it needs no daemon program.
-  std::string render_err;
+  fs::copy_file(AERSD_PATH, copy, fs::copy_options::overwrite_existing);
+  std::string err;
+  EXPECT_EQ(Run("env", "PATH='" + dir_.string() + ":/usr/bin:/bin' '" + copy.string() + "' " +
+                           MissingConfigArgs(),
+                &err),
+            7)
+      << err;
+  EXPECT_NE(err.find("the daemon program is missing (looked for " + dir_.string() + "/"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find(AERSD_INSTALLED_DAEMON_PATH), std::string::npos) << err;
+  // Render works from the copy: it needs no daemon program.
   const std::string tone = WriteText("tone.yaml", R"(version: 1
 outputs:
   - {name: out, channels: 1}
@@ -599,14 +643,25 @@ routes:
   - {from: t, to: out}
 )");
   const std::string out = (dir_ / "tone.wav").string();
-  const std::string rcmd = "'" + copy.string() + "' render --config '" + tone +
-                           "' --duration_s 0.1 --output '" + out + "' 2>'" + err_path + "'";
-  const int rst = std::system(rcmd.c_str());
-  std::ifstream rin(err_path);
-  render_err.assign(std::istreambuf_iterator<char>(rin), {});
-  ASSERT_TRUE(WIFEXITED(rst)) << render_err;
-  EXPECT_EQ(WEXITSTATUS(rst), 0) << render_err;
-  EXPECT_TRUE(fs::exists(out)) << render_err;
+  EXPECT_EQ(Run(copy.string(),
+                "render --config '" + tone + "' --duration_s 0.1 --output '" + out + "'", &err),
+            0)
+      << err;
+  EXPECT_TRUE(fs::exists(out)) << err;
+}
+
+TEST_F(LauncherTest, AFlagFileFromAPipeReachesTheDaemonProgram) {
+  // Read once: were the command to parse it before the exec, the daemon
+  // program would find the pipe empty and ask for --config (exit 2).
+  std::string err;
+  EXPECT_EQ(Run(AERSD_PATH,
+                "--flagfile=<(printf -- '--config=" + (dir_ / "missing.yaml").string() +
+                    "\\n--socket=none\\n--state_file=" + (dir_ / "s.yaml").string() +
+                    "\\n')",
+                &err, "bash"),
+            3)
+      << err;
+  EXPECT_NE(err.find("missing.yaml"), std::string::npos) << err;
 }
 
 // The floor case: inputs routed straight to the outputs. A float WAV comes
