@@ -637,23 +637,15 @@ template <class V, class VI, int L, int R, bool kUnitC2, bool kMasked>
   o[1] = v[R - 1][L - 1];
 }
 
-// N values of T as one vector (half a kernel register's lanes).
-template <class T, int N>
-struct HalfVector;
+// Four values of T as one vector (half an AVX-512 register's lanes).
+template <class T>
+struct QuadOf;
 template <>
-struct HalfVector<float, 2> {
-  using type = float __attribute__((vector_size(8)));
-};
-template <>
-struct HalfVector<float, 4> {
+struct QuadOf<float> {
   using type = float __attribute__((vector_size(16)));
 };
 template <>
-struct HalfVector<double, 2> {
-  using type = double __attribute__((vector_size(16)));
-};
-template <>
-struct HalfVector<double, 4> {
+struct QuadOf<double> {
   using type = double __attribute__((vector_size(32)));
 };
 
@@ -666,11 +658,7 @@ template <class V, class VI, int L, int R, bool kUnitC2, int J>
   V u0;
   FirstInput<V, L, J>(x, v[R - 1], u0);
   WaveCore<V, VI, R, kUnitC2, false>(u0, v, s1, s2, c1, c2, a1, a2, nullptr);
-  if constexpr (L == 8) {
-    acc = __builtin_shufflevector(acc, v[R - 1], 2, 3, 4, 5, 6, 7, 14, 15);
-  } else {
-    acc = __builtin_shufflevector(acc, v[R - 1], 2, 3, 6, 7);
-  }
+  acc = __builtin_shufflevector(acc, v[R - 1], 2, 3, 4, 5, 6, 7, 14, 15);
 }
 
 // Steps J... in order (no lambda: a lambda's body would be compiled for the
@@ -683,7 +671,7 @@ template <class V, class VI, int L, int R, bool kUnitC2, int... J>
   (ChunkStep<V, VI, L, R, kUnitC2, J>(x, acc, v, s1, s2, c1, c2, a1, a2), ...);
 }
 
-// L / 2 unmasked steps t .. t + L / 2 - 1 with whole-vector input and output:
+// Four unmasked steps t .. t + 3 (AVX-512, L = 8) with whole-vector input and output:
 // the inputs of both channels are loaded, converted and interleaved once
 // ({in0[t], in1[t], in0[t + 1], ...}), each step takes its pair from there,
 // the output pairs collect in one register (shifted in two lanes a step) and
@@ -695,31 +683,21 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
                                              double gain, V (&v)[R], V (&s1)[R], V (&s2)[R],
                                              const V (&c1)[R], const V (&c2)[R],
                                              const V (&a1)[R], const V (&a2)[R]) noexcept {
-  constexpr int kHalf = L / 2;
-  using TH = typename HalfVector<T, kHalf>::type;
-  using VH = typename HalfVector<double, kHalf>::type;
+  static_assert(L == 8, "AVX2 measured slower in chunks; it keeps one step at a time");
+  using TH = typename QuadOf<T>::type;
+  using VH = typename QuadOf<double>::type;
   TH t0, t1;
   std::memcpy(&t0, in0, sizeof(TH));
   std::memcpy(&t1, in1, sizeof(TH));
   const VH h0 = __builtin_convertvector(t0, VH);
   const VH h1 = __builtin_convertvector(t1, VH);
-  V x, acc{};
-  if constexpr (L == 8) {
-    x = __builtin_shufflevector(h0, h1, 0, 4, 1, 5, 2, 6, 3, 7);
-  } else {
-    x = __builtin_shufflevector(h0, h1, 0, 2, 1, 3);
-  }
-  ChunkSteps<V, VI, L, R, kUnitC2>(std::make_integer_sequence<int, kHalf>{}, x, acc, v, s1, s2, c1,
-                                   c2, a1, a2);
+  const V x = __builtin_shufflevector(h0, h1, 0, 4, 1, 5, 2, 6, 3, 7);
+  V acc{};
+  ChunkSteps<V, VI, L, R, kUnitC2>(std::make_integer_sequence<int, 4>{}, x, acc, v, s1, s2, c1, c2,
+                                   a1, a2);
   const V y = acc * gain;
-  VH y0, y1;
-  if constexpr (L == 8) {
-    y0 = __builtin_shufflevector(y, y, 0, 2, 4, 6);
-    y1 = __builtin_shufflevector(y, y, 1, 3, 5, 7);
-  } else {
-    y0 = __builtin_shufflevector(y, y, 0, 2);
-    y1 = __builtin_shufflevector(y, y, 1, 3);
-  }
+  const VH y0 = __builtin_shufflevector(y, y, 0, 2, 4, 6);
+  const VH y1 = __builtin_shufflevector(y, y, 1, 3, 5, 7);
   const TH o0 = __builtin_convertvector(y0, TH);
   const TH o1 = __builtin_convertvector(y1, TH);
   std::memcpy(out0, &o0, sizeof(TH));
@@ -811,9 +789,11 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
     // so in == out (the double scratch) reads each sample before it is
     // written. AVX2 keeps the step at a time: its two-step chunks measured
     // slower (561 ns against 480 ns at period 128, BENCHMARKS.md).
-    for (; L == 8 && t + L / 2 <= frames; t += L / 2) {
-      WaveChunk<V, VI, L, R, kUnitC2, T>(in0 + t, in1 + t, out0 + t - (P - 1), out1 + t - (P - 1),
-                                         gain, v, s1, s2, c1, c2, a1, a2);
+    if constexpr (L == 8) {
+      for (; t + 4 <= frames; t += 4) {
+        WaveChunk<V, VI, L, R, kUnitC2, T>(in0 + t, in1 + t, out0 + t - (P - 1),
+                                           out1 + t - (P - 1), gain, v, s1, s2, c1, c2, a1, a2);
+      }
     }
     for (; t < frames; ++t) {
       V x{};
