@@ -2,12 +2,9 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/strings/ascii.h"

@@ -310,9 +310,7 @@ int RunDaemonMode() {
 std::vector<std::string> DaemonProgramCandidates() {
   std::vector<std::string> out;
   char self[4096];
-  const ssize_t n = getauxval(AT_SECURE) != 0
-                        ? -1
-                        : readlink("/proc/self/exe", self, sizeof self);
+  const ssize_t n = getauxval(AT_SECURE) != 0 ? -1 : readlink("/proc/self/exe", self, sizeof self);
   if (n > 0 && static_cast<size_t>(n) < sizeof self) {
     std::string dir(self, static_cast<size_t>(n));
     dir.resize(dir.rfind('/') + 1);  // an absolute path: there is a '/'

@@ -681,8 +681,8 @@ template <class V, class VI, int L, int R, bool kUnitC2, int... J>
 template <class V, class VI, int L, int R, bool kUnitC2, class T>
 [[gnu::always_inline]] inline void WaveChunk(const T* in0, const T* in1, T* out0, T* out1,
                                              double gain, V (&v)[R], V (&s1)[R], V (&s2)[R],
-                                             const V (&c1)[R], const V (&c2)[R],
-                                             const V (&a1)[R], const V (&a2)[R]) noexcept {
+                                             const V (&c1)[R], const V (&c2)[R], const V (&a1)[R],
+                                             const V (&a2)[R]) noexcept {
   static_assert(L == 8, "AVX2 measured slower in chunks; it keeps one step at a time");
   using TH = typename QuadOf<T>::type;
   using VH = typename QuadOf<double>::type;
@@ -791,8 +791,8 @@ template <class V, class VI, int L, int R, bool kUnitC2, class T>
     // slower (561 ns against 480 ns at period 128, BENCHMARKS.md).
     if constexpr (L == 8) {
       for (; t + 4 <= frames; t += 4) {
-        WaveChunk<V, VI, L, R, kUnitC2, T>(in0 + t, in1 + t, out0 + t - (P - 1),
-                                           out1 + t - (P - 1), gain, v, s1, s2, c1, c2, a1, a2);
+        WaveChunk<V, VI, L, R, kUnitC2, T>(in0 + t, in1 + t, out0 + t - (P - 1), out1 + t - (P - 1),
+                                           gain, v, s1, s2, c1, c2, a1, a2);
       }
     }
     for (; t < frames; ++t) {

@@ -570,8 +570,8 @@ TEST_F(RenderTest, TheCommandLinksNoControlPlaneOrLiveAudioLibraries) {
   const std::string command = Needed(AERSD_PATH);
   const std::string daemon = Needed(AERSD_DAEMON_PATH);
   ASSERT_NE(command.find("libsndfile"), std::string::npos) << command;
-  for (const char* lib : {"libgrpc", "libgpr", "libprotobuf", "libjack", "libasound",
-                          "libsystemd"}) {
+  for (const char* lib :
+       {"libgrpc", "libgpr", "libprotobuf", "libjack", "libasound", "libsystemd"}) {
     EXPECT_EQ(command.find(lib), std::string::npos) << lib << " in\n" << command;
   }
   // The check reads what it should: the daemon program has them.
@@ -624,8 +624,9 @@ TEST_F(LauncherTest, DaemonModeWithoutTheDaemonProgramFailsNamingWhereItLooked) 
   const fs::path copy = dir_ / "aersd";
   fs::copy_file(AERSD_PATH, copy, fs::copy_options::overwrite_existing);
   std::string err;
-  EXPECT_EQ(Run("env", "PATH='" + dir_.string() + ":/usr/bin:/bin' '" + copy.string() + "' " +
-                           MissingConfigArgs(),
+  EXPECT_EQ(Run("env",
+                "PATH='" + dir_.string() + ":/usr/bin:/bin' '" + copy.string() + "' " +
+                    MissingConfigArgs(),
                 &err),
             7)
       << err;
@@ -656,8 +657,7 @@ TEST_F(LauncherTest, AFlagFileFromAPipeReachesTheDaemonProgram) {
   std::string err;
   EXPECT_EQ(Run(AERSD_PATH,
                 "--flagfile=<(printf -- '--config=" + (dir_ / "missing.yaml").string() +
-                    "\\n--socket=none\\n--state_file=" + (dir_ / "s.yaml").string() +
-                    "\\n')",
+                    "\\n--socket=none\\n--state_file=" + (dir_ / "s.yaml").string() + "\\n')",
                 &err, "bash"),
             3)
       << err;
