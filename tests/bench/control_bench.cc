@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -125,22 +126,53 @@ double OwnCpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-// CPU spent by aersd and by this client during a phase of `edits` edits.
+// Context switches (voluntary + involuntary) of all threads of process
+// `pid` so far; 0 if unknown. Each is a thread going to sleep or being
+// preempted: a hand-over between threads costs one or two.
+long ProcessContextSwitches(int pid) {
+  if (pid <= 0) return 0;
+  long total = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        total += std::atol(line.c_str() + line.find(':') + 1);
+      }
+    }
+  }
+  return total;
+}
+
+// CPU spent by aersd and by this client during a phase of `edits` calls,
+// and aersd's context switches (its audio thread's own, one or two a
+// period, included).
 class CpuMeter {
  public:
   explicit CpuMeter(int pid)
-      : pid_(pid), daemon0_(ProcessCpuSeconds(pid)), own0_(OwnCpuSeconds()) {}
+      : pid_(pid),
+        daemon0_(ProcessCpuSeconds(pid)),
+        own0_(OwnCpuSeconds()),
+        switches0_(ProcessContextSwitches(pid)) {}
   void Print(const char* what, long edits) const {
     if (pid_ <= 0 || edits <= 0) return;
     const double d = ProcessCpuSeconds(pid_) - daemon0_;
     const double o = OwnCpuSeconds() - own0_;
-    std::printf("  %s CPU per edit: aersd %.0f us, this client %.0f us\n", what,
-                d * 1e6 / static_cast<double>(edits), o * 1e6 / static_cast<double>(edits));
+    const auto n = static_cast<double>(edits);
+    std::printf(
+        "  %s CPU per call: aersd %.0f us, this client %.0f us; aersd context switches per "
+        "call: %.1f\n",
+        what, d * 1e6 / n, o * 1e6 / n,
+        static_cast<double>(ProcessContextSwitches(pid_) - switches0_) / n);
   }
 
  private:
   int pid_;
   double daemon0_, own0_;
+  long switches0_;
 };
 
 bool Check(const grpc::Status& st, const char* what) {
@@ -193,6 +225,7 @@ int main(int argc, char** argv) {
 
   // The floor: a read round trip (GetStatus) over the same channel.
   std::vector<double> read_us;
+  const CpuMeter read_cpu(pid);
   for (int i = 0; i < calls; ++i) {
     aers::v1::GetStatusRequest req;
     aers::v1::Status resp;
@@ -202,10 +235,12 @@ int main(int argc, char** argv) {
     read_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   Print("GetStatus (read, the floor)", Summarize(read_us), read_us.size());
+  read_cpu.Print("GetStatus:", calls);
 
   // SetParameter round trips.
   std::vector<double> set_us;
   set_us.reserve(static_cast<size_t>(calls));
+  const CpuMeter set_cpu(pid);
   for (int i = 0; i < calls; ++i) {
     aers::v1::SetParameterRequest req;
     req.set_node("trim");
@@ -218,6 +253,7 @@ int main(int argc, char** argv) {
     set_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   Print("SetParameter", Summarize(set_us), set_us.size());
+  set_cpu.Print("SetParameter:", calls);
   std::printf(
       "  SetParameter p50 / GetStatus p50: %.2fx (the edit's own cost: journal write and "
       "fdatasync)\n",

@@ -194,6 +194,9 @@ class FusedChain {
     float* outr = out[1];
     for (uint32_t n = 0; n < frames; ++n) {
       V2 x = V2{static_cast<double>(inl[n]), static_cast<double>(inr[n])} * g;
+      // Unrolled whatever the optimisation level: GCC's -O2 leaves this
+      // loop rolled and the state in memory (about 30 % slower than -O3).
+#pragma GCC unroll 8
       for (int k = 0; k < kStages; ++k) {
         const V2 y = b0[k] * x + z1[k];
         // (b1 x + z2) does not wait for y: a shorter recursion.
