@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -803,6 +804,11 @@ void Daemon::WriteStatsFile() {
                  {"p99", JsonNumber(st.dsp.p99_us)},
                  {"max", JsonNumber(st.dsp.max_us)},
                  {"over_budget", st.dsp.over_budget}};
+  // When the counters below were read, so that a reader can compute rates
+  // between two documents without caring when each was written.
+  j["monotonic_s"] = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
   j["graph"] = {{"revision", engine_->revision()},
                 {"nodes", engine_->spec().nodes.size()},
                 {"cycles", engine_->runner().cycles()},

@@ -5,7 +5,6 @@ import math
 import os
 import signal
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,11 +41,27 @@ class NullBackendTest(aers_it.JackTestCase):
         self.assertAlmostEqual(db(level["rms"]), LEVEL_DB - db(math.sqrt(2)), delta=0.05)
         self.assertAlmostEqual(db(level["peak"]), LEVEL_DB, delta=0.05)
 
-        # Paced by the clock: 48000 / 256 = 187.5 periods per second.
-        t0, c0 = time.monotonic(), aersd.stats()["graph"]["cycles"]
-        time.sleep(1.5)  # measuring a rate needs an interval; nothing to poll
-        t1, c1 = time.monotonic(), aersd.stats()["graph"]["cycles"]
-        self.assertAlmostEqual((c1 - c0) / (t1 - t0), 187.5, delta=187.5 * 0.1)
+        # Paced by the clock: 48000 / 256 = 187.5 periods per second, over
+        # at least 1.5 s between two documents (each stamped with the time
+        # its counters were read). A period the thread starts more than a
+        # period late is dropped and counted as an xrun, as a device would:
+        # on a loaded machine the rate is taken over a window without one
+        # (up to ten windows), and never faster than the clock.
+        rates = []
+        for _ in range(10):
+            first = wait_until(aersd.stats, 5, "a stats document")
+            last = wait_until(
+                lambda: (s := aersd.stats()) and s["monotonic_s"] - first["monotonic_s"] >= 1.5
+                and s, 10, "a stats document 1.5 s after the previous one")
+            rate = ((last["graph"]["cycles"] - first["graph"]["cycles"])
+                    / (last["monotonic_s"] - first["monotonic_s"]))
+            rates.append(rate)
+            self.assertLess(rate, 187.5 * 1.1, f"faster than the clock: {rates}")
+            if last["xruns"] == first["xruns"]:
+                break
+        else:
+            self.fail(f"no 1.5 s window without an xrun in ten: {rates}")
+        self.assertAlmostEqual(rate, 187.5, delta=187.5 * 0.1, msg=f"windows: {rates}")
         self.assertEqual(aersd.stats()["graph"]["silent_cycles"], 0)
 
         aersd.signal(signal.SIGTERM)
