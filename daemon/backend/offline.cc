@@ -4,6 +4,7 @@
 #include <sndfile.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -60,17 +61,14 @@ class TempFile {
   std::string path_;
 };
 
-// A block of frames on its way through the pipeline, interleaved as the
-// files are: the reader reads into `in` and the writer writes `out` as they
-// are, and the engine thread (de)interleaves one period at a time, in
-// buffers that stay in its cache. Not zeroed: every frame is written before
-// it is read, and the pages are first touched by the threads that use them,
-// not at start-up.
+// A block of output frames on its way to the writer, interleaved as the
+// file is: the engine thread interleaves one period at a time into it from
+// buffers that stay in its cache, and the writer writes it as it is. Not
+// zeroed: every frame is written before it is read, and the pages are first
+// touched by the threads that use them, not at start-up.
 struct Block {
-  Block(size_t in_channels, size_t out_channels, size_t frames_capacity)
-      : in(std::make_unique_for_overwrite<float[]>(in_channels * frames_capacity)),
-        out(std::make_unique_for_overwrite<float[]>(out_channels * frames_capacity)) {}
-  std::unique_ptr<float[]> in;
+  Block(size_t out_channels, size_t frames_capacity)
+      : out(std::make_unique_for_overwrite<float[]>(out_channels * frames_capacity)) {}
   std::unique_ptr<float[]> out;
   size_t frames = 0;
 };
@@ -292,41 +290,28 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   }
   std::unique_ptr<SndfileSink> sink = std::move(*opened);
 
-  // Three stages on three threads, so file I/O overlaps the DSP: a reader
-  // (libsndfile read), this thread (deinterleave, the engine and interleave,
-  // period by period) and a writer (libsndfile write). Blocks travel between
-  // them through small queues of recycled buffers.
+  // Two threads, so that writing overlaps the rest: this thread reads a
+  // chunk of frames (libsndfile), deinterleaves it while it is still in its
+  // cache, runs the engine period by period and interleaves the outputs into
+  // a block; a writer writes the full blocks (libsndfile). Blocks travel
+  // between them through two small queues of recycled buffers. (A third
+  // thread for reading cost more CPU than it saved: the samples crossed
+  // from its cache to this one's once more. The kernel's read-ahead
+  // overlaps reading from a disk.)
   constexpr size_t kBlocks = 4;
   std::vector<std::unique_ptr<Block>> pool;
   for (size_t i = 0; i < kBlocks; ++i) {
-    pool.push_back(std::make_unique<Block>(in_ch, out_ch, block_frames));
+    pool.push_back(std::make_unique<Block>(out_ch, block_frames));
   }
-  BlockQueue free_q, full_q, done_q;
+  BlockQueue free_q, done_q;
   for (auto& b : pool) free_q.Push(b.get());
 
   const auto start = std::chrono::steady_clock::now();
   absl::Status writer_status;
+  // Set by the writer when a write failed: this thread stops reading and
+  // processing (a full disk does not wait for the rest of the input).
+  std::atomic<bool> write_failed{false};
   int64_t frames_read = 0;
-  std::thread reader([&] {
-    int64_t remaining = total_frames;
-    while (remaining > 0) {
-      Block* b = free_q.Pop();
-      if (b == nullptr) break;  // aborted
-      const auto want =
-          static_cast<sf_count_t>(std::min<int64_t>(static_cast<int64_t>(block_frames), remaining));
-      sf_count_t got = want;
-      if (in) {
-        got = sf_readf_float(in.get(), b->in.get(), want);
-        if (got < 0) got = 0;
-      }
-      b->frames = static_cast<size_t>(got);
-      frames_read += got;
-      full_q.Push(b);
-      if (got < want) break;  // end of file (or a read error, checked below)
-      remaining -= got;
-    }
-    full_q.Push(nullptr);
-  });
   std::thread writer([&] {
     WritebackKicker kicker(out_fd.get());
     const uint64_t frame_bytes = out_ch * sizeof(float);
@@ -334,6 +319,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
       if (writer_status.ok() && b->frames > 0) {
         writer_status = sink->Write(b->out.get(), b->frames);
         if (!writer_status.ok()) {
+          write_failed.store(true, std::memory_order_relaxed);
           free_q.Abort();
         } else {
           kicker.Wrote(b->frames * frame_bytes);
@@ -348,8 +334,17 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   int64_t done = 0;
   {
     rt::ScopedFlushToZero flush_to_zero;
-    // One period of planar channels; mono goes straight from and to the
-    // block.
+    // Chunks of whole periods, about kChunkBytes of interleaved input: in
+    // this thread's cache from the read to the deinterleave.
+    constexpr size_t kChunkBytes = 64 * 1024;
+    const size_t chunk_frames =
+        std::min(block_frames,
+                 static_cast<size_t>(period) *
+                     std::max<size_t>(
+                         1, kChunkBytes / (sizeof(float) * std::max<size_t>(1, in_ch)) / period));
+    std::vector<float> chunk(in_ch * chunk_frames);
+    // One period of planar channels; mono goes straight from the chunk and
+    // to the block.
     std::vector<float> in_planar(in_ch > 1 ? in_ch * period : 0);
     std::vector<float> out_planar(out_ch > 1 ? out_ch * period : 0);
     std::vector<const float*> in_ptrs(in_ch);
@@ -361,28 +356,48 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     if (out_ch > 1) {
       for (size_t c = 0; c < out_ch; ++c) out_ptrs[c] = out_planar.data() + c * period;
     }
-    while (Block* b = full_q.Pop()) {
-      rt::AudioThreadScope audio;  // this thread also edits the engine around the loop
-      for (size_t off = 0; off < b->frames; off += period) {
-        const auto n = static_cast<uint32_t>(std::min<size_t>(period, b->frames - off));
-        const float* src = b->in.get() + off * in_ch;
-        float* dst = b->out.get() + off * out_ch;
-        if (in_ch == 1) {
-          in_ptrs[0] = src;
-        } else {
-          Deinterleave(src, in_ch, n, in_fill.data());
+    int64_t remaining = total_frames;
+    bool at_end = false;
+    while (remaining > 0 && !at_end && !write_failed.load(std::memory_order_relaxed)) {
+      Block* b = free_q.Pop();
+      if (b == nullptr) break;  // the writer failed
+      b->frames = 0;
+      while (b->frames < block_frames && remaining > 0) {
+        const auto want = static_cast<sf_count_t>(std::min<int64_t>(
+            static_cast<int64_t>(std::min(chunk_frames, block_frames - b->frames)), remaining));
+        sf_count_t got = want;
+        if (in) got = std::max<sf_count_t>(0, sf_readf_float(in.get(), chunk.data(), want));
+        frames_read += got;
+        remaining -= got;
+        {
+          rt::AudioThreadScope audio;  // this thread also reads and edits the engine
+          const auto frames = static_cast<size_t>(got);
+          for (size_t off = 0; off < frames; off += period) {
+            const auto n = static_cast<uint32_t>(std::min<size_t>(period, frames - off));
+            const float* src = chunk.data() + off * in_ch;
+            float* dst = b->out.get() + (b->frames + off) * out_ch;
+            if (in_ch == 1) {
+              in_ptrs[0] = src;
+            } else if (in_ch > 1) {
+              Deinterleave(src, in_ch, n, in_fill.data());
+            }
+            if (out_ch == 1) out_ptrs[0] = dst;
+            engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
+                                    static_cast<uint32_t>(out_ch), n);
+            if (out_ch > 1) Interleave(out_ptrs.data(), out_ch, n, dst);
+          }
         }
-        if (out_ch == 1) out_ptrs[0] = dst;
-        engine.runner().Process(in_ptrs.data(), static_cast<uint32_t>(in_ch), out_ptrs.data(),
-                                static_cast<uint32_t>(out_ch), n);
-        if (out_ch > 1) Interleave(out_ptrs.data(), out_ch, n, dst);
+        b->frames += static_cast<size_t>(got);
+        if (got < want) {
+          at_end = true;  // end of file (or a read error, checked below)
+          break;
+        }
       }
       done += static_cast<int64_t>(b->frames);
       done_q.Push(b);
     }
   }
   done_q.Push(nullptr);
-  reader.join();
   writer.join();
   if (!writer_status.ok()) {
     return absl::Status(
