@@ -806,9 +806,8 @@ void Daemon::WriteStatsFile() {
                  {"over_budget", st.dsp.over_budget}};
   // When the counters below were read, so that a reader can compute rates
   // between two documents without caring when each was written.
-  j["monotonic_s"] = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now().time_since_epoch())
-                         .count();
+  j["monotonic_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   j["graph"] = {{"revision", engine_->revision()},
                 {"nodes", engine_->spec().nodes.size()},
                 {"cycles", engine_->runner().cycles()},
