@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -34,9 +35,20 @@ struct SndfileCloser {
 };
 using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 
-absl::StatusOr<int> OutputFormat(const std::string& path) {
+// The most sample data a RIFF WAV file holds: its sizes are 32-bit, and the
+// RIFF size also counts the header's chunks (a few hundred bytes at most).
+constexpr uint64_t kWavMaxDataBytes = 0xFFFFFFFFull - 4096;
+
+// The output format for the file name's extension. `data_bytes`: the most
+// sample data the render can write (its frames are known before it starts).
+// A .wav with more than a RIFF WAV holds is written as RF64 (EBU Tech 3306,
+// WAV with 64-bit sizes), which libsndfile, sox and ffmpeg read; otherwise
+// libsndfile would close it with sizes that wrapped around.
+absl::StatusOr<int> OutputFormat(const std::string& path, uint64_t data_bytes) {
   const std::string ext = std::filesystem::path(path).extension().string();
-  if (absl::EqualsIgnoreCase(ext, ".wav")) return SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  if (absl::EqualsIgnoreCase(ext, ".wav")) {
+    return (data_bytes > kWavMaxDataBytes ? SF_FORMAT_RF64 : SF_FORMAT_WAV) | SF_FORMAT_FLOAT;
+  }
   if (absl::EqualsIgnoreCase(ext, ".flac")) return SF_FORMAT_FLAC | SF_FORMAT_PCM_24;
   if (absl::EqualsIgnoreCase(ext, ".w64")) return SF_FORMAT_W64 | SF_FORMAT_FLOAT;
   if (absl::EqualsIgnoreCase(ext, ".caf")) return SF_FORMAT_CAF | SF_FORMAT_FLOAT;
@@ -248,7 +260,13 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
                       (in_info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG;
   }
 
-  auto format = OutputFormat(options.output_path);
+  // The render never writes more frames than total_frames (an unknown
+  // length counts as the most there is).
+  const uint64_t frame_bytes = static_cast<uint64_t>(stats.output_channels) * sizeof(float);
+  const auto max_frames = static_cast<uint64_t>(std::max<int64_t>(0, total_frames));
+  auto format =
+      OutputFormat(options.output_path,
+                   max_frames > UINT64_MAX / frame_bytes ? UINT64_MAX : max_frames * frame_bytes);
   if (!format.ok()) return format.status();
 
   engine::EngineOptions eopts;
@@ -314,7 +332,6 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   int64_t frames_read = 0;
   std::thread writer([&] {
     WritebackKicker kicker(out_fd.get());
-    const uint64_t frame_bytes = out_ch * sizeof(float);
     while (Block* b = done_q.Pop()) {
       if (writer_status.ok() && b->frames > 0) {
         writer_status = sink->Write(b->out.get(), b->frames);
@@ -329,11 +346,9 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     }
   });
 
-  // This thread runs the plan: flush subnormals like every audio thread
-  // (rt/denormals.h), and give the caller's mode back afterwards.
+  // This thread reads and runs the plan.
   int64_t done = 0;
   {
-    rt::ScopedFlushToZero flush_to_zero;
     // Chunks of whole periods, about kChunkBytes of interleaved input: in
     // this thread's cache from the read to the deinterleave.
     constexpr size_t kChunkBytes = 64 * 1024;
@@ -370,6 +385,11 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
         frames_read += got;
         remaining -= got;
         {
+          // The periods run like every audio thread's, subnormals flushed
+          // (rt/denormals.h); the reads outside keep the caller's mode, so
+          // libsndfile's conversions (a double file's subnormal samples)
+          // are what they are in any program.
+          rt::ScopedFlushToZero flush_to_zero;
           rt::AudioThreadScope audio;  // this thread also reads and edits the engine
           const auto frames = static_cast<size_t>(got);
           for (size_t off = 0; off < frames; off += period) {

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sndfile.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -443,6 +444,80 @@ routes:
   ASSERT_EQ(y.size(), 1u);
   EXPECT_EQ(y[0].size(), 24000u);
   EXPECT_NEAR(ToDb(Peak(y[0])), -6.0, 0.01);
+}
+
+// Subnormal samples of a 64-bit file reach the output as libsndfile
+// converts them in any program: the reads run outside the periods' flush
+// to zero (a float subnormal is kept, a double one below float's range
+// becomes 0 as a cast makes it).
+TEST_F(RenderTest, ADoubleFilesSubnormalSamplesAreReadAsInAnyProgram) {
+  const Signal x = {1e-40f, -3e-42f, 1.4e-45f, 0.5f, 1e-39f, 2e-38f};
+  const std::string in = WriteWav("in.wav", {x}, 48000, SF_FORMAT_WAV | SF_FORMAT_DOUBLE);
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(1));
+  const std::string out = (dir_ / "out.wav").string();
+  std::string err;
+  ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 0) << err;
+  const auto y = ReadWav(out);
+  ASSERT_EQ(y.size(), 1u);
+  ASSERT_EQ(y[0].size(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[0][i], x[i]) << "sample " << i;
+}
+
+// A RIFF WAV holds at most 4 GiB of data (32-bit sizes). A longer .wav is
+// written as RF64 (EBU Tech 3306), which readers take at its full length;
+// a shorter one stays a plain RIFF WAV. 350 s of 64 channels is 4.30 GB:
+// written to /dev/shm (tmpfs), skipped where that has no room or under the
+// sanitizers (seconds of I/O that check libsndfile's sizes, not memory).
+TEST_F(RenderTest, AWavPastFourGibIsRf64AndReadsAtItsFullLength) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "4.3 GB of output: run in the main tree";
+#endif
+  struct statvfs vfs {};
+  if (::statvfs("/dev/shm", &vfs) != 0 ||
+      static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize) < 6e9) {
+    GTEST_SKIP() << "/dev/shm has less than 6 GB free";
+  }
+  std::string yaml = "version: 1\noutputs:\n";
+  for (int i = 0; i < 64; ++i) yaml += "  - {name: o" + std::to_string(i) + ", channels: 1}\n";
+  yaml += "nodes:\n  - {name: t, kind: tone, params: {freq_hz: 1000, level_db: -6}}\nroutes:\n";
+  for (int i = 0; i < 64; ++i) yaml += "  - {from: t, to: o" + std::to_string(i) + "}\n";
+  const std::string cfg = WriteText("wide.yaml", yaml);
+  const fs::path shm = fs::path("/dev/shm") / ("aers-render-rf64-" + std::to_string(::getpid()));
+  fs::create_directories(shm);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() { fs::remove_all(p); }
+  } cleanup{shm};
+
+  const auto header = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string magic(4, '\0');
+    in.read(magic.data(), 4);
+    return magic;
+  };
+  const auto info = [](const std::string& path) {
+    SF_INFO i{};
+    SNDFILE* f = sf_open(path.c_str(), SFM_READ, &i);
+    EXPECT_NE(f, nullptr) << path << ": " << sf_strerror(nullptr);
+    if (f) sf_close(f);
+    return i;
+  };
+  std::string err;
+  const std::string small = (shm / "small.wav").string();
+  ASSERT_EQ(RunAersd({"render", "--config", cfg, "--duration_s", "1", "--output", small}, &err), 0)
+      << err;
+  EXPECT_EQ(header(small), "RIFF");
+  EXPECT_EQ(info(small).frames, 48000);
+
+  const std::string big = (shm / "big.wav").string();
+  ASSERT_EQ(RunAersd({"render", "--config", cfg, "--duration_s", "350", "--output", big}, &err), 0)
+      << err;
+  EXPECT_GT(fs::file_size(big), uint64_t{1} << 32);
+  EXPECT_EQ(header(big), "RF64");
+  const SF_INFO i = info(big);
+  EXPECT_EQ(i.frames, 350 * 48000);
+  EXPECT_EQ(i.channels, 64);
+  EXPECT_EQ(i.format & SF_FORMAT_TYPEMASK, SF_FORMAT_RF64);
 }
 
 // A short noise burst, then silence, through the reference chain: the
