@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sndfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -141,14 +142,19 @@ class UniqueFd {
 };
 
 // Where the rendered blocks go: libsndfile on our descriptor (kept open
-// after sf_close, for the fsync). Write() runs on the writer thread, the rest
-// on the caller's, before and after it.
+// after sf_close, for the fsync) through virtual I/O, so that every write
+// error is seen, including those of the writes sf_close makes itself
+// (libsndfile's FLAC encoder flushes its last frames there and sf_close
+// still returns success). Write() runs on the writer thread, the rest on
+// the caller's, before and after it.
 class SndfileSink {
  public:
   static absl::StatusOr<std::unique_ptr<SndfileSink>> Open(int fd, SF_INFO info) {
-    SNDFILE* f = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
+    std::unique_ptr<SndfileSink> sink(new SndfileSink(fd));
+    SF_VIRTUAL_IO vio = kFdIo;  // libsndfile keeps a copy
+    SNDFILE* f = sf_open_virtual(&vio, SFM_WRITE, &info, &sink->io_);
     if (f == nullptr) return absl::PermissionDeniedError(sf_strerror(nullptr));
-    SndfilePtr file(f);
+    sink->file_.reset(f);
     // No PEAK chunk: libsndfile adds one to float and double WAV, WAVEX,
     // AIFF and CAF files by default and keeps it up to date with a scalar
     // loop over every sample in sf_writef_float (float32_peak_update), a
@@ -157,30 +163,65 @@ class SndfileSink {
     // have no such chunk.
     const int codec = info.format & SF_FORMAT_SUBMASK;
     if (codec == SF_FORMAT_FLOAT || codec == SF_FORMAT_DOUBLE) {
-      sf_command(file.get(), SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
-      if (sf_error(file.get()) != SF_ERR_NO_ERROR) {
-        return absl::InternalError(sf_strerror(file.get()));
-      }
+      sf_command(f, SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
+      if (sf_error(f) != SF_ERR_NO_ERROR) return absl::InternalError(sf_strerror(f));
     }
-    return std::unique_ptr<SndfileSink>(new SndfileSink(std::move(file)));
+    return sink;
   }
   /// Appends `frames` interleaved frames.
   absl::Status Write(const float* interleaved, size_t frames) {
     const auto n = static_cast<sf_count_t>(frames);
-    if (sf_writef_float(file_.get(), interleaved, n) != n) {
-      return absl::ResourceExhaustedError(sf_strerror(file_.get()));
+    if (sf_writef_float(file_.get(), interleaved, n) != n || io_.error != 0) {
+      return absl::ResourceExhaustedError(io_.error != 0 ? std::strerror(io_.error)
+                                                         : sf_strerror(file_.get()));
     }
     return absl::OkStatus();
   }
   /// Completes the file (final header, encoder flush); no fsync.
   absl::Status Finish() {
     const int err = sf_close(file_.release());
+    if (io_.error != 0) return absl::DataLossError(std::strerror(io_.error));
     if (err != SF_ERR_NO_ERROR) return absl::DataLossError(sf_error_number(err));
     return absl::OkStatus();
   }
 
  private:
-  explicit SndfileSink(SndfilePtr f) : file_(std::move(f)) {}
+  // The descriptor and the first write error on it (errno).
+  struct FdIo {
+    int fd;
+    int error = 0;
+  };
+  static sf_count_t Length(void* user) {
+    struct stat st {};
+    return ::fstat(static_cast<FdIo*>(user)->fd, &st) == 0 ? st.st_size : -1;
+  }
+  static sf_count_t Seek(sf_count_t offset, int whence, void* user) {
+    return ::lseek(static_cast<FdIo*>(user)->fd, offset, whence);
+  }
+  static sf_count_t Read(void* ptr, sf_count_t count, void* user) {
+    const ssize_t n = ::read(static_cast<FdIo*>(user)->fd, ptr, static_cast<size_t>(count));
+    return n < 0 ? 0 : n;
+  }
+  static sf_count_t WriteAll(const void* ptr, sf_count_t count, void* user) {
+    auto* io = static_cast<FdIo*>(user);
+    const auto* p = static_cast<const char*>(ptr);
+    sf_count_t done = 0;
+    while (done < count) {
+      const ssize_t n = ::write(io->fd, p + done, static_cast<size_t>(count - done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (io->error == 0) io->error = n < 0 ? errno : EIO;
+        break;
+      }
+      done += n;
+    }
+    return done;
+  }
+  static sf_count_t Tell(void* user) { return ::lseek(static_cast<FdIo*>(user)->fd, 0, SEEK_CUR); }
+  static constexpr SF_VIRTUAL_IO kFdIo = {&Length, &Seek, &Read, &WriteAll, &Tell};
+
+  explicit SndfileSink(int fd) : io_{fd} {}
+  FdIo io_;
   SndfilePtr file_;
 };
 

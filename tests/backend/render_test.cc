@@ -881,5 +881,29 @@ TEST_F(RenderTest, WriteFailureIsAClearErrorAndLeavesNothing) {
   }
 }
 
+// The FLAC encoder writes its last frames inside sf_close, and libsndfile
+// reports success even when those writes fail: the render sees the write
+// error itself and fails, leaving nothing, instead of putting a cut FLAC in
+// place.
+TEST_F(RenderTest, AFlacWhoseLastWriteFailsIsAnErrorAndLeavesNothing) {
+  const std::string in = WriteWav("in.wav", TestNoise(2, 60000, 5));
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(2));
+  const std::string whole = (dir_ / "whole.flac").string();
+  std::string err;
+  ASSERT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", whole}, &err), 0)
+      << err;
+  const auto size = fs::file_size(whole);
+  ASSERT_GT(size, 1000u);
+  fs::remove(whole);
+  // One byte short: everything but the end of the last write fits.
+  const std::string out = (dir_ / "out.flac").string();
+  EXPECT_EQ(RunAersdWithFileLimit({"render", "--config", cfg, "--input", in, "--output", out},
+                                  static_cast<rlim_t>(size - 1), &err),
+            4);
+  EXPECT_NE(err.find("out.flac: write failed"), std::string::npos) << err;
+  EXPECT_NE(err.find(std::strerror(EFBIG)), std::string::npos) << err;
+  EXPECT_EQ(Leftovers({"in.wav", "pass.yaml", "stderr.txt"}), std::vector<std::string>{});
+}
+
 }  // namespace
 }  // namespace aers::test
