@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,10 +30,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+// How long a shut-down client's notification thread is given to end
+// before the client is closed (AwaitNotificationThreadExit).
+constexpr auto kNotificationExitWait = std::chrono::milliseconds(3000);
 constexpr int kPollMs = 250;  // supervisor tick while connected (cpu load sampling)
 
 // libjack's error and info hooks must not log from JACK's process thread
-// (marked by the thread-init callback).
+// (marked in its first period).
 void JackErrorHook(const char* msg) {
   if (rt::OnAudioThread()) return;  // never log on the audio thread
   spdlog::debug("libjack: {}", msg);
@@ -124,12 +128,14 @@ void JackBackend::Stop() {
     Wake();
     supervisor_.join();
   }
+  if (lost_.load()) AwaitNotificationThreadExit();
   absl::MutexLock lock(&mu_);
   CloseLocked(lost_.exchange(false));
 }
 
 absl::Status JackBackend::OpenLocked() {
   if (client_ != nullptr) return absl::OkStatus();
+  notify_tid_.store(0);
   jack_status_t status{};
   const auto flags = static_cast<jack_options_t>(
       JackNoStartServer | (options_.server_name.empty() ? 0 : JackServerName));
@@ -159,12 +165,12 @@ absl::Status JackBackend::OpenLocked() {
   ns_per_frame_.store(1e9 / rate);
   callback_client_.store(c, std::memory_order_release);
   jack_set_process_callback(c, &JackBackend::OnProcess, this);
-  jack_set_thread_init_callback(c, &JackBackend::OnThreadInit, this);
   jack_set_xrun_callback(c, &JackBackend::OnXrun, this);
   jack_set_buffer_size_callback(c, &JackBackend::OnBufferSize, this);
   jack_set_sample_rate_callback(c, &JackBackend::OnSampleRate, this);
   jack_set_latency_callback(c, &JackBackend::OnLatency, this);
   jack_set_port_registration_callback(c, &JackBackend::OnPortRegistration, this);
+  jack_set_graph_order_callback(c, &JackBackend::OnGraphOrder, this);
   jack_on_info_shutdown(c, &JackBackend::OnShutdown, this);
 
   absl::Status st = engine_.SetFormat({rate, period});
@@ -507,6 +513,7 @@ void JackBackend::Supervise() {
       [[maybe_unused]] ssize_t r = read(wake_fd_, &n, sizeof(n));
     }
     if (stop_.load()) break;
+    if (lost_.load()) AwaitNotificationThreadExit();
 
     absl::MutexLock lock(&mu_);
     if (lost_.exchange(false)) {
@@ -583,6 +590,12 @@ void JackBackend::DrainEvents(const std::function<void(const BackendEvent&)>& si
 /// Runner::Process, relaxed atomics and a ring push. No locks, no allocation.
 int JackBackend::OnProcess(jack_nframes_t frames, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
+  if (!rt::OnAudioThread()) [[unlikely]] {
+    // The first period. Not in a thread-init callback: jack2 runs that on
+    // its notification thread too (on the client's activation).
+    rt::MarkAudioThread();
+    rt::EnableFlushToZero();
+  }
   auto& rt = self->rt_;
   const uint64_t t0 = DspTimer::NowNs();
   rt::EnterAudioPeriod();
@@ -624,15 +637,41 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) {
   return 0;
 }
 
-/// JACK's process thread, once, before its first period. Not real-time yet.
-void JackBackend::OnThreadInit(void*) {
-  rt::MarkAudioThread();
-  rt::EnableFlushToZero();
+void JackBackend::AwaitNotificationThreadExit() {
+  const pid_t tid = notify_tid_.load();
+  if (tid == 0) return;  // no callback ran there yet: nothing known to wait for
+  const auto deadline = Clock::now() + kNotificationExitWait;
+  while (Clock::now() < deadline) {
+    // Signal 0 to a thread of ours: ESRCH once it has ended.
+    if (syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH) {
+      notify_tid_.store(0);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // The server shut only our client down and still runs: the thread waits
+  // on its socket, where a cancel leaves nothing locked.
+  spdlog::debug("JACK: the notification thread still runs {} ms after the shutdown",
+                kNotificationExitWait.count());
+}
+
+void JackBackend::NoteNotificationThread(JackBackend* self) {
+  if (rt::OnAudioThread()) return;
+  jack_client_t* client = self->callback_client_.load(std::memory_order_acquire);
+  if (client != nullptr && pthread_equal(pthread_self(), jack_client_thread_id(client))) return;
+  self->notify_tid_.store(gettid());
+}
+
+/// JACK's notification thread, after each change of the server's graph.
+int JackBackend::OnGraphOrder(void* arg) {
+  NoteNotificationThread(static_cast<JackBackend*>(arg));
+  return 0;
 }
 
 /// JACK's notification thread (jack2: not the audio thread). Wait-free.
 int JackBackend::OnXrun(void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
+  NoteNotificationThread(self);
   self->xruns_.fetch_add(1, std::memory_order_relaxed);
   // Not client_ (mu_ guards it): the client this callback was registered on.
   jack_client_t* client = self->callback_client_.load(std::memory_order_acquire);
@@ -730,6 +769,7 @@ void JackBackend::OnLatency(jack_latency_callback_mode_t mode, void* arg) {
 /// re-establishes configured connections (JACK forbids connecting from here).
 void JackBackend::OnPortRegistration(jack_port_id_t, int registered, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
+  NoteNotificationThread(self);
   if (!registered) return;
   self->reconnect_.store(true);
   self->Wake();
@@ -738,6 +778,9 @@ void JackBackend::OnPortRegistration(jack_port_id_t, int registered, void* arg) 
 /// Any thread, like a signal handler: only async-signal-safe work.
 void JackBackend::OnShutdown(jack_status_t, const char* reason, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
+  // Called on the process thread (it saw the server stop) or on the
+  // notification thread (it saw the socket end).
+  NoteNotificationThread(self);
   size_t i = 0;
   for (; reason != nullptr && reason[i] != '\0' && i + 1 < sizeof(self->shutdown_reason_); ++i) {
     self->shutdown_reason_[i] = reason[i];

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <jack/jack.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -106,6 +107,15 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   void EnsureConnectionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateLatencyLocked(const model::GraphSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Supervise() ABSL_LOCKS_EXCLUDED(mu_);
+  /// After a shutdown, before jack_client_close(): waits (at most
+  /// kNotificationExitWait) for libjack's notification thread to end. jack2
+  /// closes a client by cancelling that thread (asynchronous
+  /// pthread_cancel); cancelled while it handles one of the server's last
+  /// notifications, it leaves libjack's synchronisation-table lock taken,
+  /// and jack_client_close() and every later jack_client_open() wait for
+  /// it forever. After the server is gone the thread ends by itself, on
+  /// the end of its socket.
+  void AwaitNotificationThreadExit() ABSL_LOCKS_EXCLUDED(mu_);
   void Wake();  // not noexcept: called from JACK callbacks (see below)
 
   // JACK callbacks (static trampolines; `arg` is this). Not noexcept, on
@@ -115,13 +125,18 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   // through them; through a noexcept frame it would terminate the daemon.
   // None of them throws.
   static int OnProcess(jack_nframes_t frames, void* arg);
-  static void OnThreadInit(void* arg);
   static int OnXrun(void* arg);
   static int OnBufferSize(jack_nframes_t frames, void* arg);
   static int OnSampleRate(jack_nframes_t rate, void* arg);
   static void OnLatency(jack_latency_callback_mode_t mode, void* arg);
   static void OnPortRegistration(jack_port_id_t port, int registered, void* arg);
   static void OnShutdown(jack_status_t code, const char* reason, void* arg);
+  static int OnGraphOrder(void* arg);
+  /// Notes the calling thread as the client's notification thread: in
+  /// jack2 every callback runs there but the process callback, the
+  /// buffer-size callback before the first period and the shutdown
+  /// callback when the process thread saw the server stop.
+  static void NoteNotificationThread(JackBackend* self);
 
   engine::Engine& engine_;
   const JackOptions options_;
@@ -161,6 +176,7 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   std::atomic<uint64_t> restarts_{0};
   std::atomic<float> cpu_load_{0.0f};  // jack_cpu_load, sampled by the supervisor
   char shutdown_reason_[256] = {};     // written by OnShutdown before lost_ is set
+  std::atomic<pid_t> notify_tid_{0};  // the client's notification thread, once a callback ran there
 
   DspTimer timer_;
   rt::SpscRing<BackendEvent, 256> rt_events_;    // audio thread -> DrainEvents

@@ -3,7 +3,7 @@
 // must never run what only the audio thread may (Runner::Process).
 //
 // A backend marks its audio thread with MarkAudioThread() (JACK: the
-// thread-init callback; null: the top of its loop); code that drives
+// first process callback; null: the top of its loop); code that drives
 // Process() from a thread that also does normal work (offline render's DSP
 // thread, tests, benchmarks) holds an AudioThreadScope for the periods.
 //

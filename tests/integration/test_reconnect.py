@@ -43,6 +43,7 @@ class ReconnectTest(aers_it.JackTestCase):
         config = self.tmp.file("ports.yaml")
         shutil.copy(os.path.join(CONFIGS, "ports.yaml"), config)
         aersd = self.start_aersd(config)
+        self.addCleanup(aersd.stop)  # the tests share the server and the probe
         gain_db = 6.0
         self.check_audio(gain_db)
         offset = 0
@@ -74,6 +75,36 @@ class ReconnectTest(aers_it.JackTestCase):
         stats = wait_until(lambda: (s := aersd.stats()) and s["restarts"] == 2 and s, 10,
                            "stats to count two restarts")
         self.assertTrue(stats["running"])
+
+    def test_server_stopped_again_and_again_with_reloads_between(self):
+        # jack2 closes a client by cancelling its notification thread; one
+        # cancelled while it handled the stopping server's last
+        # notifications left libjack's lock taken, and the next close (and
+        # the reload waiting for the port lock) hung for good. Many orderly
+        # stops, each with a reload while no server runs, then audio.
+        config = self.tmp.file("ports-again.yaml")
+        shutil.copy(os.path.join(CONFIGS, "ports.yaml"), config)
+        aersd = self.start_aersd(config, tag="aersd-again")
+        self.addCleanup(aersd.stop)
+        offset = 0
+        gain_db = 6.0
+        for i in range(12):
+            self.jack.stop()
+            offset = aersd.wait_log(r"shut our client down", after=offset)
+            old, new = ("gain_db: 6}", "gain_db: 3}") if gain_db == 6.0 else \
+                ("gain_db: 3}", "gain_db: 6}")
+            with open(config) as f:
+                text = f.read().replace(old, new)
+            with open(config, "w") as f:
+                f.write(text)
+            gain_db = 9.0 - gain_db
+            aersd.signal(signal.SIGHUP)
+            offset = aersd.wait_log(rf"reloaded: revision {i + 2}\b", after=offset)
+            self.jack.start()
+            offset = aersd.wait_log(r"reconnected; audio flows again", after=offset)
+        self.check_system_connections()
+        self.check_audio(gain_db)
+        self.assertEqual(aersd.stats()["restarts"], 12)
 
 
 if __name__ == "__main__":
