@@ -12,10 +12,12 @@
 // "Render start-up"); and without it as the daemon program in
 // libexecdir/aers, which the command execs for daemon mode: same process,
 // argv and environment (systemd's MAINPID and sd_notify see no difference).
+#include <signal.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -178,7 +180,8 @@ constexpr char kUsage[] =
     "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
     "5 audio backend failed, 6 control plane failed to start, 7 the daemon program\n"
     "could not be run (127 from the dynamic loader when a library it needs is\n"
-    "missing).";
+    "missing); a render stopped by SIGINT, SIGTERM or SIGHUP exits 128 + the\n"
+    "signal's number (130, 143, 129) and leaves no output.";
 
 // A flag given on the command line, else the environment variable.
 std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
@@ -357,6 +360,22 @@ bool ReadsFlagsFromElsewhere(int argc, char** argv) {
 }
 #endif
 
+// The signal that stops a render (0: none yet). Lock-free, so the handler
+// may store it.
+std::atomic<int> render_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+
+// SIGINT, SIGTERM and SIGHUP stop a render at its next chunk, so that it
+// removes its temporary file; a second one ends the process at once
+// (SA_RESETHAND: the default action is back).
+void StopRenderOnSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) { render_stop_signal.store(sig, std::memory_order_relaxed); };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_RESETHAND;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
 int RunRender() {
   const std::string config_path = ConfigPath();
   if (config_path.empty()) {
@@ -424,10 +443,14 @@ int RunRender() {
   opts.duration_s = absl::GetFlag(FLAGS_duration_s);
   opts.sample_rate_hz = absl::GetFlag(FLAGS_sample_rate_hz);
   opts.crossfade_ms = config->engine.crossfade_ms;
+  opts.stop_signal = &render_stop_signal;
+  StopRenderOnSignals();
   auto stats = aers::backend::RenderFile(config->graph, *kinds, opts);
   if (!stats.ok()) {
     std::fprintf(stderr, "aersd render: %s\n", std::string(stats.status().message()).c_str());
-    return kExitRender;
+    const int sig = render_stop_signal.load();
+    return stats.status().code() == absl::StatusCode::kCancelled && sig != 0 ? 128 + sig
+                                                                             : kExitRender;
   }
   const double audio_s = static_cast<double>(stats->frames) / stats->sample_rate_hz;
   std::fprintf(stderr,

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -30,6 +31,12 @@
 namespace aers::backend {
 
 namespace {
+
+// "SIGTERM" (glibc's abbreviation), or "signal N".
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", sig);
+}
 
 struct SndfileCloser {
   void operator()(SNDFILE* f) const { sf_close(f); }
@@ -414,7 +421,12 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     }
     int64_t remaining = total_frames;
     bool at_end = false;
-    while (remaining > 0 && !at_end && !write_failed.load(std::memory_order_relaxed)) {
+    const auto stopped = [&] {
+      return options.stop_signal != nullptr &&
+             options.stop_signal->load(std::memory_order_relaxed) != 0;
+    };
+    while (remaining > 0 && !at_end && !write_failed.load(std::memory_order_relaxed) &&
+           !stopped()) {
       Block* b = free_q.Pop();
       if (b == nullptr) break;  // the writer failed
       b->frames = 0;
@@ -460,6 +472,16 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   }
   done_q.Push(nullptr);
   writer.join();
+  // Stopped by a signal: the temporary file goes (TempFile), nothing else
+  // is touched. Checked again before the rename, after the flush.
+  const auto interrupted = [&]() -> std::optional<absl::Status> {
+    const int sig = options.stop_signal != nullptr ? options.stop_signal->load() : 0;
+    if (sig == 0) return std::nullopt;
+    return absl::CancelledError(absl::StrCat(options.output_path, ": render interrupted by ",
+                                             SignalName(sig), " after ", done,
+                                             " frames; no output written"));
+  };
+  if (auto st = interrupted()) return *st;
   if (!writer_status.ok()) {
     return absl::Status(
         writer_status.code(),
@@ -480,6 +502,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
     return absl::DataLossError(
         absl::StrCat(options.output_path, ": write failed: ", std::strerror(errno)));
   }
+  if (auto st = interrupted()) return *st;
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stats.frames = static_cast<uint64_t>(done);
   std::error_code ec;

@@ -4,6 +4,7 @@
 // Thread: the caller's (non-real-time); Process() runs on that thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -27,6 +28,11 @@ struct RenderOptions {
   /// Sample rate when there is no input file.
   double sample_rate_hz = 48000.0;
   double crossfade_ms = 5.0;
+  /// Set (by a signal handler, on any thread) to the number of a signal
+  /// that should stop the render: it stops within a chunk of about 64 KiB
+  /// of input, fails with CANCELLED naming the signal, and leaves no
+  /// output and no temporary file. Null: not interruptible.
+  const std::atomic<int>* stop_signal = nullptr;
 };
 
 struct RenderStats {

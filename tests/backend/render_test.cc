@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "backend/offline.h"
 #include "common/rig.h"
@@ -903,6 +904,60 @@ TEST_F(RenderTest, AFlacWhoseLastWriteFailsIsAnErrorAndLeavesNothing) {
   EXPECT_NE(err.find("out.flac: write failed"), std::string::npos) << err;
   EXPECT_NE(err.find(std::strerror(EFBIG)), std::string::npos) << err;
   EXPECT_EQ(Leftovers({"in.wav", "pass.yaml", "stderr.txt"}), std::vector<std::string>{});
+}
+
+// A render stopped by SIGINT, SIGTERM or SIGHUP (Ctrl-C, systemd, a closed
+// terminal) removes its temporary file and exits 128 + the signal; before,
+// the default action killed it and the hidden temporary file stayed.
+TEST_F(RenderTest, ARenderStoppedBySignalLeavesNothingAndExitsWithTheSignal) {
+  const std::string cfg = WriteText("tone.yaml", R"(version: 1
+outputs:
+  - {name: out, channels: 1}
+nodes:
+  - {name: t, kind: tone, params: {freq_hz: 1000, level_db: -6}}
+routes:
+  - {from: t, to: out}
+)");
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    SCOPED_TRACE(sigabbrev_np(sig));
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    // Twenty minutes of audio, one frame per period: seconds of work (and
+    // at most 230 MB should the signal be missed).
+    std::vector<std::string> argv_s = {
+        AERSD_PATH, "render",          "--config", cfg,        "--duration_s",
+        "1200",     "--period_frames", "1",        "--output", (dir_ / "out.wav").string()};
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) ::dup2(fd, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    // Sent once the render writes its temporary file.
+    const std::string tmp_name = ".out.wav.tmp." + std::to_string(pid);
+    bool writing = false;
+    for (int i = 0; i < 3000 && !writing; ++i) {
+      std::error_code ec;
+      writing = fs::exists(dir_ / tmp_name, ec) && fs::file_size(dir_ / tmp_name, ec) > 0;
+      if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(writing);
+    ::kill(pid, sig);
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    std::ifstream in(err_path);
+    const std::string err(std::istreambuf_iterator<char>(in), {});
+    ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    EXPECT_EQ(WEXITSTATUS(st), 128 + sig) << err;
+    EXPECT_NE(err.find(std::string("render interrupted by SIG") + sigabbrev_np(sig)),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(Leftovers({"tone.yaml", "stderr.txt"}), std::vector<std::string>{});
+  }
 }
 
 }  // namespace

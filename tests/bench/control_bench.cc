@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -129,22 +130,31 @@ double OwnCpuSeconds() {
 // Context switches (voluntary + involuntary) of all threads of process
 // `pid` so far; 0 if unknown. Each is a thread going to sleep or being
 // preempted: a hand-over between threads costs one or two.
-long ProcessContextSwitches(int pid) {
-  if (pid <= 0) return 0;
-  long total = 0;
+// Context switches of each of aersd's threads (voluntary and not), by
+// thread id: a phase counts the change of each thread that is there at its
+// end (from 0 for a thread started meanwhile). A thread that ended during the
+// phase (gRPC's pollers come and go) takes its count with it: such threads
+// are reported, never subtracted.
+std::map<long, long> ProcessContextSwitches(int pid) {
+  std::map<long, long> by_thread;
+  if (pid <= 0) return by_thread;
   std::error_code ec;
   for (const auto& task :
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
     std::ifstream in(task.path() / "status");
     std::string line;
+    long total = 0;
+    bool read = false;
     while (std::getline(in, line)) {
       if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
           line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
         total += std::atol(line.c_str() + line.find(':') + 1);
+        read = true;
       }
     }
+    if (read) by_thread[std::atol(task.path().filename().c_str())] = total;
   }
-  return total;
+  return by_thread;
 }
 
 // CPU spent by aersd and by this client during a phase of `edits` calls,
@@ -162,17 +172,28 @@ class CpuMeter {
     const double d = ProcessCpuSeconds(pid_) - daemon0_;
     const double o = OwnCpuSeconds() - own0_;
     const auto n = static_cast<double>(edits);
+    long switches = 0;
+    int ended = 0;
+    const auto now = ProcessContextSwitches(pid_);
+    for (const auto& [tid, count] : now) {
+      auto before = switches0_.find(tid);
+      switches += count - (before == switches0_.end() ? 0 : before->second);
+    }
+    for (const auto& [tid, count] : switches0_) ended += now.count(tid) == 0 ? 1 : 0;
     std::printf(
         "  %s CPU per call: aersd %.0f us, this client %.0f us; aersd context switches per "
-        "call: %.1f\n",
-        what, d * 1e6 / n, o * 1e6 / n,
-        static_cast<double>(ProcessContextSwitches(pid_) - switches0_) / n);
+        "call: %.1f%s\n",
+        what, d * 1e6 / n, o * 1e6 / n, static_cast<double>(switches) / n,
+        ended == 0 ? ""
+                   : (" (not counted: those of " + std::to_string(ended) +
+                      " threads that ended during the phase)")
+                         .c_str());
   }
 
  private:
   int pid_;
   double daemon0_, own0_;
-  long switches0_;
+  std::map<long, long> switches0_;
 };
 
 bool Check(const grpc::Status& st, const char* what) {
