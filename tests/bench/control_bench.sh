@@ -6,20 +6,25 @@
 #   * sustained edits per second at 64 frames, and the xruns they caused
 #   * idle RSS of aersd
 #
-#   tests/bench/control_bench.sh [--build DIR] [--calls N] [--seconds S] [--baseline N]
+#   tests/bench/control_bench.sh [--build DIR] [--calls N] [--seconds S] [--baseline N] [--audit]
+#
+# --audit runs aersd with an audit log (--audit_log in the run's directory):
+# every edit then also writes and flushes its audit record.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build
 calls=10000
 seconds=10
 baseline=200
+audit_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build) build=$2; shift 2 ;;
     --calls) calls=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
-    *) echo "usage: $0 [--build DIR] [--calls N] [--seconds S] [--baseline N]" >&2; exit 2 ;;
+    --audit) audit_args=(--audit_log AUDIT); shift ;;
+    *) echo "usage: $0 [--build DIR] [--calls N] [--seconds S] [--baseline N] [--audit]" >&2; exit 2 ;;
   esac
 done
 aersd=$build/daemon/aersd
@@ -105,7 +110,7 @@ routes:
 YAML
 sock=$tmp/aersd.sock
 AERS_JACK_SERVER=$server "$aersd" --config "$tmp/bench.yaml" --socket "$sock" \
-  --state_file "$tmp/state.yaml" >"$tmp/aersd.log" 2>&1 &
+  --state_file "$tmp/state.yaml" "${audit_args[@]/AUDIT/$tmp/audit.jsonl}" >"$tmp/aersd.log" 2>&1 &
 aersd_pid=$!
 pids+=($aersd_pid)
 for _ in $(seq 100); do "$aersctl" --socket "$sock" health >/dev/null 2>&1 && break; sleep 0.1; done
