@@ -129,6 +129,16 @@ class RenderTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// A 1 kHz tone at -6 dBFS to one mono output: a graph with no inputs.
+constexpr char kToneConfig[] = R"(version: 1
+outputs:
+  - {name: out, channels: 1}
+nodes:
+  - {name: t, kind: tone, params: {freq_hz: 1000, level_db: -6}}
+routes:
+  - {from: t, to: out}
+)";
+
 // Inputs routed straight to the outputs.
 std::string PassThroughConfig(int channels) {
   const std::string ch = std::to_string(channels);
@@ -430,14 +440,7 @@ TEST_F(RenderTest, InvalidConfigNamesFileLineAndColumn) {
 }
 
 TEST_F(RenderTest, GeneratorGraphRendersForADuration) {
-  const std::string cfg = WriteText("tone.yaml", R"(version: 1
-outputs:
-  - {name: out, channels: 1}
-nodes:
-  - {name: t, kind: tone, params: {freq_hz: 1000, level_db: -6}}
-routes:
-  - {from: t, to: out}
-)");
+  const std::string cfg = WriteText("tone.yaml", kToneConfig);
   const std::string out = (dir_ / "tone.flac").string();
   std::string err;
   ASSERT_EQ(RunAersd({"render", "--config", cfg, "--duration_s", "0.5", "--output", out}, &err), 0)
@@ -910,14 +913,7 @@ TEST_F(RenderTest, AFlacWhoseLastWriteFailsIsAnErrorAndLeavesNothing) {
 // terminal) removes its temporary file and exits 128 + the signal; before,
 // the default action killed it and the hidden temporary file stayed.
 TEST_F(RenderTest, ARenderStoppedBySignalLeavesNothingAndExitsWithTheSignal) {
-  const std::string cfg = WriteText("tone.yaml", R"(version: 1
-outputs:
-  - {name: out, channels: 1}
-nodes:
-  - {name: t, kind: tone, params: {freq_hz: 1000, level_db: -6}}
-routes:
-  - {from: t, to: out}
-)");
+  const std::string cfg = WriteText("tone.yaml", kToneConfig);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     SCOPED_TRACE(sigabbrev_np(sig));
     const std::string err_path = (dir_ / "stderr.txt").string();
