@@ -12,8 +12,10 @@
 // "Render start-up"); and without it as the daemon program in
 // libexecdir/aers, which the command execs for daemon mode: same process,
 // argv and environment (systemd's MAINPID and sd_notify see no difference).
+#include <poll.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -180,8 +183,9 @@ constexpr char kUsage[] =
     "Exit codes: 0 stopped by a signal, 2 usage, 3 invalid config, 4 render failed,\n"
     "5 audio backend failed, 6 control plane failed to start, 7 the daemon program\n"
     "could not be run (127 from the dynamic loader when a library it needs is\n"
-    "missing); a render stopped by SIGINT, SIGTERM or SIGHUP exits 128 + the\n"
-    "signal's number (130, 143, 129) and leaves no output.";
+    "missing); a render stopped by a signal (SIGINT, SIGTERM, SIGHUP, SIGALRM,\n"
+    "SIGUSR1, SIGUSR2, SIGXCPU) exits 128 + its number (130, 143, 129, ...) and\n"
+    "leaves no output.";
 
 // A flag given on the command line, else the environment variable.
 std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
@@ -360,20 +364,66 @@ bool ReadsFlagsFromElsewhere(int argc, char** argv) {
 }
 #endif
 
-// The signal that stops a render (0: none yet). Lock-free, so the handler
-// may store it.
-std::atomic<int> render_stop_signal{0};
+// Stopping a render on a signal. The handler keeps the first signal and
+// wakes the watch thread; the render sees the signal at its next chunk of
+// input and removes its temporary file itself. A render that does not
+// return within kRenderStopGrace (blocked reading a pipe or FIFO: libsndfile
+// retries interrupted reads) or gets a second signal is ended by the watch
+// thread, which removes the temporary file first.
+constexpr int kRenderStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU};
+constexpr auto kRenderStopGrace = std::chrono::seconds(1);
+std::atomic<int> render_stop_signal{0};  // the first signal (0: none)
 static_assert(std::atomic<int>::is_always_lock_free);
+int render_wake_fd = -1;  // eventfd: the handler wakes the watch thread
+absl::Mutex render_temp_mu;
+std::string render_temp_path ABSL_GUARDED_BY(render_temp_mu);  // "" when none
 
-// SIGINT, SIGTERM and SIGHUP stop a render at its next chunk, so that it
-// removes its temporary file; a second one ends the process at once
-// (SA_RESETHAND: the default action is back).
-void StopRenderOnSignals() {
+void OnRenderStopSignal(int sig) {
+  int none = 0;
+  render_stop_signal.compare_exchange_strong(none, sig, std::memory_order_relaxed);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(render_wake_fd, &one, sizeof one);
+}
+
+[[noreturn]] void EndInterruptedRender(const std::string& output, bool second_signal) {
+  const int sig = render_stop_signal.load();
+  {
+    absl::MutexLock lock(&render_temp_mu);
+    if (!render_temp_path.empty()) ::unlink(render_temp_path.c_str());
+  }
+  std::fprintf(stderr, "aersd render: %s: render interrupted by SIG%s (%s); no output written\n",
+               output.c_str(), sigabbrev_np(sig),
+               second_signal ? "a second signal ended it at once"
+                             : "it did not stop within a second: blocked reading its input?");
+  std::fflush(stderr);
+  ::_exit(128 + sig);
+}
+
+// Installs the handlers and starts the watch thread (detached: it ends with
+// the process). SIGPIPE and SIGXFSZ are ignored: a write past a file size
+// limit then fails with EFBIG, and the render reports it and cleans up.
+void StopRenderOnSignals(const std::string& output) {
+  render_wake_fd = ::eventfd(0, EFD_CLOEXEC);
+  if (render_wake_fd < 0) return;  // not interruptible: the default actions stay
+  std::thread([output] {
+    uint64_t n = 0;
+    while (::read(render_wake_fd, &n, sizeof n) < 0 && errno == EINTR) {
+    }
+    pollfd pfd{render_wake_fd, POLLIN, 0};
+    const auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(kRenderStopGrace);
+    // A second signal, or the grace period over: the render is ended here.
+    int ready = 0;
+    while ((ready = ::poll(&pfd, 1, static_cast<int>(grace.count()))) < 0 && errno == EINTR) {
+    }
+    EndInterruptedRender(output, ready > 0);
+  }).detach();
   struct sigaction sa {};
-  sa.sa_handler = [](int sig) { render_stop_signal.store(sig, std::memory_order_relaxed); };
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART | SA_RESETHAND;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  sa.sa_handler = OnRenderStopSignal;
+  sigfillset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : kRenderStopSignals) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGXFSZ, SIG_IGN);
 }
 
 int RunRender() {
@@ -444,7 +494,11 @@ int RunRender() {
   opts.sample_rate_hz = absl::GetFlag(FLAGS_sample_rate_hz);
   opts.crossfade_ms = config->engine.crossfade_ms;
   opts.stop_signal = &render_stop_signal;
-  StopRenderOnSignals();
+  opts.temp_file = [](const std::string& path) {
+    absl::MutexLock lock(&render_temp_mu);
+    render_temp_path = path;
+  };
+  StopRenderOnSignals(opts.output_path);
   auto stats = aers::backend::RenderFile(config->graph, *kinds, opts);
   if (!stats.ok()) {
     std::fprintf(stderr, "aersd render: %s\n", std::string(stats.status().message()).c_str());

@@ -128,14 +128,20 @@ void JackBackend::Stop() {
     Wake();
     supervisor_.join();
   }
-  if (lost_.load()) AwaitNotificationThreadExit();
-  absl::MutexLock lock(&mu_);
-  CloseLocked(lost_.exchange(false));
+  for (;;) {
+    if (lost_.load()) AwaitNotificationThreadExit();
+    absl::MutexLock lock(&mu_);
+    // Lost after the check above: wait for that thread first, too.
+    if (lost_.load() && client_ != nullptr && !notify_awaited_.load()) continue;
+    CloseLocked(lost_.exchange(false));
+    return;
+  }
 }
 
 absl::Status JackBackend::OpenLocked() {
   if (client_ != nullptr) return absl::OkStatus();
   notify_tid_.store(0);
+  notify_awaited_.store(false);
   jack_status_t status{};
   const auto flags = static_cast<jack_options_t>(
       JackNoStartServer | (options_.server_name.empty() ? 0 : JackServerName));
@@ -516,6 +522,12 @@ void JackBackend::Supervise() {
     if (lost_.load()) AwaitNotificationThreadExit();
 
     absl::MutexLock lock(&mu_);
+    if (lost_.load() && client_ != nullptr && !notify_awaited_.load()) {
+      // Lost while this thread waited for mu_ (an edit held it): the wait
+      // for the notification thread comes first, without mu_.
+      Wake();
+      continue;
+    }
     if (lost_.exchange(false)) {
       if (client_ != nullptr) {
         spdlog::warn(
@@ -639,20 +651,21 @@ int JackBackend::OnProcess(jack_nframes_t frames, void* arg) {
 
 void JackBackend::AwaitNotificationThreadExit() {
   const pid_t tid = notify_tid_.load();
-  if (tid == 0) return;  // no callback ran there yet: nothing known to wait for
+  // tid 0: no callback ran there yet, nothing known to wait for.
   const auto deadline = Clock::now() + kNotificationExitWait;
-  while (Clock::now() < deadline) {
+  while (tid != 0) {
     // Signal 0 to a thread of ours: ESRCH once it has ended.
-    if (syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH) {
-      notify_tid_.store(0);
-      return;
+    if (syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH) break;
+    if (Clock::now() >= deadline) {
+      // The server shut only our client down and still runs: the thread
+      // waits on its socket, where a cancel leaves nothing locked.
+      spdlog::debug("JACK: the notification thread still runs {} ms after the shutdown",
+                    kNotificationExitWait.count());
+      break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  // The server shut only our client down and still runs: the thread waits
-  // on its socket, where a cancel leaves nothing locked.
-  spdlog::debug("JACK: the notification thread still runs {} ms after the shutdown",
-                kNotificationExitWait.count());
+  notify_awaited_.store(true);
 }
 
 void JackBackend::NoteNotificationThread(JackBackend* self) {

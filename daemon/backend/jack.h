@@ -177,6 +177,7 @@ class JackBackend final : public AudioBackend, public engine::PortHost {
   std::atomic<float> cpu_load_{0.0f};  // jack_cpu_load, sampled by the supervisor
   char shutdown_reason_[256] = {};     // written by OnShutdown before lost_ is set
   std::atomic<pid_t> notify_tid_{0};  // the client's notification thread, once a callback ran there
+  std::atomic<bool> notify_awaited_{false};  // AwaitNotificationThreadExit ran since the open
 
   DspTimer timer_;
   rt::SpscRing<BackendEvent, 256> rt_events_;    // audio thread -> DrainEvents

@@ -340,6 +340,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
       (dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid())).string());
   // Mode and flags as libsndfile opens a file for writing.
   UniqueFd out_fd(::open(tmp.path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  if (options.temp_file && out_fd.get() >= 0) options.temp_file(tmp.path());
   if (out_fd.get() < 0) {
     return absl::PermissionDeniedError(
         absl::StrCat(options.output_path, ": cannot write: ", std::strerror(errno)));
@@ -430,7 +431,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
       Block* b = free_q.Pop();
       if (b == nullptr) break;  // the writer failed
       b->frames = 0;
-      while (b->frames < block_frames && remaining > 0) {
+      while (b->frames < block_frames && remaining > 0 && !stopped()) {
         const auto want = static_cast<sf_count_t>(std::min<int64_t>(
             static_cast<int64_t>(std::min(chunk_frames, block_frames - b->frames)), remaining));
         sf_count_t got = want;
@@ -512,6 +513,7 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
         options.output_path, ": cannot move the rendered file in place: ", ec.message()));
   }
   tmp.Release();
+  if (options.temp_file) options.temp_file("");
   return stats;
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,9 +31,12 @@ struct RenderOptions {
   double crossfade_ms = 5.0;
   /// Set (by a signal handler, on any thread) to the number of a signal
   /// that should stop the render: it stops within a chunk of about 64 KiB
-  /// of input, fails with CANCELLED naming the signal, and leaves no
-  /// output and no temporary file. Null: not interruptible.
+  /// of input (or a chunk's wait for input from a pipe), fails with CANCELLED naming the signal,
+  /// and leaves no output and no temporary file. Null: not interruptible.
   const std::atomic<int>* stop_signal = nullptr;
+  /// Called with the temporary file's path once it exists, and with "" once
+  /// it is in place (renamed to output_path). Empty: not called.
+  std::function<void(const std::string&)> temp_file;
 };
 
 struct RenderStats {

@@ -909,51 +909,112 @@ TEST_F(RenderTest, AFlacWhoseLastWriteFailsIsAnErrorAndLeavesNothing) {
   EXPECT_EQ(Leftovers({"in.wav", "pass.yaml", "stderr.txt"}), std::vector<std::string>{});
 }
 
-// A render stopped by SIGINT, SIGTERM or SIGHUP (Ctrl-C, systemd, a closed
-// terminal) removes its temporary file and exits 128 + the signal; before,
-// the default action killed it and the hidden temporary file stayed.
+// Starts `aersd ARGS` with stderr to dir_/stderr.txt; returns its pid.
+pid_t SpawnAersd(const std::vector<std::string>& args, const fs::path& err_path) {
+  std::vector<std::string> argv_s = {AERSD_PATH};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) ::dup2(fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits (at most `limit`) for the temporary file of a render into
+// dir/out.wav by `pid` to exist.
+bool WaitForTempFile(const fs::path& dir, pid_t pid, std::chrono::seconds limit) {
+  const fs::path tmp = dir / (".out.wav.tmp." + std::to_string(pid));
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    std::error_code ec;
+    if (fs::exists(tmp, ec)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// Waits (at most `limit`) for `pid` to end; kills it if it does not.
+// Returns its wait status, or -1 when it had to be killed.
+int WaitOrKill(pid_t pid, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  int st = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    if (::waitpid(pid, &st, WNOHANG) == pid) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &st, 0);
+  return -1;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A render stopped by a signal (Ctrl-C, systemd, a closed terminal, a CPU
+// time limit) removes its temporary file and exits 128 + the signal;
+// before, the default action killed it and the hidden temporary file
+// stayed.
 TEST_F(RenderTest, ARenderStoppedBySignalLeavesNothingAndExitsWithTheSignal) {
   const std::string cfg = WriteText("tone.yaml", kToneConfig);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+  const fs::path err_path = dir_ / "stderr.txt";
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     SCOPED_TRACE(sigabbrev_np(sig));
-    const std::string err_path = (dir_ / "stderr.txt").string();
     // Twenty minutes of audio, one frame per period: seconds of work (and
     // at most 230 MB should the signal be missed).
-    std::vector<std::string> argv_s = {
-        AERSD_PATH, "render",          "--config", cfg,        "--duration_s",
-        "1200",     "--period_frames", "1",        "--output", (dir_ / "out.wav").string()};
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) ::dup2(fd, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    // Sent once the render writes its temporary file.
-    const std::string tmp_name = ".out.wav.tmp." + std::to_string(pid);
-    bool writing = false;
-    for (int i = 0; i < 3000 && !writing; ++i) {
-      std::error_code ec;
-      writing = fs::exists(dir_ / tmp_name, ec) && fs::file_size(dir_ / tmp_name, ec) > 0;
-      if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    EXPECT_TRUE(writing);
+    const pid_t pid = SpawnAersd({"render", "--config", cfg, "--duration_s", "1200",
+                                  "--period_frames", "1", "--output", (dir_ / "out.wav").string()},
+                                 err_path);
+    ASSERT_GT(pid, 0);
+    EXPECT_TRUE(WaitForTempFile(dir_, pid, std::chrono::seconds(15)));
     ::kill(pid, sig);
-    int st = 0;
-    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
-    std::ifstream in(err_path);
-    const std::string err(std::istreambuf_iterator<char>(in), {});
-    ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    const int st = WaitOrKill(pid, std::chrono::seconds(60));
+    const std::string err = ReadText(err_path);
+    ASSERT_TRUE(st != -1 && WIFEXITED(st)) << "status " << st << "\n" << err;
     EXPECT_EQ(WEXITSTATUS(st), 128 + sig) << err;
-    EXPECT_NE(err.find(std::string("render interrupted by SIG") + sigabbrev_np(sig)),
+    EXPECT_NE(err.find(std::string("render interrupted by SIG") + sigabbrev_np(sig) + " after"),
               std::string::npos)
         << err;
     EXPECT_EQ(Leftovers({"tone.yaml", "stderr.txt"}), std::vector<std::string>{});
   }
+}
+
+// A render waiting for input from a FIFO whose writer stalls never reaches
+// its next chunk (libsndfile retries the interrupted read): it is ended a
+// second after the signal, its temporary file removed first.
+TEST_F(RenderTest, ARenderBlockedOnItsInputIsStillStoppedBySignal) {
+  const std::string cfg = WriteText("pass.yaml", PassThroughConfig(1));
+  const std::string wav = WriteWav("long.wav", TestNoise(1, 480000, 7));
+  const std::string whole = ReadText(wav);
+  fs::remove(wav);
+  const fs::path fifo = dir_ / "in.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const fs::path err_path = dir_ / "stderr.txt";
+  const pid_t pid = SpawnAersd({"render", "--config", cfg, "--input", fifo.string(), "--output",
+                                (dir_ / "out.wav").string()},
+                               err_path);
+  ASSERT_GT(pid, 0);
+  // The header and a little audio, then nothing (the writer stays open).
+  const int w = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(w, 0) << std::strerror(errno);
+  ASSERT_EQ(::write(w, whole.data(), 4096), 4096);
+  EXPECT_TRUE(WaitForTempFile(dir_, pid, std::chrono::seconds(15)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into the blocking read
+  ::kill(pid, SIGTERM);
+  const int st = WaitOrKill(pid, std::chrono::seconds(30));
+  ::close(w);
+  const std::string err = ReadText(err_path);
+  ASSERT_TRUE(st != -1 && WIFEXITED(st)) << "status " << st << "\n" << err;
+  EXPECT_EQ(WEXITSTATUS(st), 128 + SIGTERM) << err;
+  EXPECT_NE(err.find("render interrupted by SIGTERM"), std::string::npos) << err;
+  EXPECT_EQ(Leftovers({"pass.yaml", "in.fifo", "stderr.txt"}), std::vector<std::string>{});
 }
 
 }  // namespace
