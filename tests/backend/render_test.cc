@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -24,6 +25,31 @@ namespace aers::test {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Starts `aersd ARGS` with stderr to `err_path`; returns its pid. With
+// `max_file_bytes`, its files are limited to that (RLIMIT_FSIZE; a render
+// ignores SIGXFSZ itself, so a write past it fails with EFBIG, as a full
+// disk fails with ENOSPC).
+pid_t SpawnAersd(const std::vector<std::string>& args, const fs::path& err_path,
+                 std::optional<rlim_t> max_file_bytes = std::nullopt) {
+  std::vector<std::string> argv_s = {AERSD_PATH};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) ::dup2(fd, 2);
+    if (max_file_bytes) {
+      const rlimit lim{*max_file_bytes, *max_file_bytes};
+      ::setrlimit(RLIMIT_FSIZE, &lim);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
 
 class RenderTest : public ::testing::Test {
  protected:
@@ -89,28 +115,12 @@ class RenderTest : public ::testing::Test {
   }
 
   // Runs aersd like RunAersd, with its files limited to `max_file_bytes`
-  // (RLIMIT_FSIZE, SIGXFSZ ignored: a write past it fails with EFBIG, as a
-  // full disk fails with ENOSPC).
+  // (SpawnAersd).
   int RunAersdWithFileLimit(const std::vector<std::string>& args, rlim_t max_file_bytes,
                             std::string* err) {
-    const std::string err_path = (dir_ / "stderr.txt").string();
-    std::vector<std::string> argv_s = {AERSD_PATH};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) ::dup2(fd, 2);
-      const rlimit lim{max_file_bytes, max_file_bytes};
-      ::setrlimit(RLIMIT_FSIZE, &lim);
-      ::signal(SIGXFSZ, SIG_IGN);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    const fs::path err_path = dir_ / "stderr.txt";
     int st = 0;
-    ::waitpid(pid, &st, 0);
+    ::waitpid(SpawnAersd(args, err_path, max_file_bytes), &st, 0);
     std::ifstream in(err_path);
     err->assign(std::istreambuf_iterator<char>(in), {});
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -907,23 +917,6 @@ TEST_F(RenderTest, AFlacWhoseLastWriteFailsIsAnErrorAndLeavesNothing) {
   EXPECT_NE(err.find("out.flac: write failed"), std::string::npos) << err;
   EXPECT_NE(err.find(std::strerror(EFBIG)), std::string::npos) << err;
   EXPECT_EQ(Leftovers({"in.wav", "pass.yaml", "stderr.txt"}), std::vector<std::string>{});
-}
-
-// Starts `aersd ARGS` with stderr to dir_/stderr.txt; returns its pid.
-pid_t SpawnAersd(const std::vector<std::string>& args, const fs::path& err_path) {
-  std::vector<std::string> argv_s = {AERSD_PATH};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) ::dup2(fd, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
 }
 
 // Waits (at most `limit`) for the temporary file of a render into
