@@ -70,9 +70,10 @@ if [[ $failed_setup -eq 0 ]]; then
   run_suite build -- || status=1
 fi
 
-# What a packager builds: release, tests on, the project's default warning
-# flags (warnings stay warnings). It must build; its tests are the ones above.
-if setup build-packager --buildtype=release -Dwerror=false -Dbenchmarks=false; then
+# What a packager builds (debian/rules): release, the project's default
+# warning flags (warnings stay warnings), no tests or benchmarks. It must
+# build; the tests are the ones above.
+if setup build-packager --buildtype=release -Dwerror=false -Dtests=false -Dbenchmarks=false; then
   ninja -C build-packager -j"$jobs" || status=1
   rm -f build-packager/meson-logs/testlog.json
 else
