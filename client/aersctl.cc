@@ -555,8 +555,11 @@ int CmdStatus(Client& c) {
               s.audio_running() ? "running" : "not running");
   std::printf("rate %.0f Hz  period %u frames  DSP load %.1f%%  xruns %llu\n", s.sample_rate_hz(),
               s.period_frames(), s.dsp_load() * 100.0, static_cast<unsigned long long>(s.xruns()));
-  std::printf("DSP time per period: mean %.1f us  p99 %.1f us  max %.1f us\n",
-              s.dsp_time().mean_us(), s.dsp_time().p99_us(), s.dsp_time().max_us());
+  std::printf(
+      "DSP time per period: mean %.1f us  p99 %.1f us  max %.1f us  over the period %llu of %llu\n",
+      s.dsp_time().mean_us(), s.dsp_time().p99_us(), s.dsp_time().max_us(),
+      static_cast<unsigned long long>(s.dsp_time().over_budget()),
+      static_cast<unsigned long long>(s.dsp_time().periods()));
   std::printf("graph revision %llu, %u nodes  uptime %.0f s  state %s\n",
               static_cast<unsigned long long>(s.revision()), s.nodes(), s.uptime_s(),
               s.state_file().c_str());

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -216,6 +217,35 @@ grpc::Status ToggleRoute(aers::v1::Control::Stub& stub, bool connect, const std:
   req.set_from("src");
   req.set_to(to);
   return stub.Disconnect(ctx, req, resp);
+}
+
+// What the audio side counted so far (GetStatus): the server's xruns and
+// aersd's own periods over budget.
+struct AudioCounts {
+  uint64_t xruns = 0;
+  uint64_t periods = 0;
+  uint64_t over_budget = 0;
+};
+
+bool ReadAudioCounts(aers::v1::Control::Stub& stub, AudioCounts* out) {
+  aers::v1::GetStatusRequest req;
+  aers::v1::Status st;
+  grpc::ClientContext ctx;
+  if (!Check(stub.GetStatus(&ctx, req, &st), "GetStatus (audio counts)")) return false;
+  *out = {st.xruns(), st.dsp_time().periods(), st.dsp_time().over_budget()};
+  return true;
+}
+
+// One line comparing a phase's counts with those of an idle phase of the
+// same length: xruns the server counts with no edits at all are the host's
+// (scheduling of the vCPUs), not the edits'; a period whose DSP ran over
+// its length is aersd's own.
+void PrintAudioCounts(const char* what, const AudioCounts& before, const AudioCounts& after) {
+  std::printf(
+      "  %s: xruns (jackd's count) %llu; aersd's periods over the period's length %llu of %llu\n",
+      what, static_cast<unsigned long long>(after.xruns - before.xruns),
+      static_cast<unsigned long long>(after.over_budget - before.over_budget),
+      static_cast<unsigned long long>(after.periods - before.periods));
 }
 
 }  // namespace
@@ -513,7 +543,15 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < pair.size(); ++i) pair[i] += disc_us[i];
   Print("Connect+Disconnect pair", Summarize(pair), pair.size());
 
+  // The baseline of "xruns caused": the same length as the two sustained
+  // phases below, with no edits (aersd and the server running alone).
+  AudioCounts idle0, idle1, edits0, edits1;
+  if (!ReadAudioCounts(*stub, &idle0)) return 1;
+  std::this_thread::sleep_for(std::chrono::duration<double>(2 * seconds));
+  if (!ReadAudioCounts(*stub, &idle1)) return 1;
+
   // Sustained edits per second: alternating route edits and parameter sets.
+  if (!ReadAudioCounts(*stub, &edits0)) return 1;
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
   long edits = 0;
   const CpuMeter one_cpu(pid);
@@ -607,6 +645,12 @@ int main(int argc, char** argv) {
     mixed_cpu.Print("20 clients:", total.load());
     std::printf("MIXED20_PER_S=%.0f\n", static_cast<double>(total.load()) / secs);
   }
+  if (!ReadAudioCounts(*stub, &edits1)) return 1;
+  std::printf("audio during the sustained edits, against as long without edits just before:\n");
+  PrintAudioCounts("no edits", idle0, idle1);
+  PrintAudioCounts("sustained edits", edits0, edits1);
+  std::printf("OVER_BUDGET_DURING_EDITS=%llu\n",
+              static_cast<unsigned long long>(edits1.over_budget - edits0.over_budget));
   std::printf("SETPARAM_P50_US=%.1f\nPAIR_P50_US=%.1f\n", Summarize(set_us).p50_us,
               Summarize(pair).p50_us);
   return 0;

@@ -3,7 +3,9 @@
 # baseline (the stock way to change a route on a JACK host):
 #   * round trip of SetParameter and Connect/Disconnect over the Unix socket
 #     (p50, p99, max over --calls calls on one channel)
-#   * sustained edits per second at 64 frames, and the xruns they caused
+#   * sustained edits per second at 64 frames; the xruns jackd counted and
+#     aersd's periods over budget during them, against as long with no edits
+#     just before (xruns then are the host's own)
 #   * idle RSS of aersd
 #
 #   tests/bench/control_bench.sh [--build DIR] [--calls N] [--seconds S] [--baseline N] [--audit]

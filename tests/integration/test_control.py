@@ -108,8 +108,17 @@ class ControlTest(aers_it.JackTestCase):
         self.assertTrue(st["audio_running"])
         self.assertEqual(st["sample_rate_hz"], 48000)
         self.assertIn("xruns", st)
+        # Periods timed and those over the period's length: counted by the
+        # audio thread, still counting.
+        dsp = st["dsp_time"]
+        self.assertGreater(int(dsp["periods"]), 0)
+        self.assertLessEqual(int(dsp["over_budget"]), int(dsp["periods"]))
+        wait_until(lambda: int(json.loads(self.ctl("status", "--json", check=0).stdout)
+                               ["dsp_time"]["periods"]) > int(dsp["periods"]),
+                   5, "more periods timed")
         plain = self.ctl("status", check=0).stdout
         self.assertIn("backend jack (running)", plain)
+        self.assertRegex(plain, r"over the period \d+ of \d+\n")
 
         g = self.graph()
         self.assertEqual([n["name"] for n in g["graph"]["nodes"]], ["src", "trim", "lp", "level"])

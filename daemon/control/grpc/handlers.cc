@@ -341,6 +341,8 @@ absl::Status ControlHandlers::GetStatus(const Principal&, const aers::v1::GetSta
   resp->mutable_dsp_time()->set_mean_us(b.dsp.mean_us);
   resp->mutable_dsp_time()->set_p99_us(b.dsp.p99_us);
   resp->mutable_dsp_time()->set_max_us(b.dsp.max_us);
+  resp->mutable_dsp_time()->set_periods(b.dsp.periods);
+  resp->mutable_dsp_time()->set_over_budget(b.dsp.over_budget);
   resp->set_events_dropped(d_.service->events().dropped());
   resp->set_state_file(d_.state_file);
   if (const auto n = rt::AudioThreadAllocations()) resp->set_rt_allocations(*n);
