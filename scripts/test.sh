@@ -64,11 +64,17 @@ run_suite() {  # run_suite DIR TARGETS... -- MESON_TEST_ARGS...
   meson test -C "$dir" --no-rebuild --print-errorlogs "$@"
 }
 
+# Each stage's wall time, for the log ("== stage: N s").
+stage_start=0  # $SECONDS counts from the start of the script
+stage_done() { echo "== $1: $((SECONDS - stage_start)) s"; stage_start=$SECONDS; }
+
 status=0
+stage_done "dependencies"
 setup build || failed_setup=1
 if [[ $failed_setup -eq 0 ]]; then
   run_suite build -- || status=1
 fi
+stage_done "build/ (build and tests)"
 
 # What a packager builds (debian/rules): release, the project's default
 # warning flags (warnings stay warnings), no tests or benchmarks. It must
@@ -79,12 +85,14 @@ if setup build-packager --buildtype=release -Dwerror=false -Dtests=false -Dbench
 else
   failed_setup=1
 fi
+stage_done "build-packager/ (build)"
 
 if [[ $arm64 -eq 1 ]]; then
   AERS_BUILD_JOBS=$jobs scripts/arm64-check.sh build-arm64 || status=1
 else
   rm -f build-arm64/meson-logs/testlog.json
 fi
+stage_done "build-arm64/ (build and unit tests under qemu)"
 
 if [[ $sanitizers -eq 1 ]]; then
   if setup build-tsan -Db_sanitize=thread -Dbuildtype=debugoptimized -Db_lundef=false \
@@ -109,6 +117,7 @@ if [[ $sanitizers -eq 1 ]]; then
   else
     failed_setup=1
   fi
+  stage_done "build-tsan/ (build and tests)"
   if setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false \
       -Dbenchmarks=false; then
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
@@ -123,6 +132,7 @@ if [[ $sanitizers -eq 1 ]]; then
   else
     failed_setup=1
   fi
+  stage_done "build-asan/ (build and tests)"
 fi
 
 if [[ $sanitizers -eq 1 ]]; then
@@ -148,6 +158,7 @@ else
   # Not run: an older build-fuzz result must not count in the summary.
   rm -f build-fuzz/meson-logs/testlog.json
 fi
+stage_done "build-fuzz/ (build and fuzzing)"
 
 if [[ $summary_line -eq 1 ]]; then
   scripts/test-summary.sh "$failed_setup" "$status"
