@@ -107,6 +107,7 @@ AuditLog::~AuditLog() {
 
 absl::Status AuditLog::OpenLocked() {
   if (fd_ >= 0) {
+    SettleDeferredLocked();  // their flush is on this file
     ::close(fd_);
     fd_ = -1;
   }
@@ -164,7 +165,36 @@ void AuditLog::CheckRotationLocked() {
   }
 }
 
-absl::Status AuditLog::WriteLineLocked(const std::string& line) {
+namespace {
+
+// fdatasync, with what a file that cannot be synced (a character device:
+// EINVAL; read-only file system: EROFS) counts as: nothing to wait for.
+bool SyncFile(int fd, int* err) {
+  if (::fdatasync(fd) == 0 || errno == EINVAL || errno == EROFS) return true;
+  *err = errno;
+  return false;
+}
+
+}  // namespace
+
+void AuditLog::SettleDeferredLocked() {
+  if (deferred_settled_ == deferred_written_) return;
+  const uint64_t first = deferred_settled_ + 1;
+  deferred_settled_ = deferred_written_;
+  int err = 0;
+  if (options_.path.empty() || (fd_ >= 0 && SyncFile(fd_, &err))) return;  // no file: the log only
+  absl::Status st = absl::UnavailableError(
+      fd_ < 0
+          ? absl::StrCat("audit log ", options_.path, ": closed before its records were flushed")
+          : absl::StrCat("audit log ", options_.path, ": cannot sync: ", ErrnoText(err)));
+  failed_ranges_.push_back({first, deferred_written_, std::move(st)});
+  if (failed_ranges_.size() > kFailedRangesKept) {
+    forgotten_through_ = failed_ranges_.front().last;
+    failed_ranges_.erase(failed_ranges_.begin());
+  }
+}
+
+absl::Status AuditLog::WriteLineLocked(const std::string& line, bool sync) {
   if (options_.path.empty()) return absl::OkStatus();
   CheckRotationLocked();
   if (fd_ < 0) {
@@ -188,17 +218,31 @@ absl::Status AuditLog::WriteLineLocked(const std::string& line) {
     if (done > 0) partial_line_ = true;
   }
   partial_line_ = false;
-  // On disk before the change it records is acknowledged.
-  if (::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
-    return absl::UnavailableError(
-        absl::StrCat("audit log ", options_.path, ": cannot sync: ", ErrnoText(errno)));
+  if (!sync) return absl::OkStatus();
+  // On disk before the change it records is acknowledged. The flush also
+  // covers the deferred records written before this one.
+  const uint64_t pending = deferred_written_;
+  int err = 0;
+  if (SyncFile(fd_, &err)) {
+    deferred_settled_ = pending;
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  absl::Status st = absl::UnavailableError(
+      absl::StrCat("audit log ", options_.path, ": cannot sync: ", ErrnoText(err)));
+  if (deferred_settled_ != pending) {
+    failed_ranges_.push_back({deferred_settled_ + 1, pending, st});
+    deferred_settled_ = pending;
+    if (failed_ranges_.size() > kFailedRangesKept) {
+      forgotten_through_ = failed_ranges_.front().last;
+      failed_ranges_.erase(failed_ranges_.begin());
+    }
+  }
+  return st;
 }
 
-absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
+absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms, bool sync) {
   const std::string line = AuditRecordToJson(record, now_ms);
-  absl::Status st = WriteLineLocked(line);
+  absl::Status st = WriteLineLocked(line, sync);
   if (st.ok()) {
     // Logged once written: the log never shows a record the file lacks.
     spdlog::info("audit: {}", line);
@@ -210,16 +254,22 @@ absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms) {
     }
     return st;
   }
+  RefusedLocked(&record, st);
+  return absl::UnavailableError(
+      absl::StrCat(st.message(), "; the change was refused (auditing never fails open)"));
+}
+
+void AuditLog::RefusedLocked(const AuditRecord* record, const absl::Status& st) {
   ++refused_in_outage_;
-  spdlog::warn("audit: not written, so refused: {} on {} by {}", record.operation, record.target,
-               record.principal.name);
+  if (record != nullptr) {
+    spdlog::warn("audit: not written, so refused: {} on {} by {}", record->operation,
+                 record->target, record->principal.name);
+  }
   if (!outage_) {
     outage_ = true;
     spdlog::error("{}; control-plane changes are refused until it can be written",
                   std::string(st.message()));
   }
-  return absl::UnavailableError(
-      absl::StrCat(st.message(), "; the change was refused (auditing never fails open)"));
 }
 
 absl::Status AuditLog::Write(AuditRecord record) {
@@ -227,6 +277,36 @@ absl::Status AuditLog::Write(AuditRecord record) {
   std::lock_guard lock(mu_);
   if (record.call_id == 0) record.call_id = next_call_id_++;
   return WriteLocked(record, UnixNowMs());
+}
+
+absl::StatusOr<uint64_t> AuditLog::WriteDeferred(AuditRecord record) {
+  Flush();
+  std::lock_guard lock(mu_);
+  if (record.call_id == 0) record.call_id = next_call_id_++;
+  if (auto st = WriteLocked(record, UnixNowMs(), /*sync=*/false); !st.ok()) return st;
+  return ++deferred_written_;
+}
+
+absl::Status AuditLog::MakeDurable(uint64_t number) {
+  std::lock_guard lock(mu_);
+  if (number == 0 || number > deferred_written_) {
+    return absl::InternalError(
+        absl::StrCat("audit log ", options_.path, ": no deferred record ", number, " was written"));
+  }
+  if (number > deferred_settled_) SettleDeferredLocked();
+  absl::Status st;
+  if (number <= forgotten_through_) {
+    // Its flush is too long ago to tell: refused, never taken as durable.
+    st = absl::UnavailableError(absl::StrCat("audit log ", options_.path, ": whether record ",
+                                             number, " was flushed is not known"));
+  }
+  for (const FailedRange& f : failed_ranges_) {
+    if (number >= f.first && number <= f.last) st = f.error;
+  }
+  if (st.ok()) return st;
+  RefusedLocked(nullptr, st);
+  return absl::UnavailableError(
+      absl::StrCat(st.message(), "; the change was refused (auditing never fails open)"));
 }
 
 void AuditLog::RecordAuthFailure(const Principal& who, const std::string& operation,

@@ -4,8 +4,11 @@
 // authentication.
 //
 // Auditing never fails open: Write() reports UNAVAILABLE when a record
-// cannot be written (disk full, file gone and not re-creatable, I/O error)
-// and callers refuse the mutation. The outage is logged once, and the next
+// cannot be written or flushed (disk full, file gone and not
+// re-creatable, I/O error) and callers refuse the mutation. An edit's
+// record may be written first and flushed later (WriteDeferred, then
+// MakeDurable before the edit is applied), so that concurrent edits share
+// one flush; a flush that fails refuses every record it covered. The outage is logged once, and the next
 // record that can be written ends it. The file is reopened on Reopen()
 // (SIGHUP) and whenever the path no longer names the open file (rotation
 // by rename or delete); copytruncate works too (O_APPEND).
@@ -86,9 +89,23 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  /// Writes one record and logs it. UNAVAILABLE (naming the file and the
-  /// error) if it could not be written in full.
+  /// Writes one record, flushes it (fdatasync) and logs it. UNAVAILABLE
+  /// (naming the file and the error) if it could not be written in full or
+  /// flushed.
   absl::Status Write(AuditRecord record);
+
+  /// Writes one record and logs it, without waiting for the disk: the
+  /// first half of a record that concurrent changes share a flush for.
+  /// Returns the record's number for MakeDurable; UNAVAILABLE as Write
+  /// when it could not be written (nothing to flush then).
+  absl::StatusOr<uint64_t> WriteDeferred(AuditRecord record);
+  /// Makes the record `number` (from WriteDeferred) durable: one fdatasync
+  /// for every record written meanwhile, by whoever calls first (later
+  /// calls for records it covered return at once). UNAVAILABLE when the
+  /// flush that covered it failed (the record may be lost: the change it
+  /// records must be refused), also to every later call about the same
+  /// record.
+  absl::Status MakeDurable(uint64_t number);
 
   /// A call that failed authentication (or was refused while locked out):
   /// aggregated per (address, result).
@@ -121,9 +138,18 @@ class AuditLog {
  private:
   explicit AuditLog(Options options) : options_(std::move(options)) {}
   absl::Status OpenLocked();
-  absl::Status WriteLineLocked(const std::string& line);
+  absl::Status WriteLineLocked(const std::string& line, bool sync);
   void CheckRotationLocked();
-  absl::Status WriteLocked(AuditRecord& record, int64_t now_ms);
+  // `sync`: flush the file once written (which also settles deferred
+  // records written before).
+  absl::Status WriteLocked(AuditRecord& record, int64_t now_ms, bool sync = true);
+  // The fdatasync of deferred records not yet settled (all written up to
+  // deferred_written_), on the open file; a failure is kept for every
+  // record it covered. Called before the file is closed or replaced too.
+  void SettleDeferredLocked();
+  // The outage bookkeeping of a record that could not be written or
+  // flushed.
+  void RefusedLocked(const AuditRecord* record, const absl::Status& st);
 
   struct Aggregate {
     AuditRecord first;
@@ -143,6 +169,21 @@ class AuditLog {
   uint64_t refused_in_outage_ = 0;
   uint64_t next_call_id_ = 1;
   std::map<std::string, Aggregate> aggregates_;
+  // Deferred records (WriteDeferred), numbered from 1: written so far, and
+  // settled (their flush done or failed). A failed flush keeps the range
+  // of records it covered (first, last) with its error; the oldest ranges
+  // are forgotten past kFailedRangesKept, and a record older than what is
+  // remembered counts as failed (never as durable by default).
+  static constexpr size_t kFailedRangesKept = 1024;
+  struct FailedRange {
+    uint64_t first = 0;
+    uint64_t last = 0;
+    absl::Status error;
+  };
+  uint64_t deferred_written_ = 0;
+  uint64_t deferred_settled_ = 0;
+  std::vector<FailedRange> failed_ranges_;
+  uint64_t forgotten_through_ = 0;
   std::chrono::steady_clock::time_point next_flush_{};
 };
 

@@ -224,39 +224,56 @@ std::pair<model::GraphSpec, uint64_t> GraphService::Graph() const {
   return engine_.spec_and_revision();  // not behind mu_: reads never wait for an edit
 }
 
-absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bool dry_run,
-                                                       std::optional<uint64_t> expected_revision,
-                                                       const CallContext& call, uint64_t* ticket,
-                                                       const Base* base) {
-  *ticket = 0;
-  const uint64_t rev = engine_.revision();
-  if (expected_revision && *expected_revision != rev) {
-    return absl::AbortedError(absl::StrCat("revision conflict: expected ", *expected_revision,
-                                           " but the graph is at revision ", rev,
-                                           "; re-read the graph and retry"));
+void GraphService::PrepareLocked(Queued& q, const model::GraphSpec& working,
+                                 uint64_t working_revision) {
+  q.prepared = false;
+  q.recorded = false;
+  auto spec = q.build(working);
+  if (!spec.ok()) {
+    q.outcome = spec.status();
+    return;
   }
-  // The graph the edit was made from, if the caller read it at this
-  // revision (a format change can clamp a value and move it meanwhile).
-  std::optional<model::GraphSpec> read;
-  if (base == nullptr || base->revision != rev) read = engine_.spec();
-  const model::GraphSpec& before = read ? *read : base->spec;
+  if (q.expected_revision && *q.expected_revision != working_revision) {
+    q.outcome = absl::AbortedError(absl::StrCat(
+        "revision conflict: expected ", *q.expected_revision, " but the graph is at revision ",
+        working_revision, "; re-read the graph and retry"));
+    return;
+  }
   uint64_t validated_in = 0;  // the engine does not check it again in this format
-  if (const auto issues = engine_.Validate(spec, &validated_in); !issues.empty()) {
+  if (const auto issues = engine_.Validate(*spec, &validated_in); !issues.empty()) {
     // A cycle is a well-formed request the graph cannot take.
-    return absl::Status(model::HasIssue(issues, model::IssueCode::kCycle)
-                            ? absl::StatusCode::kFailedPrecondition
-                            : absl::StatusCode::kInvalidArgument,
-                        model::IssuesText(issues));
+    q.outcome = absl::Status(model::HasIssue(issues, model::IssueCode::kCycle)
+                                 ? absl::StatusCode::kFailedPrecondition
+                                 : absl::StatusCode::kInvalidArgument,
+                             model::IssuesText(issues));
+    return;
   }
   EditOutcome out;
-  out.changes = DiffGraphs(before, spec);
-  if (dry_run) {
-    out.revision = rev;
-    return out;
+  out.changes = DiffGraphs(working, *spec);
+  if (q.dry_run) {
+    out.revision = working_revision;
+    q.outcome = std::move(out);
+    return;
   }
-  if (call.before_commit) {
-    if (auto st = call.before_commit(PendingCommit{rev, rev + 1, out.changes}); !st.ok()) return st;
+  if (q.call->before_commit) {
+    if (auto st = q.call->before_commit(
+            PendingCommit{working_revision, working_revision + 1, out.changes});
+        !st.ok()) {
+      q.outcome = st;
+      return;
+    }
+    q.recorded = true;
   }
+  q.spec = std::move(*spec);
+  q.revision_before = working_revision;
+  q.validated_in = validated_in;
+  q.prepared_outcome = std::move(out);
+  q.prepared = true;
+}
+
+void GraphService::ApplyPreparedLocked(Queued& q) {
+  q.prepared = false;
+  q.ticket = 0;
   // Write-ahead: the journal holds the edit (and its revision) before the
   // audio does, so what runs is what a restart restores once the process
   // dies, and a revision handed out is never handed out again after a
@@ -264,32 +281,38 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   // changed. The flush (fdatasync) comes after the service's lock is
   // released (Durable): edits of concurrent clients share it, and the call
   // returns only once its edit is durable.
-  const uint64_t next = rev + 1;
+  const uint64_t next = q.revision_before + 1;
   if (auto live = SaveAllLiveLocked(); !live.ok()) {
-    return live.status();
+    q.outcome = live.status();
+    return;
   } else if (*live != 0) {
-    *ticket = *live;
+    q.ticket = *live;
   }
   if (store_ != nullptr) {
-    auto appended = store_->Append(spec, next);
+    auto appended = store_->Append(q.spec, next);
     if (!appended.ok()) {
-      return absl::UnavailableError(absl::StrCat(
+      q.outcome = absl::UnavailableError(absl::StrCat(
           "the state file cannot be written, so the change was refused (nothing changed): ",
           std::string(appended.status().message())));
+      return;
     }
-    *ticket = *appended;
+    q.ticket = *appended;
   }
-  model::GraphSpec written = spec;
-  if (auto applied = engine_.Apply(std::move(spec), std::nullopt, validated_in); !applied.ok()) {
+  model::GraphSpec written = q.spec;
+  if (auto applied = engine_.Apply(std::move(q.spec), std::nullopt, q.validated_in);
+      !applied.ok()) {
     if (store_ != nullptr) {
-      // Not applied after all: the state goes back to what runs, at a
-      // revision no lower than the one just written (durably: rare).
-      if (auto undo = store_->Save(before, std::max(next, engine_.revision())); !undo.ok()) {
+      // Not applied after all: the state goes back to what runs (Apply
+      // changes nothing when it fails), at a revision no lower than the one
+      // just written (durably: rare).
+      if (auto undo = store_->Save(engine_.spec(), std::max(next, engine_.revision()));
+          !undo.ok()) {
         SetStateDiverged(std::string(undo.message()), /*edit_refused=*/true);
       }
     }
-    *ticket = 0;
-    return applied.status();
+    q.ticket = 0;
+    q.outcome = applied.status();
+    return;
   }
   if (store_ != nullptr) state_diverged_.store(false);  // written and applied: in step again
   saved_spec_ = std::move(written);
@@ -299,11 +322,12 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
     // The engine moved on meanwhile (a rate change clamped a parameter).
     auto appended = store_->Append(saved_spec_, engine_.revision());
     if (appended.ok()) {
-      *ticket = *appended;
+      q.ticket = *appended;
     } else {
       spdlog::warn("state file {}: {}", store_->path(), std::string(appended.status().message()));
     }
   }
+  EditOutcome out = std::move(q.prepared_outcome);
   out.applied = true;
   const engine::EditResult done = engine_.last_edit();
   out.revision = done.revision;
@@ -312,9 +336,100 @@ absl::StatusOr<EditOutcome> GraphService::CommitLocked(model::GraphSpec spec, bo
   e.type = Event::Type::kGraphChanged;
   e.revision = out.revision;
   e.changes = out.changes;
-  e.origin = call.origin;
+  e.origin = q.call->origin;
   events_.Publish(std::move(e));
-  return out;
+  q.outcome = std::move(out);
+}
+
+void GraphService::CommitBatchLocked(const std::vector<Queued*>& batch) {
+  size_t start = 0;
+  // Each pass settles at least one edit, unless the graph moved on under
+  // it (a sample rate change, from the backend's thread): bounded anyway.
+  for (int pass = 0; start < batch.size(); ++pass) {
+    if (pass == 100) {
+      for (size_t i = start; i < batch.size(); ++i) {
+        batch[i]->outcome = absl::AbortedError(
+            "the graph kept changing while this edit waited (sample rate changes); retry");
+      }
+      return;
+    }
+    // Check and record every edit against the graph the ones ahead of it
+    // leave.
+    auto [working, working_revision] = engine_.spec_and_revision();
+    for (size_t i = start; i < batch.size(); ++i) {
+      Queued& q = *batch[i];
+      PrepareLocked(q, working, working_revision);
+      if (q.prepared) {
+        working = q.spec;
+        ++working_revision;
+      }
+    }
+    // Apply them in order, each once its record is durable (the first
+    // make_durable flushes the records of the whole batch).
+    size_t redo = batch.size();  // edits from here on are prepared again
+    absl::Status why;
+    for (size_t i = start; i < batch.size(); ++i) {
+      Queued& q = *batch[i];
+      if (!q.prepared) continue;
+      if (q.call->make_durable) {
+        if (auto st = q.call->make_durable(); !st.ok()) {
+          q.prepared = false;
+          q.outcome = st;
+          why = st;
+          redo = i + 1;
+          break;
+        }
+      }
+      if (engine_.revision() != q.revision_before) {
+        why = absl::AbortedError(
+            absl::StrCat("the graph moved on to revision ", engine_.revision(), " meanwhile"));
+        redo = i;
+        break;
+      }
+      ApplyPreparedLocked(q);
+      if (!q.outcome.ok()) {
+        why = q.outcome.status();
+        redo = i + 1;
+        break;
+      }
+    }
+    for (size_t i = redo; i < batch.size(); ++i) {
+      Queued& q = *batch[i];
+      if (q.recorded && q.call->before_retry) {
+        q.call->before_retry(absl::AbortedError(
+            absl::StrCat("an edit ahead of it was refused (", why.message(), "); checked again")));
+      }
+      q.prepared = q.recorded = false;
+    }
+    start = redo;
+  }
+}
+
+absl::StatusOr<EditOutcome> GraphService::Submit(Queued& q) {
+  {
+    std::unique_lock queue_lock(queue_mu_);
+    queue_.push_back(&q);
+    while (!q.done) {
+      if (combining_) {
+        queue_cv_.wait(queue_lock);
+        continue;
+      }
+      // No batch running: commit everything queued, this edit among it.
+      combining_ = true;
+      std::vector<Queued*> batch;
+      batch.swap(queue_);
+      queue_lock.unlock();
+      {
+        absl::MutexLock lock(&mu_);
+        CommitBatchLocked(batch);
+      }
+      queue_lock.lock();
+      for (Queued* b : batch) b->done = true;
+      combining_ = false;
+      queue_cv_.notify_all();
+    }
+  }
+  return Durable(std::move(q.outcome), q.ticket);
 }
 
 absl::StatusOr<EditOutcome> GraphService::Durable(absl::StatusOr<EditOutcome> outcome,
@@ -333,17 +448,21 @@ absl::StatusOr<EditOutcome> GraphService::Durable(absl::StatusOr<EditOutcome> ou
 absl::StatusOr<EditOutcome> GraphService::ApplyGraph(model::GraphSpec spec, bool dry_run,
                                                      std::optional<uint64_t> expected_revision,
                                                      const CallContext& call) {
-  uint64_t ticket = 0;
-  absl::StatusOr<EditOutcome> out;
-  {
-    absl::MutexLock lock(&mu_);
-    out = CommitLocked(std::move(spec), dry_run, expected_revision, call, &ticket);
-  }
-  return Durable(std::move(out), ticket);
+  Queued q;
+  q.build = [&spec](const model::GraphSpec&) -> absl::StatusOr<model::GraphSpec> { return spec; };
+  q.dry_run = dry_run;
+  q.expected_revision = expected_revision;
+  q.call = &call;
+  return Submit(q);
 }
 
 uint64_t GraphService::revision() const {
   return engine_.revision();
+}
+
+size_t GraphService::queued_edits() const {
+  std::lock_guard queue_lock(queue_mu_);
+  return queue_.size();
 }
 
 absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
@@ -353,32 +472,25 @@ absl::StatusOr<EditOutcome> GraphService::ApplyYaml(const std::string& yaml,
   auto graph = config::ParseGraphYaml(yaml, source_name.empty() ? "<request>" : source_name,
                                       engine_.kinds());
   if (!graph.ok()) return graph.status();
-  uint64_t ticket = 0;
-  absl::StatusOr<EditOutcome> out;
-  {
-    absl::MutexLock lock(&mu_);
-    out = CommitLocked(std::move(*graph), dry_run, expected_revision, call, &ticket);
-  }
-  return Durable(std::move(out), ticket);
+  return ApplyGraph(std::move(*graph), dry_run, expected_revision, call);
 }
 
 absl::StatusOr<EditOutcome> GraphService::Edit(const std::vector<EditOp>& ops, bool dry_run,
                                                std::optional<uint64_t> expected_revision,
                                                const CallContext& call) {
   if (ops.empty()) return absl::InvalidArgumentError("ops: an edit needs at least one operation");
-  uint64_t ticket = 0;
-  absl::StatusOr<EditOutcome> out;
-  {
-    absl::MutexLock lock(&mu_);
-    Base base;
-    std::tie(base.spec, base.revision) = engine_.spec_and_revision();
-    model::GraphSpec spec = base.spec;
+  Queued q;
+  q.build = [&](const model::GraphSpec& working) -> absl::StatusOr<model::GraphSpec> {
+    model::GraphSpec spec = working;
     for (size_t i = 0; i < ops.size(); ++i) {
       if (auto st = ApplyOp(spec, ops[i], engine_.kinds(), i); !st.ok()) return st;
     }
-    out = CommitLocked(std::move(spec), dry_run, expected_revision, call, &ticket, &base);
-  }
-  return Durable(std::move(out), ticket);
+    return spec;
+  };
+  q.dry_run = dry_run;
+  q.expected_revision = expected_revision;
+  q.call = &call;
+  return Submit(q);
 }
 
 absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> expected_revision,
@@ -389,13 +501,7 @@ absl::StatusOr<EditOutcome> GraphService::ResetToConfig(std::optional<uint64_t> 
   // Back to the config as at a start: start-up limits apply (a volume's
   // startup_max_db); the change list of the commit shows what they did.
   (void)model::ApplyStartupLimits(*graph, engine_.kinds());
-  uint64_t ticket = 0;
-  absl::StatusOr<EditOutcome> out;
-  {
-    absl::MutexLock lock(&mu_);
-    out = CommitLocked(std::move(*graph), false, expected_revision, call, &ticket);
-  }
-  return Durable(std::move(out), ticket);
+  return ApplyGraph(std::move(*graph), false, expected_revision, call);
 }
 
 }  // namespace aers::control

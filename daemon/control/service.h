@@ -1,15 +1,19 @@
 // GraphService: the control plane's domain API. Every way the live graph
-// changes (RPCs, SIGHUP reloads, resets) goes through here, one edit at a
-// time: check the expected revision, build the new spec, apply it (all or
-// nothing), persist it, tell the watchers. It knows nothing of gRPC.
+// changes (RPCs, SIGHUP reloads, resets) goes through here, one edit after
+// another: check the expected revision, build the new spec, record it,
+// apply it (all or nothing), persist it, tell the watchers. Edits of
+// concurrent callers are committed in batches that share the flushes of
+// their records (see GraphService). It knows nothing of gRPC.
 //
 // Thread: any non-real-time thread; calls are serialized by an internal lock.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -58,6 +62,19 @@ struct CallContext {
   /// graph changes (never for dry runs). A non-OK status refuses the edit
   /// and changes nothing: the audit log's write-ahead record.
   std::function<absl::Status(const PendingCommit&)> before_commit;
+  /// Set when before_commit writes its record without waiting for the disk
+  /// (AuditLog::WriteDeferred): called with the lock held after the
+  /// records of every edit of a batch are written and before this edit is
+  /// applied, so that concurrent edits share one flush. A non-OK status
+  /// refuses the edit and changes nothing. Null: before_commit's record is
+  /// durable when it returns.
+  std::function<absl::Status()> make_durable;
+  /// Called with the lock held when an edit whose before_commit record was
+  /// written is not applied and is checked and recorded again (an edit
+  /// ahead of it in the same batch was refused at the last step, or the
+  /// graph moved on meanwhile): the record's follow-up. The next
+  /// before_commit writes the record of the new attempt.
+  std::function<void(const absl::Status&)> before_retry;
   /// Called with the service's lock held when a change whose
   /// before_commit record was written then could not be saved (a stream's
   /// values: they run, but the state file does not hold them): the audit
@@ -82,6 +99,15 @@ class LiveStream {
   absl::Status error;  ///< a save failed: the stream must end
 };
 
+/// Concurrent edits are committed in batches (a combining lock): each call
+/// queues its edit, and the first caller to find no batch running commits
+/// the queue in arrival order under the service's lock: it checks and
+/// records every edit against the graph the ones ahead of it leave, makes
+/// their records durable with one flush (CallContext::make_durable), then
+/// applies them one by one, each with its own revision, journal record and
+/// event. An edit refused at that last step (rare: a node that cannot be
+/// built, the state file unwritable) sends the edits behind it back to be
+/// checked and recorded again against what runs.
 class GraphService {
  public:
   /// How long a streamed value may stay unsaved: the committer writes the
@@ -141,6 +167,8 @@ class GraphService {
 
   /// The live revision (never waits for an edit in progress).
   uint64_t revision() const;
+  /// Edits queued behind the batch being committed (for tests).
+  size_t queued_edits() const;
   /// True after an edit that failed to apply could not be taken back out of
   /// the state file (a restart would bring it back); false again once an
   /// edit is written and applied. Logged and published (kStateDiverged)
@@ -152,19 +180,38 @@ class GraphService {
   const state::StateStore* store() const { return store_; }
 
  private:
-  // Validates, writes the journal record (not yet flushed: `ticket`),
-  // applies, publishes the event.
-  // `base` (may be null): the graph the edit was made from and its
-  // revision, as the caller read it (saves reading it again).
-  struct Base {
+  // One edit waiting in the queue, and what the batch made of it.
+  struct Queued {
+    // The graph the edit asks for, made from `working` (the graph as the
+    // edits ahead of it leave it).
+    std::function<absl::StatusOr<model::GraphSpec>(const model::GraphSpec& working)> build;
+    bool dry_run = false;
+    std::optional<uint64_t> expected_revision;
+    const CallContext* call = nullptr;
+    // Set by the thread committing the batch (read by the caller once
+    // `done`):
+    absl::StatusOr<EditOutcome> outcome;
+    uint64_t ticket = 0;  // journal record to Sync (0: none)
+    bool done = false;    // queue_mu_
+    // Between the steps of a batch:
+    bool prepared = false;  // checked and recorded: to apply
+    bool recorded = false;  // before_commit wrote its record
     model::GraphSpec spec;
-    uint64_t revision = 0;
+    uint64_t revision_before = 0;
+    uint64_t validated_in = 0;
+    EditOutcome prepared_outcome;
   };
-  absl::StatusOr<EditOutcome> CommitLocked(model::GraphSpec spec, bool dry_run,
-                                           std::optional<uint64_t> expected_revision,
-                                           const CallContext& call, uint64_t* ticket,
-                                           const Base* base = nullptr)
+  // Queues `q`, commits batches until it is done, then waits for its
+  // journal record's flush (Durable).
+  absl::StatusOr<EditOutcome> Submit(Queued& q) ABSL_LOCKS_EXCLUDED(mu_);
+  void CommitBatchLocked(const std::vector<Queued*>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds, checks and records `q` against `working` at `working_revision`:
+  // q.prepared, or q.outcome (an error, or a dry run's outcome).
+  void PrepareLocked(Queued& q, const model::GraphSpec& working, uint64_t working_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the journal record of a prepared edit, applies it, publishes the
+  // event; the outcome (or why it was refused) goes to q.outcome.
+  void ApplyPreparedLocked(Queued& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Without the lock: waits until the edit's record is flushed (shared with
   // the edits of other clients: group commit).
   absl::StatusOr<EditOutcome> Durable(absl::StatusOr<EditOutcome> outcome, uint64_t ticket)
@@ -196,6 +243,13 @@ class GraphService {
   std::vector<LiveStream*> streams_ ABSL_GUARDED_BY(mu_);
   bool stop_committer_ ABSL_GUARDED_BY(mu_) = false;
   std::thread committer_;  // started with the first stream
+  // The queue of edits (Submit). A std::mutex, not absl's: ThreadSanitizer
+  // sees its ordering (Debian's abseil is not instrumented), and it is the
+  // one place where a caller's edit meets the thread that commits it.
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Queued*> queue_;  // queue_mu_
+  bool combining_ = false;      // queue_mu_: a batch is being committed
 };
 
 /// Applies one op to a spec (NOT_FOUND for unknown nodes/routes/params,

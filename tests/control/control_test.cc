@@ -301,6 +301,85 @@ TEST_F(ServiceTest, ResetGoesBackToTheConfigGraph) {
   EXPECT_EQ(rig_.engine().spec(), Base());
 }
 
+// Waits (bounded) until `pred` holds.
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  for (int i = 0; i < 10000 && !pred(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return pred();
+}
+
+// Concurrent edits are committed in batches: those that arrive while a
+// batch runs queue up, and the next batch records every one of them before
+// the first is made durable (one flush for all), then applies each in
+// arrival order with its own revision.
+TEST_F(ServiceTest, ConcurrentEditsShareOneDurableStepAndKeepTheirOrder) {
+  constexpr int kQueued = 5;
+  std::mutex mu;
+  std::vector<std::string> log;
+  std::atomic<bool> release{false};
+  auto say = [&](std::string what) {
+    std::lock_guard lock(mu);
+    log.push_back(std::move(what));
+  };
+  std::vector<control::CallContext> contexts(kQueued + 1);
+  for (int n = 0; n <= kQueued; ++n) {
+    contexts[n].before_commit = [&, n](const control::PendingCommit& p) {
+      say("record " + std::to_string(n) + " -> " + std::to_string(p.revision_after));
+      while (n == 0 && !release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return absl::OkStatus();
+    };
+    contexts[n].make_durable = [&, n] {
+      say("durable " + std::to_string(n));
+      return absl::OkStatus();
+    };
+  }
+  const uint64_t rev = rig_.engine().revision();
+  std::vector<absl::StatusOr<control::EditOutcome>> outcomes(kQueued + 1,
+                                                             absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  auto edit = [&](int n) {
+    threads.emplace_back([&, n] {
+      outcomes[n] = service_->Edit({SetParam("g", "gain_db", -static_cast<double>(n + 1))}, false,
+                                   std::nullopt, contexts[n]);
+    });
+  };
+  edit(0);  // its record waits: a batch is running
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return !log.empty();
+  }));
+  for (int n = 1; n <= kQueued; ++n) {
+    edit(n);
+    ASSERT_TRUE(WaitFor([&] { return service_->queued_edits() == static_cast<size_t>(n); }));
+  }
+  release = true;
+  for (auto& t : threads) t.join();
+
+  std::vector<std::string> want = {"record 0 -> " + std::to_string(rev + 1), "durable 0"};
+  for (int n = 1; n <= kQueued; ++n) {
+    want.push_back("record " + std::to_string(n) + " -> " + std::to_string(rev + 1 + n));
+  }
+  for (int n = 1; n <= kQueued; ++n) want.push_back("durable " + std::to_string(n));
+  EXPECT_EQ(log, want);
+  for (int n = 0; n <= kQueued; ++n) {
+    ASSERT_TRUE(outcomes[n].ok()) << n << ": " << outcomes[n].status();
+    EXPECT_TRUE(outcomes[n]->applied);
+    EXPECT_EQ(outcomes[n]->revision, rev + 1 + n);
+    // Each diffed against the graph the one ahead of it left (-6 dB at first).
+    EXPECT_EQ(outcomes[n]->changes,
+              std::vector<std::string>{"~ node g: gain_db " + std::to_string(n == 0 ? -6 : -n) +
+                                       " -> " + std::to_string(-(n + 1))});
+  }
+  EXPECT_EQ(rig_.engine().revision(), rev + 1 + kQueued);
+  EXPECT_EQ(std::get<double>(rig_.engine().spec().FindNode("g")->params.at("gain_db")),
+            -static_cast<double>(kQueued + 1));
+  auto saved = store_->Load(rig_.engine().kinds());
+  ASSERT_TRUE(saved.ok() && saved->has_value()) << saved.status();
+  EXPECT_EQ(**saved, rig_.engine().spec());
+}
+
 TEST(StateStore, CorruptFileIsReportedNotTrusted) {
   const fs::path dir = fs::temp_directory_path() / ("aers-state-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -873,6 +952,92 @@ TEST(ServiceRollback, AStateFileThatCannotBePutBackIsReportedNotIgnored) {
   auto ok = service.Edit({SetParamOp("g", "gain_db", -3.0)}, false, std::nullopt);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_FALSE(service.state_diverged());
+  fs::remove_all(dir);
+}
+
+// An edit of a batch refused at the last step (its node cannot be built)
+// sends the edits behind it, checked against a graph that never ran, back
+// to be checked and recorded again: they apply against what runs.
+TEST(ServiceBatch, AnEditRefusedAtTheLastStepSendsTheOnesBehindItBackToBeCheckedAgain) {
+  const fs::path dir = fs::temp_directory_path() / ("aers-batch-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto kinds = dsp::MakeBuiltinRegistry();
+  ASSERT_TRUE(
+      kinds
+          ->Add(std::make_shared<dsp::TableKind>(
+              "broken", "fails to instantiate", std::vector<model::ParamDesc>{}, dsp::InOutLayout,
+              [](const model::NodeSpec&, const auto&,
+                 const rt::StreamFormat&) -> absl::StatusOr<std::unique_ptr<rt::Processor>> {
+                return absl::InternalError("no instance today");
+              }))
+          .ok());
+  Rig rig(RigOptions{48000.0, 64, 5.0, kinds.get()});
+  rig.Apply(Base());
+  state::StateStore store((dir / "graph.yaml").string());
+  control::EventBus bus;
+  control::GraphService service(rig.engine(), &store, bus, nullptr);
+  const uint64_t rev = rig.engine().revision();
+
+  std::atomic<bool> release{false};
+  std::atomic<int> recorded{0};
+  std::mutex mu;
+  std::vector<std::string> records;  // of the last edit
+  std::vector<std::string> retries;
+  control::CallContext first, broken, last;
+  first.before_commit = [&](const control::PendingCommit&) {
+    ++recorded;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return absl::OkStatus();
+  };
+  last.before_commit = [&](const control::PendingCommit& p) {
+    std::lock_guard lock(mu);
+    records.push_back(std::to_string(p.revision_before) + " -> " +
+                      std::to_string(p.revision_after));
+    return absl::OkStatus();
+  };
+  last.before_retry = [&](const absl::Status& why) {
+    std::lock_guard lock(mu);
+    retries.push_back(std::string(why.message()));
+  };
+  absl::StatusOr<control::EditOutcome> r0, r1, r2;
+  std::thread t0(
+      [&] { r0 = service.Edit({SetParamOp("g", "gain_db", -1.0)}, false, std::nullopt, first); });
+  ASSERT_TRUE(WaitFor([&] { return recorded == 1; }));
+  model::GraphSpec bad = Base();
+  bad.nodes.push_back({"x", "broken", 1, {}});
+  bad.routes.push_back({model::Endpoint::Parse("g"), model::Endpoint::Parse("x")});
+  std::thread t1([&] { r1 = service.ApplyGraph(bad, false, std::nullopt, broken); });
+  ASSERT_TRUE(WaitFor([&] { return service.queued_edits() == 1; }));
+  std::thread t2(
+      [&] { r2 = service.Edit({SetParamOp("g", "gain_db", -7.0)}, false, std::nullopt, last); });
+  ASSERT_TRUE(WaitFor([&] { return service.queued_edits() == 2; }));
+  release = true;
+  t0.join();
+  t1.join();
+  t2.join();
+
+  ASSERT_TRUE(r0.ok()) << r0.status();
+  EXPECT_EQ(r0->revision, rev + 1);
+  ASSERT_FALSE(r1.ok());
+  EXPECT_NE(std::string(r1.status().message()).find("no instance today"), std::string::npos)
+      << r1.status();
+  // Recorded first against the graph with node x (revision + 2 -> + 3),
+  // then again against what runs.
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->revision, rev + 2);
+  EXPECT_EQ(records,
+            (std::vector<std::string>{std::to_string(rev + 2) + " -> " + std::to_string(rev + 3),
+                                      std::to_string(rev + 1) + " -> " + std::to_string(rev + 2)}));
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_NE(retries[0].find("no instance today"), std::string::npos) << retries[0];
+  EXPECT_EQ(r2->changes, std::vector<std::string>{"~ node g: gain_db -1 -> -7"});
+  EXPECT_EQ(rig.engine().spec().FindNode("x"), nullptr);
+  EXPECT_EQ(std::get<double>(rig.engine().spec().FindNode("g")->params.at("gain_db")), -7.0);
+  EXPECT_EQ(rig.engine().revision(), rev + 2);
+  auto saved = store.Load(*kinds);
+  ASSERT_TRUE(saved.ok() && saved->has_value()) << saved.status();
+  EXPECT_EQ(**saved, rig.engine().spec());
   fs::remove_all(dir);
 }
 

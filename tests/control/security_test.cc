@@ -3,6 +3,7 @@
 // out, socket-path safety and revisions across restarts, through the real
 // gRPC server over TCP and a Unix socket (no jackd needed).
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -34,6 +35,25 @@
 #include "control/utf8.h"
 #include "reflection.grpc.pb.h"
 #include "state/state_store.h"
+
+// fdatasync as the code linked into this program calls it (a definition in
+// the program comes before libc's): counts the calls, and fails them with
+// EIO while g_fail_syncs is set, as a disk that lost the written pages
+// would. No file system here can be made to fail a flush on request.
+namespace {
+std::atomic<int> g_syncs{0};
+std::atomic<bool> g_fail_syncs{false};
+}  // namespace
+
+extern "C" int fdatasync(int fd) {
+  static const auto real = reinterpret_cast<int (*)(int)>(::dlsym(RTLD_NEXT, "fdatasync"));
+  if (g_fail_syncs) {
+    errno = EIO;
+    return -1;
+  }
+  ++g_syncs;
+  return real(fd);
+}
 
 namespace aers::test {
 namespace {
@@ -298,6 +318,101 @@ TEST(Audit, TheHighestAppliedRevisionSkipsWhatWasNotApplied) {
   ASSERT_TRUE((*log)->Write(rec(8, "OK", 30)).ok());
   EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(30));
   EXPECT_EQ(control::AuditLog::Open({""}).value()->HighestAppliedRevision(), std::nullopt);
+  fs::remove_all(d);
+}
+
+TEST(Audit, DeferredRecordsShareOneFlush) {
+  const fs::path d = TempDir("deferred");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  const int syncs = g_syncs;
+  auto a = (*log)->WriteDeferred(Record("A"));
+  auto b = (*log)->WriteDeferred(Record("B"));
+  auto c = (*log)->WriteDeferred(Record("C"));
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(g_syncs, syncs);           // written, not yet flushed
+  EXPECT_EQ(ReadLines(p).size(), 3u);  // but in the file at once
+  ASSERT_TRUE((*log)->MakeDurable(*b).ok());
+  EXPECT_EQ(g_syncs, syncs + 1);
+  EXPECT_TRUE((*log)->MakeDurable(*a).ok());
+  EXPECT_TRUE((*log)->MakeDurable(*c).ok());
+  EXPECT_EQ(g_syncs, syncs + 1) << "covered by the first flush";
+  // A flushed record's flush covers the deferred ones before it.
+  auto e = (*log)->WriteDeferred(Record("E"));
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE((*log)->Write(Record("F")).ok());
+  EXPECT_EQ(g_syncs, syncs + 2);
+  EXPECT_TRUE((*log)->MakeDurable(*e).ok());
+  EXPECT_EQ(g_syncs, syncs + 2);
+  EXPECT_EQ((*log)->MakeDurable(*e + 100).code(), absl::StatusCode::kInternal);
+  fs::remove_all(d);
+  // Without a file (records to the daemon's log only) nothing waits.
+  auto none = control::AuditLog::Open({""});
+  ASSERT_TRUE(none.ok());
+  auto n = (*none)->WriteDeferred(Record("G"));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE((*none)->MakeDurable(*n).ok());
+}
+
+TEST(Audit, AFailedFlushRefusesEveryDeferredRecordItCovered) {
+  const fs::path d = TempDir("deferred-eio");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  auto a = (*log)->WriteDeferred(Record("A"));
+  auto b = (*log)->WriteDeferred(Record("B"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  g_fail_syncs = true;
+  const absl::Status st = (*log)->MakeDurable(*a);
+  g_fail_syncs = false;
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find(p.string() + ": cannot sync"), absl::string_view::npos) << st;
+  EXPECT_NE(st.message().find("never fails open"), absl::string_view::npos) << st;
+  // The same flush covered B: refused too, now and later, though the
+  // disk flushes again.
+  EXPECT_EQ((*log)->MakeDurable(*b).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*log)->MakeDurable(*a).code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE((*log)->writable());
+  auto c = (*log)->WriteDeferred(Record("C"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE((*log)->MakeDurable(*c).ok());
+  EXPECT_TRUE((*log)->writable());
+  // Another record's flush that fails settles the deferred ones as failed.
+  auto e = (*log)->WriteDeferred(Record("E"));
+  ASSERT_TRUE(e.ok());
+  g_fail_syncs = true;
+  EXPECT_EQ((*log)->Write(Record("F")).code(), absl::StatusCode::kUnavailable);
+  g_fail_syncs = false;
+  EXPECT_EQ((*log)->MakeDurable(*e).code(), absl::StatusCode::kUnavailable);
+  fs::remove_all(d);
+}
+
+TEST(Audit, DeferredRecordsAreFlushedBeforeTheirFileIsLeft) {
+  const fs::path d = TempDir("deferred-rotate");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  const int syncs = g_syncs;
+  auto a = (*log)->WriteDeferred(Record("A"));
+  ASSERT_TRUE(a.ok());
+  fs::rename(p, d / "audit.jsonl.1");  // logrotate
+  auto b = (*log)->WriteDeferred(Record("B"));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(g_syncs, syncs + 1) << "A flushed on its file before B went to the new one";
+  EXPECT_EQ(ReadLines(d / "audit.jsonl.1").size(), 1u);
+  EXPECT_EQ(ReadLines(p).size(), 1u);
+  EXPECT_TRUE((*log)->MakeDurable(*a).ok());
+  EXPECT_EQ(g_syncs, syncs + 1);
+  EXPECT_TRUE((*log)->MakeDurable(*b).ok());
+  EXPECT_EQ(g_syncs, syncs + 2);
+  // Reopen (SIGHUP) with a flush that fails: the record is refused.
+  auto c = (*log)->WriteDeferred(Record("C"));
+  ASSERT_TRUE(c.ok());
+  g_fail_syncs = true;
+  EXPECT_TRUE((*log)->Reopen().ok());
+  g_fail_syncs = false;
+  EXPECT_EQ((*log)->MakeDurable(*c).code(), absl::StatusCode::kUnavailable);
   fs::remove_all(d);
 }
 
@@ -714,6 +829,56 @@ TEST_F(ServerTest, EveryOutcomeOfAMutationIsAudited) {
   EXPECT_EQ(results, (std::vector<std::string>{"OK", "OK+dry", "ABORTED", "INVALID_ARGUMENT"}));
   EXPECT_EQ(store_->SavedRevision(),
             std::optional<uint64_t>(rev + 1 + state::StateStore::kRevisionLease));
+}
+
+// Clients editing at once (their edits committed in batches that share
+// one flush of the audit log): every applied edit has one OK record naming
+// its own revision, in the order applied.
+TEST_F(ServerTest, ConcurrentEditsAreEachAuditedWithTheirOwnRevision) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
+  constexpr int kClients = 8;
+  constexpr int kEdits = 25;
+  const uint64_t rev = rig_.engine().revision();
+  const int syncs = g_syncs;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", c);  // a connection of its own
+      auto stub = aers::v1::Control::NewStub(
+          grpc::CreateCustomChannel("unix:" + (dir_ / "run" / "aersd.sock").string(),
+                                    grpc::InsecureChannelCredentials(), args));
+      for (int i = 0; i < kEdits; ++i) {
+        grpc::ClientContext ctx;
+        Auth(ctx, "");
+        aers::v1::SetParameterRequest req;
+        req.set_node("g");
+        req.set_param("gain_db");
+        req.mutable_value()->set_number(-static_cast<double>(c * kEdits + i) / 10.0);
+        aers::v1::EditResponse resp;
+        if (!stub->SetParameter(&ctx, req, &resp).ok()) ++failed;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  const uint64_t last = rig_.engine().revision();
+  EXPECT_EQ(last, rev + kClients * kEdits);
+  std::vector<uint64_t> applied;
+  for (const auto& l : ReadLines(dir_ / "audit.jsonl")) {
+    const auto j = nlohmann::json::parse(l);
+    ASSERT_EQ(j["result"], "OK") << l;
+    EXPECT_EQ(j["revision_before"].get<uint64_t>() + 1, j["revision_after"].get<uint64_t>()) << l;
+    applied.push_back(j["revision_after"].get<uint64_t>());
+  }
+  std::vector<uint64_t> want;
+  for (uint64_t r = rev + 1; r <= last; ++r) want.push_back(r);
+  EXPECT_EQ(applied, want);
+  EXPECT_EQ(audit_->HighestAppliedRevision(), std::optional<uint64_t>(last));
+  EXPECT_EQ(store_->SavedRevision(),
+            std::optional<uint64_t>(last + state::StateStore::kRevisionLease));
+  RecordProperty("flushes", g_syncs - syncs);  // audit log and journal, shared by batches
 }
 
 TEST_F(ServerTest, Ipv6PeersAreKeyedAndMaskedFromGrpcsOwnPeerText) {

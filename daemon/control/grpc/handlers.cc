@@ -273,20 +273,41 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
   bool audit_refused = false;
   CallContext ctx;
   ctx.origin = operation == "ResetToConfig" ? "reset" : "rpc";
-  // Written and flushed under the service's lock, before anything changes:
-  // a record that cannot be made durable refuses the change. (Flushing
-  // after the lock would let concurrent edits share the flush, but a flush
-  // that failed then would find the change already applied.)
+  // Written under the service's lock before anything changes, and flushed
+  // before this edit is applied (make_durable): a record that cannot be
+  // written or made durable refuses the change. The edits of a batch
+  // (concurrent clients) share that flush.
+  uint64_t record_number = 0;
   ctx.before_commit = [&](const PendingCommit& p) -> absl::Status {
     if (d_.audit == nullptr) return absl::OkStatus();
     AuditRecord r = base;
     r.revision_before = p.revision_before;
     r.revision_after = p.revision_after;
     r.changes = p.changes;
-    absl::Status st = d_.audit->Write(std::move(r));
-    committed_record = st.ok();
-    audit_refused = !st.ok();
+    absl::StatusOr<uint64_t> written = d_.audit->WriteDeferred(std::move(r));
+    committed_record = written.ok();
+    audit_refused = !written.ok();
+    record_number = written.ok() ? *written : 0;
+    return written.status();
+  };
+  ctx.make_durable = [&]() -> absl::Status {
+    if (d_.audit == nullptr || record_number == 0) return absl::OkStatus();
+    absl::Status st = d_.audit->MakeDurable(record_number);
+    if (!st.ok()) {
+      committed_record = false;
+      audit_refused = true;
+    }
     return st;
+  };
+  ctx.before_retry = [&](const absl::Status& why) {
+    if (d_.audit == nullptr || !committed_record) return;
+    AuditRecord r = base;
+    r.result = absl::StatusCodeToString(why.code());
+    r.message = absl::StrCat("not applied after all: ", why.message());
+    r.revision_before = r.revision_after = d_.service->revision();
+    (void)d_.audit->Write(std::move(r));  // the next attempt is recorded anyway
+    committed_record = false;
+    record_number = 0;
   };
   const uint64_t before = d_.service->revision();
   absl::StatusOr<EditOutcome> out = call(ctx);
