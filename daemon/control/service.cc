@@ -360,7 +360,7 @@ void GraphService::CommitBatchLocked(const std::vector<Queued*>& batch) {
       Queued& q = *batch[i];
       PrepareLocked(q, working, working_revision);
       if (q.prepared) {
-        working = q.spec;
+        if (i + 1 < batch.size()) working = q.spec;  // (a copy only for an edit behind it)
         ++working_revision;
       }
     }
