@@ -693,6 +693,18 @@ void Daemon::Reload() {
       recorded = true;
       return st;
     };
+    // Checked again after an edit ahead of it in the same batch could not
+    // be built: the first record's follow-up (or, unwritable, the reload
+    // is refused).
+    call.before_retry = [&](const absl::Status& why) -> absl::Status {
+      control::AuditRecord r = record;
+      r.result = absl::StatusCodeToString(why.code());
+      r.message = absl::StrCat("not applied after all: ", why.message());
+      r.revision_before = r.revision_after = service_->revision();
+      absl::Status st = audit_->Write(std::move(r));
+      if (st.ok()) recorded = false;
+      return st;
+    };
     state_->set_baseline(Baseline(*text));
     // The config's graph taken up again, as at a start: start-up limits apply.
     for (const auto& change : model::ApplyStartupLimits(loaded->graph, *kinds_)) {

@@ -246,17 +246,20 @@ absl::Status AuditLog::WriteLocked(AuditRecord& record, int64_t now_ms, bool syn
   if (st.ok()) {
     // Logged once written: the log never shows a record the file lacks.
     spdlog::info("audit: {}", line);
-    if (outage_) {
-      spdlog::warn("audit log {} is writable again ({} records refused meanwhile)", options_.path,
-                   refused_in_outage_);
-      outage_ = false;
-      refused_in_outage_ = 0;
-    }
+    if (sync) EndOutageLocked();  // a deferred record ends an outage once flushed
     return st;
   }
   RefusedLocked(&record, st);
   return absl::UnavailableError(
       absl::StrCat(st.message(), "; the change was refused (auditing never fails open)"));
+}
+
+void AuditLog::EndOutageLocked() {
+  if (!outage_) return;
+  spdlog::warn("audit log {} is writable again ({} records refused meanwhile)", options_.path,
+               refused_in_outage_);
+  outage_ = false;
+  refused_in_outage_ = 0;
 }
 
 void AuditLog::RefusedLocked(const AuditRecord* record, const absl::Status& st) {
@@ -303,7 +306,10 @@ absl::Status AuditLog::MakeDurable(uint64_t number) {
   for (const FailedRange& f : failed_ranges_) {
     if (number >= f.first && number <= f.last) st = f.error;
   }
-  if (st.ok()) return st;
+  if (st.ok()) {
+    EndOutageLocked();
+    return st;
+  }
   RefusedLocked(nullptr, st);
   return absl::UnavailableError(
       absl::StrCat(st.message(), "; the change was refused (auditing never fails open)"));

@@ -8,10 +8,10 @@
 // re-creatable, I/O error) and callers refuse the mutation. An edit's
 // record may be written first and flushed later (WriteDeferred, then
 // MakeDurable before the edit is applied), so that concurrent edits share
-// one flush; a flush that fails refuses every record it covered. The outage is logged once, and the next
-// record that can be written ends it. The file is reopened on Reopen()
-// (SIGHUP) and whenever the path no longer names the open file (rotation
-// by rename or delete); copytruncate works too (O_APPEND).
+// one flush; a flush that fails refuses every record it covered. The outage is logged once, and the
+// next record that can be written ends it. The file is reopened on Reopen() (SIGHUP) and whenever
+// the path no longer names the open file (rotation by rename or delete); copytruncate works too
+// (O_APPEND).
 //
 // Records carry the principal (token name and role, certificate subject,
 // "unix", or an internal actor), an anonymised address (AnonymizeAddress),
@@ -150,6 +150,8 @@ class AuditLog {
   // The outage bookkeeping of a record that could not be written or
   // flushed.
   void RefusedLocked(const AuditRecord* record, const absl::Status& st);
+  // A record written and flushed: logs the end of an outage, if any.
+  void EndOutageLocked();
 
   struct Aggregate {
     AuditRecord first;

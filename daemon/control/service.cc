@@ -271,7 +271,7 @@ void GraphService::PrepareLocked(Queued& q, const model::GraphSpec& working,
   q.prepared = true;
 }
 
-void GraphService::ApplyPreparedLocked(Queued& q) {
+bool GraphService::ApplyPreparedLocked(Queued& q) {
   q.prepared = false;
   q.ticket = 0;
   // Write-ahead: the journal holds the edit (and its revision) before the
@@ -284,7 +284,7 @@ void GraphService::ApplyPreparedLocked(Queued& q) {
   const uint64_t next = q.revision_before + 1;
   if (auto live = SaveAllLiveLocked(); !live.ok()) {
     q.outcome = live.status();
-    return;
+    return true;
   } else if (*live != 0) {
     q.ticket = *live;
   }
@@ -294,7 +294,7 @@ void GraphService::ApplyPreparedLocked(Queued& q) {
       q.outcome = absl::UnavailableError(absl::StrCat(
           "the state file cannot be written, so the change was refused (nothing changed): ",
           std::string(appended.status().message())));
-      return;
+      return true;
     }
     q.ticket = *appended;
   }
@@ -312,7 +312,7 @@ void GraphService::ApplyPreparedLocked(Queued& q) {
     }
     q.ticket = 0;
     q.outcome = applied.status();
-    return;
+    return false;
   }
   if (store_ != nullptr) state_diverged_.store(false);  // written and applied: in step again
   saved_spec_ = std::move(written);
@@ -339,16 +339,17 @@ void GraphService::ApplyPreparedLocked(Queued& q) {
   e.origin = q.call->origin;
   events_.Publish(std::move(e));
   q.outcome = std::move(out);
+  return false;
 }
 
 void GraphService::CommitBatchLocked(const std::vector<Queued*>& batch) {
-  size_t start = 0;
+  std::vector<Queued*> pending = batch;
   // Each pass settles at least one edit, unless the graph moved on under
   // it (a sample rate change, from the backend's thread): bounded anyway.
-  for (int pass = 0; start < batch.size(); ++pass) {
+  for (int pass = 0; !pending.empty(); ++pass) {
     if (pass == 100) {
-      for (size_t i = start; i < batch.size(); ++i) {
-        batch[i]->outcome = absl::AbortedError(
+      for (Queued* q : pending) {
+        q->outcome = absl::AbortedError(
             "the graph kept changing while this edit waited (sample rate changes); retry");
       }
       return;
@@ -356,52 +357,72 @@ void GraphService::CommitBatchLocked(const std::vector<Queued*>& batch) {
     // Check and record every edit against the graph the ones ahead of it
     // leave.
     auto [working, working_revision] = engine_.spec_and_revision();
-    for (size_t i = start; i < batch.size(); ++i) {
-      Queued& q = *batch[i];
+    for (size_t i = 0; i < pending.size(); ++i) {
+      Queued& q = *pending[i];
       PrepareLocked(q, working, working_revision);
       if (q.prepared) {
-        if (i + 1 < batch.size()) working = q.spec;  // (a copy only for an edit behind it)
+        if (i + 1 < pending.size()) working = q.spec;  // (a copy only for an edit behind it)
         ++working_revision;
       }
     }
     // Apply them in order, each once its record is durable (the first
     // make_durable flushes the records of the whole batch).
-    size_t redo = batch.size();  // edits from here on are prepared again
-    absl::Status why;
-    for (size_t i = start; i < batch.size(); ++i) {
-      Queued& q = *batch[i];
-      if (!q.prepared) continue;
+    std::vector<Queued*> again;          // to check (and record) again, in order
+    absl::Status broken;                 // an edit of its own failed: the rest goes again
+    std::optional<absl::Status> shared;  // a failure the rest would meet too
+    for (Queued* qp : pending) {
+      Queued& q = *qp;
+      if (!broken.ok()) {
+        again.push_back(&q);
+        continue;
+      }
+      if (!q.prepared) {
+        // Failed its checks, or a dry run: final, unless checked against
+        // edits since refused.
+        if (shared) again.push_back(&q);
+        continue;
+      }
+      if (shared) {
+        q.prepared = false;
+        q.outcome = *shared;
+        continue;
+      }
       if (q.call->make_durable) {
         if (auto st = q.call->make_durable(); !st.ok()) {
           q.prepared = false;
           q.outcome = st;
-          why = st;
-          redo = i + 1;
-          break;
+          shared = st;
+          continue;
         }
       }
       if (engine_.revision() != q.revision_before) {
-        why = absl::AbortedError(
+        broken = absl::AbortedError(
             absl::StrCat("the graph moved on to revision ", engine_.revision(), " meanwhile"));
-        redo = i;
-        break;
+        again.push_back(&q);
+        continue;
       }
-      ApplyPreparedLocked(q);
-      if (!q.outcome.ok()) {
-        why = q.outcome.status();
-        redo = i + 1;
-        break;
+      const bool refused_for_all = ApplyPreparedLocked(q);
+      if (q.outcome.ok()) continue;
+      if (refused_for_all) {
+        shared = q.outcome.status();
+      } else {
+        broken = q.outcome.status();
       }
     }
-    for (size_t i = redo; i < batch.size(); ++i) {
-      Queued& q = *batch[i];
-      if (q.recorded && q.call->before_retry) {
-        q.call->before_retry(absl::AbortedError(
-            absl::StrCat("an edit ahead of it was refused (", why.message(), "); checked again")));
+    pending.clear();
+    for (Queued* q : again) {
+      if (q->recorded && q->call->before_retry) {
+        absl::Status st = q->call->before_retry(absl::AbortedError(absl::StrCat(
+            "an edit ahead of it was refused (", broken.message(), "); checked again")));
+        if (!st.ok()) {
+          q->prepared = q->recorded = false;
+          q->outcome = st;
+          continue;
+        }
       }
-      q.prepared = q.recorded = false;
+      q->prepared = q->recorded = false;
+      pending.push_back(q);
     }
-    start = redo;
   }
 }
 

@@ -71,10 +71,11 @@ struct CallContext {
   std::function<absl::Status()> make_durable;
   /// Called with the lock held when an edit whose before_commit record was
   /// written is not applied and is checked and recorded again (an edit
-  /// ahead of it in the same batch was refused at the last step, or the
-  /// graph moved on meanwhile): the record's follow-up. The next
-  /// before_commit writes the record of the new attempt.
-  std::function<void(const absl::Status&)> before_retry;
+  /// ahead of it in the same batch could not be built, or the graph moved
+  /// on meanwhile): the record's follow-up. The next before_commit writes
+  /// the record of the new attempt. A non-OK status (the follow-up could
+  /// not be written) refuses the edit instead, with that status.
+  std::function<absl::Status(const absl::Status&)> before_retry;
   /// Called with the service's lock held when a change whose
   /// before_commit record was written then could not be saved (a stream's
   /// values: they run, but the state file does not hold them): the audit
@@ -105,9 +106,13 @@ class LiveStream {
 /// records every edit against the graph the ones ahead of it leave, makes
 /// their records durable with one flush (CallContext::make_durable), then
 /// applies them one by one, each with its own revision, journal record and
-/// event. An edit refused at that last step (rare: a node that cannot be
-/// built, the state file unwritable) sends the edits behind it back to be
-/// checked and recorded again against what runs.
+/// event. An edit refused at that last step for a reason of its own (a node
+/// that cannot be built) sends the edits behind it back to be checked and
+/// recorded again against what runs; one refused for a reason every edit
+/// behind it shares (records that could not be made durable, the state
+/// file unwritable) refuses them too, with the same error, and sends back
+/// only those that had failed their checks (against a graph that did not
+/// come to run).
 class GraphService {
  public:
   /// How long a streamed value may stay unsaved: the committer writes the
@@ -210,8 +215,10 @@ class GraphService {
   void PrepareLocked(Queued& q, const model::GraphSpec& working, uint64_t working_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the journal record of a prepared edit, applies it, publishes the
-  // event; the outcome (or why it was refused) goes to q.outcome.
-  void ApplyPreparedLocked(Queued& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // event; the outcome (or why it was refused) goes to q.outcome. Returns
+  // true when it was refused for a reason every edit would meet (the state
+  // file or a stream's save), false otherwise.
+  bool ApplyPreparedLocked(Queued& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Without the lock: waits until the edit's record is flushed (shared with
   // the edits of other clients: group commit).
   absl::StatusOr<EditOutcome> Durable(absl::StatusOr<EditOutcome> outcome, uint64_t ticket)

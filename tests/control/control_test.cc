@@ -380,6 +380,66 @@ TEST_F(ServiceTest, ConcurrentEditsShareOneDurableStepAndKeepTheirOrder) {
   EXPECT_EQ(**saved, rig_.engine().spec());
 }
 
+// An edit of a batch refused for a reason every edit shares (the state
+// file cannot be written) refuses the edits behind it with the same error,
+// without recording them again; those that had failed their checks, or dry
+// runs, checked against its graph, are checked again against what runs.
+TEST_F(ServiceTest, AnUnwritableStateRefusesTheRestOfTheBatchWithoutRetries) {
+  std::atomic<bool> release{false};
+  std::atomic<int> recorded{0};
+  std::atomic<int> last_records{0};
+  std::atomic<int> last_retries{0};
+  control::CallContext first, add, last, dry;
+  first.before_commit = [&](const control::PendingCommit&) {
+    ++recorded;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return absl::OkStatus();
+  };
+  add.before_commit = [&](const control::PendingCommit&) {
+    // Something that is not a file takes the state file's place.
+    fs::create_directories(store_->path());
+    return absl::OkStatus();
+  };
+  last.before_commit = [&](const control::PendingCommit&) {
+    ++last_records;
+    return absl::OkStatus();
+  };
+  last.before_retry = [&](const absl::Status&) {
+    ++last_retries;
+    return absl::OkStatus();
+  };
+  const uint64_t rev = rig_.engine().revision();
+  absl::StatusOr<control::EditOutcome> r0, r1, r2, r3;
+  std::thread t0(
+      [&] { r0 = service_->Edit({SetParam("g", "gain_db", -1.0)}, false, std::nullopt, first); });
+  ASSERT_TRUE(WaitFor([&] { return recorded == 1; }));
+  std::thread t1([&] { r1 = service_->Edit({Add("y", "gain")}, false, std::nullopt, add); });
+  ASSERT_TRUE(WaitFor([&] { return service_->queued_edits() == 1; }));
+  std::thread t2(
+      [&] { r2 = service_->Edit({SetParam("y", "gain_db", -3.0)}, false, std::nullopt, last); });
+  ASSERT_TRUE(WaitFor([&] { return service_->queued_edits() == 2; }));
+  std::thread t3([&] {
+    r3 = service_->Edit({SetParam("y", "gain_db", -4.0)}, /*dry_run=*/true, std::nullopt, dry);
+  });
+  ASSERT_TRUE(WaitFor([&] { return service_->queued_edits() == 3; }));
+  release = true;
+  for (auto* t : {&t0, &t1, &t2, &t3}) t->join();
+
+  ASSERT_TRUE(r0.ok()) << r0.status();
+  ASSERT_FALSE(r1.ok());
+  EXPECT_EQ(r1.status().code(), absl::StatusCode::kUnavailable) << r1.status();
+  EXPECT_NE(r1.status().message().find("nothing changed"), absl::string_view::npos) << r1.status();
+  EXPECT_EQ(r2.status(), r1.status());
+  EXPECT_EQ(last_records, 1);
+  EXPECT_EQ(last_retries, 0);
+  // The dry run passed against the graph with node y; against what runs
+  // there is no y.
+  EXPECT_EQ(r3.status().code(), absl::StatusCode::kNotFound) << r3.status();
+  EXPECT_EQ(rig_.engine().revision(), rev + 1);
+  EXPECT_EQ(rig_.engine().spec().FindNode("y"), nullptr);
+  fs::remove_all(store_->path());
+}
+
 TEST(StateStore, CorruptFileIsReportedNotTrusted) {
   const fs::path dir = fs::temp_directory_path() / ("aers-state-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -999,6 +1059,7 @@ TEST(ServiceBatch, AnEditRefusedAtTheLastStepSendsTheOnesBehindItBackToBeChecked
   last.before_retry = [&](const absl::Status& why) {
     std::lock_guard lock(mu);
     retries.push_back(std::string(why.message()));
+    return absl::OkStatus();
   };
   absl::StatusOr<control::EditOutcome> r0, r1, r2;
   std::thread t0(

@@ -37,17 +37,18 @@
 #include "state/state_store.h"
 
 // fdatasync as the code linked into this program calls it (a definition in
-// the program comes before libc's): counts the calls, and fails them with
-// EIO while g_fail_syncs is set, as a disk that lost the written pages
+// the program comes before libc's): counts the calls, and fails the next
+// g_fail_syncs of them with EIO, as a disk that lost the written pages
 // would. No file system here can be made to fail a flush on request.
 namespace {
 std::atomic<int> g_syncs{0};
-std::atomic<bool> g_fail_syncs{false};
+std::atomic<int> g_fail_syncs{0};
 }  // namespace
 
 extern "C" int fdatasync(int fd) {
   static const auto real = reinterpret_cast<int (*)(int)>(::dlsym(RTLD_NEXT, "fdatasync"));
-  if (g_fail_syncs) {
+  if (g_fail_syncs > 0) {
+    --g_fail_syncs;
     errno = EIO;
     return -1;
   }
@@ -363,9 +364,9 @@ TEST(Audit, AFailedFlushRefusesEveryDeferredRecordItCovered) {
   auto a = (*log)->WriteDeferred(Record("A"));
   auto b = (*log)->WriteDeferred(Record("B"));
   ASSERT_TRUE(a.ok() && b.ok());
-  g_fail_syncs = true;
+  g_fail_syncs = 1000;
   const absl::Status st = (*log)->MakeDurable(*a);
-  g_fail_syncs = false;
+  g_fail_syncs = 0;
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
   EXPECT_NE(st.message().find(p.string() + ": cannot sync"), absl::string_view::npos) << st;
   EXPECT_NE(st.message().find("never fails open"), absl::string_view::npos) << st;
@@ -376,14 +377,15 @@ TEST(Audit, AFailedFlushRefusesEveryDeferredRecordItCovered) {
   EXPECT_FALSE((*log)->writable());
   auto c = (*log)->WriteDeferred(Record("C"));
   ASSERT_TRUE(c.ok());
+  EXPECT_FALSE((*log)->writable()) << "an outage ends with a flush, not a write";
   EXPECT_TRUE((*log)->MakeDurable(*c).ok());
   EXPECT_TRUE((*log)->writable());
   // Another record's flush that fails settles the deferred ones as failed.
   auto e = (*log)->WriteDeferred(Record("E"));
   ASSERT_TRUE(e.ok());
-  g_fail_syncs = true;
+  g_fail_syncs = 1000;
   EXPECT_EQ((*log)->Write(Record("F")).code(), absl::StatusCode::kUnavailable);
-  g_fail_syncs = false;
+  g_fail_syncs = 0;
   EXPECT_EQ((*log)->MakeDurable(*e).code(), absl::StatusCode::kUnavailable);
   fs::remove_all(d);
 }
@@ -409,9 +411,9 @@ TEST(Audit, DeferredRecordsAreFlushedBeforeTheirFileIsLeft) {
   // Reopen (SIGHUP) with a flush that fails: the record is refused.
   auto c = (*log)->WriteDeferred(Record("C"));
   ASSERT_TRUE(c.ok());
-  g_fail_syncs = true;
+  g_fail_syncs = 1000;
   EXPECT_TRUE((*log)->Reopen().ok());
-  g_fail_syncs = false;
+  g_fail_syncs = 0;
   EXPECT_EQ((*log)->MakeDurable(*c).code(), absl::StatusCode::kUnavailable);
   fs::remove_all(d);
 }
@@ -879,6 +881,39 @@ TEST_F(ServerTest, ConcurrentEditsAreEachAuditedWithTheirOwnRevision) {
   EXPECT_EQ(store_->SavedRevision(),
             std::optional<uint64_t>(last + state::StateStore::kRevisionLease));
   RecordProperty("flushes", g_syncs - syncs);  // audit log and journal, shared by batches
+}
+
+// An edit whose audit record was written but could not be flushed is
+// refused, and a follow-up record (once the log flushes again) says so: the
+// file never shows an edit applied that was not.
+TEST_F(ServerTest, AnEditWhoseRecordCannotBeFlushedIsRefusedAndSaidToBe) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
+  const auto before = rig_.engine().spec();
+  const uint64_t rev = rig_.engine().revision();
+  grpc::ClientContext c;
+  Auth(c, "");
+  aers::v1::SetParameterRequest req;
+  req.set_node("g");
+  req.set_param("gain_db");
+  req.mutable_value()->set_number(-3);
+  aers::v1::EditResponse resp;
+  g_fail_syncs = 1;  // the batch's flush of the record
+  const auto st = Unix()->SetParameter(&c, req, &resp);
+  g_fail_syncs = 0;
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_NE(st.error_message().find("cannot sync"), std::string::npos) << st.error_message();
+  EXPECT_EQ(rig_.engine().spec(), before);
+  EXPECT_EQ(rig_.engine().revision(), rev);
+  const auto lines = ReadLines(dir_ / "audit.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  const auto first = nlohmann::json::parse(lines[0]);
+  const auto second = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(first["result"], "OK");
+  EXPECT_EQ(second["result"], "UNAVAILABLE");
+  EXPECT_EQ(second["call"], first["call"]);
+  EXPECT_NE(second["message"].get<std::string>().find("not applied after all"), std::string::npos)
+      << lines[1];
+  EXPECT_EQ(audit_->HighestAppliedRevision(), std::nullopt);
 }
 
 TEST_F(ServerTest, Ipv6PeersAreKeyedAndMaskedFromGrpcsOwnPeerText) {

@@ -290,24 +290,29 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
     record_number = written.ok() ? *written : 0;
     return written.status();
   };
+  // A record that could not be made durable may still be in the file:
+  // the edit is refused, and the record after the call says so (when the
+  // log can be written again).
   ctx.make_durable = [&]() -> absl::Status {
     if (d_.audit == nullptr || record_number == 0) return absl::OkStatus();
-    absl::Status st = d_.audit->MakeDurable(record_number);
-    if (!st.ok()) {
-      committed_record = false;
-      audit_refused = true;
-    }
-    return st;
+    return d_.audit->MakeDurable(record_number);
   };
-  ctx.before_retry = [&](const absl::Status& why) {
-    if (d_.audit == nullptr || !committed_record) return;
+  // The first attempt's record gets its follow-up before the next one is
+  // written; if that cannot be written, the edit is refused instead.
+  ctx.before_retry = [&](const absl::Status& why) -> absl::Status {
+    if (d_.audit == nullptr || !committed_record) return absl::OkStatus();
     AuditRecord r = base;
     r.result = absl::StatusCodeToString(why.code());
     r.message = absl::StrCat("not applied after all: ", why.message());
     r.revision_before = r.revision_after = d_.service->revision();
-    (void)d_.audit->Write(std::move(r));  // the next attempt is recorded anyway
+    absl::Status st = d_.audit->Write(std::move(r));
+    if (!st.ok()) {
+      audit_refused = true;  // the follow-up after the call could not be written either
+      return st;
+    }
     committed_record = false;
     record_number = 0;
+    return st;
   };
   const uint64_t before = d_.service->revision();
   absl::StatusOr<EditOutcome> out = call(ctx);
