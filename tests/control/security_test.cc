@@ -695,6 +695,17 @@ class ServerTest : public ::testing::Test {
     if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   }
+  // SetParameter g.gain_db over the Unix socket.
+  grpc::Status SetGain(double db) {
+    grpc::ClientContext c;
+    Auth(c, "");
+    aers::v1::SetParameterRequest req;
+    req.set_node("g");
+    req.set_param("gain_db");
+    req.mutable_value()->set_number(db);
+    aers::v1::EditResponse resp;
+    return Unix()->SetParameter(&c, req, &resp);
+  }
   static std::string Reason(const grpc::ClientContext& ctx) {
     const auto& md = ctx.GetServerTrailingMetadata();
     auto it = md.find("aers-error-reason");
@@ -786,14 +797,7 @@ TEST_F(ServerTest, AnUnwritableAuditLogRefusesEditsAndChangesNothing) {
   ASSERT_TRUE(Start("/dev/full", false).ok());
   const auto before = rig_.engine().spec();
   const uint64_t rev = rig_.engine().revision();
-  grpc::ClientContext c;
-  Auth(c, "");
-  aers::v1::SetParameterRequest req;
-  req.set_node("g");
-  req.set_param("gain_db");
-  req.mutable_value()->set_number(-3);
-  aers::v1::EditResponse resp;
-  const auto st = Unix()->SetParameter(&c, req, &resp);
+  const auto st = SetGain(-3);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   EXPECT_NE(st.error_message().find("audit"), std::string::npos);
   EXPECT_EQ(rig_.engine().spec(), before);
@@ -890,15 +894,8 @@ TEST_F(ServerTest, AnEditWhoseRecordCannotBeFlushedIsRefusedAndSaidToBe) {
   ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
   const auto before = rig_.engine().spec();
   const uint64_t rev = rig_.engine().revision();
-  grpc::ClientContext c;
-  Auth(c, "");
-  aers::v1::SetParameterRequest req;
-  req.set_node("g");
-  req.set_param("gain_db");
-  req.mutable_value()->set_number(-3);
-  aers::v1::EditResponse resp;
   g_fail_syncs = 1;  // the batch's flush of the record
-  const auto st = Unix()->SetParameter(&c, req, &resp);
+  const auto st = SetGain(-3);
   g_fail_syncs = 0;
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   EXPECT_NE(st.error_message().find("cannot sync"), std::string::npos) << st.error_message();
