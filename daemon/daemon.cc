@@ -711,6 +711,21 @@ void Daemon::Reload() {
       spdlog::warn("start-up limit (reload): {}", change);
     }
     applied = service_->ApplyGraph(loaded->graph, false, std::nullopt, call);
+    // Applied but not made durable (the state file diverged): it runs.
+    const std::optional<uint64_t> runs =
+        applied.ok() ? std::nullopt : control::AppliedRevision(applied.status());
+    if (runs) {
+      spdlog::error("reloaded: revision {}, but {}", *runs,
+                    std::string(applied.status().message()));
+      control::AuditRecord r = record;
+      r.result = absl::StatusCodeToString(applied.status().code());
+      r.message = std::string(applied.status().message());
+      r.revision_before = before;
+      r.revision_after = *runs;
+      r.details["applied"] = "true";
+      (void)audit_->Write(std::move(r));
+      applied = control::EditOutcome{.revision = *runs, .applied = true};
+    }
     if (applied.ok()) {
       baseline_ = Baseline(*text);
       config_.graph = std::move(loaded->graph);

@@ -270,6 +270,7 @@ void AuditLog::RefusedLocked(const AuditRecord* record, const absl::Status& st) 
   }
   if (!outage_) {
     outage_ = true;
+    outage_began_after_ = deferred_written_;
     spdlog::error("{}; control-plane changes are refused until it can be written",
                   std::string(st.message()));
   }
@@ -307,7 +308,8 @@ absl::Status AuditLog::MakeDurable(uint64_t number) {
     if (number >= f.first && number <= f.last) st = f.error;
   }
   if (st.ok()) {
-    EndOutageLocked();
+    // Only a record written since the outage began shows it over.
+    if (number > outage_began_after_) EndOutageLocked();
     return st;
   }
   RefusedLocked(nullptr, st);
@@ -412,7 +414,10 @@ std::optional<uint64_t> AuditLog::HighestAppliedRevision() const {
     if (!j.is_object() || !j.contains("call") || !j["call"].is_number_unsigned()) continue;
     try {  // a line of another shape is skipped, whatever its fields hold
       const uint64_t call = j["call"].get<uint64_t>();
-      const bool ok = j.value("result", "") == "OK" && !j.value("dry_run", false);
+      // An error that says the change runs anyway (applied, not durable).
+      const bool runs = j.contains("details") && j["details"].is_object() &&
+                        j["details"].value("applied", "") == "true";
+      const bool ok = (j.value("result", "") == "OK" || runs) && !j.value("dry_run", false);
       if (ok && j.contains("revision_after") && j["revision_after"].is_number_unsigned()) {
         applied[call] = j["revision_after"].get<uint64_t>();
       } else if (!ok) {

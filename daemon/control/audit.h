@@ -183,6 +183,7 @@ class AuditLog {
     absl::Status error;
   };
   uint64_t deferred_written_ = 0;
+  uint64_t outage_began_after_ = 0;  // deferred_written_ when the outage began
   uint64_t deferred_settled_ = 0;
   std::vector<FailedRange> failed_ranges_;
   uint64_t forgotten_through_ = 0;

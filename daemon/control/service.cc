@@ -6,6 +6,7 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/graph_yaml.h"
@@ -25,7 +26,17 @@ bool SameRoute(const model::RouteSpec& a, const model::RouteSpec& b) {
   return a.from == b.from && a.to == b.to;
 }
 
+// The payload of a status whose edit was applied (AppliedRevision).
+constexpr char kAppliedRevisionUrl[] = "type.aers.dev/applied-revision";
+
 }  // namespace
+
+std::optional<uint64_t> AppliedRevision(const absl::Status& status) {
+  const auto p = status.GetPayload(kAppliedRevisionUrl);  // absl::optional<absl::Cord>
+  uint64_t revision = 0;
+  if (!p || !absl::SimpleAtoi(std::string(*p), &revision)) return std::nullopt;
+  return revision;
+}
 
 std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model::GraphSpec& after) {
   std::vector<std::string> out;
@@ -459,9 +470,11 @@ absl::StatusOr<EditOutcome> GraphService::Durable(absl::StatusOr<EditOutcome> ou
   if (auto st = store_->Sync(ticket); !st.ok()) {
     absl::MutexLock lock(&mu_);
     SetStateDiverged(std::string(st.message()));
-    return absl::UnavailableError(
+    absl::Status error = absl::UnavailableError(
         absl::StrCat("the change was applied (revision ", outcome->revision,
                      ") but could not be made durable, so a restart may lose it: ", st.message()));
+    error.SetPayload(kAppliedRevisionUrl, absl::Cord(absl::StrCat(outcome->revision)));
+    return error;
   }
   return outcome;
 }

@@ -83,6 +83,12 @@ struct CallContext {
   std::function<void(const absl::Status&)> after_failure;
 };
 
+/// An edit's status can be an error although the edit runs: applied, then
+/// its journal record could not be made durable (UNAVAILABLE). Such a
+/// status carries the revision it runs at; this returns it (nullopt for
+/// any other status).
+std::optional<uint64_t> AppliedRevision(const absl::Status& status);
+
 /// What changed between two graphs, one line each ("+ node eq (biquad)",
 /// "- route a -> b", "~ node g: gain_db -6 -> -3").
 std::vector<std::string> DiffGraphs(const model::GraphSpec& before, const model::GraphSpec& after);

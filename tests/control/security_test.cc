@@ -37,17 +37,19 @@
 #include "state/state_store.h"
 
 // fdatasync as the code linked into this program calls it (a definition in
-// the program comes before libc's): counts the calls, and fails the next
-// g_fail_syncs of them with EIO, as a disk that lost the written pages
-// would. No file system here can be made to fail a flush on request.
+// the program comes before libc's): counts the calls and, while
+// g_fail_syncs > 0, lets g_pass_syncs more through, then fails the next
+// g_fail_syncs with EIO, as a disk that lost the written pages would. No
+// file system here can be made to fail a flush on request.
 namespace {
 std::atomic<int> g_syncs{0};
+std::atomic<int> g_pass_syncs{0};
 std::atomic<int> g_fail_syncs{0};
 }  // namespace
 
 extern "C" int fdatasync(int fd) {
   static const auto real = reinterpret_cast<int (*)(int)>(::dlsym(RTLD_NEXT, "fdatasync"));
-  if (g_fail_syncs > 0) {
+  if (g_fail_syncs > 0 && g_pass_syncs-- <= 0) {
     --g_fail_syncs;
     errno = EIO;
     return -1;
@@ -387,6 +389,34 @@ TEST(Audit, AFailedFlushRefusesEveryDeferredRecordItCovered) {
   EXPECT_EQ((*log)->Write(Record("F")).code(), absl::StatusCode::kUnavailable);
   g_fail_syncs = 0;
   EXPECT_EQ((*log)->MakeDurable(*e).code(), absl::StatusCode::kUnavailable);
+  fs::remove_all(d);
+}
+
+TEST(Audit, AnOutageEndsWithTheFlushOfARecordWrittenSinceItBegan) {
+  const fs::path d = TempDir("deferred-outage");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  auto a = (*log)->WriteDeferred(Record("A"));
+  ASSERT_TRUE(a.ok());
+  // The file is full (RLIMIT_FSIZE): B cannot be written, an outage.
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit tight = old;
+  tight.rlim_cur = fs::file_size(p);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  EXPECT_EQ((*log)->WriteDeferred(Record("B")).status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, saved);
+  EXPECT_FALSE((*log)->writable());
+  // A, written before, flushes fine: that shows nothing about the outage.
+  EXPECT_TRUE((*log)->MakeDurable(*a).ok());
+  EXPECT_FALSE((*log)->writable());
+  auto c = (*log)->WriteDeferred(Record("C"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE((*log)->MakeDurable(*c).ok());
+  EXPECT_TRUE((*log)->writable());
   fs::remove_all(d);
 }
 
@@ -911,6 +941,32 @@ TEST_F(ServerTest, AnEditWhoseRecordCannotBeFlushedIsRefusedAndSaidToBe) {
   EXPECT_NE(second["message"].get<std::string>().find("not applied after all"), std::string::npos)
       << lines[1];
   EXPECT_EQ(audit_->HighestAppliedRevision(), std::nullopt);
+}
+
+// Applied, then its journal record could not be flushed: the call fails,
+// but the edit runs, and the audit log says so (not "not applied").
+TEST_F(ServerTest, AnEditAppliedButNotMadeDurableIsAuditedAsRunning) {
+  ASSERT_TRUE(Start((dir_ / "audit.jsonl").string(), false).ok());
+  const uint64_t rev = rig_.engine().revision();
+  g_pass_syncs = 1;  // the audit record's flush
+  g_fail_syncs = 1;  // the journal's
+  const auto st = SetGain(-3);
+  g_fail_syncs = 0;
+  g_pass_syncs = 0;
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_NE(st.error_message().find("applied (revision " + std::to_string(rev + 1)),
+            std::string::npos)
+      << st.error_message();
+  EXPECT_EQ(rig_.engine().revision(), rev + 1);
+  EXPECT_TRUE(service_->state_diverged());
+  const auto lines = ReadLines(dir_ / "audit.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  const auto second = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(second["result"], "UNAVAILABLE");
+  EXPECT_EQ(second["revision_after"], rev + 1);
+  EXPECT_EQ(second["details"]["applied"], "true");
+  EXPECT_EQ(second["message"].get<std::string>().find("not applied"), std::string::npos);
+  EXPECT_EQ(audit_->HighestAppliedRevision(), std::optional<uint64_t>(rev + 1));
 }
 
 TEST_F(ServerTest, Ipv6PeersAreKeyedAndMaskedFromGrpcsOwnPeerText) {

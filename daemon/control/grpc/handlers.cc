@@ -306,10 +306,7 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
     r.message = absl::StrCat("not applied after all: ", why.message());
     r.revision_before = r.revision_after = d_.service->revision();
     absl::Status st = d_.audit->Write(std::move(r));
-    if (!st.ok()) {
-      audit_refused = true;  // the follow-up after the call could not be written either
-      return st;
-    }
+    if (!st.ok()) return st;  // refused; the record after the call says so, once it can
     committed_record = false;
     record_number = 0;
     return st;
@@ -326,6 +323,12 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
     if (out.ok()) {  // dry run
       r.revision_after = out->revision;
       r.changes = out->changes;
+    } else if (const auto applied = AppliedRevision(out.status())) {
+      // It runs, but a restart may lose it: not "not applied".
+      r.result = absl::StatusCodeToString(out.status().code());
+      r.message = std::string(out.status().message());
+      r.revision_after = *applied;
+      r.details["applied"] = "true";
     } else {
       r.result = absl::StatusCodeToString(out.status().code());
       r.message = committed_record ? absl::StrCat("not applied after all: ", out.status().message())
