@@ -83,6 +83,48 @@ std::string AuditRecordToJson(const AuditRecord& r, int64_t unix_time_ms) {
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+namespace {
+
+// The records of the file's last 256 KiB (the first, maybe cut, line
+// skipped), each as parsed JSON; lines of another shape are passed as
+// whatever they parse to (discarded JSON when they do not).
+std::vector<nlohmann::json> ReadTailRecords(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  if (path.empty()) return out;
+  constexpr off_t kTail = 256 * 1024;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return out;
+  std::string text;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    const off_t from = st.st_size > kTail ? st.st_size - kTail : 0;
+    text.resize(static_cast<size_t>(st.st_size - from));
+    const ssize_t n = ::pread(fd, text.data(), text.size(), from);
+    text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    // The first line of a tail may be cut: start after it.
+    if (from > 0) text.erase(0, std::min(text.size(), text.find('\n') + 1));
+  }
+  ::close(fd);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
+                                        text.begin() + static_cast<std::ptrdiff_t>(end), nullptr,
+                                        /*allow_exceptions=*/false));
+    pos = end + 1;
+  }
+  return out;
+}
+
+// A record's call id, if it has one.
+std::optional<uint64_t> CallOf(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("call") || !j["call"].is_number_unsigned()) return std::nullopt;
+  return j["call"].get<uint64_t>();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Options options) {
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options)));
   if (!log->options_.group.empty()) {
@@ -96,6 +138,11 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Options options) {
   if (!log->options_.path.empty()) {
     std::lock_guard lock(log->mu_);
     if (auto st = log->OpenLocked(); !st.ok()) return st;
+    // Call ids go on from the file's last ones: a log kept across restarts
+    // never gives two calls the same id in its recent records.
+    for (const nlohmann::json& j : ReadTailRecords(log->options_.path)) {
+      if (const auto call = CallOf(j)) log->next_call_id_ = std::max(log->next_call_id_, *call + 1);
+    }
   }
   return log;
 }
@@ -386,34 +433,14 @@ uint64_t AuditLog::NextCallId() {
 
 std::optional<uint64_t> AuditLog::HighestAppliedRevision() const {
   if (options_.path.empty()) return std::nullopt;
-  constexpr off_t kTail = 256 * 1024;
-  const int fd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return std::nullopt;
-  std::string text;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    const off_t from = st.st_size > kTail ? st.st_size - kTail : 0;
-    text.resize(static_cast<size_t>(st.st_size - from));
-    const ssize_t n = ::pread(fd, text.data(), text.size(), from);
-    text.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    // The first line of a tail may be cut: start after it.
-    if (from > 0) text.erase(0, std::min(text.size(), text.find('\n') + 1));
-  }
-  ::close(fd);
   // Per call: the revision an OK record applied, dropped when a later
   // record of the same call says otherwise ("not applied after all").
   std::map<uint64_t, uint64_t> applied;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const auto j = nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
-                                         text.begin() + static_cast<std::ptrdiff_t>(end), nullptr,
-                                         /*allow_exceptions=*/false);
-    pos = end + 1;
-    if (!j.is_object() || !j.contains("call") || !j["call"].is_number_unsigned()) continue;
+  for (const nlohmann::json& j : ReadTailRecords(options_.path)) {
+    const std::optional<uint64_t> call_id = CallOf(j);
+    if (!call_id) continue;
     try {  // a line of another shape is skipped, whatever its fields hold
-      const uint64_t call = j["call"].get<uint64_t>();
+      const uint64_t call = *call_id;
       // An error that says the change runs anyway (applied, not durable).
       const bool runs = j.contains("details") && j["details"].is_object() &&
                         j["details"].value("applied", "") == "true";

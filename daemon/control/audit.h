@@ -119,7 +119,9 @@ class AuditLog {
   /// Closes and reopens the file (SIGHUP). The error names the path.
   absl::Status Reopen();
 
-  /// A fresh id for AuditRecord::call_id.
+  /// A fresh id for AuditRecord::call_id: one above the highest id in the
+  /// file's recent records (its last 256 KiB) when it was opened, so ids
+  /// go on across restarts.
   uint64_t NextCallId();
 
   /// The highest revision the file's recent records (its last 256 KiB)

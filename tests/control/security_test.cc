@@ -448,6 +448,24 @@ TEST(Audit, DeferredRecordsAreFlushedBeforeTheirFileIsLeft) {
   fs::remove_all(d);
 }
 
+TEST(Audit, CallIdsGoOnAcrossRestarts) {
+  const fs::path d = TempDir("call-ids");
+  const fs::path p = d / "audit.jsonl";
+  {
+    auto log = control::AuditLog::Open({p.string()});
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->Write(Record("A")).ok());
+    EXPECT_EQ((*log)->NextCallId(), 4u);
+  }
+  std::ofstream(p, std::ios::app) << "not a record\n{\"call\": \"x\"}\n";
+  auto again = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->NextCallId(), 4u);  // 4 was handed out, never written
+  ASSERT_TRUE((*again)->Write(Record("B")).ok());
+  EXPECT_EQ(nlohmann::json::parse(ReadLines(p).back())["call"], 5);
+  fs::remove_all(d);
+}
+
 TEST(Audit, AnUnwritableLogRefuses) {
   // /dev/full: every write fails with ENOSPC, like a full disk.
   auto log = control::AuditLog::Open({"/dev/full"});
