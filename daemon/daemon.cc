@@ -697,11 +697,9 @@ void Daemon::Reload() {
     // be built: the first record's follow-up (or, unwritable, the reload
     // is refused).
     call.before_retry = [&](const absl::Status& why) -> absl::Status {
-      control::AuditRecord r = record;
-      r.result = absl::StatusCodeToString(why.code());
-      r.message = absl::StrCat("not applied after all: ", why.message());
-      r.revision_before = r.revision_after = service_->revision();
-      absl::Status st = audit_->Write(std::move(r));
+      const uint64_t now = service_->revision();
+      absl::Status st = audit_->Write(
+          control::FollowUpRecord(record, why, /*recorded=*/true, std::nullopt, now, now));
       if (st.ok()) recorded = false;
       return st;
     };
@@ -717,13 +715,8 @@ void Daemon::Reload() {
     if (runs) {
       spdlog::error("reloaded: revision {}, but {}", *runs,
                     std::string(applied.status().message()));
-      control::AuditRecord r = record;
-      r.result = absl::StatusCodeToString(applied.status().code());
-      r.message = std::string(applied.status().message());
-      r.revision_before = before;
-      r.revision_after = *runs;
-      r.details["applied"] = "true";
-      (void)audit_->Write(std::move(r));
+      (void)audit_->Write(
+          control::FollowUpRecord(record, applied.status(), recorded, runs, before, *runs));
       applied = control::EditOutcome{.revision = *runs, .applied = true};
     }
     if (applied.ok()) {
@@ -742,13 +735,8 @@ void Daemon::Reload() {
              applied.status().message());
     // Refused before the write-ahead record, or after it (the engine or
     // the backend refused): either way a record says it did not happen.
-    control::AuditRecord r = record;
-    r.result = absl::StatusCodeToString(applied.status().code());
-    r.message = recorded ? absl::StrCat("not applied after all: ", applied.status().message())
-                         : std::string(applied.status().message());
-    r.revision_before = before;
-    r.revision_after = service_->revision();
-    (void)audit_->Write(std::move(r));  // nothing changed either way
+    (void)audit_->Write(control::FollowUpRecord(record, applied.status(), recorded, std::nullopt,
+                                                before, service_->revision()));  // nothing changed
   }
   control::Event e;
   e.type = control::Event::Type::kConfigReloaded;

@@ -125,6 +125,22 @@ std::optional<uint64_t> CallOf(const nlohmann::json& j) {
 
 }  // namespace
 
+AuditRecord FollowUpRecord(AuditRecord r, const absl::Status& status, bool recorded,
+                           std::optional<uint64_t> runs_at, uint64_t before, uint64_t now) {
+  r.result = absl::StatusCodeToString(status.code());
+  r.revision_before = before;
+  if (runs_at) {
+    r.message = std::string(status.message());
+    r.revision_after = *runs_at;
+    r.details["applied"] = "true";
+  } else {
+    r.message = recorded ? absl::StrCat("not applied after all: ", status.message())
+                         : std::string(status.message());
+    r.revision_after = now;
+  }
+  return r;
+}
+
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Options options) {
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options)));
   if (!log->options_.group.empty()) {

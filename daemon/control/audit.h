@@ -65,6 +65,15 @@ struct AuditRecord {
   uint64_t call_id = 0;
 };
 
+/// The record that tells how a call whose record is `base` ended, when it
+/// did not succeed: result and message from `status`. `recorded`: an OK
+/// record of the call was written, so the message says "not applied after
+/// all". `runs_at`: the change runs at that revision although the call
+/// failed (applied, not made durable): details.applied, and no "not
+/// applied". Revisions: `before`, and `now` (or `runs_at`).
+AuditRecord FollowUpRecord(AuditRecord base, const absl::Status& status, bool recorded,
+                           std::optional<uint64_t> runs_at, uint64_t before, uint64_t now);
+
 /// One JSON object on one line (no newline), keys in a fixed order, valid
 /// UTF-8 whatever the fields held.
 std::string AuditRecordToJson(const AuditRecord& record, int64_t unix_time_ms);

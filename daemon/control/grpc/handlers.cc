@@ -301,11 +301,9 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
   // written; if that cannot be written, the edit is refused instead.
   ctx.before_retry = [&](const absl::Status& why) -> absl::Status {
     if (d_.audit == nullptr || !committed_record) return absl::OkStatus();
-    AuditRecord r = base;
-    r.result = absl::StatusCodeToString(why.code());
-    r.message = absl::StrCat("not applied after all: ", why.message());
-    r.revision_before = r.revision_after = d_.service->revision();
-    absl::Status st = d_.audit->Write(std::move(r));
+    const uint64_t now = d_.service->revision();
+    absl::Status st =
+        d_.audit->Write(FollowUpRecord(base, why, /*recorded=*/true, std::nullopt, now, now));
     if (!st.ok()) return st;  // refused; the record after the call says so, once it can
     committed_record = false;
     record_number = 0;
@@ -319,21 +317,14 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
   }
   if (d_.audit != nullptr && !audit_refused) {
     AuditRecord r = base;
-    r.revision_before = before;
     if (out.ok()) {  // dry run
+      r.revision_before = before;
       r.revision_after = out->revision;
       r.changes = out->changes;
-    } else if (const auto applied = AppliedRevision(out.status())) {
-      // It runs, but a restart may lose it: not "not applied".
-      r.result = absl::StatusCodeToString(out.status().code());
-      r.message = std::string(out.status().message());
-      r.revision_after = *applied;
-      r.details["applied"] = "true";
     } else {
-      r.result = absl::StatusCodeToString(out.status().code());
-      r.message = committed_record ? absl::StrCat("not applied after all: ", out.status().message())
-                                   : std::string(out.status().message());
-      r.revision_after = d_.service->revision();
+      // (Applied but not durable: it runs, and the record says so.)
+      r = FollowUpRecord(std::move(r), out.status(), committed_record,
+                         AppliedRevision(out.status()), before, d_.service->revision());
     }
     absl::Status st = d_.audit->Write(std::move(r));
     // A dry run nobody can audit is refused like any mutation.
