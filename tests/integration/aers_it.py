@@ -229,9 +229,10 @@ class Recording:
 class Aersd:
     """A running aersd with its log captured to a file."""
 
-    def __init__(self, tmp, config, server=None, args=(), env=None, tag="aersd"):
+    def __init__(self, tmp, config, server=None, args=(), env=None, tag="aersd", cwd=None):
         """config None: no --config flag. env["JOURNAL_STREAM"] = "@log" makes
-        the log file look like the journal's stream."""
+        the log file look like the journal's stream. cwd: the working
+        directory (relative paths in args are taken from it)."""
         self.tmp = tmp
         self.log_path = tmp.file(f"{tag}.log")
         self.stats_path = tmp.file(f"{tag}-stats.json")
@@ -258,7 +259,7 @@ class Aersd:
         if full_env.get("JOURNAL_STREAM") == "@log":
             full_env["JOURNAL_STREAM"] = self.log_dev_ino
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=full_env)
+                                     stdin=subprocess.DEVNULL, env=full_env, cwd=cwd)
 
     def log(self):
         with open(self.log_path) as f:
@@ -335,8 +336,8 @@ class JackTestCase(unittest.TestCase):
         cls.tmp.cleanup()
 
     @classmethod
-    def start_aersd(cls, config, args=(), env=None, tag="aersd", ready=True):
-        d = Aersd(cls.tmp, config, server=cls.jack.name, args=args, env=env, tag=tag)
+    def start_aersd(cls, config, args=(), env=None, tag="aersd", ready=True, cwd=None):
+        d = Aersd(cls.tmp, config, server=cls.jack.name, args=args, env=env, tag=tag, cwd=cwd)
         cls._daemons.append(d)
         if ready:
             d.wait_log(r"audio running")

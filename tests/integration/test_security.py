@@ -55,12 +55,12 @@ class SecurityTest(aers_it.JackTestCase):
         self.port = free_port()
         self.audit = self.tmp.file(f"audit-{self._testMethodName}.jsonl")
 
-    def start(self, extra=(), tcp=True, audit=None, tag=None, config=TONE, ready=True):
+    def start(self, extra=(), tcp=True, audit=None, tag=None, config=TONE, ready=True, cwd=None):
         args = ["--backend", "null", "--audit_log", audit or self.audit]
         if tcp:
             args += ["--listen", f"tcp:127.0.0.1:{self.port}", "--token_file", self.tokens]
         return self.start_aersd(config, args=args + list(extra), tag=tag or self._testMethodName,
-                                ready=ready)
+                                ready=ready, cwd=cwd)
 
     def ctl(self, d, *args, token=None, target=None):
         base = [AERSCTL]
@@ -499,6 +499,28 @@ class SecurityTest(aers_it.JackTestCase):
         self.assertEqual(self.ctl(first, "status").returncode, 0)
         first.stop()
         self.assertFalse(os.path.exists(path))
+
+    def test_a_socket_named_without_a_directory_is_in_the_working_directory(self):
+        work = self.tmp.file("cwd")
+        os.makedirs(work, mode=0o750)
+        d = self.start(tcp=False, extra=["--socket", "bare.sock"], tag="bare", cwd=work)
+        path = os.path.join(work, "bare.sock")
+        self.assertTrue(stat.S_ISSOCK(os.lstat(path).st_mode))
+        r = subprocess.run([AERSCTL, "--socket", "bare.sock", "status"], capture_output=True,
+                           text=True, timeout=30, cwd=work)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.stop()
+        self.assertFalse(os.path.exists(path))
+        # A working directory others may write to is refused as any socket
+        # directory is, and the message names the socket.
+        open_dir = self.tmp.file("cwd-open")
+        os.makedirs(open_dir)
+        os.chmod(open_dir, 0o777)
+        refused = self.start(tcp=False, extra=["--socket", "bare.sock"], tag="bare-open",
+                             cwd=open_dir, ready=False)
+        self.assertEqual(refused.wait_exit(), 6)
+        self.assertIn("socket bare.sock: .: the socket directory must be owned", refused.log())
+        self.assertEqual(os.listdir(open_dir), [])
 
     def test_a_state_path_that_is_not_a_file_is_left_alone(self):
         fifo = self.tmp.file("state-fifo")

@@ -238,8 +238,10 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
   }
   for (const auto& a : unix_addrs) {
     const std::string path = a.substr(5);
-    if (auto st = PrepareSocketDir(std::filesystem::path(path).parent_path().string()); !st.ok()) {
-      return st;
+    // A bare file name ("aersd.sock") is in the working directory.
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    if (auto st = PrepareSocketDir(dir.empty() ? "." : dir.string()); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("socket ", path, ": ", st.message()));
     }
     auto lock = LockSocketPath(path);
     if (!lock.ok()) {
