@@ -45,6 +45,7 @@
 #include "plugin/loader.h"
 #include "plugins.h"
 #include "spdlog/spdlog.h"
+#include "stall_watch.h"
 #include "state/initial_graph.h"
 #include "state/state_store.h"
 
@@ -120,6 +121,10 @@ class Daemon {
   void Reload();
   void DrainEvents();
   std::string StatusLine() const;
+  /// The backend's status with a stall applied (StallWatch): a backend
+  /// that says it runs but ran no period for a while is reported not
+  /// running, its detail saying for how long. Any thread.
+  backend::BackendStatus Status() const;
   void WriteStatsFile();
   void LogDspStats(std::string_view why);
   // The audit log shows edits applied beyond what the state held at start
@@ -142,6 +147,7 @@ class Daemon {
   std::unique_ptr<control::ControlServer> control_;
   uint64_t last_silent_cycles_ = 0;
   bool backend_running_ = false;
+  StallWatch stall_;
   bool state_diverged_ = false;  // service_->state_diverged() as last seen
 
   absl::Status StartControl();
@@ -196,7 +202,7 @@ absl::Status Daemon::StartControl() {
   lo.allow_plaintext_tokens = options_.allow_plaintext_tokens;
   lo.max_connections = options_.max_tcp_connections;
   control_ = std::make_unique<control::ControlServer>(
-      *service_, [this] { return backend_->status(); }, options_.version,
+      *service_, [this] { return Status(); }, options_.version,
       state_ ? state_->path() : std::string(),
       [this] {
         std::vector<control::PluginSummary> out;
@@ -214,14 +220,27 @@ absl::Status Daemon::StartControl() {
 
 // Backend lost / restored: events for watchers, health for probes.
 void Daemon::WatchBackend() {
-  const bool running = backend_->status().running;
+  const auto raw = backend_->status();
+  const auto now = StallWatch::Clock::now();
+  const double period_s = raw.sample_rate_hz > 0 ? raw.period_frames / raw.sample_rate_hz : 0.0;
+  if (const auto change = stall_.Observe(now, raw.running, engine_->runner().cycles(), period_s)) {
+    const double secs = std::chrono::duration<double>(change->since).count();
+    if (change->stalled) {
+      spdlog::warn("{}: no period for {:.1f} s although the backend runs ({}): audio stopped",
+                   raw.name, secs, raw.detail);
+    } else if (raw.running) {
+      spdlog::info("{}: periods run again after {:.1f} s without one", raw.name, secs);
+    }
+  }
+  const auto st = Status();
+  const bool running = st.running;
   const bool diverged = service_ && service_->state_diverged();
   if (running == backend_running_ && diverged == state_diverged_) return;
   if (running != backend_running_) {
     backend_running_ = running;
     control::Event e;
     e.type = running ? control::Event::Type::kBackendRestored : control::Event::Type::kBackendLost;
-    e.text = running ? backend_->status().name : backend_->status().detail;
+    e.text = running ? st.name : st.detail;
     events_.Publish(std::move(e));
   }
   state_diverged_ = diverged;
@@ -772,8 +791,18 @@ void Daemon::DrainEvents() {
   }
 }
 
+backend::BackendStatus Daemon::Status() const {
+  backend::BackendStatus st = backend_->status();
+  if (const auto stalled = stall_.stalled_for(StallWatch::Clock::now()); stalled && st.running) {
+    st.running = false;
+    st.detail = absl::StrFormat("stalled: no period for %.1f s (%s)",
+                                std::chrono::duration<double>(*stalled).count(), st.detail);
+  }
+  return st;
+}
+
 std::string Daemon::StatusLine() const {
-  const auto st = backend_->status();
+  const auto st = Status();
   const std::string graph =
       absl::StrCat(engine_->spec().nodes.size(), " nodes, revision ", engine_->revision());
   if (!st.running) return absl::StrCat(st.name, ": ", st.detail, "; ", graph);
@@ -782,7 +811,7 @@ std::string Daemon::StatusLine() const {
 }
 
 void Daemon::LogDspStats(std::string_view why) {
-  const auto st = backend_->status();
+  const auto st = Status();
   spdlog::info(
       "{}: {}; DSP time per period over {} periods: mean {:.1f} us, p99 {:.1f} us, "
       "max {:.1f} us, {} over budget",
@@ -791,7 +820,7 @@ void Daemon::LogDspStats(std::string_view why) {
 }
 
 void Daemon::WriteStatsFile() {
-  const auto st = backend_->status();
+  const auto st = Status();
   nlohmann::ordered_json j;
   j["backend"] = st.name;
   j["running"] = st.running;

@@ -8,9 +8,11 @@ new server with another period size and a config reloaded while no server
 was there.
 """
 
+import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import unittest
 
@@ -105,6 +107,51 @@ class ReconnectTest(aers_it.JackTestCase):
         self.check_system_connections()
         self.check_audio(gain_db)
         self.assertEqual(aersd.stats()["restarts"], 12)
+
+    def test_a_stopped_server_is_reported_until_its_periods_run_again(self):
+        # A server stopped (SIGSTOP, a debugger) or hung keeps its sockets
+        # open: nothing tells its clients, and aersd's backend still says it
+        # runs. No period for a second is reported as audio stopped.
+        config = self.tmp.file("ports-stall.yaml")
+        shutil.copy(os.path.join(CONFIGS, "ports.yaml"), config)
+        aersd = self.start_aersd(config, tag="aersd-stall")
+        self.addCleanup(aersd.stop)
+        ctl = [os.environ["AERSCTL"], "--socket", aersd.socket]
+        watch_log = self.tmp.file("stall-watch.log")
+        with open(watch_log, "w") as out:
+            watch = subprocess.Popen(ctl + ["watch"], stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(watch.wait, 10)
+        self.addCleanup(watch.terminate)
+        wait_until(lambda: aersd.stats() and aersd.stats()["running"], 10, "audio running")
+        self.jack.proc.send_signal(signal.SIGSTOP)
+        try:
+            offset = aersd.wait_log(r"jack: no period for 1\.\d s although the backend runs")
+            stats = wait_until(lambda: (s := aersd.stats()) and not s["running"] and s, 10,
+                               "the stats file to say audio stopped")
+            self.assertRegex(stats["detail"], r"^stalled: no period for \d+\.\d s \(server ")
+            status = json.loads(subprocess.run(ctl + ["status", "--json"], capture_output=True,
+                                               text=True, timeout=30, check=True).stdout)
+            self.assertFalse(status.get("audio_running", False))
+            self.assertIn("stalled: no period for", status["backend_detail"])
+            health = subprocess.run(ctl + ["health"], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(health.returncode, 0)
+            self.assertIn("NOT_SERVING", health.stdout + health.stderr)
+        finally:
+            self.jack.proc.send_signal(signal.SIGCONT)
+        aersd.wait_log(r"jack: periods run again after \d+\.\d s without one", after=offset)
+        wait_until(lambda: (s := aersd.stats()) and s["running"], 10, "audio running again")
+        self.assertEqual(subprocess.run(ctl + ["health"], capture_output=True,
+                                        timeout=30).returncode, 0)
+        self.check_audio(6.0)
+
+        def events():
+            with open(watch_log) as f:
+                return f.read()
+        wait_until(lambda: "backend restored" in events(), 10, "the restored event")
+        text = events()
+        self.assertRegex(text, r"backend lost: stalled: no period for \d+\.\d s")
+        self.assertLess(text.index("backend lost"), text.index("backend restored"))
+        self.assertEqual(aersd.stats()["restarts"], 0)  # the same client throughout
 
 
 if __name__ == "__main__":
