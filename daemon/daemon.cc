@@ -734,7 +734,7 @@ void Daemon::Reload() {
     if (runs) {
       spdlog::error("reloaded: revision {}, but {}", *runs,
                     std::string(applied.status().message()));
-      (void)audit_->Write(
+      (void)audit_->WriteFollowUp(
           control::FollowUpRecord(record, applied.status(), recorded, runs, before, *runs));
       applied = control::EditOutcome{.revision = *runs, .applied = true};
     }
@@ -754,8 +754,9 @@ void Daemon::Reload() {
              applied.status().message());
     // Refused before the write-ahead record, or after it (the engine or
     // the backend refused): either way a record says it did not happen.
-    (void)audit_->Write(control::FollowUpRecord(record, applied.status(), recorded, std::nullopt,
-                                                before, service_->revision()));  // nothing changed
+    (void)audit_->WriteFollowUp(control::FollowUpRecord(record, applied.status(), recorded,
+                                                        std::nullopt, before,
+                                                        service_->revision()));  // nothing changed
   }
   control::Event e;
   e.type = control::Event::Type::kConfigReloaded;

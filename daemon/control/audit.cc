@@ -165,6 +165,10 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Options options) {
 
 AuditLog::~AuditLog() {
   Flush(Clock::time_point::max());
+  if (!follow_ups_.empty()) {
+    spdlog::error("audit log {}: {} follow-up records could not be written before it closed",
+                  options_.path, follow_ups_.size());
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -342,13 +346,68 @@ void AuditLog::RefusedLocked(const AuditRecord* record, const absl::Status& st) 
 absl::Status AuditLog::Write(AuditRecord record) {
   Flush();
   std::lock_guard lock(mu_);
+  if (!follow_ups_.empty()) WriteFollowUpsLocked(Clock::now());  // in order
   if (record.call_id == 0) record.call_id = next_call_id_++;
   return WriteLocked(record, UnixNowMs());
+}
+
+absl::Status AuditLog::WriteFollowUp(AuditRecord record) {
+  Flush();
+  std::lock_guard lock(mu_);
+  if (record.call_id == 0) record.call_id = next_call_id_++;
+  const int64_t now_ms = UnixNowMs();
+  if (!follow_ups_.empty()) WriteFollowUpsLocked(Clock::now());
+  absl::Status st;
+  if (follow_ups_.empty()) {
+    st = WriteLocked(record, now_ms);
+    if (st.ok()) return st;
+  } else {
+    // Behind the ones that wait: written in order or not at all.
+    st = absl::UnavailableError(
+        absl::StrCat("audit log ", options_.path, ": earlier follow-up records still wait"));
+  }
+  if (follow_ups_.size() >= kFollowUpsKept) {
+    const AuditRecord& old = follow_ups_.front().record;
+    spdlog::error("audit: follow-up record dropped (over {} wait): call {}, {} on {}: {}",
+                  kFollowUpsKept, old.call_id, old.operation, old.target, old.message);
+    follow_ups_.pop_front();
+    ++follow_ups_dropped_;
+  }
+  if (follow_ups_.empty()) next_follow_up_try_ = Clock::now() + std::chrono::seconds(1);
+  follow_ups_.push_back({std::move(record), now_ms});
+  return st;
+}
+
+void AuditLog::WriteFollowUpsLocked(Clock::time_point now) {
+  size_t written = 0;
+  while (!follow_ups_.empty()) {
+    FollowUp& f = follow_ups_.front();
+    AuditRecord r = f.record;
+    r.details["ended"] = IsoTime(f.ended_ms);
+    // Not WriteLocked: a retry that fails again is not a new refusal.
+    const std::string line = AuditRecordToJson(r, UnixNowMs());
+    if (!WriteLineLocked(line, /*sync=*/true).ok()) break;
+    spdlog::info("audit: {}", line);
+    EndOutageLocked();
+    follow_ups_.pop_front();
+    ++written;
+  }
+  if (written > 0) {
+    spdlog::warn("audit: {} follow-up record{} written late{}", written, written == 1 ? "" : "s",
+                 follow_ups_.empty() ? "" : absl::StrCat(", ", follow_ups_.size(), " still wait"));
+  }
+  next_follow_up_try_ = now + std::chrono::seconds(1);
+}
+
+size_t AuditLog::follow_ups_waiting() const {
+  std::lock_guard lock(mu_);
+  return follow_ups_.size();
 }
 
 absl::StatusOr<uint64_t> AuditLog::WriteDeferred(AuditRecord record) {
   Flush();
   std::lock_guard lock(mu_);
+  if (!follow_ups_.empty()) WriteFollowUpsLocked(Clock::now());  // in order
   if (record.call_id == 0) record.call_id = next_call_id_++;
   if (auto st = WriteLocked(record, UnixNowMs(), /*sync=*/false); !st.ok()) return st;
   return ++deferred_written_;
@@ -412,6 +471,7 @@ void AuditLog::RecordAuthFailure(const Principal& who, const std::string& operat
 
 void AuditLog::Flush(Clock::time_point now) {
   std::lock_guard lock(mu_);
+  if (!follow_ups_.empty() && now >= next_follow_up_try_) WriteFollowUpsLocked(now);
   if (aggregates_.empty() || now < next_flush_) return;
   next_flush_ = Clock::time_point{};
   for (auto it = aggregates_.begin(); it != aggregates_.end();) {

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -116,13 +117,29 @@ class AuditLog {
   /// record.
   absl::Status MakeDurable(uint64_t number);
 
+  /// Writes a record that tells how a call ended (FollowUpRecord), as
+  /// Write does. If it cannot be written now it is kept and Flush() (the
+  /// housekeeping loop) tries again, at most once a second, until it is:
+  /// a record that says an edit was applied must not stay alone because
+  /// the log was full for a moment. A kept record is written before any
+  /// later record, with the time it was first tried in details.ended (its
+  /// own time says when it was written). At most kFollowUpsKept wait; past
+  /// that the oldest is dropped and the daemon log says so. Returns the
+  /// first attempt's status.
+  absl::Status WriteFollowUp(AuditRecord record);
+  static constexpr size_t kFollowUpsKept = 4096;
+  /// Follow-up records waiting to be written (WriteFollowUp).
+  size_t follow_ups_waiting() const;
+
   /// A call that failed authentication (or was refused while locked out):
   /// aggregated per (address, result).
   void RecordAuthFailure(const Principal& who, const std::string& operation,
                          const absl::Status& result);
 
-  /// Writes the aggregates whose interval has ended. Cheap when there are
-  /// none; the daemon calls it from its housekeeping loop.
+  /// Writes the follow-up records that wait (WriteFollowUp; at most once a
+  /// second while they fail) and the aggregates whose interval has ended.
+  /// Cheap when there are none; the daemon calls it from its housekeeping
+  /// loop.
   void Flush(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
   /// Closes and reopens the file (SIGHUP). The error names the path.
@@ -163,6 +180,8 @@ class AuditLog {
   void RefusedLocked(const AuditRecord* record, const absl::Status& st);
   // A record written and flushed: logs the end of an outage, if any.
   void EndOutageLocked();
+  // Writes the waiting follow-ups in order, until one fails.
+  void WriteFollowUpsLocked(std::chrono::steady_clock::time_point now);
 
   struct Aggregate {
     AuditRecord first;
@@ -182,6 +201,13 @@ class AuditLog {
   uint64_t refused_in_outage_ = 0;
   uint64_t next_call_id_ = 1;
   std::map<std::string, Aggregate> aggregates_;
+  struct FollowUp {
+    AuditRecord record;
+    int64_t ended_ms = 0;  // when it was first tried
+  };
+  std::deque<FollowUp> follow_ups_;
+  std::chrono::steady_clock::time_point next_follow_up_try_{};
+  uint64_t follow_ups_dropped_ = 0;
   // Deferred records (WriteDeferred), numbered from 1: written so far, and
   // settled (their flush done or failed). A failed flush keeps the range
   // of records it covered (first, last) with its error; the oldest ranges

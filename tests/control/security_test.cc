@@ -420,6 +420,94 @@ TEST(Audit, AnOutageEndsWithTheFlushOfARecordWrittenSinceItBegan) {
   fs::remove_all(d);
 }
 
+TEST(Audit, AFollowUpThatCannotBeWrittenWaitsUntilTheLogTakesRecords) {
+  const fs::path d = TempDir("follow-up");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  control::AuditRecord edit = Record("Edit");
+  edit.call_id = 7;
+  edit.revision_before = 8;
+  edit.revision_after = 9;
+  ASSERT_TRUE((*log)->Write(edit).ok());
+  // The edit then fails (its journal record), and the file is full
+  // (RLIMIT_FSIZE) when its follow-up is written.
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit tight = old;
+  tight.rlim_cur = fs::file_size(p);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  const auto failed = absl::UnavailableError("state journal: cannot write");
+  EXPECT_FALSE(
+      (*log)->WriteFollowUp(control::FollowUpRecord(edit, failed, true, std::nullopt, 8, 8)).ok());
+  EXPECT_EQ((*log)->follow_ups_waiting(), 1u);
+  // Tried again by the housekeeping loop, in vain while the file is full.
+  (*log)->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  EXPECT_EQ((*log)->follow_ups_waiting(), 1u);
+  EXPECT_EQ(ReadLines(p).size(), 1u);
+  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(9)) << "alone so far";
+  // Past the limit of what waits, the oldest goes.
+  control::AuditRecord other = Record("Edit");
+  for (size_t i = 0; i < control::AuditLog::kFollowUpsKept; ++i) {
+    other.call_id = 100 + i;
+    (void)(*log)->WriteFollowUp(control::FollowUpRecord(other, failed, false, std::nullopt, 9, 9));
+  }
+  EXPECT_EQ((*log)->follow_ups_waiting(), control::AuditLog::kFollowUpsKept);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, saved);
+  // Room again: the next tick writes them all, in order, before anything
+  // else.
+  (*log)->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(4));
+  EXPECT_EQ((*log)->follow_ups_waiting(), 0u);
+  const auto lines = ReadLines(p);
+  ASSERT_EQ(lines.size(), 1u + control::AuditLog::kFollowUpsKept);
+  const auto first = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(first["call"], 100) << "call 7's follow-up, the oldest, was dropped";
+  EXPECT_TRUE(first["details"].contains("ended"));
+  EXPECT_EQ(nlohmann::json::parse(lines.back())["call"],
+            100 + control::AuditLog::kFollowUpsKept - 1);
+  fs::remove_all(d);
+}
+
+TEST(Audit, AFollowUpIsWrittenBeforeTheRecordsAfterIt) {
+  const fs::path d = TempDir("follow-up-order");
+  const fs::path p = d / "audit.jsonl";
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok());
+  control::AuditRecord edit = Record("Edit");
+  edit.call_id = 7;
+  edit.revision_before = 8;
+  edit.revision_after = 9;
+  ASSERT_TRUE((*log)->Write(edit).ok());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit tight = old;
+  tight.rlim_cur = fs::file_size(p);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  const auto failed = absl::UnavailableError("state journal: cannot write");
+  EXPECT_FALSE(
+      (*log)->WriteFollowUp(control::FollowUpRecord(edit, failed, true, std::nullopt, 8, 8)).ok());
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, saved);
+  // The next record, before the loop's next try: the follow-up goes first.
+  control::AuditRecord next = Record("Edit");
+  next.call_id = 8;
+  ASSERT_TRUE((*log)->Write(next).ok());
+  const auto lines = ReadLines(p);
+  ASSERT_EQ(lines.size(), 3u);
+  const auto follow_up = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(follow_up["call"], 7);
+  EXPECT_EQ(follow_up["result"], "UNAVAILABLE");
+  EXPECT_NE(follow_up["message"].get<std::string>().find("not applied after all"),
+            std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["call"], 8);
+  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(4))
+      << "call 7 is not counted once its follow-up is written";
+  fs::remove_all(d);
+}
+
 TEST(Audit, DeferredRecordsAreFlushedBeforeTheirFileIsLeft) {
   const fs::path d = TempDir("deferred-rotate");
   const fs::path p = d / "audit.jsonl";

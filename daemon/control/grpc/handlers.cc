@@ -326,8 +326,10 @@ absl::Status ControlHandlers::Mutate(const Principal& who, const std::string& op
       r = FollowUpRecord(std::move(r), out.status(), committed_record,
                          AppliedRevision(out.status()), before, d_.service->revision());
     }
-    absl::Status st = d_.audit->Write(std::move(r));
-    // A dry run nobody can audit is refused like any mutation.
+    // A dry run nobody can audit is refused like any mutation; how a
+    // failed call ended is written when it can be.
+    absl::Status st =
+        out.ok() ? d_.audit->Write(std::move(r)) : d_.audit->WriteFollowUp(std::move(r));
     if (!st.ok() && out.ok()) return st;
   }
   if (!out.ok()) return out.status();
