@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -32,11 +33,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "control.grpc.pb.h"
 #include "control/paths.h"
 #include "control/utf8.h"
 #include "health.grpc.pb.h"
 #include "plugin/manifest.h"
+#include "plugin/secure_open.h"
 #include "plugin/tool.h"
 
 namespace {
@@ -171,6 +175,15 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       }
       return std::string(argv[++i]);
     };
+    // A file or socket given as "" is a mistake, never the default path.
+    auto path = [&](const char* name) -> std::optional<std::string> {
+      auto v = need(name);
+      if (v && v->empty()) {
+        *error = std::string(name) + ": empty path";
+        return std::nullopt;
+      }
+      return v;
+    };
     auto number = [&](const char* name, double* out) {
       auto v = need(name);
       if (!v) return false;
@@ -185,7 +198,7 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       o.args = {"help"};
       return o;
     } else if (a == "--socket") {
-      auto v = need("--socket");
+      auto v = path("--socket");
       if (!v) return std::nullopt;
       o.socket = *v;
     } else if (a == "--target") {
@@ -193,11 +206,11 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
       if (!v) return std::nullopt;
       o.target = *v;
     } else if (a == "--token-file") {
-      auto v = need("--token-file");
+      auto v = path("--token-file");
       if (!v) return std::nullopt;
       o.token_file = *v;
     } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key") {
-      auto v = need(a.c_str());
+      auto v = path(a.c_str());
       if (!v) return std::nullopt;
       (a == "--tls-ca" ? o.tls_ca : a == "--tls-cert" ? o.tls_cert : o.tls_key) = *v;
     } else if (a == "--timeout") {
@@ -343,48 +356,100 @@ std::string Reason(const grpc::ClientContext& ctx) {
   return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
 }
 
-std::string ReadFileOrEmpty(const std::string& path, std::string* error) {
-  std::ifstream in(path);
-  if (!in) {
-    *error = "cannot read " + path;
+// Files aersctl reads (TLS material, token files, graphs to apply) are
+// regular files of bounded size: a directory, FIFO or device is refused
+// naming it, never read until memory or patience runs out.
+constexpr size_t kMaxCredentialBytes = size_t{1} << 20;
+constexpr size_t kMaxGraphFileBytes = size_t{16} << 20;
+
+std::string ReadFileOrEmpty(const std::string& flag, const std::string& path, std::string* error) {
+  auto text = aers::plugin::ReadRegularFile(path, kMaxCredentialBytes);
+  if (!text.ok()) {
+    if (error->empty()) *error = absl::StrCat(flag, " ", text.status().message());
     return "";
   }
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return *std::move(text);
 }
+
+// gRPC reads "unix:PATH" as a URI: '%', '#', '?' and ',' in PATH would be
+// taken as an escape, a fragment, a query or a list of addresses.
+// Percent-encoded, every byte of the path reaches connect() as it is.
+std::string UnixTarget(const std::string& path) {
+  std::string out = "unix:";
+  for (const unsigned char c : path) {
+    if (std::isalnum(c) != 0 || c == '/' || c == '.' || c == '_' || c == '-' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      absl::StrAppend(&out, "%",
+                      absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+    }
+  }
+  return out;
+}
+
+// sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+constexpr size_t kMaxUnixPathBytes = 107;
 
 class Client {
  public:
   explicit Client(const Options& o) : o_(o) {
-    target_ =
-        !o.target.empty()
-            ? o.target
-            : "unix:" + (o.socket.empty() ? aers::control::DefaultClientSocketPath() : o.socket);
+    const std::string socket =
+        o.socket.empty() ? aers::control::DefaultClientSocketPath() : o.socket;
+    if (o.target.empty() && socket.find(',') != std::string::npos) {
+      error_ = absl::StrCat("--socket ", socket,
+                            ": gRPC cannot connect to a path with a comma (it reads a list of "
+                            "addresses)");
+    } else if (o.target.empty() && socket.size() > kMaxUnixPathBytes) {
+      error_ =
+          absl::StrCat("--socket ", socket, ": ", socket.size(),
+                       " bytes, longer than a Unix socket path can be (", kMaxUnixPathBytes, ")");
+    }
+    target_ = !o.target.empty() ? o.target : UnixTarget(socket);
     std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
     if (!o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty()) {
       grpc::SslCredentialsOptions ssl;
-      if (!o.tls_ca.empty()) ssl.pem_root_certs = ReadFileOrEmpty(o.tls_ca, &error_);
-      if (!o.tls_cert.empty()) ssl.pem_cert_chain = ReadFileOrEmpty(o.tls_cert, &error_);
-      if (!o.tls_key.empty()) ssl.pem_private_key = ReadFileOrEmpty(o.tls_key, &error_);
+      if (!o.tls_ca.empty()) ssl.pem_root_certs = ReadFileOrEmpty("--tls-ca", o.tls_ca, &error_);
+      if (!o.tls_cert.empty()) {
+        ssl.pem_cert_chain = ReadFileOrEmpty("--tls-cert", o.tls_cert, &error_);
+      }
+      if (!o.tls_key.empty()) {
+        ssl.pem_private_key = ReadFileOrEmpty("--tls-key", o.tls_key, &error_);
+      }
       if (o.tls_cert.empty() != o.tls_key.empty()) {
         error_ = "--tls-cert and --tls-key go together";
       }
+      // PEM text, checked here: gRPC would only fail to connect.
+      const auto pem = [&](const char* flag, const std::string& path, const std::string& text,
+                           const char* what) {
+        if (error_.empty() && !path.empty() && text.find("-----BEGIN ") == std::string::npos) {
+          error_ = absl::StrCat(flag, " ", path, ": no PEM ", what, " in it");
+        }
+      };
+      pem("--tls-ca", o.tls_ca, ssl.pem_root_certs, "certificate");
+      pem("--tls-cert", o.tls_cert, ssl.pem_cert_chain, "certificate");
+      pem("--tls-key", o.tls_key, ssl.pem_private_key, "private key");
       creds = grpc::SslCredentials(ssl);
     }
-    channel_ = grpc::CreateChannel(target_, creds);
-    stub_ = aers::v1::Control::NewStub(channel_);
+    // Not with a setup error: the call is never made, and gRPC would log
+    // its own complaint about the target first.
+    if (error_.empty()) {
+      channel_ = grpc::CreateChannel(target_, creds);
+      stub_ = aers::v1::Control::NewStub(channel_);
+    }
     if (!o.token_file.empty()) {
-      std::ifstream in(o.token_file);
-      if (!in) error_ = "cannot read the token file " + o.token_file;
+      std::string error;
+      std::istringstream in(ReadFileOrEmpty("--token-file", o.token_file, &error));
+      if (!error.empty() && error_.empty()) error_ = error;
       // The first line that is not empty or a comment; its last word is
       // the token unless the line is a daemon token-file line.
-      for (std::string line; std::getline(in, line);) {
+      for (std::string line; error.empty() && std::getline(in, line);) {
         std::istringstream words(line);
         std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
         if (w.empty() || w[0][0] == '#') continue;
         token_ = (w.size() >= 2 && (w[0] == "viewer" || w[0] == "operator")) ? w[1] : w[0];
         break;
       }
-      if (in && token_.empty()) error_ = "no token in " + o.token_file;
+      if (error.empty() && token_.empty()) error_ = "no token in " + o.token_file;
     }
   }
 
@@ -877,13 +942,13 @@ int CmdSet(Client& c) {
 int CmdApply(Client& c) {
   const Options& o = c.options();
   if (o.args.size() != 2) return Usage("apply FILE [--dry-run]");
-  std::ifstream in(o.args[1]);
-  if (!in) {
-    std::fprintf(stderr, "aersctl: %s: cannot read file\n", o.args[1].c_str());
+  auto text = aers::plugin::ReadRegularFile(o.args[1], kMaxGraphFileBytes);
+  if (!text.ok()) {
+    std::fprintf(stderr, "aersctl: %s\n", std::string(text.status().message()).c_str());
     return kExitInvalid;
   }
   aers::v1::ApplyGraphRequest req;
-  req.set_yaml(std::string(std::istreambuf_iterator<char>(in), {}));
+  req.set_yaml(*std::move(text));
   req.set_source_name(o.args[1]);
   req.set_dry_run(o.dry_run);
   SetExpected(o, &req);

@@ -27,7 +27,7 @@ declare -A allowed=(
   [daemon/state]="state config/config.h config/graph_yaml.h model"
   [daemon/control]="control engine state config/config.h config/graph_yaml.h model rt backend/backend.h backend/dsp_timer.h"
   [daemon/plugin]="plugin model rt aers"
-  [client]="control/paths.h control/utf8.h plugin/tool.h plugin/manifest.h"
+  [client]="control/paths.h control/utf8.h plugin/tool.h plugin/manifest.h plugin/secure_open.h"
 )
 layers=" rt model dsp compile config engine backend state control plugin aers "
 

@@ -87,36 +87,47 @@ RefusalCode CheckCode(FileCheckFailure f, const FileCodes& codes) {
 // Trusted keys by key id, read with the same care as plugin files.
 using KeyMap = std::map<minisign::KeyId, std::pair<minisign::PublicKey, std::string>>;
 
-void ReadKeyFile(int fd, const std::string& path, KeyMap& keys) {
+// Adds the key in `fd` to `keys`; otherwise logs and returns why it was
+// skipped.
+std::string ReadKeyFile(int fd, const std::string& path, KeyMap& keys) {
+  std::string why;
   if (auto s = CheckOwnerAndMode(fd, false, path); !s.ok()) {
-    spdlog::warn("trusted key {} skipped: {}", path, std::string(s.message()));
-    return;
+    why = std::string(s.message());
+  } else if (auto text = ReadSmallFile(fd, kMaxKeyBytes, path); !text.ok()) {
+    why = std::string(text.status().message());
+  } else if (auto key = minisign::ParsePublicKey(*text); !key.ok()) {
+    why = std::string(key.status().message());
+  } else {
+    keys.emplace(key->key_id, std::make_pair(*key, path));
+    return "";
   }
-  auto text = ReadSmallFile(fd, kMaxKeyBytes, path);
-  if (!text.ok()) return;
-  auto key = minisign::ParsePublicKey(*text);
-  if (!key.ok()) {
-    spdlog::warn("trusted key {} skipped: {}", path, std::string(key.status().message()));
-    return;
-  }
-  keys.emplace(key->key_id, std::make_pair(*key, path));
+  spdlog::warn("trusted key {} skipped: {}", path, why);
+  return why;
 }
 
 KeyMap ReadTrustedKeys(const std::string& dir, const std::vector<std::string>& files,
                        std::string& problem) {
   KeyMap keys;
+  std::vector<std::string> skipped;
   for (const auto& f : files) {
-    const int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO named as a key must not stall the gate.
+    const int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-      spdlog::warn("trusted key {} skipped: {}", f, ErrnoText(errno));
+      const int err = errno;
+      skipped.push_back(absl::StrCat(
+          "trusted key ", f, " skipped: ", err == ELOOP ? "a symbolic link" : ErrnoText(err)));
+      spdlog::warn("{}", skipped.back());
       continue;
     }
     UniqueFd file(fd);
-    ReadKeyFile(file.get(), f, keys);
+    if (std::string why = ReadKeyFile(file.get(), f, keys); !why.empty()) {
+      skipped.push_back(absl::StrCat("trusted key ", f, " skipped: ", why));
+    }
   }
   if (dir.empty()) {
     if (!keys.empty()) return keys;
-    problem = "no trusted keys directory is configured";
+    problem =
+        skipped.empty() ? "no trusted keys directory is configured" : absl::StrJoin(skipped, "; ");
     return keys;
   }
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -150,7 +161,7 @@ KeyMap ReadTrustedKeys(const std::string& dir, const std::vector<std::string>& f
       spdlog::warn("trusted key {}/{} skipped: {}", dir, n, std::string(fd.status().message()));
       continue;
     }
-    ReadKeyFile(fd->get(), absl::StrCat(dir, "/", n), keys);
+    (void)ReadKeyFile(fd->get(), absl::StrCat(dir, "/", n), keys);
   }
   return keys;
 }

@@ -237,6 +237,57 @@ absl::StatusOr<std::string> ReadSmallFile(int fd, size_t max_bytes, std::string_
   return out;
 }
 
+std::string FileKindText(unsigned mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "a regular file";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+    default:
+      return "not a regular file";
+  }
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_bytes) {
+  if (path.empty()) return absl::InvalidArgumentError("empty file name");
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string msg = absl::StrCat(path, ": cannot open: ", Errno(err));
+    return err == ENOENT ? absl::NotFoundError(msg) : absl::PermissionDeniedError(msg);
+  }
+  UniqueFd f(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot stat: ", Errno(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": ", FileKindText(st.st_mode), ", not a regular file"));
+  }
+  return ReadSmallFile(fd, max_bytes, path);
+}
+
+absl::Status CheckReplaceableFile(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return absl::OkStatus();  // nothing there (or unreadable: the write says)
+  if (S_ISREG(st.st_mode)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, ": ", FileKindText(st.st_mode), ", not replaced by a regular file"));
+}
+
 // --- SealedImage --------------------------------------------------------------
 
 SealedImage::~SealedImage() {

@@ -89,6 +89,21 @@ absl::Status CheckOwnerAndMode(int fd, bool directory, std::string_view what,
 /// exceeds `max_bytes`.
 absl::StatusOr<std::string> ReadSmallFile(int fd, size_t max_bytes, std::string_view what);
 
+/// What kind of file `mode` (st_mode) is, for errors: "a directory", "a
+/// FIFO", "a character device", "a symbolic link", ...
+std::string FileKindText(unsigned mode);
+
+/// Reads the whole regular file at `path` (symlinks followed), at most
+/// `max_bytes`. Never blocks on a FIFO or reads a device: anything but a
+/// regular file is FAILED_PRECONDITION ("PATH: a FIFO, not a regular
+/// file"); NOT_FOUND/PERMISSION_DENIED name the path and the reason.
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_bytes);
+
+/// Refuses to replace what is at `path` unless it is a regular file or
+/// nothing (a device, FIFO, socket, directory or symbolic link is kept and
+/// named: FAILED_PRECONDITION). For writers that rename a new file over it.
+absl::Status CheckReplaceableFile(const std::string& path);
+
 /// A read-only, sealed in-memory copy of a file: a memfd created with
 /// MFD_CLOEXEC | MFD_ALLOW_SEALING and sealed with F_SEAL_WRITE |
 /// F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, mapped read-only. Nobody can

@@ -19,15 +19,14 @@ namespace aers::plugin::tool {
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", ErrnoText(errno)));
-  UniqueFd f(fd);
-  return ReadSmallFile(f.get(), max, path);
+  return ReadRegularFile(path, max);
 }
 
 // Writes `text` to `path` atomically (temp file, fsync, rename) with `mode`.
+// What is at `path` must be a regular file or nothing: a device, FIFO or
+// symbolic link there is never replaced.
 absl::Status WriteFileAtomic(const std::string& path, const std::string& text, mode_t mode) {
+  if (auto st = CheckReplaceableFile(path); !st.ok()) return st;
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0)
@@ -135,9 +134,22 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
 
 absl::StatusOr<std::string> KeyGen(const std::string& public_path, const std::string& secret_path,
                                    bool force) {
+  {
+    // One file for both keys would keep only the public one.
+    std::error_code ec1, ec2;
+    const auto a = std::filesystem::weakly_canonical(public_path, ec1);
+    const auto b = std::filesystem::weakly_canonical(secret_path, ec2);
+    if (public_path == secret_path || (!ec1 && !ec2 && a == b)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-p and -s name the same file (", secret_path, "): the keys need two"));
+    }
+  }
   auto kp = minisign::GenerateKeyPair();
   if (!kp.ok()) return kp.status();
   if (force) {
+    // Both checked before either is written.
+    if (auto s = CheckReplaceableFile(secret_path); !s.ok()) return s;
+    if (auto s = CheckReplaceableFile(public_path); !s.ok()) return s;
     if (auto s = WriteFileAtomic(secret_path, kp->secret_key, 0600); !s.ok()) return s;
     if (auto s = WriteFileAtomic(public_path, kp->public_key, 0644); !s.ok()) return s;
     return minisign::KeyIdHex(kp->key_id);

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -251,6 +252,53 @@ TEST_F(AersctlPluginTest, ErrorsAndUsage) {
   const Result elsewhere = Ctl({"status", "-p", pub_});
   EXPECT_EQ(elsewhere.rc, 2);
   EXPECT_NE(elsewhere.err.find("only for 'aersctl plugin'"), std::string::npos) << elsewhere.err;
+}
+
+TEST_F(AersctlPluginTest, FilesThatAreNotRegularAreNeitherReadNorReplaced) {
+  ASSERT_NO_FATAL_FAILURE(SignedPlugin());
+  // A device node, a FIFO and a symbolic link where a key would go: kept
+  // as they are even with --force (a key written over /dev/null replaced
+  // the device for the whole machine).
+  const std::string fifo = base_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string link = base_ + "/link";
+  fs::create_symlink(sec_, link);
+  const std::string device = base_ + "/null";
+  const bool have_device = ::mknod(device.c_str(), S_IFCHR | 0666, ::makedev(1, 3)) == 0;
+  std::vector<std::string> kept = {fifo, link};
+  if (have_device) kept.push_back(device);
+  const std::string secret_before = ReadText(sec_);
+  for (const std::string& p : kept) {
+    struct stat before {};
+    ASSERT_EQ(::lstat(p.c_str(), &before), 0);
+    const Result pub = Ctl({"plugin", "keygen", "-p", p, "-s", base_ + "/new.sec", "--force"});
+    EXPECT_EQ(pub.rc, 1) << p << ": " << pub.err;
+    EXPECT_NE(pub.err.find(p + ": a "), std::string::npos) << pub.err;
+    EXPECT_NE(pub.err.find("not replaced"), std::string::npos) << pub.err;
+    EXPECT_FALSE(fs::exists(base_ + "/new.sec")) << "nothing written when one path is refused";
+    const Result sec = Ctl({"plugin", "keygen", "-p", base_ + "/new.pub", "-s", p, "--force"});
+    EXPECT_EQ(sec.rc, 1) << p << ": " << sec.err;
+    struct stat after {};
+    ASSERT_EQ(::lstat(p.c_str(), &after), 0);
+    EXPECT_EQ(after.st_mode & S_IFMT, before.st_mode & S_IFMT) << p;
+    EXPECT_EQ(after.st_ino, before.st_ino) << p;
+  }
+  EXPECT_EQ(ReadText(sec_), secret_before) << "the link's target is untouched";
+  // One path for both keys.
+  const Result same = Ctl({"plugin", "keygen", "-p", base_ + "/k", "-s", base_ + "/k", "--force"});
+  EXPECT_EQ(same.rc, 3) << same.err;
+  EXPECT_NE(same.err.find("-p and -s name the same file"), std::string::npos) << same.err;
+  EXPECT_FALSE(fs::exists(base_ + "/k"));
+  // Reading: a FIFO secret key or manifest is refused at once, not waited on.
+  const Result sign = Ctl({"plugin", "sign", dir_, "-s", fifo});
+  EXPECT_EQ(sign.rc, 1) << sign.err;
+  EXPECT_NE(sign.err.find(fifo + ": a FIFO, not a regular file"), std::string::npos) << sign.err;
+  const Result verify = Ctl({"plugin", "verify", dir_, "-p", base_});
+  EXPECT_NE(verify.rc, 0);
+  EXPECT_NE(
+      verify.err.find("trusted key " + base_ + " skipped: " + base_ + " is not a regular file"),
+      std::string::npos)
+      << "the refusal says why the key was not used: " << verify.err;
 }
 
 TEST_F(AersctlPluginTest, Blake2bAndLegacySignatures) {

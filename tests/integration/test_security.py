@@ -522,6 +522,59 @@ class SecurityTest(aers_it.JackTestCase):
         self.assertIn("socket bare.sock: .: the socket directory must be owned", refused.log())
         self.assertEqual(os.listdir(open_dir), [])
 
+    def test_aersctl_reaches_any_socket_path_and_reads_only_regular_files(self):
+        # gRPC reads "unix:PATH" as a URI; aersctl encodes the path so that
+        # '#', '?', '%' and spaces reach the socket as they are.
+        odd = self.tmp.file("a#b?c%41 d.sock")
+        d = self.start(tcp=False, extra=["--socket", odd], tag="odd")
+        r = subprocess.run([AERSCTL, "--socket", odd, "health"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "SERVING"), r.stderr)
+        # A comma would be read as a list of addresses: refused by both.
+        comma = self.tmp.file("x,y.sock")
+        refused = self.start(tcp=False, extra=["--socket", comma], tag="comma", ready=False)
+        self.assertEqual(refused.wait_exit(), 6)
+        self.assertIn("a comma in a socket path", refused.log())
+        self.assertFalse(os.path.exists(comma + ".lock"))
+
+        def ctl(*args):
+            return subprocess.run([AERSCTL] + list(args), capture_output=True, text=True,
+                                  timeout=20)
+        r = ctl("--socket", comma, "health")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("comma", r.stderr)
+        long_path = "/tmp/" + "m" * 110 + ".sock"
+        r = ctl("--socket", long_path, "status")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("longer than a Unix socket path can be (107)", r.stderr)
+        self.assertNotIn("parse_address", r.stderr)  # no gRPC log lines
+        r = ctl("--socket", "", "health")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--socket: empty path", r.stderr)
+        # Files: a directory, a FIFO and a device are refused at once,
+        # named, never read (a FIFO blocked, /dev/zero grew without end).
+        fifo = self.tmp.file("aersctl-fifo")
+        os.mkfifo(fifo)
+        cases = [
+            (["apply", self.tmp.path], 3, f"{self.tmp.path}: a directory, not a regular file"),
+            (["apply", fifo], 3, f"{fifo}: a FIFO, not a regular file"),
+            (["apply", "/dev/zero", "--dry-run"], 3,
+             "/dev/zero: a character device, not a regular file"),
+            (["--token-file", fifo, "status"], 2, f"--token-file {fifo}: a FIFO"),
+            (["--tls-ca", self.tmp.path, "--target", "127.0.0.1:1", "health"], 2,
+             "--tls-ca"),
+            (["--tls-ca", TONE, "--target", "127.0.0.1:1", "health"], 2,
+             f"--tls-ca {TONE}: no PEM certificate in it"),
+        ]
+        for args, rc, text in cases:
+            with self.subTest(args=args):
+                if "--target" not in args and "--socket" not in args:
+                    args = ["--socket", odd] + args
+                r = ctl(*args)
+                self.assertEqual(r.returncode, rc, r.stderr)
+                self.assertIn(text, r.stderr)
+        d.stop()
+
     def test_a_state_path_that_is_not_a_file_is_left_alone(self):
         fifo = self.tmp.file("state-fifo")
         os.mkfifo(fifo)

@@ -238,6 +238,14 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
   }
   for (const auto& a : unix_addrs) {
     const std::string path = a.substr(5);
+    // gRPC clients read "unix:A,B" as two addresses: no client could reach
+    // a socket whose path has a comma.
+    if (path.find(',') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("socket ", path,
+                       ": a comma in a socket path cannot be reached by gRPC "
+                       "clients (they read it as a list of addresses)"));
+    }
     // A bare file name ("aersd.sock") is in the working directory.
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     if (auto st = PrepareSocketDir(dir.empty() ? "." : dir.string()); !st.ok()) {
