@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@
 #include "engine/engine.h"
 #include "housekeeping.h"
 #include "notify.h"
+#include "path_collision.h"
 #include "plugin/audit.h"
 #include "plugin/loader.h"
 #include "plugins.h"
@@ -416,6 +418,22 @@ int Daemon::Run() {
     spdlog::error("no config: pass --config FILE or set AERS_CONFIG_PATH");
     return kExitUsage;
   }
+  {
+    const std::string state =
+        options_.state_file.empty() ? state::StateStore::DefaultPath() : options_.state_file;
+    const std::string socket = options_.socket == "none" ? "" : options_.socket;
+    const std::string clash =
+        PathCollision({{"--config", options_.config_path},
+                       {"--state_file", state},
+                       {"the state file's journal", state.empty() ? "" : state + ".journal"},
+                       {"--stats_file", options_.stats_file},
+                       {"--audit_log", options_.audit_log},
+                       {"--socket", socket}});
+    if (!clash.empty()) {
+      spdlog::error("{}", clash);
+      return kExitUsage;
+    }
+  }
   kinds_ = dsp::MakeBuiltinRegistry(dsp::DataDirsFor(options_.config_path, options_.data_dirs));
   RaiseDescriptorLimit();
   // The audit log first: plugin decisions are recorded in it.
@@ -474,6 +492,13 @@ int Daemon::Run() {
   if (auto st = state_->CheckPath(); !st.ok()) {
     spdlog::error("state file: {}", std::string(st.message()));
     return kExitConfig;
+  }
+  if (auto st = state_->Lock(); absl::IsFailedPrecondition(st)) {
+    spdlog::error("state file: {}", std::string(st.message()));
+    return kExitConfig;
+  } else if (!st.ok()) {
+    spdlog::warn("state file: {} (a second daemon on this state would not be refused)",
+                 std::string(st.message()));
   }
   if (const int n = state_->RemoveStaleTemporaries(); n > 0) {
     spdlog::info("removed {} temporary state files left by a crash", n);

@@ -26,11 +26,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -44,6 +46,7 @@
 #include "dsp/builtins.h"
 #include "dsp/data_files.h"
 #include "logging.h"
+#include "path_collision.h"
 #include "plugins.h"
 
 ABSL_FLAG(std::string, config, "", "Graph/config YAML file (env AERS_CONFIG_PATH; the flag wins).");
@@ -186,6 +189,72 @@ constexpr char kUsage[] =
     "missing); a render stopped by a signal (SIGINT, SIGTERM, SIGHUP, SIGALRM,\n"
     "SIGUSR1, SIGUSR2, SIGXCPU) exits 128 + its number (130, 143, 129, ...) and\n"
     "leaves no output.";
+
+// Flags given on the command line that cannot mean what was asked: a file
+// or socket given as "" (which would select the system-wide default path,
+// the production daemon's), or a flag of the other mode (render flags in
+// daemon mode and the daemon's in render, which would be ignored). Empty
+// environment variables are taken as unset. "" when none.
+std::string FlagProblem(bool render, int argc, char** argv) {
+  const std::vector<absl::string_view> kPathFlags = {
+      "config",   "input",   "output",        "stats_file", "socket",      "token_file",
+      "tls_cert", "tls_key", "tls_client_ca", "audit_log",  "plugin_root", "state_file"};
+  const std::vector<absl::string_view> kRenderOnly = {"input", "output", "period_frames",
+                                                      "duration_s", "sample_rate_hz"};
+  const std::vector<absl::string_view> kDaemonOnly = {"backend",
+                                                      "alsa_playback",
+                                                      "alsa_capture",
+                                                      "alsa_period_frames",
+                                                      "alsa_periods",
+                                                      "alsa_sample_rate_hz",
+                                                      "alsa_format",
+                                                      "alsa_priority",
+                                                      "jack_server",
+                                                      "jack_client_name",
+                                                      "stats_file",
+                                                      "stats_interval_ms",
+                                                      "mlock",
+                                                      "socket",
+                                                      "listen",
+                                                      "max_tcp_connections",
+                                                      "allow_plaintext_tokens",
+                                                      "token_file",
+                                                      "tls_cert",
+                                                      "tls_key",
+                                                      "tls_client_ca",
+                                                      "audit_log",
+                                                      "audit_log_group",
+                                                      "state_file",
+                                                      "reset_state"};
+  // On the command line as -name, --name, --name=..., or --noname (a
+  // boolean), before a "--".
+  const auto given = [&](absl::string_view name) {
+    for (int i = 1; i < argc; ++i) {
+      absl::string_view a = argv[i];
+      if (a == "--") break;
+      if (!absl::ConsumePrefix(&a, "--")) {
+        if (!absl::ConsumePrefix(&a, "-")) continue;
+      }
+      a = a.substr(0, a.find('='));
+      if (a == name || (absl::ConsumePrefix(&a, "no") && a == name)) return true;
+    }
+    return false;
+  };
+  for (const absl::string_view name : kPathFlags) {
+    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
+    if (f != nullptr && given(name) && f->CurrentValue().empty()) {
+      return absl::StrCat("--", name, ": empty path (leave the flag out for its default)");
+    }
+  }
+  for (const absl::string_view name : render ? kDaemonOnly : kRenderOnly) {
+    if (given(name)) {
+      return absl::StrCat("--", name,
+                          render ? " is a daemon flag, not one of render"
+                                 : " is a flag of `aersd render`, not of the daemon");
+    }
+  }
+  return "";
+}
 
 // A flag given on the command line, else the environment variable.
 std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
@@ -436,6 +505,14 @@ int RunRender() {
     std::fprintf(stderr, "aersd render: --output FILE is required\n");
     return kExitUsage;
   }
+  if (const std::string clash =
+          aers::daemon::PathCollision({{"--config", config_path},
+                                       {"--input", absl::GetFlag(FLAGS_input)},
+                                       {"--output", absl::GetFlag(FLAGS_output)}});
+      !clash.empty()) {
+    std::fprintf(stderr, "aersd render: %s\n", clash.c_str());
+    return kExitUsage;
+  }
   // Flags first: a bad number is a usage error naming the flag, never
   // blamed on a file.
   const double rate = absl::GetFlag(FLAGS_sample_rate_hz);
@@ -540,6 +617,15 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("aersd ") + AERS_VERSION + "\n"; };
   absl::SetFlagsUsageConfig(usage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  const bool render = args.size() >= 2 && std::string(args[1]) == "render";
+  if (auto problem = FlagProblem(render, argc, argv); !problem.empty()) {
+    std::fprintf(stderr, "aersd%s: %s\n", render ? " render" : "", problem.c_str());
+    return kExitUsage;
+  }
+  if (render && args.size() > 2) {
+    std::fprintf(stderr, "aersd render: unexpected argument '%s'; see aersd --help\n", args[2]);
+    return kExitUsage;
+  }
 
   const std::string level = FlagOrEnv(FLAGS_log_level, "AERS_LOG_LEVEL");
   if (auto st = aers::logging::Setup(level.empty() ? "info" : level); !st.ok()) {

@@ -336,6 +336,18 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
 
   const std::filesystem::path out_path(options.output_path);
   const std::filesystem::path dir = out_path.has_parent_path() ? out_path.parent_path() : ".";
+  // The finished file is renamed over the output: whatever else is there (a
+  // FIFO, a device, a symbolic link, a directory) is kept, not replaced.
+  if (struct stat st{}; ::lstat(options.output_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    const char* kind = S_ISLNK(st.st_mode)    ? "a symbolic link"
+                       : S_ISDIR(st.st_mode)  ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device";
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.output_path, ": ", kind,
+        " is there; the render writes a regular file and would replace it (give another path)"));
+  }
   TempFile tmp(
       (dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid())).string());
   // Mode and flags as libsndfile opens a file for writing.

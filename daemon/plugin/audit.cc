@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "plugin/secure_open.h"
+#include "spdlog/spdlog.h"
 
 namespace aers::plugin {
 namespace {
@@ -55,25 +56,56 @@ std::string AuditRecordToJson(const AuditRecord& r) {
 
 absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(
     const std::string& path) {
-  // Create with 0600 first so the log is never briefly world-readable.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  // Created 0600 so the log is never briefly world-readable; O_NONBLOCK so
+  // that a FIFO at the path is refused instead of waited on; the file is
+  // written through this descriptor (what was checked is what is written).
+  const int fd = ::open(path.c_str(),
+                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot open audit log ", path, ": ", ErrnoText(errno)));
+    const int err = errno;
+    return absl::PermissionDeniedError(absl::StrCat("cannot open audit log ", path, ": ",
+                                                    err == ELOOP   ? "a symbolic link"
+                                                    : err == ENXIO ? "a FIFO"
+                                                                   : ErrnoText(err)));
   }
-  ::close(fd);
+  struct stat st {};
+  // As the control plane's audit log: a regular file, or a character
+  // device (/dev/full: every write fails, and says so).
+  if (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open audit log ", path, ": not a regular file"));
+  }
+  ::fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
   std::unique_ptr<JsonLinesAuditLog> log(new JsonLinesAuditLog());
-  log->file_.open(path, std::ios::app);
-  if (!log->file_) return absl::PermissionDeniedError(absl::StrCat("cannot open audit log ", path));
-  log->out_ = &log->file_;
+  log->fd_ = fd;
+  log->path_ = path;
   return log;
 }
 
+JsonLinesAuditLog::~JsonLinesAuditLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 void JsonLinesAuditLog::Record(const AuditRecord& record) {
-  const std::string line = AuditRecordToJson(record);
+  const std::string line = AuditRecordToJson(record) + '\n';
   std::lock_guard lock(mutex_);
-  *out_ << line << '\n';
-  out_->flush();
+  if (fd_ < 0) {
+    *out_ << line;
+    out_->flush();
+    return;
+  }
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      spdlog::error("plugin audit log {}: cannot write: {} (record: {})", path_,
+                    ErrnoText(n < 0 ? errno : ENOSPC), line.substr(0, line.size() - 1));
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace aers::plugin

@@ -47,13 +47,20 @@ class JsonLinesAuditLog final : public PluginAuditLog {
   /// Opens `path` for appending (created with mode 0600).
   static absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> Open(const std::string& path);
 
+  ~JsonLinesAuditLog() override;
+  JsonLinesAuditLog(const JsonLinesAuditLog&) = delete;
+  JsonLinesAuditLog& operator=(const JsonLinesAuditLog&) = delete;
+
+  /// Appends one line; a write that fails is logged (error) with the
+  /// record, never dropped in silence.
   void Record(const AuditRecord& record) override;
 
  private:
   JsonLinesAuditLog() = default;
   std::mutex mutex_;
-  std::ofstream file_;
-  std::ostream* out_ = nullptr;
+  int fd_ = -1;  // Open(): the file
+  std::string path_;
+  std::ostream* out_ = nullptr;  // the stream constructor
 };
 
 }  // namespace aers::plugin

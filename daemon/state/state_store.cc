@@ -312,6 +312,45 @@ std::vector<Record> ReadRecords(const std::string& journal, std::string* damage)
 
 StateStore::~StateStore() {
   if (journal_fd_ >= 0) ::close(journal_fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+absl::Status StateStore::Lock() {
+  if (lock_fd_ >= 0) return absl::OkStatus();
+  const std::filesystem::path p(path_);
+  std::error_code ec;
+  std::filesystem::create_directories(p.has_parent_path() ? p.parent_path() : ".", ec);
+  const std::string lock = path_ + ".lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("cannot open its lock file " + lock, path_);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": its lock file ", lock, " is not a regular file"));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    errno = err;
+    if (err != EWOULDBLOCK) return ErrnoError("cannot lock " + lock, path_);
+    std::string pid(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return absl::FailedPreconditionError(absl::StrCat(
+        path_, ": in use by another aersd", pid.empty() ? "" : absl::StrCat(" (pid ", pid, ")"),
+        ", which holds ", lock,
+        "; two daemons on one state file would overwrite each other's edits (use --state_file "
+        "to run a second daemon)"));
+  }
+  const std::string pid = absl::StrCat(::getpid(), "\n");
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The lock holds without the pid; only the message of a second daemon
+    // is poorer.
+  }
+  lock_fd_ = fd;
+  return absl::OkStatus();
 }
 
 void StateStore::set_baseline(std::string baseline) {

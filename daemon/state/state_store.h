@@ -104,6 +104,14 @@ class StateStore {
   /// file (a device, a FIFO, a directory, a symbolic link) is at it: the
   /// state would replace it. Checked at start and before every write.
   absl::Status CheckPath() const;
+  /// Takes the state file for this process for as long as the store
+  /// lives: an flock on PATH.lock (kept; it holds the holder's pid). A
+  /// second daemon on the same state would overwrite the first one's
+  /// edits: FAILED_PRECONDITION naming the file and the pid that holds
+  /// it. Other errors (the directory cannot be created or written) are
+  /// returned as they are: the state cannot be written there either, which
+  /// its writes report.
+  absl::Status Lock();
   /// Removes temporaries a crash left beside the state file; returns how
   /// many.
   int RemoveStaleTemporaries() const;
@@ -150,6 +158,7 @@ class StateStore {
   // flush itself, which runs with sync_mu_ only.
   mutable std::mutex journal_mu_;
   mutable int journal_fd_ = -1;
+  int lock_fd_ = -1;                    // Lock()
   mutable uint64_t appended_ = 0;       // tickets handed out
   mutable uint64_t records_ = 0;        // in the journal now
   mutable uint64_t journal_bytes_ = 0;  // records (the rest is zero-filled room)

@@ -606,6 +606,56 @@ routes: [{from: t, to: out}]
   EXPECT_FALSE(fs::exists(out));
 }
 
+// Paths that cannot mean what was asked: refused before anything is read or
+// written, naming the flag.
+TEST_F(RenderTest, PathsThatWouldOverwriteOrBeIgnoredAreRefused) {
+  const std::string in = WriteWav("in.wav", {Sine(440, 0.5, 4800), Sine(440, 0.5, 4800)});
+  const std::string cfg = WriteText("gain.yaml", kGainConfig);
+  const auto bytes = [](const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string before = bytes(in);
+  std::string err;
+  // The input as the output (also through another spelling of the path).
+  const std::string same = (dir_ / "." / "in.wav").string();
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", same}, &err), 2);
+  EXPECT_NE(err.find("--input " + in + " and --output " + same + " are the same file"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(bytes(in), before);
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", cfg}, &err), 2);
+  EXPECT_NE(err.find("--config"), std::string::npos) << err;
+  // A FIFO or a symbolic link at the output is kept, not replaced.
+  const std::string fifo = (dir_ / "fifo.wav").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string link = (dir_ / "link.wav").string();
+  fs::create_symlink("/dev/null", link);
+  for (const std::string& out : {fifo, link}) {
+    EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out}, &err), 4)
+        << out;
+    EXPECT_NE(err.find(out + ": a "), std::string::npos) << err;
+    EXPECT_NE(err.find("would replace it"), std::string::npos) << err;
+  }
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link)));
+  // An empty path, a daemon flag and a stray argument are usage errors, not
+  // ignored.
+  const std::string out = (dir_ / "o.wav").string();
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input=", "--output", out}, &err), 2);
+  EXPECT_NE(err.find("--input: empty path"), std::string::npos) << err;
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out, "--state_file",
+                      (dir_ / "s.yaml").string()},
+                     &err),
+            2);
+  EXPECT_NE(err.find("--state_file is a daemon flag"), std::string::npos) << err;
+  EXPECT_EQ(RunAersd({"render", "--config", cfg, "--input", in, "--output", out, "extra"}, &err),
+            2);
+  EXPECT_NE(err.find("unexpected argument 'extra'"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(dir_ / "s.yaml"));
+}
+
 // A client name JACK cannot hold fails at start with a clear error instead of
 // retrying for ever, from the config and from the flag that bypasses it.
 TEST_F(RenderTest, ClientNamesJackCannotHoldFailAtStart) {

@@ -8,6 +8,7 @@ file at the socket path, revisions across a restart, hostile requests (NaN,
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import stat
@@ -32,6 +33,15 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def read_bytes(path):
+    """The bytes of `path`, b"" when there is no such file."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
 
 
 class SecurityTest(aers_it.JackTestCase):
@@ -574,6 +584,50 @@ class SecurityTest(aers_it.JackTestCase):
                 self.assertEqual(r.returncode, rc, r.stderr)
                 self.assertIn(text, r.stderr)
         d.stop()
+
+    def test_one_state_file_serves_one_daemon(self):
+        state = self.tmp.file("shared-state.yaml")
+        first = self.start(tcp=False, extra=["--state_file", state], tag="state-first")
+        self.assertEqual(self.ctl(first, "set", "level", "window_ms", "50").returncode, 0)
+        journal = state + ".journal"
+        saved, journal_before = read_bytes(state), read_bytes(journal)
+        second = self.start(tcp=False, extra=["--state_file", state, "--reset_state"],
+                            tag="state-second", ready=False)
+        self.assertEqual(second.wait_exit(), 3)
+        self.assertIn(f"{state}: in use by another aersd (pid {first.proc.pid})", second.log())
+        self.assertEqual(read_bytes(state), saved)
+        self.assertEqual(read_bytes(journal), journal_before)
+        first.stop()
+        third = self.start(tcp=False, extra=["--state_file", state], tag="state-third")
+        graph = json.loads(self.ctl(third, "graph", "--json").stdout)
+        level = [n for n in graph["graph"]["nodes"] if n["name"] == "level"][0]
+        self.assertIn("50", json.dumps(level))  # the first daemon's edit, kept
+        third.stop()
+
+    def test_paths_that_would_overwrite_each_other_or_the_defaults_are_refused(self):
+        config = self.tmp.file("own-config.yaml")
+        shutil.copy(TONE, config)
+        text = read_bytes(config)
+        state = self.tmp.file("clash-state.yaml")
+        cases = [
+            (["--state_file", config], "--config " + config + " and --state_file " + config),
+            (["--state_file", state, "--stats_file", os.path.join(self.tmp.path, ".",
+                                                                  "clash-state.yaml")],
+             "are the same file"),
+            (["--state_file", state, "--audit_log", config], "--config"),
+            (["--state_file="], "--state_file: empty path"),
+            (["--state_file", state, "--socket="], "--socket: empty path"),
+            (["--state_file", state, "--output", self.tmp.file("o.wav")],
+             "--output is a flag of `aersd render`"),
+        ]
+        for i, (extra, text_expected) in enumerate(cases):
+            with self.subTest(extra=extra):
+                d = self.start_aersd(config, args=["--backend", "null"] + extra,
+                                     tag=f"clash-{i}", ready=False)
+                self.assertEqual(d.wait_exit(), 2, d.log())
+                self.assertIn(text_expected, d.log())
+                self.assertEqual(read_bytes(config), text)
+                self.assertFalse(os.path.exists(state))
 
     def test_a_state_path_that_is_not_a_file_is_left_alone(self):
         fifo = self.tmp.file("state-fifo")
