@@ -30,6 +30,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -102,6 +103,7 @@ Global options:
   --expect-revision N    fail with a conflict unless the graph is at revision N
   --json                 machine-readable output
   -h, --help             this text
+  --                     the rest are arguments (a file named -x.yaml)
 
 Plugin options (only with `plugin`):
   -p FILE                minisign public key
@@ -283,6 +285,9 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string* error) {
     } else if (a == "--write" || a == "--force" || a == "--legacy") {
       (a == "--write" ? o.write : a == "--force" ? o.force : o.legacy) = true;
       o.plugin_flags.push_back(a);
+    } else if (std::string_view(argv[i]) == "--") {
+      // The rest are arguments, even those that start with '-'.
+      for (++i; i < argc; ++i) o.args.push_back(argv[i]);
     } else if (a.size() > 1 && a[0] == '-' && !LooksLikeNumber(a)) {
       *error = "unknown option " + a;
       return std::nullopt;

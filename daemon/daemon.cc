@@ -149,6 +149,8 @@ class Daemon {
   std::unique_ptr<control::ControlServer> control_;
   uint64_t last_silent_cycles_ = 0;
   bool backend_running_ = false;
+  std::string stats_error_;  // the last failure to write the stats file, "" if none
+  std::chrono::steady_clock::time_point stats_error_logged_{};
   StallWatch stall_;
   bool state_diverged_ = false;  // service_->state_diverged() as last seen
 
@@ -431,6 +433,14 @@ int Daemon::Run() {
                        {"--socket", socket}});
     if (!clash.empty()) {
       spdlog::error("{}", clash);
+      return kExitUsage;
+    }
+    // The stats file is replaced at every interval: what cannot be
+    // replaced is refused now, not warned about for ever.
+    if (struct stat st{}; !options_.stats_file.empty() &&
+                          ::lstat(options_.stats_file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      spdlog::error("--stats_file {}: exists and is not a regular file; refusing to replace it",
+                    options_.stats_file);
       return kExitUsage;
     }
   }
@@ -906,8 +916,19 @@ void Daemon::WriteStatsFile() {
   }
   const std::string text =
       j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  // A failure is logged when it starts, when its message changes and once
+  // a minute while it lasts, not at every interval; and when it ends.
+  const auto now = std::chrono::steady_clock::now();
   if (auto w = state::WriteFileAtomically(options_.stats_file, text, 0644); !w.ok()) {
-    spdlog::warn("cannot write stats file: {}", std::string(w.message()));
+    std::string message(w.message());
+    if (message != stats_error_ || now - stats_error_logged_ >= std::chrono::minutes(1)) {
+      spdlog::warn("cannot write stats file (logged once a minute while it lasts): {}", message);
+      stats_error_ = std::move(message);
+      stats_error_logged_ = now;
+    }
+  } else if (!stats_error_.empty()) {
+    spdlog::info("stats file {} written again", options_.stats_file);
+    stats_error_.clear();
   }
 }
 

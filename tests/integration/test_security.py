@@ -501,6 +501,7 @@ class SecurityTest(aers_it.JackTestCase):
         self.assertIn("is not a socket", d.log())
         with open(path) as f:
             self.assertEqual(f.read(), "not a socket")
+        self.assertFalse(os.path.exists(path + ".lock"), "nothing created beside a refused path")
         os.remove(path)
         first = self.start(tcp=False, extra=["--socket", path], tag="first")
         second = self.start(tcp=False, extra=["--socket", path], tag="second", ready=False)
@@ -575,6 +576,8 @@ class SecurityTest(aers_it.JackTestCase):
              "--tls-ca"),
             (["--tls-ca", TONE, "--target", "127.0.0.1:1", "health"], 2,
              f"--tls-ca {TONE}: no PEM certificate in it"),
+            # After "--", a file whose name starts with '-'.
+            (["apply", "--", "-missing.yaml"], 3, "-missing.yaml: cannot open"),
         ]
         for args, rc, text in cases:
             with self.subTest(args=args):
@@ -619,6 +622,8 @@ class SecurityTest(aers_it.JackTestCase):
             (["--state_file", state, "--socket="], "--socket: empty path"),
             (["--state_file", state, "--output", self.tmp.file("o.wav")],
              "--output is a flag of `aersd render`"),
+            (["--state_file", state, "--stats_file", self.tmp.path],
+             f"--stats_file {self.tmp.path}: exists and is not a regular file"),
         ]
         for i, (extra, text_expected) in enumerate(cases):
             with self.subTest(extra=extra):

@@ -190,7 +190,9 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     }
   }
   if (unix_addrs.empty() && tcp_addrs.empty()) {
-    return absl::InvalidArgumentError("no control listener configured");
+    return absl::InvalidArgumentError(
+        "no control listener: --socket none needs a --listen address (or AERS_HOST and "
+        "AERS_PORT); the daemon cannot run without a control plane");
   }
   // TLS material is checked whenever it is given, TCP or not: a half-set
   // TLS configuration is an error, never a silent plaintext listener.
@@ -250,6 +252,17 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     if (auto st = PrepareSocketDir(dir.empty() ? "." : dir.string()); !st.ok()) {
       return absl::Status(st.code(), absl::StrCat("socket ", path, ": ", st.message()));
+    }
+    // What is refused anyway is refused before PATH.lock is created beside
+    // it (ClaimSocketPath checks again under the lock).
+    if (path.size() > 107) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("socket ", path, ": ", path.size(),
+                       " bytes, longer than a Unix socket path can be (107)"));
+    }
+    if (struct stat st{}; ::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "socket ", path, ": the path exists and is not a socket; refusing to replace it"));
     }
     auto lock = LockSocketPath(path);
     if (!lock.ok()) {
