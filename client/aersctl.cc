@@ -410,6 +410,7 @@ class Client {
                        " bytes, longer than a Unix socket path can be (", kMaxUnixPathBytes, ")");
     }
     target_ = !o.target.empty() ? o.target : UnixTarget(socket);
+    shown_target_ = !o.target.empty() ? o.target : "unix:" + socket;  // as given, for messages
     std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
     if (!o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty()) {
       grpc::SslCredentialsOptions ssl;
@@ -477,7 +478,7 @@ class Client {
     if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !reason.empty()) {
       what = "refused";
     } else if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      msg = "cannot reach aersd at " + target_ + " (is it running?): " + msg;
+      msg = "cannot reach aersd at " + shown_target_ + " (is it running?): " + msg;
     }
     if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       if (reason == "locked-out") {
@@ -502,6 +503,7 @@ class Client {
  private:
   const Options& o_;
   std::string target_;
+  std::string shown_target_;
   std::string token_;
   std::string error_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -163,7 +163,8 @@ class Daemon {
   std::string baseline_;  // of the config file the live graph derives from
 
   ConfiguredPlugins plugins_;
-  model::NamingLimits names_;  // of the backend the graph runs on
+  std::vector<PathUse> own_files_;  // the files this run uses (PathCollision)
+  model::NamingLimits names_;       // of the backend the graph runs on
 };
 
 absl::StatusOr<std::string> Daemon::ReadConfigText() const {
@@ -184,7 +185,7 @@ std::string Daemon::Baseline(const std::string& text) {
 // plugin is logged (and audited) and the daemon goes on without it.
 absl::Status Daemon::LoadPlugins(const std::string& text) {
   return LoadConfiguredPlugins(text, options_.config_path, *kinds_, plugins_,
-                               PluginOverrides{options_.plugin_root, audit_.get()});
+                               PluginOverrides{options_.plugin_root, audit_.get(), own_files_});
 }
 
 absl::Status Daemon::StartControl() {
@@ -424,13 +425,24 @@ int Daemon::Run() {
     const std::string state =
         options_.state_file.empty() ? state::StateStore::DefaultPath() : options_.state_file;
     const std::string socket = options_.socket == "none" ? "" : options_.socket;
-    const std::string clash =
-        PathCollision({{"--config", options_.config_path},
-                       {"--state_file", state},
-                       {"the state file's journal", state.empty() ? "" : state + ".journal"},
-                       {"--stats_file", options_.stats_file},
-                       {"--audit_log", options_.audit_log},
-                       {"--socket", socket}});
+    own_files_ = {{"--config", options_.config_path, false},
+                  {"--state_file", state},
+                  {"the state file's journal", state.empty() ? "" : state + ".journal"},
+                  {"the state file's lock", state.empty() ? "" : state + ".lock"},
+                  {"--stats_file", options_.stats_file},
+                  {"--audit_log", options_.audit_log},
+                  {"--socket", socket},
+                  {"the socket's lock", socket.empty() ? "" : socket + ".lock"},
+                  {"--token_file", options_.token_file, false},
+                  {"--tls_cert", options_.tls_cert, false},
+                  {"--tls_key", options_.tls_key, false},
+                  {"--tls_client_ca", options_.tls_client_ca, false}};
+    for (const std::string& l : options_.listen) {
+      if (l.rfind("unix:", 0) != 0 || l.size() <= 5) continue;
+      own_files_.push_back({"--listen", l.substr(5)});
+      own_files_.push_back({"the --listen socket's lock", l.substr(5) + ".lock"});
+    }
+    const std::string clash = PathCollision(own_files_);
     if (!clash.empty()) {
       spdlog::error("{}", clash);
       return kExitUsage;

@@ -243,7 +243,9 @@ std::string FlagProblem(bool render, int argc, char** argv) {
   for (const absl::string_view name : kPathFlags) {
     const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
     if (f != nullptr && given(name) && f->CurrentValue().empty()) {
-      return absl::StrCat("--", name, ": empty path (leave the flag out for its default)");
+      return absl::StrCat(
+          "--", name, ": empty path",
+          name == "config" || name == "output" ? "" : " (leave the flag out for its default)");
     }
   }
   for (const absl::string_view name : render ? kDaemonOnly : kRenderOnly) {
@@ -506,8 +508,8 @@ int RunRender() {
     return kExitUsage;
   }
   if (const std::string clash =
-          aers::daemon::PathCollision({{"--config", config_path},
-                                       {"--input", absl::GetFlag(FLAGS_input)},
+          aers::daemon::PathCollision({{"--config", config_path, false},
+                                       {"--input", absl::GetFlag(FLAGS_input), false},
                                        {"--output", absl::GetFlag(FLAGS_output)}});
       !clash.empty()) {
     std::fprintf(stderr, "aersd render: %s\n", clash.c_str());
@@ -551,8 +553,13 @@ int RunRender() {
   if (!DataDirFlags(&data_dirs, "aersd render")) return kExitUsage;
   auto kinds = aers::dsp::MakeBuiltinRegistry(aers::dsp::DataDirsFor(config_path, data_dirs));
   aers::daemon::ConfiguredPlugins plugins;
-  if (auto st = aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins,
-                                                    {plugin_root, nullptr});
+  if (auto st =
+          aers::daemon::LoadConfiguredPlugins(text, config_path, *kinds, plugins,
+                                              {plugin_root,
+                                               nullptr,
+                                               {{"--config", config_path, false},
+                                                {"--input", absl::GetFlag(FLAGS_input), false},
+                                                {"--output", absl::GetFlag(FLAGS_output)}}});
       !st.ok()) {
     std::fprintf(stderr, "aersd render: invalid config:\n%s\n", std::string(st.message()).c_str());
     return kExitConfig;

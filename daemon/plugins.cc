@@ -53,6 +53,11 @@ absl::Status LoadConfiguredPlugins(const std::string& text, const std::string& c
   if (!overrides.root.empty()) settings->root = overrides.root;
   if (settings->root.empty()) return absl::OkStatus();
   if (!settings->audit_log.empty()) {
+    std::vector<PathUse> files = overrides.other_files;
+    files.push_back({absl::StrCat(config_path, ": plugins.audit_log"), settings->audit_log});
+    if (const std::string clash = PathCollision(files); !clash.empty()) {
+      return absl::InvalidArgumentError(clash);
+    }
     auto audit = plugin::JsonLinesAuditLog::Open(settings->audit_log);
     if (!audit.ok()) return audit.status();
     out.audit = std::move(*audit);

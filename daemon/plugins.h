@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "model/kind.h"
+#include "path_collision.h"
 #include "plugin/audit.h"
 #include "plugin/loader.h"
 
@@ -39,6 +40,9 @@ struct PluginOverrides {
   std::string root;
   /// Every decision is also recorded here (the daemon's audit log).
   control::AuditLog* audit = nullptr;
+  /// The run's other files: plugins.audit_log must be none of them
+  /// (INVALID_ARGUMENT naming both).
+  std::vector<PathUse> other_files;
 };
 
 absl::Status LoadConfiguredPlugins(const std::string& text, const std::string& config_path,

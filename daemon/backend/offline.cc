@@ -351,11 +351,20 @@ absl::StatusOr<RenderStats> RenderFile(const model::GraphSpec& graph,
   TempFile tmp(
       (dir / absl::StrCat(".", out_path.filename().string(), ".tmp.", ::getpid())).string());
   // Mode and flags as libsndfile opens a file for writing.
-  UniqueFd out_fd(::open(tmp.path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  // Created here and now (O_EXCL, O_NOFOLLOW): a file, symbolic link or
+  // FIFO someone put at the temporary's name is neither followed, nor
+  // written, nor waited on.
+  UniqueFd out_fd(::open(tmp.path().c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666));
   if (options.temp_file && out_fd.get() >= 0) options.temp_file(tmp.path());
   if (out_fd.get() < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(options.output_path, ": cannot write: ", std::strerror(errno)));
+    const int err = errno;
+    absl::Status st = absl::PermissionDeniedError(absl::StrCat(
+        options.output_path, ": cannot write",
+        err == EEXIST ? absl::StrCat(" (its temporary ", tmp.path(), " is there already)") : "",
+        ": ", std::strerror(err)));
+    if (err == EEXIST) tmp.Release();  // not ours: left alone
+    return st;
   }
   const int out_rate = static_cast<int>(std::lround(stats.sample_rate_hz));
   SF_INFO out_info{};

@@ -182,8 +182,11 @@ absl::Status AuditLog::OpenLocked() {
   const int fd = ::open(options_.path.c_str(),
                         O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
   if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("audit log ", options_.path, ": cannot open: ", ErrnoText(errno)));
+    const int err = errno;
+    return absl::UnavailableError(absl::StrCat("audit log ", options_.path, ": cannot open: ",
+                                               err == ELOOP   ? "a symbolic link"
+                                               : err == ENXIO ? "a FIFO"
+                                                              : ErrnoText(err)));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

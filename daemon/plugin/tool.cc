@@ -28,7 +28,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max) {
 absl::Status WriteFileAtomic(const std::string& path, const std::string& text, mode_t mode) {
   if (auto st = CheckReplaceableFile(path); !st.ok()) return st;
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  // Created now (O_EXCL, O_NOFOLLOW, O_NONBLOCK): a file, link or FIFO put
+  // at the temporary's name is neither written through nor waited on.
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
   if (fd < 0)
     return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp, ": ", ErrnoText(errno)));
   UniqueFd f(fd);
@@ -79,13 +82,18 @@ absl::StatusOr<HashResult> Hash(const std::string& dir_in, std::optional<HashAlg
   r.manifest_hex = m->hash_hex;
   r.module_path = m->module.front() == '/' ? m->module : absl::StrCat(dir, "/", m->module);
   const bool lv2 = m->format == ModuleFormat::kLv2;
-  const int fd =
-      ::open(r.module_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (lv2 ? O_DIRECTORY : 0));
+  // O_NONBLOCK: a FIFO named as the module is refused below, not waited on.
+  const int fd = ::open(r.module_path.c_str(),
+                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (lv2 ? O_DIRECTORY : 0));
   if (fd < 0) {
     return absl::NotFoundError(absl::StrCat("cannot open ", lv2 ? "bundle " : "module ",
                                             r.module_path, ": ", ErrnoText(errno)));
   }
   UniqueFd f(fd);
+  if (struct stat st{}; !lv2 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "module ", r.module_path, ": ", FileKindText(st.st_mode), ", not a regular file"));
+  }
   if (lv2) {
     // Symlinks are followed into the usual system trees here; the daemon
     // admits them only beneath its allowed_system_dirs.

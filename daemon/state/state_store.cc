@@ -26,6 +26,9 @@ namespace aers::state {
 
 namespace {
 
+// WriteFileAtomically's temporaries: ".NAME" kTemporaryInfix "XXXXXX".
+constexpr char kTemporaryInfix[] = ".aers-tmp-";
+
 absl::Status ErrnoError(const std::string& what, const std::string& path) {
   return absl::InternalError(absl::StrCat(path, ": ", what, ": ", std::strerror(errno)));
 }
@@ -81,7 +84,10 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
     return absl::InternalError(
         absl::StrCat(dir.string(), ": cannot create directory: ", ec.message()));
   }
-  std::string tmpl = (dir / absl::StrCat(".", p.filename().string(), ".XXXXXX")).string();
+  // ".NAME.aers-tmp-XXXXXX": a name no one gives a file of their own, so
+  // that RemoveStaleTemporaries removes only these.
+  std::string tmpl =
+      (dir / absl::StrCat(".", p.filename().string(), kTemporaryInfix, "XXXXXX")).string();
   // Errors name the file being written, then the temporary one.
   const auto tmp_error = [&](const char* what) {
     return absl::InternalError(
@@ -322,7 +328,21 @@ absl::Status StateStore::Lock() {
   std::filesystem::create_directories(p.has_parent_path() ? p.parent_path() : ".", ec);
   const std::string lock = path_ + ".lock";
   const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("cannot open its lock file " + lock, path_);
+  if (fd < 0) {
+    const int err = errno;
+    // Something is at the lock's path that is not a lock file we can open
+    // (a symbolic link, a directory): refused, as a held lock is.
+    if (struct stat st{}; ::lstat(lock.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(path_, ": its lock file ", lock, " is ",
+                                                        S_ISLNK(st.st_mode) ? "a symbolic link"
+                                                        : S_ISDIR(st.st_mode)
+                                                            ? "a directory"
+                                                            : "not a regular file",
+                                                        "; remove it"));
+    }
+    errno = err;
+    return ErrnoError("cannot open its lock file " + lock, path_);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -707,10 +727,10 @@ absl::Status StateStore::CheckPath() const {
 }
 
 int StateStore::RemoveStaleTemporaries() const {
-  // WriteFileAtomically's temporaries: ".<name>.XXXXXX" beside the file,
-  // left behind only by a crash between mkstemp and rename.
+  // WriteFileAtomically's temporaries: ".<name>.aers-tmp-XXXXXX" beside
+  // the file, left behind only by a crash between mkstemp and rename.
   const std::filesystem::path p(path_);
-  const std::string prefix = "." + p.filename().string() + ".";
+  const std::string prefix = "." + p.filename().string() + kTemporaryInfix;
   std::error_code ec;
   int removed = 0;
   for (const auto& e :

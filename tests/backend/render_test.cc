@@ -654,6 +654,19 @@ TEST_F(RenderTest, PathsThatWouldOverwriteOrBeIgnoredAreRefused) {
   EXPECT_NE(err.find("unexpected argument 'extra'"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(dir_ / "s.yaml"));
+  // A symbolic link put at the name of the render's temporary file (its pid
+  // is the shell's, which execs it) is neither followed nor replaced.
+  const std::string victim = WriteText("victim.txt", "victim\n");
+  const std::string o3 = (dir_ / "o3.wav").string();
+  const std::string cmd = "sh -c 'ln -s " + victim + " " + (dir_ / ".o3.wav.tmp.").string() +
+                          "$$ && exec " + AERSD_PATH + " render --config " + cfg + " --input " +
+                          in + " --output " + o3 + "' 2>" + (dir_ / "sh.err").string();
+  const int rc = std::system(cmd.c_str());
+  EXPECT_NE(rc, 0);
+  EXPECT_EQ(bytes(victim), "victim\n");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(o3)));
+  EXPECT_NE(bytes((dir_ / "sh.err").string()).find("is there already"), std::string::npos)
+      << bytes((dir_ / "sh.err").string());
 }
 
 // A client name JACK cannot hold fails at start with a clear error instead of

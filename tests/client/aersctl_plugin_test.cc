@@ -299,6 +299,23 @@ TEST_F(AersctlPluginTest, FilesThatAreNotRegularAreNeitherReadNorReplaced) {
       verify.err.find("trusted key " + base_ + " skipped: " + base_ + " is not a regular file"),
       std::string::npos)
       << "the refusal says why the key was not used: " << verify.err;
+  // A link put at the name of keygen's temporary file (its pid is the
+  // shell's, which execs it) is not written through.
+  const std::string victim = base_ + "/victim.txt";
+  WriteText(victim, "victim\n");
+  const std::string sec = base_ + "/w.sec";
+  const std::string cmd = "sh -c 'ln -s " + victim + " " + sec + ".tmp.$$ && exec " +
+                          AERSCTL_PATH + " plugin keygen -p " + base_ + "/w.pub -s " + sec +
+                          " --force' 2>/dev/null";
+  EXPECT_NE(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(ReadText(victim), "victim\n");
+  EXPECT_FALSE(fs::exists(sec));
+  // A FIFO as the module is refused at once by hash, not waited on.
+  fs::remove(dir_ + "/example_gain.so");
+  ASSERT_EQ(::mkfifo((dir_ + "/example_gain.so").c_str(), 0600), 0);
+  const Result hash = Ctl({"plugin", "hash", dir_});
+  EXPECT_NE(hash.rc, 0);
+  EXPECT_NE(hash.err.find("a FIFO, not a regular file"), std::string::npos) << hash.err;
 }
 
 TEST_F(AersctlPluginTest, Blake2bAndLegacySignatures) {

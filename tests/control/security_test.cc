@@ -262,6 +262,43 @@ control::AuditRecord Record(const std::string& op) {
   return r;
 }
 
+// The file at `path` is full while this lives: RLIMIT_FSIZE at its size
+// (writes past it fail with EFBIG, as a full disk fails with ENOSPC) and
+// SIGXFSZ ignored. Lift() (or the destructor) ends it.
+class FileFull {
+ public:
+  explicit FileFull(const fs::path& path) : saved_signal_(std::signal(SIGXFSZ, SIG_IGN)) {
+    EXPECT_EQ(::getrlimit(RLIMIT_FSIZE, &old_), 0);
+    rlimit tight = old_;
+    tight.rlim_cur = fs::file_size(path);
+    EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  }
+  ~FileFull() { Lift(); }
+  FileFull(const FileFull&) = delete;
+  FileFull& operator=(const FileFull&) = delete;
+  void Lift() {
+    if (lifted_) return;
+    lifted_ = true;
+    EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &old_), 0);
+    std::signal(SIGXFSZ, saved_signal_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*saved_signal_)(int);
+  bool lifted_ = false;
+};
+
+// An edit's OK record (call 7, revision 8 -> 9), written.
+control::AuditRecord WriteAppliedEdit(control::AuditLog& log) {
+  control::AuditRecord edit = Record("Edit");
+  edit.call_id = 7;
+  edit.revision_before = 8;
+  edit.revision_after = 9;
+  EXPECT_TRUE(log.Write(edit).ok());
+  return edit;
+}
+
 TEST(Audit, RecordsAreValidJsonLinesInAPrivateFile) {
   const fs::path d = TempDir("audit");
   const fs::path p = d / "audit.jsonl";
@@ -400,15 +437,9 @@ TEST(Audit, AnOutageEndsWithTheFlushOfARecordWrittenSinceItBegan) {
   auto a = (*log)->WriteDeferred(Record("A"));
   ASSERT_TRUE(a.ok());
   // The file is full (RLIMIT_FSIZE): B cannot be written, an outage.
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit tight = old;
-  tight.rlim_cur = fs::file_size(p);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  FileFull full(p);
   EXPECT_EQ((*log)->WriteDeferred(Record("B")).status().code(), absl::StatusCode::kUnavailable);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, saved);
+  full.Lift();
   EXPECT_FALSE((*log)->writable());
   // A, written before, flushes fine: that shows nothing about the outage.
   EXPECT_TRUE((*log)->MakeDurable(*a).ok());
@@ -425,19 +456,10 @@ TEST(Audit, AFollowUpThatCannotBeWrittenWaitsUntilTheLogTakesRecords) {
   const fs::path p = d / "audit.jsonl";
   auto log = control::AuditLog::Open({p.string()});
   ASSERT_TRUE(log.ok());
-  control::AuditRecord edit = Record("Edit");
-  edit.call_id = 7;
-  edit.revision_before = 8;
-  edit.revision_after = 9;
-  ASSERT_TRUE((*log)->Write(edit).ok());
+  const control::AuditRecord edit = WriteAppliedEdit(**log);
   // The edit then fails (its journal record), and the file is full
   // (RLIMIT_FSIZE) when its follow-up is written.
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit tight = old;
-  tight.rlim_cur = fs::file_size(p);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  FileFull full(p);
   const auto failed = absl::UnavailableError("state journal: cannot write");
   EXPECT_FALSE(
       (*log)->WriteFollowUp(control::FollowUpRecord(edit, failed, true, std::nullopt, 8, 8)).ok());
@@ -454,8 +476,7 @@ TEST(Audit, AFollowUpThatCannotBeWrittenWaitsUntilTheLogTakesRecords) {
     (void)(*log)->WriteFollowUp(control::FollowUpRecord(other, failed, false, std::nullopt, 9, 9));
   }
   EXPECT_EQ((*log)->follow_ups_waiting(), control::AuditLog::kFollowUpsKept);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, saved);
+  full.Lift();
   // Room again: the next tick writes them all, in order, before anything
   // else.
   (*log)->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(4));
@@ -475,22 +496,12 @@ TEST(Audit, AFollowUpIsWrittenBeforeTheRecordsAfterIt) {
   const fs::path p = d / "audit.jsonl";
   auto log = control::AuditLog::Open({p.string()});
   ASSERT_TRUE(log.ok());
-  control::AuditRecord edit = Record("Edit");
-  edit.call_id = 7;
-  edit.revision_before = 8;
-  edit.revision_after = 9;
-  ASSERT_TRUE((*log)->Write(edit).ok());
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit tight = old;
-  tight.rlim_cur = fs::file_size(p);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  const control::AuditRecord edit = WriteAppliedEdit(**log);
+  FileFull full(p);
   const auto failed = absl::UnavailableError("state journal: cannot write");
   EXPECT_FALSE(
       (*log)->WriteFollowUp(control::FollowUpRecord(edit, failed, true, std::nullopt, 8, 8)).ok());
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, saved);
+  full.Lift();
   // The next record, before the loop's next try: the follow-up goes first.
   control::AuditRecord next = Record("Edit");
   next.call_id = 8;
@@ -571,17 +582,11 @@ TEST(Audit, AFullFileRecoversOnItsOwnWhenSpaceReturns) {
   auto log = control::AuditLog::Open({p.string()});
   ASSERT_TRUE(log.ok());
   ASSERT_TRUE((*log)->Write(Record("A")).ok());
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  const auto saved = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit tight = old;
-  tight.rlim_cur = fs::file_size(p);
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  FileFull full(p);
   EXPECT_EQ((*log)->Write(Record("B")).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ((*log)->Write(Record("C")).code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE((*log)->writable());
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, saved);
+  full.Lift();
   EXPECT_TRUE((*log)->Write(Record("D")).ok());
   EXPECT_TRUE((*log)->writable());
   const auto lines = ReadLines(p);
@@ -771,11 +776,23 @@ TEST(StateStore, NothingButARegularFileIsEverReplaced) {
 TEST(StateStore, CrashLeftoversAreRemovedAndAnUnreadableRevisionIsNotZero) {
   const fs::path d = TempDir("leftovers");
   const fs::path p = d / "graph.yaml";
-  std::ofstream(d / ".graph.yaml.AbC123") << "half";
+  std::ofstream(d / ".graph.yaml.aers-tmp-AbC123") << "half";
   std::ofstream(d / "unrelated.yaml") << "mine";
+  // Files of someone's own beside the state, named like a temporary of
+  // mkstemp's ".NAME.XXXXXX": never removed (one was the running config).
+  std::ofstream(d / ".graph.yaml.backup") << "mine";
+  std::ofstream(d / ".graph.yaml.notes1") << "mine";
   state::StateStore store(p.string());
   EXPECT_EQ(store.RemoveStaleTemporaries(), 1);
+  EXPECT_FALSE(fs::exists(d / ".graph.yaml.aers-tmp-AbC123"));
   EXPECT_TRUE(fs::exists(d / "unrelated.yaml"));
+  EXPECT_TRUE(fs::exists(d / ".graph.yaml.backup"));
+  EXPECT_TRUE(fs::exists(d / ".graph.yaml.notes1"));
+  // A temporary of a write that is done is gone (the writer renamed it).
+  ASSERT_TRUE(state::WriteFileAtomically((d / "other.yaml").string(), "x").ok());
+  for (const auto& e : fs::directory_iterator(d)) {
+    EXPECT_EQ(e.path().filename().string().find("aers-tmp"), std::string::npos) << e.path();
+  }
   std::ofstream(p) << "# aersd live graph state\n# baseline: x\n# revis";  // truncated
   EXPECT_EQ(store.SavedRevision(), std::nullopt);
   fs::remove_all(d);

@@ -624,6 +624,20 @@ class SecurityTest(aers_it.JackTestCase):
              "--output is a flag of `aersd render`"),
             (["--state_file", state, "--stats_file", self.tmp.path],
              f"--stats_file {self.tmp.path}: exists and is not a regular file"),
+            # The files beside them: the state's lock, the socket's lock.
+            (["--state_file", state, "--stats_file", state + ".lock"],
+             "the state file's lock"),
+            (["--state_file", state, "--audit_log", state + ".journal"],
+             "the state file's journal"),
+            (["--state_file", state, "--socket", self.tmp.file("s.sock"), "--listen",
+              "unix:" + self.tmp.file("s.sock")], "--socket"),
+            # A file only read may not be one the daemon writes either.
+            (["--state_file", state, "--token_file", self.tmp.file("tok"), "--stats_file",
+              self.tmp.file("tok")], "--stats_file"),
+            # A path ending in '/' names a directory.
+            (["--state_file", self.tmp.file("newdir") + "/"], "ends in '/'"),
+            (["--state_file", state, "--stats_file", self.tmp.file("statsdir") + "/"],
+             "ends in '/'"),
         ]
         for i, (extra, text_expected) in enumerate(cases):
             with self.subTest(extra=extra):
@@ -633,6 +647,38 @@ class SecurityTest(aers_it.JackTestCase):
                 self.assertIn(text_expected, d.log())
                 self.assertEqual(read_bytes(config), text)
                 self.assertFalse(os.path.exists(state))
+                self.assertFalse(os.path.exists(state + ".lock"))
+        for name in ("newdir", "statsdir"):
+            self.assertFalse(os.path.exists(self.tmp.file(name)))
+        # The config's plugins.audit_log is one of the daemon's files too.
+        plugin_config = self.tmp.file("plugin-audit.yaml")
+        os.makedirs(self.tmp.file("proot"), mode=0o755, exist_ok=True)
+        with open(plugin_config, "w") as f:
+            f.write(text.decode().replace(
+                "version: 1\n",
+                "version: 1\nplugins: {root: " + self.tmp.file("proot") +
+                ", require_signature: false, audit_log: " + state + "}\n", 1))
+        d = self.start_aersd(plugin_config, args=["--backend", "null", "--state_file", state],
+                             tag="clash-plugin-audit", ready=False)
+        self.assertEqual(d.wait_exit(), 3, d.log())
+        self.assertIn(f"--state_file {state} and {plugin_config}: plugins.audit_log {state} are "
+                      "the same file", d.log())
+        self.assertFalse(os.path.exists(state))
+        # A lock file that is a symbolic link refuses the start as a held
+        # lock does (it cannot be taken).
+        os.symlink(self.tmp.file("nowhere"), state + ".lock")
+        d = self.start_aersd(config, args=["--backend", "null", "--state_file", state],
+                             tag="lock-symlink", ready=False)
+        self.assertEqual(d.wait_exit(), 3, d.log())
+        self.assertIn(f"its lock file {state}.lock is a symbolic link", d.log())
+        os.remove(state + ".lock")
+        # A socket path too long for sun_path creates nothing.
+        deep = os.path.join(self.tmp.path, "d" * 60, "e" * 60 + ".sock")
+        d = self.start_aersd(config, args=["--backend", "null", "--state_file", state,
+                                           "--socket", deep], tag="long-socket", ready=False)
+        self.assertEqual(d.wait_exit(), 6, d.log())
+        self.assertIn("longer than a Unix socket path can be (107)", d.log())
+        self.assertFalse(os.path.exists(os.path.dirname(deep)))
 
     def test_a_state_path_that_is_not_a_file_is_left_alone(self):
         fifo = self.tmp.file("state-fifo")

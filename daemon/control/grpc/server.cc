@@ -248,6 +248,12 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
                        ": a comma in a socket path cannot be reached by gRPC "
                        "clients (they read it as a list of addresses)"));
     }
+    // Checked before anything is created for it.
+    if (path.size() > 107) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("socket ", path, ": ", path.size(),
+                       " bytes, longer than a Unix socket path can be (107)"));
+    }
     // A bare file name ("aersd.sock") is in the working directory.
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     if (auto st = PrepareSocketDir(dir.empty() ? "." : dir.string()); !st.ok()) {
@@ -255,11 +261,6 @@ absl::Status ControlServer::Start(const ListenerOptions& options) {
     }
     // What is refused anyway is refused before PATH.lock is created beside
     // it (ClaimSocketPath checks again under the lock).
-    if (path.size() > 107) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("socket ", path, ": ", path.size(),
-                       " bytes, longer than a Unix socket path can be (107)"));
-    }
     if (struct stat st{}; ::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "socket ", path, ": the path exists and is not a socket; refusing to replace it"));
