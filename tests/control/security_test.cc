@@ -451,62 +451,69 @@ TEST(Audit, AnOutageEndsWithTheFlushOfARecordWrittenSinceItBegan) {
   fs::remove_all(d);
 }
 
-TEST(Audit, AFollowUpThatCannotBeWrittenWaitsUntilTheLogTakesRecords) {
-  const fs::path d = TempDir("follow-up");
-  const fs::path p = d / "audit.jsonl";
-  auto log = control::AuditLog::Open({p.string()});
-  ASSERT_TRUE(log.ok());
-  const control::AuditRecord edit = WriteAppliedEdit(**log);
-  // The edit then fails (its journal record), and the file is full
-  // (RLIMIT_FSIZE) when its follow-up is written.
-  FileFull full(p);
-  const auto failed = absl::UnavailableError("state journal: cannot write");
-  EXPECT_FALSE(
-      (*log)->WriteFollowUp(control::FollowUpRecord(edit, failed, true, std::nullopt, 8, 8)).ok());
-  EXPECT_EQ((*log)->follow_ups_waiting(), 1u);
+// An edit audited as applied (call 7, revision 8 -> 9) then fails at its
+// last step (its journal record) while the log's file is full (FileFull):
+// its follow-up cannot be written and waits.
+class AuditFollowUp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    d_ = TempDir("follow-up");
+    p_ = d_ / "audit.jsonl";
+    auto log = control::AuditLog::Open({p_.string()});
+    ASSERT_TRUE(log.ok());
+    log_ = std::move(*log);
+    const control::AuditRecord edit = WriteAppliedEdit(*log_);
+    full_.emplace(p_);
+    EXPECT_FALSE(
+        log_->WriteFollowUp(control::FollowUpRecord(edit, kFailed, true, std::nullopt, 8, 8)).ok());
+    EXPECT_EQ(log_->follow_ups_waiting(), 1u);
+  }
+  void TearDown() override {
+    full_.reset();
+    log_.reset();
+    fs::remove_all(d_);
+  }
+
+  const absl::Status kFailed = absl::UnavailableError("state journal: cannot write");
+  fs::path d_, p_;
+  std::unique_ptr<control::AuditLog> log_;
+  std::optional<FileFull> full_;
+};
+
+TEST_F(AuditFollowUp, WaitsUntilTheLogTakesRecordsAndTheOldestGoesPastTheLimit) {
   // Tried again by the housekeeping loop, in vain while the file is full.
-  (*log)->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(2));
-  EXPECT_EQ((*log)->follow_ups_waiting(), 1u);
-  EXPECT_EQ(ReadLines(p).size(), 1u);
-  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(9)) << "alone so far";
+  log_->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  EXPECT_EQ(log_->follow_ups_waiting(), 1u);
+  EXPECT_EQ(ReadLines(p_).size(), 1u);
+  EXPECT_EQ(log_->HighestAppliedRevision(), std::optional<uint64_t>(9)) << "alone so far";
   // Past the limit of what waits, the oldest goes.
   control::AuditRecord other = Record("Edit");
   for (size_t i = 0; i < control::AuditLog::kFollowUpsKept; ++i) {
     other.call_id = 100 + i;
-    (void)(*log)->WriteFollowUp(control::FollowUpRecord(other, failed, false, std::nullopt, 9, 9));
+    (void)log_->WriteFollowUp(control::FollowUpRecord(other, kFailed, false, std::nullopt, 9, 9));
   }
-  EXPECT_EQ((*log)->follow_ups_waiting(), control::AuditLog::kFollowUpsKept);
-  full.Lift();
+  EXPECT_EQ(log_->follow_ups_waiting(), control::AuditLog::kFollowUpsKept);
+  full_->Lift();
   // Room again: the next tick writes them all, in order, before anything
   // else.
-  (*log)->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(4));
-  EXPECT_EQ((*log)->follow_ups_waiting(), 0u);
-  const auto lines = ReadLines(p);
+  log_->Flush(std::chrono::steady_clock::now() + std::chrono::seconds(4));
+  EXPECT_EQ(log_->follow_ups_waiting(), 0u);
+  const auto lines = ReadLines(p_);
   ASSERT_EQ(lines.size(), 1u + control::AuditLog::kFollowUpsKept);
   const auto first = nlohmann::json::parse(lines[1]);
   EXPECT_EQ(first["call"], 100) << "call 7's follow-up, the oldest, was dropped";
   EXPECT_TRUE(first["details"].contains("ended"));
   EXPECT_EQ(nlohmann::json::parse(lines.back())["call"],
             100 + control::AuditLog::kFollowUpsKept - 1);
-  fs::remove_all(d);
 }
 
-TEST(Audit, AFollowUpIsWrittenBeforeTheRecordsAfterIt) {
-  const fs::path d = TempDir("follow-up-order");
-  const fs::path p = d / "audit.jsonl";
-  auto log = control::AuditLog::Open({p.string()});
-  ASSERT_TRUE(log.ok());
-  const control::AuditRecord edit = WriteAppliedEdit(**log);
-  FileFull full(p);
-  const auto failed = absl::UnavailableError("state journal: cannot write");
-  EXPECT_FALSE(
-      (*log)->WriteFollowUp(control::FollowUpRecord(edit, failed, true, std::nullopt, 8, 8)).ok());
-  full.Lift();
+TEST_F(AuditFollowUp, IsWrittenBeforeTheRecordsAfterIt) {
+  full_->Lift();
   // The next record, before the loop's next try: the follow-up goes first.
   control::AuditRecord next = Record("Edit");
   next.call_id = 8;
-  ASSERT_TRUE((*log)->Write(next).ok());
-  const auto lines = ReadLines(p);
+  ASSERT_TRUE(log_->Write(next).ok());
+  const auto lines = ReadLines(p_);
   ASSERT_EQ(lines.size(), 3u);
   const auto follow_up = nlohmann::json::parse(lines[1]);
   EXPECT_EQ(follow_up["call"], 7);
@@ -514,9 +521,8 @@ TEST(Audit, AFollowUpIsWrittenBeforeTheRecordsAfterIt) {
   EXPECT_NE(follow_up["message"].get<std::string>().find("not applied after all"),
             std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(lines[2])["call"], 8);
-  EXPECT_EQ((*log)->HighestAppliedRevision(), std::optional<uint64_t>(4))
+  EXPECT_EQ(log_->HighestAppliedRevision(), std::optional<uint64_t>(4))
       << "call 7 is not counted once its follow-up is written";
-  fs::remove_all(d);
 }
 
 TEST(Audit, DeferredRecordsAreFlushedBeforeTheirFileIsLeft) {
