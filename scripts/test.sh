@@ -126,7 +126,8 @@ if [[ $sanitizers -eq 1 ]]; then
       tests/engine_test tests/render_test tests/render_io_test tests/robustness_test tests/engine_stress_test \
       tests/control_test tests/security_test tests/model_test tests/initial_graph_test \
       tests/null_backend_test tests/ring_test tests/runner_test tests/plan_builder_test \
-      tests/grpc_adapter_test tests/housekeeping_test tests/alsa_format_test tests/alsa_backend_test \
+      tests/grpc_adapter_test tests/housekeeping_test tests/stall_watch_test tests/alsa_format_test \
+      tests/alsa_backend_test \
       tests/aersctl_plugin_test tests/plugin_test daemon/plugin/aers-plugin -- \
       --suite unit --suite stress --suite plugin || status=1
   else
