@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "control.grpc.pb.h"
 #include "control/paths.h"
 #include "control/utf8.h"
@@ -385,8 +385,7 @@ std::string UnixTarget(const std::string& path) {
     if (std::isalnum(c) != 0 || c == '/' || c == '.' || c == '_' || c == '-' || c == '~') {
       out += static_cast<char>(c);
     } else {
-      absl::StrAppend(&out, "%",
-                      absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+      absl::StrAppend(&out, absl::StrFormat("%%%02X", c));
     }
   }
   return out;

@@ -126,7 +126,8 @@ class Daemon {
   /// The backend's status with a stall applied (StallWatch): a backend
   /// that says it runs but ran no period for a while is reported not
   /// running, its detail saying for how long. Any thread.
-  backend::BackendStatus Status() const;
+  backend::BackendStatus Status() const { return WithStall(backend_->status()); }
+  backend::BackendStatus WithStall(backend::BackendStatus st) const;
   void WriteStatsFile();
   void LogDspStats(std::string_view why);
   // The audit log shows edits applied beyond what the state held at start
@@ -237,7 +238,7 @@ void Daemon::WatchBackend() {
       spdlog::info("{}: periods run again after {:.1f} s without one", raw.name, secs);
     }
   }
-  const auto st = Status();
+  const auto st = WithStall(raw);
   const bool running = st.running;
   const bool diverged = service_ && service_->state_diverged();
   if (running == backend_running_ && diverged == state_diverged_) return;
@@ -839,8 +840,7 @@ void Daemon::DrainEvents() {
   }
 }
 
-backend::BackendStatus Daemon::Status() const {
-  backend::BackendStatus st = backend_->status();
+backend::BackendStatus Daemon::WithStall(backend::BackendStatus st) const {
   if (const auto stalled = stall_.stalled_for(StallWatch::Clock::now()); stalled && st.running) {
     st.running = false;
     st.detail = absl::StrFormat("stalled: no period for %.1f s (%s)",

@@ -199,46 +199,19 @@ std::string FlagProblem(bool render, int argc, char** argv) {
   const std::vector<absl::string_view> kPathFlags = {
       "config",   "input",   "output",        "stats_file", "socket",      "token_file",
       "tls_cert", "tls_key", "tls_client_ca", "audit_log",  "plugin_root", "state_file"};
-  const std::vector<absl::string_view> kRenderOnly = {"input", "output", "period_frames",
-                                                      "duration_s", "sample_rate_hz"};
-  const std::vector<absl::string_view> kDaemonOnly = {"backend",
-                                                      "alsa_playback",
-                                                      "alsa_capture",
-                                                      "alsa_period_frames",
-                                                      "alsa_periods",
-                                                      "alsa_sample_rate_hz",
-                                                      "alsa_format",
-                                                      "alsa_priority",
-                                                      "jack_server",
-                                                      "jack_client_name",
-                                                      "stats_file",
-                                                      "stats_interval_ms",
-                                                      "mlock",
-                                                      "socket",
-                                                      "listen",
-                                                      "max_tcp_connections",
-                                                      "allow_plaintext_tokens",
-                                                      "token_file",
-                                                      "tls_cert",
-                                                      "tls_key",
-                                                      "tls_client_ca",
-                                                      "audit_log",
-                                                      "audit_log_group",
-                                                      "state_file",
-                                                      "reset_state"};
-  // On the command line as -name, --name, --name=..., or --noname (a
-  // boolean), before a "--".
+  // The flags on the command line before a "--": -name, --name,
+  // --name=..., --noname (a boolean), by name.
+  std::vector<absl::string_view> names;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (a == "--") break;
+    if (!absl::ConsumePrefix(&a, "--") && !absl::ConsumePrefix(&a, "-")) continue;
+    a = a.substr(0, a.find('='));
+    if (absl::FindCommandLineFlag(a) == nullptr) absl::ConsumePrefix(&a, "no");
+    names.push_back(a);
+  }
   const auto given = [&](absl::string_view name) {
-    for (int i = 1; i < argc; ++i) {
-      absl::string_view a = argv[i];
-      if (a == "--") break;
-      if (!absl::ConsumePrefix(&a, "--")) {
-        if (!absl::ConsumePrefix(&a, "-")) continue;
-      }
-      a = a.substr(0, a.find('='));
-      if (a == name || (absl::ConsumePrefix(&a, "no") && a == name)) return true;
-    }
-    return false;
+    return std::find(names.begin(), names.end(), name) != names.end();
   };
   for (const absl::string_view name : kPathFlags) {
     const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
@@ -248,8 +221,12 @@ std::string FlagProblem(bool render, int argc, char** argv) {
           name == "config" || name == "output" ? "" : " (leave the flag out for its default)");
     }
   }
-  for (const absl::string_view name : render ? kDaemonOnly : kRenderOnly) {
-    if (given(name)) {
+  // Each flag's help says whose it is ("daemon: ...", "render: ..."; the
+  // others are both's): one given to the other mode would be ignored.
+  const absl::string_view other = render ? "daemon:" : "render:";
+  for (const absl::string_view name : names) {
+    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
+    if (f != nullptr && absl::StartsWith(f->Help(), other)) {
       return absl::StrCat("--", name,
                           render ? " is a daemon flag, not one of render"
                                  : " is a flag of `aersd render`, not of the daemon");

@@ -54,6 +54,16 @@ class Fd {
 
 }  // namespace
 
+// What a file that is not a regular one is, for errors.
+const char* KindOf(mode_t mode) {
+  return S_ISLNK(mode)                    ? "a symbolic link"
+         : S_ISDIR(mode)                  ? "a directory"
+         : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+         : S_ISFIFO(mode)                 ? "a FIFO"
+         : S_ISSOCK(mode)                 ? "a socket"
+                                          : "not a regular file";
+}
+
 absl::Status CheckReplaceable(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
@@ -62,12 +72,7 @@ absl::Status CheckReplaceable(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(path, ": exists and is not a regular file (",
-                                                      S_ISLNK(st.st_mode)   ? "a symbolic link"
-                                                      : S_ISDIR(st.st_mode) ? "a directory"
-                                                      : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
-                                                          ? "a device"
-                                                      : S_ISFIFO(st.st_mode) ? "a FIFO"
-                                                                             : "a socket",
+                                                      KindOf(st.st_mode),
                                                       "); refusing to replace it"));
   }
   return absl::OkStatus();
@@ -333,12 +338,8 @@ absl::Status StateStore::Lock() {
     // Something is at the lock's path that is not a lock file we can open
     // (a symbolic link, a directory): refused, as a held lock is.
     if (struct stat st{}; ::lstat(lock.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat(path_, ": its lock file ", lock, " is ",
-                                                        S_ISLNK(st.st_mode) ? "a symbolic link"
-                                                        : S_ISDIR(st.st_mode)
-                                                            ? "a directory"
-                                                            : "not a regular file",
-                                                        "; remove it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path_, ": its lock file ", lock, " is ", KindOf(st.st_mode), "; remove it"));
     }
     errno = err;
     return ErrnoError("cannot open its lock file " + lock, path_);
@@ -365,10 +366,9 @@ absl::Status StateStore::Lock() {
         "to run a second daemon)"));
   }
   const std::string pid = absl::StrCat(::getpid(), "\n");
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    // The lock holds without the pid; only the message of a second daemon
-    // is poorer.
-  }
+  // Without the pid the lock still holds; only a second daemon's message
+  // is poorer.
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
   lock_fd_ = fd;
   return absl::OkStatus();
 }

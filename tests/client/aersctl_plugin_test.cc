@@ -304,8 +304,8 @@ TEST_F(AersctlPluginTest, FilesThatAreNotRegularAreNeitherReadNorReplaced) {
   const std::string victim = base_ + "/victim.txt";
   WriteText(victim, "victim\n");
   const std::string sec = base_ + "/w.sec";
-  const std::string cmd = "sh -c 'ln -s " + victim + " " + sec + ".tmp.$$ && exec " +
-                          AERSCTL_PATH + " plugin keygen -p " + base_ + "/w.pub -s " + sec +
+  const std::string cmd = "sh -c 'ln -s " + victim + " " + sec + ".tmp.$$ && exec " + AERSCTL_PATH +
+                          " plugin keygen -p " + base_ + "/w.pub -s " + sec +
                           " --force' 2>/dev/null";
   EXPECT_NE(std::system(cmd.c_str()), 0);
   EXPECT_EQ(ReadText(victim), "victim\n");
