@@ -982,6 +982,41 @@ CascadeVariant DetectVariant() noexcept {
   return CascadeVariant::kPair;
 }
 
+// The loop-carried chain of a wavefront kernel alone (WavefrontChainAlone):
+// the unmasked step of WaveBody on R registers of L lanes (eight stereo
+// sections, b2 == b0 as in the reference chain's Butterworth sections), no
+// input, output, conversion or state load or store. A stable section
+// (poles at radius sqrt(0.3)) driven by a constant keeps the values far
+// from denormals.
+template <class V, class VI, int L, int R>
+[[gnu::always_inline]] inline double WaveChainAloneBody(uint32_t steps) noexcept {
+  V c1[R], c2[R], a1[R], a2[R], s1[R], s2[R], v[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    c1[r] = V{} + 2.0;
+    c2[r] = V{} + 1.0;
+    a1[r] = V{} - 1.0;
+    a2[r] = V{} + 0.3;
+    s1[r] = s2[r] = v[r] = V{};
+  }
+  V x{};
+  x[L - 2] = x[L - 1] = 1e-3;
+  double o[2];
+  for (uint32_t t = 0; t < steps; ++t) {
+    WaveStep<V, VI, L, R, /*kUnitC2=*/true, false>(x, v, s1, s2, c1, c2, a1, a2, nullptr, o);
+  }
+  return v[R - 1][L - 1] + s1[0][0];
+}
+
+__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))) double WaveChainAlone512(
+    uint32_t steps) noexcept {
+  return WaveChainAloneBody<V8, VI8, 8, 2>(steps);
+}
+
+__attribute__((target("avx2,fma"))) double WaveChainAlone256(uint32_t steps) noexcept {
+  return WaveChainAloneBody<V4, VI4, 4, 4>(steps);
+}
+
 #else
 
 CascadeVariant DetectVariant() noexcept {
@@ -1069,6 +1104,16 @@ const char* CascadeVariantName(CascadeVariant v) noexcept {
       return "avx512";
   }
   return "?";
+}
+
+double WavefrontChainAlone(CascadeVariant v, uint32_t steps) noexcept {
+  if (v == CascadeVariant::kPair || !CascadeVariantAvailable(v)) return 0.0;
+#ifdef AERS_WAVEFRONT
+  return v == CascadeVariant::kAvx512 ? WaveChainAlone512(steps) : WaveChainAlone256(steps);
+#else
+  (void)steps;
+  return 0.0;
+#endif
 }
 
 void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,

@@ -194,6 +194,14 @@ bool CascadeVariantAvailable(CascadeVariant v) noexcept;
 CascadeVariant SelectedCascadeVariant() noexcept;
 /// Any thread. "pair", "avx2" or "avx512".
 const char* CascadeVariantName(CascadeVariant v) noexcept;
+/// Benchmarks only (any thread). `steps` steps of wavefront kernel `v`
+/// (kAvx2, kAvx512) over a cascade of eight stereo sections with no input,
+/// output, conversion or state load or store: the recursion's loop-carried
+/// chain alone, the least time a step of that kernel takes on this CPU.
+/// A block of N frames takes N + 7 steps (the wavefront fills and
+/// drains). Returns a value of the final state, so the work is kept; 0 for
+/// kPair or a variant this CPU or build cannot run.
+double WavefrontChainAlone(CascadeVariant v, uint32_t steps) noexcept;
 /// Audio thread. RunCascade with a given variant (tests, benchmarks); an
 /// unavailable variant runs kPair.
 void RunCascadeWith(CascadeVariant v, BiquadSection* const* sections, int count, int channels,

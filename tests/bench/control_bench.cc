@@ -3,7 +3,7 @@
 // aersd and runs the jack_connect baseline in the same run).
 //
 //   control_bench --socket PATH [--calls N] [--seconds S] [--pid AERSD_PID]
-//                 [--disk DIR]
+//                 [--disk DIR] [--unary-only]
 //
 // With --disk (a directory on the file system of aersd's state file), the
 // phases an edit waits on the disk in also time the disk alone, spaced as
@@ -11,6 +11,10 @@
 // a journal record is written. A durable edit cannot return sooner than
 // that plus a read's round trip; on a VM the flush takes longer the longer
 // the disk was idle before it.
+//
+// With --unary-only, only the GetStatus and SetParameter round trips (and
+// the disk) are measured (SETPARAM_P50_US= printed at once): control_bench.sh
+// runs that against floor_server.
 //
 // With --pid, the sustained phases also print the CPU time aersd and this
 // client spent per edit (user + system, /proc/PID/stat and getrusage): on
@@ -40,6 +44,7 @@
 #include <vector>
 
 #include "control.grpc.pb.h"
+#include "disk_floor.h"
 
 namespace {
 
@@ -64,46 +69,7 @@ void Print(const char* what, const Summary& s, size_t n) {
               s.p50_us, s.p99_us, s.max_us, s.mean_us);
 }
 
-// A journal-like flush: 4 KiB written over preallocated room, then
-// fdatasync. Microseconds.
-class DiskFloor {
- public:
-  explicit DiskFloor(const std::string& dir) {
-    if (dir.empty()) return;
-    path_ = dir + "/control_bench.flush";
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd_ < 0 || ::ftruncate(fd_, kRoom) != 0 || ::fsync(fd_) != 0) Fail();
-    block_.assign(4096, 'j');
-  }
-  ~DiskFloor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(path_.c_str());
-    }
-  }
-  bool on() const { return fd_ >= 0; }
-  double Flush() {
-    const auto t0 = Clock::now();
-    const off_t at = static_cast<off_t>((next_++ * block_.size()) % kRoom);
-    if (::pwrite(fd_, block_.data(), block_.size(), at) != static_cast<ssize_t>(block_.size()) ||
-        ::fdatasync(fd_) != 0) {
-      Fail();
-    }
-    return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-  }
-
- private:
-  [[noreturn]] void Fail() {
-    std::perror(path_.c_str());
-    ::unlink(path_.c_str());
-    std::exit(1);
-  }
-  static constexpr off_t kRoom = 1 << 20;
-  std::string path_;
-  int fd_ = -1;
-  size_t next_ = 0;
-  std::string block_;
-};
+using aers::bench::DiskFloor;
 
 // CPU seconds (user + system) of process `pid` so far; 0 if unknown.
 double ProcessCpuSeconds(int pid) {
@@ -256,8 +222,15 @@ int main(int argc, char** argv) {
   double seconds = 10.0;
   int pid = 0;
   std::string disk_dir;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool unary_only = false;
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--unary-only") {
+      unary_only = true;
+      --i;  // no value
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (a == "--socket") socket = argv[i + 1];
     if (a == "--calls") calls = std::atoi(argv[i + 1]);
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
@@ -267,7 +240,7 @@ int main(int argc, char** argv) {
   if (socket.empty()) {
     std::fprintf(stderr,
                  "usage: control_bench --socket PATH [--calls N] [--seconds S] [--pid PID] "
-                 "[--disk DIR]\n");
+                 "[--disk DIR] [--unary-only]\n");
     return 2;
   }
   DiskFloor disk(disk_dir);
@@ -317,6 +290,11 @@ int main(int argc, char** argv) {
         "  SetParameter p50 - GetStatus p50 - disk flush p50: %.1f us (a difference of medians: "
         "about what aersd adds to the two floors)\n",
         Summarize(set_us).p50_us - Summarize(read_us).p50_us - Summarize(flush_us).p50_us);
+  }
+  std::printf("READ_P50_US=%.1f\n", Summarize(read_us).p50_us);
+  if (unary_only) {
+    std::printf("SETPARAM_P50_US=%.1f\n", Summarize(set_us).p50_us);
+    return 0;
   }
 
   // The same from 20 clients at once, each on its own channel (connection):

@@ -14,14 +14,19 @@
 //   BM_Kernel    rt::RunCascade on the eight sections plus the gain loop,
 //                without plan or runner, to split kernel from plan cost;
 //   BM_Kernel_<variant>  the same with each cascade kernel this CPU can run
-//                forced (rt::RunCascadeWith: pair, avx2, avx512).
+//                forced (rt::RunCascadeWith: pair, avx2, avx512);
+//   BM_ChainAlone_<variant>  the ceiling of each wavefront kernel: its
+//                loop-carried chain alone, N + 7 steps a period of N frames
+//                with no input, output or conversion
+//                (rt::WavefrontChainAlone).
 //
 // Before timing anything, main() checks that the engine and the unfused
 // plan compute what the fused loop computes (|diff| <= 1e-5) and aborts
 // otherwise (and each forced kernel variant the same way). After the run it
 // prints the ratios time(X)/time(fused) per period (1.00 = as fast as the
 // hand-written loop), then the speed-up of each kernel variant and of the
-// engine over the fused loop (fused time / time) with the 3x verdict.
+// engine over the fused loop (fused time / time) with the 3x verdict, and
+// the ceiling those kernels have on this CPU.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -418,6 +423,18 @@ void BM_KernelVariant(benchmark::State& state, aers::rt::CascadeVariant variant)
   });
 }
 
+// The ceiling of a wavefront kernel: its loop-carried chain alone
+// (rt::WavefrontChainAlone: the steps of a period, N + 7 of them, without
+// input, output or conversions). What a period of that kernel could take
+// if everything but the recursion were free.
+void BM_ChainAlone(benchmark::State& state, aers::rt::CascadeVariant variant) {
+  const auto period = static_cast<uint32_t>(state.range(0));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(aers::rt::WavefrontChainAlone(variant, period + 7));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * period);
+}
+
 constexpr aers::rt::CascadeVariant kVariants[] = {aers::rt::CascadeVariant::kPair,
                                                   aers::rt::CascadeVariant::kAvx2,
                                                   aers::rt::CascadeVariant::kAvx512};
@@ -540,6 +557,34 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       }
       std::printf("\n");
     }
+    // The ceiling: each wavefront kernel's chain alone against the fused loop.
+    std::printf(
+        "\nceiling: the wavefront's loop-carried chain alone (no input, output or conversion; "
+        "N + 7 steps a period), speed-up over fused:\n");
+    std::printf("%-8s", "period");
+    for (const auto v : kVariants) {
+      if (v != aers::rt::CascadeVariant::kPair && aers::rt::CascadeVariantAvailable(v)) {
+        std::printf(" %22s",
+                    (std::string("ChainAlone_") + aers::rt::CascadeVariantName(v)).c_str());
+      }
+    }
+    std::printf("\n");
+    double ceiling128 = 0.0;
+    for (const auto& [args, fused_rate] : fused->second) {
+      std::printf("%-8s", args.c_str());
+      for (const auto v : kVariants) {
+        if (v == aers::rt::CascadeVariant::kPair || !aers::rt::CascadeVariantAvailable(v)) continue;
+        const double rate =
+            Rate(table, std::string("BM_ChainAlone_") + aers::rt::CascadeVariantName(v), args);
+        if (rate <= 0.0) {
+          std::printf(" %22s", "-");
+          continue;
+        }
+        std::printf(" %14.4g %6.2fx", rate, rate / fused_rate);
+        if (args == "128") ceiling128 = std::max(ceiling128, rate / fused_rate);
+      }
+      std::printf("\n");
+    }
     double best = 0.0;
     std::string best_name;
     for (const auto& n : names) {
@@ -555,6 +600,22 @@ class SummaryReporter : public benchmark::ConsoleReporter {
           "target: chain R at period 128 at least 3x the fused loop: engine %.2fx, best %s "
           "%.2fx -> %s\n",
           engine_x, best_name.c_str() + 3, best / fused128, engine_x >= 3.0 ? "MET" : "MISSED");
+      if (ceiling128 > 0.0) {
+        // Times per period relative to the fused loop's: the kernel's, its
+        // chain's alone, and the target's. What is not the chain is input,
+        // output and conversions.
+        const double kernel_x = best / fused128;
+        const double other_now = 1.0 - kernel_x / ceiling128;
+        const double other_left = 1.0 - 3.0 / ceiling128;
+        std::printf(
+            "ceiling at period 128: the fastest wavefront's chain alone is %.2fx the fused loop; "
+            "input, output and conversions take %.0f%% of the best kernel's time, and 3x leaves "
+            "them %s\n",
+            ceiling128, 100.0 * other_now,
+            other_left > 0.0
+                ? (std::to_string(static_cast<int>(100.0 * other_left + 0.5)) + "%").c_str()
+                : "nothing (below 3x: no kernel of this design reaches it here)");
+      }
     }
   }
 
@@ -588,6 +649,12 @@ int main(int argc, char** argv) {
     if (!aers::rt::CascadeVariantAvailable(v)) continue;
     benchmark::RegisterBenchmark(
         (std::string("BM_Kernel_") + aers::rt::CascadeVariantName(v)).c_str(), BM_KernelVariant, v)
+        ->Arg(64)
+        ->Arg(128)
+        ->Arg(1024);
+    if (v == aers::rt::CascadeVariant::kPair) continue;
+    benchmark::RegisterBenchmark(
+        (std::string("BM_ChainAlone_") + aers::rt::CascadeVariantName(v)).c_str(), BM_ChainAlone, v)
         ->Arg(64)
         ->Arg(128)
         ->Arg(1024);

@@ -344,6 +344,37 @@ TEST(Cascade, SelectedVariantIsAvailable) {
               rt::CascadeVariantName(rt::SelectedCascadeVariant()));
 }
 
+// The benchmarks' ceiling (rt::WavefrontChainAlone) runs the kernels' own
+// recursion, not something the compiler could drop: after T steps it holds
+// what eight sections (y = u + s1; s1 = 2u + s2 + y; s2 = u - 0.3y, as the
+// kernels compute them with b0 factored out) fed a constant 1e-3 hold, the
+// last stage 7 samples behind the first: stage 7's output for sample T - 8
+// (channel 1) plus stage 0's s1 after sample T - 1 (channel 0).
+TEST(Cascade, ChainAloneRunsTheKernelsRecursion) {
+  EXPECT_EQ(rt::WavefrontChainAlone(rt::CascadeVariant::kPair, 100), 0.0);
+  for (const uint32_t steps : {8u, 9u, 100u, 1031u}) {
+    double s1[8] = {}, s2[8] = {};
+    double out7 = 0.0;
+    for (uint32_t n = 0; n < steps; ++n) {
+      double u = 1e-3;
+      for (int k = 0; k < 8; ++k) {
+        const double y = u + s1[k];
+        s1[k] = 2.0 * u + s2[k] + y;
+        s2[k] = u - 0.3 * y;
+        u = y;
+      }
+      if (n == steps - 8) out7 = u;
+    }
+    const double expected = out7 + s1[0];
+    for (auto v : Variants()) {
+      if (v == rt::CascadeVariant::kPair) continue;
+      const double got = rt::WavefrontChainAlone(v, steps);
+      EXPECT_NEAR(got, expected, 1e-9 * std::fabs(expected))
+          << rt::CascadeVariantName(v) << ", " << steps << " steps";
+    }
+  }
+}
+
 // Every stage count 1..32, channels 1..8 and 64, one call of each period
 // size in turn (state carried across the irregular calls).
 TEST(Cascade, EveryShapeMatchesScalarReference) {
