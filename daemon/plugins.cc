@@ -16,9 +16,9 @@ class PluginAuditTee final : public plugin::PluginAuditLog {
  public:
   PluginAuditTee(control::AuditLog* audit, plugin::PluginAuditLog* also)
       : audit_(audit), also_(also) {}
-  void Record(const plugin::AuditRecord& r) override {
-    if (also_ != nullptr) also_->Record(r);
-    if (audit_ == nullptr) return;
+  absl::Status Record(const plugin::AuditRecord& r) override {
+    absl::Status st = also_ != nullptr ? also_->Record(r) : absl::OkStatus();
+    if (audit_ == nullptr) return st;
     control::AuditRecord a;
     a.operation = "plugin";
     a.target = r.directory.empty() ? r.plugin : r.directory;
@@ -33,9 +33,9 @@ class PluginAuditTee final : public plugin::PluginAuditLog {
     if (!r.seen.empty()) a.details["seen"] = r.seen;
     if (!r.expected.empty()) a.details["expected"] = r.expected;
     if (r.serial != 0) a.details["serial"] = std::to_string(r.serial);
-    // A refusal changes nothing; a load that cannot be audited is logged
-    // (plugins load before anything else runs).
-    (void)audit_->Write(std::move(a));
+    // Both logs: a load missing from either is refused (the gate).
+    absl::Status control = audit_->Write(std::move(a));
+    return st.ok() ? control : st;
   }
 
  private:

@@ -87,25 +87,38 @@ JsonLinesAuditLog::~JsonLinesAuditLog() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void JsonLinesAuditLog::Record(const AuditRecord& record) {
-  const std::string line = AuditRecordToJson(record) + '\n';
+absl::Status JsonLinesAuditLog::Record(const AuditRecord& record) {
+  std::string line = AuditRecordToJson(record) + '\n';
   std::lock_guard lock(mutex_);
   if (fd_ < 0) {
     *out_ << line;
     out_->flush();
-    return;
+    if (!out_->good()) {
+      spdlog::error("plugin audit log: cannot write to its stream (record: {})",
+                    line.substr(0, line.size() - 1));
+      return absl::UnavailableError("the plugin audit log's stream cannot be written");
+    }
+    return absl::OkStatus();
   }
+  // After a torn line, the next record starts on a line of its own.
+  if (torn_) line.insert(line.begin(), '\n');
   size_t done = 0;
   while (done < line.size()) {
     const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      spdlog::error("plugin audit log {}: cannot write: {} (record: {})", path_,
-                    ErrnoText(n < 0 ? errno : ENOSPC), line.substr(0, line.size() - 1));
-      return;
+      const std::string why = ErrnoText(n < 0 ? errno : ENOSPC);
+      if (done > 0) torn_ = true;
+      spdlog::error("plugin audit log {}: cannot write: {} (record: {})", path_, why,
+                    line.substr(0, line.size() - 1));
+      return absl::UnavailableError(absl::StrCat("the plugin audit log ", path_,
+                                                 " cannot be written: ", why,
+                                                 done > 0 ? " (a partial line was written)" : ""));
     }
     done += static_cast<size_t>(n);
   }
+  torn_ = false;
+  return absl::OkStatus();
 }
 
 }  // namespace aers::plugin

@@ -36,7 +36,10 @@ std::string AuditRecordToJson(const AuditRecord& record);
 class PluginAuditLog {
  public:
   virtual ~PluginAuditLog() = default;
-  virtual void Record(const AuditRecord& record) = 0;
+  /// Writes one record. An error (naming the log and the cause) when it
+  /// could not be written: a load is then refused (audit_error), so no
+  /// plugin runs without its record; a refusal stays a refusal.
+  virtual absl::Status Record(const AuditRecord& record) = 0;
 };
 
 /// Writes JSON lines to a stream (not owned) or to a file it opens for
@@ -51,14 +54,16 @@ class JsonLinesAuditLog final : public PluginAuditLog {
   JsonLinesAuditLog(const JsonLinesAuditLog&) = delete;
   JsonLinesAuditLog& operator=(const JsonLinesAuditLog&) = delete;
 
-  /// Appends one line; a write that fails is logged (error) with the
-  /// record, never dropped in silence.
-  void Record(const AuditRecord& record) override;
+  /// Appends one line. A write that fails (disk full, a device that takes
+  /// nothing) is logged (error) with the record and returned as
+  /// UNAVAILABLE naming the file; a stream that fails, the same.
+  absl::Status Record(const AuditRecord& record) override;
 
  private:
   JsonLinesAuditLog() = default;
   std::mutex mutex_;
-  int fd_ = -1;  // Open(): the file
+  int fd_ = -1;        // Open(): the file
+  bool torn_ = false;  // the last write stopped inside its line
   std::string path_;
   std::ostream* out_ = nullptr;  // the stream constructor
 };

@@ -659,7 +659,7 @@ absl::Status GateReporter::Refuse(RefusalCode code, const std::string& file,
   r.seen = seen;
   r.expected = expected;
   r.serial = serial_;
-  if (audit_ != nullptr) audit_->Record(r);
+  if (audit_ != nullptr) (void)audit_->Record(r);  // logged there; refused either way
   std::string text =
       absl::StrCat("plugin '", plugin_, "' refused (", RefusalCodeName(code), "): ", message);
   if (!file.empty()) absl::StrAppend(&text, " [file ", file, "]");
@@ -670,8 +670,8 @@ absl::Status GateReporter::Refuse(RefusalCode code, const std::string& file,
   return RefusalStatus(code, text);
 }
 
-void GateReporter::Loaded(const std::string& file, const std::string& message,
-                          const std::string& signer) {
+absl::Status GateReporter::Loaded(const std::string& file, const std::string& message,
+                                  const std::string& signer) {
   AuditRecord r;
   r.event = "loaded";
   r.plugin = plugin_;
@@ -680,8 +680,14 @@ void GateReporter::Loaded(const std::string& file, const std::string& message,
   r.message = message;
   r.seen = signer.empty() ? "" : absl::StrCat("signed by ", signer);
   r.serial = serial_;
-  if (audit_ != nullptr) audit_->Record(r);
+  if (audit_ != nullptr) {
+    if (absl::Status st = audit_->Record(r); !st.ok()) {
+      return Refuse(RefusalCode::kAuditError, file,
+                    absl::StrCat("its load cannot be audited: ", st.message()));
+    }
+  }
   spdlog::info("plugin '{}' loaded: {}", plugin_, message);
+  return absl::OkStatus();
 }
 
 // --- entry points -----------------------------------------------------------------

@@ -82,11 +82,15 @@ class GateReporter {
   const std::string& plugin() const { return plugin_; }
 
   /// Records the refusal; returns RefusalStatus(code, "plugin 'NAME' refused
-  /// (CODE_NAME): MESSAGE [file FILE] (seen SEEN, expected EXPECTED)").
+  /// (CODE_NAME): MESSAGE [file FILE] (seen SEEN, expected EXPECTED)"). A
+  /// record that cannot be written is logged; the refusal stands.
   absl::Status Refuse(RefusalCode code, const std::string& file, const std::string& message,
                       const std::string& seen = "", const std::string& expected = "");
-  /// Records a successful load.
-  void Loaded(const std::string& file, const std::string& message, const std::string& signer);
+  /// Records a load about to be made (before its kinds are registered).
+  /// OK, or the refusal (audit_error) to return when the record cannot be
+  /// written: nothing loads without its audit record.
+  absl::Status Loaded(const std::string& file, const std::string& message,
+                      const std::string& signer);
 
  private:
   PluginAuditLog* audit_;

@@ -346,11 +346,21 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
     result.kinds.push_back(k->name());
   }
 
-  // 13. Record the serial, then register (nothing below fails).
+  // 13. Record the serial, write the load's audit record (a load that
+  // cannot be audited is refused), then register (nothing below fails).
   if (!policy_.state_dir.empty() && (!c.stored_serial || m.serial > *c.stored_serial)) {
     if (auto s = SerialStore(policy_.state_dir).Put(m.name, m.serial); !s.ok()) {
       return gate.Refuse(RefusalCode::kStateError, policy_.state_dir, std::string(s.message()));
     }
+  }
+  if (auto s = gate.Loaded(
+          module_path,
+          absl::StrCat(ModuleFormatName(m.format), " module, ", HashAlgorithmName(m.hash_algorithm),
+                       " ", c.verified.hash_hex, ", serial ", m.serial, ", kinds ",
+                       absl::StrJoin(result.kinds, ", ")),
+          c.verified.signer_key_id);
+      !s.ok()) {
+    return s;
   }
   for (auto& k : *kinds) {
     if (auto s = registry.Add(k); !s.ok()) {
@@ -359,11 +369,6 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
     }
   }
   result.plugin = std::move(*plugin);
-  gate.Loaded(module_path,
-              absl::StrCat(ModuleFormatName(m.format), " module, ",
-                           HashAlgorithmName(m.hash_algorithm), " ", c.verified.hash_hex,
-                           ", serial ", m.serial, ", kinds ", absl::StrJoin(result.kinds, ", ")),
-              c.verified.signer_key_id);
   return result;
 }
 

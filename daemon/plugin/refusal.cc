@@ -109,6 +109,8 @@ const char* RefusalCodeName(RefusalCode code) {
       return "lv2_unsupported";
     case RefusalCode::kLv2StoreError:
       return "lv2_store_error";
+    case RefusalCode::kAuditError:
+      return "audit_error";
     case RefusalCode::kInternal:
       return "internal";
   }
@@ -129,6 +131,8 @@ absl::StatusCode StatusCodeFor(RefusalCode code) {
     case RefusalCode::kLv2StoreError:
     case RefusalCode::kInternal:
       return absl::StatusCode::kInternal;
+    case RefusalCode::kAuditError:
+      return absl::StatusCode::kUnavailable;
     default:
       return absl::StatusCode::kPermissionDenied;
   }

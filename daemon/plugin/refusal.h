@@ -70,6 +70,7 @@ enum class RefusalCode {
   kLv2UriMissing,       ///< lv2_uri_missing: a manifest URI is not a plugin of the bundle
   kLv2Unsupported,      ///< lv2_unsupported: a required feature or port type the host lacks
   kLv2StoreError,       ///< lv2_store_error: the store copy could not be made or differs
+  kAuditError,          ///< audit_error: the load's audit record could not be written
   kInternal,            ///< internal: a check could not be carried out. Keep last.
 };
 
@@ -78,8 +79,8 @@ const char* RefusalCodeName(RefusalCode code);
 
 /// The absl::StatusCode a refusal is returned with: INVALID_ARGUMENT
 /// (manifest_invalid, invalid_name), NOT_FOUND, ALREADY_EXISTS
-/// (already_loaded, kind_exists), INTERNAL (state_error, internal), else
-/// PERMISSION_DENIED.
+/// (already_loaded, kind_exists), INTERNAL (state_error, lv2_store_error,
+/// internal), UNAVAILABLE (audit_error), else PERMISSION_DENIED.
 absl::StatusCode StatusCodeFor(RefusalCode code);
 
 /// A refusal: StatusCodeFor(code), `message`, and `code` attached as a payload.

@@ -116,6 +116,41 @@ routes:
         self.assertAlmostEqual(aers_it.db(peak), -12.0, delta=0.1)
 
 
+    @unittest.skipUnless(EXAMPLE, "EXAMPLE_PLUGIN not set")
+    def test_a_load_that_cannot_be_audited_is_refused(self):
+        # plugins.audit_log on a device that takes nothing: the good plugin
+        # passes every check, but its load cannot be recorded, so it does
+        # not load (audit_error), and the graph that names its kind is
+        # refused with nothing written.
+        root = self.tmp.file("plugins-full")
+        os.makedirs(root, mode=0o755)
+        self.make_plugin(root, "goodgain")
+        config = self.tmp.file("plugins-full.yaml")
+        with open(config, "w") as f:
+            f.write(f"""version: 1
+plugins:
+  root: {root}
+  require_signature: false
+  state_dir: {self.tmp.file("plugin-state-full")}
+  audit_log: /dev/full
+outputs: [{{name: out, channels: 1}}]
+nodes:
+  - {{name: t, kind: tone, params: {{freq_hz: 1000, level_db: -6}}}}
+  - {{name: g, kind: goodgain/gain, params: {{gain_db: -6}}}}
+routes:
+  - {{from: t, to: g}}
+  - {{from: g, to: out}}
+""")
+        out_wav = self.tmp.file("full.wav")
+        r = subprocess.run([aers_it.AERSD, "render", "--config", config, "--output", out_wav,
+                            "--duration_s", "0.2"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"plugin goodgain refused: .*\(audit_error\): its load cannot "
+                                   r"be audited: the plugin audit log /dev/full cannot be "
+                                   r"written: No space left on device")
+        self.assertRegex(r.stderr, r"goodgain/gain")
+        self.assertFalse(os.path.exists(out_wav))
+
     def test_example_ladspa_config(self):
         # configs/examples/ladspa as its comments say: copy, pin, render.
         if not os.path.exists("/usr/lib/ladspa/amp.so"):

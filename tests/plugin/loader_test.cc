@@ -3,10 +3,13 @@
 // loaded libraries and the running graph exactly as they were.
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
+#include <fstream>
 #include <set>
 
 #include "dsp/kind_base.h"
@@ -208,6 +211,104 @@ TEST_F(GateTest, AuditLogWritesJsonLines) {
   EXPECT_THAT(line, HasSubstr("\"time\":\""));
 }
 
+// --- a load that cannot be audited --------------------------------------------
+
+// Nothing loads without its audit record: a log that cannot be written
+// refuses the load (audit_error, UNAVAILABLE), registers no kind and keeps
+// no library; once the log takes records again, the same plugin loads.
+TEST_F(GateTest, ALoadThatCannotBeAuditedIsRefused) {
+  env_.AddPlugin(Gain());
+  auto loader = Loader();
+  audit_.fail = true;
+  auto r = loader.Load("example_gain", *registry_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kAuditError);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("its load cannot be audited: the test's audit log is full"));
+  EXPECT_EQ(audit_.failed, 2);  // the load's record, then the refusal's
+  EXPECT_EQ(registry_->Find("example_gain/gain"), nullptr);
+  EXPECT_EQ(MemfdLibraries(), 0);
+
+  audit_.fail = false;
+  auto again = loader.Load("example_gain", *registry_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(audit_.records.size(), 1u);
+  EXPECT_EQ(audit_.records[0].event, "loaded");
+  EXPECT_NE(registry_->Find("example_gain/gain"), nullptr);
+}
+
+// The same with the file log on a device that takes nothing (/dev/full:
+// every write fails with ENOSPC): the refusal names the file and the cause.
+TEST_F(GateTest, AFullAuditLogFileRefusesTheLoad) {
+  env_.AddPlugin(Gain());
+  auto log = JsonLinesAuditLog::Open("/dev/full");
+  ASSERT_TRUE(log.ok()) << log.status();
+  PluginLoader loader(env_.Policy(), log->get());
+  auto r = loader.Load("example_gain", *registry_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kAuditError);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("the plugin audit log /dev/full cannot be written: "));
+  EXPECT_EQ(registry_->Find("example_gain/gain"), nullptr);
+}
+
+// A record cut short (the file hit its size limit mid-line) refuses the
+// load; the next record starts on a line of its own, so every whole line of
+// the log still reads as one record. The limit (RLIMIT_FSIZE) is set around
+// the load's own record only (the gate writes the module's sealed copy to a
+// memfd, which the limit would stop too).
+class FileLimitedOnce final : public PluginAuditLog {
+ public:
+  FileLimitedOnce(PluginAuditLog& inner, rlim_t limit) : inner_(inner), limit_(limit) {}
+  absl::Status Record(const AuditRecord& r) override {
+    if (!armed_) return inner_.Record(r);
+    armed_ = false;
+    struct rlimit old {};
+    if (::getrlimit(RLIMIT_FSIZE, &old) != 0) return absl::InternalError("getrlimit");
+    void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old;
+    small.rlim_cur = limit_;
+    if (::setrlimit(RLIMIT_FSIZE, &small) != 0) return absl::InternalError("setrlimit");
+    absl::Status st = inner_.Record(r);
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    ::signal(SIGXFSZ, old_handler);
+    return st;
+  }
+
+ private:
+  PluginAuditLog& inner_;
+  rlim_t limit_;
+  bool armed_ = true;
+};
+
+TEST_F(GateTest, ARecordCutShortLeavesTheNextOnItsOwnLine) {
+  env_.AddPlugin(Gain());
+  const std::string path = env_.base + "/plugin-audit.jsonl";
+  auto log = JsonLinesAuditLog::Open(path);
+  ASSERT_TRUE(log.ok()) << log.status();
+  FileLimitedOnce limited(**log, 20);  // the load's record is cut after 20 bytes
+  PluginLoader loader(env_.Policy(), &limited);
+  auto r = loader.Load("example_gain", *registry_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(RefusalCodeOf(r.status()), RefusalCode::kAuditError);
+  EXPECT_EQ(registry_->Find("example_gain/gain"), nullptr);
+  auto again = loader.Load("example_gain", *registry_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].size(), 20u);  // the torn fragment, alone on its line
+  EXPECT_THAT(lines[1], HasSubstr("\"event\":\"refused\",\"plugin\":\"example_gain\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"code\":\"audit_error\""));
+  EXPECT_THAT(lines[2], HasSubstr("\"event\":\"loaded\",\"plugin\":\"example_gain\""));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].front(), '{');
+    EXPECT_EQ(lines[i].back(), '}');
+  }
+}
+
 // The names are an interface (audit readers, scripts, docs/plugins.md):
 // pinned here, each once, and the code travels with the Status, not its text.
 TEST(RefusalCodeTest, NamesAreStableAndTheCodeTravelsWithTheStatus) {
@@ -259,6 +360,7 @@ TEST(RefusalCodeTest, NamesAreStableAndTheCodeTravelsWithTheStatus) {
       {RefusalCode::kLv2UriMissing, "lv2_uri_missing"},
       {RefusalCode::kLv2Unsupported, "lv2_unsupported"},
       {RefusalCode::kLv2StoreError, "lv2_store_error"},
+      {RefusalCode::kAuditError, "audit_error"},
       {RefusalCode::kInternal, "internal"},
   };
   ASSERT_EQ(pinned.size(), static_cast<size_t>(RefusalCode::kInternal) + 1);
@@ -273,6 +375,7 @@ TEST(RefusalCodeTest, NamesAreStableAndTheCodeTravelsWithTheStatus) {
   }
   EXPECT_EQ(StatusCodeFor(RefusalCode::kManifestInvalid), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(StatusCodeFor(RefusalCode::kNotFound), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StatusCodeFor(RefusalCode::kAuditError), absl::StatusCode::kUnavailable);
   EXPECT_EQ(StatusCodeFor(RefusalCode::kKindExists), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(StatusCodeFor(RefusalCode::kStateError), absl::StatusCode::kInternal);
   EXPECT_EQ(StatusCodeFor(RefusalCode::kHashMismatch), absl::StatusCode::kPermissionDenied);

@@ -70,13 +70,21 @@ inline int MemfdLibraries() {
   return n;
 }
 
-/// Keeps every audit record.
+/// Keeps every audit record; with `fail` set, keeps none and returns an
+/// error instead (a log that cannot be written).
 class RecordingAudit final : public PluginAuditLog {
  public:
-  void Record(const AuditRecord& r) override {
+  absl::Status Record(const AuditRecord& r) override {
+    if (fail) {
+      ++failed;
+      return absl::UnavailableError("the test's audit log is full");
+    }
     records.push_back(r);
     json.push_back(AuditRecordToJson(r));
+    return absl::OkStatus();
   }
+  bool fail = false;
+  int failed = 0;
   std::vector<AuditRecord> records;
   std::vector<std::string> json;
 };
