@@ -14,6 +14,7 @@
 // 5 a key file already exists (keygen without --force).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -1284,6 +1285,9 @@ int CmdPlugins(Client& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write past a file size limit fails with EFBIG and is reported (keys,
+  // manifests) instead of killing the process half-way.
+  ::signal(SIGXFSZ, SIG_IGN);
   std::string error;
   auto opts = ParseArgs(argc, argv, &error);
   if (!opts) return Usage(error);

@@ -583,6 +583,12 @@ int main(int argc, char** argv) {
 #ifdef AERS_LAUNCHER
   if (ReadsFlagsFromElsewhere(argc, argv)) return ExecDaemon(argv);
 #endif
+  // A write past a file size limit (ulimit -f, systemd's LimitFSIZE=) fails
+  // with EFBIG, which every writer reports (an audit record that cannot be
+  // written refuses what it records), instead of killing the process, from
+  // the first write on: plugins and their audit records come before any
+  // mode's own set-up.
+  ::signal(SIGXFSZ, SIG_IGN);
 #ifdef NDEBUG
   // Debian builds absl with its lock-order graph on, so every absl::Mutex
   // lock (the control plane's and gRPC's own) updates a graph of who holds

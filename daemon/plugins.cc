@@ -1,5 +1,6 @@
 #include "plugins.h"
 
+#include "absl/status/status.h"
 #include "absl/strings/str_join.h"
 #include "config/config.h"
 #include "control/audit.h"
@@ -24,7 +25,9 @@ class PluginAuditTee final : public plugin::PluginAuditLog {
     a.target = r.directory.empty() ? r.plugin : r.directory;
     a.principal.kind = control::Principal::Kind::kInternal;
     a.principal.name = "plugin gate";
-    a.result = r.event == "refused" ? "PERMISSION_DENIED" : "OK";
+    a.result = r.event == "refused" && r.code
+                   ? absl::StatusCodeToString(plugin::StatusCodeFor(*r.code))
+                   : "OK";
     a.message = r.message;
     a.details["event"] = r.event;
     if (!r.plugin.empty()) a.details["plugin"] = r.plugin;

@@ -180,7 +180,7 @@ absl::Status AuditLog::OpenLocked() {
   }
   const mode_t mode = options_.group.empty() ? 0600 : 0640;
   const int fd = ::open(options_.path.c_str(),
-                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+                        O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
   if (fd < 0) {
     const int err = errno;
     return absl::UnavailableError(absl::StrCat("audit log ", options_.path, ": cannot open: ",
@@ -215,12 +215,18 @@ absl::Status AuditLog::OpenLocked() {
           "audit log ", options_.path, ": cannot restrict its mode: ", ErrnoText(err)));
     }
   }
-  // Blocking writes from now on (O_NONBLOCK only guarded the open).
-  ::fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+  // O_NONBLOCK stays: it guarded the open against a FIFO, and a character
+  // device that would block (a terminal stopped by XOFF) fails a write
+  // (refusing the change) instead of hanging the service; regular files
+  // ignore it.
   fd_ = fd;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
-  partial_line_ = false;
+  // A line an earlier process (or file) left unfinished: the first record
+  // starts on a line of its own.
+  char last = '\n';
+  partial_line_ = S_ISREG(st.st_mode) && st.st_size > 0 &&
+                  ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
   return absl::OkStatus();
 }
 

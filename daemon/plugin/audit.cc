@@ -56,11 +56,14 @@ std::string AuditRecordToJson(const AuditRecord& r) {
 
 absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(
     const std::string& path) {
-  // Created 0600 so the log is never briefly world-readable; O_NONBLOCK so
-  // that a FIFO at the path is refused instead of waited on; the file is
-  // written through this descriptor (what was checked is what is written).
-  const int fd = ::open(path.c_str(),
-                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  // Created 0600 so the log is never briefly world-readable; read as well
+  // as written (its last byte tells whether it ends inside a line); O_NONBLOCK so
+  // that a FIFO at the path is refused instead of waited on, and kept: a
+  // character device that would block (a terminal stopped by XOFF) fails
+  // the write instead of hanging the load; the file is written through
+  // this descriptor (what was checked is what is written).
+  const int fd =
+      ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   if (fd < 0) {
     const int err = errno;
     return absl::PermissionDeniedError(absl::StrCat("cannot open audit log ", path, ": ",
@@ -76,10 +79,15 @@ absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open audit log ", path, ": not a regular file"));
   }
-  ::fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
   std::unique_ptr<JsonLinesAuditLog> log(new JsonLinesAuditLog());
   log->fd_ = fd;
   log->path_ = path;
+  log->regular_ = S_ISREG(st.st_mode);
+  // A line an earlier process left unfinished (cut short by a full disk):
+  // the first record starts on a line of its own.
+  char last = '\n';
+  log->torn_ =
+      log->regular_ && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
   return log;
 }
 
@@ -118,6 +126,15 @@ absl::Status JsonLinesAuditLog::Record(const AuditRecord& record) {
     done += static_cast<size_t>(n);
   }
   torn_ = false;
+  // Durable before the load goes on (a record of plugin code that ran must
+  // outlive a power cut); devices have nothing to flush.
+  if (regular_ && ::fdatasync(fd_) != 0) {
+    const std::string why = ErrnoText(errno);
+    spdlog::error("plugin audit log {}: cannot flush: {} (record: {})", path_, why,
+                  line.substr(0, line.size() - 1));
+    return absl::UnavailableError(
+        absl::StrCat("the plugin audit log ", path_, " cannot be flushed: ", why));
+  }
   return absl::OkStatus();
 }
 

@@ -17,7 +17,9 @@
 namespace aers::plugin {
 
 struct AuditRecord {
-  std::string event;      ///< "refused", "loaded" or "unloaded"
+  /// "loading" (checks passed; the module's code runs next), "loaded"
+  /// (kinds about to be registered) or "refused"
+  std::string event;
   std::string plugin;     ///< manifest name, or the directory name before it is known
   std::string directory;  ///< plugin directory beneath the root
   /// Why it was refused (nullopt unless refused). JSON: "reason" and "code",
@@ -47,23 +49,29 @@ class PluginAuditLog {
 class JsonLinesAuditLog final : public PluginAuditLog {
  public:
   explicit JsonLinesAuditLog(std::ostream& out) : out_(&out) {}
-  /// Opens `path` for appending (created with mode 0600).
+  /// Opens `path` for appending (created with mode 0600): a regular file
+  /// or a character device (written without blocking), never a FIFO,
+  /// socket, directory or symbolic link (FAILED_PRECONDITION or
+  /// PERMISSION_DENIED naming the path).
   static absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> Open(const std::string& path);
 
   ~JsonLinesAuditLog() override;
   JsonLinesAuditLog(const JsonLinesAuditLog&) = delete;
   JsonLinesAuditLog& operator=(const JsonLinesAuditLog&) = delete;
 
-  /// Appends one line. A write that fails (disk full, a device that takes
-  /// nothing) is logged (error) with the record and returned as
-  /// UNAVAILABLE naming the file; a stream that fails, the same.
+  /// Appends one line and, to a regular file, makes it durable
+  /// (fdatasync). A write or flush that fails (disk full, a device that
+  /// takes nothing or would block) is logged (error) with the record and
+  /// returned as UNAVAILABLE naming the file; a stream that fails, the
+  /// same.
   absl::Status Record(const AuditRecord& record) override;
 
  private:
   JsonLinesAuditLog() = default;
   std::mutex mutex_;
-  int fd_ = -1;        // Open(): the file
-  bool torn_ = false;  // the last write stopped inside its line
+  int fd_ = -1;           // Open(): the file
+  bool torn_ = false;     // the file ends inside a line (a write cut short)
+  bool regular_ = false;  // a regular file (flushed), not a device
   std::string path_;
   std::ostream* out_ = nullptr;  // the stream constructor
 };

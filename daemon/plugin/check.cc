@@ -670,10 +670,22 @@ absl::Status GateReporter::Refuse(RefusalCode code, const std::string& file,
   return RefusalStatus(code, text);
 }
 
+absl::Status GateReporter::Loading(const std::string& file, const std::string& message,
+                                   const std::string& signer) {
+  return Admit("loading", file, message, signer);
+}
+
 absl::Status GateReporter::Loaded(const std::string& file, const std::string& message,
                                   const std::string& signer) {
+  if (auto st = Admit("loaded", file, message, signer); !st.ok()) return st;
+  spdlog::info("plugin '{}' loaded: {}", plugin_, message);
+  return absl::OkStatus();
+}
+
+absl::Status GateReporter::Admit(const char* event, const std::string& file,
+                                 const std::string& message, const std::string& signer) {
   AuditRecord r;
-  r.event = "loaded";
+  r.event = event;
   r.plugin = plugin_;
   r.directory = dir_;
   r.file = file;
@@ -686,7 +698,6 @@ absl::Status GateReporter::Loaded(const std::string& file, const std::string& me
                     absl::StrCat("its load cannot be audited: ", st.message()));
     }
   }
-  spdlog::info("plugin '{}' loaded: {}", plugin_, message);
   return absl::OkStatus();
 }
 

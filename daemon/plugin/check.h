@@ -86,13 +86,25 @@ class GateReporter {
   /// record that cannot be written is logged; the refusal stands.
   absl::Status Refuse(RefusalCode code, const std::string& file, const std::string& message,
                       const std::string& seen = "", const std::string& expected = "");
-  /// Records a load about to be made (before its kinds are registered).
-  /// OK, or the refusal (audit_error) to return when the record cannot be
-  /// written: nothing loads without its audit record.
+  /// Records that the plugin's code is about to run (event "loading":
+  /// every check has passed; the module is opened next, and its
+  /// constructors and entry point run). OK, or the refusal (audit_error)
+  /// to return when the record cannot be written: no plugin code runs
+  /// unaudited.
+  absl::Status Loading(const std::string& file, const std::string& message,
+                       const std::string& signer);
+  /// Records a load about to be completed (before its kinds are registered
+  /// and its serial recorded). OK, or the refusal (audit_error) to return
+  /// when the record cannot be written: nothing loads without its record.
   absl::Status Loaded(const std::string& file, const std::string& message,
                       const std::string& signer);
 
  private:
+  // A record of `event` ("loading", "loaded"); the refusal when it cannot
+  // be written.
+  absl::Status Admit(const char* event, const std::string& file, const std::string& message,
+                     const std::string& signer);
+
   PluginAuditLog* audit_;
   std::string dir_;
   std::string plugin_;

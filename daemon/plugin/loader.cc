@@ -325,6 +325,16 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
   // copy the bundle's bytes into the store, hash the copy again).
   const bool lv2 = m.format == ModuleFormat::kLv2;
   if (auto s = RefuseIfAlreadyLoaded(c, gate); !s.ok()) return s;
+  // The plugin's code runs from here on (constructors, entry point): not
+  // before its record is written.
+  if (auto s = gate.Loading(
+          module_path,
+          absl::StrCat(ModuleFormatName(m.format), " module, ", HashAlgorithmName(m.hash_algorithm),
+                       " ", c.verified.hash_hex, ", serial ", m.serial),
+          c.verified.signer_key_id);
+      !s.ok()) {
+    return s;
+  }
   auto plugin = lv2 ? StoreBundle(c, gate) : OpenSealed(c, gate);
   if (!plugin.ok()) return plugin.status();
 
@@ -346,13 +356,9 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
     result.kinds.push_back(k->name());
   }
 
-  // 13. Record the serial, write the load's audit record (a load that
-  // cannot be audited is refused), then register (nothing below fails).
-  if (!policy_.state_dir.empty() && (!c.stored_serial || m.serial > *c.stored_serial)) {
-    if (auto s = SerialStore(policy_.state_dir).Put(m.name, m.serial); !s.ok()) {
-      return gate.Refuse(RefusalCode::kStateError, policy_.state_dir, std::string(s.message()));
-    }
-  }
+  // 13. Write the load's audit record (a load that cannot be audited is
+  // refused, and changes nothing), record the serial, then register
+  // (nothing below fails).
   if (auto s = gate.Loaded(
           module_path,
           absl::StrCat(ModuleFormatName(m.format), " module, ", HashAlgorithmName(m.hash_algorithm),
@@ -361,6 +367,11 @@ absl::StatusOr<LoadedKinds> PluginLoader::LoadBeneath(int root_fd, std::string_v
           c.verified.signer_key_id);
       !s.ok()) {
     return s;
+  }
+  if (!policy_.state_dir.empty() && (!c.stored_serial || m.serial > *c.stored_serial)) {
+    if (auto s = SerialStore(policy_.state_dir).Put(m.name, m.serial); !s.ok()) {
+      return gate.Refuse(RefusalCode::kStateError, policy_.state_dir, std::string(s.message()));
+    }
   }
   for (auto& k : *kinds) {
     if (auto s = registry.Add(k); !s.ok()) {

@@ -23,13 +23,14 @@ calls=10000
 seconds=10
 baseline=200
 audit_args=()
+floor_flushes=1
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build) build=$2; shift 2 ;;
     --calls) calls=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --baseline) baseline=$2; shift 2 ;;
-    --audit) audit_args=(--audit_log AUDIT); shift ;;
+    --audit) audit_args=(--audit_log AUDIT); floor_flushes=2; shift ;;
     *) echo "usage: $0 [--build DIR] [--calls N] [--seconds S] [--baseline N] [--audit]" >&2; exit 2 ;;
   esac
 done
@@ -118,10 +119,11 @@ YAML
 # The floor of a durable edit on this machine, in the same run: GetStatus
 # and SetParameter against floor_server (the same gRPC server set-up; its
 # edit is a 4 KiB record written and flushed, nothing else). Run before and
-# after aersd's phases, as the VM's speed drifts.
+# after aersd's phases, as the VM's speed drifts. With --audit, two records
+# and two flushes an edit (the audit log's and the journal's), as aersd.
 run_floor() {
   local out=$1 fpid
-  "$floor" --socket "$tmp/floor.sock" --disk "$tmp" &
+  "$floor" --socket "$tmp/floor.sock" --disk "$tmp" --flushes "$floor_flushes" &
   fpid=$!
   for _ in $(seq 100); do [[ -S $tmp/floor.sock ]] && break; sleep 0.05; done
   "$bench" --socket "$tmp/floor.sock" --calls "$calls" --pid "$fpid" --unary-only >"$out"

@@ -322,6 +322,36 @@ TEST(Audit, RecordsAreValidJsonLinesInAPrivateFile) {
   fs::remove_all(d);
 }
 
+// A file that ends inside a line (an earlier process's record cut short
+// by a full disk): the first record of the next process starts on a line of
+// its own, so it reads as a record, and its call number follows the last
+// whole record's.
+TEST(Audit, AFileEndingInsideALineGetsTheNextRecordOnItsOwnLine) {
+  const fs::path d = TempDir("torn");
+  const fs::path p = d / "audit.jsonl";
+  {
+    auto log = control::AuditLog::Open({p.string()});
+    ASSERT_TRUE(log.ok()) << log.status();
+    control::AuditRecord r = Record("Edit");
+    r.call_id = 41;
+    ASSERT_TRUE((*log)->Write(r).ok());
+  }
+  {
+    std::ofstream out(p, std::ios::app);
+    out << "{\"time\":\"2026-";  // cut short
+  }
+  auto log = control::AuditLog::Open({p.string()});
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Write(Record("Connect")).ok());
+  const auto lines = ReadLines(p);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], "{\"time\":\"2026-");
+  const auto j = nlohmann::json::parse(lines[2]);
+  EXPECT_EQ(j["operation"], "Connect");
+  EXPECT_EQ(j["call"], 42);
+  fs::remove_all(d);
+}
+
 TEST(Audit, TheHighestAppliedRevisionSkipsWhatWasNotApplied) {
   const fs::path d = TempDir("highest");
   const fs::path p = d / "audit.jsonl";

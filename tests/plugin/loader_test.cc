@@ -80,7 +80,13 @@ class GateTest : public ::testing::Test {
     EXPECT_EQ(KindNames(*registry_), kinds_before);
     EXPECT_EQ(MemfdLibraries(), libs_before);
     EXPECT_TRUE(LoadedPlugin::LoadedNames().empty() || libs_before > 0);
-    ASSERT_EQ(audit_.records.size(), audits_before + 1);
+    // One refusal; a refusal after the module was opened (its code ran)
+    // follows the "loading" record written before that.
+    ASSERT_GE(audit_.records.size(), audits_before + 1);
+    ASSERT_LE(audit_.records.size(), audits_before + 2);
+    if (audit_.records.size() == audits_before + 2) {
+      EXPECT_EQ(audit_.records[audits_before].event, "loading");
+    }
     EXPECT_EQ(audit_.records.back().event, "refused");
     EXPECT_EQ(audit_.records.back().code, code);
     EXPECT_THAT(audit_.json.back(), HasSubstr(absl::StrCat("\"reason\":\"", reason, "\"")));
@@ -138,9 +144,11 @@ TEST_F(GateTest, ExamplePluginLoadsAndProcessesThroughTheEngine) {
   ASSERT_EQ(kind->params().size(), 1u);
   EXPECT_EQ(kind->params()[0].name, "gain_db");
   EXPECT_EQ(kind->params()[0].unit, "dB");
-  ASSERT_EQ(audit_.records.size(), 1u);
-  EXPECT_EQ(audit_.records[0].event, "loaded");
-  EXPECT_THAT(audit_.json[0], HasSubstr("\"event\":\"loaded\""));
+  // Before its code ran, then before its kinds were registered.
+  ASSERT_EQ(audit_.records.size(), 2u);
+  EXPECT_EQ(audit_.records[0].event, "loading");
+  EXPECT_EQ(audit_.records[1].event, "loaded");
+  EXPECT_THAT(audit_.json[1], HasSubstr("\"event\":\"loaded\""));
 
   // Stereo: the plugin's gain node between a 2-channel input and output.
   auto spec = GraphBuilder()
@@ -226,16 +234,39 @@ TEST_F(GateTest, ALoadThatCannotBeAuditedIsRefused) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("its load cannot be audited: the test's audit log is full"));
-  EXPECT_EQ(audit_.failed, 2);  // the load's record, then the refusal's
+  EXPECT_EQ(audit_.failed, 2);  // the "loading" record, then the refusal's
   EXPECT_EQ(registry_->Find("example_gain/gain"), nullptr);
   EXPECT_EQ(MemfdLibraries(), 0);
+  EXPECT_FALSE(fs::exists(env_.state + "/example_gain.serial"));  // no serial recorded
 
   audit_.fail = false;
   auto again = loader.Load("example_gain", *registry_);
   ASSERT_TRUE(again.ok()) << again.status();
-  ASSERT_EQ(audit_.records.size(), 1u);
-  EXPECT_EQ(audit_.records[0].event, "loaded");
+  ASSERT_EQ(audit_.records.size(), 2u);
+  EXPECT_EQ(audit_.records[0].event, "loading");
+  EXPECT_EQ(audit_.records[1].event, "loaded");
   EXPECT_NE(registry_->Find("example_gain/gain"), nullptr);
+}
+
+// The "loading" record is written before the module is mapped (before any
+// of its code, constructors included, can run), "loaded" after.
+class LibrariesAtEachRecord final : public PluginAuditLog {
+ public:
+  absl::Status Record(const AuditRecord& r) override {
+    seen.emplace_back(r.event, MemfdLibraries());
+    return absl::OkStatus();
+  }
+  std::vector<std::pair<std::string, int>> seen;
+};
+
+TEST_F(GateTest, TheLoadingRecordComesBeforeThePluginsCode) {
+  env_.AddPlugin(Gain());
+  LibrariesAtEachRecord audit;
+  PluginLoader loader(env_.Policy(), &audit);
+  auto r = loader.Load("example_gain", *registry_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::vector<std::pair<std::string, int>> expected = {{"loading", 0}, {"loaded", 1}};
+  EXPECT_EQ(audit.seen, expected);
 }
 
 // The same with the file log on a device that takes nothing (/dev/full:
@@ -255,7 +286,8 @@ TEST_F(GateTest, AFullAuditLogFileRefusesTheLoad) {
 
 // A record cut short (the file hit its size limit mid-line) refuses the
 // load; the next record starts on a line of its own, so every whole line of
-// the log still reads as one record. The limit (RLIMIT_FSIZE) is set around
+// the log still reads as one record, also in the next process (a log opened
+// on a file that ends inside a line). The limit (RLIMIT_FSIZE) is set around
 // the load's own record only (the gate writes the module's sealed copy to a
 // memfd, which the limit would stop too).
 class FileLimitedOnce final : public PluginAuditLog {
@@ -287,7 +319,7 @@ TEST_F(GateTest, ARecordCutShortLeavesTheNextOnItsOwnLine) {
   const std::string path = env_.base + "/plugin-audit.jsonl";
   auto log = JsonLinesAuditLog::Open(path);
   ASSERT_TRUE(log.ok()) << log.status();
-  FileLimitedOnce limited(**log, 20);  // the load's record is cut after 20 bytes
+  FileLimitedOnce limited(**log, 20);  // the "loading" record is cut after 20 bytes
   PluginLoader loader(env_.Policy(), &limited);
   auto r = loader.Load("example_gain", *registry_);
   ASSERT_FALSE(r.ok());
@@ -298,15 +330,38 @@ TEST_F(GateTest, ARecordCutShortLeavesTheNextOnItsOwnLine) {
   std::ifstream in(path);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0].size(), 20u);  // the torn fragment, alone on its line
   EXPECT_THAT(lines[1], HasSubstr("\"event\":\"refused\",\"plugin\":\"example_gain\""));
   EXPECT_THAT(lines[1], HasSubstr("\"code\":\"audit_error\""));
-  EXPECT_THAT(lines[2], HasSubstr("\"event\":\"loaded\",\"plugin\":\"example_gain\""));
+  EXPECT_THAT(lines[2], HasSubstr("\"event\":\"loading\",\"plugin\":\"example_gain\""));
+  EXPECT_THAT(lines[3], HasSubstr("\"event\":\"loaded\",\"plugin\":\"example_gain\""));
   for (size_t i = 1; i < lines.size(); ++i) {
     EXPECT_EQ(lines[i].front(), '{');
     EXPECT_EQ(lines[i].back(), '}');
   }
+
+  // A file that ends inside a line, opened again (a restart, a render).
+  {
+    std::ofstream torn(path, std::ios::app);
+    torn << "{\"time\":\"2026-";
+  }
+  auto reopened = JsonLinesAuditLog::Open(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  AuditRecord rec;
+  rec.event = "refused";
+  rec.plugin = "other";
+  ASSERT_TRUE((*reopened)->Record(rec).ok());
+  std::ifstream in2(path);
+  std::string line, last;
+  size_t count = 0;
+  while (std::getline(in2, line)) {
+    ++count;
+    last = line;
+  }
+  EXPECT_EQ(count, 6u);
+  EXPECT_EQ(last.front(), '{');
+  EXPECT_THAT(last, HasSubstr("\"plugin\":\"other\""));
 }
 
 // The names are an interface (audit readers, scripts, docs/plugins.md):
