@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -179,8 +180,9 @@ absl::Status AuditLog::OpenLocked() {
     fd_ = -1;
   }
   const mode_t mode = options_.group.empty() ? 0600 : 0640;
-  const int fd = ::open(options_.path.c_str(),
-                        O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+  const int fd =
+      ::open(options_.path.c_str(),
+             O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode);
   if (fd < 0) {
     const int err = errno;
     return absl::UnavailableError(absl::StrCat("audit log ", options_.path, ": cannot open: ",
@@ -197,6 +199,14 @@ absl::Status AuditLog::OpenLocked() {
       ::close(fd);
       return absl::FailedPreconditionError(
           absl::StrCat("audit log ", options_.path, ": not a regular file"));
+    }
+    // Memory devices that take every write and keep nothing (/dev/null,
+    // /dev/zero, /dev/random, /dev/urandom; Linux's major 1; /dev/full,
+    // minor 7, fails every write and is allowed).
+    if (major(st.st_rdev) == 1 && minor(st.st_rdev) != 7) {
+      ::close(fd);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "audit log ", options_.path, ": a device that discards what is written to it"));
     }
   }
   if (S_ISREG(st.st_mode)) {

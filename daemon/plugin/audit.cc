@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -63,7 +64,8 @@ absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(
   // the write instead of hanging the load; the file is written through
   // this descriptor (what was checked is what is written).
   const int fd =
-      ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+      ::open(path.c_str(),
+             O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
   if (fd < 0) {
     const int err = errno;
     return absl::PermissionDeniedError(absl::StrCat("cannot open audit log ", path, ": ",
@@ -78,6 +80,14 @@ absl::StatusOr<std::unique_ptr<JsonLinesAuditLog>> JsonLinesAuditLog::Open(
     ::close(fd);
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open audit log ", path, ": not a regular file"));
+  }
+  // Memory devices that take every write and keep nothing (/dev/null,
+  // /dev/zero, /dev/random, /dev/urandom; Linux's major 1; /dev/full,
+  // minor 7, fails every write and is allowed) are no audit log.
+  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) != 7) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot open audit log ", path, ": a device that discards what is written to it"));
   }
   std::unique_ptr<JsonLinesAuditLog> log(new JsonLinesAuditLog());
   log->fd_ = fd;

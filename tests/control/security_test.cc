@@ -322,6 +322,19 @@ TEST(Audit, RecordsAreValidJsonLinesInAPrivateFile) {
   fs::remove_all(d);
 }
 
+// A device that takes every record and keeps none is no audit log.
+TEST(Audit, DevicesThatDiscardRecordsAreRefused) {
+  for (const char* path : {"/dev/null", "/dev/zero", "/dev/urandom"}) {
+    auto log = control::AuditLog::Open({path});
+    ASSERT_FALSE(log.ok()) << path;
+    EXPECT_NE(
+        std::string(log.status().message()).find(": a device that discards what is written to it"),
+        std::string::npos)
+        << log.status();
+  }
+  EXPECT_TRUE(control::AuditLog::Open({"/dev/full"}).ok());
+}
+
 // A file that ends inside a line (an earlier process's record cut short
 // by a full disk): the first record of the next process starts on a line of
 // its own, so it reads as a record, and its call number follows the last

@@ -8,9 +8,12 @@
 // validates and stays within the configured limits; every reply is valid
 // UTF-8 once the adapter's sanitiser ran; the audit log gets valid JSON.
 #include <google/protobuf/stubs/logging.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +50,9 @@ aers::model::GraphSpec BaseGraph() {
   return g;
 }
 
+struct World;
+World& TheWorld();
+
 struct World {
   World() : kinds(aers::dsp::MakeBuiltinRegistry()) {
     // Protobuf logs every string that is not UTF-8 while parsing: noise here
@@ -61,7 +67,16 @@ struct World {
     service = std::make_unique<control::GraphService>(*engine, nullptr, events, [] {
       return absl::StatusOr<aers::model::GraphSpec>(BaseGraph());
     });
-    audit = std::move(*control::AuditLog::Open({"/dev/null"}));
+    // A file of its own (a device that keeps nothing is refused as an
+    // audit log), emptied whenever it passes 16 MiB and removed at exit.
+    char path[] = "/tmp/aers-control-fuzz-audit-XXXXXX";
+    audit_fd = ::mkstemp(path);
+    Check(audit_fd >= 0, "cannot create the audit log's file");
+    audit_path = path;
+    std::atexit([] { ::unlink(TheWorld().audit_path.c_str()); });
+    auto opened = control::AuditLog::Open({audit_path});
+    Check(opened.ok(), "cannot open the audit log");
+    audit = std::move(*opened);
     control::ControlHandlers::Deps d;
     d.service = service.get();
     d.audit = audit.get();
@@ -97,6 +112,14 @@ struct World {
   control::EventBus events;
   std::unique_ptr<control::GraphService> service;
   std::unique_ptr<control::AuditLog> audit;
+  std::string audit_path;
+  int audit_fd = -1;
+
+  // Keeps the audit log's file small over millions of runs.
+  void TrimAudit() const {
+    struct stat st {};
+    if (::fstat(audit_fd, &st) == 0 && st.st_size > (16 << 20)) (void)::ftruncate(audit_fd, 0);
+  }
   std::unique_ptr<control::ControlHandlers> handlers;
   control::Principal who;
   std::vector<float> in_buf, out_buf;
@@ -129,6 +152,7 @@ void Unary(World& /*w*/, const uint8_t* data, size_t size, Fn&& call) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   World& w = TheWorld();
+  w.TrimAudit();
   control::ControlHandlers& h = *w.handlers;
   const control::Principal& who = w.who;
   const uint8_t which = data[0] % 13;

@@ -284,6 +284,20 @@ TEST_F(GateTest, AFullAuditLogFileRefusesTheLoad) {
   EXPECT_EQ(registry_->Find("example_gain/gain"), nullptr);
 }
 
+// A device that takes every record and keeps none is no audit log; one
+// that fails every write is (the load is then refused, above).
+TEST(PluginAuditLogTest, DevicesThatDiscardRecordsAreRefused) {
+  for (const char* path : {"/dev/null", "/dev/zero", "/dev/urandom"}) {
+    auto log = JsonLinesAuditLog::Open(path);
+    ASSERT_FALSE(log.ok()) << path;
+    EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(log.status().message()),
+                HasSubstr(absl::StrCat("cannot open audit log ", path,
+                                       ": a device that discards what is written to it")));
+  }
+  EXPECT_TRUE(JsonLinesAuditLog::Open("/dev/full").ok());
+}
+
 // A record cut short (the file hit its size limit mid-line) refuses the
 // load; the next record starts on a line of its own, so every whole line of
 // the log still reads as one record, also in the next process (a log opened
