@@ -78,6 +78,8 @@ absl::Status LoadConfiguredPlugins(const std::string& text, const std::string& c
       out.loaded.push_back(*loaded);
     } else {
       spdlog::error("plugin {} refused: {}", name, std::string(loaded.status().message()));
+      // A graph that names one of its kinds is told why they are absent.
+      kinds.NoteRefusedPlugin(name, std::string(loaded.status().message()));
     }
   };
   if (settings->load.empty()) {

@@ -171,6 +171,17 @@ const NodeKind* KindRegistry::Find(std::string_view name) const {
   return it == kinds_.end() ? nullptr : it->second.get();
 }
 
+void KindRegistry::NoteRefusedPlugin(std::string plugin, std::string why) {
+  refused_[std::move(plugin)] = std::move(why);
+}
+
+const std::string* KindRegistry::RefusalOf(std::string_view kind_name) const {
+  const size_t slash = kind_name.find('/');
+  if (slash == std::string_view::npos) return nullptr;
+  const auto it = refused_.find(kind_name.substr(0, slash));
+  return it == refused_.end() ? nullptr : &it->second;
+}
+
 std::vector<const NodeKind*> KindRegistry::List() const {
   std::vector<const NodeKind*> out;
   out.reserve(kinds_.size());

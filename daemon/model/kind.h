@@ -156,9 +156,15 @@ class KindRegistry {
   absl::Status Add(std::shared_ptr<const NodeKind> kind);
   const NodeKind* Find(std::string_view name) const;
   std::vector<const NodeKind*> List() const;
+  /// Notes why plugin `plugin`'s kinds ("PLUGIN/KIND") are absent: the
+  /// gate's refusal, said again where a graph names one of them. Non-RT.
+  void NoteRefusedPlugin(std::string plugin, std::string why);
+  /// The note for the plugin part of `kind_name` ("PLUGIN/..."), or nullptr.
+  const std::string* RefusalOf(std::string_view kind_name) const;
 
  private:
   std::map<std::string, std::shared_ptr<const NodeKind>, std::less<>> kinds_;
+  std::map<std::string, std::string, std::less<>> refused_;  // plugin -> why
 };
 
 }  // namespace aers::model

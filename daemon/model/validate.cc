@@ -480,12 +480,15 @@ std::vector<Issue> ValidateGraph(const GraphSpec& spec, const KindRegistry& kind
     const NodeKind* kind = kinds.Find(n.kind);
     node_kinds[i] = kind;
     if (kind == nullptr) {
-      issues.push_back({path + ".kind",
-                        n.kind.empty()
-                            ? Cat("kind is empty; known kinds: ", ListOrNone(kind_names))
-                            : Cat("unknown kind ", Quoted(n.kind), DidYouMean(n.kind, kind_names),
-                                  "; known kinds: ", ListOrNone(kind_names)),
-                        IssueCode::kUnknownKind});
+      const std::string* refused = kinds.RefusalOf(n.kind);
+      issues.push_back(
+          {path + ".kind",
+           n.kind.empty() ? Cat("kind is empty; known kinds: ", ListOrNone(kind_names))
+           : refused != nullptr
+               ? Cat("unknown kind ", Quoted(n.kind), ": its plugin was not loaded: ", *refused)
+               : Cat("unknown kind ", Quoted(n.kind), DidYouMean(n.kind, kind_names),
+                     "; known kinds: ", ListOrNone(kind_names)),
+           IssueCode::kUnknownKind});
     }
     CheckChannels(n.channels, kind ? kind->max_channels() : kMaxChannels, path,
                   kind ? Cat("kind ", Quoted(n.kind)) : std::string("a node"), issues);
@@ -820,8 +823,12 @@ std::vector<Issue> ValidateNodeSettings(const GraphSpec& spec, const std::vector
     const NodeSpec& n = spec.nodes[i];
     const NodeKind* kind = kinds.Find(n.kind);
     if (kind == nullptr) {
-      issues.push_back(
-          {path + ".kind", Cat("unknown kind ", Quoted(n.kind)), IssueCode::kUnknownKind});
+      const std::string* refused = kinds.RefusalOf(n.kind);
+      issues.push_back({path + ".kind",
+                        refused != nullptr ? Cat("unknown kind ", Quoted(n.kind),
+                                                 ": its plugin was not loaded: ", *refused)
+                                           : Cat("unknown kind ", Quoted(n.kind)),
+                        IssueCode::kUnknownKind});
       continue;
     }
     CheckSettings(n, *kind, path, context, issues);

@@ -1450,6 +1450,28 @@ TEST(PluginSettingsTest, PluginKindsFirstThenTheGraph) {
   EXPECT_EQ(config->graph.nodes.at(0).kind, "example_gain/gain");
 }
 
+TEST(PluginSettingsTest, AKindOfARefusedPluginSaysWhyItIsAbsent) {
+  // The gate refused the plugin: the graph's error says why, not only that
+  // the kind is unknown (the refusal itself is in an earlier log line).
+  const std::string yaml = Text(kPluginConfig);
+  auto registry = dsp::MakeBuiltinRegistry();
+  registry->NoteRefusedPlugin("example_gain",
+                              "plugin 'example_gain' refused (hash_mismatch): the module's hash "
+                              "differs from the manifest");
+  const auto config = ParseConfig(yaml, kFile, *registry);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find(
+                "test.yaml:13:21: nodes[0].kind: unknown kind 'example_gain/gain': its plugin was "
+                "not loaded: plugin 'example_gain' refused (hash_mismatch): the module's hash "
+                "differs from the manifest"),
+            std::string::npos)
+      << config.status();
+  // Kinds of other plugins, and built-in names, are unknown as before.
+  EXPECT_EQ(registry->RefusalOf("other/gain"), nullptr);
+  EXPECT_EQ(registry->RefusalOf("example_gain"), nullptr);
+  ASSERT_NE(registry->RefusalOf("example_gain/anything"), nullptr);
+}
+
 TEST(PluginSettingsTest, OnlyThePluginsSectionIsChecked) {
   // Problems elsewhere are ParseConfig's to report.
   const std::string yaml = Text(R"(
