@@ -52,8 +52,6 @@ class Fd {
   int fd_;
 };
 
-}  // namespace
-
 // What a file that is not a regular one is, for errors.
 const char* KindOf(mode_t mode) {
   return S_ISLNK(mode)                    ? "a symbolic link"
@@ -77,6 +75,8 @@ absl::Status CheckReplaceable(const std::string& path) {
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
                                  unsigned mode) {
